@@ -1,0 +1,95 @@
+# VastSky build. `make` builds every program into build/bin with warnings as
+# errors; `make check` runs every test; `make bench` runs the benchmarks.
+# SAN=1 builds an AddressSanitizer+UBSan variant into build-asan/.
+
+SAN ?= 0
+ifeq ($(SAN),1)
+BUILD := build-asan
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT := -O1
+else
+BUILD := build
+SANFLAGS :=
+OPT := -O2
+endif
+
+CXX ?= g++
+CXXFLAGS := -std=c++17 $(OPT) -g -Wall -Wextra -Werror -Wno-deprecated-declarations -I. $(SANFLAGS) -MMD -MP
+LDFLAGS := $(SANFLAGS)
+
+XMLRPC_LIBS := $(shell xmlrpc-c-config c++2 client --libs 2>/dev/null) -lxmlrpc_server++ -lxmlrpc_server
+LIB_LIBS := $(XMLRPC_LIBS) -linih -lcurl
+MANAGER_LIBS := $(LIB_LIBS) -lsqlite3 -lmicrohttpd -lpthread
+CPPUNIT_LIBS := -lcppunit
+
+BIN := $(BUILD)/bin
+OBJ := $(BUILD)/obj
+
+LIB_SRC := $(wildcard lib/*.cc)
+MANAGER_CORE_SRC := $(filter-out manager/main.cc,$(wildcard manager/*.cc))
+CLI_SRC := $(wildcard cli/*.cc)
+UNIT_SRC := $(wildcard tests/unit/*.cc)
+BENCH_SRC := $(wildcard tests/bench/*.cc)
+
+objs = $(patsubst %.cc,$(OBJ)/%.o,$(1))
+
+PROGRAMS := $(BIN)/vastsky-manager $(BIN)/vastsky
+TEST_PROGRAMS := $(BIN)/unit-tests
+BENCH_PROGRAMS := $(BIN)/vastsky-bench
+
+.PHONY: all deps check unit integration bench demo clean
+all: deps-ok $(PROGRAMS) $(TEST_PROGRAMS) $(BENCH_PROGRAMS)
+
+# Installs the Debian packages the build and tests need, only if missing.
+deps-ok:
+	@tools/install-deps.sh --check-or-install
+
+$(OBJ)/%.o: %.cc
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -c $< -o $@
+
+$(BUILD)/libvastsky.a: $(call objs,$(LIB_SRC))
+	@mkdir -p $(dir $@)
+	ar rcs $@ $^
+
+$(BUILD)/libmanager.a: $(call objs,$(MANAGER_CORE_SRC))
+	@mkdir -p $(dir $@)
+	ar rcs $@ $^
+
+$(BIN)/vastsky-manager: $(call objs,manager/main.cc) $(BUILD)/libmanager.a $(BUILD)/libvastsky.a
+	@mkdir -p $(dir $@)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(MANAGER_LIBS)
+
+$(BIN)/vastsky: $(call objs,$(CLI_SRC)) $(BUILD)/libvastsky.a
+	@mkdir -p $(dir $@)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LIB_LIBS)
+
+$(BIN)/unit-tests: $(call objs,$(UNIT_SRC)) $(BUILD)/libmanager.a $(BUILD)/libvastsky.a
+	@mkdir -p $(dir $@)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(MANAGER_LIBS) $(CPPUNIT_LIBS)
+
+$(BIN)/vastsky-bench: $(call objs,$(BENCH_SRC)) $(BUILD)/libvastsky.a
+	@mkdir -p $(dir $@)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LIB_LIBS)
+
+# Every test: unit tests (plain and sanitized), then the integration tests
+# against the sanitized manager, then the summary line.
+check: deps-ok
+	@tests/run-all.sh
+
+unit: all
+	$(BIN)/unit-tests
+
+integration: all
+	python3 -m unittest discover -s tests/integration -v
+
+bench: deps-ok all
+	tests/bench/run.sh
+
+demo: deps-ok all
+	tools/demo.sh
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

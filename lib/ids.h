@@ -1,0 +1,20 @@
+// How VastSky shows and reads object ids: "lvol-0000002a", as 3.0 did.
+// Ids are positive ints (<= 0x7fffffff) in one space per kind.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace vastsky {
+
+// prefix is "lvol", "mirr", "dext", "pdsk", "ssvr" or "hsvr".
+std::string FormatId(const char* prefix, int64_t id);
+// Accepts "<prefix>-XXXXXXXX" or exactly 8 hex digits (3.0's rule); anything
+// else is not an id (for volumes it is then a name). Returns false if not.
+bool ParseId(const std::string& s, const char* prefix, int64_t* id);
+
+// 3.0's volume name rule: 1..64 chars of [A-Za-z0-9._-], not "." or "..",
+// and not something ParseId would read as an lvol id.
+bool ValidVolumeName(const std::string& name, std::string* why);
+
+}  // namespace vastsky

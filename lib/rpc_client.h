@@ -1,0 +1,44 @@
+// XML-RPC client for the manager API (and later the agents'), over HTTP or
+// HTTPS with HTTP Basic credentials. Faults come back as a Status whose code
+// is the faultCode; transport failures as ECONNREFUSED, ETIMEDOUT, EACCES
+// (HTTP 401) or EIO. Not thread-safe: one RpcClient per thread.
+#pragma once
+
+#include <xmlrpc-c/base.hpp>
+
+#include <memory>
+#include <string>
+
+#include "lib/status.h"
+
+namespace vastsky {
+
+struct RpcEndpoint {
+  std::string url;            // "https://10.0.0.5:8881/RPC2"
+  std::string user = "admin";
+  std::string password;       // the cluster secret; empty sends no credentials
+  std::string ca_file;        // PEM to verify the server; empty: system store
+  bool verify_tls = true;
+  int timeout_ms = 300000;
+};
+
+class RpcClient {
+ public:
+  explicit RpcClient(RpcEndpoint ep);
+  ~RpcClient();
+  RpcClient(const RpcClient&) = delete;
+  RpcClient& operator=(const RpcClient&) = delete;
+
+  Status Call(const std::string& method, const xmlrpc_c::paramList& params,
+              xmlrpc_c::value* result);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Answers can be large (listLogicalVolumes on a big cluster); xmlrpc-c's
+// default 512 KiB cap would reject them. Call once per process.
+void RaiseXmlSizeLimit();
+
+}  // namespace vastsky

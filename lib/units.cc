@@ -1,0 +1,54 @@
+#include "lib/units.h"
+
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+
+namespace vastsky {
+
+bool ParseSize(const std::string& s, uint64_t* bytes, std::string* why) {
+  size_t i = 0;
+  while (i < s.size() && (isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) ++i;
+  std::string num = s.substr(0, i), unit = s.substr(i);
+  if (num.empty() || num == "." || num.find('.') != num.rfind('.')) {
+    *why = "'" + s + "' is not a size (try 10G or 1T)";
+    return false;
+  }
+  for (char& c : unit) c = static_cast<char>(toupper(static_cast<unsigned char>(c)));
+  if (unit.size() > 1 && (unit.substr(1) == "B" || unit.substr(1) == "IB")) unit = unit.substr(0, 1);
+  int shift;
+  if (unit.empty() || unit == "M") shift = 20;
+  else if (unit == "K") shift = 10;
+  else if (unit == "G") shift = 30;
+  else if (unit == "T") shift = 40;
+  else if (unit == "P") shift = 50;
+  else {
+    *why = "unknown unit in '" + s + "' (use K, M, G, T or P)";
+    return false;
+  }
+  long double v = strtold(num.c_str(), nullptr) * powl(2.0L, shift);
+  if (!(v >= 0) || v > 9.0e18L) {
+    *why = "'" + s + "' is too large";
+    return false;
+  }
+  *bytes = static_cast<uint64_t>(llroundl(v));
+  return true;
+}
+
+std::string FormatBytes(uint64_t bytes) {
+  static const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024.0 && u < 6) {
+    v /= 1024.0;
+    ++u;
+  }
+  char buf[32];
+  if (u == 0) snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(bytes));
+  else if (v >= 100) snprintf(buf, sizeof buf, "%.0f %s", v, kUnits[u]);
+  else if (v >= 10) snprintf(buf, sizeof buf, "%.1f %s", v, kUnits[u]);
+  else snprintf(buf, sizeof buf, "%.2f %s", v, kUnits[u]);
+  return buf;
+}
+
+}  // namespace vastsky

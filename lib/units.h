@@ -1,0 +1,16 @@
+// Sizes as admins type them: "10G", "1T", "512M", "1.5T", "20GiB", "4096" (MiB
+// when no unit). Units are binary (K=2^10 ... P=2^50); "GB" means GiB, as in
+// every VastSky API field.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace vastsky {
+
+// Parses into bytes. False (with a reason) on junk, negatives or overflow.
+bool ParseSize(const std::string& s, uint64_t* bytes, std::string* why);
+// Human form, the largest unit that keeps 3 significant digits: "1.50 TiB".
+std::string FormatBytes(uint64_t bytes);
+
+}  // namespace vastsky
