@@ -1,0 +1,307 @@
+#include "manager/api.h"
+
+#include <cerrno>
+#include <functional>
+#include <vector>
+
+#include "lib/log.h"
+#include "manager/api_params.h"
+#include "manager/api_render.h"
+
+namespace vastsky {
+
+namespace {
+
+using Handler = std::function<Status(const Params&, xmlrpc_c::value*)>;
+
+// Adapts a Handler to xmlrpc-c: the 3.0 envelope, the store lock, and
+// Status -> fault (faultCode errno, faultString its symbolic name).
+class Method : public xmlrpc_c::method {
+ public:
+  Method(std::string name, std::mutex* mu, Handler fn) : name_(std::move(name)), mu_(mu), fn_(std::move(fn)) {}
+
+  void execute(const xmlrpc_c::paramList& list, xmlrpc_c::value* result) override {
+    Params params;
+    Status st = Params::From(list, &params);
+    if (st.ok()) {
+      std::lock_guard<std::mutex> lock(*mu_);
+      st = fn_(params, result);
+    }
+    if (st.ok()) return;
+    if (st.code() == Status::kInternal) VS_LOG_ERROR("%s failed: %s", name_.c_str(), st.message().c_str());
+    else VS_LOG_INFO("%s refused: %s", name_.c_str(), st.ToString().c_str());
+    throw xmlrpc_c::fault(ErrnoName(st.code()), static_cast<xmlrpc_c::fault::code_t>(st.code()));
+  }
+
+ private:
+  std::string name_;
+  std::mutex* mu_;
+  Handler fn_;
+};
+
+xmlrpc_c::value Zero() { return xmlrpc_c::value_int(0); }
+xmlrpc_c::value IdValue(int64_t id) { return xmlrpc_c::value_int(static_cast<int>(id)); }
+
+template <typename T, typename F>
+xmlrpc_c::value Array(const std::vector<T>& items, F render) {
+  std::vector<xmlrpc_c::value> out;
+  out.reserve(items.size());
+  for (const T& item : items) out.push_back(render(item));
+  return xmlrpc_c::value_array(out);
+}
+
+// An optional id filter of the list methods: absent or 0 means all.
+Status OptionalId(const Params& p, const char* key, int64_t* id) {
+  *id = 0;
+  if (!p.Has(key)) return Status::OK();
+  VS_RETURN_IF_ERROR(p.Int(key, id));
+  if (*id < 0 || *id > 0x7fffffff) return Status::Error(EINVAL, std::string("member '") + key + "' is not a valid id");
+  return Status::OK();
+}
+
+constexpr size_t kMaxIps = 64, kMaxBlocks = 100000;
+
+}  // namespace
+
+Api::Api(Store* store) : store_(store) {
+  Store& s = *store_;
+  const std::vector<std::pair<const char*, Handler>> methods = {
+      {"registerHeadServer",
+       [&s](const Params& p, xmlrpc_c::value* r) {
+         std::vector<std::string> ips;
+         VS_RETURN_IF_ERROR(p.StringArray("ip_data", kMaxIps, &ips));
+         int64_t id;
+         VS_RETURN_IF_ERROR(s.RegisterHeadServer(ips, &id));
+         *r = IdValue(id);
+         return Status::OK();
+       }},
+      {"registerStorageServer",
+       [&s](const Params& p, xmlrpc_c::value* r) {
+         std::vector<std::string> ips;
+         VS_RETURN_IF_ERROR(p.StringArray("ip_data", kMaxIps, &ips));
+         std::string domain;
+         if (p.Has("domain")) VS_RETURN_IF_ERROR(p.String("domain", &domain));
+         int64_t id;
+         VS_RETURN_IF_ERROR(s.RegisterStorageServer(ips, p.Has("domain") ? &domain : nullptr, &id));
+         *r = IdValue(id);
+         return Status::OK();
+       }},
+      {"registerPhysicalDisk",
+       [&s](const Params& p, xmlrpc_c::value* r) {
+         int64_t ssvr, id;
+         std::string path, capacity;
+         VS_RETURN_IF_ERROR(p.Id("ssvrid", &ssvr));
+         VS_RETURN_IF_ERROR(p.String("local_path", &path));
+         VS_RETURN_IF_ERROR(p.String("capacity", &capacity));
+         // 3.0 sends sectors as a decimal string to dodge the i4 limit.
+         if (capacity.empty() || capacity.size() > 18 || capacity.find_first_not_of("0123456789") != std::string::npos)
+           return Status::Error(EINVAL, "capacity must be a decimal count of 512-byte sectors");
+         VS_RETURN_IF_ERROR(s.RegisterPhysicalDisk(ssvr, path, std::stoll(capacity), &id));
+         *r = IdValue(id);
+         return Status::OK();
+       }},
+      {"deletePhysicalDisk",
+       [&s](const Params& p, xmlrpc_c::value* r) {
+         int64_t id;
+         VS_RETURN_IF_ERROR(p.Id("pdskid", &id));
+         VS_RETURN_IF_ERROR(s.DeletePhysicalDisk(id));
+         *r = Zero();
+         return Status::OK();
+       }},
+      {"deleteHeadServer",
+       [&s](const Params& p, xmlrpc_c::value* r) {
+         int64_t id;
+         VS_RETURN_IF_ERROR(p.Id("hsvrid", &id));
+         VS_RETURN_IF_ERROR(s.DeleteHeadServer(id));
+         *r = Zero();
+         return Status::OK();
+       }},
+      {"deleteStorageServer",
+       [&s](const Params& p, xmlrpc_c::value* r) {
+         int64_t id;
+         VS_RETURN_IF_ERROR(p.Id("ssvrid", &id));
+         VS_RETURN_IF_ERROR(s.DeleteStorageServer(id));
+         *r = Zero();
+         return Status::OK();
+       }},
+      {"createLogicalVolume",
+       [&s](const Params& p, xmlrpc_c::value* r) {
+         std::string name;
+         int64_t capacity, redundancy = kDefaultRedundancy, id;
+         VS_RETURN_IF_ERROR(p.String("lvolname", &name));
+         VS_RETURN_IF_ERROR(p.Int("capacity", &capacity));
+         if (p.Has("redundancy")) VS_RETURN_IF_ERROR(p.Int("redundancy", &redundancy));
+         if (redundancy < kMinRedundancy || redundancy > kMaxRedundancy)
+           return Status::Error(EINVAL, "redundancy must be 2 to 9");
+         VS_RETURN_IF_ERROR(s.CreateLogicalVolume(name, capacity, static_cast<int>(redundancy), &id));
+         *r = IdValue(id);
+         return Status::OK();
+       }},
+      {"createSnapshot",
+       [&s](const Params& p, xmlrpc_c::value* r) {
+         VolumeRef origin;
+         std::string name;
+         int64_t id;
+         VS_RETURN_IF_ERROR(p.Volume("origin_lvol", &origin));
+         VS_RETURN_IF_ERROR(p.String("snapshot_lvolname", &name));
+         VS_RETURN_IF_ERROR(s.CreateSnapshot(origin, name, &id));
+         *r = IdValue(id);
+         return Status::OK();
+       }},
+      {"deleteLogicalVolume",
+       [&s](const Params& p, xmlrpc_c::value* r) {
+         VolumeRef ref;
+         VS_RETURN_IF_ERROR(p.Volume("lvol", &ref));
+         VS_RETURN_IF_ERROR(s.DeleteLogicalVolume(ref));
+         *r = Zero();
+         return Status::OK();
+       }},
+      {"attachLogicalVolume",
+       [&s](const Params& p, xmlrpc_c::value* r) {
+         VolumeRef ref;
+         int64_t hsvr;
+         VS_RETURN_IF_ERROR(p.Volume("lvol", &ref));
+         VS_RETURN_IF_ERROR(p.Id("hsvrid", &hsvr));
+         VS_RETURN_IF_ERROR(s.AttachLogicalVolume(ref, hsvr));
+         *r = Zero();
+         return Status::OK();
+       }},
+      {"detachLogicalVolume",
+       [&s](const Params& p, xmlrpc_c::value* r) {
+         VolumeRef ref;
+         VS_RETURN_IF_ERROR(p.Volume("lvol", &ref));
+         VS_RETURN_IF_ERROR(s.DetachLogicalVolume(ref));
+         *r = Zero();
+         return Status::OK();
+       }},
+      {"listLogicalVolumes",
+       [&s](const Params& p, xmlrpc_c::value* r) {
+         VolumeRef ref;
+         const bool one = p.Has("lvolid") || p.Has("lvolname");
+         if (one) VS_RETURN_IF_ERROR(p.Volume("lvol", &ref));
+         std::vector<VolumeInfo> vols;
+         VS_RETURN_IF_ERROR(s.ListLogicalVolumes(one ? &ref : nullptr, &vols));
+         *r = Array(vols, RenderVolume);
+         return Status::OK();
+       }},
+      {"showLogicalVolume",
+       [&s](const Params& p, xmlrpc_c::value* r) {
+         VolumeRef ref;
+         VS_RETURN_IF_ERROR(p.Volume("lvol", &ref));
+         VolumeLayout layout;
+         VS_RETURN_IF_ERROR(s.ShowLogicalVolume(ref, &layout));
+         *r = RenderLayout(layout);
+         return Status::OK();
+       }},
+      {"listHeadServers",
+       [&s](const Params& p, xmlrpc_c::value* r) {
+         int64_t id;
+         VS_RETURN_IF_ERROR(OptionalId(p, "hsvrid", &id));
+         std::vector<HeadServerInfo> out;
+         VS_RETURN_IF_ERROR(s.ListHeadServers(id, &out));
+         *r = Array(out, RenderHeadServer);
+         return Status::OK();
+       }},
+      {"listStorageServers",
+       [&s](const Params& p, xmlrpc_c::value* r) {
+         int64_t id;
+         VS_RETURN_IF_ERROR(OptionalId(p, "ssvrid", &id));
+         std::vector<StorageServerInfo> out;
+         VS_RETURN_IF_ERROR(s.ListStorageServers(id, &out));
+         *r = Array(out, RenderStorageServer);
+         return Status::OK();
+       }},
+      {"listPhysicalDisks",
+       [&s](const Params& p, xmlrpc_c::value* r) {
+         int64_t id;
+         VS_RETURN_IF_ERROR(OptionalId(p, "ssvrid", &id));
+         std::vector<PhysicalDiskInfo> out;
+         VS_RETURN_IF_ERROR(s.ListPhysicalDisks(id, &out));
+         *r = Array(out, RenderPhysicalDisk);
+         return Status::OK();
+       }},
+      {"listEvents",
+       [&s](const Params& p, xmlrpc_c::value* r) {
+         int64_t since = 0, limit = 1000;
+         if (p.Has("since")) VS_RETURN_IF_ERROR(p.Int("since", &since));
+         if (p.Has("limit")) VS_RETURN_IF_ERROR(p.Int("limit", &limit));
+         if (limit < 1 || limit > 10000) return Status::Error(EINVAL, "limit must be 1 to 10000");
+         std::vector<EventInfo> out;
+         VS_RETURN_IF_ERROR(s.ListEvents(since, static_cast<int>(limit), &out));
+         *r = Array(out, RenderEvent);
+         return Status::OK();
+       }},
+      {"notifyFailure",
+       [&s](const Params& p, xmlrpc_c::value* r) {
+         int64_t target, id;
+         VS_RETURN_IF_ERROR(p.Int("target", &target));
+         VS_RETURN_IF_ERROR(p.Id("targetid", &id));
+         if (target < kTargetHsvr || target > kTargetDext)
+           return Status::Error(EINVAL, "target must be 1 (hsvr), 2 (ssvr), 3 (pdsk) or 4 (dext)");
+         VS_RETURN_IF_ERROR(s.NotifyFailure(static_cast<int>(target), id));
+         *r = Zero();
+         return Status::OK();
+       }},
+      {"notifyBadBlocks",
+       [&s](const Params& p, xmlrpc_c::value* r) {
+         int64_t id;
+         std::vector<int64_t> blocks;
+         VS_RETURN_IF_ERROR(p.Id("pdskid", &id));
+         VS_RETURN_IF_ERROR(p.IntArray("blocks", kMaxBlocks, &blocks));
+         VS_RETURN_IF_ERROR(s.NotifyBadBlocks(id, blocks));
+         *r = Zero();
+         return Status::OK();
+       }},
+      {"shutdownAll",
+       [&s](const Params&, xmlrpc_c::value* r) {
+         VS_RETURN_IF_ERROR(s.ShutdownAll());
+         *r = Zero();
+         return Status::OK();
+       }},
+      {"getClusterStatus",
+       [&s](const Params&, xmlrpc_c::value* r) {
+         ClusterStatus c;
+         VS_RETURN_IF_ERROR(s.GetClusterStatus(&c));
+         *r = RenderClusterStatus(c);
+         return Status::OK();
+       }},
+      {"setStorageServerDomain",
+       [&s](const Params& p, xmlrpc_c::value* r) {
+         int64_t id;
+         std::string domain;
+         VS_RETURN_IF_ERROR(p.Id("ssvrid", &id));
+         VS_RETURN_IF_ERROR(p.String("domain", &domain));
+         VS_RETURN_IF_ERROR(s.SetStorageServerDomain(id, domain));
+         *r = Zero();
+         return Status::OK();
+       }},
+      {"setPhysicalDiskWeight",
+       [&s](const Params& p, xmlrpc_c::value* r) {
+         int64_t id;
+         double weight;
+         VS_RETURN_IF_ERROR(p.Id("pdskid", &id));
+         VS_RETURN_IF_ERROR(p.Double("weight", &weight));
+         VS_RETURN_IF_ERROR(s.SetPhysicalDiskWeight(id, weight));
+         *r = Zero();
+         return Status::OK();
+       }},
+  };
+  for (const auto& m : methods) registry_.addMethod(m.first, xmlrpc_c::methodPtr(new Method(m.first, &mu_, m.second)));
+}
+
+std::string Api::Handle(const std::string& body) {
+  std::string response;
+  try {
+    registry_.processCall(body, &response);
+  } catch (const std::exception& e) {
+    // processCall reports bad XML as a fault response; anything thrown is
+    // unexpected, but must not take the daemon down.
+    VS_LOG_ERROR("XML-RPC processing failed: %s", e.what());
+    xmlrpc_c::fault f("Internal Server Error", static_cast<xmlrpc_c::fault::code_t>(Status::kInternal));
+    xmlrpc_c::rpcOutcome outcome(f);
+    xmlrpc_c::xml::generateResponse(outcome, &response);
+  }
+  return response;
+}
+
+}  // namespace vastsky

@@ -1,0 +1,29 @@
+// The manager's XML-RPC API: every 3.0 method plus the new ones (see
+// manager/API.md), registered on an xmlrpc-c registry and served from the
+// Store. Calls are serialised: each is one Store transaction.
+#pragma once
+
+#include <xmlrpc-c/registry.hpp>
+#include <xmlrpc-c/xml.hpp>
+
+#include <mutex>
+#include <string>
+
+#include "manager/store.h"
+
+namespace vastsky {
+
+class Api {
+ public:
+  explicit Api(Store* store);
+  // One HTTP body in, one XML-RPC response out; never throws. A body that is
+  // not XML-RPC gets a fault response.
+  std::string Handle(const std::string& body);
+
+ private:
+  Store* store_;
+  std::mutex mu_;
+  xmlrpc_c::registry registry_;
+};
+
+}  // namespace vastsky

@@ -1,0 +1,39 @@
+// The one struct every 3.0 API call carries, read with type checks.
+// From() enforces the 3.0 envelope: exactly one struct parameter (EINVAL
+// otherwise) whose `ver` is the protocol version (EPROTO otherwise). The
+// getters return EINVAL naming the member when it is missing or mistyped.
+#pragma once
+
+#include <xmlrpc-c/base.hpp>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "lib/status.h"
+#include "manager/types.h"
+
+namespace vastsky {
+
+class Params {
+ public:
+  static Status From(const xmlrpc_c::paramList& list, Params* out);
+
+  bool Has(const char* key) const { return members_.count(key) > 0; }
+  Status Int(const char* key, int64_t* out) const;  // i4 or i8, not boolean
+  Status Double(const char* key, double* out) const;  // double or int
+  Status String(const char* key, std::string* out) const;
+  Status StringArray(const char* key, size_t max_items, std::vector<std::string>* out) const;
+  Status IntArray(const char* key, size_t max_items, std::vector<int64_t>* out) const;
+  // An id member: an int in 1..0x7fffffff.
+  Status Id(const char* key, int64_t* out) const;
+  // `<prefix>id` or `<prefix>name` ("lvolid"/"lvolname"); the id wins.
+  // EINVAL if neither is present.
+  Status Volume(const std::string& prefix, VolumeRef* out) const;
+
+ private:
+  std::map<std::string, xmlrpc_c::value> members_;
+};
+
+}  // namespace vastsky

@@ -1,0 +1,154 @@
+#include "manager/api_render.h"
+
+#include <cstdio>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "lib/ids.h"
+#include "lib/version.h"
+
+namespace vastsky {
+
+namespace {
+using Struct = std::map<std::string, xmlrpc_c::value>;
+
+xmlrpc_c::value Int(int64_t v) {
+  // 3.0 clients expect <int>; every id and GiB count fits, but never wrap.
+  if (v > 0x7fffffff || v < -0x7fffffff) return xmlrpc_c::value_i8(v);
+  return xmlrpc_c::value_int(static_cast<int>(v));
+}
+xmlrpc_c::value Str(const std::string& s) { return xmlrpc_c::value_string(s); }
+xmlrpc_c::value Strings(const std::vector<std::string>& v) {
+  std::vector<xmlrpc_c::value> out;
+  for (const std::string& s : v) out.push_back(Str(s));
+  return xmlrpc_c::value_array(out);
+}
+xmlrpc_c::value Assocs(const std::vector<Association>& v) {
+  std::vector<xmlrpc_c::value> out;
+  for (const Association& a : v) out.push_back(xmlrpc_c::value_struct(Struct{{"lvolid", Int(a.lvol_id)}, {"type", Str(a.type)}}));
+  return xmlrpc_c::value_array(out);
+}
+
+xmlrpc_c::value Node(int64_t id, int type, int64_t capacity, int mirror_status, const Struct& spec,
+                     const std::vector<std::string>& labels, const std::vector<xmlrpc_c::value>& components) {
+  return xmlrpc_c::value_struct(Struct{{"lvolid", Int(id)},
+                                       {"lvoltype", Int(type)},
+                                       {"capacity", Int(capacity)},
+                                       {"mirror_status", Int(mirror_status)},
+                                       {"lvolspec", xmlrpc_c::value_struct(spec)},
+                                       {"labels", Strings(labels)},
+                                       {"components", xmlrpc_c::value_array(components)}});
+}
+
+xmlrpc_c::value RenderChunk(const ChunkInfo& c, int64_t capacity_gib) {
+  std::vector<std::string> paths;
+  for (const std::string& ip : c.ssvr_ips) paths.push_back(ip.find(':') != std::string::npos ? "[" + ip + "]:3260" : ip + ":3260");
+  Struct spec{{"pdskid", Int(c.pdsk_id)},
+              {"ssvrid", Int(c.ssvr_id)},
+              {"offset", Int(c.offset_mib + kMetaMib)},
+              {"meta_offset", Int(c.offset_mib)},
+              {"length", Int(c.length_mib)},
+              {"iqn", Str(DiskIqn(c.pdsk_id))},
+              {"iscsi_path", Strings(paths)}};
+  return Node(c.id, kDext, capacity_gib, c.status, spec, {}, {});
+}
+}  // namespace
+
+std::string DiskIqn(int64_t pdsk_id) { return "iqn.2010-10.org.vastsky:" + FormatId("pdsk", pdsk_id); }
+
+xmlrpc_c::value RenderHeadServer(const HeadServerInfo& h) {
+  return xmlrpc_c::value_struct(Struct{{"hsvrid", Int(h.id)},
+                                       {"priority", Int(h.priority)},
+                                       {"ip_data", Strings(h.ips)},
+                                       {"resync", Int(h.resync)}});
+}
+
+xmlrpc_c::value RenderStorageServer(const StorageServerInfo& s) {
+  return xmlrpc_c::value_struct(Struct{{"ssvrid", Int(s.id)},
+                                       {"priority", Int(s.priority)},
+                                       {"ip_data", Strings(s.ips)},
+                                       {"resync", Int(s.resync)},
+                                       {"available", Int(s.available_gib)},
+                                       {"capacity", Int(s.capacity_gib)},
+                                       {"domain", Str(s.domain)}});
+}
+
+xmlrpc_c::value RenderPhysicalDisk(const PhysicalDiskInfo& d) {
+  return xmlrpc_c::value_struct(Struct{{"ssvrid", Int(d.ssvr_id)},
+                                       {"pdskid", Int(d.id)},
+                                       {"priority", Int(d.priority)},
+                                       {"local_path", Str(d.path)},
+                                       {"resync", Int(d.resync)},
+                                       {"capacity", Int(d.capacity_gib)},
+                                       {"available", Int(d.available_gib)},
+                                       {"weight", xmlrpc_c::value_double(d.weight)}});
+}
+
+xmlrpc_c::value RenderVolume(const VolumeInfo& v) {
+  return xmlrpc_c::value_struct(Struct{{"hsvrid", Int(v.hsvr_id)},
+                                       {"lvolid", Int(v.id)},
+                                       {"lvolname", Str(v.name)},
+                                       {"redundancy", Int(v.redundancy)},
+                                       {"capacity", Int(v.capacity_gib)},
+                                       {"associated_to", Assocs(v.associated_to)},
+                                       {"associated_from", Assocs(v.associated_from)},
+                                       {"fault", xmlrpc_c::value_boolean(v.fault)},
+                                       {"bind_status", Int(v.bind_status)},
+                                       {"bind_event", Int(v.bind_event)},
+                                       {"ctime", Str(v.ctime)}});
+}
+
+xmlrpc_c::value RenderLayout(const VolumeLayout& l) {
+  const VolumeInfo& v = l.volume;
+  std::vector<xmlrpc_c::value> mirrors;
+  for (const MirrorInfo& m : l.mirrors) {
+    std::vector<xmlrpc_c::value> legs;
+    for (const ChunkInfo& c : m.chunks) legs.push_back(RenderChunk(c, m.capacity_gib));
+    mirrors.push_back(Node(m.id, kMirror, m.capacity_gib, 0, Struct{{"offset", Int(m.offset_gib)}}, {}, legs));
+  }
+  xmlrpc_c::value linear = Node(v.linear_node, kLinear, v.capacity_gib, 0, {}, {}, mirrors);
+  xmlrpc_c::value top =
+      v.kind == 0 ? Node(v.top_node, kSnapshotOrigin, v.capacity_gib, 0, {}, {}, {linear})
+                  : Node(v.top_node, kSnapshot, v.capacity_gib, 0, Struct{{"origin_lvolid", Int(l.origin_top_node)}}, {}, {linear});
+  std::vector<xmlrpc_c::value> assoc;
+  for (const VolumeLayout& s : l.snapshots) assoc.push_back(RenderLayout(s));
+  Struct spec{{"lvolname", Str(v.name)},
+              {"redundancy", Int(v.redundancy)},
+              {"ctime", Str(v.ctime)},
+              {"assoc", xmlrpc_c::value_array(assoc)}};
+  return Node(v.id, kLvol, v.capacity_gib, 0, spec, {v.name, FormatId("lvol", v.id)}, {top});
+}
+
+xmlrpc_c::value RenderEvent(const EventInfo& e) {
+  return xmlrpc_c::value_struct(Struct{{"eventid", Int(e.id)},
+                                       {"time", Str(e.time)},
+                                       {"level", Str(e.level)},
+                                       {"type", Str(e.type)},
+                                       {"target", Str(e.target)},
+                                       {"targetid", Int(e.target_id)},
+                                       {"message", Str(e.message)}});
+}
+
+xmlrpc_c::value RenderClusterStatus(const ClusterStatus& c) {
+  return xmlrpc_c::value_struct(Struct{{"version", Str(VASTSKY_VERSION)},
+                                       {"protocol", Int(kProtocolVersion)},
+                                       {"chunk_size", Int(c.chunk_gib)},
+                                       {"capacity", Int(c.capacity_gib)},
+                                       {"used", Int(c.used_gib)},
+                                       {"available", Int(c.available_gib)},
+                                       {"ssvrs", Int(c.ssvrs)},
+                                       {"ssvrs_online", Int(c.ssvrs_online)},
+                                       {"hsvrs", Int(c.hsvrs)},
+                                       {"hsvrs_online", Int(c.hsvrs_online)},
+                                       {"pdsks", Int(c.pdsks)},
+                                       {"pdsks_online", Int(c.pdsks_online)},
+                                       {"lvols", Int(c.lvols)},
+                                       {"mirrors", Int(c.mirrors)},
+                                       {"mirrors_degraded", Int(c.mirrors_degraded)},
+                                       {"rebuilds_queued", Int(c.rebuilds_queued)},
+                                       {"rebuilds_running", Int(c.rebuilds_running)},
+                                       {"domains", Int(c.domains)}});
+}
+
+}  // namespace vastsky

@@ -1,0 +1,23 @@
+// Store records as the XML-RPC structs the 3.0 API returns (member names and
+// types exactly as 3.0 clients read them), plus the new members VastSky adds.
+#pragma once
+
+#include <xmlrpc-c/base.hpp>
+
+#include "manager/types.h"
+
+namespace vastsky {
+
+xmlrpc_c::value RenderHeadServer(const HeadServerInfo& h);
+xmlrpc_c::value RenderStorageServer(const StorageServerInfo& s);
+xmlrpc_c::value RenderPhysicalDisk(const PhysicalDiskInfo& d);
+xmlrpc_c::value RenderVolume(const VolumeInfo& v);
+// The recursive lvolstruct of showLogicalVolume.
+xmlrpc_c::value RenderLayout(const VolumeLayout& layout);
+xmlrpc_c::value RenderEvent(const EventInfo& e);
+xmlrpc_c::value RenderClusterStatus(const ClusterStatus& c);
+
+// The iSCSI name of a disk's target: one target per disk, LUN 1.
+std::string DiskIqn(int64_t pdsk_id);
+
+}  // namespace vastsky

@@ -1,0 +1,187 @@
+#include "manager/http_server.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "lib/log.h"
+
+namespace vastsky {
+
+struct HttpServer::Request {
+  std::string body;
+  bool too_big = false;
+};
+
+namespace {
+
+Status ReadFile(const std::string& path, std::string* out) {
+  std::ifstream in(path);
+  if (!in) return Status::Error(ENOENT, "cannot read " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  *out = ss.str();
+  return Status::OK();
+}
+
+bool IsLoopback(const sockaddr* sa) {
+  if (sa->sa_family == AF_INET)
+    return (ntohl(reinterpret_cast<const sockaddr_in*>(sa)->sin_addr.s_addr) >> 24) == 127;
+  if (sa->sa_family == AF_INET6) return IN6_IS_ADDR_LOOPBACK(&reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr);
+  return false;
+}
+
+// Constant time, so the secret cannot be guessed byte by byte from timing.
+bool SameSecret(const std::string& a, const std::string& b) {
+  unsigned char diff = a.size() != b.size();
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+int Reply(MHD_Connection* c, unsigned status, const std::string& body, const char* type) {
+  MHD_Response* r = MHD_create_response_from_buffer(body.size(), const_cast<char*>(body.data()), MHD_RESPMEM_MUST_COPY);
+  MHD_add_response_header(r, "Content-Type", type);
+  int ret = MHD_queue_response(c, status, r);
+  MHD_destroy_response(r);
+  return ret;
+}
+
+void MhdLog(void*, const char* fmt, va_list ap) {
+  char buf[512];
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  size_t n = strlen(buf);
+  while (n > 0 && buf[n - 1] == '\n') buf[--n] = 0;
+  VS_LOG_WARN("http: %s", buf);
+}
+
+MHD_Result Dispatch(void* cls, MHD_Connection* c, const char* url, const char* method, const char*,
+                    const char* data, size_t* size, void** con_cls) {
+  return static_cast<MHD_Result>(static_cast<HttpServer*>(cls)->OnRequest(c, url, method, data, size, con_cls));
+}
+
+void OnComplete(void*, MHD_Connection*, void** con_cls, MHD_RequestTerminationCode) {
+  delete static_cast<HttpServer::Request*>(*con_cls);
+  *con_cls = nullptr;
+}
+
+}  // namespace
+
+Status ParseListen(const std::string& listen, std::string* host, int* port) {
+  size_t colon = listen.rfind(':');
+  if (colon == std::string::npos || colon + 1 == listen.size())
+    return Status::Error(EINVAL, "listen address '" + listen + "' is not HOST:PORT");
+  *host = listen.substr(0, colon);
+  if (host->size() >= 2 && (*host)[0] == '[' && host->back() == ']') *host = host->substr(1, host->size() - 2);
+  std::string p = listen.substr(colon + 1);
+  if (p.find_first_not_of("0123456789") != std::string::npos || p.size() > 5 || std::stoi(p) > 65535)
+    return Status::Error(EINVAL, "port in '" + listen + "' must be 0 to 65535");
+  *port = std::stoi(p);
+  if (host->empty()) return Status::Error(EINVAL, "listen address '" + listen + "' has no host");
+  return Status::OK();
+}
+
+HttpServer::~HttpServer() { Stop(); }
+
+Status HttpServer::Start(const HttpOptions& options, Handler handler) {
+  options_ = options;
+  handler_ = std::move(handler);
+  std::string host;
+  VS_RETURN_IF_ERROR(ParseListen(options.listen, &host, &port_));
+  addrinfo hints{}, *res = nullptr;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  if (getaddrinfo(host.c_str(), std::to_string(port_).c_str(), &hints, &res) != 0 || !res)
+    return Status::Error(EINVAL, "cannot resolve listen address '" + host + "'");
+  sockaddr_storage addr{};
+  memcpy(&addr, res->ai_addr, res->ai_addrlen);
+  freeaddrinfo(res);
+  const bool tls = !options.tls_cert.empty();
+  if (tls != !options.tls_key.empty()) return Status::Error(EINVAL, "give both --tls-cert and --tls-key, or neither");
+  if (!tls && !IsLoopback(reinterpret_cast<sockaddr*>(&addr)))
+    return Status::Error(EINVAL, "refusing plain HTTP on " + options.listen +
+                                     ": give --tls-cert and --tls-key, or listen on a loopback address");
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
+  if (addr.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
+  if (tls) {
+    VS_RETURN_IF_ERROR(ReadFile(options.tls_cert, &cert_pem_));
+    VS_RETURN_IF_ERROR(ReadFile(options.tls_key, &key_pem_));
+    flags |= MHD_USE_TLS;
+  }
+  MHD_OptionItem ops[] = {
+      {MHD_OPTION_SOCK_ADDR, 0, &addr},
+      {MHD_OPTION_THREAD_POOL_SIZE, options.threads, nullptr},
+      {MHD_OPTION_CONNECTION_TIMEOUT, options.timeout_s, nullptr},
+      {MHD_OPTION_CONNECTION_LIMIT, 512, nullptr},
+      {MHD_OPTION_PER_IP_CONNECTION_LIMIT, 128, nullptr},
+      {MHD_OPTION_NOTIFY_COMPLETED, reinterpret_cast<intptr_t>(&OnComplete), nullptr},
+      {MHD_OPTION_EXTERNAL_LOGGER, reinterpret_cast<intptr_t>(&MhdLog), nullptr},
+      {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, const_cast<char*>(cert_pem_.c_str())},
+      {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, const_cast<char*>(key_pem_.c_str())},
+      {MHD_OPTION_END, 0, nullptr},
+  };
+  daemon_ = MHD_start_daemon(flags | MHD_USE_ERROR_LOG, static_cast<uint16_t>(port_), nullptr, nullptr,
+                             &Dispatch, this,
+                             MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
+  if (!daemon_)
+    return Status::Error(EADDRINUSE, "cannot listen on " + options.listen + " (address in use, or bad TLS key/cert)");
+  const MHD_DaemonInfo* info = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT);
+  if (info) port_ = info->port;
+  VS_LOG_INFO("serving XML-RPC on %s://%s:%d/RPC2", tls ? "https" : "http", host.c_str(), port_);
+  return Status::OK();
+}
+
+void HttpServer::Stop() {
+  if (daemon_) MHD_stop_daemon(daemon_);
+  daemon_ = nullptr;
+}
+
+
+int HttpServer::OnRequest(MHD_Connection* c, const char* url, const char* method, const char* data,
+                          size_t* size, void** con_cls) {
+  if (*con_cls == nullptr) {
+    // First call, headers only: refuse early so no body is read in vain.
+    if (strcmp(url, "/RPC2") != 0 && strcmp(url, "/") != 0) return Reply(c, MHD_HTTP_NOT_FOUND, "not found\n", "text/plain");
+    if (strcmp(method, "POST") != 0) {
+      MHD_Response* r = MHD_create_response_from_buffer(0, nullptr, MHD_RESPMEM_PERSISTENT);
+      MHD_add_response_header(r, "Allow", "POST");
+      int ret = MHD_queue_response(c, MHD_HTTP_METHOD_NOT_ALLOWED, r);
+      MHD_destroy_response(r);
+      return ret;
+    }
+    char* pass = nullptr;
+    char* user = MHD_basic_auth_get_username_password(c, &pass);
+    const bool ok = user && pass && strcmp(user, "admin") == 0 && SameSecret(pass, options_.secret);
+    if (user) MHD_free(user);
+    if (pass) MHD_free(pass);
+    if (!ok) {
+      const char* body = "authentication required\n";
+      MHD_Response* r = MHD_create_response_from_buffer(strlen(body), const_cast<char*>(body), MHD_RESPMEM_PERSISTENT);
+      int ret = MHD_queue_basic_auth_fail_response(c, "vastsky", r);
+      MHD_destroy_response(r);
+      return ret;
+    }
+    const char* len = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (len && strtoull(len, nullptr, 10) > options_.max_body)
+      return Reply(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large\n", "text/plain");
+    *con_cls = new Request;
+    return MHD_YES;
+  }
+  Request* req = static_cast<Request*>(*con_cls);
+  if (*size > 0) {
+    // Chunked bodies have no length up front: drop what exceeds the cap.
+    if (!req->too_big && req->body.size() + *size <= options_.max_body) req->body.append(data, *size);
+    else req->too_big = true;
+    *size = 0;
+    return MHD_YES;
+  }
+  if (req->too_big) return Reply(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large\n", "text/plain");
+  return Reply(c, MHD_HTTP_OK, handler_(req->body), "text/xml");
+}
+
+}  // namespace vastsky

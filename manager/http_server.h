@@ -1,0 +1,54 @@
+// The manager's HTTP(S) front: libmicrohttpd with GnuTLS, HTTP Basic
+// credentials (user "admin", password the cluster secret), POST on /RPC2 or
+// / only, bodies capped. Plain HTTP is refused on non-loopback addresses so
+// nothing listens unauthenticated-in-the-clear on a routable network.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <string>
+
+#include "lib/status.h"
+
+struct MHD_Daemon;
+struct MHD_Connection;
+
+namespace vastsky {
+
+struct HttpOptions {
+  std::string listen;     // "127.0.0.1:8881", "[::1]:8881", "0.0.0.0:8881"
+  std::string secret;
+  std::string tls_cert;   // PEM file; empty means plain HTTP (loopback only)
+  std::string tls_key;
+  size_t max_body = 8u << 20;
+  unsigned threads = 4;
+  unsigned timeout_s = 60;  // idle connection timeout (slow clients)
+};
+
+class HttpServer {
+ public:
+  using Handler = std::function<std::string(const std::string& body)>;
+
+  ~HttpServer();
+  Status Start(const HttpOptions& options, Handler handler);
+  void Stop();
+  int port() const { return port_; }
+
+  // Internal: libmicrohttpd's callback lands here (returns an MHD_Result).
+  struct Request;
+  int OnRequest(MHD_Connection* c, const char* url, const char* method, const char* data, size_t* size,
+                void** con_cls);
+
+ private:
+
+  HttpOptions options_;
+  Handler handler_;
+  std::string cert_pem_, key_pem_;
+  MHD_Daemon* daemon_ = nullptr;
+  int port_ = 0;
+};
+
+// Splits "host:port" / "[v6]:port"; EINVAL if malformed.
+Status ParseListen(const std::string& listen, std::string* host, int* port);
+
+}  // namespace vastsky

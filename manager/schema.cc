@@ -1,0 +1,147 @@
+#include "manager/schema.h"
+
+#include <cerrno>
+#include <string>
+
+namespace vastsky {
+
+namespace {
+
+// Each entry takes the schema from version i to i+1. Never edit a released
+// entry: add a new one.
+const char* const kMigrations[] = {
+    // 0 -> 1: the 3.0 resources, with free space kept as coalesced extents.
+    R"SQL(
+CREATE TABLE setting(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE idseq(kind TEXT PRIMARY KEY, next INTEGER NOT NULL);
+INSERT INTO idseq VALUES ('hsvr', 1), ('ssvr', 1), ('pdsk', 1), ('lvol', 1);
+
+CREATE TABLE ssvr(
+  id INTEGER PRIMARY KEY,
+  priority INTEGER NOT NULL,
+  domain TEXT NOT NULL DEFAULT '',
+  ctime TEXT NOT NULL);
+CREATE TABLE ssvr_ip(
+  ssvr_id INTEGER NOT NULL REFERENCES ssvr(id) ON DELETE CASCADE,
+  idx INTEGER NOT NULL,
+  ip TEXT NOT NULL UNIQUE,
+  PRIMARY KEY(ssvr_id, idx));
+
+CREATE TABLE hsvr(
+  id INTEGER PRIMARY KEY,
+  priority INTEGER NOT NULL,
+  ctime TEXT NOT NULL);
+CREATE TABLE hsvr_ip(
+  hsvr_id INTEGER NOT NULL REFERENCES hsvr(id) ON DELETE CASCADE,
+  idx INTEGER NOT NULL,
+  ip TEXT NOT NULL UNIQUE,
+  PRIMARY KEY(hsvr_id, idx));
+
+CREATE TABLE pdsk(
+  id INTEGER PRIMARY KEY,
+  ssvr_id INTEGER NOT NULL REFERENCES ssvr(id) ON DELETE CASCADE,
+  local_path TEXT NOT NULL,
+  sectors INTEGER NOT NULL,
+  size_mib INTEGER NOT NULL CHECK(size_mib > 0),
+  used_mib INTEGER NOT NULL DEFAULT 0 CHECK(used_mib >= 0 AND used_mib <= size_mib),
+  weight REAL NOT NULL DEFAULT 1.0 CHECK(weight >= 0.0 AND weight <= 1.0),
+  priority INTEGER NOT NULL,
+  ctime TEXT NOT NULL,
+  UNIQUE(ssvr_id, local_path));
+
+CREATE TABLE free_extent(
+  pdsk_id INTEGER NOT NULL REFERENCES pdsk(id) ON DELETE CASCADE,
+  offset_mib INTEGER NOT NULL CHECK(offset_mib >= 0),
+  length_mib INTEGER NOT NULL CHECK(length_mib > 0),
+  PRIMARY KEY(pdsk_id, offset_mib)) WITHOUT ROWID;
+
+-- kind 0 = volume, 1 = snapshot (origin_id names its origin volume).
+-- top_node and linear_node are the ids of its SNAPSHOT-ORIGIN (or SNAPSHOT)
+-- and LINEAR tree nodes, from the shared 'lvol' id space.
+CREATE TABLE lvol(
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  kind INTEGER NOT NULL CHECK(kind IN (0, 1)),
+  origin_id INTEGER REFERENCES lvol(id),
+  capacity_gib INTEGER NOT NULL CHECK(capacity_gib > 0),
+  redundancy INTEGER NOT NULL CHECK(redundancy BETWEEN 2 AND 9),
+  top_node INTEGER NOT NULL,
+  linear_node INTEGER NOT NULL,
+  ctime TEXT NOT NULL);
+CREATE INDEX lvol_origin ON lvol(origin_id);
+
+CREATE TABLE mirror(
+  id INTEGER PRIMARY KEY,
+  lvol_id INTEGER NOT NULL REFERENCES lvol(id) ON DELETE CASCADE,
+  idx INTEGER NOT NULL,
+  offset_gib INTEGER NOT NULL,
+  capacity_gib INTEGER NOT NULL CHECK(capacity_gib > 0),
+  UNIQUE(lvol_id, idx));
+
+-- A leg: offset_mib is where its 1 MiB dm-raid metadata slice starts; the
+-- data (length_mib) follows it. status: 1 ALLOCATED, 2 INSYNC, 3 SPARE.
+CREATE TABLE chunk(
+  id INTEGER PRIMARY KEY,
+  mirror_id INTEGER NOT NULL REFERENCES mirror(id) ON DELETE CASCADE,
+  pdsk_id INTEGER NOT NULL REFERENCES pdsk(id),
+  offset_mib INTEGER NOT NULL,
+  length_mib INTEGER NOT NULL CHECK(length_mib > 0),
+  status INTEGER NOT NULL);
+CREATE INDEX chunk_mirror ON chunk(mirror_id);
+CREATE INDEX chunk_pdsk ON chunk(pdsk_id, offset_mib);
+CREATE INDEX chunk_spare ON chunk(mirror_id) WHERE status = 3;
+
+-- A row exists while a volume is attached or in transition (3.0's attach).
+CREATE TABLE attachment(
+  lvol_id INTEGER PRIMARY KEY REFERENCES lvol(id) ON DELETE CASCADE,
+  hsvr_id INTEGER NOT NULL REFERENCES hsvr(id),
+  status INTEGER NOT NULL,
+  event INTEGER NOT NULL,
+  ctime TEXT NOT NULL);
+CREATE INDEX attachment_hsvr ON attachment(hsvr_id);
+
+-- The persistent rebuild queue: chunk_id is the leg to bring in sync.
+-- state 0 queued, 1 running.
+CREATE TABLE rebuild(
+  id INTEGER PRIMARY KEY,
+  mirror_id INTEGER NOT NULL REFERENCES mirror(id) ON DELETE CASCADE,
+  chunk_id INTEGER NOT NULL UNIQUE REFERENCES chunk(id) ON DELETE CASCADE,
+  state INTEGER NOT NULL DEFAULT 0,
+  ctime TEXT NOT NULL);
+
+CREATE TABLE event(
+  id INTEGER PRIMARY KEY,
+  time TEXT NOT NULL,
+  level TEXT NOT NULL,
+  type TEXT NOT NULL,
+  target TEXT NOT NULL,
+  target_id INTEGER NOT NULL,
+  message TEXT NOT NULL);
+)SQL",
+};
+
+constexpr int kNumMigrations = sizeof(kMigrations) / sizeof(kMigrations[0]);
+static_assert(kNumMigrations == kSchemaVersion, "one migration per schema version");
+
+}  // namespace
+
+Status Migrate(Db& db) {
+  Txn txn(db);
+  VS_RETURN_IF_ERROR(txn.status());
+  int version = 0;
+  {
+    Stmt q(db, "PRAGMA user_version");
+    if (q.Step()) version = static_cast<int>(q.Int(0));
+    VS_RETURN_IF_ERROR(q.status());
+  }
+  if (version > kSchemaVersion)
+    return Status::Error(EPROTO, "database schema version " + std::to_string(version) +
+                                     " is newer than this manager understands (" +
+                                     std::to_string(kSchemaVersion) + ")");
+  for (int v = version; v < kSchemaVersion; ++v) VS_RETURN_IF_ERROR(db.Exec(kMigrations[v]));
+  if (version != kSchemaVersion)
+    VS_RETURN_IF_ERROR(db.Exec("PRAGMA user_version=" + std::to_string(kSchemaVersion)));
+  return txn.Commit();
+}
+
+}  // namespace vastsky

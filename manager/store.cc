@@ -1,0 +1,157 @@
+// Store: opening, the allocator's rebuild from the database, and the helpers
+// every transaction shares (ids, events, journals).
+#include "manager/store.h"
+
+#include <cerrno>
+
+#include "lib/log.h"
+#include "manager/schema.h"
+
+namespace vastsky {
+
+namespace {
+// Events are for people, not an audit trail: keep the newest this many.
+constexpr int64_t kEventRetention = 100000;
+}  // namespace
+
+Status Store::Open(const std::string& path, const Options& options) {
+  VS_RETURN_IF_ERROR(db_.Open(path));
+  VS_RETURN_IF_ERROR(Migrate(db_));
+  {
+    Stmt q(db_, "SELECT value FROM setting WHERE key = 'chunk_gib'");
+    if (q.Step()) chunk_gib_ = std::stoll(q.Text(0));
+    VS_RETURN_IF_ERROR(q.status());
+  }
+  if (options.chunk_explicit && options.chunk_gib != chunk_gib_) {
+    // Existing mirrors keep their size; only new volumes use the new one.
+    Stmt w(db_, "INSERT OR REPLACE INTO setting(key, value) VALUES ('chunk_gib', ?1)");
+    w.Bind(1, std::to_string(options.chunk_gib));
+    VS_RETURN_IF_ERROR(w.Run());
+    if (chunk_gib_ != options.chunk_gib)
+      VS_LOG_INFO("chunk size is now %lld GiB for new volumes", static_cast<long long>(options.chunk_gib));
+    chunk_gib_ = options.chunk_gib;
+  }
+  return LoadAllocator();
+}
+
+Status Store::LoadAllocator() {
+  std::map<int64_t, std::vector<Extent>> free;
+  {
+    Stmt q(db_, "SELECT pdsk_id, offset_mib, length_mib FROM free_extent");
+    while (q.Step()) free[q.Int(0)].push_back({q.Int(1), q.Int(2)});
+    VS_RETURN_IF_ERROR(q.status());
+  }
+  {
+    Stmt q(db_, "SELECT id, domain FROM ssvr WHERE domain != ''");
+    while (q.Step()) alloc_.SetServerDomain(q.Int(0), q.Text(1));
+    VS_RETURN_IF_ERROR(q.status());
+  }
+  Stmt q(db_,
+         "SELECT p.id, p.ssvr_id, p.size_mib, p.weight, p.priority, s.priority "
+         "FROM pdsk p JOIN ssvr s ON s.id = p.ssvr_id");
+  while (q.Step()) {
+    DiskSpec spec;
+    spec.id = q.Int(0);
+    spec.ssvr_id = q.Int(1);
+    spec.size_mib = q.Int(2);
+    spec.weight = q.Double(3);
+    spec.allocatable = (q.Int(4) == kHigh || q.Int(4) == kLow) && (q.Int(5) == kHigh || q.Int(5) == kLow);
+    alloc_.AddDisk(spec, free[spec.id]);
+  }
+  return q.status();
+}
+
+Status Store::NextIds(const char* kind, int64_t count, int64_t* first) {
+  Stmt q(db_, "UPDATE idseq SET next = next + ?2 WHERE kind = ?1 RETURNING next - ?2");
+  q.Bind(1, std::string(kind)).Bind(2, count);
+  if (!q.Step()) return q.status().ok() ? Status::Internal("no id sequence " + std::string(kind)) : q.status();
+  *first = q.Int(0);
+  if (*first + count - 1 > 0x7fffffff)
+    return Status::Error(ENOSPC, std::string("the ") + kind + " id space is exhausted");
+  return Status::OK();
+}
+
+Status Store::AddEvent(const std::string& level, const std::string& type, const std::string& target,
+                       int64_t target_id, const std::string& message) {
+  Stmt ins(db_,
+           "INSERT INTO event(time, level, type, target, target_id, message) "
+           "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+  ins.Bind(1, NowIso8601()).Bind(2, level).Bind(3, type).Bind(4, target).Bind(5, target_id).Bind(6, message);
+  VS_RETURN_IF_ERROR(ins.Run());
+  int64_t id = sqlite3_last_insert_rowid(db_.handle());
+  if (id % 1000 == 0) {
+    Stmt trim(db_, "DELETE FROM event WHERE id <= ?1");
+    trim.Bind(1, id - kEventRetention);
+    VS_RETURN_IF_ERROR(trim.Run());
+  }
+  if (level == "error") VS_LOG_ERROR("%s %s-%08llx: %s", type.c_str(), target.c_str(), static_cast<unsigned long long>(target_id), message.c_str());
+  else if (level == "warning") VS_LOG_WARN("%s %s-%08llx: %s", type.c_str(), target.c_str(), static_cast<unsigned long long>(target_id), message.c_str());
+  else VS_LOG_INFO("%s %s-%08llx: %s", type.c_str(), target.c_str(), static_cast<unsigned long long>(target_id), message.c_str());
+  return Status::OK();
+}
+
+Status Store::ApplyJournal(const Journal& journal) {
+  Stmt upd(db_, "UPDATE free_extent SET offset_mib = ?3, length_mib = ?4 WHERE pdsk_id = ?1 AND offset_mib = ?2");
+  Stmt del(db_, "DELETE FROM free_extent WHERE pdsk_id = ?1 AND offset_mib = ?2");
+  Stmt ins(db_, "INSERT INTO free_extent(pdsk_id, offset_mib, length_mib) VALUES (?1, ?2, ?3)");
+  for (const ExtentChange& c : journal.changes()) {
+    if (c.old_offset < 0) {
+      VS_RETURN_IF_ERROR(ins.Bind(1, c.pdsk_id).Bind(2, c.new_offset).Bind(3, c.new_length).Run());
+    } else if (c.new_length == 0) {
+      VS_RETURN_IF_ERROR(del.Bind(1, c.pdsk_id).Bind(2, c.old_offset).Run());
+    } else {
+      upd.Bind(1, c.pdsk_id).Bind(2, c.old_offset).Bind(3, c.new_offset).Bind(4, c.new_length);
+      VS_RETURN_IF_ERROR(upd.Run());
+    }
+  }
+  Stmt used(db_, "UPDATE pdsk SET used_mib = used_mib + ?2 WHERE id = ?1");
+  for (const auto& d : journal.UsedDelta())
+    if (d.second != 0) VS_RETURN_IF_ERROR(used.Bind(1, d.first).Bind(2, d.second).Run());
+  return Status::OK();
+}
+
+Status Store::Mutate(const std::function<Status(Change*)>& body) {
+  Txn txn(db_);
+  VS_RETURN_IF_ERROR(txn.status());
+  Change change;
+  Status st = body(&change);
+  if (st.ok()) st = ApplyJournal(change.journal);
+  if (st.ok()) st = txn.Commit();
+  if (st.ok()) return st;
+  if (!change.specs_changed) {
+    alloc_.Undo(&change.journal);
+    return st;
+  }
+  alloc_ = Allocator();
+  Status reload = LoadAllocator();
+  if (!reload.ok()) VS_LOG_ERROR("cannot reload the allocator after a failed change: %s", reload.ToString().c_str());
+  return st;
+}
+
+Status Store::GetPriority(const char* table, int64_t id, int* priority) {
+  std::string sql = std::string("SELECT priority FROM ") + table + " WHERE id = ?1";
+  Stmt q(db_, sql.c_str());
+  q.Bind(1, id);
+  if (!q.Step()) {
+    VS_RETURN_IF_ERROR(q.status());
+    return Status::Error(ENOENT, std::string(table) + " " + std::to_string(id) + " does not exist");
+  }
+  *priority = static_cast<int>(q.Int(0));
+  return Status::OK();
+}
+
+Status Store::RefreshAllocatable(int64_t ssvr_id, Change* change) {
+  Stmt q(db_,
+         "SELECT p.id, p.priority IN (1, 2) AND s.priority IN (1, 2) "
+         "FROM pdsk p JOIN ssvr s ON s.id = p.ssvr_id WHERE s.id = ?1");
+  q.Bind(1, ssvr_id);
+  while (q.Step()) {
+    int64_t id = q.Int(0);
+    bool ok = q.Int(1) != 0;
+    alloc_.SetAllocatable(id, ok);
+    change->specs_changed = true;
+  }
+  return q.status();
+}
+
+}  // namespace vastsky

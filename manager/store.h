@@ -1,0 +1,107 @@
+// Store: the manager's state and every transaction on it.
+//
+// Each public mutation is one SQLite transaction; the in-memory allocator is
+// updated in step and reverted if the transaction does not commit, so a
+// crash at any instant leaves the database consistent and the allocator is
+// rebuilt from it at the next Open(). Methods return Status with the errno
+// the API puts in its fault (EINVAL, ENOENT, EEXIST, EBUSY, ENOSPC ...).
+// Not thread-safe: the API layer serialises calls.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "manager/allocator.h"
+#include "manager/db.h"
+#include "manager/types.h"
+
+namespace vastsky {
+
+class Store {
+ public:
+  struct Options {
+    int64_t chunk_gib = 4;  // 0: keep what the database says (default 4 GiB)
+    bool chunk_explicit = false;
+  };
+
+  Status Open(const std::string& path, const Options& options);
+  int64_t chunk_gib() const { return chunk_gib_; }
+
+  // Servers and disks.
+  Status RegisterHeadServer(const std::vector<std::string>& ips, int64_t* id);
+  Status RegisterStorageServer(const std::vector<std::string>& ips, const std::string* domain,
+                               int64_t* id);
+  Status RegisterPhysicalDisk(int64_t ssvr_id, const std::string& path, int64_t sectors,
+                              int64_t* id);
+  Status DeleteHeadServer(int64_t id);
+  Status DeleteStorageServer(int64_t id);
+  Status DeletePhysicalDisk(int64_t id);
+  Status SetStorageServerDomain(int64_t id, const std::string& domain);
+  Status SetPhysicalDiskWeight(int64_t id, double weight);
+  // id 0 lists all; a given id that does not exist is ENOENT.
+  Status ListHeadServers(int64_t id, std::vector<HeadServerInfo>* out);
+  Status ListStorageServers(int64_t id, std::vector<StorageServerInfo>* out);
+  Status ListPhysicalDisks(int64_t ssvr_id, std::vector<PhysicalDiskInfo>* out);
+
+  // Volumes.
+  Status CreateLogicalVolume(const std::string& name, int64_t capacity_gib, int redundancy,
+                             int64_t* id);
+  Status CreateSnapshot(const VolumeRef& origin, const std::string& name, int64_t* id);
+  Status DeleteLogicalVolume(const VolumeRef& ref);
+  Status AttachLogicalVolume(const VolumeRef& ref, int64_t hsvr_id);
+  Status DetachLogicalVolume(const VolumeRef& ref);
+  Status ListLogicalVolumes(const VolumeRef* ref, std::vector<VolumeInfo>* out);
+  Status ShowLogicalVolume(const VolumeRef& ref, VolumeLayout* out);
+
+  // Failures and cluster-wide operations.
+  Status NotifyFailure(int target, int64_t target_id);
+  Status NotifyBadBlocks(int64_t pdsk_id, const std::vector<int64_t>& blocks_gib);
+  Status ShutdownAll();
+  Status ListEvents(int64_t since, int limit, std::vector<EventInfo>* out);
+  Status GetClusterStatus(ClusterStatus* out);
+
+  // Checks the database against VastSky's invariants; one line per problem.
+  static Status Audit(const std::string& path, std::vector<std::string>* problems);
+
+ private:
+  Status LoadAllocator();
+  Status NextIds(const char* kind, int64_t count, int64_t* first);
+  Status AddEvent(const std::string& level, const std::string& type, const std::string& target,
+                  int64_t target_id, const std::string& message);
+  Status ResolveVolume(const VolumeRef& ref, VolumeInfo* out);
+  Status LoadVolume(int64_t id, VolumeInfo* out);
+  Status LoadLayout(const VolumeInfo& vol, VolumeLayout* out);
+  // Writes a journal's extent and used-space changes to the database.
+  Status ApplyJournal(const Journal& journal);
+  // Builds mirrors and chunks for a new volume; fills the journal.
+  Status AllocateVolume(int64_t lvol_id, int64_t capacity_gib, int redundancy, int64_t first_id,
+                        Journal* journal);
+  Status CreateVolumeRows(const std::string& name, int kind, int64_t origin_id, int64_t capacity_gib,
+                          int redundancy, Journal* journal, int64_t* id);
+  Status FreeVolumeChunks(int64_t lvol_id, Journal* journal);
+  Status DeleteVolumeRows(const VolumeInfo& vol, Journal* journal);
+  // Runs body inside one transaction with a fresh journal, writes the
+  // journal and commits. On any failure the allocator is reverted: by the
+  // journal, or, if the body changed disk specs (which have no undo), by
+  // reloading it from the database.
+  struct Change {
+    Journal journal;
+    bool specs_changed = false;
+  };
+  Status Mutate(const std::function<Status(Change*)>& body);
+  // Re-derives which of a server's disks take new chunks.
+  Status RefreshAllocatable(int64_t ssvr_id, Change* change);
+  Status GetPriority(const char* table, int64_t id, int* priority);
+  Status FailDisk(int64_t pdsk_id, int new_priority, Change* change);
+  Status ReplaceChunk(int64_t chunk_id, Change* change);
+  Status ReplaceChunksOn(const char* where_sql, int64_t id, Change* change);
+
+  Db db_;
+  Allocator alloc_;
+  int64_t chunk_gib_ = 4;
+};
+
+}  // namespace vastsky

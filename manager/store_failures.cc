@@ -1,0 +1,202 @@
+// Store: failure reports, chunk replacement and cluster shutdown.
+//
+// A lost leg gets a replacement chunk from the pool at once (never on a
+// server or domain holding another leg of its mirror) and a rebuild queue
+// entry. With no room, the leg is kept and marked SPARE: the mirror is
+// recorded as degraded, never rolled back.
+#include <cerrno>
+
+#include "lib/ids.h"
+#include "manager/store.h"
+
+namespace vastsky {
+
+Status Store::ReplaceChunk(int64_t chunk_id, Change* change) {
+  Stmt q(db_, "SELECT mirror_id, pdsk_id, offset_mib, length_mib, status FROM chunk WHERE id = ?1");
+  q.Bind(1, chunk_id);
+  if (!q.Step()) {
+    VS_RETURN_IF_ERROR(q.status());
+    return Status::Error(ENOENT, "no chunk " + FormatId("dext", chunk_id));
+  }
+  const int64_t mirror_id = q.Int(0), pdsk_id = q.Int(1), offset = q.Int(2), length = q.Int(3);
+  const int status = static_cast<int>(q.Int(4));
+  std::vector<Placement> keep;
+  Stmt legs(db_,
+            "SELECT c.pdsk_id, p.ssvr_id FROM chunk c JOIN pdsk p ON p.id = c.pdsk_id "
+            "WHERE c.mirror_id = ?1 AND c.id != ?2");
+  legs.Bind(1, mirror_id).Bind(2, chunk_id);
+  while (legs.Step()) keep.push_back({legs.Int(0), legs.Int(1), 0, 0});
+  VS_RETURN_IF_ERROR(legs.status());
+
+  std::vector<Placement> placed;
+  Status st = alloc_.PlaceMirror(1, length + kMetaMib, keep, &change->journal, &placed);
+  if (st.code() == ENOSPC) {
+    Stmt spare(db_, "UPDATE chunk SET status = 3 WHERE id = ?1");
+    VS_RETURN_IF_ERROR(spare.Bind(1, chunk_id).Run());
+    return AddEvent("error", "degraded", "mirr", mirror_id,
+                    "no room for a replacement of " + FormatId("dext", chunk_id) + ": mirror runs degraded");
+  }
+  VS_RETURN_IF_ERROR(st);
+  int64_t new_id;
+  VS_RETURN_IF_ERROR(NextIds("lvol", 1, &new_id));
+  // A leg never attached holds nothing yet, so its replacement needs no copy.
+  const int new_status = status == kAllocated ? kAllocated : kSpare;
+  Stmt ins(db_,
+           "INSERT INTO chunk(id, mirror_id, pdsk_id, offset_mib, length_mib, status) "
+           "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+  ins.Bind(1, new_id).Bind(2, mirror_id).Bind(3, placed[0].pdsk_id).Bind(4, placed[0].offset).Bind(5, length);
+  VS_RETURN_IF_ERROR(ins.Bind(6, new_status).Run());
+  if (new_status == kSpare) {
+    Stmt rb(db_, "INSERT INTO rebuild(mirror_id, chunk_id, state, ctime) VALUES (?1, ?2, 0, ?3)");
+    VS_RETURN_IF_ERROR(rb.Bind(1, mirror_id).Bind(2, new_id).Bind(3, NowIso8601()).Run());
+  }
+  Stmt del(db_, "DELETE FROM chunk WHERE id = ?1");
+  VS_RETURN_IF_ERROR(del.Bind(1, chunk_id).Run());
+  alloc_.Free(pdsk_id, offset, length + kMetaMib, &change->journal);
+  return AddEvent("info", "replace", "mirr", mirror_id,
+                  FormatId("dext", chunk_id) + " on " + FormatId("pdsk", pdsk_id) + " replaced by " +
+                      FormatId("dext", new_id) + " on " + FormatId("pdsk", placed[0].pdsk_id));
+}
+
+Status Store::ReplaceChunksOn(const char* where_sql, int64_t id, Change* change) {
+  std::vector<int64_t> chunks;
+  std::string sql = std::string("SELECT c.id FROM chunk c JOIN pdsk p ON p.id = c.pdsk_id WHERE ") + where_sql +
+                    " AND c.status != 3 ORDER BY c.id";
+  Stmt q(db_, sql.c_str());
+  q.Bind(1, id);
+  while (q.Step()) chunks.push_back(q.Int(0));
+  VS_RETURN_IF_ERROR(q.status());
+  for (int64_t c : chunks) VS_RETURN_IF_ERROR(ReplaceChunk(c, change));
+  return Status::OK();
+}
+
+Status Store::NotifyFailure(int target, int64_t target_id) {
+  if (target < kTargetHsvr || target > kTargetDext)
+    return Status::Error(EINVAL, "target must be 1 (hsvr), 2 (ssvr), 3 (pdsk) or 4 (dext)");
+  return Mutate([&](Change* change) -> Status {
+    int prio = 0;
+    switch (target) {
+      case kTargetHsvr: {
+        VS_RETURN_IF_ERROR(GetPriority("hsvr", target_id, &prio));
+        if (prio == kOffline || prio == kFaulty) return Status::OK();
+        Stmt up(db_, "UPDATE hsvr SET priority = 4 WHERE id = ?1");
+        VS_RETURN_IF_ERROR(up.Bind(1, target_id).Run());
+        Stmt det(db_, "DELETE FROM attachment WHERE hsvr_id = ?1");
+        VS_RETURN_IF_ERROR(det.Bind(1, target_id).Run());
+        int detached = sqlite3_changes(db_.handle());
+        return AddEvent("warning", "failure", "hsvr", target_id,
+                        "head server reported failed; " + std::to_string(detached) + " volumes marked detached");
+      }
+      case kTargetSsvr: {
+        VS_RETURN_IF_ERROR(GetPriority("ssvr", target_id, &prio));
+        if (prio == kOffline || prio == kFaulty) return Status::OK();
+        Stmt up(db_, "UPDATE ssvr SET priority = 4 WHERE id = ?1");
+        VS_RETURN_IF_ERROR(up.Bind(1, target_id).Run());
+        Stmt disks(db_, "UPDATE pdsk SET priority = 4 WHERE ssvr_id = ?1 AND priority != 5");
+        VS_RETURN_IF_ERROR(disks.Bind(1, target_id).Run());
+        VS_RETURN_IF_ERROR(RefreshAllocatable(target_id, change));
+        VS_RETURN_IF_ERROR(AddEvent("warning", "failure", "ssvr", target_id, "storage server reported failed"));
+        return ReplaceChunksOn("p.ssvr_id = ?1", target_id, change);
+      }
+      case kTargetPdsk: {
+        VS_RETURN_IF_ERROR(GetPriority("pdsk", target_id, &prio));
+        if (prio == kFaulty) return Status::OK();
+        return FailDisk(target_id, kFaulty, change);
+      }
+      default: {
+        Stmt q(db_,
+               "SELECT c.status, EXISTS(SELECT 1 FROM attachment a WHERE a.lvol_id = m.lvol_id), c.mirror_id "
+               "FROM chunk c JOIN mirror m ON m.id = c.mirror_id WHERE c.id = ?1");
+        q.Bind(1, target_id);
+        if (!q.Step()) {
+          VS_RETURN_IF_ERROR(q.status());
+          return Status::Error(ENOENT, "no chunk " + FormatId("dext", target_id));
+        }
+        // As 3.0: a leg that drops out of an attached mirror is re-added
+        // (the write-intent bitmap makes that resync short).
+        if (q.Int(0) != kInsync || q.Int(1) == 0) return Status::OK();
+        const int64_t mirror_id = q.Int(2);
+        Stmt spare(db_, "UPDATE chunk SET status = 3 WHERE id = ?1");
+        VS_RETURN_IF_ERROR(spare.Bind(1, target_id).Run());
+        Stmt rb(db_, "INSERT OR IGNORE INTO rebuild(mirror_id, chunk_id, state, ctime) VALUES (?1, ?2, 0, ?3)");
+        VS_RETURN_IF_ERROR(rb.Bind(1, mirror_id).Bind(2, target_id).Bind(3, NowIso8601()).Run());
+        return AddEvent("warning", "failure", "dext", target_id, "leg dropped out of its mirror; queued for resync");
+      }
+    }
+  });
+}
+
+Status Store::FailDisk(int64_t pdsk_id, int new_priority, Change* change) {
+  Stmt up(db_, "UPDATE pdsk SET priority = ?2 WHERE id = ?1 RETURNING ssvr_id");
+  up.Bind(1, pdsk_id).Bind(2, new_priority);
+  if (!up.Step()) return up.status().ok() ? Status::Error(ENOENT, "no disk") : up.status();
+  const int64_t ssvr_id = up.Int(0);
+  up.Reset();
+  VS_RETURN_IF_ERROR(RefreshAllocatable(ssvr_id, change));
+  VS_RETURN_IF_ERROR(AddEvent("warning", "failure", "pdsk", pdsk_id,
+                              std::string("disk reported failed; now ") + PriorityName(new_priority)));
+  return ReplaceChunksOn("c.pdsk_id = ?1", pdsk_id, change);
+}
+
+Status Store::NotifyBadBlocks(int64_t pdsk_id, const std::vector<int64_t>& blocks_gib) {
+  return Mutate([&](Change* change) {
+    Stmt d(db_, "SELECT size_mib, priority, ssvr_id FROM pdsk WHERE id = ?1");
+    d.Bind(1, pdsk_id);
+    if (!d.Step()) {
+      VS_RETURN_IF_ERROR(d.status());
+      return Status::Error(ENOENT, "no disk " + FormatId("pdsk", pdsk_id));
+    }
+    const int64_t size_mib = d.Int(0), ssvr_id = d.Int(2);
+    const int prio = static_cast<int>(d.Int(1));
+    d.Reset();
+    std::vector<int64_t> chunks;
+    Stmt hit(db_,
+             "SELECT id FROM chunk WHERE pdsk_id = ?1 AND offset_mib < ?3 AND offset_mib + length_mib + 1 > ?2 "
+             "AND status != 3");
+    for (int64_t b : blocks_gib) {
+      if (b < 0 || b * 1024 >= size_mib)
+        return Status::Error(EINVAL, "block " + std::to_string(b) + " GiB lies outside the disk");
+      hit.Bind(1, pdsk_id).Bind(2, b * 1024).Bind(3, (b + 1) * 1024);
+      while (hit.Step()) chunks.push_back(hit.Int(0));
+      VS_RETURN_IF_ERROR(hit.status());
+      hit.Reset();
+    }
+    if (prio == kHigh) {
+      // A disk with bad sectors still takes chunks, but is known as LOW.
+      Stmt low(db_, "UPDATE pdsk SET priority = 2 WHERE id = ?1");
+      VS_RETURN_IF_ERROR(low.Bind(1, pdsk_id).Run());
+      VS_RETURN_IF_ERROR(RefreshAllocatable(ssvr_id, change));
+    }
+    VS_RETURN_IF_ERROR(AddEvent("warning", "badblocks", "pdsk", pdsk_id,
+                                std::to_string(blocks_gib.size()) + " bad blocks reported; " +
+                                    std::to_string(chunks.size()) + " chunks to replace"));
+    for (int64_t c : chunks) {
+      // One chunk may hold several reported blocks.
+      Stmt still(db_, "SELECT 1 FROM chunk WHERE id = ?1 AND status != 3");
+      still.Bind(1, c);
+      if (still.Step()) VS_RETURN_IF_ERROR(ReplaceChunk(c, change));
+      VS_RETURN_IF_ERROR(still.status());
+    }
+    return Status::OK();
+  });
+}
+
+Status Store::ShutdownAll() {
+  return Mutate([&](Change* change) {
+    Stmt att(db_, "SELECT count(*) FROM attachment");
+    if (att.Step() && att.Int(0) > 0)
+      return Status::Error(EBUSY, std::to_string(att.Int(0)) + " volumes are attached; detach them first");
+    VS_RETURN_IF_ERROR(att.status());
+    VS_RETURN_IF_ERROR(db_.Exec("UPDATE hsvr SET priority = 4"));
+    VS_RETURN_IF_ERROR(db_.Exec("UPDATE ssvr SET priority = 6 WHERE priority IN (1, 2, 3)"));
+    VS_RETURN_IF_ERROR(db_.Exec("UPDATE pdsk SET priority = 6 WHERE priority IN (1, 2, 3)"));
+    Stmt servers(db_, "SELECT id FROM ssvr");
+    std::vector<int64_t> ids;
+    while (servers.Step()) ids.push_back(servers.Int(0));
+    VS_RETURN_IF_ERROR(servers.status());
+    for (int64_t id : ids) VS_RETURN_IF_ERROR(RefreshAllocatable(id, change));
+    return AddEvent("warning", "shutdown", "cluster", 0, "cluster shut down: servers HALT until they register again");
+  });
+}
+
+}  // namespace vastsky

@@ -1,0 +1,381 @@
+// Store: storage servers, head servers and their disks.
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <set>
+
+#include "manager/store.h"
+
+namespace vastsky {
+
+namespace {
+
+Status CheckIps(const std::vector<std::string>& ips) {
+  if (ips.empty() || ips.size() > 8) return Status::Error(EINVAL, "ip_data needs 1 to 8 addresses");
+  std::set<std::string> seen;
+  for (const std::string& ip : ips) {
+    unsigned char buf[16];
+    if (inet_pton(AF_INET, ip.c_str(), buf) != 1 && inet_pton(AF_INET6, ip.c_str(), buf) != 1)
+      return Status::Error(EINVAL, "'" + ip + "' is not an IPv4 or IPv6 address");
+    if (!seen.insert(ip).second) return Status::Error(EINVAL, "address " + ip + " is listed twice");
+  }
+  return Status::OK();
+}
+
+Status CheckDomain(const std::string& d) {
+  if (d.size() > 64) return Status::Error(EINVAL, "a failure domain name has at most 64 characters");
+  for (char c : d)
+    if (!(isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == ':' || c == '-'))
+      return Status::Error(EINVAL, "a failure domain uses only letters, digits and . _ : -");
+  return Status::OK();
+}
+
+Status CheckDiskPath(const std::string& p) {
+  if (p.empty() || p[0] != '/' || p.size() > 1024)
+    return Status::Error(EINVAL, "local_path must be an absolute path of at most 1024 bytes");
+  for (char c : p)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+      return Status::Error(EINVAL, "local_path contains control characters");
+  for (size_t at = 1; at <= p.size();) {
+    size_t end = p.find('/', at);
+    if (end == std::string::npos) end = p.size();
+    std::string part = p.substr(at, end - at);
+    if (part == "." || part == "..") return Status::Error(EINVAL, "local_path must not contain '.' or '..' components");
+    at = end + 1;
+  }
+  return Status::OK();
+}
+
+bool Live(int priority) { return priority != kOffline && priority != kHalt; }
+
+// Finds the one server (in table ssvr or hsvr) owning any of ips; 0 if none,
+// EEXIST if they belong to several.
+Status FindOwner(Db& db, const char* kind, const std::vector<std::string>& ips, int64_t* owner) {
+  std::string sql = std::string("SELECT ") + kind + "_id FROM " + kind + "_ip WHERE ip = ?1";
+  Stmt q(db, sql.c_str());
+  *owner = 0;
+  for (const std::string& ip : ips) {
+    q.Reset();
+    q.Bind(1, ip);
+    if (q.Step()) {
+      if (*owner != 0 && *owner != q.Int(0))
+        return Status::Error(EEXIST, "the addresses belong to different registered servers");
+      *owner = q.Int(0);
+    }
+    VS_RETURN_IF_ERROR(q.status());
+  }
+  return Status::OK();
+}
+
+Status InsertIps(Db& db, const char* kind, int64_t id, const std::vector<std::string>& ips) {
+  std::string del = std::string("DELETE FROM ") + kind + "_ip WHERE " + kind + "_id = ?1";
+  Stmt d(db, del.c_str());
+  VS_RETURN_IF_ERROR(d.Bind(1, id).Run());
+  std::string sql = std::string("INSERT INTO ") + kind + "_ip(" + kind + "_id, idx, ip) VALUES (?1, ?2, ?3)";
+  Stmt ins(db, sql.c_str());
+  for (size_t i = 0; i < ips.size(); ++i)
+    VS_RETURN_IF_ERROR(ins.Bind(1, id).Bind(2, static_cast<int64_t>(i)).Bind(3, ips[i]).Run());
+  return Status::OK();
+}
+
+Status LoadIps(Db& db, const char* kind, std::map<int64_t, std::vector<std::string>>* out) {
+  std::string sql = std::string("SELECT ") + kind + "_id, ip FROM " + kind + "_ip ORDER BY " + kind + "_id, idx";
+  Stmt q(db, sql.c_str());
+  while (q.Step()) (*out)[q.Int(0)].push_back(q.Text(1));
+  return q.status();
+}
+
+}  // namespace
+
+Status Store::RegisterHeadServer(const std::vector<std::string>& ips, int64_t* id) {
+  VS_RETURN_IF_ERROR(CheckIps(ips));
+  return Mutate([&](Change*) {
+    int64_t owner;
+    VS_RETURN_IF_ERROR(FindOwner(db_, "hsvr", ips, &owner));
+    if (owner != 0) {
+      int prio;
+      VS_RETURN_IF_ERROR(GetPriority("hsvr", owner, &prio));
+      if (Live(prio) && prio != kFaulty)
+        return Status::Error(EEXIST, "head server " + std::to_string(owner) + " is registered and alive");
+      Stmt up(db_, "UPDATE hsvr SET priority = 1 WHERE id = ?1");
+      VS_RETURN_IF_ERROR(up.Bind(1, owner).Run());
+      VS_RETURN_IF_ERROR(InsertIps(db_, "hsvr", owner, ips));
+      *id = owner;
+      return AddEvent("info", "register", "hsvr", owner, "head server back online");
+    }
+    VS_RETURN_IF_ERROR(NextIds("hsvr", 1, id));
+    Stmt ins(db_, "INSERT INTO hsvr(id, priority, ctime) VALUES (?1, 1, ?2)");
+    VS_RETURN_IF_ERROR(ins.Bind(1, *id).Bind(2, NowIso8601()).Run());
+    VS_RETURN_IF_ERROR(InsertIps(db_, "hsvr", *id, ips));
+    return AddEvent("info", "register", "hsvr", *id, "head server registered at " + ips[0]);
+  });
+}
+
+Status Store::RegisterStorageServer(const std::vector<std::string>& ips, const std::string* domain,
+                                    int64_t* id) {
+  VS_RETURN_IF_ERROR(CheckIps(ips));
+  if (domain) VS_RETURN_IF_ERROR(CheckDomain(*domain));
+  return Mutate([&](Change* change) {
+    int64_t owner;
+    VS_RETURN_IF_ERROR(FindOwner(db_, "ssvr", ips, &owner));
+    if (owner != 0) {
+      int prio;
+      VS_RETURN_IF_ERROR(GetPriority("ssvr", owner, &prio));
+      if (Live(prio) && prio != kFaulty)
+        return Status::Error(EEXIST, "storage server " + std::to_string(owner) + " is registered and alive");
+      Stmt up(db_, "UPDATE ssvr SET priority = 1 WHERE id = ?1");
+      VS_RETURN_IF_ERROR(up.Bind(1, owner).Run());
+      VS_RETURN_IF_ERROR(InsertIps(db_, "ssvr", owner, ips));
+      *id = owner;
+    } else {
+      VS_RETURN_IF_ERROR(NextIds("ssvr", 1, id));
+      Stmt ins(db_, "INSERT INTO ssvr(id, priority, ctime) VALUES (?1, 1, ?2)");
+      VS_RETURN_IF_ERROR(ins.Bind(1, *id).Bind(2, NowIso8601()).Run());
+      VS_RETURN_IF_ERROR(InsertIps(db_, "ssvr", *id, ips));
+    }
+    if (domain) {
+      Stmt d(db_, "UPDATE ssvr SET domain = ?2 WHERE id = ?1");
+      VS_RETURN_IF_ERROR(d.Bind(1, *id).Bind(2, *domain).Run());
+      alloc_.SetServerDomain(*id, *domain);
+      change->specs_changed = true;
+    }
+    VS_RETURN_IF_ERROR(RefreshAllocatable(*id, change));
+    return AddEvent("info", "register", "ssvr", *id,
+                    owner ? "storage server back online" : "storage server registered at " + ips[0]);
+  });
+}
+
+Status Store::RegisterPhysicalDisk(int64_t ssvr_id, const std::string& path, int64_t sectors,
+                                   int64_t* id) {
+  VS_RETURN_IF_ERROR(CheckDiskPath(path));
+  const int64_t size_mib = sectors / 2048;
+  const int64_t min_mib = chunk_gib_ * 1024 + kMetaMib;
+  if (sectors <= 0 || size_mib < min_mib)
+    return Status::Error(EINVAL, "disk " + path + " is smaller than one chunk (" +
+                                     std::to_string(min_mib) + " MiB)");
+  return Mutate([&](Change* change) {
+    int sprio;
+    Status st = GetPriority("ssvr", ssvr_id, &sprio);
+    if (st.code() == ENOENT) return Status::Error(EINVAL, "storage server " + std::to_string(ssvr_id) + " is not registered");
+    VS_RETURN_IF_ERROR(st);
+    if (sprio != kHigh && sprio != kLow)
+      return Status::Error(EINVAL, "storage server " + std::to_string(ssvr_id) + " is " + PriorityName(sprio));
+    Stmt find(db_, "SELECT id, priority, size_mib, weight FROM pdsk WHERE ssvr_id = ?1 AND local_path = ?2");
+    find.Bind(1, ssvr_id).Bind(2, path);
+    if (find.Step()) {
+      int64_t old_id = find.Int(0), old_size = find.Int(2);
+      int prio = static_cast<int>(find.Int(1));
+      if (prio != kOffline && prio != kHalt)
+        return Status::Error(EEXIST, path + " is already registered as pdsk " + std::to_string(old_id));
+      if (size_mib < old_size)
+        return Status::Error(EINVAL, path + " came back smaller than it was; delete and re-add it");
+      // A grown disk's new tail is free space: count it as used while the
+      // size changes, then free it through the journal like any release.
+      Stmt up(db_,
+              "UPDATE pdsk SET priority = 1, sectors = ?2, used_mib = used_mib + (?3 - size_mib), "
+              "size_mib = ?3 WHERE id = ?1");
+      VS_RETURN_IF_ERROR(up.Bind(1, old_id).Bind(2, sectors).Bind(3, size_mib).Run());
+      if (size_mib > old_size) {
+        std::vector<Extent> free;
+        if (const auto* fl = alloc_.FreeList(old_id))
+          for (const auto& e : *fl) free.push_back({e.first, e.second});
+        alloc_.AddDisk(DiskSpec{old_id, ssvr_id, size_mib, find.Double(3), false}, free);
+        change->specs_changed = true;
+        alloc_.Free(old_id, old_size, size_mib - old_size, &change->journal);
+      }
+      *id = old_id;
+      VS_RETURN_IF_ERROR(RefreshAllocatable(ssvr_id, change));
+      return AddEvent("info", "register", "pdsk", old_id, path + " back online");
+    }
+    VS_RETURN_IF_ERROR(find.status());
+    VS_RETURN_IF_ERROR(NextIds("pdsk", 1, id));
+    Stmt ins(db_,
+             "INSERT INTO pdsk(id, ssvr_id, local_path, sectors, size_mib, priority, ctime) "
+             "VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6)");
+    ins.Bind(1, *id).Bind(2, ssvr_id).Bind(3, path).Bind(4, sectors).Bind(5, size_mib).Bind(6, NowIso8601());
+    VS_RETURN_IF_ERROR(ins.Run());
+    Stmt fe(db_, "INSERT INTO free_extent(pdsk_id, offset_mib, length_mib) VALUES (?1, 0, ?2)");
+    VS_RETURN_IF_ERROR(fe.Bind(1, *id).Bind(2, size_mib).Run());
+    alloc_.AddDisk(DiskSpec{*id, ssvr_id, size_mib, 1.0, true}, {{0, size_mib}});
+    change->specs_changed = true;
+    return AddEvent("info", "register", "pdsk", *id,
+                    path + " (" + std::to_string(size_mib / 1024) + " GiB) on ssvr " + std::to_string(ssvr_id));
+  });
+}
+
+Status Store::DeleteHeadServer(int64_t id) {
+  return Mutate([&](Change*) {
+    int prio;
+    VS_RETURN_IF_ERROR(GetPriority("hsvr", id, &prio));
+    if (prio != kOffline && prio != kFaulty)
+      return Status::Error(EBUSY, "head server " + std::to_string(id) + " is " + PriorityName(prio) +
+                                      "; only OFFLINE or FAULTY servers can be deleted");
+    Stmt att(db_, "SELECT count(*) FROM attachment WHERE hsvr_id = ?1");
+    att.Bind(1, id);
+    if (att.Step() && att.Int(0) > 0) return Status::Error(EBUSY, "head server still has volumes attached");
+    VS_RETURN_IF_ERROR(att.status());
+    Stmt del(db_, "DELETE FROM hsvr WHERE id = ?1");
+    VS_RETURN_IF_ERROR(del.Bind(1, id).Run());
+    return AddEvent("info", "delete", "hsvr", id, "head server deleted");
+  });
+}
+
+Status Store::DeleteStorageServer(int64_t id) {
+  return Mutate([&](Change* change) {
+    int prio;
+    VS_RETURN_IF_ERROR(GetPriority("ssvr", id, &prio));
+    if (prio != kOffline && prio != kFaulty)
+      return Status::Error(EBUSY, "storage server " + std::to_string(id) + " is " + PriorityName(prio) +
+                                      "; only OFFLINE or FAULTY servers can be deleted");
+    Stmt busy(db_, "SELECT count(*) FROM chunk c JOIN pdsk p ON p.id = c.pdsk_id WHERE p.ssvr_id = ?1");
+    busy.Bind(1, id);
+    if (busy.Step() && busy.Int(0) > 0)
+      return Status::Error(EBUSY, "storage server still holds " + std::to_string(busy.Int(0)) + " chunks");
+    VS_RETURN_IF_ERROR(busy.status());
+    Stmt disks(db_, "SELECT id FROM pdsk WHERE ssvr_id = ?1");
+    disks.Bind(1, id);
+    while (disks.Step()) alloc_.RemoveDisk(disks.Int(0));
+    VS_RETURN_IF_ERROR(disks.status());
+    change->specs_changed = true;
+    Stmt del(db_, "DELETE FROM ssvr WHERE id = ?1");
+    VS_RETURN_IF_ERROR(del.Bind(1, id).Run());
+    return AddEvent("info", "delete", "ssvr", id, "storage server and its disks deleted");
+  });
+}
+
+Status Store::DeletePhysicalDisk(int64_t id) {
+  return Mutate([&](Change* change) {
+    int prio;
+    VS_RETURN_IF_ERROR(GetPriority("pdsk", id, &prio));
+    if (prio != kOffline && prio != kFaulty)
+      return Status::Error(EBUSY, "disk " + std::to_string(id) + " is " + PriorityName(prio) +
+                                      "; only OFFLINE or FAULTY disks can be deleted");
+    Stmt busy(db_, "SELECT count(*) FROM chunk WHERE pdsk_id = ?1");
+    busy.Bind(1, id);
+    if (busy.Step() && busy.Int(0) > 0)
+      return Status::Error(EBUSY, "disk still holds " + std::to_string(busy.Int(0)) + " chunks");
+    VS_RETURN_IF_ERROR(busy.status());
+    Stmt del(db_, "DELETE FROM pdsk WHERE id = ?1");
+    VS_RETURN_IF_ERROR(del.Bind(1, id).Run());
+    alloc_.RemoveDisk(id);
+    change->specs_changed = true;
+    return AddEvent("info", "delete", "pdsk", id, "disk deleted");
+  });
+}
+
+Status Store::SetStorageServerDomain(int64_t id, const std::string& domain) {
+  VS_RETURN_IF_ERROR(CheckDomain(domain));
+  return Mutate([&](Change* change) {
+    int prio;
+    VS_RETURN_IF_ERROR(GetPriority("ssvr", id, &prio));
+    Stmt up(db_, "UPDATE ssvr SET domain = ?2 WHERE id = ?1");
+    VS_RETURN_IF_ERROR(up.Bind(1, id).Bind(2, domain).Run());
+    alloc_.SetServerDomain(id, domain);
+    change->specs_changed = true;
+    // Existing mirrors are not moved; say how many now share a domain.
+    Stmt shared(db_,
+                "SELECT count(*) FROM (SELECT c.mirror_id FROM chunk c JOIN pdsk p ON p.id = c.pdsk_id "
+                "JOIN ssvr s ON s.id = p.ssvr_id WHERE s.domain != '' GROUP BY c.mirror_id, s.domain "
+                "HAVING count(*) > 1)");
+    int64_t n = shared.Step() ? shared.Int(0) : 0;
+    VS_RETURN_IF_ERROR(shared.status());
+    return AddEvent(n ? "warning" : "info", "domain", "ssvr", id,
+                    "failure domain set to '" + domain + "'" +
+                        (n ? "; " + std::to_string(n) + " mirrors have two legs in one domain" : ""));
+  });
+}
+
+Status Store::SetPhysicalDiskWeight(int64_t id, double weight) {
+  if (!(weight >= 0.0 && weight <= 1.0)) return Status::Error(EINVAL, "weight must be between 0.0 and 1.0");
+  return Mutate([&](Change* change) {
+    int prio;
+    VS_RETURN_IF_ERROR(GetPriority("pdsk", id, &prio));
+    Stmt up(db_, "UPDATE pdsk SET weight = ?2 WHERE id = ?1");
+    VS_RETURN_IF_ERROR(up.Bind(1, id).Bind(2, weight).Run());
+    alloc_.SetWeight(id, weight);
+    change->specs_changed = true;
+    return AddEvent("info", "weight", "pdsk", id, "weight set to " + std::to_string(weight));
+  });
+}
+
+Status Store::ListHeadServers(int64_t id, std::vector<HeadServerInfo>* out) {
+  std::map<int64_t, std::vector<std::string>> ips;
+  VS_RETURN_IF_ERROR(LoadIps(db_, "hsvr", &ips));
+  Stmt q(db_,
+         "SELECT h.id, h.priority, (SELECT count(*) FROM rebuild r JOIN mirror m ON m.id = r.mirror_id "
+         "JOIN attachment a ON a.lvol_id = m.lvol_id WHERE a.hsvr_id = h.id) "
+         "FROM hsvr h WHERE ?1 = 0 OR h.id = ?1 ORDER BY h.id");
+  q.Bind(1, id);
+  while (q.Step()) {
+    HeadServerInfo h;
+    h.id = q.Int(0);
+    h.priority = static_cast<int>(q.Int(1));
+    h.resync = static_cast<int>(q.Int(2));
+    h.ips = ips[h.id];
+    out->push_back(h);
+  }
+  VS_RETURN_IF_ERROR(q.status());
+  if (id != 0 && out->empty()) return Status::Error(ENOENT, "no head server " + std::to_string(id));
+  return Status::OK();
+}
+
+Status Store::ListStorageServers(int64_t id, std::vector<StorageServerInfo>* out) {
+  std::map<int64_t, std::vector<std::string>> ips;
+  VS_RETURN_IF_ERROR(LoadIps(db_, "ssvr", &ips));
+  std::vector<PhysicalDiskInfo> disks;
+  if (id != 0) {
+    int prio;
+    VS_RETURN_IF_ERROR(GetPriority("ssvr", id, &prio));
+  }
+  VS_RETURN_IF_ERROR(ListPhysicalDisks(id, &disks));
+  std::map<int64_t, StorageServerInfo> sums;
+  for (const PhysicalDiskInfo& d : disks) {
+    sums[d.ssvr_id].capacity_gib += d.capacity_gib;
+    sums[d.ssvr_id].available_gib += d.available_gib;
+    sums[d.ssvr_id].resync += d.resync;
+  }
+  Stmt q(db_, "SELECT id, priority, domain FROM ssvr WHERE ?1 = 0 OR id = ?1 ORDER BY id");
+  q.Bind(1, id);
+  while (q.Step()) {
+    StorageServerInfo s = sums[q.Int(0)];
+    s.id = q.Int(0);
+    s.priority = static_cast<int>(q.Int(1));
+    s.domain = q.Text(2);
+    s.ips = ips[s.id];
+    out->push_back(s);
+  }
+  return q.status();
+}
+
+Status Store::ListPhysicalDisks(int64_t ssvr_id, std::vector<PhysicalDiskInfo>* out) {
+  if (ssvr_id != 0) {
+    int prio;
+    VS_RETURN_IF_ERROR(GetPriority("ssvr", ssvr_id, &prio));
+  }
+  std::map<int64_t, int> resync;
+  {
+    Stmt r(db_, "SELECT c.pdsk_id, count(*) FROM rebuild r JOIN chunk c ON c.mirror_id = r.mirror_id GROUP BY c.pdsk_id");
+    while (r.Step()) resync[r.Int(0)] = static_cast<int>(r.Int(1));
+    VS_RETURN_IF_ERROR(r.status());
+  }
+  Stmt q(db_,
+         "SELECT id, ssvr_id, priority, local_path, size_mib, weight FROM pdsk "
+         "WHERE ?1 = 0 OR ssvr_id = ?1 ORDER BY id");
+  q.Bind(1, ssvr_id);
+  while (q.Step()) {
+    PhysicalDiskInfo d;
+    d.id = q.Int(0);
+    d.ssvr_id = q.Int(1);
+    d.priority = static_cast<int>(q.Int(2));
+    d.path = q.Text(3);
+    d.capacity_gib = q.Int(4) / 1024;
+    d.available_gib = alloc_.Available(d.id) / 1024;
+    d.weight = q.Double(5);
+    d.resync = resync[d.id];
+    out->push_back(d);
+  }
+  return q.status();
+}
+
+}  // namespace vastsky

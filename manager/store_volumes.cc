@@ -1,0 +1,319 @@
+// Store: logical volumes, snapshots and their attachment state.
+#include <algorithm>
+#include <cerrno>
+#include <set>
+
+#include "lib/ids.h"
+#include "manager/store.h"
+
+namespace vastsky {
+
+namespace {
+// 3.0's rule for a full-size dm-snapshot exception store: the origin plus
+// 1/1024 for the exception tables, plus one GiB for the header, so the
+// snapshot can never overflow.
+int64_t CowGib(int64_t origin_gib) { return (origin_gib * 1025 + 1023) / 1024 + 1; }
+
+std::string Quote(const std::string& s) { return "'" + s + "'"; }
+}  // namespace
+
+// Loads volumes (all when only_id is 0) with attachment, fault flag and
+// snapshot associations, in a fixed number of queries whatever the count.
+static Status QueryVolumes(Db& db, int64_t only_id, std::vector<VolumeInfo>* out) {
+  std::map<int64_t, size_t> index;
+  {
+    Stmt q(db,
+           "SELECT l.id, l.name, l.kind, ifnull(l.origin_id, 0), l.capacity_gib, l.redundancy, "
+           "l.top_node, l.linear_node, l.ctime, ifnull(a.hsvr_id, 0), ifnull(a.status, 0), "
+           "ifnull(a.event, 0) FROM lvol l LEFT JOIN attachment a ON a.lvol_id = l.id "
+           "WHERE ?1 = 0 OR l.id = ?1 ORDER BY l.id");
+    q.Bind(1, only_id);
+    while (q.Step()) {
+      VolumeInfo v;
+      v.id = q.Int(0);
+      v.name = q.Text(1);
+      v.kind = static_cast<int>(q.Int(2));
+      v.origin_id = q.Int(3);
+      v.capacity_gib = q.Int(4);
+      v.redundancy = static_cast<int>(q.Int(5));
+      v.top_node = q.Int(6);
+      v.linear_node = q.Int(7);
+      v.ctime = q.Text(8);
+      v.hsvr_id = q.Int(9);
+      v.bind_status = static_cast<int>(q.Int(10));
+      v.bind_event = static_cast<int>(q.Int(11));
+      index[v.id] = out->size();
+      out->push_back(v);
+    }
+    VS_RETURN_IF_ERROR(q.status());
+  }
+  {
+    Stmt q(db, "SELECT id, origin_id FROM lvol WHERE kind = 1 AND (?1 = 0 OR id = ?1 OR origin_id = ?1)");
+    q.Bind(1, only_id);
+    while (q.Step()) {
+      auto snap = index.find(q.Int(0)), origin = index.find(q.Int(1));
+      if (origin != index.end()) (*out)[origin->second].associated_to.push_back({q.Int(0), "snapshot"});
+      if (snap != index.end()) (*out)[snap->second].associated_from.push_back({q.Int(1), "snapshot"});
+    }
+    VS_RETURN_IF_ERROR(q.status());
+  }
+  // Degraded: a leg waiting for rebuild, or a leg on a disk that is gone.
+  Stmt q(db,
+         "SELECT m.lvol_id FROM chunk c INDEXED BY chunk_spare JOIN mirror m ON m.id = c.mirror_id "
+         "WHERE c.status = 3 AND (?1 = 0 OR m.lvol_id = ?1) "
+         "UNION SELECT m.lvol_id FROM pdsk p JOIN chunk c ON c.pdsk_id = p.id "
+         "JOIN mirror m ON m.id = c.mirror_id WHERE p.priority IN (4, 5) AND (?1 = 0 OR m.lvol_id = ?1)");
+  q.Bind(1, only_id);
+  while (q.Step()) {
+    auto it = index.find(q.Int(0));
+    if (it != index.end()) (*out)[it->second].fault = true;
+  }
+  return q.status();
+}
+
+Status Store::LoadVolume(int64_t id, VolumeInfo* out) {
+  std::vector<VolumeInfo> v;
+  VS_RETURN_IF_ERROR(QueryVolumes(db_, id, &v));
+  if (v.empty()) return Status::Error(ENOENT, "no volume " + FormatId("lvol", id));
+  *out = v[0];
+  return Status::OK();
+}
+
+Status Store::ResolveVolume(const VolumeRef& ref, VolumeInfo* out) {
+  if (ref.id != 0) return LoadVolume(ref.id, out);
+  Stmt q(db_, "SELECT id FROM lvol WHERE name = ?1");
+  q.Bind(1, ref.name);
+  if (!q.Step()) {
+    VS_RETURN_IF_ERROR(q.status());
+    return Status::Error(ENOENT, "no volume named " + Quote(ref.name));
+  }
+  return LoadVolume(q.Int(0), out);
+}
+
+Status Store::AllocateVolume(int64_t lvol_id, int64_t capacity_gib, int redundancy, int64_t first_id,
+                             Journal* journal) {
+  Stmt insm(db_, "INSERT INTO mirror(id, lvol_id, idx, offset_gib, capacity_gib) VALUES (?1, ?2, ?3, ?4, ?5)");
+  Stmt insc(db_,
+            "INSERT INTO chunk(id, mirror_id, pdsk_id, offset_mib, length_mib, status) "
+            "VALUES (?1, ?2, ?3, ?4, ?5, 1)");
+  int64_t next = first_id, offset = 0;
+  std::vector<Placement> placed;
+  for (int64_t idx = 0; offset < capacity_gib; ++idx) {
+    const int64_t gib = std::min(chunk_gib_, capacity_gib - offset);
+    placed.clear();
+    Status st = alloc_.PlaceMirror(redundancy, gib * 1024 + kMetaMib, {}, journal, &placed);
+    if (!st.ok())
+      return Status::Error(st.code(), "mirror " + std::to_string(idx) + " (" + std::to_string(gib) +
+                                          " GiB x " + std::to_string(redundancy) + "): " + st.message());
+    const int64_t mirror_id = next++;
+    VS_RETURN_IF_ERROR(insm.Bind(1, mirror_id).Bind(2, lvol_id).Bind(3, idx).Bind(4, offset).Bind(5, gib).Run());
+    for (const Placement& p : placed) {
+      insc.Bind(1, next++).Bind(2, mirror_id).Bind(3, p.pdsk_id).Bind(4, p.offset).Bind(5, gib * 1024);
+      VS_RETURN_IF_ERROR(insc.Run());
+    }
+    offset += gib;
+  }
+  return Status::OK();
+}
+
+Status Store::FreeVolumeChunks(int64_t lvol_id, Journal* journal) {
+  Stmt q(db_,
+         "SELECT c.pdsk_id, c.offset_mib, c.length_mib FROM chunk c JOIN mirror m ON m.id = c.mirror_id "
+         "WHERE m.lvol_id = ?1");
+  q.Bind(1, lvol_id);
+  while (q.Step()) alloc_.Free(q.Int(0), q.Int(1), q.Int(2) + kMetaMib, journal);
+  return q.status();
+}
+
+Status Store::DeleteVolumeRows(const VolumeInfo& vol, Journal* journal) {
+  VS_RETURN_IF_ERROR(FreeVolumeChunks(vol.id, journal));
+  Stmt del(db_, "DELETE FROM lvol WHERE id = ?1");
+  return del.Bind(1, vol.id).Run();
+}
+
+namespace {
+int64_t MirrorCount(int64_t capacity_gib, int64_t chunk_gib) { return (capacity_gib + chunk_gib - 1) / chunk_gib; }
+
+Status CheckVolumeArgs(const std::string& name, int64_t capacity_gib, int redundancy) {
+  std::string why;
+  if (!ValidVolumeName(name, &why)) return Status::Error(EINVAL, why);
+  if (capacity_gib < 1 || capacity_gib > kMaxVolumeGib)
+    return Status::Error(EINVAL, "capacity must be 1 to " + std::to_string(kMaxVolumeGib) + " GiB");
+  if (redundancy < kMinRedundancy || redundancy > kMaxRedundancy)
+    return Status::Error(EINVAL, "redundancy must be 2 to 9");
+  return Status::OK();
+}
+}  // namespace
+
+// Inserts the lvol row and its whole layout; all ids come from one block.
+Status Store::CreateVolumeRows(const std::string& name, int kind, int64_t origin_id, int64_t capacity_gib,
+                               int redundancy, Journal* journal, int64_t* id) {
+  Stmt exists(db_, "SELECT 1 FROM lvol WHERE name = ?1");
+  exists.Bind(1, name);
+  if (exists.Step()) return Status::Error(EEXIST, "a volume named " + Quote(name) + " exists");
+  VS_RETURN_IF_ERROR(exists.status());
+  const int64_t mirrors = MirrorCount(capacity_gib, chunk_gib_);
+  int64_t first;
+  VS_RETURN_IF_ERROR(NextIds("lvol", 3 + mirrors * (1 + redundancy), &first));
+  Stmt ins(db_,
+           "INSERT INTO lvol(id, name, kind, origin_id, capacity_gib, redundancy, top_node, linear_node, ctime) "
+           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+  ins.Bind(1, first).Bind(2, name).Bind(3, kind).Bind(5, capacity_gib).Bind(6, redundancy);
+  if (origin_id) ins.Bind(4, origin_id);
+  else ins.BindNull(4);
+  ins.Bind(7, first + 1).Bind(8, first + 2).Bind(9, NowIso8601());
+  VS_RETURN_IF_ERROR(ins.Run());
+  VS_RETURN_IF_ERROR(AllocateVolume(first, capacity_gib, redundancy, first + 3, journal));
+  *id = first;
+  return Status::OK();
+}
+
+Status Store::CreateLogicalVolume(const std::string& name, int64_t capacity_gib, int redundancy, int64_t* id) {
+  VS_RETURN_IF_ERROR(CheckVolumeArgs(name, capacity_gib, redundancy));
+  return Mutate([&](Change* change) {
+    VS_RETURN_IF_ERROR(CreateVolumeRows(name, 0, 0, capacity_gib, redundancy, &change->journal, id));
+    return AddEvent("info", "create", "lvol", *id,
+                    Quote(name) + " " + std::to_string(capacity_gib) + " GiB x" + std::to_string(redundancy));
+  });
+}
+
+Status Store::CreateSnapshot(const VolumeRef& origin_ref, const std::string& name, int64_t* id) {
+  std::string why;
+  if (!ValidVolumeName(name, &why)) return Status::Error(EINVAL, why);
+  return Mutate([&](Change* change) {
+    VolumeInfo origin;
+    VS_RETURN_IF_ERROR(ResolveVolume(origin_ref, &origin));
+    if (origin.kind != 0) return Status::Error(EINVAL, Quote(origin.name) + " is itself a snapshot");
+    if (origin.bind_event != kNoEvent || origin.bind_status == kBindError)
+      return Status::Error(EBUSY, Quote(origin.name) + " is being attached or detached, or in error");
+    VS_RETURN_IF_ERROR(CreateVolumeRows(name, 1, origin.id, CowGib(origin.capacity_gib), origin.redundancy,
+                                        &change->journal, id));
+    if (origin.hsvr_id != 0) {
+      // A snapshot lives on the head its origin is attached to.
+      Stmt att(db_, "INSERT INTO attachment(lvol_id, hsvr_id, status, event, ctime) VALUES (?1, ?2, 1, 0, ?3)");
+      VS_RETURN_IF_ERROR(att.Bind(1, *id).Bind(2, origin.hsvr_id).Bind(3, NowIso8601()).Run());
+    }
+    return AddEvent("info", "snapshot", "lvol", *id, Quote(name) + " is a snapshot of " + Quote(origin.name));
+  });
+}
+
+Status Store::DeleteLogicalVolume(const VolumeRef& ref) {
+  return Mutate([&](Change* change) {
+    VolumeInfo vol;
+    VS_RETURN_IF_ERROR(ResolveVolume(ref, &vol));
+    if (!vol.associated_to.empty())
+      return Status::Error(EBUSY, Quote(vol.name) + " has " + std::to_string(vol.associated_to.size()) +
+                                      " snapshots; delete them first");
+    if (vol.bind_event != kNoEvent) return Status::Error(EBUSY, Quote(vol.name) + " is being attached or detached");
+    if (vol.hsvr_id != 0 && vol.kind == 0)
+      return Status::Error(EBUSY, Quote(vol.name) + " is attached to hsvr " + std::to_string(vol.hsvr_id));
+    VS_RETURN_IF_ERROR(DeleteVolumeRows(vol, &change->journal));
+    return AddEvent("info", "delete", "lvol", vol.id, Quote(vol.name) + " deleted");
+  });
+}
+
+Status Store::AttachLogicalVolume(const VolumeRef& ref, int64_t hsvr_id) {
+  return Mutate([&](Change*) {
+    VolumeInfo vol;
+    VS_RETURN_IF_ERROR(ResolveVolume(ref, &vol));
+    if (vol.kind != 0) return Status::Error(EINVAL, "snapshots follow their origin; attach " + FormatId("lvol", vol.origin_id));
+    int prio;
+    Status st = GetPriority("hsvr", hsvr_id, &prio);
+    if (st.code() == ENOENT) return Status::Error(EINVAL, "head server " + std::to_string(hsvr_id) + " is not registered");
+    VS_RETURN_IF_ERROR(st);
+    if (prio != kHigh && prio != kLow)
+      return Status::Error(EINVAL, "head server " + std::to_string(hsvr_id) + " is " + PriorityName(prio));
+    if (vol.hsvr_id != 0)
+      return Status::Error(EBUSY, Quote(vol.name) + " is already attached to hsvr " + std::to_string(vol.hsvr_id));
+    Stmt att(db_, "INSERT INTO attachment(lvol_id, hsvr_id, status, event, ctime) VALUES (?1, ?2, 1, 0, ?3)");
+    std::vector<int64_t> ids{vol.id};
+    for (const Association& a : vol.associated_to) ids.push_back(a.lvol_id);
+    Stmt sync(db_,
+              "UPDATE chunk SET status = 2 WHERE status = 1 AND mirror_id IN "
+              "(SELECT id FROM mirror WHERE lvol_id = ?1)");
+    for (int64_t id : ids) {
+      VS_RETURN_IF_ERROR(att.Bind(1, id).Bind(2, hsvr_id).Bind(3, NowIso8601()).Run());
+      VS_RETURN_IF_ERROR(sync.Bind(1, id).Run());
+    }
+    return AddEvent("info", "attach", "lvol", vol.id, Quote(vol.name) + " attached to hsvr " + std::to_string(hsvr_id));
+  });
+}
+
+Status Store::DetachLogicalVolume(const VolumeRef& ref) {
+  return Mutate([&](Change*) {
+    VolumeInfo vol;
+    VS_RETURN_IF_ERROR(ResolveVolume(ref, &vol));
+    if (vol.kind != 0) return Status::Error(EINVAL, "snapshots follow their origin; detach " + FormatId("lvol", vol.origin_id));
+    if (vol.hsvr_id == 0) return Status::OK();
+    if (vol.bind_event != kNoEvent) return Status::Error(EAGAIN, Quote(vol.name) + " is being attached or detached");
+    Stmt del(db_, "DELETE FROM attachment WHERE lvol_id = ?1 OR lvol_id IN (SELECT id FROM lvol WHERE origin_id = ?1)");
+    VS_RETURN_IF_ERROR(del.Bind(1, vol.id).Run());
+    return AddEvent("info", "detach", "lvol", vol.id, Quote(vol.name) + " detached from hsvr " + std::to_string(vol.hsvr_id));
+  });
+}
+
+Status Store::ListLogicalVolumes(const VolumeRef* ref, std::vector<VolumeInfo>* out) {
+  if (!ref) return QueryVolumes(db_, 0, out);
+  VolumeInfo vol;
+  VS_RETURN_IF_ERROR(ResolveVolume(*ref, &vol));
+  out->push_back(vol);
+  return Status::OK();
+}
+
+Status Store::LoadLayout(const VolumeInfo& vol, VolumeLayout* out) {
+  out->volume = vol;
+  std::map<int64_t, std::vector<std::string>> ips;
+  {
+    Stmt q(db_,
+           "SELECT DISTINCT i.ssvr_id, i.ip, i.idx FROM ssvr_ip i JOIN pdsk p ON p.ssvr_id = i.ssvr_id "
+           "JOIN chunk c ON c.pdsk_id = p.id JOIN mirror m ON m.id = c.mirror_id WHERE m.lvol_id = ?1 "
+           "ORDER BY i.ssvr_id, i.idx");
+    q.Bind(1, vol.id);
+    while (q.Step()) ips[q.Int(0)].push_back(q.Text(1));
+    VS_RETURN_IF_ERROR(q.status());
+  }
+  Stmt q(db_,
+         "SELECT m.id, m.offset_gib, m.capacity_gib, c.id, c.pdsk_id, p.ssvr_id, c.offset_mib, c.length_mib, c.status "
+         "FROM mirror m JOIN chunk c ON c.mirror_id = m.id JOIN pdsk p ON p.id = c.pdsk_id "
+         "WHERE m.lvol_id = ?1 ORDER BY m.idx, c.id");
+  q.Bind(1, vol.id);
+  while (q.Step()) {
+    if (out->mirrors.empty() || out->mirrors.back().id != q.Int(0)) {
+      MirrorInfo m;
+      m.id = q.Int(0);
+      m.offset_gib = q.Int(1);
+      m.capacity_gib = q.Int(2);
+      out->mirrors.push_back(m);
+    }
+    ChunkInfo c;
+    c.id = q.Int(3);
+    c.pdsk_id = q.Int(4);
+    c.ssvr_id = q.Int(5);
+    c.offset_mib = q.Int(6);
+    c.length_mib = q.Int(7);
+    c.status = static_cast<int>(q.Int(8));
+    c.ssvr_ips = ips[c.ssvr_id];
+    out->mirrors.back().chunks.push_back(c);
+  }
+  VS_RETURN_IF_ERROR(q.status());
+  if (vol.kind == 1) {
+    VolumeInfo origin;
+    VS_RETURN_IF_ERROR(LoadVolume(vol.origin_id, &origin));
+    out->origin_top_node = origin.top_node;
+  }
+  for (const Association& a : vol.associated_to) {
+    VolumeInfo snap;
+    VS_RETURN_IF_ERROR(LoadVolume(a.lvol_id, &snap));
+    out->snapshots.emplace_back();
+    VS_RETURN_IF_ERROR(LoadLayout(snap, &out->snapshots.back()));
+  }
+  return Status::OK();
+}
+
+Status Store::ShowLogicalVolume(const VolumeRef& ref, VolumeLayout* out) {
+  VolumeInfo vol;
+  VS_RETURN_IF_ERROR(ResolveVolume(ref, &vol));
+  return LoadLayout(vol, out);
+}
+
+}  // namespace vastsky

@@ -1,0 +1,26 @@
+#include "manager/types.h"
+
+namespace vastsky {
+
+const char* PriorityName(int priority) {
+  switch (priority) {
+    case kHigh: return "HIGH";
+    case kLow: return "LOW";
+    case kEvacuate: return "EVACUATE";
+    case kOffline: return "OFFLINE";
+    case kFaulty: return "FAULTY";
+    case kHalt: return "HALT";
+  }
+  return "UNKNOWN";
+}
+
+const char* ChunkStatusName(int status) {
+  switch (status) {
+    case kAllocated: return "ALLOCATED";
+    case kInsync: return "INSYNC";
+    case kSpare: return "SPARE";
+  }
+  return "UNKNOWN";
+}
+
+}  // namespace vastsky

@@ -1,0 +1,116 @@
+// Plain records the Store hands to the API layer, named as the 3.0 API names
+// them. Capacities are GiB unless a member says MiB.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace vastsky {
+
+constexpr int kProtocolVersion = 5;
+
+// Allocation priority of servers and disks (3.0's ALLOC_PRIORITY).
+enum Priority { kHigh = 1, kLow = 2, kEvacuate = 3, kOffline = 4, kFaulty = 5, kHalt = 6 };
+// Chunk (3.0 "dext") sync state (3.0's MIRROR_STATUS).
+enum ChunkStatus { kAllocated = 1, kInsync = 2, kSpare = 3 };
+enum BindStatus { kUnbound = 0, kBound = 1, kBindError = 2 };
+enum BindEvent { kNoEvent = 0, kBinding = 1, kUnbinding = 2 };
+enum LvolType { kLvol = 0, kLinear = 1, kMirror = 2, kDext = 3, kSnapshotOrigin = 6, kSnapshot = 7 };
+enum Target { kTargetHsvr = 1, kTargetSsvr = 2, kTargetPdsk = 3, kTargetDext = 4 };
+
+constexpr int64_t kMaxVolumeGib = 1024 * 1024;
+constexpr int kMinRedundancy = 2, kMaxRedundancy = 9, kDefaultRedundancy = 3;
+constexpr int64_t kMetaMib = 1;  // dm-raid superblock + write-intent bitmap per leg
+
+const char* PriorityName(int priority);
+const char* ChunkStatusName(int status);
+
+// A volume named by id or by name; a non-zero id wins.
+struct VolumeRef {
+  int64_t id = 0;
+  std::string name;
+};
+
+struct HeadServerInfo {
+  int64_t id = 0;
+  int priority = 0;
+  std::vector<std::string> ips;
+  int resync = 0;
+};
+
+struct StorageServerInfo {
+  int64_t id = 0;
+  int priority = 0;
+  std::vector<std::string> ips;
+  std::string domain;
+  int resync = 0;
+  int64_t capacity_gib = 0, available_gib = 0;
+};
+
+struct PhysicalDiskInfo {
+  int64_t id = 0, ssvr_id = 0;
+  int priority = 0;
+  std::string path;
+  int resync = 0;
+  int64_t capacity_gib = 0, available_gib = 0;
+  double weight = 1.0;
+};
+
+struct Association {
+  int64_t lvol_id = 0;
+  std::string type;  // "snapshot"
+};
+
+struct VolumeInfo {
+  int64_t id = 0;
+  std::string name;
+  int kind = 0;  // 0 volume, 1 snapshot
+  int64_t origin_id = 0;
+  int64_t capacity_gib = 0;
+  int redundancy = 0;
+  int64_t top_node = 0, linear_node = 0;
+  std::string ctime;
+  int64_t hsvr_id = 0;
+  int bind_status = kUnbound, bind_event = kNoEvent;
+  bool fault = false;
+  std::vector<Association> associated_to, associated_from;
+};
+
+struct ChunkInfo {
+  int64_t id = 0, pdsk_id = 0, ssvr_id = 0;
+  int64_t offset_mib = 0;  // metadata slice; data follows it
+  int64_t length_mib = 0;  // data
+  int status = kAllocated;
+  std::vector<std::string> ssvr_ips;
+};
+
+struct MirrorInfo {
+  int64_t id = 0;
+  int64_t offset_gib = 0, capacity_gib = 0;
+  std::vector<ChunkInfo> chunks;
+};
+
+struct VolumeLayout {
+  VolumeInfo volume;
+  int64_t origin_top_node = 0;  // for a snapshot: its origin's SNAPSHOT-ORIGIN node
+  std::vector<MirrorInfo> mirrors;
+  std::vector<VolumeLayout> snapshots;
+};
+
+struct EventInfo {
+  int64_t id = 0;
+  std::string time, level, type, target;
+  int64_t target_id = 0;
+  std::string message;
+};
+
+struct ClusterStatus {
+  int64_t chunk_gib = 0;
+  int64_t capacity_gib = 0, used_gib = 0, available_gib = 0;
+  int64_t ssvrs = 0, ssvrs_online = 0, hsvrs = 0, hsvrs_online = 0;
+  int64_t pdsks = 0, pdsks_online = 0, lvols = 0, mirrors = 0, mirrors_degraded = 0;
+  int64_t rebuilds_queued = 0, rebuilds_running = 0, domains = 0;
+};
+
+}  // namespace vastsky
