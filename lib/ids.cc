@@ -1,5 +1,6 @@
 #include "lib/ids.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <cstring>
@@ -47,8 +48,9 @@ bool ValidVolumeName(const std::string& name, std::string* why) {
     *why = "'.' and '..' are not volume names";
     return false;
   }
-  int64_t id;
-  if (ParseId(name, "lvol", &id)) {
+  // Tools read 8 hex digits (bare or after "lvol-") as an id, whatever the value.
+  std::string tail = name.compare(0, 5, "lvol-") == 0 ? name.substr(5) : name;
+  if (tail.size() == 8 && std::all_of(tail.begin(), tail.end(), [](char c) { return isxdigit(static_cast<unsigned char>(c)); })) {
     *why = "a volume name must not look like a volume id (lvol-XXXXXXXX or 8 hex digits)";
     return false;
   }
