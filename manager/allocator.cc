@@ -201,12 +201,6 @@ void Allocator::Undo(Journal* journal) {
   journal->changes_.clear();
 }
 
-std::map<int64_t, int64_t> Journal::UsedDelta() const {
-  std::map<int64_t, int64_t> delta;
-  for (const Op& op : ops_) delta[op.pdsk_id] += op.alloc ? op.length : -op.length;
-  return delta;
-}
-
 bool Allocator::Usage(int64_t pdsk_id, DiskUsage* out) const {
   auto it = disks_.find(pdsk_id);
   if (it == disks_.end()) return false;

@@ -59,8 +59,6 @@ struct ExtentChange {
 class Journal {
  public:
   const std::vector<ExtentChange>& changes() const { return changes_; }
-  // Net change in used MiB per disk touched.
-  std::map<int64_t, int64_t> UsedDelta() const;
   bool empty() const { return ops_.empty(); }
 
  private:

@@ -14,7 +14,8 @@ Db::~Db() { Close(); }
 
 Status Db::Open(const std::string& path, bool read_only) {
   int flags = read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-  flags |= SQLITE_OPEN_FULLMUTEX;
+  // Callers serialise access (one Store, one lock): no per-call mutex.
+  flags |= SQLITE_OPEN_NOMUTEX;
   if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
     Status st = SqlError(db_, "cannot open database " + path);
     Close();
@@ -25,6 +26,7 @@ Status Db::Open(const std::string& path, bool read_only) {
   if (!read_only) VS_RETURN_IF_ERROR(Exec("PRAGMA journal_mode=WAL"));
   VS_RETURN_IF_ERROR(Exec("PRAGMA synchronous=FULL"));
   VS_RETURN_IF_ERROR(Exec("PRAGMA foreign_keys=ON"));
+  VS_RETURN_IF_ERROR(Exec("PRAGMA cache_size=-131072"));  // 128 MiB: the hot indexes stay in memory
   return Status::OK();
 }
 

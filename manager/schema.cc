@@ -43,12 +43,12 @@ CREATE TABLE pdsk(
   local_path TEXT NOT NULL,
   sectors INTEGER NOT NULL,
   size_mib INTEGER NOT NULL CHECK(size_mib > 0),
-  used_mib INTEGER NOT NULL DEFAULT 0 CHECK(used_mib >= 0 AND used_mib <= size_mib),
   weight REAL NOT NULL DEFAULT 1.0 CHECK(weight >= 0.0 AND weight <= 1.0),
   priority INTEGER NOT NULL,
   ctime TEXT NOT NULL,
   UNIQUE(ssvr_id, local_path));
 
+-- Used space is derived (size - free), never stored twice.
 CREATE TABLE free_extent(
   pdsk_id INTEGER NOT NULL REFERENCES pdsk(id) ON DELETE CASCADE,
   offset_mib INTEGER NOT NULL CHECK(offset_mib >= 0),

@@ -104,9 +104,6 @@ Status Store::ApplyJournal(const Journal& journal) {
       VS_RETURN_IF_ERROR(upd.Run());
     }
   }
-  Stmt used(db_, "UPDATE pdsk SET used_mib = used_mib + ?2 WHERE id = ?1");
-  for (const auto& d : journal.UsedDelta())
-    if (d.second != 0) VS_RETURN_IF_ERROR(used.Bind(1, d.first).Bind(2, d.second).Run());
   return Status::OK();
 }
 

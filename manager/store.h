@@ -74,7 +74,7 @@ class Store {
   Status ResolveVolume(const VolumeRef& ref, VolumeInfo* out);
   Status LoadVolume(int64_t id, VolumeInfo* out);
   Status LoadLayout(const VolumeInfo& vol, VolumeLayout* out);
-  // Writes a journal's extent and used-space changes to the database.
+  // Writes a journal's free-extent changes to the database.
   Status ApplyJournal(const Journal& journal);
   // Builds mirrors and chunks for a new volume; fills the journal.
   Status AllocateVolume(int64_t lvol_id, int64_t capacity_gib, int redundancy, int64_t first_id,

@@ -170,11 +170,8 @@ Status Store::RegisterPhysicalDisk(int64_t ssvr_id, const std::string& path, int
         return Status::Error(EEXIST, path + " is already registered as pdsk " + std::to_string(old_id));
       if (size_mib < old_size)
         return Status::Error(EINVAL, path + " came back smaller than it was; delete and re-add it");
-      // A grown disk's new tail is free space: count it as used while the
-      // size changes, then free it through the journal like any release.
-      Stmt up(db_,
-              "UPDATE pdsk SET priority = 1, sectors = ?2, used_mib = used_mib + (?3 - size_mib), "
-              "size_mib = ?3 WHERE id = ?1");
+      // A grown disk's new tail is free space, released through the journal.
+      Stmt up(db_, "UPDATE pdsk SET priority = 1, sectors = ?2, size_mib = ?3 WHERE id = ?1");
       VS_RETURN_IF_ERROR(up.Bind(1, old_id).Bind(2, sectors).Bind(3, size_mib).Run());
       if (size_mib > old_size) {
         std::vector<Extent> free;

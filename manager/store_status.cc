@@ -31,14 +31,15 @@ Status Store::ListEvents(int64_t since, int limit, std::vector<EventInfo>* out) 
 
 Status Store::GetClusterStatus(ClusterStatus* out) {
   out->chunk_gib = chunk_gib_;
-  Stmt disks(db_, "SELECT id, size_mib, used_mib, priority FROM pdsk");
+  Stmt disks(db_, "SELECT id, size_mib, priority FROM pdsk");
   int64_t cap = 0, used = 0, avail = 0;
   while (disks.Step()) {
+    Allocator::DiskUsage u;
+    if (alloc_.Usage(disks.Int(0), &u)) used += u.used_mib;
     cap += disks.Int(1);
-    used += disks.Int(2);
     avail += alloc_.Available(disks.Int(0));
     ++out->pdsks;
-    if (disks.Int(3) == kHigh || disks.Int(3) == kLow) ++out->pdsks_online;
+    if (disks.Int(2) == kHigh || disks.Int(2) == kLow) ++out->pdsks_online;
   }
   VS_RETURN_IF_ERROR(disks.status());
   out->capacity_gib = cap / 1024;
@@ -83,9 +84,9 @@ Status AuditDisks(Db& db, std::vector<std::string>* problems) {
     bool free;
   };
   std::map<int64_t, std::vector<Piece>> pieces;
-  std::map<int64_t, std::pair<int64_t, int64_t>> disks;  // id -> (size, used)
-  Stmt d(db, "SELECT id, size_mib, used_mib FROM pdsk");
-  while (d.Step()) disks[d.Int(0)] = {d.Int(1), d.Int(2)};
+  std::map<int64_t, int64_t> disks;  // id -> size
+  Stmt d(db, "SELECT id, size_mib FROM pdsk");
+  while (d.Step()) disks[d.Int(0)] = d.Int(1);
   VS_RETURN_IF_ERROR(d.status());
   Stmt c(db, "SELECT pdsk_id, offset_mib, length_mib FROM chunk");
   while (c.Step()) pieces[c.Int(0)].push_back({c.Int(1), c.Int(2) + kMetaMib, false});
@@ -94,10 +95,10 @@ Status AuditDisks(Db& db, std::vector<std::string>* problems) {
   while (f.Step()) pieces[f.Int(0)].push_back({f.Int(1), f.Int(2), true});
   VS_RETURN_IF_ERROR(f.status());
   for (auto& entry : disks) {
-    const int64_t id = entry.first, size = entry.second.first, used_rec = entry.second.second;
+    const int64_t id = entry.first, size = entry.second;
     std::vector<Piece>& ps = pieces[id];
     std::sort(ps.begin(), ps.end(), [](const Piece& a, const Piece& b) { return a.offset < b.offset; });
-    int64_t at = 0, used = 0;
+    int64_t at = 0;
     bool prev_free = false;
     for (const Piece& p : ps) {
       if (p.offset != at)
@@ -106,12 +107,9 @@ Status AuditDisks(Db& db, std::vector<std::string>* problems) {
       if (p.free && prev_free && p.offset == at)
         Problem(problems, FormatId("pdsk", id) + ": free extents not coalesced at " + std::to_string(p.offset));
       at = std::max(at, p.offset + p.length);
-      if (!p.free) used += p.length;
       prev_free = p.free;
     }
     if (at != size) Problem(problems, FormatId("pdsk", id) + ": pieces end at " + std::to_string(at) + " MiB of " + std::to_string(size));
-    if (used != used_rec)
-      Problem(problems, FormatId("pdsk", id) + ": used_mib says " + std::to_string(used_rec) + ", chunks sum to " + std::to_string(used));
   }
   return Status::OK();
 }

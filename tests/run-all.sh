@@ -1,0 +1,42 @@
+#!/bin/bash
+# Every test VastSky has: unit tests (plain and under AddressSanitizer +
+# UBSan), then the integration tests against the sanitized daemons over real
+# sockets. Ends with one "check: N passed, N failed" line.
+set -u
+cd "$(dirname "$0")/.."
+tools/install-deps.sh --check-or-install || exit 1
+
+jobs=$(nproc 2>/dev/null || echo 2)
+make -j"$jobs" all >/dev/null || { echo "check: build failed"; exit 1; }
+make -j"$jobs" SAN=1 build-asan/bin/vastsky-manager build-asan/bin/vastsky build-asan/bin/unit-tests >/dev/null \
+  || { echo "check: sanitizer build failed"; exit 1; }
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=87
+passed=0 failed=0
+tally() {  # $1 = log file with a "...: N passed, N failed" line
+  local line
+  line=$(grep -E '^[a-z]+: [0-9]+ passed, [0-9]+ failed' "$1" | tail -1)
+  if [ -z "$line" ]; then failed=$((failed + 1)); return; fi
+  passed=$((passed + $(echo "$line" | sed -E 's/.*: ([0-9]+) passed.*/\1/')))
+  failed=$((failed + $(echo "$line" | sed -E 's/.*passed, ([0-9]+) failed.*/\1/')))
+}
+
+log=$(mktemp -d)
+status=0
+echo "== unit tests"
+build/bin/unit-tests 2>&1 | tee "$log/unit" | grep -v ': OK$' || true
+[ "${PIPESTATUS[0]}" = 0 ] || status=1
+tally "$log/unit"
+echo "== unit tests (ASan+UBSan)"
+build-asan/bin/unit-tests 2>&1 | tee "$log/unit-asan" | grep -v ': OK$' || true
+[ "${PIPESTATUS[0]}" = 0 ] || status=1
+tally "$log/unit-asan"
+echo "== integration tests (ASan+UBSan daemons)"
+VASTSKY_BIN_DIR=$PWD/build-asan/bin python3 tests/integration/run.py 2>&1 | tee "$log/integration"
+[ "${PIPESTATUS[0]}" = 0 ] || status=1
+tally "$log/integration"
+rm -rf "$log"
+[ "$failed" = 0 ] || status=1
+echo "check: $passed passed, $failed failed"
+exit $status
