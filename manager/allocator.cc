@@ -173,11 +173,14 @@ Status Allocator::PlaceMirror(int legs, int64_t length, const std::vector<Placem
         if (best_len == length) break;
       }
     }
-    TakeRange(*chosen, best_off, length, journal);
-    journal->ops_.push_back({true, chosen->spec.id, best_off, length});
+    // Take the tail of the extent: the free row keeps its key and only
+    // shrinks, the cheapest change to write.
+    const int64_t at = best_off + best_len - length;
+    TakeRange(*chosen, at, length, journal);
+    journal->ops_.push_back({true, chosen->spec.id, at, length});
     servers.push_back(chosen->spec.ssvr_id);
     domains.push_back(DomainOf(chosen->spec.ssvr_id));
-    placed.push_back({chosen->spec.id, chosen->spec.ssvr_id, best_off, length});
+    placed.push_back({chosen->spec.id, chosen->spec.ssvr_id, at, length});
   }
   out->insert(out->end(), placed.begin(), placed.end());
   return Status::OK();

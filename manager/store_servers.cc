@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cerrno>
 #include <set>
 
@@ -45,6 +46,12 @@ Status CheckDiskPath(const std::string& p) {
     at = end + 1;
   }
   return Status::OK();
+}
+
+std::string FormatWeight(double w) {
+  char buf[16];
+  snprintf(buf, sizeof buf, "%.2f", w);
+  return buf;
 }
 
 bool Live(int priority) { return priority != kOffline && priority != kHalt; }
@@ -292,7 +299,7 @@ Status Store::SetPhysicalDiskWeight(int64_t id, double weight) {
     VS_RETURN_IF_ERROR(up.Bind(1, id).Bind(2, weight).Run());
     alloc_.SetWeight(id, weight);
     change->specs_changed = true;
-    return AddEvent("info", "weight", "pdsk", id, "weight set to " + std::to_string(weight));
+    return AddEvent("info", "weight", "pdsk", id, "weight set to " + FormatWeight(weight));
   });
 }
 

@@ -1,0 +1,173 @@
+// Volume commands: lvol create/delete/attach/detach/list/show, snap create.
+// Snapshots are volumes to the API, so they live here too.
+#include <iostream>
+
+#include "cli/args.h"
+#include "cli/command.h"
+#include "cli/command_line.h"
+#include "cli/layout.h"
+#include "cli/object_commands.h"
+#include "lib/ids.h"
+
+namespace vastsky {
+namespace cli {
+
+namespace {
+
+const char kLvolHelp[] = "The volume: lvol-XXXXXXXX or 8 hex digits for an id, else a name.";
+
+// 3.0's hsvrid column: where the volume is attached, marked while it moves.
+std::string AttachedTo(const Json& lvol) {
+  int64_t hsvr = JsonInt(lvol, "hsvrid");
+  std::string where = hsvr != 0 ? FormatId("hsvr", hsvr) : "---";
+  if (JsonInt(lvol, "bind_status") == 2) return "*" + where;  // ERROR
+  switch (JsonInt(lvol, "bind_event")) {
+    case 1: return "+" + where;  // BINDING
+    case 2: return "-" + where;  // UNBINDING
+    default: return where;
+  }
+}
+
+void PrintVolumes(const Json& answer) {
+  Table t({"lvolid", "lvolname", "redundancy", "capacity", "hsvrid", "fault", "ctime"});
+  for (const Json& v : AsArray(answer))
+    t.AddRow({FormatId("lvol", JsonInt(v, "lvolid")), JsonText(v, "lvolname"),
+              JsonText(v, "redundancy"), FormatGiB(JsonInt(v, "capacity")), AttachedTo(v),
+              JsonBool(v, "fault") ? "yes" : "no", JsonText(v, "ctime")});
+  t.Print(std::cout);
+}
+
+void PrintShow(const Json& answer) { PrintLayout(answer, std::cout); }
+
+// Create methods answer a bare id; --json gives scripts the name alongside.
+int RunCreate(CommandLine* cl, const char* method, Members m, const std::string& name,
+              const std::string& what) {
+  auto id_of = [](const Json& answer) { return answer.is_number() ? answer.get<int64_t>() : 0; };
+  auto text = [&](const Json& answer) { std::cout << FormatId("lvol", id_of(answer)) << "\n"; };
+  auto json = [&](const Json& answer) {
+    PrintJson({{"lvolid", answer}, {"lvol", FormatId("lvol", id_of(answer))}, {"lvolname", name}});
+  };
+  return cl->Run(method, std::move(m), what, text, json);
+}
+
+// The verbs whose only argument is one volume.
+int RunOnVolume(std::vector<std::string> args, const char* description, const char* method,
+                const char* verb, const Printer& text) {
+  CommandLine cl(description);
+  TCLAP::UnlabeledValueArg<std::string> lvol("LVOL", kLvolHelp, true, "", "LVOL", cl.cmd());
+  if (!cl.Parse(std::move(args))) return cl.exit_code();
+  LvolRef ref;
+  if (int rc = cl.CheckUsage(ParseLvolRef(lvol.getValue(), &ref))) return rc;
+  Members m;
+  ref.AddTo(&m, "lvolid", "lvolname");
+  return cl.Run(method, m, std::string("cannot ") + verb + " " + ref.Describe(), text);
+}
+
+int LvolCreate(std::vector<std::string> args) {
+  CommandLine cl("Creates a volume and prints its id.");
+  std::vector<int> copies = {2, 3, 4, 5, 6, 7, 8, 9};  // the API's range
+  TCLAP::ValuesConstraint<int> copies_allowed(copies);
+  TCLAP::ValueArg<int> redundancy("r", "redundancy",
+                                  "Copies of every chunk. Default: the manager's (3).", false, 0,
+                                  &copies_allowed, cl.cmd());
+  TCLAP::UnlabeledValueArg<std::string> name(
+      "NAME", "1 to 64 of [A-Za-z0-9._-]; not something that reads as an id.", true, "", "NAME",
+      cl.cmd());
+  TCLAP::UnlabeledValueArg<std::string> size(
+      "SIZE", "A whole number of GiB, with a unit: 10G, 1T, 1.5T.", true, "", "SIZE", cl.cmd());
+  if (!cl.Parse(std::move(args))) return cl.exit_code();
+  int gib = 0;
+  if (int rc = cl.CheckUsage(CheckVolumeName(name.getValue()))) return rc;
+  if (int rc = cl.CheckUsage(ParseCapacityGiB(size.getValue(), &gib))) return rc;
+  Members m = {{"lvolname", xmlrpc_c::value_string(name.getValue())},
+               {"capacity", xmlrpc_c::value_int(gib)}};
+  if (redundancy.isSet()) m["redundancy"] = xmlrpc_c::value_int(redundancy.getValue());
+  return RunCreate(&cl, "createLogicalVolume", m, name.getValue(),
+                   "cannot create volume '" + name.getValue() + "'");
+}
+
+int LvolDelete(std::vector<std::string> args) {
+  return RunOnVolume(std::move(args),
+                     "Deletes a volume and frees its space. It must be detached and have no "
+                     "snapshots.",
+                     "deleteLogicalVolume", "delete", PrintNothing);
+}
+
+int LvolAttach(std::vector<std::string> args) {
+  CommandLine cl("Attaches a volume to a head server, which then serves it as a block device.");
+  TCLAP::UnlabeledValueArg<std::string> lvol("LVOL", kLvolHelp, true, "", "LVOL", cl.cmd());
+  TCLAP::UnlabeledValueArg<std::string> hsvr(
+      "HSVR", "The head server: hsvr-XXXXXXXX, 8 hex digits, or a decimal id.", true, "", "HSVR",
+      cl.cmd());
+  if (!cl.Parse(std::move(args))) return cl.exit_code();
+  LvolRef ref;
+  int hsvrid = 0;
+  if (int rc = cl.CheckUsage(ParseLvolRef(lvol.getValue(), &ref))) return rc;
+  if (int rc = cl.CheckUsage(
+          ParseObjectId(hsvr.getValue(), kHeadServer.prefix, kHeadServer.noun, &hsvrid)))
+    return rc;
+  Members m = {{"hsvrid", xmlrpc_c::value_int(hsvrid)}};
+  ref.AddTo(&m, "lvolid", "lvolname");
+  return cl.Run("attachLogicalVolume", m,
+                "cannot attach " + ref.Describe() + " to " + DescribeObject(kHeadServer, hsvrid),
+                PrintNothing);
+}
+
+int LvolDetach(std::vector<std::string> args) {
+  return RunOnVolume(std::move(args), "Detaches a volume from its head server.",
+                     "detachLogicalVolume", "detach", PrintNothing);
+}
+
+int LvolList(std::vector<std::string> args) {
+  CommandLine cl("Lists volumes and snapshots, or one.");
+  TCLAP::UnlabeledValueArg<std::string> lvol("LVOL", std::string(kLvolHelp) + " Default: all.",
+                                             false, "", "LVOL", cl.cmd());
+  if (!cl.Parse(std::move(args))) return cl.exit_code();
+  Members m;
+  std::string what = "cannot list volumes";
+  if (lvol.isSet()) {
+    LvolRef ref;
+    if (int rc = cl.CheckUsage(ParseLvolRef(lvol.getValue(), &ref))) return rc;
+    ref.AddTo(&m, "lvolid", "lvolname");
+    what = "cannot list " + ref.Describe();
+  }
+  return cl.Run("listLogicalVolumes", m, what, PrintVolumes);
+}
+
+int LvolShow(std::vector<std::string> args) {
+  return RunOnVolume(std::move(args),
+                     "Shows a volume's layout: its mirrors and, for each, the disks holding "
+                     "its legs.",
+                     "showLogicalVolume", "show", PrintShow);
+}
+
+int SnapCreate(std::vector<std::string> args) {
+  CommandLine cl("Creates a snapshot of a volume and prints its id.");
+  TCLAP::UnlabeledValueArg<std::string> origin("ORIGIN", kLvolHelp, true, "", "ORIGIN", cl.cmd());
+  TCLAP::UnlabeledValueArg<std::string> name("SNAPNAME", "The snapshot's name, as a volume name.",
+                                             true, "", "SNAPNAME", cl.cmd());
+  if (!cl.Parse(std::move(args))) return cl.exit_code();
+  LvolRef ref;
+  if (int rc = cl.CheckUsage(ParseLvolRef(origin.getValue(), &ref))) return rc;
+  if (int rc = cl.CheckUsage(CheckVolumeName(name.getValue()))) return rc;
+  Members m = {{"snapshot_lvolname", xmlrpc_c::value_string(name.getValue())}};
+  ref.AddTo(&m, "origin_lvolid", "origin_lvolname");
+  return RunCreate(&cl, "createSnapshot", m, name.getValue(),
+                   "cannot create snapshot '" + name.getValue() + "' of " + ref.Describe());
+}
+
+}  // namespace
+
+void AddLvolCommands(std::vector<Command>* out) {
+  out->push_back({"lvol", "create", "[--redundancy N] NAME SIZE", "create a volume (SIZE: 10G, 1T)",
+                  LvolCreate});
+  out->push_back({"lvol", "delete", "LVOL", "delete a detached volume", LvolDelete});
+  out->push_back({"lvol", "attach", "LVOL HSVR", "attach a volume to a head server", LvolAttach});
+  out->push_back({"lvol", "detach", "LVOL", "detach a volume", LvolDetach});
+  out->push_back({"lvol", "list", "[LVOL]", "list volumes", LvolList});
+  out->push_back({"lvol", "show", "LVOL", "show a volume's mirrors and disks", LvolShow});
+  out->push_back({"snap", "create", "ORIGIN SNAPNAME", "snapshot a volume", SnapCreate});
+}
+
+}  // namespace cli
+}  // namespace vastsky

@@ -1,0 +1,64 @@
+// pdsk commands: list, delete, and a disk's placement weight.
+#include <cstdio>
+#include <iostream>
+
+#include "cli/args.h"
+#include "cli/command.h"
+#include "cli/object_commands.h"
+#include "cli/words.h"
+#include "lib/ids.h"
+
+namespace vastsky {
+namespace cli {
+
+namespace {
+
+void PrintDisks(const Json& answer) {
+  Table t(
+      {"pdskid", "ssvrid", "priority", "weight", "capacity", "available", "resync", "local_path"});
+  for (const Json& d : AsArray(answer)) {
+    char weight[32];
+    snprintf(weight, sizeof weight, "%.2f", JsonDouble(d, "weight"));
+    t.AddRow({FormatId("pdsk", JsonInt(d, "pdskid")), FormatId("ssvr", JsonInt(d, "ssvrid")),
+              PriorityName(JsonInt(d, "priority")), weight, FormatGiB(JsonInt(d, "capacity")),
+              FormatGiB(JsonInt(d, "available")), JsonText(d, "resync"),
+              JsonText(d, "local_path")});
+  }
+  t.Print(std::cout);
+}
+
+int PdskList(std::vector<std::string> args) {
+  return RunList(std::move(args), "Lists disks, or those of one storage server.", kStorageServer,
+                 "listPhysicalDisks", "cannot list disks", "cannot list the disks of", PrintDisks);
+}
+
+int PdskDelete(std::vector<std::string> args) {
+  return RunOnObject(std::move(args),
+                     "Forgets a disk. It must be OFFLINE or FAULTY and hold no chunk.", kDisk,
+                     "deletePhysicalDisk", "delete");
+}
+
+int PdskSetWeight(std::vector<std::string> args) {
+  return RunSetter(std::move(args),
+                   "Sets how much a disk is favoured for new chunks: they go where used / "
+                   "(capacity x weight) is lowest.",
+                   kDisk, "WEIGHT", "0.0 to 1.0; 0 takes no new chunks.", "setPhysicalDiskWeight",
+                   "set the weight of", [](const std::string& text, Members* m) {
+                     double weight = 0;
+                     VS_RETURN_IF_ERROR(ParseWeight(text, &weight));
+                     (*m)["weight"] = xmlrpc_c::value_double(weight);
+                     return Status::OK();
+                   });
+}
+
+}  // namespace
+
+void AddPdskCommands(std::vector<Command>* out) {
+  out->push_back({"pdsk", "list", "[SSVR]", "list disks (of one storage server)", PdskList});
+  out->push_back({"pdsk", "delete", "PDSK", "forget an offline disk", PdskDelete});
+  out->push_back(
+      {"pdsk", "set-weight", "PDSK WEIGHT", "set a disk's placement weight (0..1)", PdskSetWeight});
+}
+
+}  // namespace cli
+}  // namespace vastsky

@@ -1,0 +1,429 @@
+"""The `vastsky` admin CLI against a real manager: every command, its tables
+and --json output, where it finds the manager and secret, and its exit codes
+(0 done, 1 the manager refused or could not be reached, 2 a usage error that
+is caught before anything is sent).
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # run from anywhere
+import harness  # noqa: E402
+from harness import req  # noqa: E402
+
+CLI = os.path.join(harness.BIN_DIR, "vastsky")
+LVOL_ID = re.compile(r"^lvol-([0-9a-f]{8})$")
+
+
+def dead_url():
+    """A manager URL nothing listens on."""
+    return "http://127.0.0.1:%d/RPC2" % harness.free_port()
+
+
+class CliCase(harness.ManagerCase):
+    """Shares one manager with 4 storage servers of 2 x 500 GiB disks (4000
+    GiB raw) and one head server; each test makes its own volumes."""
+    cluster = {"servers": 4, "disks": 2, "sectors": harness.disk_sectors(500)}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.hsvr = cls.api.registerHeadServer(req(ip_data=["127.100.0.1"]))
+
+    def url(self):
+        return "http://127.0.0.1:%d/RPC2" % self.m.port
+
+    def run_cli(self, *args, manager=None, secret_file=None, env=None, flags=True):
+        """Runs the CLI; the endpoint flags go last, as an admin would type them.
+        flags=False leaves them out (for config file and environment tests)."""
+        argv = [CLI] + list(args)
+        if flags:
+            argv += ["--manager", manager or self.url(),
+                     "--secret-file", secret_file or self.m.secret_file]
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("VASTSKY_")}
+        clean.update(env or {})
+        return subprocess.run(argv, capture_output=True, text=True, timeout=60, env=clean)
+
+    def ok(self, *args, **kw):
+        """Runs a command that must succeed; returns its stdout."""
+        r = self.run_cli(*args, **kw)
+        self.assertEqual(r.returncode, 0, "vastsky %s: %s" % (" ".join(args), r.stderr))
+        self.assertEqual(r.stderr, "")
+        return r.stdout
+
+    def js(self, *args, **kw):
+        return json.loads(self.ok(*args, "--json", **kw))
+
+    def fails(self, code, *args, **kw):
+        """Runs a command that must fail with exit `code`; returns its stderr."""
+        r = self.run_cli(*args, **kw)
+        self.assertEqual(r.returncode, code, "vastsky %s: want exit %d, got %d\nstdout: %s\nstderr: %s"
+                         % (" ".join(args), code, r.returncode, r.stdout, r.stderr))
+        self.assertEqual(r.stdout, "")
+        self.assertNotIn("terminate called", r.stderr)
+        return r.stderr
+
+    def create(self, size="1G", *extra):
+        """Creates a volume through the CLI; returns (lvolid, name)."""
+        name = self.fresh_name("cli")
+        out = self.ok("lvol", "create", name, size, *extra).strip()
+        m = LVOL_ID.match(out)
+        self.assertIsNotNone(m, "lvol create printed %r" % out)
+        return int(m.group(1), 16), name
+
+    @staticmethod
+    def rows(table):
+        """A table's lines split into cells, header first."""
+        return [line.split() for line in table.strip().splitlines()]
+
+
+class TestHelp(CliCase):
+    def test_no_arguments_and_help_list_every_command(self):
+        for args in ([], ["help"], ["--help"]):
+            out = self.ok(*args, flags=False)
+            for cmd in ("lvol create", "lvol delete", "lvol attach", "lvol detach", "lvol list",
+                        "lvol show", "snap create", "hsvr list", "hsvr delete", "ssvr list",
+                        "ssvr delete", "ssvr set-domain", "pdsk list", "pdsk delete",
+                        "pdsk set-weight", "event list", "cluster status"):
+                self.assertIn(cmd, out, args)
+
+    def test_command_help(self):
+        for args in (["lvol", "create", "--help"], ["help", "lvol", "create"], ["lvol", "create", "-h"]):
+            out = self.ok(*args, flags=False)
+            self.assertIn("--redundancy", out)
+            self.assertIn("--manager", out)
+            self.assertIn("--json", out)
+
+    def test_version(self):
+        self.assertRegex(self.ok("--version", flags=False), r"^vastsky \d+\.\d+")
+
+
+class TestUsageErrors(CliCase):
+    """Exit 2 and a clear message, decided before any request: these run
+    against a dead URL, which would be exit 1 if they got that far."""
+
+    def usage(self, *args):
+        return self.fails(2, *args, manager=dead_url())
+
+    def test_unknown_object_and_verb(self):
+        self.assertIn("unknown object 'frob'", self.usage("frob", "list"))
+        self.assertIn("unknown command 'lvol frob'", self.usage("lvol", "frob"))
+        self.assertIn("lvol create", self.fails(2, "lvol", flags=False))
+
+    def test_bad_sizes(self):
+        for size in ("10X", "abc", "1.5G", "512M", "0G", "-1G", ""):
+            err = self.usage("lvol", "create", "db", size)
+            self.assertIn("lvol create", err, size)
+        self.assertIn("whole number of GiB", self.usage("lvol", "create", "db", "1.5G"))
+
+    def test_bad_names(self):
+        for name in ("a/b", "has space", "x" * 65, "..", "lvol-0000002a", "0000002a"):
+            self.assertIn("not a valid volume name", self.usage("lvol", "create", name, "1G"), name)
+        self.assertIn("not a valid volume name", self.usage("snap", "create", "db", "bad/snap"))
+        self.assertIn("not a valid volume name", self.usage("lvol", "delete", "bad/name"))
+
+    def test_bad_ids(self):
+        self.assertIn("not a head server id", self.usage("lvol", "attach", "db", "hsvr-zz"))
+        self.assertIn("not a storage server id", self.usage("ssvr", "list", "ssvr-1"))
+        self.assertIn("not a storage server id", self.usage("pdsk", "list", "0x5"))
+        self.assertIn("not a disk id", self.usage("pdsk", "delete", "0"))
+        self.assertIn("not a storage server id", self.usage("ssvr", "set-domain", "x", "rack1"))
+
+    def test_bad_values_and_options(self):
+        self.assertIn("not a weight", self.usage("pdsk", "set-weight", "1", "1.5"))
+        self.assertIn("not a weight", self.usage("pdsk", "set-weight", "1", "heavy"))
+        self.assertIn("redundancy", self.usage("lvol", "create", "-r", "x", "db", "1G"))
+        self.assertIn("redundancy", self.usage("lvol", "create", "--redundancy", "1", "db", "1G"))
+        self.assertIn("largest volume", self.usage("lvol", "create", "db", "2P"))
+        self.assertIn("--limit", self.usage("event", "list", "--limit", "many"))
+        self.assertIn("unknown option '--bogus'", self.usage("lvol", "list", "--bogus"))
+        self.assertIn("SIZE", self.usage("lvol", "create", "db"))
+        self.usage("cluster", "status", "extra")
+
+
+class TestVolumes(CliCase):
+    def test_create_list_show_delete(self):
+        lvolid, name = self.create("10G")
+        row = self.lvol(lvolid)
+        self.assertEqual((row["lvolname"], row["capacity"], row["redundancy"]), (name, 10, 3))
+
+        table = self.rows(self.ok("lvol", "list"))
+        self.assertEqual(table[0], ["lvolid", "lvolname", "redundancy", "capacity", "hsvrid", "fault", "ctime"])
+        mine = [r for r in table if r[0] == "lvol-%08x" % lvolid]
+        self.assertEqual(len(mine), 1, table)
+        self.assertEqual(mine[0][1:7], [name, "3", "10.0", "GiB", "---", "no"])
+
+        listed = self.js("lvol", "list", name)
+        self.assertEqual(len(listed), 1)
+        self.assertEqual((listed[0]["lvolid"], listed[0]["capacity"], listed[0]["fault"]), (lvolid, 10, False))
+        self.assertEqual(listed[0], self.lvol(lvolid))
+
+        # By id, by 8 hex digits and by name: the same volume.
+        for ref in ("lvol-%08x" % lvolid, "%08x" % lvolid, name):
+            self.assertEqual(self.js("lvol", "list", ref)[0]["lvolid"], lvolid, ref)
+
+        self.ok("lvol", "delete", "%08x" % lvolid)
+        err = self.fails(1, "lvol", "list", name)
+        self.assertIn("cannot list volume '%s': no such object (ENOENT)" % name, err)
+
+    def test_create_json_and_redundancy(self):
+        name = self.fresh_name("cli")
+        out = self.js("lvol", "create", "--redundancy", "2", name, "2G")
+        self.assertEqual(out["lvolname"], name)
+        self.assertEqual(out["lvol"], "lvol-%08x" % out["lvolid"])
+        row = self.lvol(out["lvolid"])
+        self.assertEqual((row["lvolname"], row["capacity"], row["redundancy"]), (name, 2, 2))
+
+    def test_sizes_with_units(self):
+        for size, gib in (("1T", 1024), ("1.5T", 1536), ("3GiB", 3), ("2048M", 2)):
+            lvolid, _ = self.create(size, "-r", "2")
+            self.assertEqual(self.lvol(lvolid)["capacity"], gib, size)
+            self.ok("lvol", "delete", "lvol-%08x" % lvolid)
+
+    def test_show_layout(self):
+        lvolid, name = self.create("6G")
+        tree = self.show(lvolid)
+        out = self.ok("lvol", "show", name)
+        self.assertIn("lvol-%08x" % lvolid, out)
+        self.assertIn(name, out)
+        lines = out.splitlines()
+        for mirror in harness.mirrors_of(tree):
+            line = [l.split() for l in lines if l.startswith("mirr-%08x" % mirror["lvolid"])]
+            self.assertEqual(len(line), 1, out)
+            self.assertEqual(line[0][1:3], [str(mirror["lvolspec"]["offset"]), "GiB"])
+        for leg in harness.legs_of(tree):
+            s = leg["lvolspec"]
+            line = [l.split() for l in lines if l.strip().startswith("dext-%08x" % leg["lvolid"])]
+            self.assertEqual(len(line), 1, out)
+            self.assertEqual(line[0][1:5], ["pdsk-%08x" % s["pdskid"], "ssvr-%08x" % s["ssvrid"],
+                                            str(s["offset"]), "MiB"])
+            self.assertEqual(line[0][-1], "ALLOCATED")
+        self.assertEqual(self.js("lvol", "show", "lvol-%08x" % lvolid), tree)
+
+    def test_attach_detach(self):
+        lvolid, name = self.create("1G")
+        self.ok("lvol", "attach", name, "hsvr-%08x" % self.hsvr)
+        self.assertEqual(self.lvol(lvolid)["hsvrid"], self.hsvr)
+        row = [r for r in self.rows(self.ok("lvol", "list", name)) if r[1] == name][0]
+        self.assertEqual(row[5], "hsvr-%08x" % self.hsvr)  # capacity takes 2 cells
+        self.assertIn("INSYNC", self.ok("lvol", "show", name))
+
+        err = self.fails(1, "lvol", "attach", name, str(self.hsvr))
+        self.assertIn("cannot attach volume '%s' to head server hsvr-%08x: object is busy (EBUSY)"
+                      % (name, self.hsvr), err)
+        err = self.fails(1, "lvol", "delete", name)
+        self.assertIn("object is busy (EBUSY)", err)
+
+        self.ok("lvol", "detach", "lvol-%08x" % lvolid)
+        self.assertEqual(self.lvol(lvolid)["hsvrid"], 0)
+        self.assertEqual(self.js("lvol", "detach", name), 0)  # detaching twice is fine
+        self.ok("lvol", "delete", name)
+
+    def test_snapshot(self):
+        lvolid, name = self.create("2G")
+        snap = self.fresh_name("snap")
+        out = self.ok("snap", "create", name, snap).strip()
+        self.assertRegex(out, LVOL_ID)
+        snapid = int(out[5:], 16)
+        self.assertEqual(self.lvol(snapid)["lvolname"], snap)
+        self.assertIn("lvol-%08x (%s)" % (snapid, snap), self.ok("lvol", "show", name))
+        self.assertIn("snapshot", self.ok("lvol", "show", snap))
+
+        err = self.fails(1, "lvol", "delete", name)
+        self.assertIn("cannot delete volume '%s': object is busy (EBUSY)" % name, err)
+        err = self.fails(1, "snap", "create", "lvol-%08x" % lvolid, snap)
+        self.assertIn("cannot create snapshot '%s' of volume lvol-%08x: object already exists (EEXIST)"
+                      % (snap, lvolid), err)
+        self.ok("lvol", "delete", snap)
+        self.ok("lvol", "delete", name)
+
+    def test_faults_in_words(self):
+        err = self.fails(1, "lvol", "delete", "no-such-volume")
+        self.assertIn("cannot delete volume 'no-such-volume': no such object (ENOENT)", err)
+        err = self.fails(1, "lvol", "show", "lvol-7ffffff0")
+        self.assertIn("cannot show volume lvol-7ffffff0: no such object (ENOENT)", err)
+
+        name = self.fresh_name("big")
+        err = self.fails(1, "lvol", "create", name, "2T")  # x3 is 6 TiB of 4000 GiB
+        self.assertIn("cannot create volume '%s': no space left in the pool (ENOSPC)" % name, err)
+        self.assertEqual([v for v in self.api.listLogicalVolumes(req()) if v["lvolname"] == name], [])
+
+        _, taken = self.create("1G")
+        err = self.fails(1, "lvol", "create", taken, "1G")
+        self.assertIn("object already exists (EEXIST)", err)
+
+
+class TestServersAndDisks(CliCase):
+    def test_storage_servers(self):
+        table = self.rows(self.ok("ssvr", "list"))
+        self.assertEqual(table[0], ["ssvrid", "priority", "domain", "capacity", "available", "resync", "ip_data"])
+        self.assertEqual(sorted(r[0] for r in table[1:]), sorted("ssvr-%08x" % s for s in self.ssvrs))
+        self.assertTrue(all(r[1] == "HIGH" for r in table[1:]), table)
+
+        s = self.ssvrs[0]
+        for ref in ("ssvr-%08x" % s, "%08x" % s, str(s)):
+            self.assertEqual([x["ssvrid"] for x in self.js("ssvr", "list", ref)], [s], ref)
+        err = self.fails(1, "ssvr", "list", "ssvr-7ffffff0")
+        self.assertIn("no such object (ENOENT)", err)
+
+    def test_set_domain(self):
+        s = self.ssvrs[1]
+        self.ok("ssvr", "set-domain", "ssvr-%08x" % s, "rack-7")
+        self.assertEqual(self.api.listStorageServers(req(ssvrid=s))[0]["domain"], "rack-7")
+        row = self.rows(self.ok("ssvr", "list", str(s)))[1]
+        self.assertEqual(row[2], "rack-7")
+        self.ok("ssvr", "set-domain", str(s), "")
+        self.assertEqual(self.api.listStorageServers(req(ssvrid=s))[0]["domain"], "")
+        err = self.fails(1, "ssvr", "set-domain", str(s), "bad domain!")
+        self.assertIn("cannot set the domain of storage server ssvr-%08x: invalid argument (EINVAL)" % s, err)
+
+    def test_disks_and_weight(self):
+        table = self.rows(self.ok("pdsk", "list"))
+        self.assertEqual(table[0], ["pdskid", "ssvrid", "priority", "weight", "capacity", "available",
+                                    "resync", "local_path"])
+        self.assertEqual(sorted(r[0] for r in table[1:]), sorted("pdsk-%08x" % p for p in self.pdsks))
+        of_one = self.js("pdsk", "list", "ssvr-%08x" % self.ssvrs[0])
+        self.assertEqual(len(of_one), 2)
+        self.assertTrue(all(d["ssvrid"] == self.ssvrs[0] for d in of_one))
+
+        p = self.pdsks[3]
+        self.ok("pdsk", "set-weight", "pdsk-%08x" % p, "0.25")
+        disk = [d for d in self.api.listPhysicalDisks(req()) if d["pdskid"] == p][0]
+        self.assertEqual(disk["weight"], 0.25)
+        row = [r for r in self.rows(self.ok("pdsk", "list")) if r[0] == "pdsk-%08x" % p][0]
+        self.assertEqual(row[3], "0.25")
+        self.ok("pdsk", "set-weight", str(p), "1")
+
+    def test_deletes(self):
+        err = self.fails(1, "ssvr", "delete", str(self.ssvrs[0]))
+        self.assertIn("cannot delete storage server ssvr-%08x: object is busy (EBUSY)" % self.ssvrs[0], err)
+        err = self.fails(1, "pdsk", "delete", str(self.pdsks[0]))
+        self.assertIn("cannot delete disk pdsk-%08x: object is busy (EBUSY)" % self.pdsks[0], err)
+        err = self.fails(1, "hsvr", "delete", str(self.hsvr))
+        self.assertIn("object is busy (EBUSY)", err)
+
+        # Failed objects holding nothing can go.
+        ssvr = self.api.registerStorageServer(req(ip_data=["127.201.0.1"]))
+        pdsk = self.api.registerPhysicalDisk(req(ssvrid=ssvr, local_path="/dev/disk/by-id/spare-a",
+                                                 capacity=harness.disk_sectors(100)))
+        pdsk2 = self.api.registerPhysicalDisk(req(ssvrid=ssvr, local_path="/dev/disk/by-id/spare-b",
+                                                  capacity=harness.disk_sectors(100)))
+        self.api.notifyFailure(req(target=harness.T_PDSK, targetid=pdsk))
+        self.ok("pdsk", "delete", "pdsk-%08x" % pdsk)
+        self.assertNotIn(pdsk, [d["pdskid"] for d in self.js("pdsk", "list", str(ssvr))])
+        self.assertIn(pdsk2, [d["pdskid"] for d in self.js("pdsk", "list", str(ssvr))])
+        self.api.notifyFailure(req(target=harness.T_SSVR, targetid=ssvr))
+        self.ok("ssvr", "delete", "%08x" % ssvr)
+        self.assertNotIn(ssvr, [s["ssvrid"] for s in self.js("ssvr", "list")])
+
+        hsvr = self.api.registerHeadServer(req(ip_data=["127.101.0.1"]))
+        self.api.notifyFailure(req(target=harness.T_HSVR, targetid=hsvr))
+        self.ok("hsvr", "delete", "hsvr-%08x" % hsvr)
+        self.assertNotIn(hsvr, [h["hsvrid"] for h in self.js("hsvr", "list")])
+
+    def test_head_servers(self):
+        table = self.rows(self.ok("hsvr", "list"))
+        self.assertEqual(table[0], ["hsvrid", "priority", "resync", "ip_data"])
+        self.assertIn(["hsvr-%08x" % self.hsvr, "HIGH", "0", "127.100.0.1"], table)
+        self.assertEqual(self.js("hsvr", "list", str(self.hsvr)), self.api.listHeadServers(req(hsvrid=self.hsvr)))
+
+
+class TestEventsAndStatus(CliCase):
+    def test_events(self):
+        lvolid, name = self.create("1G")
+        events = self.js("event", "list")
+        self.assertTrue(any(e["type"] == "create" and e["targetid"] == lvolid for e in events), events)
+        table = self.ok("event", "list")
+        self.assertIn("lvol-%08x" % lvolid, table)
+        self.assertEqual(self.rows(table)[0], ["eventid", "time", "level", "type", "target", "message"])
+
+        first = events[0]["eventid"]
+        page = self.js("event", "list", "--since", str(first), "--limit", "2")
+        self.assertEqual([e["eventid"] for e in page], [e["eventid"] for e in events[1:3]])
+        err = self.fails(1, "event", "list", "--limit", "0")
+        self.assertIn("cannot list events: invalid argument (EINVAL)", err)
+
+    def test_cluster_status(self):
+        status = self.js("cluster", "status")
+        self.assertEqual(status, self.status())
+        self.assertEqual(status["protocol"], 5)
+        out = self.ok("cluster", "status")
+        self.assertRegex(out, r"(?m)^protocol\s+5$")
+        self.assertRegex(out, r"(?m)^storage servers\s+%d \(%d online\)$"
+                         % (status["ssvrs"], status["ssvrs_online"]))
+        self.assertRegex(out, r"(?m)^capacity\s+\S+ [KMGTP]iB$")
+
+
+class TestEndpoint(CliCase):
+    """Where the CLI finds the manager and the secret, and what it says when
+    it cannot get through."""
+
+    def write(self, text, mode=0o600):
+        fd, path = tempfile.mkstemp(dir=self.m.dir)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(path, mode)
+        return path
+
+    def test_wrong_secret(self):
+        wrong = self.write("not-the-secret-0123456789\n")
+        err = self.fails(1, "lvol", "list", secret_file=wrong)
+        self.assertIn(self.url(), err)
+        self.assertIn("permission denied (EACCES)", err)
+
+    def test_missing_secret_file(self):
+        err = self.fails(1, "lvol", "list", secret_file=os.path.join(self.m.dir, "nope"))
+        self.assertIn("secret", err)
+
+    def test_unreachable_manager(self):
+        url = dead_url()
+        err = self.fails(1, "cluster", "status", manager=url)
+        self.assertIn("cannot reach the manager at %s" % url, err)
+
+    def test_config_file(self):
+        conf = self.write("[cli]\nmanager = %s\nsecret_file = %s\n" % (self.url(), self.m.secret_file))
+        self.assertEqual(self.js("cluster", "status", "--config", conf, flags=False)["protocol"], 5)
+        # The environment beats the config file, and flags beat both.
+        env = {"VASTSKY_MANAGER": dead_url()}
+        self.fails(1, "cluster", "status", "--config", conf, env=env, flags=False)
+        self.ok("cluster", "status", "--config", conf, "--manager", self.url(), env=env, flags=False)
+        env = {"VASTSKY_MANAGER": self.url(), "VASTSKY_SECRET_FILE": self.m.secret_file}
+        self.ok("cluster", "status", env=env, flags=False)
+
+        err = self.fails(1, "cluster", "status", "--config", os.path.join(self.m.dir, "missing.conf"))
+        self.assertIn("missing.conf", err)
+
+    def test_option_equals_value(self):
+        self.ok("cluster", "status", "--manager=" + self.url(), "--secret-file=" + self.m.secret_file,
+                flags=False)
+
+    def test_credentials_in_url(self):
+        url = self.m.url()  # http://admin:SECRET@127.0.0.1:PORT/RPC2, as 3.0 clients use
+        self.ok("cluster", "status", "--manager", url, flags=False)
+        bad = self.m.url(password="wrong-password-123")
+        err = self.fails(1, "cluster", "status", "--manager", bad, flags=False)
+        self.assertIn("EACCES", err)
+        self.assertNotIn("wrong-password-123", err)
+
+
+class TestTls(CliCase):
+    manager_kw = {"tls": True}
+    cluster = None
+
+    def url(self):
+        return "https://127.0.0.1:%d/RPC2" % self.m.port
+
+    def test_ca_file_and_insecure(self):
+        self.assertEqual(self.js("cluster", "status", "--ca-file", self.m.cert)["protocol"], 5)
+        self.assertEqual(self.js("cluster", "status", "--insecure")["protocol"], 5)
+        err = self.fails(1, "cluster", "status")  # self-signed, not in the system store
+        self.assertIn("cannot reach the manager at %s" % self.url(), err)
+        self.assertIn("certificate", err)
+
+
+if __name__ == "__main__":
+    unittest.main()
