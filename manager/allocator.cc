@@ -7,10 +7,21 @@
 
 namespace vastsky {
 
+namespace {
+// splitmix64's finaliser: a fixed, well-spread hash of the disk id.
+uint64_t Mix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+}  // namespace
+
 void Allocator::AddDisk(const DiskSpec& spec, const std::vector<Extent>& free) {
   RemoveDisk(spec.id);
   Disk& d = disks_[spec.id];
   d.spec = spec;
+  d.salt = Mix(static_cast<uint64_t>(spec.id));
   for (const Extent& e : free) d.free[e.offset] = e.length;
   Recompute(d);
   Reindex(d);
@@ -53,7 +64,7 @@ int64_t Allocator::DomainOf(int64_t ssvr_id) const {
 }
 
 void Allocator::Unindex(Disk& d) {
-  if (d.indexed) order_.erase({d.key, d.spec.id});
+  if (d.indexed) order_.erase(OrderKey{d.key, d.salt, d.spec.id});
   d.indexed = false;
 }
 
@@ -61,7 +72,7 @@ void Allocator::Reindex(Disk& d) {
   Unindex(d);
   if (!d.spec.allocatable || d.spec.weight <= 0 || d.largest == 0) return;
   d.key = static_cast<double>(d.used) / (static_cast<double>(d.spec.size_mib) * d.spec.weight);
-  order_.insert({d.key, d.spec.id});
+  order_.insert(OrderKey{d.key, d.salt, d.spec.id});
   d.indexed = true;
 }
 
@@ -144,7 +155,7 @@ Status Allocator::PlaceMirror(int legs, int64_t length, const std::vector<Placem
   for (int leg = 0; leg < legs; ++leg) {
     Disk* chosen = nullptr;
     for (const auto& entry : order_) {
-      Disk& d = disks_.at(entry.second);
+      Disk& d = disks_.at(std::get<2>(entry));
       if (d.largest < length) continue;
       if (std::find(servers.begin(), servers.end(), d.spec.ssvr_id) != servers.end()) continue;
       if (std::find(domains.begin(), domains.end(), DomainOf(d.spec.ssvr_id)) != domains.end())

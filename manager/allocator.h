@@ -18,6 +18,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -108,6 +109,7 @@ class Allocator {
     int64_t largest = 0;
     bool indexed = false;
     double key = 0;
+    uint64_t salt = 0;
   };
   void Unindex(Disk& d);
   void Reindex(Disk& d);
@@ -118,7 +120,11 @@ class Allocator {
   void GiveRange(Disk& d, int64_t offset, int64_t length, Journal* j);
 
   std::unordered_map<int64_t, Disk> disks_;
-  std::set<std::pair<double, int64_t>> order_;  // (fill key, pdsk id)
+  // (fill key, salt, pdsk id). The salt, a hash of the id, breaks ties so
+  // equally full disks (an empty cluster) are taken in a scattered order
+  // rather than server by server.
+  using OrderKey = std::tuple<double, uint64_t, int64_t>;
+  std::set<OrderKey> order_;
   std::unordered_map<int64_t, std::string> server_domain_;
   std::map<std::string, int64_t> domain_ids_;
 };

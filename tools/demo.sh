@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 BIN=$PWD/build/bin
 work=$(mktemp -d /tmp/vastsky-demo-XXXXXX)
 trap 'kill $mgr 2>/dev/null; wait $mgr 2>/dev/null; rm -rf "$work"' EXIT
-head -c 24 /dev/urandom | base64 > "$work/secret"
+openssl rand -hex 24 > "$work/secret"
 chmod 600 "$work/secret"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$BIN/vastsky-manager" --db "$work/state.db" --listen 127.0.0.1:$port --secret-file "$work/secret" \
