@@ -291,6 +291,14 @@ Api::Api(Store* store) : store_(store) {
 
 std::string Api::Handle(const std::string& body) {
   std::string response;
+  // XML-RPC has no use for a DTD, and xmlrpc-c's parser expands entities
+  // without bound ("billion laughs"): refuse any before parsing.
+  if (body.find("<!DOCTYPE") != std::string::npos || body.find("<!ENTITY") != std::string::npos) {
+    VS_LOG_WARN("refused a request carrying a DTD or entity declarations");
+    xmlrpc_c::rpcOutcome outcome(xmlrpc_c::fault("DTDs are not accepted", xmlrpc_c::fault::CODE_PARSE));
+    xmlrpc_c::xml::generateResponse(outcome, &response);
+    return response;
+  }
   try {
     registry_.processCall(body, &response);
   } catch (const std::exception& e) {

@@ -9,6 +9,7 @@
 
 #include "lib/ini.h"
 #include "lib/log.h"
+#include "lib/rpc_client.h"
 #include "lib/secret.h"
 #include "lib/units.h"
 #include "lib/version.h"
@@ -128,6 +129,8 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  // The HTTP layer caps bodies at 8 MiB; let the XML parser take that much.
+  RaiseXmlSizeLimit();
   Store store;
   st = store.Open(settings.db, options);
   if (!st.ok()) return Fail(st);

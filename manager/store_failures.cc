@@ -60,8 +60,10 @@ Status Store::ReplaceChunk(int64_t chunk_id, Change* change) {
 
 Status Store::ReplaceChunksOn(const char* where_sql, int64_t id, Change* change) {
   std::vector<int64_t> chunks;
+  // SPARE legs move too: a leg waiting for rebuild on a dead disk must be
+  // rebuilt elsewhere. One that finds no room stays, recorded as degraded.
   std::string sql = std::string("SELECT c.id FROM chunk c JOIN pdsk p ON p.id = c.pdsk_id WHERE ") + where_sql +
-                    " AND c.status != 3 ORDER BY c.id";
+                    " ORDER BY c.id";
   Stmt q(db_, sql.c_str());
   q.Bind(1, id);
   while (q.Step()) chunks.push_back(q.Int(0));

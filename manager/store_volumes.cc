@@ -52,8 +52,8 @@ static Status QueryVolumes(Db& db, int64_t only_id, std::vector<VolumeInfo>* out
     q.Bind(1, only_id);
     while (q.Step()) {
       auto snap = index.find(q.Int(0)), origin = index.find(q.Int(1));
-      if (origin != index.end()) (*out)[origin->second].associated_to.push_back({q.Int(0), "snapshot"});
-      if (snap != index.end()) (*out)[snap->second].associated_from.push_back({q.Int(1), "snapshot"});
+      if (origin != index.end()) (*out)[origin->second].associated_from.push_back({q.Int(0), "snapshot"});
+      if (snap != index.end()) (*out)[snap->second].associated_to.push_back({q.Int(1), "snapshot"});
     }
     VS_RETURN_IF_ERROR(q.status());
   }
@@ -201,8 +201,8 @@ Status Store::DeleteLogicalVolume(const VolumeRef& ref) {
   return Mutate([&](Change* change) {
     VolumeInfo vol;
     VS_RETURN_IF_ERROR(ResolveVolume(ref, &vol));
-    if (!vol.associated_to.empty())
-      return Status::Error(EBUSY, Quote(vol.name) + " has " + std::to_string(vol.associated_to.size()) +
+    if (!vol.associated_from.empty())
+      return Status::Error(EBUSY, Quote(vol.name) + " has " + std::to_string(vol.associated_from.size()) +
                                       " snapshots; delete them first");
     if (vol.bind_event != kNoEvent) return Status::Error(EBUSY, Quote(vol.name) + " is being attached or detached");
     if (vol.hsvr_id != 0 && vol.kind == 0)
@@ -227,7 +227,7 @@ Status Store::AttachLogicalVolume(const VolumeRef& ref, int64_t hsvr_id) {
       return Status::Error(EBUSY, Quote(vol.name) + " is already attached to hsvr " + std::to_string(vol.hsvr_id));
     Stmt att(db_, "INSERT INTO attachment(lvol_id, hsvr_id, status, event, ctime) VALUES (?1, ?2, 1, 0, ?3)");
     std::vector<int64_t> ids{vol.id};
-    for (const Association& a : vol.associated_to) ids.push_back(a.lvol_id);
+    for (const Association& a : vol.associated_from) ids.push_back(a.lvol_id);
     Stmt sync(db_,
               "UPDATE chunk SET status = 2 WHERE status = 1 AND mirror_id IN "
               "(SELECT id FROM mirror WHERE lvol_id = ?1)");
@@ -301,7 +301,7 @@ Status Store::LoadLayout(const VolumeInfo& vol, VolumeLayout* out) {
     VS_RETURN_IF_ERROR(LoadVolume(vol.origin_id, &origin));
     out->origin_top_node = origin.top_node;
   }
-  for (const Association& a : vol.associated_to) {
+  for (const Association& a : vol.associated_from) {
     VolumeInfo snap;
     VS_RETURN_IF_ERROR(LoadVolume(a.lvol_id, &snap));
     out->snapshots.emplace_back();

@@ -74,6 +74,8 @@ struct VolumeInfo {
   int64_t hsvr_id = 0;
   int bind_status = kUnbound, bind_event = kNoEvent;
   bool fault = false;
+  // 3.0's direction: a snapshot is associated *to* its origin; an origin
+  // lists its snapshots in associated_from.
   std::vector<Association> associated_to, associated_from;
 };
 

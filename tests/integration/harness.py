@@ -7,13 +7,19 @@ Every integration test talks to the real daemon over a real socket:
 The binary is build-asan/bin/vastsky-manager when VASTSKY_BIN_DIR says so
 (make check does), else build/bin.
 """
+import base64
+import errno
+import http.client
 import os
+import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
+import unittest
 import urllib.request
 import xmlrpc.client
 
@@ -32,7 +38,9 @@ def free_port():
 class Manager:
     """A manager process with its own temp dir (db, secret, log)."""
 
-    def __init__(self, extra_args=(), tls=False, workdir=None, chunk_size=None):
+    def __init__(self, extra_args=(), tls=False, workdir=None, chunk_size=None,
+                 listen_host="127.0.0.1"):
+        self.listen_host = listen_host
         self.own_dir = workdir is None
         self.dir = workdir or tempfile.mkdtemp(prefix="vastsky-it-")
         self.db = os.path.join(self.dir, "state.db")
@@ -65,7 +73,7 @@ class Manager:
 
     def argv(self):
         a = [os.path.join(BIN_DIR, "vastsky-manager"), "--db", self.db,
-             "--listen", "127.0.0.1:%d" % self.port, "--secret-file", self.secret_file]
+             "--listen", "%s:%d" % (self.listen_host, self.port), "--secret-file", self.secret_file]
         if self.tls:
             a += ["--tls-cert", self.cert, "--tls-key", self.key]
         return a + self.extra_args
@@ -89,12 +97,30 @@ class Manager:
                 time.sleep(0.02)
         raise RuntimeError("manager did not listen within %ss" % timeout)
 
-    def proxy(self, **kw):
-        ctx = None
+    def ssl_context(self):
+        """A client context that trusts this manager's self-signed cert (None without TLS)."""
+        return ssl.create_default_context(cafile=self.cert) if self.tls else None
+
+    def proxy(self, timeout=60, allow_none=False, **kw):
+        """ServerProxy with credentials; every call gives up after `timeout` seconds."""
+        ctx = self.ssl_context()
+        if ctx is None:
+            transport = _timeout_transport(xmlrpc.client.Transport, timeout)
+        else:
+            transport = _timeout_transport(xmlrpc.client.SafeTransport, timeout, context=ctx)
+        return xmlrpc.client.ServerProxy(self.url(**kw), transport=transport, allow_none=allow_none)
+
+    def http(self, timeout=30):
+        """A raw http.client connection to the manager (HTTPS when TLS is on)."""
         if self.tls:
-            import ssl
-            ctx = ssl.create_default_context(cafile=self.cert)
-        return xmlrpc.client.ServerProxy(self.url(**kw), allow_none=False, context=ctx)
+            return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout,
+                                               context=self.ssl_context())
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
+    def start_again(self):
+        """Starts a stopped manager again on the same db and secret (on a new port)."""
+        self.port = free_port()
+        return self.start()
 
     def stop(self, sig=signal.SIGTERM, timeout=20):
         """Stops the process; returns its exit code."""
@@ -148,3 +174,180 @@ def make_cluster(api, servers=4, disks=3, sectors=str(200 * 2**21), domains=None
                                                    "local_path": "/dev/disk/by-id/disk-%d-%d" % (i, d),
                                                    "capacity": sectors}))
     return ssvrs, pdsks
+
+
+def _timeout_transport(base, timeout, **kw):
+    """An xmlrpc.client transport (plain or TLS) whose connections time out."""
+    class Transport(base):
+        def make_connection(self, host):
+            conn = super().make_connection(host)
+            conn.timeout = timeout
+            return conn
+    return Transport(**kw)
+
+
+# ---------------------------------------------------------------- requests --
+
+def req(**members):
+    """The one struct every method takes: `members` plus ver 5."""
+    r = {"ver": VER}
+    r.update(members)
+    return r
+
+
+# API enums (API.md "States").
+HIGH, LOW, EVACUATE, OFFLINE, FAULTY, HALT = 1, 2, 3, 4, 5, 6
+ALLOCATED, INSYNC, SPARE = 1, 2, 3
+UNBOUND, BOUND, BIND_ERROR = 0, 1, 2
+LVOL, LINEAR, MIRROR, DEXT, SNAPSHOT_ORIGIN, SNAPSHOT = 0, 1, 2, 3, 6, 7
+T_HSVR, T_SSVR, T_PDSK, T_DEXT = 1, 2, 3, 4
+MAX_ID = 0x7fffffff
+UNKNOWN_ID = 0x7ffffff0  # valid as an id, never handed out in a test
+GIB_SECTORS = 2 ** 21
+ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$")
+
+
+def disk_sectors(gib):
+    """A disk size in GiB as registerPhysicalDisk wants it: a string of 512-byte sectors."""
+    return str(gib * GIB_SECTORS)
+
+
+def basic_auth(user="admin", password=SECRET):
+    """The value of an Authorization header with HTTP Basic credentials."""
+    return "Basic " + base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
+
+
+def http_request(m, method="POST", path="/RPC2", body=b"", headers=None,
+                 user="admin", password=SECRET, timeout=30):
+    """One raw HTTP request; returns (status, {lowercased header: value}, body bytes)."""
+    h = {"Content-Type": "text/xml"}
+    if user is not None:
+        h["Authorization"] = basic_auth(user, password)
+    h.update(headers or {})
+    conn = m.http(timeout)
+    try:
+        conn.request(method, path, body=body, headers=h)
+        resp = conn.getresponse()
+        data = resp.read()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
+    finally:
+        conn.close()
+
+
+def raw_call(m, body):
+    """POSTs a hand-made XML-RPC body; returns the result or raises the Fault."""
+    if isinstance(body, str):
+        body = body.encode()
+    status, _, data = http_request(m, body=body)
+    if status != 200:
+        raise AssertionError("HTTP %d for an XML-RPC call: %r" % (status, data[:200]))
+    return xmlrpc.client.loads(data)[0][0]
+
+
+def walk(node):
+    """Every node of an lvolstruct tree, depth first, parents before children."""
+    yield node
+    for c in node["components"]:
+        yield from walk(c)
+
+
+def mirrors_of(tree):
+    """The MIRROR nodes of a volume's showLogicalVolume tree, in order."""
+    return [n for n in walk(tree) if n["lvoltype"] == MIRROR]
+
+
+def legs_of(tree):
+    return [n for n in walk(tree) if n["lvoltype"] == DEXT]
+
+
+def footprint(leg):
+    """(pdskid, start MiB, end MiB) of a leg: its 1 MiB metadata slice plus its data."""
+    s = leg["lvolspec"]
+    start = min(s["offset"], s["meta_offset"])
+    end = max(s["offset"] + s["length"], s["meta_offset"] + 1)
+    return s["pdskid"], start, end
+
+
+# ---------------------------------------------------------------- test case --
+
+class ManagerCase(unittest.TestCase):
+    """A TestCase class sharing one manager: started before its first test,
+    stopped after its last, and then the database must pass --audit.
+    Set `manager_kw` (Manager arguments) and `cluster` (make_cluster
+    arguments, or None for an empty cluster) on the subclass."""
+    manager_kw = {}
+    cluster = None
+    _names = 0
+
+    @classmethod
+    def setUpClass(cls):
+        cls.m = Manager(**cls.manager_kw).start()
+        cls.api = cls.m.proxy()
+        cls.ssvrs, cls.pdsks = [], []
+        if cls.cluster is not None:
+            try:
+                cls.ssvrs, cls.pdsks = make_cluster(cls.api, **cls.cluster)
+            except Exception:
+                cls.tearDownClass()
+                raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.api("close")()
+        try:
+            rc = cls.m.stop()
+            code, out = cls.m.audit()
+            log = cls.m.read_log()
+        finally:
+            shutil.rmtree(cls.m.dir, ignore_errors=True)
+        if rc not in (0, None):
+            raise AssertionError("manager exited with %s; log tail:\n%s" % (rc, log[-3000:]))
+        if code != 0 or "audit: OK" not in out:
+            raise AssertionError("audit failed (exit %d):\n%s" % (code, out))
+
+    # -- helpers for tests --
+    @classmethod
+    def fresh_name(cls, prefix="v"):
+        """A fresh valid volume name."""
+        ManagerCase._names += 1
+        return "%s%d" % (prefix, ManagerCase._names)
+
+    def create(self, capacity=1, redundancy=None, name=None, api=None):
+        """Creates a volume; returns (lvolid, name)."""
+        name = name or self.fresh_name()
+        r = req(lvolname=name, capacity=capacity)
+        if redundancy is not None:
+            r["redundancy"] = redundancy
+        return (api or self.api).createLogicalVolume(r), name
+
+    def show(self, lvolid):
+        return self.api.showLogicalVolume(req(lvolid=lvolid))
+
+    def lvol(self, lvolid):
+        rows = self.api.listLogicalVolumes(req(lvolid=lvolid))
+        self.assertEqual(len(rows), 1, rows)
+        return rows[0]
+
+    def status(self):
+        return self.api.getClusterStatus(req())
+
+    def assertFault(self, name, method, request, api=None, names=None):
+        """Calls method(request) and asserts it fails with the fault `name`
+        (faultCode = errno, faultString = the symbolic name). `names` lets a
+        test accept any of several faults where the contract allows them."""
+        allowed = names or (name,)
+        with self.assertRaises(xmlrpc.client.Fault,
+                               msg="%s(%r) should fail with %s" % (method, request, "/".join(allowed))) as cm:
+            getattr(api or self.api, method)(request)
+        f = cm.exception
+        got = (f.faultCode, f.faultString)
+        self.assertIn(got, [(getattr(errno, n), n) for n in allowed],
+                      "%s(%.300r): want %s, got fault %r" % (method, request, "/".join(allowed), got))
+        return f
+
+    def assertTyped(self, struct, types):
+        """struct has each member of `types` with exactly that Python type
+        (bool is not accepted for int)."""
+        for k, t in types.items():
+            self.assertIn(k, struct, "member %r missing from %r" % (k, struct))
+            self.assertIs(type(struct[k]), t, "member %r of %r should be %s" % (k, struct, t.__name__))

@@ -182,8 +182,8 @@ class StoreTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(store_->ListLogicalVolumes(nullptr, &v).ok());
     CPPUNIT_ASSERT_EQUAL(size_t(2), v.size());
     CPPUNIT_ASSERT_EQUAL(head, v[1].hsvr_id);  // the snapshot follows its origin
-    CPPUNIT_ASSERT_EQUAL(snap, v[0].associated_to[0].lvol_id);
-    CPPUNIT_ASSERT_EQUAL(vol, v[1].associated_from[0].lvol_id);
+    CPPUNIT_ASSERT_EQUAL(snap, v[0].associated_from[0].lvol_id);
+    CPPUNIT_ASSERT_EQUAL(vol, v[1].associated_to[0].lvol_id);
     CPPUNIT_ASSERT(v[1].capacity_gib > v[0].capacity_gib);  // full-size COW
     CPPUNIT_ASSERT_EQUAL(EINVAL, store_->DetachLogicalVolume(VolumeRef{snap, ""}).code());
     // An attached snapshot may be deleted; its origin stays attached.
