@@ -95,6 +95,10 @@ class Store {
   // Re-derives which of a server's disks take new chunks.
   Status RefreshAllocatable(int64_t ssvr_id, Change* change);
   Status GetPriority(const char* table, int64_t id, int* priority);
+  // EBUSY unless the object is OFFLINE or FAULTY and holding_sql (a count
+  // with ?1 = id) finds nothing it still holds.
+  Status CheckDeletable(const char* table, const char* what, int64_t id, const char* holding_sql,
+                        const char* holding);
   Status FailDisk(int64_t pdsk_id, int new_priority, Change* change);
   Status ReplaceChunk(int64_t chunk_id, Change* change);
   Status ReplaceChunksOn(const char* where_sql, int64_t id, Change* change);

@@ -208,17 +208,25 @@ Status Store::RegisterPhysicalDisk(int64_t ssvr_id, const std::string& path, int
   });
 }
 
+Status Store::CheckDeletable(const char* table, const char* what, int64_t id, const char* holding_sql,
+                             const char* holding) {
+  int prio;
+  VS_RETURN_IF_ERROR(GetPriority(table, id, &prio));
+  if (prio != kOffline && prio != kFaulty)
+    return Status::Error(EBUSY, std::string(what) + " " + std::to_string(id) + " is " + PriorityName(prio) +
+                                    "; only OFFLINE or FAULTY ones can be deleted");
+  Stmt q(db_, holding_sql);
+  q.Bind(1, id);
+  if (q.Step() && q.Int(0) > 0)
+    return Status::Error(EBUSY, std::string(what) + " " + std::to_string(id) + " still holds " +
+                                    std::to_string(q.Int(0)) + " " + holding);
+  return q.status();
+}
+
 Status Store::DeleteHeadServer(int64_t id) {
   return Mutate([&](Change*) {
-    int prio;
-    VS_RETURN_IF_ERROR(GetPriority("hsvr", id, &prio));
-    if (prio != kOffline && prio != kFaulty)
-      return Status::Error(EBUSY, "head server " + std::to_string(id) + " is " + PriorityName(prio) +
-                                      "; only OFFLINE or FAULTY servers can be deleted");
-    Stmt att(db_, "SELECT count(*) FROM attachment WHERE hsvr_id = ?1");
-    att.Bind(1, id);
-    if (att.Step() && att.Int(0) > 0) return Status::Error(EBUSY, "head server still has volumes attached");
-    VS_RETURN_IF_ERROR(att.status());
+    VS_RETURN_IF_ERROR(CheckDeletable("hsvr", "head server", id, "SELECT count(*) FROM attachment WHERE hsvr_id = ?1",
+                                      "attached volumes"));
     Stmt del(db_, "DELETE FROM hsvr WHERE id = ?1");
     VS_RETURN_IF_ERROR(del.Bind(1, id).Run());
     return AddEvent("info", "delete", "hsvr", id, "head server deleted");
@@ -227,16 +235,9 @@ Status Store::DeleteHeadServer(int64_t id) {
 
 Status Store::DeleteStorageServer(int64_t id) {
   return Mutate([&](Change* change) {
-    int prio;
-    VS_RETURN_IF_ERROR(GetPriority("ssvr", id, &prio));
-    if (prio != kOffline && prio != kFaulty)
-      return Status::Error(EBUSY, "storage server " + std::to_string(id) + " is " + PriorityName(prio) +
-                                      "; only OFFLINE or FAULTY servers can be deleted");
-    Stmt busy(db_, "SELECT count(*) FROM chunk c JOIN pdsk p ON p.id = c.pdsk_id WHERE p.ssvr_id = ?1");
-    busy.Bind(1, id);
-    if (busy.Step() && busy.Int(0) > 0)
-      return Status::Error(EBUSY, "storage server still holds " + std::to_string(busy.Int(0)) + " chunks");
-    VS_RETURN_IF_ERROR(busy.status());
+    VS_RETURN_IF_ERROR(CheckDeletable("ssvr", "storage server", id,
+                                      "SELECT count(*) FROM chunk c JOIN pdsk p ON p.id = c.pdsk_id WHERE p.ssvr_id = ?1",
+                                      "chunks"));
     Stmt disks(db_, "SELECT id FROM pdsk WHERE ssvr_id = ?1");
     disks.Bind(1, id);
     while (disks.Step()) alloc_.RemoveDisk(disks.Int(0));
@@ -250,16 +251,7 @@ Status Store::DeleteStorageServer(int64_t id) {
 
 Status Store::DeletePhysicalDisk(int64_t id) {
   return Mutate([&](Change* change) {
-    int prio;
-    VS_RETURN_IF_ERROR(GetPriority("pdsk", id, &prio));
-    if (prio != kOffline && prio != kFaulty)
-      return Status::Error(EBUSY, "disk " + std::to_string(id) + " is " + PriorityName(prio) +
-                                      "; only OFFLINE or FAULTY disks can be deleted");
-    Stmt busy(db_, "SELECT count(*) FROM chunk WHERE pdsk_id = ?1");
-    busy.Bind(1, id);
-    if (busy.Step() && busy.Int(0) > 0)
-      return Status::Error(EBUSY, "disk still holds " + std::to_string(busy.Int(0)) + " chunks");
-    VS_RETURN_IF_ERROR(busy.status());
+    VS_RETURN_IF_ERROR(CheckDeletable("pdsk", "disk", id, "SELECT count(*) FROM chunk WHERE pdsk_id = ?1", "chunks"));
     Stmt del(db_, "DELETE FROM pdsk WHERE id = ?1");
     VS_RETURN_IF_ERROR(del.Bind(1, id).Run());
     alloc_.RemoveDisk(id);
