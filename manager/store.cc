@@ -17,19 +17,23 @@ constexpr int64_t kEventRetention = 100000;
 Status Store::Open(const std::string& path, const Options& options) {
   VS_RETURN_IF_ERROR(db_.Open(path));
   VS_RETURN_IF_ERROR(Migrate(db_));
+  bool stored = false;
   {
     Stmt q(db_, "SELECT value FROM setting WHERE key = 'chunk_gib'");
-    if (q.Step()) chunk_gib_ = std::stoll(q.Text(0));
+    if (q.Step()) {
+      chunk_gib_ = std::stoll(q.Text(0));
+      stored = true;
+    }
     VS_RETURN_IF_ERROR(q.status());
   }
-  if (options.chunk_explicit && options.chunk_gib != chunk_gib_) {
-    // Existing mirrors keep their size; only new volumes use the new one.
+  // The chunk size is the cluster's, stored with it: a new default in a
+  // later release must not change it. Existing mirrors keep their size; an
+  // explicit new size applies to new volumes only.
+  if (!stored || (options.chunk_explicit && options.chunk_gib != chunk_gib_)) {
+    if (options.chunk_explicit) chunk_gib_ = options.chunk_gib;
     Stmt w(db_, "INSERT OR REPLACE INTO setting(key, value) VALUES ('chunk_gib', ?1)");
-    w.Bind(1, std::to_string(options.chunk_gib));
-    VS_RETURN_IF_ERROR(w.Run());
-    if (chunk_gib_ != options.chunk_gib)
-      VS_LOG_INFO("chunk size is now %lld GiB for new volumes", static_cast<long long>(options.chunk_gib));
-    chunk_gib_ = options.chunk_gib;
+    VS_RETURN_IF_ERROR(w.Bind(1, std::to_string(chunk_gib_)).Run());
+    VS_LOG_INFO("chunk size for new volumes: %lld GiB", static_cast<long long>(chunk_gib_));
   }
   return LoadAllocator();
 }

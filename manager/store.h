@@ -23,8 +23,8 @@ namespace vastsky {
 class Store {
  public:
   struct Options {
-    int64_t chunk_gib = 4;  // 0: keep what the database says (default 4 GiB)
-    bool chunk_explicit = false;
+    int64_t chunk_gib = 4;        // used when chunk_explicit, or for a new database
+    bool chunk_explicit = false;  // else the database's own size stands
   };
 
   Status Open(const std::string& path, const Options& options);
