@@ -28,13 +28,15 @@ OBJ := $(BUILD)/obj
 LIB_SRC := $(wildcard lib/*.cc)
 MANAGER_CORE_SRC := $(filter-out manager/main.cc,$(wildcard manager/*.cc))
 CLI_SRC := $(wildcard cli/*.cc)
+HOST_SRC := $(wildcard agents/host/*.cc)
 UNIT_SRC := $(wildcard tests/unit/*.cc)
+KERNEL_TEST_SRC := $(wildcard tests/kernel/*.cc)
 BENCH_SRC := $(wildcard tests/bench/*.cc)
 
 objs = $(patsubst %.cc,$(OBJ)/%.o,$(1))
 
 PROGRAMS := $(BIN)/vastsky-manager $(BIN)/vastsky
-TEST_PROGRAMS := $(BIN)/unit-tests
+TEST_PROGRAMS := $(BIN)/unit-tests $(BIN)/kernel-tests
 BENCH_PROGRAMS := $(BIN)/vastsky-bench
 
 .PHONY: all deps check unit integration bench demo clean
@@ -56,6 +58,10 @@ $(BUILD)/libmanager.a: $(call objs,$(MANAGER_CORE_SRC))
 	@mkdir -p $(dir $@)
 	ar rcs $@ $^
 
+$(BUILD)/libhost.a: $(call objs,$(HOST_SRC))
+	@mkdir -p $(dir $@)
+	ar rcs $@ $^
+
 $(BIN)/vastsky-manager: $(call objs,manager/main.cc) $(BUILD)/libmanager.a $(BUILD)/libvastsky.a
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(MANAGER_LIBS)
@@ -67,6 +73,11 @@ $(BIN)/vastsky: $(call objs,$(CLI_SRC)) $(BUILD)/libvastsky.a
 $(BIN)/unit-tests: $(call objs,$(UNIT_SRC)) $(BUILD)/libmanager.a $(BUILD)/libvastsky.a
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(MANAGER_LIBS) $(CPPUNIT_LIBS)
+
+# Runs inside the VM lab only (real device-mapper); the runner is the unit one.
+$(BIN)/kernel-tests: $(call objs,$(KERNEL_TEST_SRC) tests/unit/main.cc) $(BUILD)/libhost.a $(BUILD)/libvastsky.a
+	@mkdir -p $(dir $@)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LIB_LIBS) -ldevmapper $(CPPUNIT_LIBS)
 
 $(BIN)/vastsky-bench: $(call objs,$(BENCH_SRC)) $(BUILD)/libvastsky.a
 	@mkdir -p $(dir $@)

@@ -15,7 +15,7 @@
 #include "lib/log.h"
 
 int main(int argc, char** argv) {
-  vastsky::LogInit("unit-tests", vastsky::LogLevel::kError, false);
+  vastsky::LogInit("tests", vastsky::LogLevel::kError, false);
   CppUnit::TestResult controller;
   CppUnit::TestResultCollector result;
   controller.addListener(&result);
@@ -37,6 +37,8 @@ int main(int argc, char** argv) {
   CppUnit::CompilerOutputter(&result, std::cerr).write();
   const int failed = result.testFailuresTotal();
   const int passed = result.runTests() - failed;
-  printf("unit: %d passed, %d failed\n", passed, failed);
+  std::string name = argv[0];
+  name = name.substr(name.rfind('/') + 1);
+  printf("%s: %d passed, %d failed\n", name.c_str(), passed, failed);
   return failed == 0 ? 0 : 1;
 }

@@ -1,0 +1,50 @@
+// The head server's device-mapper, behind an interface so the head agent's
+// logic runs against a fake in unit tests and against the kernel (through
+// libdevmapper, never by shelling out to dmsetup) in the VM lab.
+// Sizes and offsets are 512-byte sectors, as in dm tables.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "lib/status.h"
+
+namespace vastsky {
+
+struct DmTarget {
+  uint64_t start = 0, length = 0;
+  std::string type;    // "linear", "raid", "striped" ...
+  std::string params;  // the table line after "<start> <length> <type>"
+};
+
+struct DmInfo {
+  bool exists = false;
+  bool suspended = false;
+  int open_count = 0;
+  uint32_t major = 0, minor = 0;
+};
+
+class DeviceMapper {
+ public:
+  virtual ~DeviceMapper() = default;
+  // EEXIST if the name is taken; on failure nothing is left behind.
+  virtual Status Create(const std::string& name, const std::vector<DmTarget>& table) = 0;
+  // EBUSY if the device is open; ENOENT if it does not exist.
+  virtual Status Remove(const std::string& name) = 0;
+  // Loads a new table and swaps it in (suspend without flushing, resume), so
+  // held I/O completes on the new table instead of failing.
+  virtual Status Replace(const std::string& name, const std::vector<DmTarget>& table) = 0;
+  virtual Status GetInfo(const std::string& name, DmInfo* info) = 0;
+  virtual Status GetTable(const std::string& name, std::vector<DmTarget>* table) = 0;
+  // The target's status line per segment (dm raid: "raid1 2 AA 2048/2048 idle 0 0 -").
+  virtual Status GetStatus(const std::string& name, std::vector<DmTarget>* status) = 0;
+  virtual Status List(std::vector<std::string>* names) = 0;
+};
+
+// The kernel's, through libdevmapper. Device nodes are made by libdevmapper
+// itself (no udev in the VM lab; on XCP udev may also create them).
+std::unique_ptr<DeviceMapper> NewKernelDeviceMapper();
+
+}  // namespace vastsky

@@ -1,0 +1,172 @@
+// DeviceMapper over libdevmapper's task API.
+#include <libdevmapper.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+
+#include "agents/host/device_mapper.h"
+#include "lib/log.h"
+
+namespace vastsky {
+
+namespace {
+
+// libdevmapper logs through a global callback; route it to ours and keep
+// the last error text so a failed call can say why.
+thread_local std::string t_last_error;
+
+void DmLog(int level, const char* file, int line, int dm_errno, const char* fmt, ...) {
+  (void)file;
+  (void)line;
+  (void)dm_errno;
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  if (level <= 3) {  // _LOG_ERR
+    t_last_error = buf;
+    VS_LOG_DEBUG("libdevmapper: %s", buf);
+  }
+}
+
+class Task {
+ public:
+  Task(int type, const std::string& name) : t_(dm_task_create(type)) {
+    if (t_ && !name.empty()) dm_task_set_name(t_, name.c_str());
+  }
+  ~Task() {
+    if (t_) dm_task_destroy(t_);
+  }
+  dm_task* get() const { return t_; }
+  Status Run(const char* what, const std::string& name) {
+    if (!t_) return Status::Internal("libdevmapper: cannot create task");
+    t_last_error.clear();
+    if (dm_task_run(t_)) return Status::OK();
+    int err = dm_task_get_errno(t_);
+    if (err == 0) err = EIO;
+    return Status::Error(err, std::string(what) + " " + name + ": " +
+                                  (t_last_error.empty() ? strerror(err) : t_last_error));
+  }
+
+ private:
+  dm_task* t_;
+};
+
+Status AddTable(dm_task* t, const std::vector<DmTarget>& table) {
+  if (table.empty()) return Status::Error(EINVAL, "an empty table would make a device with no table");
+  for (const DmTarget& s : table)
+    if (!dm_task_add_target(t, s.start, s.length, s.type.c_str(), s.params.c_str()))
+      return Status::Error(EINVAL, "bad table line: " + s.type + " " + s.params);
+  return Status::OK();
+}
+
+Status ReadTargets(dm_task* t, std::vector<DmTarget>* out) {
+  void* next = nullptr;
+  do {
+    uint64_t start = 0, length = 0;
+    char* type = nullptr;
+    char* params = nullptr;
+    next = dm_get_next_target(t, next, &start, &length, &type, &params);
+    if (type) out->push_back({start, length, type, params ? params : ""});
+  } while (next);
+  return Status::OK();
+}
+
+class KernelDeviceMapper : public DeviceMapper {
+ public:
+  KernelDeviceMapper() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+      dm_log_with_errno_init(DmLog);
+      dm_udev_set_sync_support(0);
+    });
+  }
+
+  Status Create(const std::string& name, const std::vector<DmTarget>& table) override {
+    DmInfo info;
+    VS_RETURN_IF_ERROR(GetInfo(name, &info));
+    if (info.exists) return Status::Error(EEXIST, "device-mapper device " + name + " exists");
+    Task t(DM_DEVICE_CREATE, name);
+    VS_RETURN_IF_ERROR(AddTable(t.get(), table));
+    dm_task_set_add_node(t.get(), DM_ADD_NODE_ON_CREATE);
+    Status st = t.Run("create", name);
+    dm_udev_wait(0);
+    return st;
+  }
+
+  Status Remove(const std::string& name) override {
+    DmInfo info;
+    VS_RETURN_IF_ERROR(GetInfo(name, &info));
+    if (!info.exists) return Status::Error(ENOENT, "no device-mapper device " + name);
+    if (info.open_count > 0) return Status::Error(EBUSY, name + " is open " + std::to_string(info.open_count) + " times");
+    Task t(DM_DEVICE_REMOVE, name);
+    // A short-lived opener (blkid, udev) can race the remove; retry briefly.
+    dm_task_retry_remove(t.get());
+    Status st = t.Run("remove", name);
+    dm_udev_wait(0);
+    return st;
+  }
+
+  Status Replace(const std::string& name, const std::vector<DmTarget>& table) override {
+    {
+      Task load(DM_DEVICE_RELOAD, name);
+      VS_RETURN_IF_ERROR(AddTable(load.get(), table));
+      VS_RETURN_IF_ERROR(load.Run("reload", name));
+    }
+    {
+      Task suspend(DM_DEVICE_SUSPEND, name);
+      dm_task_no_flush(suspend.get());
+      VS_RETURN_IF_ERROR(suspend.Run("suspend", name));
+    }
+    Task resume(DM_DEVICE_RESUME, name);
+    return resume.Run("resume", name);
+  }
+
+  Status GetInfo(const std::string& name, DmInfo* out) override {
+    Task t(DM_DEVICE_INFO, name);
+    VS_RETURN_IF_ERROR(t.Run("info", name));
+    dm_info info;
+    if (!dm_task_get_info(t.get(), &info)) return Status::Internal("info " + name + ": no answer");
+    out->exists = info.exists != 0;
+    out->suspended = info.suspended != 0;
+    out->open_count = info.open_count;
+    out->major = info.major;
+    out->minor = info.minor;
+    return Status::OK();
+  }
+
+  Status GetTable(const std::string& name, std::vector<DmTarget>* table) override {
+    Task t(DM_DEVICE_TABLE, name);
+    VS_RETURN_IF_ERROR(t.Run("table", name));
+    return ReadTargets(t.get(), table);
+  }
+
+  Status GetStatus(const std::string& name, std::vector<DmTarget>* status) override {
+    Task t(DM_DEVICE_STATUS, name);
+    VS_RETURN_IF_ERROR(t.Run("status", name));
+    return ReadTargets(t.get(), status);
+  }
+
+  Status List(std::vector<std::string>* names) override {
+    Task t(DM_DEVICE_LIST, "");
+    VS_RETURN_IF_ERROR(t.Run("list", ""));
+    dm_names* n = dm_task_get_names(t.get());
+    if (!n || !n->dev) return Status::OK();
+    for (;;) {
+      names->push_back(n->name);
+      if (!n->next) break;
+      n = reinterpret_cast<dm_names*>(reinterpret_cast<char*>(n) + n->next);
+    }
+    return Status::OK();
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<DeviceMapper> NewKernelDeviceMapper() { return std::unique_ptr<DeviceMapper>(new KernelDeviceMapper); }
+
+}  // namespace vastsky

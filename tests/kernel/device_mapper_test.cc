@@ -1,0 +1,155 @@
+// The head agent's device-mapper layer against the real kernel (VM lab only:
+// needs root, dm-mod and dm-raid). Devices come from VASTSKY_TEST_DEVS, two
+// block devices of at least 64 MiB that the test may overwrite.
+#include <cppunit/extensions/HelperMacros.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <algorithm>
+#include <sstream>
+#include <thread>
+
+#include "agents/host/device_mapper.h"
+
+using namespace vastsky;
+
+namespace {
+std::vector<std::string> TestDevices() {
+  std::vector<std::string> out;
+  const char* env = getenv("VASTSKY_TEST_DEVS");
+  std::istringstream in(env ? env : "");
+  std::string d;
+  while (in >> d) out.push_back(d);
+  return out;
+}
+
+DmTarget Linear(uint64_t start, uint64_t len, const std::string& dev, uint64_t offset) {
+  return {start, len, "linear", dev + " " + std::to_string(offset)};
+}
+
+bool WaitFor(const std::function<bool()>& cond, int seconds) {
+  for (int i = 0; i < seconds * 10; ++i) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
+}
+}  // namespace
+
+class DeviceMapperKernelTest : public CppUnit::TestFixture {
+  CPPUNIT_TEST_SUITE(DeviceMapperKernelTest);
+  CPPUNIT_TEST(CreateInspectRemove);
+  CPPUNIT_TEST(EmptyTableIsRefused);
+  CPPUNIT_TEST(Raid1WithMetadataSyncsAndRefusesRemoveWhileOpen);
+  CPPUNIT_TEST(ReplaceSwapsTableUnderData);
+  CPPUNIT_TEST_SUITE_END();
+
+  std::unique_ptr<DeviceMapper> dm_;
+  std::vector<std::string> devs_;
+
+ public:
+  void setUp() override {
+    dm_ = NewKernelDeviceMapper();
+    devs_ = TestDevices();
+    CPPUNIT_ASSERT_MESSAGE("set VASTSKY_TEST_DEVS to two scratch devices", devs_.size() >= 2);
+  }
+
+  void tearDown() override {
+    std::vector<std::string> names;
+    dm_->List(&names);
+    for (const std::string& n : names)
+      if (n.rfind("vstest-", 0) == 0) dm_->Remove(n);
+  }
+
+  void CreateInspectRemove() {
+    CPPUNIT_ASSERT(dm_->Create("vstest-lin", {Linear(0, 8192, devs_[0], 2048)}).ok());
+    DmInfo info;
+    CPPUNIT_ASSERT(dm_->GetInfo("vstest-lin", &info).ok());
+    CPPUNIT_ASSERT(info.exists);
+    struct stat st;
+    CPPUNIT_ASSERT_EQUAL(0, stat("/dev/mapper/vstest-lin", &st));
+    std::vector<DmTarget> table;
+    CPPUNIT_ASSERT(dm_->GetTable("vstest-lin", &table).ok());
+    CPPUNIT_ASSERT_EQUAL(size_t(1), table.size());
+    CPPUNIT_ASSERT_EQUAL(uint64_t(8192), table[0].length);
+    CPPUNIT_ASSERT_EQUAL(std::string("linear"), table[0].type);
+    CPPUNIT_ASSERT_EQUAL(EEXIST, dm_->Create("vstest-lin", {Linear(0, 8, devs_[0], 0)}).code());
+    std::vector<std::string> names;
+    CPPUNIT_ASSERT(dm_->List(&names).ok());
+    CPPUNIT_ASSERT(std::find(names.begin(), names.end(), "vstest-lin") != names.end());
+    CPPUNIT_ASSERT(dm_->Remove("vstest-lin").ok());
+    CPPUNIT_ASSERT_EQUAL(ENOENT, dm_->Remove("vstest-lin").code());
+    CPPUNIT_ASSERT(dm_->GetInfo("vstest-lin", &info).ok());
+    CPPUNIT_ASSERT(!info.exists);
+  }
+
+  void EmptyTableIsRefused() {
+    CPPUNIT_ASSERT_EQUAL(EINVAL, dm_->Create("vstest-empty", {}).code());
+    DmInfo info;
+    CPPUNIT_ASSERT(dm_->GetInfo("vstest-empty", &info).ok());
+    CPPUNIT_ASSERT(!info.exists);
+    CPPUNIT_ASSERT(!dm_->Create("vstest-bad", {{0, 8, "no-such-target", ""}}).ok());
+    CPPUNIT_ASSERT(dm_->GetInfo("vstest-bad", &info).ok());
+    CPPUNIT_ASSERT_MESSAGE("a failed create leaves nothing behind", !info.exists);
+  }
+
+  void Raid1WithMetadataSyncsAndRefusesRemoveWhileOpen() {
+    // Per leg: 1 MiB metadata slice then 32 MiB data, as VastSky lays out chunks.
+    const uint64_t meta = 2048, data = 32 * 2048;
+    for (int i = 0; i < 2; ++i) {
+      CPPUNIT_ASSERT(dm_->Create("vstest-m" + std::to_string(i), {Linear(0, meta, devs_[i], 0)}).ok());
+      CPPUNIT_ASSERT(dm_->Create("vstest-d" + std::to_string(i), {Linear(0, data, devs_[i], meta)}).ok());
+    }
+    DmTarget raid{0, data, "raid",
+                  "raid1 1 0 2 /dev/mapper/vstest-m0 /dev/mapper/vstest-d0 /dev/mapper/vstest-m1 /dev/mapper/vstest-d1"};
+    CPPUNIT_ASSERT(dm_->Create("vstest-raid", {raid}).ok());
+    bool synced = WaitFor([&] {
+      std::vector<DmTarget> st;
+      return dm_->GetStatus("vstest-raid", &st).ok() && st.size() == 1 &&
+             st[0].params.find(" AA ") != std::string::npos && st[0].params.find("idle") != std::string::npos;
+    }, 120);
+    CPPUNIT_ASSERT_MESSAGE("raid1 reaches AA idle", synced);
+    int fd = open("/dev/mapper/vstest-raid", O_RDONLY);
+    CPPUNIT_ASSERT(fd >= 0);
+    CPPUNIT_ASSERT_EQUAL(EBUSY, dm_->Remove("vstest-raid").code());
+    close(fd);
+    CPPUNIT_ASSERT(dm_->Remove("vstest-raid").ok());
+    // The slices under it are free again once the raid is gone.
+    for (int i = 0; i < 2; ++i) {
+      CPPUNIT_ASSERT(dm_->Remove("vstest-m" + std::to_string(i)).ok());
+      CPPUNIT_ASSERT(dm_->Remove("vstest-d" + std::to_string(i)).ok());
+    }
+  }
+
+  void ReplaceSwapsTableUnderData() {
+    // Write a pattern at devs_[1] offset 0, map vstest-sw to devs_[0], then
+    // swap it to devs_[1] and read the pattern through it.
+    const char pattern[] = "vastsky-replace-check";
+    int raw = open(devs_[1].c_str(), O_WRONLY);
+    CPPUNIT_ASSERT(raw >= 0);
+    CPPUNIT_ASSERT(pwrite(raw, pattern, sizeof pattern, 0) == static_cast<ssize_t>(sizeof pattern));
+    fsync(raw);
+    close(raw);
+    CPPUNIT_ASSERT(dm_->Create("vstest-sw", {Linear(0, 2048, devs_[0], 4096)}).ok());
+    CPPUNIT_ASSERT(dm_->Replace("vstest-sw", {Linear(0, 2048, devs_[1], 0)}).ok());
+    int fd = open("/dev/mapper/vstest-sw", O_RDONLY | O_DIRECT);
+    CPPUNIT_ASSERT(fd >= 0);
+    void* buf = nullptr;
+    CPPUNIT_ASSERT_EQUAL(0, posix_memalign(&buf, 4096, 4096));
+    CPPUNIT_ASSERT_EQUAL(ssize_t(4096), pread(fd, buf, 4096, 0));
+    close(fd);
+    CPPUNIT_ASSERT_EQUAL(0, memcmp(buf, pattern, sizeof pattern));
+    free(buf);
+    DmInfo info;
+    CPPUNIT_ASSERT(dm_->GetInfo("vstest-sw", &info).ok());
+    CPPUNIT_ASSERT(!info.suspended);
+  }
+};
+
+CPPUNIT_TEST_SUITE_REGISTRATION(DeviceMapperKernelTest);
