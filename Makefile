@@ -70,9 +70,9 @@ $(BIN)/vastsky: $(call objs,$(CLI_SRC)) $(BUILD)/libvastsky.a
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LIB_LIBS)
 
-$(BIN)/unit-tests: $(call objs,$(UNIT_SRC)) $(BUILD)/libmanager.a $(BUILD)/libvastsky.a
+$(BIN)/unit-tests: $(call objs,$(UNIT_SRC)) $(BUILD)/libmanager.a $(BUILD)/libhost.a $(BUILD)/libvastsky.a
 	@mkdir -p $(dir $@)
-	$(CXX) $(LDFLAGS) -o $@ $^ $(MANAGER_LIBS) $(CPPUNIT_LIBS)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(MANAGER_LIBS) -ldevmapper $(CPPUNIT_LIBS)
 
 # Runs inside the VM lab only (real device-mapper); the runner is the unit one.
 $(BIN)/kernel-tests: $(call objs,$(KERNEL_TEST_SRC) tests/unit/main.cc) $(BUILD)/libhost.a $(BUILD)/libvastsky.a
