@@ -5,6 +5,7 @@
 #include <xmlrpc-c/util.h>
 
 #include <cerrno>
+#include <new>
 
 namespace vastsky {
 
@@ -41,7 +42,10 @@ Status RpcClient::Call(const std::string& method, const xmlrpc_c::paramList& par
     xmlrpc_c::rpcPtr rpc(method, params);
     rpc->call(impl_->client.get(), impl_->carriage.get());
     if (rpc->isSuccessful()) {
-      *result = rpc->getResult();
+      // xmlrpc_c::value refuses assignment once it holds something; rebuild
+      // it in place so callers may reuse one value across calls.
+      result->~value();
+      new (result) xmlrpc_c::value(rpc->getResult());
       return Status::OK();
     }
     xmlrpc_c::fault f = rpc->getFault();

@@ -114,13 +114,13 @@ Status HttpServer::Start(const HttpOptions& options, Handler handler) {
     flags |= MHD_USE_TLS;
   }
   MHD_OptionItem ops[] = {
+      {MHD_OPTION_EXTERNAL_LOGGER, reinterpret_cast<intptr_t>(&MhdLog), nullptr},  // must come first
       {MHD_OPTION_SOCK_ADDR, 0, &addr},
       {MHD_OPTION_THREAD_POOL_SIZE, options.threads, nullptr},
       {MHD_OPTION_CONNECTION_TIMEOUT, options.timeout_s, nullptr},
       {MHD_OPTION_CONNECTION_LIMIT, 512, nullptr},
       {MHD_OPTION_PER_IP_CONNECTION_LIMIT, 128, nullptr},
       {MHD_OPTION_NOTIFY_COMPLETED, reinterpret_cast<intptr_t>(&OnComplete), nullptr},
-      {MHD_OPTION_EXTERNAL_LOGGER, reinterpret_cast<intptr_t>(&MhdLog), nullptr},
       {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, const_cast<char*>(cert_pem_.c_str())},
       {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, const_cast<char*>(key_pem_.c_str())},
       {MHD_OPTION_END, 0, nullptr},

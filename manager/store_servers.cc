@@ -299,7 +299,7 @@ Status Store::ListHeadServers(int64_t id, std::vector<HeadServerInfo>* out) {
   std::map<int64_t, std::vector<std::string>> ips;
   VS_RETURN_IF_ERROR(LoadIps(db_, "hsvr", &ips));
   Stmt q(db_,
-         "SELECT h.id, h.priority, (SELECT count(*) FROM rebuild r JOIN mirror m ON m.id = r.mirror_id "
+         "SELECT h.id, h.priority, (SELECT count(*) FROM rebuild r CROSS JOIN mirror m ON m.id = r.mirror_id "
          "JOIN attachment a ON a.lvol_id = m.lvol_id WHERE a.hsvr_id = h.id) "
          "FROM hsvr h WHERE ?1 = 0 OR h.id = ?1 ORDER BY h.id");
   q.Bind(1, id);
@@ -351,7 +351,8 @@ Status Store::ListPhysicalDisks(int64_t ssvr_id, std::vector<PhysicalDiskInfo>* 
   }
   std::map<int64_t, int> resync;
   {
-    Stmt r(db_, "SELECT c.pdsk_id, count(*) FROM rebuild r JOIN chunk c ON c.mirror_id = r.mirror_id GROUP BY c.pdsk_id");
+    // The queue is short and chunk is huge: walk the queue, look legs up.
+    Stmt r(db_, "SELECT c.pdsk_id, count(*) FROM rebuild r CROSS JOIN chunk c ON c.mirror_id = r.mirror_id GROUP BY c.pdsk_id");
     while (r.Step()) resync[r.Int(0)] = static_cast<int>(r.Int(1));
     VS_RETURN_IF_ERROR(r.status());
   }

@@ -56,8 +56,7 @@ Status Store::GetClusterStatus(ClusterStatus* out) {
       {"SELECT count(*) FROM hsvr WHERE priority IN (1, 2, 3)", &out->hsvrs_online},
       {"SELECT count(*) FROM lvol", &out->lvols},
       {"SELECT count(*) FROM mirror", &out->mirrors},
-      {"SELECT count(*) FROM (SELECT c.mirror_id FROM chunk c INDEXED BY chunk_spare WHERE c.status = 3 "
-       "UNION SELECT c.mirror_id FROM pdsk p JOIN chunk c ON c.pdsk_id = p.id WHERE p.priority IN (4, 5))",
+      {"SELECT count(DISTINCT c.mirror_id) FROM chunk c INDEXED BY chunk_spare WHERE c.status = 3",
        &out->mirrors_degraded},
       {"SELECT count(*) FROM rebuild WHERE state = 0", &out->rebuilds_queued},
       {"SELECT count(*) FROM rebuild WHERE state = 1", &out->rebuilds_running},
@@ -128,6 +127,10 @@ Status AuditVolumes(Db& db, std::vector<std::string>* problems) {
       Problem(problems, FormatId("mirr", legs.Int(0)) + ": two legs on one storage server");
   }
   VS_RETURN_IF_ERROR(legs.status());
+  Stmt stale(db,
+             "SELECT c.id FROM chunk c JOIN pdsk p ON p.id = c.pdsk_id WHERE p.priority IN (4, 5) AND c.status != 3");
+  while (stale.Step()) Problem(problems, FormatId("dext", stale.Int(0)) + ": on a failed disk but not SPARE");
+  VS_RETURN_IF_ERROR(stale.status());
   Stmt tiles(db,
              "SELECT l.id, l.capacity_gib, ifnull(sum(m.capacity_gib), 0), "
              "ifnull(max(m.offset_gib + m.capacity_gib), 0) FROM lvol l LEFT JOIN mirror m ON m.lvol_id = l.id "

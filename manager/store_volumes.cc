@@ -57,12 +57,11 @@ static Status QueryVolumes(Db& db, int64_t only_id, std::vector<VolumeInfo>* out
     }
     VS_RETURN_IF_ERROR(q.status());
   }
-  // Degraded: a leg waiting for rebuild, or a leg on a disk that is gone.
+  // Degraded: a leg waiting for rebuild. Legs on a failed disk are always
+  // SPARE (or already replaced), so the partial index answers this alone.
   Stmt q(db,
-         "SELECT m.lvol_id FROM chunk c INDEXED BY chunk_spare JOIN mirror m ON m.id = c.mirror_id "
-         "WHERE c.status = 3 AND (?1 = 0 OR m.lvol_id = ?1) "
-         "UNION SELECT m.lvol_id FROM pdsk p JOIN chunk c ON c.pdsk_id = p.id "
-         "JOIN mirror m ON m.id = c.mirror_id WHERE p.priority IN (4, 5) AND (?1 = 0 OR m.lvol_id = ?1)");
+         "SELECT DISTINCT m.lvol_id FROM chunk c INDEXED BY chunk_spare JOIN mirror m ON m.id = c.mirror_id "
+         "WHERE c.status = 3 AND (?1 = 0 OR m.lvol_id = ?1)");
   q.Bind(1, only_id);
   while (q.Step()) {
     auto it = index.find(q.Int(0));

@@ -1,0 +1,31 @@
+#!/bin/sh
+# `make bench`: runs vastsky-bench against a real vastsky-manager on a free
+# loopback port with a fresh database, in a temp dir removed afterwards.
+# Arguments go to vastsky-bench (e.g. --servers 100, --help); BENCH_CHUNK_SIZE
+# sets the manager's --chunk-size (default 4G); BENCH_KEEP=1 keeps the temp dir
+# (database, manager log) for a closer look. Exits non-zero only on errors; a
+# missed target is printed as MISS.
+set -u
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BIN=${VASTSKY_BIN_DIR:-$ROOT/build/bin}
+dir=$(mktemp -d "${TMPDIR:-/tmp}/vastsky-bench.XXXXXX") || exit 1
+if [ "${BENCH_KEEP:-0}" = 1 ]; then
+  trap 'echo "bench: kept $dir"' EXIT
+else
+  trap 'rm -rf "$dir"' EXIT
+fi
+trap 'exit 130' INT TERM HUP PIPE
+
+(umask 077 && echo "bench-secret-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')" >"$dir/secret")
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])') || exit 1
+
+"$BIN/vastsky-bench" --url "http://127.0.0.1:$port/RPC2" --secret-file "$dir/secret" \
+    --manager-log "$dir/manager.log" "$@" -- \
+    "$BIN/vastsky-manager" --db "$dir/state.db" --listen "127.0.0.1:$port" \
+    --secret-file "$dir/secret" --chunk-size "${BENCH_CHUNK_SIZE:-4G}" --log-level warning
+rc=$?
+if [ -s "$dir/manager.log" ]; then
+  echo "bench: manager log (last 20 lines):"
+  tail -n 20 "$dir/manager.log" | sed 's/^/  /'
+fi
+exit $rc
