@@ -18,8 +18,8 @@ CXXFLAGS := -std=c++17 $(OPT) -g -Wall -Wextra -Werror -Wno-deprecated-declarati
 LDFLAGS := $(SANFLAGS)
 
 XMLRPC_LIBS := $(shell xmlrpc-c-config c++2 client --libs 2>/dev/null) -lxmlrpc_server++ -lxmlrpc_server
-LIB_LIBS := $(XMLRPC_LIBS) -linih -lcurl
-MANAGER_LIBS := $(LIB_LIBS) -lsqlite3 -lmicrohttpd -lpthread
+LIB_LIBS := $(XMLRPC_LIBS) -linih -lcurl -lmicrohttpd
+MANAGER_LIBS := $(LIB_LIBS) -lsqlite3 -lpthread
 CPPUNIT_LIBS := -lcppunit
 
 BIN := $(BUILD)/bin

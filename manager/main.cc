@@ -14,7 +14,7 @@
 #include "lib/units.h"
 #include "lib/version.h"
 #include "manager/api.h"
-#include "manager/http_server.h"
+#include "lib/http_server.h"
 #include "manager/store.h"
 
 using namespace vastsky;

@@ -1,4 +1,4 @@
-// The manager's HTTP(S) front: libmicrohttpd with GnuTLS, HTTP Basic
+// The HTTP(S) front of the manager and the agents: libmicrohttpd with GnuTLS, HTTP Basic
 // credentials (user "admin", password the cluster secret), POST on /RPC2 or
 // / only, bodies capped. Plain HTTP is refused on non-loopback addresses so
 // nothing listens unauthenticated-in-the-clear on a routable network.

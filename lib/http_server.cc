@@ -1,4 +1,4 @@
-#include "manager/http_server.h"
+#include "lib/http_server.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
