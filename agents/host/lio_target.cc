@@ -26,6 +26,11 @@ bool Exists(const std::string& p) {
   return lstat(p.c_str(), &st) == 0;
 }
 
+bool IsSymlink(const std::string& p) {
+  struct stat st;
+  return lstat(p.c_str(), &st) == 0 && S_ISLNK(st.st_mode);
+}
+
 Status Mkdir(const std::string& p) {
   if (mkdir(p.c_str(), 0755) == 0 || errno == EEXIST) return Status::OK();
   return Status::Error(errno, "mkdir " + p + ": " + strerror(errno));
@@ -125,7 +130,7 @@ class LioTarget : public IscsiTarget {
       for (const std::string& np : Entries(tpg + "/np")) VS_RETURN_IF_ERROR(Rmdir(tpg + "/np/" + np));
       for (const std::string& lun : Entries(tpg + "/lun")) {
         for (const std::string& link : Entries(tpg + "/lun/" + lun))
-          if (link.rfind("vastsky-", 0) == 0) VS_RETURN_IF_ERROR(Unlink(tpg + "/lun/" + lun + "/" + link));
+          if (IsSymlink(tpg + "/lun/" + lun + "/" + link)) VS_RETURN_IF_ERROR(Unlink(tpg + "/lun/" + lun + "/" + link));
         VS_RETURN_IF_ERROR(Rmdir(tpg + "/lun/" + lun));
       }
       VS_RETURN_IF_ERROR(Rmdir(tpg));
@@ -199,7 +204,10 @@ class LioTarget : public IscsiTarget {
     const std::string acl = tpg + "/acls/" + initiator;
     for (const std::string& lun : Entries(acl)) {
       if (lun.rfind("lun_", 0) != 0) continue;
-      for (const std::string& link : Entries(acl + "/" + lun)) VS_RETURN_IF_ERROR(Unlink(acl + "/" + lun + "/" + link));
+      // Beside the link, configfs keeps default groups (statistics/) that
+      // go away with the directory itself.
+      for (const std::string& link : Entries(acl + "/" + lun))
+        if (IsSymlink(acl + "/" + lun + "/" + link)) VS_RETURN_IF_ERROR(Unlink(acl + "/" + lun + "/" + link));
       VS_RETURN_IF_ERROR(Rmdir(acl + "/" + lun));
     }
     return Rmdir(acl);

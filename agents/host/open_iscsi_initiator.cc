@@ -66,7 +66,9 @@ class OpenIscsiInitiator : public IscsiInitiator {
     bool logged_in = false;
     for (const IscsiSession& s : sessions) logged_in |= s.iqn == l.iqn && s.portal == l.portal;
     if (!logged_in) {
-      const std::vector<std::string> node = {"iscsiadm", "-m", "node", "-T", l.iqn, "-p", l.portal};
+      // The ",1" (target portal group) keeps the record in the per-portal
+      // layout; without it iscsiadm writes a legacy flat record.
+      const std::vector<std::string> node = {"iscsiadm", "-m", "node", "-T", l.iqn, "-p", l.portal + ",1"};
       VS_RETURN_IF_ERROR(Admin(Plus(node, {"-o", "new"}), {0, 15}));
       const std::pair<const char*, std::string> settings[] = {
           {"node.startup", "manual"},

@@ -72,7 +72,8 @@ class IscsiKernelTest : public CppUnit::TestFixture {
 
   void tearDown() override {
     initiator_->Logout(kIqn);
-    target_->Unexport(kIqn);
+    Status st = target_->Unexport(kIqn);
+    CPPUNIT_ASSERT_MESSAGE(st.ToString(), st.ok());
     std::vector<TargetInfo> left;
     target_->List(&left);
     for (const TargetInfo& t : left) CPPUNIT_ASSERT(t.iqn != kIqn);
@@ -117,7 +118,8 @@ class IscsiKernelTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(target_->Allow(kIqn, {me_, "head1", "secret-0123456"}).ok());
     std::string disk;
     CPPUNIT_ASSERT(initiator_->Login({kIqn, kPortal, "head1", "secret-0123456"}, &disk).ok());
-    CPPUNIT_ASSERT(target_->Revoke(kIqn, me_).ok());
+    Status st = target_->Revoke(kIqn, me_);
+    CPPUNIT_ASSERT_MESSAGE(st.ToString(), st.ok());
     CPPUNIT_ASSERT(target_->Revoke(kIqn, me_).ok());  // idempotent
     // The kernel dropped the session; reconnects are refused, so once the
     // initiator's replacement timeout passes, I/O to the disk fails.
@@ -128,7 +130,7 @@ class IscsiKernelTest : public CppUnit::TestFixture {
     }
     CPPUNIT_ASSERT_MESSAGE("I/O through a revoked session must fail", fenced);
     CPPUNIT_ASSERT(initiator_->Logout(kIqn).ok());
-    Status st = initiator_->Login({kIqn, kPortal, "head1", "secret-0123456"}, &disk);
+    st = initiator_->Login({kIqn, kPortal, "head1", "secret-0123456"}, &disk);
     CPPUNIT_ASSERT_EQUAL(EACCES, st.code());
   }
 };

@@ -1,0 +1,21 @@
+#!/bin/bash
+# Runs INSIDE the VM lab: the agents' host layer (agents/host: libdevmapper,
+# LIO configfs, open-iscsi) against the real kernel, through the cppunit
+# binary build/bin/kernel-tests, on two loop devices. Host side:
+#   tests/vmlab/vm.sh run tests/vmlab/kernel-tests.sh
+. "$(dirname "$(readlink -f "$0")")/lib.sh"
+repo=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
+
+vmlab_load_modules loop || { echo "kernel-tests: 0 passed, 1 failed"; exit 1; }
+vmlab_iscsid_start || { echo "kernel-tests: 0 passed, 1 failed"; exit 1; }
+vmlab_disks_mount 512m
+devs=""
+for i in 1 2; do
+  f=$(vmlab_sparse_file kt$i.img 96)
+  devs="$devs $(losetup -f --show "$f")"
+done
+export VASTSKY_TEST_DEVS="$devs" DM_DISABLE_UDEV=1
+timeout 600 "$repo/build/bin/kernel-tests" "$@"
+rc=$?
+for d in $devs; do losetup -d "$d"; done
+exit $rc
