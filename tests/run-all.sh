@@ -1,10 +1,12 @@
 #!/bin/bash
 # Every test VastSky has: unit tests (plain and under AddressSanitizer +
-# UBSan), then the integration tests against the sanitized daemons over real
-# sockets. Ends with one "check: N passed, N failed" line.
+# UBSan), the integration tests against the sanitized daemons over real
+# sockets, then the VM lab (a real kernel under QEMU): the agents' host layer
+# and the smoke test of the data path. Ends with one "check: N passed, N
+# failed" line. VASTSKY_SKIP_VMLAB=1 leaves the VM lab out (say so loudly).
 set -u
 cd "$(dirname "$0")/.."
-tools/install-deps.sh --check-or-install || exit 1
+tools/install-deps.sh --check-or-install --vmlab || exit 1
 
 jobs=$(nproc 2>/dev/null || echo 2)
 make -j"$jobs" all >/dev/null || { echo "check: build failed"; exit 1; }
@@ -36,6 +38,18 @@ echo "== integration tests (ASan+UBSan daemons)"
 VASTSKY_BIN_DIR=$PWD/build-asan/bin python3 tests/integration/run.py 2>&1 | tee "$log/integration"
 [ "${PIPESTATUS[0]}" = 0 ] || status=1
 tally "$log/integration"
+if [ "${VASTSKY_SKIP_VMLAB:-0}" = 1 ]; then
+  echo "== VM lab SKIPPED (VASTSKY_SKIP_VMLAB=1): the kernel data path was not tested"
+else
+  echo "== kernel layer in the VM lab"
+  tests/vmlab/vm.sh run tests/vmlab/kernel-tests.sh 2>&1 | tee "$log/kernel"
+  [ "${PIPESTATUS[0]}" = 0 ] || status=1
+  tally "$log/kernel"
+  echo "== data path smoke test in the VM lab"
+  tests/vmlab/vm.sh run tests/vmlab/smoke.sh 2>&1 | tee "$log/smoke"
+  [ "${PIPESTATUS[0]}" = 0 ] || status=1
+  tally "$log/smoke"
+fi
 rm -rf "$log"
 [ "$failed" = 0 ] || status=1
 echo "check: $passed passed, $failed failed"

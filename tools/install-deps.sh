@@ -1,11 +1,19 @@
 #!/bin/sh
 # Installs the Debian 12 packages VastSky needs to build and test.
 #   --check-or-install  install only if something is missing (quiet when all is there)
+#   --vmlab             also the VM lab's packages (tests/vmlab: QEMU, Debian's
+#                       kernel, busybox for the initramfs, iSCSI initiator and
+#                       targets, fio); installing the kernel regenerates /boot/initrd.img-*
 set -eu
 PKGS="g++ make pkg-config python3 openssl sqlite3 procps
 libxmlrpc-c++8-dev libxmlrpc-core-c3-dev libmicrohttpd-dev libcurl4-openssl-dev
 libsqlite3-dev libinih-dev libtclap-dev libcppunit-dev nlohmann-json3-dev
 libdevmapper-dev libxml2-dev"
+VMLAB_PKGS="qemu-system-x86 linux-image-amd64 busybox-static kmod iproute2 util-linux
+dmsetup open-iscsi tgt targetcli-fb fio"
+for arg in "$@"; do
+  case "$arg" in --vmlab) PKGS="$PKGS $VMLAB_PKGS" ;; esac
+done
 
 missing=""
 for p in $PKGS; do
