@@ -29,13 +29,14 @@ LIB_SRC := $(wildcard lib/*.cc)
 MANAGER_CORE_SRC := $(filter-out manager/main.cc,$(wildcard manager/*.cc))
 CLI_SRC := $(wildcard cli/*.cc)
 HOST_SRC := $(wildcard agents/host/*.cc)
+STORAGE_AGENT_SRC := $(wildcard agents/storage/*.cc)
 UNIT_SRC := $(wildcard tests/unit/*.cc)
 KERNEL_TEST_SRC := $(wildcard tests/kernel/*.cc)
 BENCH_SRC := $(wildcard tests/bench/*.cc)
 
 objs = $(patsubst %.cc,$(OBJ)/%.o,$(1))
 
-PROGRAMS := $(BIN)/vastsky-manager $(BIN)/vastsky
+PROGRAMS := $(BIN)/vastsky-manager $(BIN)/vastsky $(BIN)/vastsky-storage-agent
 TEST_PROGRAMS := $(BIN)/unit-tests $(BIN)/kernel-tests
 BENCH_PROGRAMS := $(BIN)/vastsky-bench
 
@@ -52,19 +53,23 @@ $(OBJ)/%.o: %.cc
 
 $(BUILD)/libvastsky.a: $(call objs,$(LIB_SRC))
 	@mkdir -p $(dir $@)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/libmanager.a: $(call objs,$(MANAGER_CORE_SRC))
 	@mkdir -p $(dir $@)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/libhost.a: $(call objs,$(HOST_SRC))
 	@mkdir -p $(dir $@)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 
 $(BIN)/vastsky-manager: $(call objs,manager/main.cc) $(BUILD)/libmanager.a $(BUILD)/libvastsky.a
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(MANAGER_LIBS)
+
+$(BIN)/vastsky-storage-agent: $(call objs,$(STORAGE_AGENT_SRC)) $(BUILD)/libhost.a $(BUILD)/libvastsky.a
+	@mkdir -p $(dir $@)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LIB_LIBS) -lpthread
 
 $(BIN)/vastsky: $(call objs,$(CLI_SRC)) $(BUILD)/libvastsky.a
 	@mkdir -p $(dir $@)

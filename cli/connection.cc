@@ -5,6 +5,7 @@
 
 #include "lib/ini.h"
 #include "lib/secret.h"
+#include "lib/version.h"
 
 namespace vastsky {
 namespace cli {
@@ -13,7 +14,6 @@ namespace {
 const char kDefaultConfigFile[] = "/etc/vastsky/vastsky.conf";
 const char kDefaultManager[] = "http://127.0.0.1:8881/RPC2";
 const char kDefaultSecretFile[] = "/etc/vastsky/secret";
-const int kProtocolVersion = 5;
 
 std::string Env(const char* name) {
   const char* v = getenv(name);

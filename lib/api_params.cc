@@ -1,6 +1,8 @@
-#include "manager/api_params.h"
+#include "lib/api_params.h"
 
 #include <cerrno>
+
+#include "lib/version.h"
 
 namespace vastsky {
 
@@ -46,6 +48,14 @@ Status Params::String(const char* key, std::string* out) const {
   if (it == members_.end()) return Missing(key);
   if (it->second.type() != xmlrpc_c::value::TYPE_STRING) return WrongType(key, "a string");
   *out = xmlrpc_c::value_string(it->second).cvalue();
+  return Status::OK();
+}
+
+Status Params::Bool(const char* key, bool* out) const {
+  auto it = members_.find(key);
+  if (it == members_.end()) return Missing(key);
+  if (it->second.type() != xmlrpc_c::value::TYPE_BOOLEAN) return WrongType(key, "a boolean");
+  *out = xmlrpc_c::value_boolean(it->second).cvalue();
   return Status::OK();
 }
 

@@ -1,4 +1,5 @@
-// The one struct every 3.0 API call carries, read with type checks.
+// The one struct every 3.0 API call (manager or agent) carries, read with
+// type checks.
 // From() enforces the 3.0 envelope: exactly one struct parameter (EINVAL
 // otherwise) whose `ver` is the protocol version (EPROTO otherwise). The
 // getters return EINVAL naming the member when it is missing or mistyped.
@@ -12,7 +13,7 @@
 #include <vector>
 
 #include "lib/status.h"
-#include "manager/types.h"
+#include "lib/ids.h"
 
 namespace vastsky {
 
@@ -24,6 +25,7 @@ class Params {
   Status Int(const char* key, int64_t* out) const;  // i4 or i8, not boolean
   Status Double(const char* key, double* out) const;  // double or int
   Status String(const char* key, std::string* out) const;
+  Status Bool(const char* key, bool* out) const;  // boolean only
   Status StringArray(const char* key, size_t max_items, std::vector<std::string>* out) const;
   Status IntArray(const char* key, size_t max_items, std::vector<int64_t>* out) const;
   // An id member: an int in 1..0x7fffffff.

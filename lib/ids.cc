@@ -7,6 +7,8 @@
 
 namespace vastsky {
 
+std::string DiskIqn(int64_t pdsk_id) { return "iqn.2010-10.org.vastsky:" + FormatId("pdsk", pdsk_id); }
+
 std::string FormatId(const char* prefix, int64_t id) {
   char buf[48];
   snprintf(buf, sizeof buf, "%s-%08llx", prefix, static_cast<unsigned long long>(id));

@@ -17,4 +17,14 @@ bool ParseId(const std::string& s, const char* prefix, int64_t* id);
 // and not something ParseId would read as an lvol id.
 bool ValidVolumeName(const std::string& name, std::string* why);
 
+// A volume named by id or by name; a non-zero id wins.
+struct VolumeRef {
+  int64_t id = 0;
+  std::string name;
+};
+
+// The iSCSI name of a disk's target: one target per disk, LUN 0. The manager
+// hands it to heads; the storage agent exports under it.
+std::string DiskIqn(int64_t pdsk_id);
+
 }  // namespace vastsky

@@ -1,43 +1,16 @@
 #include "manager/api.h"
 
 #include <cerrno>
-#include <functional>
 #include <vector>
 
-#include "lib/log.h"
-#include "manager/api_params.h"
+#include "lib/api_params.h"
 #include "manager/api_render.h"
 
 namespace vastsky {
 
 namespace {
 
-using Handler = std::function<Status(const Params&, xmlrpc_c::value*)>;
-
-// Adapts a Handler to xmlrpc-c: the 3.0 envelope, the store lock, and
-// Status -> fault (faultCode errno, faultString its symbolic name).
-class Method : public xmlrpc_c::method {
- public:
-  Method(std::string name, std::mutex* mu, Handler fn) : name_(std::move(name)), mu_(mu), fn_(std::move(fn)) {}
-
-  void execute(const xmlrpc_c::paramList& list, xmlrpc_c::value* result) override {
-    Params params;
-    Status st = Params::From(list, &params);
-    if (st.ok()) {
-      std::lock_guard<std::mutex> lock(*mu_);
-      st = fn_(params, result);
-    }
-    if (st.ok()) return;
-    if (st.code() == Status::kInternal) VS_LOG_ERROR("%s failed: %s", name_.c_str(), st.message().c_str());
-    else VS_LOG_INFO("%s refused: %s", name_.c_str(), st.ToString().c_str());
-    throw xmlrpc_c::fault(ErrnoName(st.code()), static_cast<xmlrpc_c::fault::code_t>(st.code()));
-  }
-
- private:
-  std::string name_;
-  std::mutex* mu_;
-  Handler fn_;
-};
+using Handler = RpcService::Handler;
 
 xmlrpc_c::value Zero() { return xmlrpc_c::value_int(0); }
 xmlrpc_c::value IdValue(int64_t id) { return xmlrpc_c::value_int(static_cast<int>(id)); }
@@ -59,6 +32,12 @@ Status OptionalId(const Params& p, const char* key, int64_t* id) {
   return Status::OK();
 }
 
+// The optional `reconnect` member of the register methods (false if absent).
+Status Reconnect(const Params& p, bool* reconnect) {
+  *reconnect = false;
+  return p.Has("reconnect") ? p.Bool("reconnect", reconnect) : Status::OK();
+}
+
 constexpr size_t kMaxIps = 64, kMaxBlocks = 100000;
 
 }  // namespace
@@ -70,8 +49,10 @@ Api::Api(Store* store) : store_(store) {
        [&s](const Params& p, xmlrpc_c::value* r) {
          std::vector<std::string> ips;
          VS_RETURN_IF_ERROR(p.StringArray("ip_data", kMaxIps, &ips));
+         bool reconnect;
+         VS_RETURN_IF_ERROR(Reconnect(p, &reconnect));
          int64_t id;
-         VS_RETURN_IF_ERROR(s.RegisterHeadServer(ips, &id));
+         VS_RETURN_IF_ERROR(s.RegisterHeadServer(ips, &id, reconnect));
          *r = IdValue(id);
          return Status::OK();
        }},
@@ -81,8 +62,10 @@ Api::Api(Store* store) : store_(store) {
          VS_RETURN_IF_ERROR(p.StringArray("ip_data", kMaxIps, &ips));
          std::string domain;
          if (p.Has("domain")) VS_RETURN_IF_ERROR(p.String("domain", &domain));
+         bool reconnect;
+         VS_RETURN_IF_ERROR(Reconnect(p, &reconnect));
          int64_t id;
-         VS_RETURN_IF_ERROR(s.RegisterStorageServer(ips, p.Has("domain") ? &domain : nullptr, &id));
+         VS_RETURN_IF_ERROR(s.RegisterStorageServer(ips, p.Has("domain") ? &domain : nullptr, &id, reconnect));
          *r = IdValue(id);
          return Status::OK();
        }},
@@ -96,7 +79,9 @@ Api::Api(Store* store) : store_(store) {
          // 3.0 sends sectors as a decimal string to dodge the i4 limit.
          if (capacity.empty() || capacity.size() > 18 || capacity.find_first_not_of("0123456789") != std::string::npos)
            return Status::Error(EINVAL, "capacity must be a decimal count of 512-byte sectors");
-         VS_RETURN_IF_ERROR(s.RegisterPhysicalDisk(ssvr, path, std::stoll(capacity), &id));
+         bool reconnect;
+         VS_RETURN_IF_ERROR(Reconnect(p, &reconnect));
+         VS_RETURN_IF_ERROR(s.RegisterPhysicalDisk(ssvr, path, std::stoll(capacity), &id, reconnect));
          *r = IdValue(id);
          return Status::OK();
        }},
@@ -275,6 +260,17 @@ Api::Api(Store* store) : store_(store) {
          *r = Zero();
          return Status::OK();
        }},
+      {"heartbeat",
+       [&s](const Params& p, xmlrpc_c::value* r) {
+         // Exactly one of ssvrid (storage agent) or hsvrid (head agent).
+         if (p.Has("ssvrid") == p.Has("hsvrid")) return Status::Error(EINVAL, "give exactly one of 'ssvrid' or 'hsvrid'");
+         const bool storage = p.Has("ssvrid");
+         int64_t id;
+         VS_RETURN_IF_ERROR(p.Id(storage ? "ssvrid" : "hsvrid", &id));
+         VS_RETURN_IF_ERROR(s.Heartbeat(storage ? kTargetSsvr : kTargetHsvr, id));
+         *r = Zero();
+         return Status::OK();
+       }},
       {"setPhysicalDiskWeight",
        [&s](const Params& p, xmlrpc_c::value* r) {
          int64_t id;
@@ -286,30 +282,9 @@ Api::Api(Store* store) : store_(store) {
          return Status::OK();
        }},
   };
-  for (const auto& m : methods) registry_.addMethod(m.first, xmlrpc_c::methodPtr(new Method(m.first, &mu_, m.second)));
+  for (const auto& m : methods) service_.Add(m.first, m.second);
 }
 
-std::string Api::Handle(const std::string& body) {
-  std::string response;
-  // XML-RPC has no use for a DTD, and xmlrpc-c's parser expands entities
-  // without bound ("billion laughs"): refuse any before parsing.
-  if (body.find("<!DOCTYPE") != std::string::npos || body.find("<!ENTITY") != std::string::npos) {
-    VS_LOG_WARN("refused a request carrying a DTD or entity declarations");
-    xmlrpc_c::rpcOutcome outcome(xmlrpc_c::fault("DTDs are not accepted", xmlrpc_c::fault::CODE_PARSE));
-    xmlrpc_c::xml::generateResponse(outcome, &response);
-    return response;
-  }
-  try {
-    registry_.processCall(body, &response);
-  } catch (const std::exception& e) {
-    // processCall reports bad XML as a fault response; anything thrown is
-    // unexpected, but must not take the daemon down.
-    VS_LOG_ERROR("XML-RPC processing failed: %s", e.what());
-    xmlrpc_c::fault f("Internal Server Error", static_cast<xmlrpc_c::fault::code_t>(Status::kInternal));
-    xmlrpc_c::rpcOutcome outcome(f);
-    xmlrpc_c::xml::generateResponse(outcome, &response);
-  }
-  return response;
-}
+std::string Api::Handle(const std::string& body) { return service_.Handle(body); }
 
 }  // namespace vastsky

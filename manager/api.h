@@ -3,12 +3,9 @@
 // Store. Calls are serialised: each is one Store transaction.
 #pragma once
 
-#include <xmlrpc-c/registry.hpp>
-#include <xmlrpc-c/xml.hpp>
-
-#include <mutex>
 #include <string>
 
+#include "lib/rpc_service.h"
 #include "manager/store.h"
 
 namespace vastsky {
@@ -22,8 +19,7 @@ class Api {
 
  private:
   Store* store_;
-  std::mutex mu_;
-  xmlrpc_c::registry registry_;
+  RpcService service_;
 };
 
 }  // namespace vastsky

@@ -55,13 +55,12 @@ xmlrpc_c::value RenderChunk(const ChunkInfo& c, int64_t capacity_gib) {
 }
 }  // namespace
 
-std::string DiskIqn(int64_t pdsk_id) { return "iqn.2010-10.org.vastsky:" + FormatId("pdsk", pdsk_id); }
-
 xmlrpc_c::value RenderHeadServer(const HeadServerInfo& h) {
   return xmlrpc_c::value_struct(Struct{{"hsvrid", Int(h.id)},
                                        {"priority", Int(h.priority)},
                                        {"ip_data", Strings(h.ips)},
-                                       {"resync", Int(h.resync)}});
+                                       {"resync", Int(h.resync)},
+                                       {"last_seen", Str(h.last_seen)}});
 }
 
 xmlrpc_c::value RenderStorageServer(const StorageServerInfo& s) {
@@ -71,7 +70,8 @@ xmlrpc_c::value RenderStorageServer(const StorageServerInfo& s) {
                                        {"resync", Int(s.resync)},
                                        {"available", Int(s.available_gib)},
                                        {"capacity", Int(s.capacity_gib)},
-                                       {"domain", Str(s.domain)}});
+                                       {"domain", Str(s.domain)},
+                                       {"last_seen", Str(s.last_seen)}});
 }
 
 xmlrpc_c::value RenderPhysicalDisk(const PhysicalDiskInfo& d) {

@@ -17,7 +17,4 @@ xmlrpc_c::value RenderLayout(const VolumeLayout& layout);
 xmlrpc_c::value RenderEvent(const EventInfo& e);
 xmlrpc_c::value RenderClusterStatus(const ClusterStatus& c);
 
-// The iSCSI name of a disk's target: one target per disk, LUN 1.
-std::string DiskIqn(int64_t pdsk_id);
-
 }  // namespace vastsky

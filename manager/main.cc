@@ -1,13 +1,11 @@
 // vastsky-manager: the cluster's one active manager. Flags win over the
 // config file (/etc/vastsky/manager.conf, section [manager]).
-#include <signal.h>
-#include <tclap/CmdLine.h>
 
 #include <cstdio>
 #include <string>
 #include <vector>
 
-#include "lib/ini.h"
+#include "lib/daemon.h"
 #include "lib/log.h"
 #include "lib/rpc_client.h"
 #include "lib/secret.h"
@@ -21,14 +19,12 @@ using namespace vastsky;
 
 namespace {
 
-const char* kDefaultConfig = "/etc/vastsky/manager.conf";
-
 struct Settings {
   std::string db = "/var/lib/vastsky/manager.db";
   std::string listen = "127.0.0.1:8881";
   std::string secret_file = "/etc/vastsky/secret";
-  std::string tls_cert, tls_key, chunk_size, log_level = "info";
-  bool syslog = false, audit = false;
+  std::string tls_cert, tls_key, chunk_size;
+  bool audit = false;
 };
 
 int Fail(const Status& st) {
@@ -36,39 +32,14 @@ int Fail(const Status& st) {
   return 1;
 }
 
-// Command line over config file over defaults.
-Status LoadSettings(int argc, char** argv, Settings* s) {
-  TCLAP::CmdLine cmd("VastSky manager: XML-RPC API, cluster state and placement", ' ', VASTSKY_VERSION);
-  TCLAP::ValueArg<std::string> db("", "db", "SQLite state database", false, "", "PATH", cmd);
-  TCLAP::ValueArg<std::string> listen("", "listen", "address to serve on (default 127.0.0.1:8881)", false, "", "HOST:PORT", cmd);
-  TCLAP::ValueArg<std::string> secret("", "secret-file", "file holding the cluster secret", false, "", "FILE", cmd);
-  TCLAP::ValueArg<std::string> cert("", "tls-cert", "PEM certificate: serve HTTPS", false, "", "FILE", cmd);
-  TCLAP::ValueArg<std::string> key("", "tls-key", "PEM private key for --tls-cert", false, "", "FILE", cmd);
-  TCLAP::ValueArg<std::string> config("", "config", "INI config file (default /etc/vastsky/manager.conf)", false, "", "FILE", cmd);
-  TCLAP::ValueArg<std::string> chunk("", "chunk-size", "chunk size for new volumes, whole GiB (default 4G)", false, "", "SIZE", cmd);
-  TCLAP::ValueArg<std::string> level("", "log-level", "debug, info, warning or error", false, "", "LEVEL", cmd);
-  TCLAP::SwitchArg use_syslog("", "syslog", "log to syslog instead of stderr", cmd);
-  TCLAP::SwitchArg audit("", "audit", "check the database's consistency and exit", cmd);
-  cmd.parse(argc, argv);
-
-  IniFile ini;
-  const std::string config_path = config.isSet() ? config.getValue() : kDefaultConfig;
-  Status st = ini.Load(config_path);
-  if (!st.ok() && (config.isSet() || st.code() != ENOENT)) return st;
-  auto pick = [&](const TCLAP::ValueArg<std::string>& flag, const char* key, std::string* out) {
-    if (flag.isSet()) *out = flag.getValue();
-    else if (ini.Has("manager", key)) *out = ini.Get("manager", key);
-  };
-  pick(db, "db", &s->db);
-  pick(listen, "listen", &s->listen);
-  pick(secret, "secret_file", &s->secret_file);
-  pick(cert, "tls_cert", &s->tls_cert);
-  pick(key, "tls_key", &s->tls_key);
-  pick(chunk, "chunk_size", &s->chunk_size);
-  pick(level, "log_level", &s->log_level);
-  s->syslog = use_syslog.getValue() || ini.Get("manager", "log") == "syslog";
-  s->audit = audit.getValue();
-  return Status::OK();
+void Declare(DaemonSettings* d, Settings* s) {
+  d->Add("db", "db", "SQLite state database", "PATH", &s->db);
+  d->Add("listen", "listen", "address to serve on (default 127.0.0.1:8881)", "HOST:PORT", &s->listen);
+  d->Add("secret-file", "secret_file", "file holding the cluster secret", "FILE", &s->secret_file);
+  d->Add("tls-cert", "tls_cert", "PEM certificate: serve HTTPS", "FILE", &s->tls_cert);
+  d->Add("tls-key", "tls_key", "PEM private key for --tls-cert", "FILE", &s->tls_key);
+  d->Add("chunk-size", "chunk_size", "chunk size for new volumes, whole GiB (default 4G)", "SIZE", &s->chunk_size);
+  d->AddSwitch("audit", "check the database's consistency and exit", &s->audit);
 }
 
 Status ParseChunkSize(const std::string& text, int64_t* gib) {
@@ -94,22 +65,22 @@ int RunAudit(const std::string& db) {
 
 int main(int argc, char** argv) {
   Settings settings;
-  try {
-    Status st = LoadSettings(argc, argv, &settings);
-    if (!st.ok()) return Fail(st);
-  } catch (const TCLAP::ArgException& e) {
-    fprintf(stderr, "vastsky-manager: %s: %s\n", e.argId().c_str(), e.error().c_str());
+  DaemonSettings daemon("vastsky-manager", "VastSky manager: XML-RPC API, cluster state and placement", "manager",
+                        "/etc/vastsky/manager.conf");
+  Declare(&daemon, &settings);
+  Status st = daemon.Parse(argc, argv);
+  if (st.code() == EINVAL) {
+    fprintf(stderr, "vastsky-manager: %s\n", st.message().c_str());
     return 2;
   }
+  if (!st.ok()) return Fail(st);
   if (settings.audit) return RunAudit(settings.db);
-
-  LogLevel level;
-  if (!ParseLogLevel(settings.log_level, &level)) return Fail(Status::Error(EINVAL, "unknown log level " + settings.log_level));
-  LogInit("vastsky-manager", level, settings.syslog);
+  st = daemon.InitLogging();
+  if (!st.ok()) return Fail(st);
 
   Store::Options options;
   if (!settings.chunk_size.empty()) {
-    Status st = ParseChunkSize(settings.chunk_size, &options.chunk_gib);
+    st = ParseChunkSize(settings.chunk_size, &options.chunk_gib);
     if (!st.ok()) return Fail(st);
     options.chunk_explicit = true;
   }
@@ -117,18 +88,10 @@ int main(int argc, char** argv) {
   http.listen = settings.listen;
   http.tls_cert = settings.tls_cert;
   http.tls_key = settings.tls_key;
-  Status st = ReadSecretFile(settings.secret_file, &http.secret);
+  st = ReadSecretFile(settings.secret_file, &http.secret);
   if (!st.ok()) return Fail(st);
 
-  // Signals are taken synchronously by this thread only; block them before
-  // any other thread starts so none of those is interrupted.
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGTERM);
-  sigaddset(&stop, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-
+  const sigset_t stop = BlockStopSignals();
   // The HTTP layer caps bodies at 8 MiB; let the XML parser take that much.
   RaiseXmlSizeLimit();
   Store store;
@@ -141,8 +104,7 @@ int main(int argc, char** argv) {
   st = server.Start(http, [&api](const std::string& body) { return api.Handle(body); });
   if (!st.ok()) return Fail(st);
 
-  int sig = 0;
-  sigwait(&stop, &sig);
+  const int sig = WaitForStopSignal(stop);
   VS_LOG_INFO("signal %d: stopping; in-flight calls finish first", sig);
   server.Stop();
   VS_LOG_INFO("stopped cleanly");

@@ -122,6 +122,11 @@ CREATE TABLE event(
   target_id INTEGER NOT NULL,
   message TEXT NOT NULL);
 )SQL",
+    // 1 -> 2: agents' heartbeats. '' means never seen since the upgrade.
+    R"SQL(
+ALTER TABLE ssvr ADD COLUMN last_seen TEXT NOT NULL DEFAULT '';
+ALTER TABLE hsvr ADD COLUMN last_seen TEXT NOT NULL DEFAULT '';
+)SQL",
 };
 
 constexpr int kNumMigrations = sizeof(kMigrations) / sizeof(kMigrations[0]);

@@ -7,7 +7,7 @@
 
 namespace vastsky {
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 
 Status Migrate(Db& db);
 

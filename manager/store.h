@@ -30,12 +30,17 @@ class Store {
   Status Open(const std::string& path, const Options& options);
   int64_t chunk_gib() const { return chunk_gib_; }
 
-  // Servers and disks.
-  Status RegisterHeadServer(const std::vector<std::string>& ips, int64_t* id);
+  // Servers and disks. With reconnect, a registration matching a live
+  // record (the same set of addresses; the same path on that server) is a
+  // restarted agent: it gets that record's id instead of EEXIST.
+  Status RegisterHeadServer(const std::vector<std::string>& ips, int64_t* id, bool reconnect = false);
   Status RegisterStorageServer(const std::vector<std::string>& ips, const std::string* domain,
-                               int64_t* id);
+                               int64_t* id, bool reconnect = false);
   Status RegisterPhysicalDisk(int64_t ssvr_id, const std::string& path, int64_t sectors,
-                              int64_t* id);
+                              int64_t* id, bool reconnect = false);
+  // Records that an agent is alive (last_seen = now); ENOENT if unknown.
+  // target is kTargetHsvr or kTargetSsvr.
+  Status Heartbeat(int target, int64_t id);
   Status DeleteHeadServer(int64_t id);
   Status DeleteStorageServer(int64_t id);
   Status DeletePhysicalDisk(int64_t id);

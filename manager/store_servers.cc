@@ -56,6 +56,23 @@ std::string FormatWeight(double w) {
 
 bool Live(int priority) { return priority != kOffline && priority != kHalt; }
 
+// True if server `id` (in table ssvr or hsvr) has exactly the addresses ips.
+Status SameIps(Db& db, const char* kind, int64_t id, const std::vector<std::string>& ips, bool* same) {
+  std::string sql = std::string("SELECT ip FROM ") + kind + "_ip WHERE " + kind + "_id = ?1";
+  Stmt q(db, sql.c_str());
+  q.Bind(1, id);
+  std::set<std::string> have;
+  while (q.Step()) have.insert(q.Text(0));
+  *same = have == std::set<std::string>(ips.begin(), ips.end());
+  return q.status();
+}
+
+Status Touch(Db& db, const char* kind, int64_t id) {
+  std::string sql = std::string("UPDATE ") + kind + " SET last_seen = ?2 WHERE id = ?1";
+  Stmt up(db, sql.c_str());
+  return up.Bind(1, id).Bind(2, NowIso8601()).Run();
+}
+
 // Finds the one server (in table ssvr or hsvr) owning any of ips; 0 if none,
 // EEXIST if they belong to several.
 Status FindOwner(Db& db, const char* kind, const std::vector<std::string>& ips, int64_t* owner) {
@@ -95,7 +112,7 @@ Status LoadIps(Db& db, const char* kind, std::map<int64_t, std::vector<std::stri
 
 }  // namespace
 
-Status Store::RegisterHeadServer(const std::vector<std::string>& ips, int64_t* id) {
+Status Store::RegisterHeadServer(const std::vector<std::string>& ips, int64_t* id, bool reconnect) {
   VS_RETURN_IF_ERROR(CheckIps(ips));
   return Mutate([&](Change*) {
     int64_t owner;
@@ -103,37 +120,54 @@ Status Store::RegisterHeadServer(const std::vector<std::string>& ips, int64_t* i
     if (owner != 0) {
       int prio;
       VS_RETURN_IF_ERROR(GetPriority("hsvr", owner, &prio));
+      bool same = false;
+      if (reconnect) VS_RETURN_IF_ERROR(SameIps(db_, "hsvr", owner, ips, &same));
+      if (Live(prio) && prio != kFaulty && same) {
+        // A restarted agent: its priority (maybe set by an admin) stands.
+        *id = owner;
+        VS_RETURN_IF_ERROR(Touch(db_, "hsvr", owner));
+        return AddEvent("info", "register", "hsvr", owner, "head agent reconnected");
+      }
       if (Live(prio) && prio != kFaulty)
         return Status::Error(EEXIST, "head server " + std::to_string(owner) + " is registered and alive");
       Stmt up(db_, "UPDATE hsvr SET priority = 1 WHERE id = ?1");
       VS_RETURN_IF_ERROR(up.Bind(1, owner).Run());
       VS_RETURN_IF_ERROR(InsertIps(db_, "hsvr", owner, ips));
       *id = owner;
+      VS_RETURN_IF_ERROR(Touch(db_, "hsvr", owner));
       return AddEvent("info", "register", "hsvr", owner, "head server back online");
     }
     VS_RETURN_IF_ERROR(NextIds("hsvr", 1, id));
     Stmt ins(db_, "INSERT INTO hsvr(id, priority, ctime) VALUES (?1, 1, ?2)");
     VS_RETURN_IF_ERROR(ins.Bind(1, *id).Bind(2, NowIso8601()).Run());
     VS_RETURN_IF_ERROR(InsertIps(db_, "hsvr", *id, ips));
+    VS_RETURN_IF_ERROR(Touch(db_, "hsvr", *id));
     return AddEvent("info", "register", "hsvr", *id, "head server registered at " + ips[0]);
   });
 }
 
 Status Store::RegisterStorageServer(const std::vector<std::string>& ips, const std::string* domain,
-                                    int64_t* id) {
+                                    int64_t* id, bool reconnect) {
   VS_RETURN_IF_ERROR(CheckIps(ips));
   if (domain) VS_RETURN_IF_ERROR(CheckDomain(*domain));
   return Mutate([&](Change* change) {
     int64_t owner;
     VS_RETURN_IF_ERROR(FindOwner(db_, "ssvr", ips, &owner));
+    bool reconnected = false;
     if (owner != 0) {
       int prio;
       VS_RETURN_IF_ERROR(GetPriority("ssvr", owner, &prio));
-      if (Live(prio) && prio != kFaulty)
+      bool same = false;
+      if (reconnect) VS_RETURN_IF_ERROR(SameIps(db_, "ssvr", owner, ips, &same));
+      reconnected = Live(prio) && prio != kFaulty && same;
+      if (Live(prio) && prio != kFaulty && !reconnected)
         return Status::Error(EEXIST, "storage server " + std::to_string(owner) + " is registered and alive");
-      Stmt up(db_, "UPDATE ssvr SET priority = 1 WHERE id = ?1");
-      VS_RETURN_IF_ERROR(up.Bind(1, owner).Run());
-      VS_RETURN_IF_ERROR(InsertIps(db_, "ssvr", owner, ips));
+      // A restarted agent keeps its priority (maybe set by an admin).
+      if (!reconnected) {
+        Stmt up(db_, "UPDATE ssvr SET priority = 1 WHERE id = ?1");
+        VS_RETURN_IF_ERROR(up.Bind(1, owner).Run());
+        VS_RETURN_IF_ERROR(InsertIps(db_, "ssvr", owner, ips));
+      }
       *id = owner;
     } else {
       VS_RETURN_IF_ERROR(NextIds("ssvr", 1, id));
@@ -148,13 +182,16 @@ Status Store::RegisterStorageServer(const std::vector<std::string>& ips, const s
       change->specs_changed = true;
     }
     VS_RETURN_IF_ERROR(RefreshAllocatable(*id, change));
+    VS_RETURN_IF_ERROR(Touch(db_, "ssvr", *id));
     return AddEvent("info", "register", "ssvr", *id,
-                    owner ? "storage server back online" : "storage server registered at " + ips[0]);
+                    reconnected ? "storage agent reconnected"
+                    : owner     ? "storage server back online"
+                                : "storage server registered at " + ips[0]);
   });
 }
 
 Status Store::RegisterPhysicalDisk(int64_t ssvr_id, const std::string& path, int64_t sectors,
-                                   int64_t* id) {
+                                   int64_t* id, bool reconnect) {
   VS_RETURN_IF_ERROR(CheckDiskPath(path));
   const int64_t size_mib = sectors / 2048;
   const int64_t min_mib = chunk_gib_ * 1024 + kMetaMib;
@@ -173,13 +210,16 @@ Status Store::RegisterPhysicalDisk(int64_t ssvr_id, const std::string& path, int
     if (find.Step()) {
       int64_t old_id = find.Int(0), old_size = find.Int(2);
       int prio = static_cast<int>(find.Int(1));
-      if (prio != kOffline && prio != kHalt)
+      const bool live = prio != kOffline && prio != kHalt;
+      if (live && !reconnect)
         return Status::Error(EEXIST, path + " is already registered as pdsk " + std::to_string(old_id));
       if (size_mib < old_size)
         return Status::Error(EINVAL, path + " came back smaller than it was; delete and re-add it");
       // A grown disk's new tail is free space, released through the journal.
-      Stmt up(db_, "UPDATE pdsk SET priority = 1, sectors = ?2, size_mib = ?3 WHERE id = ?1");
-      VS_RETURN_IF_ERROR(up.Bind(1, old_id).Bind(2, sectors).Bind(3, size_mib).Run());
+      // A live disk of a restarted agent keeps its priority.
+      Stmt up(db_, "UPDATE pdsk SET priority = CASE WHEN ?4 THEN priority ELSE 1 END, sectors = ?2, "
+                   "size_mib = ?3 WHERE id = ?1");
+      VS_RETURN_IF_ERROR(up.Bind(1, old_id).Bind(2, sectors).Bind(3, size_mib).Bind(4, static_cast<int64_t>(live)).Run());
       if (size_mib > old_size) {
         std::vector<Extent> free;
         if (const auto* fl = alloc_.FreeList(old_id))
@@ -190,7 +230,7 @@ Status Store::RegisterPhysicalDisk(int64_t ssvr_id, const std::string& path, int
       }
       *id = old_id;
       VS_RETURN_IF_ERROR(RefreshAllocatable(ssvr_id, change));
-      return AddEvent("info", "register", "pdsk", old_id, path + " back online");
+      return AddEvent("info", "register", "pdsk", old_id, path + (live ? " reconnected" : " back online"));
     }
     VS_RETURN_IF_ERROR(find.status());
     VS_RETURN_IF_ERROR(NextIds("pdsk", 1, id));
@@ -206,6 +246,17 @@ Status Store::RegisterPhysicalDisk(int64_t ssvr_id, const std::string& path, int
     return AddEvent("info", "register", "pdsk", *id,
                     path + " (" + std::to_string(size_mib / 1024) + " GiB) on ssvr " + std::to_string(ssvr_id));
   });
+}
+
+Status Store::Heartbeat(int target, int64_t id) {
+  const char* kind = target == kTargetHsvr ? "hsvr" : "ssvr";
+  // Not through Mutate: no event, no allocator change, one row touched.
+  Txn txn(db_);
+  VS_RETURN_IF_ERROR(txn.status());
+  int prio;
+  VS_RETURN_IF_ERROR(GetPriority(kind, id, &prio));
+  VS_RETURN_IF_ERROR(Touch(db_, kind, id));
+  return txn.Commit();
 }
 
 Status Store::CheckDeletable(const char* table, const char* what, int64_t id, const char* holding_sql,
@@ -300,7 +351,7 @@ Status Store::ListHeadServers(int64_t id, std::vector<HeadServerInfo>* out) {
   VS_RETURN_IF_ERROR(LoadIps(db_, "hsvr", &ips));
   Stmt q(db_,
          "SELECT h.id, h.priority, (SELECT count(*) FROM rebuild r CROSS JOIN mirror m ON m.id = r.mirror_id "
-         "JOIN attachment a ON a.lvol_id = m.lvol_id WHERE a.hsvr_id = h.id) "
+         "JOIN attachment a ON a.lvol_id = m.lvol_id WHERE a.hsvr_id = h.id), h.last_seen "
          "FROM hsvr h WHERE ?1 = 0 OR h.id = ?1 ORDER BY h.id");
   q.Bind(1, id);
   while (q.Step()) {
@@ -308,6 +359,7 @@ Status Store::ListHeadServers(int64_t id, std::vector<HeadServerInfo>* out) {
     h.id = q.Int(0);
     h.priority = static_cast<int>(q.Int(1));
     h.resync = static_cast<int>(q.Int(2));
+    h.last_seen = q.Text(3);
     h.ips = ips[h.id];
     out->push_back(h);
   }
@@ -331,13 +383,14 @@ Status Store::ListStorageServers(int64_t id, std::vector<StorageServerInfo>* out
     sums[d.ssvr_id].available_gib += d.available_gib;
     sums[d.ssvr_id].resync += d.resync;
   }
-  Stmt q(db_, "SELECT id, priority, domain FROM ssvr WHERE ?1 = 0 OR id = ?1 ORDER BY id");
+  Stmt q(db_, "SELECT id, priority, domain, last_seen FROM ssvr WHERE ?1 = 0 OR id = ?1 ORDER BY id");
   q.Bind(1, id);
   while (q.Step()) {
     StorageServerInfo s = sums[q.Int(0)];
     s.id = q.Int(0);
     s.priority = static_cast<int>(q.Int(1));
     s.domain = q.Text(2);
+    s.last_seen = q.Text(3);
     s.ips = ips[s.id];
     out->push_back(s);
   }

@@ -6,9 +6,10 @@
 #include <string>
 #include <vector>
 
-namespace vastsky {
+#include "lib/ids.h"
+#include "lib/version.h"
 
-constexpr int kProtocolVersion = 5;
+namespace vastsky {
 
 // Allocation priority of servers and disks (3.0's ALLOC_PRIORITY).
 enum Priority { kHigh = 1, kLow = 2, kEvacuate = 3, kOffline = 4, kFaulty = 5, kHalt = 6 };
@@ -26,17 +27,12 @@ constexpr int64_t kMetaMib = 1;  // dm-raid superblock + write-intent bitmap per
 const char* PriorityName(int priority);
 const char* ChunkStatusName(int status);
 
-// A volume named by id or by name; a non-zero id wins.
-struct VolumeRef {
-  int64_t id = 0;
-  std::string name;
-};
-
 struct HeadServerInfo {
   int64_t id = 0;
   int priority = 0;
   std::vector<std::string> ips;
   int resync = 0;
+  std::string last_seen;  // last registration or heartbeat; "" if never
 };
 
 struct StorageServerInfo {
@@ -46,6 +42,7 @@ struct StorageServerInfo {
   std::string domain;
   int resync = 0;
   int64_t capacity_gib = 0, available_gib = 0;
+  std::string last_seen;  // last registration or heartbeat; "" if never
 };
 
 struct PhysicalDiskInfo {

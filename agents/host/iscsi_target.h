@@ -47,5 +47,18 @@ class IscsiTarget {
 
 // Kernel LIO through configfs (root: /sys/kernel/config/target).
 std::unique_ptr<IscsiTarget> NewLioTarget(const std::string& configfs_root = "/sys/kernel/config/target");
+// A simulated target for tests on machines without configfs: no I/O is
+// served, but exports and ACLs behave as LIO's do and live in state_file,
+// so a restarted process sees them (as the kernel keeps LIO's across a
+// daemon restart).
+std::unique_ptr<IscsiTarget> NewSimTarget(const std::string& state_file);
+
+// RFC 3720 names as VastSky accepts them: "iqn.YYYY-MM.reversed.domain[:x]"
+// (lowercase, digits, '.', '-', ':'), or "eui." + 16 hex digits; at most
+// 223 bytes. False with a reason otherwise.
+bool ValidIscsiName(const std::string& name, std::string* why);
+// LIO's CHAP rules: a user of 1..255 printable characters, a secret of
+// 12..16. EINVAL naming the problem otherwise.
+Status CheckChap(const std::string& user, const std::string& secret);
 
 }  // namespace vastsky

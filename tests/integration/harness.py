@@ -35,8 +35,36 @@ def free_port():
         return s.getsockname()[1]
 
 
-class Manager:
+class Daemon:
+    """What the daemon wrappers share: stopping by signal, reading the log.
+    Subclasses set self.proc, self.log (open file) and self.log_path."""
+    name = "daemon"
+
+    def stop(self, sig=signal.SIGTERM, timeout=20):
+        """Stops the process; returns its exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise RuntimeError("%s ignored signal %s for %ss" % (self.name, sig, timeout))
+        self.log.close()
+        rc = self.proc.returncode
+        self.proc = None
+        return rc
+
+    def read_log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+
+class Manager(Daemon):
     """A manager process with its own temp dir (db, secret, log)."""
+    name = "manager"
 
     def __init__(self, extra_args=(), tls=False, workdir=None, chunk_size=None,
                  listen_host="127.0.0.1"):
@@ -122,26 +150,6 @@ class Manager:
         self.port = free_port()
         return self.start()
 
-    def stop(self, sig=signal.SIGTERM, timeout=20):
-        """Stops the process; returns its exit code."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise RuntimeError("manager ignored signal %s for %ss" % (sig, timeout))
-        self.log.close()
-        rc = self.proc.returncode
-        self.proc = None
-        return rc
-
-    def read_log(self):
-        with open(self.log_path, "rb") as f:
-            return f.read().decode(errors="replace")
 
     def audit(self):
         """Runs `vastsky-manager --db X --audit`; returns (exit code, output)."""
@@ -351,3 +359,67 @@ class ManagerCase(unittest.TestCase):
         for k, t in types.items():
             self.assertIn(k, struct, "member %r missing from %r" % (k, struct))
             self.assertIs(type(struct[k]), t, "member %r of %r should be %s" % (k, struct, t.__name__))
+
+
+# ------------------------------------------------------------ storage agent --
+
+class StorageAgent(Daemon):
+    """A vastsky-storage-agent process (target=sim) with its own state dir and
+    sparse-file disks, talking to `manager`. Serves on 127.0.0.1:<free port>;
+    `data_ip` is the loopback address it registers (127.0.0.x)."""
+    name = "agent"
+
+    def __init__(self, manager, data_ip, disks_gib=(100,), heartbeat=1, workdir=None):
+        self.manager = manager
+        self.data_ip = data_ip
+        self.dir = workdir or tempfile.mkdtemp(prefix="vastsky-sa-")
+        self.state_dir = os.path.join(self.dir, "state")
+        self.disks = []
+        for i, gib in enumerate(disks_gib):
+            path = os.path.join(self.dir, "disk%d.img" % i)
+            with open(path, "wb") as f:
+                f.truncate(gib * 2**30)
+            self.disks.append(path)
+        self.heartbeat = heartbeat
+        self.port = free_port()
+        self.proc = None
+        self.log_path = os.path.join(self.dir, "agent.log")
+
+    @staticmethod
+    def binary():
+        return os.path.join(BIN_DIR, "vastsky-storage-agent")
+
+    def argv(self):
+        return [self.binary(), "--config", "/dev/null",
+                "--manager", self.manager.url(user=None), "--secret-file", self.manager.secret_file,
+                "--listen", "127.0.0.1:%d" % self.port, "--data-ip", self.data_ip,
+                "--disks", ",".join(self.disks), "--target", "sim", "--state-dir", self.state_dir,
+                "--heartbeat", str(self.heartbeat)]
+
+    def start(self, wait=True):
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.argv(), stdout=self.log, stderr=subprocess.STDOUT)
+        if wait:
+            deadline = time.time() + 20
+            while time.time() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError("agent exited with %s; log:\n%s" % (self.proc.returncode, self.read_log()))
+                try:
+                    with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                        return self
+                except OSError:
+                    time.sleep(0.02)
+            raise RuntimeError("agent did not listen within 20s")
+        return self
+
+    def url(self, user="admin", password=SECRET):
+        cred = "" if user is None else "%s:%s@" % (user, password)
+        return "http://%s127.0.0.1:%d/RPC2" % (cred, self.port)
+
+    def proxy(self, timeout=30, **kw):
+        return xmlrpc.client.ServerProxy(self.url(**kw), transport=_timeout_transport(xmlrpc.client.Transport, timeout))
+
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)

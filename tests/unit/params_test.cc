@@ -6,7 +6,7 @@
 
 #include "lib/ids.h"
 #include "lib/units.h"
-#include "manager/api_params.h"
+#include "lib/api_params.h"
 
 using namespace vastsky;
 

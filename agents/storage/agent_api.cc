@@ -1,0 +1,94 @@
+#include "agents/storage/agent_api.h"
+
+#include <cerrno>
+
+#include "lib/ids.h"
+#include "lib/log.h"
+
+namespace vastsky {
+
+namespace {
+
+// Runs act once per opid: a finished opid answers 0 without acting.
+Status Once(OpJournal* journal, const Params& p, const char* method, const std::function<Status()>& act) {
+  std::string opid;
+  VS_RETURN_IF_ERROR(p.String("opid", &opid));
+  VS_RETURN_IF_ERROR(CheckOpId(opid));
+  Status conflict;
+  if (journal->Finished(opid, method, &conflict)) {
+    VS_RETURN_IF_ERROR(conflict);
+    VS_LOG_DEBUG("%s: opid %s already done", method, opid.c_str());
+    return Status::OK();
+  }
+  VS_RETURN_IF_ERROR(act());
+  Status st = journal->Record(opid, method);
+  // The operation itself succeeded and is idempotent; a repeat re-acts.
+  if (!st.ok()) VS_LOG_WARN("cannot record opid %s: %s", opid.c_str(), st.ToString().c_str());
+  return Status::OK();
+}
+
+Status Initiator(const Params& p, std::string* out) {
+  VS_RETURN_IF_ERROR(p.String("initiator", out));
+  std::string why;
+  if (!ValidIscsiName(*out, &why)) return Status::Error(EINVAL, "initiator: " + why);
+  return Status::OK();
+}
+
+xmlrpc_c::value Strings(const std::vector<std::string>& v) {
+  std::vector<xmlrpc_c::value> out;
+  for (const std::string& s : v) out.push_back(xmlrpc_c::value_string(s));
+  return xmlrpc_c::value_array(out);
+}
+
+}  // namespace
+
+void AddStorageAgentMethods(Exports* exports, OpJournal* journal, RpcService* service) {
+  service->Add("helloWorld", [](const Params&, xmlrpc_c::value* r) {
+    *r = xmlrpc_c::value_int(0);
+    return Status::OK();
+  });
+  service->Add("allowInitiator", [exports, journal](const Params& p, xmlrpc_c::value* r) {
+    int64_t pdsk;
+    InitiatorAccess access;
+    VS_RETURN_IF_ERROR(p.Id("pdskid", &pdsk));
+    VS_RETURN_IF_ERROR(Initiator(p, &access.initiator));
+    VS_RETURN_IF_ERROR(p.String("chap_user", &access.chap_user));
+    VS_RETURN_IF_ERROR(p.String("chap_secret", &access.chap_secret));
+    VS_RETURN_IF_ERROR(CheckChap(access.chap_user, access.chap_secret));
+    VS_RETURN_IF_ERROR(Once(journal, p, "allowInitiator", [&] {
+      VS_RETURN_IF_ERROR(exports->Allow(pdsk, access));
+      VS_LOG_INFO("allowed %s on %s", access.initiator.c_str(), FormatId("pdsk", pdsk).c_str());
+      return Status::OK();
+    }));
+    *r = xmlrpc_c::value_int(0);
+    return Status::OK();
+  });
+  service->Add("revokeInitiator", [exports, journal](const Params& p, xmlrpc_c::value* r) {
+    int64_t pdsk;
+    std::string initiator;
+    VS_RETURN_IF_ERROR(p.Id("pdskid", &pdsk));
+    VS_RETURN_IF_ERROR(Initiator(p, &initiator));
+    VS_RETURN_IF_ERROR(Once(journal, p, "revokeInitiator", [&] {
+      VS_RETURN_IF_ERROR(exports->Revoke(pdsk, initiator));
+      VS_LOG_INFO("revoked %s on %s", initiator.c_str(), FormatId("pdsk", pdsk).c_str());
+      return Status::OK();
+    }));
+    *r = xmlrpc_c::value_int(0);
+    return Status::OK();
+  });
+  service->Add("listExports", [exports](const Params&, xmlrpc_c::value* r) {
+    std::vector<ExportInfo> list;
+    VS_RETURN_IF_ERROR(exports->List(&list));
+    std::vector<xmlrpc_c::value> out;
+    for (const ExportInfo& e : list)
+      out.push_back(xmlrpc_c::value_struct(std::map<std::string, xmlrpc_c::value>{
+          {"pdskid", xmlrpc_c::value_int(static_cast<int>(e.pdsk_id))},
+          {"iqn", xmlrpc_c::value_string(e.iqn)},
+          {"device", xmlrpc_c::value_string(e.device)},
+          {"initiators", Strings(e.initiators)}}));
+    *r = xmlrpc_c::value_array(out);
+    return Status::OK();
+  });
+}
+
+}  // namespace vastsky

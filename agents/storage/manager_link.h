@@ -1,0 +1,34 @@
+// The storage agent's calls to the manager: the 3.0 envelope (one struct
+// with `ver`), the cluster credentials, and fail-over across the configured
+// manager URLs in order (a transport failure tries the next; a fault is the
+// answer). Every call is bounded by timeout_ms so a hung manager cannot
+// stall the agent. Not thread-safe: one thread makes the calls.
+#pragma once
+
+#include <xmlrpc-c/base.hpp>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "lib/rpc_client.h"
+#include "lib/status.h"
+
+namespace vastsky {
+
+class ManagerLink {
+ public:
+  ManagerLink(const std::vector<std::string>& urls, const std::string& secret, const std::string& ca_file,
+              int timeout_ms);
+  Status Call(const std::string& method, std::map<std::string, xmlrpc_c::value> members, xmlrpc_c::value* result);
+
+  // True for the errors meaning "no manager answered" (as opposed to a fault).
+  static bool Unreachable(const Status& st);
+
+ private:
+  std::vector<std::unique_ptr<RpcClient>> clients_;
+  size_t preferred_ = 0;  // the last one that answered is tried first
+};
+
+}  // namespace vastsky

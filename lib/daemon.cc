@@ -1,0 +1,114 @@
+#include "lib/daemon.h"
+
+#include <tclap/CmdLine.h>
+
+#include <cerrno>
+#include <sstream>
+
+#include "lib/ini.h"
+#include "lib/log.h"
+#include "lib/version.h"
+
+namespace vastsky {
+
+struct DaemonSettings::Impl {
+  std::string program, section, default_config;
+  TCLAP::CmdLine cmd;
+  struct Setting {
+    std::unique_ptr<TCLAP::ValueArg<std::string>> arg;
+    std::string key;
+    std::string* out;
+  };
+  std::vector<Setting> settings;
+  std::vector<std::pair<std::unique_ptr<TCLAP::SwitchArg>, bool*>> switches;
+  std::string config, log_level = "info", log;
+  bool syslog = false;
+
+  Impl(std::string p, const std::string& description, std::string s, std::string d)
+      : program(std::move(p)), section(std::move(s)), default_config(std::move(d)), cmd(description, ' ', VASTSKY_VERSION) {}
+};
+
+DaemonSettings::DaemonSettings(std::string program, std::string description, std::string section,
+                               std::string default_config)
+    : impl_(new Impl(std::move(program), description, std::move(section), std::move(default_config))) {
+  Add("config", "", ("INI config file (default " + impl_->default_config + ")").c_str(), "FILE", &impl_->config);
+  Add("log-level", "log_level", "debug, info, warning or error", "LEVEL", &impl_->log_level);
+  Add("log", "log", "stderr (default) or syslog", "WHERE", &impl_->log);
+  AddSwitch("syslog", "log to syslog instead of stderr", &impl_->syslog);
+}
+
+DaemonSettings::~DaemonSettings() = default;
+
+void DaemonSettings::Add(const char* flag, const char* key, const char* help, const char* value_name, std::string* out) {
+  Impl::Setting s;
+  s.arg.reset(new TCLAP::ValueArg<std::string>("", flag, help, false, "", value_name, impl_->cmd));
+  s.key = key;
+  s.out = out;
+  impl_->settings.push_back(std::move(s));
+}
+
+void DaemonSettings::AddSwitch(const char* flag, const char* help, bool* out) {
+  impl_->switches.emplace_back(new TCLAP::SwitchArg("", flag, help, impl_->cmd), out);
+}
+
+Status DaemonSettings::Parse(int argc, char** argv) {
+  // Let TCLAP throw rather than print and exit(1): a usage error exits 2.
+  impl_->cmd.setExceptionHandling(false);
+  try {
+    impl_->cmd.parse(argc, argv);
+  } catch (const TCLAP::ArgException& e) {
+    return Status::Error(EINVAL, e.argId() + ": " + e.error() + " (try --help)");
+  } catch (const TCLAP::ExitException& e) {
+    exit(e.getExitStatus());  // --help, --version
+  }
+  for (auto& s : impl_->switches) *s.second = s.first->getValue();
+  // --config first: the file decides every setting no flag gives.
+  const Impl::Setting& config = impl_->settings[0];
+  const bool explicit_config = config.arg->isSet();
+  const std::string path = explicit_config ? config.arg->getValue() : impl_->default_config;
+  IniFile ini;
+  Status st = ini.Load(path);
+  if (!st.ok() && (explicit_config || st.code() != ENOENT)) return st;
+  for (Impl::Setting& s : impl_->settings) {
+    if (s.arg->isSet()) *s.out = s.arg->getValue();
+    else if (!s.key.empty() && ini.Has(impl_->section, s.key)) *s.out = ini.Get(impl_->section, s.key);
+  }
+  return Status::OK();
+}
+
+Status DaemonSettings::InitLogging() const {
+  LogLevel level;
+  if (!ParseLogLevel(impl_->log_level, &level)) return Status::Error(EINVAL, "unknown log level " + impl_->log_level);
+  if (!impl_->log.empty() && impl_->log != "stderr" && impl_->log != "syslog")
+    return Status::Error(EINVAL, "log must be stderr or syslog, not " + impl_->log);
+  LogInit(impl_->program, level, impl_->syslog || impl_->log == "syslog");
+  return Status::OK();
+}
+
+sigset_t BlockStopSignals() {
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  return stop;
+}
+
+int WaitForStopSignal(const sigset_t& set) {
+  int sig = 0;
+  sigwait(&set, &sig);
+  return sig;
+}
+
+std::vector<std::string> SplitList(const std::string& s) {
+  std::vector<std::string> out;
+  std::istringstream in(s);
+  for (std::string item; std::getline(in, item, ',');) {
+    const size_t b = item.find_first_not_of(" \t"), e = item.find_last_not_of(" \t");
+    if (b != std::string::npos) out.push_back(item.substr(b, e - b + 1));
+  }
+  return out;
+}
+
+}  // namespace vastsky

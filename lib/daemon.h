@@ -1,0 +1,51 @@
+// What every VastSky daemon does the same way: settings from flags or else
+// from its INI file (flags win, then the file, then the built-in default),
+// the standard --config/--log-level/--syslog options, and SIGTERM/SIGINT
+// taken synchronously by the main thread.
+#pragma once
+
+#include <signal.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "lib/status.h"
+
+namespace vastsky {
+
+class DaemonSettings {
+ public:
+  // section: the INI section read ("manager"); default_config: the file
+  // used when --config is not given (a missing default file is fine).
+  DaemonSettings(std::string program, std::string description, std::string section,
+                 std::string default_config);
+  ~DaemonSettings();
+
+  // --flag VALUE, else `key = value`; *out keeps its default otherwise.
+  // out must outlive Parse().
+  void Add(const char* flag, const char* key, const char* help, const char* value_name, std::string* out);
+  // --flag with no value; a bare switch (no INI key).
+  void AddSwitch(const char* flag, const char* help, bool* out);
+
+  // EINVAL (with TCLAP's words) for bad flags: exit 2. --help and --version
+  // print and exit the process, as TCLAP does.
+  Status Parse(int argc, char** argv);
+  // Logging from --log-level/log_level and --syslog/`log = syslog`.
+  Status InitLogging() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Blocks SIGTERM and SIGINT in this and every thread started afterwards, and
+// ignores SIGPIPE; call before starting threads.
+sigset_t BlockStopSignals();
+// Waits for one of them; returns its number.
+int WaitForStopSignal(const sigset_t& set);
+
+// "a, b,c" -> {"a", "b", "c"}; empty items dropped.
+std::vector<std::string> SplitList(const std::string& s);
+
+}  // namespace vastsky

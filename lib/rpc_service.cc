@@ -1,0 +1,69 @@
+#include "lib/rpc_service.h"
+
+#include <xmlrpc-c/xml.hpp>
+
+#include "lib/log.h"
+
+namespace vastsky {
+
+namespace {
+
+// Adapts a Handler to xmlrpc-c: the 3.0 envelope, the lock, and
+// Status -> fault (faultCode errno, faultString its symbolic name).
+class Method : public xmlrpc_c::method {
+ public:
+  Method(std::string name, std::mutex* mu, RpcService::Handler fn)
+      : name_(std::move(name)), mu_(mu), fn_(std::move(fn)) {}
+
+  void execute(const xmlrpc_c::paramList& list, xmlrpc_c::value* result) override {
+    Params params;
+    Status st = Params::From(list, &params);
+    if (st.ok()) {
+      std::lock_guard<std::mutex> lock(*mu_);
+      st = fn_(params, result);
+    }
+    if (st.ok()) return;
+    if (st.code() == Status::kInternal) VS_LOG_ERROR("%s failed: %s", name_.c_str(), st.message().c_str());
+    else VS_LOG_INFO("%s refused: %s", name_.c_str(), st.ToString().c_str());
+    throw xmlrpc_c::fault(ErrnoName(st.code()), static_cast<xmlrpc_c::fault::code_t>(st.code()));
+  }
+
+ private:
+  std::string name_;
+  std::mutex* mu_;
+  RpcService::Handler fn_;
+};
+
+std::string FaultResponse(const std::string& text, int code) {
+  std::string response;
+  xmlrpc_c::rpcOutcome outcome(xmlrpc_c::fault(text, static_cast<xmlrpc_c::fault::code_t>(code)));
+  xmlrpc_c::xml::generateResponse(outcome, &response);
+  return response;
+}
+
+}  // namespace
+
+void RpcService::Add(const std::string& name, Handler fn) {
+  registry_.addMethod(name, xmlrpc_c::methodPtr(new Method(name, &mu_, std::move(fn))));
+}
+
+std::string RpcService::Handle(const std::string& body) {
+  // XML-RPC has no use for a DTD, and xmlrpc-c's parser expands entities
+  // without bound ("billion laughs"): refuse any before parsing.
+  if (body.find("<!DOCTYPE") != std::string::npos || body.find("<!ENTITY") != std::string::npos) {
+    VS_LOG_WARN("refused a request carrying a DTD or entity declarations");
+    return FaultResponse("DTDs are not accepted", xmlrpc_c::fault::CODE_PARSE);
+  }
+  std::string response;
+  try {
+    registry_.processCall(body, &response);
+  } catch (const std::exception& e) {
+    // processCall reports bad XML as a fault response; anything thrown is
+    // unexpected, but must not take the daemon down.
+    VS_LOG_ERROR("XML-RPC processing failed: %s", e.what());
+    return FaultResponse("Internal Server Error", Status::kInternal);
+  }
+  return response;
+}
+
+}  // namespace vastsky

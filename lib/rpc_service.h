@@ -1,0 +1,34 @@
+// The server half of VastSky's XML-RPC: named methods on an xmlrpc-c
+// registry, each taking the 3.0 envelope (one struct carrying `ver`, read
+// through Params) and answering a Status as an errno fault (faultCode the
+// errno, faultString its symbolic name). The manager and the agents serve
+// their methods through it. Calls are serialised on one mutex.
+#pragma once
+
+#include <xmlrpc-c/registry.hpp>
+
+#include <functional>
+#include <mutex>
+#include <string>
+
+#include "lib/api_params.h"
+#include "lib/status.h"
+
+namespace vastsky {
+
+class RpcService {
+ public:
+  using Handler = std::function<Status(const Params&, xmlrpc_c::value*)>;
+
+  // Register every method before the first Handle().
+  void Add(const std::string& name, Handler fn);
+  // One HTTP body in, one XML-RPC response out; never throws. A body that is
+  // not XML-RPC (or carries a DTD) gets a fault response.
+  std::string Handle(const std::string& body);
+
+ private:
+  std::mutex mu_;
+  xmlrpc_c::registry registry_;
+};
+
+}  // namespace vastsky

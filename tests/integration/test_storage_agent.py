@@ -1,0 +1,182 @@
+"""vastsky-storage-agent against a real manager on loopback (agents/PROTOCOL.md,
+"Storage agent"): three agents with the simulated target and sparse files
+as disks. Registration with reconnect, exports and ACLs across restarts,
+the agent methods and their faults, heartbeats, a manager outage, SIGTERM."""
+import errno
+import os
+import signal
+import time
+import unittest
+import xmlrpc.client
+
+from harness import HIGH, ISO_UTC, Manager, StorageAgent, http_request, req
+
+IQN_HEAD = "iqn.2024-01.org.example:head1"
+CHAP = {"chap_user": "head1", "chap_secret": "0123456789abcd"}
+
+
+def wait_for(what, pred, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting for " + what)
+
+
+@unittest.skipUnless(os.path.exists(StorageAgent.binary()), "vastsky-storage-agent not built in this bin dir")
+class StorageAgentTest(unittest.TestCase):
+    DISKS = {0: (100, 50), 1: (80,), 2: (60,)}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.m = Manager().start()
+        cls.api = cls.m.proxy()
+        cls.agents = []
+        try:
+            for i in range(3):
+                cls.agents.append(StorageAgent(cls.m, "127.0.0.%d" % (11 + i), disks_gib=cls.DISKS[i]).start())
+            wait_for("3 servers", lambda: len(cls.api.listStorageServers(req())) == 3)
+        except Exception:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        for a in cls.agents:
+            a.cleanup()
+        rc = cls.m.stop()
+        code, out = cls.m.audit()
+        if rc not in (0, None) or code != 0:
+            raise AssertionError("manager exit %s, audit %s: %s" % (rc, code, out))
+
+    def server_of(self, agent):
+        rows = [s for s in self.api.listStorageServers(req()) if s["ip_data"] == [agent.data_ip]]
+        self.assertEqual(len(rows), 1, rows)
+        return rows[0]
+
+    def disks_of(self, agent):
+        return sorted(self.api.listPhysicalDisks(req(ssvrid=self.server_of(agent)["ssvrid"])),
+                      key=lambda d: d["local_path"])
+
+    def assertFault(self, name, fn, *args):
+        with self.assertRaises(xmlrpc.client.Fault) as cm:
+            fn(*args)
+        self.assertEqual((cm.exception.faultCode, cm.exception.faultString), (getattr(errno, name), name))
+
+    def test_1_servers_and_disks_registered(self):
+        for i, a in enumerate(self.agents):
+            s = self.server_of(a)
+            self.assertEqual(s["priority"], HIGH)
+            self.assertEqual(s["capacity"], sum(self.DISKS[i]))
+            disks = self.disks_of(a)
+            self.assertEqual([d["local_path"] for d in disks], a.disks)
+            self.assertEqual([d["capacity"] for d in disks], list(self.DISKS[i]))
+            exports = a.proxy().listExports(req())
+            self.assertEqual(sorted(e["pdskid"] for e in exports), sorted(d["pdskid"] for d in disks))
+            for e in exports:
+                self.assertEqual(e["iqn"], "iqn.2010-10.org.vastsky:pdsk-%08x" % e["pdskid"])
+                self.assertEqual(e["initiators"], [])
+        self.assertEqual(a.proxy().helloWorld(req()), 0)
+
+    def test_2_allow_revoke_and_opids(self):
+        a = self.agents[1]
+        p = a.proxy()
+        pdsk = self.disks_of(a)[0]["pdskid"]
+        self.assertEqual(p.allowInitiator(req(opid="op-1", pdskid=pdsk, initiator=IQN_HEAD, **CHAP)), 0)
+        self.assertEqual(p.listExports(req())[0]["initiators"], [IQN_HEAD])
+        self.assertEqual(p.revokeInitiator(req(opid="op-2", pdskid=pdsk, initiator=IQN_HEAD)), 0)
+        self.assertEqual(p.listExports(req())[0]["initiators"], [])
+        # A repeat of a finished opid is a no-op: the ACL stays revoked.
+        self.assertEqual(p.allowInitiator(req(opid="op-1", pdskid=pdsk, initiator=IQN_HEAD, **CHAP)), 0)
+        self.assertEqual(p.listExports(req())[0]["initiators"], [])
+        # Revoking what is not allowed is fine.
+        self.assertEqual(p.revokeInitiator(req(opid="op-3", pdskid=pdsk, initiator=IQN_HEAD)), 0)
+        # Faults.
+        self.assertFault("EINVAL", p.allowInitiator, req(opid="op-4", pdskid=pdsk, initiator="not an iqn", **CHAP))
+        self.assertFault("EINVAL", p.allowInitiator, req(opid="op-5", pdskid=pdsk, initiator=IQN_HEAD,
+                                                         chap_user="u", chap_secret="short"))
+        self.assertFault("EINVAL", p.allowInitiator, req(opid="op-6", pdskid=pdsk, initiator=IQN_HEAD,
+                                                         chap_user="u", chap_secret="x" * 17))
+        self.assertFault("ENOENT", p.allowInitiator, req(opid="op-7", pdskid=0x7ffffff0, initiator=IQN_HEAD, **CHAP))
+        self.assertFault("ENOENT", p.revokeInitiator, req(opid="op-8", pdskid=0x7ffffff0, initiator=IQN_HEAD))
+        self.assertFault("EINVAL", p.allowInitiator, req(pdskid=pdsk, initiator=IQN_HEAD, **CHAP))
+        self.assertFault("EINVAL", p.revokeInitiator, req(opid="op-1", pdskid=pdsk, initiator=IQN_HEAD))
+        self.assertFault("EPROTO", p.listExports, {"ver": 4})
+
+    def test_3_wrong_credentials_are_401(self):
+        a = self.agents[0]
+        for pw in ("wrong-secret-0123456789", None):
+            with self.assertRaises(xmlrpc.client.ProtocolError) as cm:
+                (a.proxy(password=pw) if pw else a.proxy(user=None)).helloWorld(req())
+            self.assertEqual(cm.exception.errcode, 401)
+
+    def test_4_heartbeats_update_last_seen(self):
+        s = self.server_of(self.agents[0])
+        self.assertRegex(s["last_seen"], ISO_UTC)
+        wait_for("a newer last_seen", lambda: self.server_of(self.agents[0])["last_seen"] > s["last_seen"], 5)
+
+    def test_5_restart_keeps_ids_exports_and_acls(self):
+        a = self.agents[0]
+        before_s, before_d = self.server_of(a)["ssvrid"], self.disks_of(a)
+        pdsk = before_d[1]["pdskid"]
+        self.assertEqual(a.proxy().allowInitiator(req(opid="r-1", pdskid=pdsk, initiator=IQN_HEAD, **CHAP)), 0)
+        events = len(self.api.listEvents(req(limit=10000)))
+        self.assertEqual(a.stop(), 0)
+        # The simulated kernel forgets its ACLs, as a reboot would.
+        os.unlink(os.path.join(a.state_dir, "sim-target"))
+        a.start()
+        wait_for("re-registration", lambda: len(self.api.listEvents(req(limit=10000))) > events)
+        self.assertEqual(self.server_of(a)["ssvrid"], before_s)
+        self.assertEqual([d["pdskid"] for d in self.disks_of(a)], [d["pdskid"] for d in before_d])
+        self.assertEqual(len(self.api.listStorageServers(req())), 3)
+        self.assertEqual(len(self.api.listPhysicalDisks(req())), 4)
+        exports = {e["pdskid"]: e for e in a.proxy().listExports(req())}
+        self.assertEqual(sorted(exports), sorted(d["pdskid"] for d in before_d))
+        self.assertEqual(exports[pdsk]["initiators"], [IQN_HEAD])
+        # The journal survived too: the finished opid is not acted on again.
+        self.assertEqual(a.proxy().revokeInitiator(req(opid="r-2", pdskid=pdsk, initiator=IQN_HEAD)), 0)
+        self.assertEqual(a.proxy().allowInitiator(req(opid="r-1", pdskid=pdsk, initiator=IQN_HEAD, **CHAP)), 0)
+        self.assertEqual({e["pdskid"]: e for e in a.proxy().listExports(req())}[pdsk]["initiators"], [])
+
+    def test_6_manager_outage(self):
+        a = self.agents[2]
+        port = self.m.port
+        self.assertEqual(self.m.stop(), 0)
+        try:
+            time.sleep(2.5)  # two missed beats
+            self.assertIsNone(a.proc.poll(), "the agent must survive a manager outage")
+            self.assertEqual(a.proxy().helloWorld(req()), 0)
+            self.assertEqual(len(a.proxy().listExports(req())), 1)
+        finally:
+            self.m.port = port
+            self.m.start()
+        api = self.m.proxy()
+        seen = api.listStorageServers(req(ssvrid=self.server_of(a)["ssvrid"]))[0]["last_seen"]
+        wait_for("a heartbeat after the outage",
+                 lambda: api.listStorageServers(req(ssvrid=self.server_of(a)["ssvrid"]))[0]["last_seen"] > seen, 5)
+        log = a.read_log()
+        self.assertEqual(log.count("manager unreachable"), 1, log)
+        self.assertIn("manager reachable again", log)
+        self.assertEqual(len(api.listStorageServers(req())), 3)
+
+    def test_7_sigterm_exits_0(self):
+        a = self.agents[1]
+        self.assertEqual(a.stop(signal.SIGTERM), 0)
+        self.assertIn("stopped cleanly", a.read_log())
+        a.start()
+        self.assertEqual(a.proxy().helloWorld(req()), 0)
+
+    def test_8_tgt_is_refused_clearly(self):
+        a = self.agents[0]
+        import subprocess
+        argv = a.argv()
+        argv[argv.index("sim")] = "tgt"
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("not built yet", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
