@@ -45,6 +45,10 @@ else
   tests/vmlab/vm.sh run tests/vmlab/kernel-tests.sh 2>&1 | tee "$log/kernel"
   [ "${PIPESTATUS[0]}" = 0 ] || status=1
   tally "$log/kernel"
+  echo "== storage agent against LIO in the VM lab"
+  tests/vmlab/vm.sh run tests/vmlab/storage-agent.sh 2>&1 | tee "$log/agent"
+  [ "${PIPESTATUS[0]}" = 0 ] || status=1
+  tally "$log/agent"
   echo "== data path smoke test in the VM lab"
   tests/vmlab/vm.sh run tests/vmlab/smoke.sh 2>&1 | tee "$log/smoke"
   [ "${PIPESTATUS[0]}" = 0 ] || status=1

@@ -1,0 +1,119 @@
+#!/bin/bash
+# Runs INSIDE the VM lab: the real vastsky-storage-agent on two storage
+# servers (netns ss1, ss2) exporting loop devices through kernel LIO, and a
+# real manager over HTTPS on the head's bridge address. Checks registration,
+# that only an initiator the manager authorised (via allowInitiator, with
+# CHAP) can log in, that an agent restart keeps ids and access, and that
+# revokeInitiator fences a logged-in head.
+# Host side: tests/vmlab/vm.sh run tests/vmlab/storage-agent.sh
+. "$(dirname "$(readlink -f "$0")")/lib.sh"
+repo=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
+BIN=$repo/build/bin
+HERE=$(dirname "$(readlink -f "$0")")
+W=/run/vastsky-e2e
+MGR=https://$VMLAB_HEAD_IP:8881/RPC2
+CHAP_USER=vastsky-head
+CHAP_SECRET=head-secret-01
+INTRUDER=iqn.2024-01.org.vastsky.vmlab:intruder
+declare -A LOOP PID PDSK
+
+mrpc() { python3 "$HERE/rpc.py" "$MGR" $W/cert.pem $W/secret "$@"; }
+arpc() { local i=$1; shift; vmlab_in ss$i python3 "$HERE/rpc.py" "https://$(vmlab_ss_ip $i):8883/RPC2" $W/cert.pem $W/secret "$@"; }
+iqn_of() { printf 'iqn.2010-10.org.vastsky:pdsk-%08x' "$1"; }
+
+setup() {
+  vmlab_load_modules loop && vmlab_net_setup 2 && vmlab_iscsid_start && vmlab_disks_mount 1g || return 1
+  mkdir -p $W && openssl rand -hex 16 > $W/secret && chmod 600 $W/secret
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout $W/key.pem -out $W/cert.pem -days 2 -subj /CN=vastsky-lab \
+    -addext "subjectAltName=IP:$VMLAB_HEAD_IP,IP:$(vmlab_ss_ip 1),IP:$(vmlab_ss_ip 2)" 2>/dev/null || return 1
+  local i; for i in 1 2; do LOOP[$i]=$(losetup -f --show "$(vmlab_sparse_file disk$i.img 2100)") || return 1; done
+}
+manager_up() {
+  "$BIN/vastsky-manager" --db $W/manager.db --listen "$VMLAB_HEAD_IP:8881" --secret-file $W/secret \
+    --tls-cert $W/cert.pem --tls-key $W/key.pem --chunk-size 1G 2>$W/manager.log &
+  local n; for n in $(seq 100); do mrpc getClusterStatus '{}' >/dev/null 2>&1 && return 0; sleep 0.2; done
+  return 1
+}
+agent_start() {   # i
+  local i=$1
+  # nsenter itself (not the vmlab_in function, which would fork a subshell)
+  # so that $! is the agent's pid.
+  nsenter --net=/run/netns/ss$i "$BIN/vastsky-storage-agent" --manager "$MGR" --ca-file $W/cert.pem --secret-file $W/secret \
+    --listen "$(vmlab_ss_ip $i):8883" --tls-cert $W/cert.pem --tls-key $W/key.pem --data-ip "$(vmlab_ss_ip $i)" \
+    --disks "${LOOP[$i]}" --target lio --state-dir $W/ss$i --heartbeat 1 2>>$W/agent$i.log &
+  PID[$i]=$!
+  local n; for n in $(seq 100); do arpc "$i" helloWorld '{}' >/dev/null 2>&1 && return 0; sleep 0.2; done
+  return 1
+}
+agents_up() { agent_start 1 && agent_start 2; }
+registered() {
+  local disks
+  disks=$(mrpc listPhysicalDisks '{}') || return 1
+  [ "$(echo "$disks" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = 2 ] || return 1
+  local i; for i in 1 2; do
+    PDSK[$i]=$(echo "$disks" | python3 -c "import json,sys; print([d['pdskid'] for d in json.load(sys.stdin) if d['local_path']=='${LOOP[$i]}'][0])") || return 1
+  done
+  [ -d "/sys/kernel/config/target/iscsi/$(iqn_of "${PDSK[1]}")/tpgt_1" ]
+}
+login_refused_before_allow() {
+  vmlab_iscsi_node "$(iqn_of "${PDSK[1]}")" "$(vmlab_ss_ip 1)" &&
+  vmlab_iscsi_auth "$(iqn_of "${PDSK[1]}")" "$(vmlab_ss_ip 1)" $CHAP_USER $CHAP_SECRET || return 1
+  ! vmlab_iscsi_login "$(iqn_of "${PDSK[1]}")" "$(vmlab_ss_ip 1)" >/dev/null 2>&1
+}
+allowed_login_sees_data() {
+  arpc 1 allowInitiator "{\"opid\": \"op-1\", \"pdskid\": ${PDSK[1]}, \"initiator\": \"$VMLAB_HEAD_IQN\", \"chap_user\": \"$CHAP_USER\", \"chap_secret\": \"$CHAP_SECRET\"}" >/dev/null || return 1
+  # The same operation again is a no-op.
+  arpc 1 allowInitiator "{\"opid\": \"op-1\", \"pdskid\": ${PDSK[1]}, \"initiator\": \"$VMLAB_HEAD_IQN\", \"chap_user\": \"$CHAP_USER\", \"chap_secret\": \"$CHAP_SECRET\"}" >/dev/null || return 1
+  dd if=/dev/urandom of=$W/pattern bs=1M count=4 status=none &&
+  dd if=$W/pattern of="${LOOP[1]}" bs=1M oflag=direct status=none || return 1
+  local disk; disk=$(vmlab_iscsi_login "$(iqn_of "${PDSK[1]}")" "$(vmlab_ss_ip 1)") || return 1
+  cmp -n $((4 << 20)) $W/pattern "$disk"
+}
+intruder_refused() {
+  local t; t=$(iqn_of "${PDSK[1]}")
+  vmlab_ia -m iface -I intruder -o new >/dev/null &&
+  vmlab_ia -m iface -I intruder -o update -n iface.initiatorname -v "$INTRUDER" >/dev/null &&
+  vmlab_iscsi_node "$t" "$(vmlab_ss_ip 1)" intruder &&
+  vmlab_iscsi_auth "$t" "$(vmlab_ss_ip 1)" $CHAP_USER $CHAP_SECRET intruder || return 1
+  ! vmlab_iscsi_login "$t" "$(vmlab_ss_ip 1)" intruder >/dev/null 2>&1
+}
+restart_keeps_ids_and_access() {
+  local rc
+  kill -TERM "${PID[1]}" || return 1
+  wait "${PID[1]}"; rc=$?
+  [ $rc = 0 ] || { echo "agent 1 exited $rc on SIGTERM:"; tail -5 $W/agent1.log; return 1; }
+  agent_start 1 || return 1
+  local before=${PDSK[1]}
+  registered && [ "${PDSK[1]}" = "$before" ] || return 1
+  [ "$(mrpc listStorageServers '{}' | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = 2 ] || return 1
+  vmlab_iscsi_logout "$(iqn_of "${PDSK[1]}")" "$(vmlab_ss_ip 1)" >/dev/null 2>&1
+  local disk; disk=$(vmlab_iscsi_login "$(iqn_of "${PDSK[1]}")" "$(vmlab_ss_ip 1)") || return 1
+  cmp -n $((4 << 20)) $W/pattern "$disk"
+}
+revoke_fences() {
+  local disk; disk=$(vmlab_iscsi_disk "$(iqn_of "${PDSK[1]}")") || return 1
+  arpc 1 revokeInitiator "{\"opid\": \"op-2\", \"pdskid\": ${PDSK[1]}, \"initiator\": \"$VMLAB_HEAD_IQN\"}" >/dev/null || return 1
+  local n; for n in $(seq 40); do
+    timeout 5 dd if="$disk" of=/dev/null bs=4k count=1 iflag=direct status=none 2>/dev/null || return 0
+    sleep 0.5
+  done
+  return 1
+}
+unknown_disk_is_enoent() {
+  local err; err=$(arpc 2 allowInitiator "{\"opid\": \"op-3\", \"pdskid\": 999999, \"initiator\": \"$VMLAB_HEAD_IQN\", \"chap_user\": \"u\", \"chap_secret\": \"$CHAP_SECRET\"}" 2>&1 >/dev/null)
+  [ "$err" = ENOENT ]
+}
+
+vmlab_check "setup: modules, 2 netns, iscsid, TLS cert, loop disks" setup || { vmlab_summary storage-agent; exit 1; }
+vmlab_check "manager over HTTPS on the bridge" manager_up || { cat $W/manager.log; vmlab_summary storage-agent; exit 1; }
+vmlab_check "two storage agents in their netns" agents_up || { cat $W/agent*.log; vmlab_summary storage-agent; exit 1; }
+vmlab_check "servers and disks registered, LIO targets exported" registered
+vmlab_check "no login before the manager authorises the head" login_refused_before_allow
+vmlab_check "allowInitiator (twice, one opid): head logs in with CHAP and reads the data" allowed_login_sees_data
+vmlab_check "an initiator not authorised is refused" intruder_refused
+vmlab_check "agent restart: same ids, ACL restored, head logs in again" restart_keeps_ids_and_access
+vmlab_check "revokeInitiator fences the logged-in head" revoke_fences
+vmlab_check "allowInitiator on an unknown disk is ENOENT" unknown_disk_is_enoent
+for i in 1 2; do kill -TERM "${PID[$i]}" 2>/dev/null; done
+wait
+vmlab_summary storage-agent
