@@ -3,10 +3,12 @@
 #include <tclap/CmdLine.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <sstream>
 
 #include "lib/ini.h"
 #include "lib/log.h"
+#include "lib/secret.h"
 #include "lib/version.h"
 
 namespace vastsky {
@@ -21,8 +23,8 @@ struct DaemonSettings::Impl {
   };
   std::vector<Setting> settings;
   std::vector<std::pair<std::unique_ptr<TCLAP::SwitchArg>, bool*>> switches;
-  std::string config, log_level = "info", log;
-  bool syslog = false;
+  std::string config, log_level = "info", log, serve_default;
+  bool syslog = false, parsing_failed = false;
 
   Impl(std::string p, const std::string& description, std::string s, std::string d)
       : program(std::move(p)), section(std::move(s)), default_config(std::move(d)), cmd(description, ' ', VASTSKY_VERSION) {}
@@ -51,12 +53,33 @@ void DaemonSettings::AddSwitch(const char* flag, const char* help, bool* out) {
   impl_->switches.emplace_back(new TCLAP::SwitchArg("", flag, help, impl_->cmd), out);
 }
 
+void DaemonSettings::AddServing(ServeSettings* out) {
+  impl_->serve_default = "address to serve on (default " + out->listen + ")";
+  Add("listen", "listen", impl_->serve_default.c_str(), "HOST:PORT", &out->listen);
+  Add("secret-file", "secret_file", "file holding the cluster secret", "FILE", &out->secret_file);
+  Add("tls-cert", "tls_cert", "PEM certificate: serve HTTPS", "FILE", &out->tls_cert);
+  Add("tls-key", "tls_key", "PEM private key for --tls-cert", "FILE", &out->tls_key);
+}
+
+int DaemonSettings::Fail(const Status& st) const {
+  fprintf(stderr, "%s: %s\n", impl_->program.c_str(), st.code() == EINVAL ? st.message().c_str() : st.ToString().c_str());
+  return st.code() == EINVAL && impl_->parsing_failed ? 2 : 1;
+}
+
+Status ServeOptions(const ServeSettings& s, HttpOptions* out) {
+  out->listen = s.listen;
+  out->tls_cert = s.tls_cert;
+  out->tls_key = s.tls_key;
+  return ReadSecretFile(s.secret_file, &out->secret);
+}
+
 Status DaemonSettings::Parse(int argc, char** argv) {
   // Let TCLAP throw rather than print and exit(1): a usage error exits 2.
   impl_->cmd.setExceptionHandling(false);
   try {
     impl_->cmd.parse(argc, argv);
   } catch (const TCLAP::ArgException& e) {
+    impl_->parsing_failed = true;
     return Status::Error(EINVAL, e.argId() + ": " + e.error() + " (try --help)");
   } catch (const TCLAP::ExitException& e) {
     exit(e.getExitStatus());  // --help, --version

@@ -10,9 +10,17 @@
 #include <string>
 #include <vector>
 
+#include "lib/http_server.h"
 #include "lib/status.h"
 
 namespace vastsky {
+
+// Where and how a daemon serves XML-RPC.
+struct ServeSettings {
+  std::string listen;
+  std::string secret_file = "/etc/vastsky/secret";
+  std::string tls_cert, tls_key;
+};
 
 class DaemonSettings {
  public:
@@ -27,17 +35,26 @@ class DaemonSettings {
   void Add(const char* flag, const char* key, const char* help, const char* value_name, std::string* out);
   // --flag with no value; a bare switch (no INI key).
   void AddSwitch(const char* flag, const char* help, bool* out);
+  // --listen/listen, --secret-file/secret_file, --tls-cert/tls_cert,
+  // --tls-key/tls_key; out->listen holds the default.
+  void AddServing(ServeSettings* out);
 
   // EINVAL (with TCLAP's words) for bad flags: exit 2. --help and --version
   // print and exit the process, as TCLAP does.
   Status Parse(int argc, char** argv);
   // Logging from --log-level/log_level and --syslog/`log = syslog`.
   Status InitLogging() const;
+  // Prints "program: what went wrong" to stderr; returns the exit code 1
+  // (2 for EINVAL from Parse, a usage error).
+  int Fail(const Status& st) const;
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// HTTP options from serving settings, reading the secret file.
+Status ServeOptions(const ServeSettings& s, HttpOptions* out);
 
 // Blocks SIGTERM and SIGINT in this and every thread started afterwards, and
 // ignores SIGPIPE; call before starting threads.

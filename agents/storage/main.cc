@@ -30,26 +30,18 @@ namespace {
 
 struct Settings {
   std::string manager = "http://127.0.0.1:8881/RPC2";
-  std::string secret_file = "/etc/vastsky/secret";
-  std::string ca_file, tls_cert, tls_key, data_ip, domain, disks;
-  std::string listen = "127.0.0.1:8883";
+  std::string ca_file, data_ip, domain, disks;
+  ServeSettings serve;
   std::string target = "lio";
   std::string state_dir = "/var/lib/vastsky/storage-agent";
   std::string heartbeat = "5";
 };
 
-int Fail(const Status& st) {
-  fprintf(stderr, "vastsky-storage-agent: %s\n", st.ToString().c_str());
-  return 1;
-}
-
 void Declare(DaemonSettings* d, Settings* s) {
+  s->serve.listen = "127.0.0.1:8883";
+  d->AddServing(&s->serve);
   d->Add("manager", "manager", "manager URL(s), comma-separated, tried in order", "URLS", &s->manager);
-  d->Add("secret-file", "secret_file", "file holding the cluster secret", "FILE", &s->secret_file);
   d->Add("ca-file", "ca_file", "PEM CA to verify the manager's certificate", "FILE", &s->ca_file);
-  d->Add("listen", "listen", "address to serve on (default 127.0.0.1:8883)", "HOST:PORT", &s->listen);
-  d->Add("tls-cert", "tls_cert", "PEM certificate: serve HTTPS", "FILE", &s->tls_cert);
-  d->Add("tls-key", "tls_key", "PEM private key for --tls-cert", "FILE", &s->tls_key);
   d->Add("data-ip", "data_ip", "data addresses, comma-separated (iSCSI portals)", "IPS", &s->data_ip);
   d->Add("domain", "domain", "failure domain to register with", "NAME", &s->domain);
   d->Add("disks", "disks", "disk paths, comma-separated", "PATHS", &s->disks);
@@ -89,28 +81,20 @@ int main(int argc, char** argv) {
                         "storage-agent", "/etc/vastsky/storage-agent.conf");
   Declare(&daemon, &settings);
   Status parsed = daemon.Parse(argc, argv);
-  if (parsed.code() == EINVAL) {
-    fprintf(stderr, "vastsky-storage-agent: %s\n", parsed.message().c_str());
-    return 2;
-  }
-  if (!parsed.ok()) return Fail(parsed);
-  parsed = daemon.InitLogging();
-  if (!parsed.ok()) return Fail(parsed);
+  if (parsed.ok()) parsed = daemon.InitLogging();
+  if (!parsed.ok()) return daemon.Fail(parsed);
 
   RegistrationOptions reg_options;
   Status st = Check(settings, &reg_options);
-  if (!st.ok()) return Fail(st);
+  if (!st.ok()) return daemon.Fail(st);
   std::unique_ptr<IscsiTarget> target;
   st = NewTarget(settings, &target);
-  if (!st.ok()) return Fail(st);
+  if (!st.ok()) return daemon.Fail(st);
   st = MakeStateDir(settings.state_dir);
-  if (!st.ok()) return Fail(st);
+  if (!st.ok()) return daemon.Fail(st);
   HttpOptions http;
-  http.listen = settings.listen;
-  http.tls_cert = settings.tls_cert;
-  http.tls_key = settings.tls_key;
-  st = ReadSecretFile(settings.secret_file, &http.secret);
-  if (!st.ok()) return Fail(st);
+  st = ServeOptions(settings.serve, &http);
+  if (!st.ok()) return daemon.Fail(st);
 
   const sigset_t stop = BlockStopSignals();
   RaiseXmlSizeLimit();
@@ -119,7 +103,7 @@ int main(int argc, char** argv) {
   OpJournal journal;
   st = exports.Load();
   if (st.ok()) st = journal.Open(settings.state_dir + "/ops");
-  if (!st.ok()) return Fail(st);
+  if (!st.ok()) return daemon.Fail(st);
   // Calls are bounded well under a heartbeat period so a hung manager
   // delays beats, never the agent's service or its shutdown for long.
   ManagerLink link(SplitList(settings.manager), http.secret, settings.ca_file,
@@ -131,7 +115,7 @@ int main(int argc, char** argv) {
   // once (heads keep access even while the manager is down), then the
   // manager confirms or renews the ids. The heartbeat thread retries.
   st = registration.RestoreExports();
-  if (!st.ok()) return Fail(st);
+  if (!st.ok()) return daemon.Fail(st);
   st = registration.Register();
   if (!st.ok()) VS_LOG_WARN("first registration failed (%s); retrying every %d s", st.ToString().c_str(),
                             reg_options.heartbeat_s);
@@ -140,7 +124,7 @@ int main(int argc, char** argv) {
   AddStorageAgentMethods(&exports, &journal, &service);
   HttpServer server;
   st = server.Start(http, [&service](const std::string& body) { return service.Handle(body); });
-  if (!st.ok()) return Fail(st);
+  if (!st.ok()) return daemon.Fail(st);
   std::thread beats([&registration] { registration.Run(); });
 
   const int sig = WaitForStopSignal(stop);
