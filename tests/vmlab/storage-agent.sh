@@ -31,6 +31,7 @@ setup() {
 manager_up() {
   "$BIN/vastsky-manager" --db $W/manager.db --listen "$VMLAB_HEAD_IP:8881" --secret-file $W/secret \
     --tls-cert $W/cert.pem --tls-key $W/key.pem --chunk-size 1G 2>$W/manager.log &
+  PID[m]=$!
   local n; for n in $(seq 100); do mrpc getClusterStatus '{}' >/dev/null 2>&1 && return 0; sleep 0.2; done
   return 1
 }
@@ -114,6 +115,11 @@ vmlab_check "an initiator not authorised is refused" intruder_refused
 vmlab_check "agent restart: same ids, ACL restored, head logs in again" restart_keeps_ids_and_access
 vmlab_check "revokeInitiator fences the logged-in head" revoke_fences
 vmlab_check "allowInitiator on an unknown disk is ENOENT" unknown_disk_is_enoent
-for i in 1 2; do kill -TERM "${PID[$i]}" 2>/dev/null; done
-wait
+stopped_cleanly() {
+  local p rc=0
+  for p in "${PID[@]}"; do kill -TERM "$p" 2>/dev/null; done
+  for p in "${PID[@]}"; do wait "$p" || rc=1; done
+  return $rc
+}
+vmlab_check "manager and agents exit 0 on SIGTERM" stopped_cleanly
 vmlab_summary storage-agent
