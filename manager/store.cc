@@ -59,7 +59,7 @@ Status Store::LoadAllocator() {
     spec.ssvr_id = q.Int(1);
     spec.size_mib = q.Int(2);
     spec.weight = q.Double(3);
-    spec.allocatable = (q.Int(4) == kHigh || q.Int(4) == kLow) && (q.Int(5) == kHigh || q.Int(5) == kLow);
+    spec.allocatable = TakesNewWork(static_cast<int>(q.Int(4))) && TakesNewWork(static_cast<int>(q.Int(5)));
     alloc_.AddDisk(spec, free[spec.id]);
   }
   return q.status();
@@ -143,12 +143,11 @@ Status Store::GetPriority(const char* table, int64_t id, int* priority) {
 
 Status Store::RefreshAllocatable(int64_t ssvr_id, Change* change) {
   Stmt q(db_,
-         "SELECT p.id, p.priority IN (1, 2) AND s.priority IN (1, 2) "
-         "FROM pdsk p JOIN ssvr s ON s.id = p.ssvr_id WHERE s.id = ?1");
+         "SELECT p.id, p.priority, s.priority FROM pdsk p JOIN ssvr s ON s.id = p.ssvr_id WHERE s.id = ?1");
   q.Bind(1, ssvr_id);
   while (q.Step()) {
     int64_t id = q.Int(0);
-    bool ok = q.Int(1) != 0;
+    bool ok = TakesNewWork(static_cast<int>(q.Int(1))) && TakesNewWork(static_cast<int>(q.Int(2)));
     alloc_.SetAllocatable(id, ok);
     change->specs_changed = true;
   }

@@ -100,6 +100,12 @@ class Store {
   // Re-derives which of a server's disks take new chunks.
   Status RefreshAllocatable(int64_t ssvr_id, Change* change);
   Status GetPriority(const char* table, int64_t id, int* priority);
+  // A registration whose addresses belong to server `owner` (table kind,
+  // "ssvr" or "hsvr"): a live one is the same agent reconnecting (with
+  // reconnect and exactly these addresses) or else EEXIST; a down one comes
+  // back HIGH with these addresses.
+  Status Reregister(const char* kind, int64_t owner, const std::vector<std::string>& ips, bool reconnect,
+                    bool* reconnected);
   // EBUSY unless the object is OFFLINE or FAULTY and holding_sql (a count
   // with ?1 = id) finds nothing it still holds.
   Status CheckDeletable(const char* table, const char* what, int64_t id, const char* holding_sql,

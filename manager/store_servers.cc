@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <set>
 
+#include "lib/ids.h"
 #include "manager/store.h"
 
 namespace vastsky {
@@ -112,30 +113,36 @@ Status LoadIps(Db& db, const char* kind, std::map<int64_t, std::vector<std::stri
 
 }  // namespace
 
+Status Store::Reregister(const char* kind, int64_t owner, const std::vector<std::string>& ips, bool reconnect,
+                         bool* reconnected) {
+  int prio;
+  VS_RETURN_IF_ERROR(GetPriority(kind, owner, &prio));
+  const bool alive = Live(prio) && prio != kFaulty;
+  bool same = false;
+  if (alive && reconnect) VS_RETURN_IF_ERROR(SameIps(db_, kind, owner, ips, &same));
+  *reconnected = alive && same;
+  // A restarted agent keeps its priority (maybe set by an admin).
+  if (*reconnected) return Status::OK();
+  if (alive)
+    return Status::Error(EEXIST, FormatId(kind, owner) + " is registered and alive");
+  std::string sql = std::string("UPDATE ") + kind + " SET priority = 1 WHERE id = ?1";
+  Stmt up(db_, sql.c_str());
+  VS_RETURN_IF_ERROR(up.Bind(1, owner).Run());
+  return InsertIps(db_, kind, owner, ips);
+}
+
 Status Store::RegisterHeadServer(const std::vector<std::string>& ips, int64_t* id, bool reconnect) {
   VS_RETURN_IF_ERROR(CheckIps(ips));
   return Mutate([&](Change*) {
     int64_t owner;
     VS_RETURN_IF_ERROR(FindOwner(db_, "hsvr", ips, &owner));
     if (owner != 0) {
-      int prio;
-      VS_RETURN_IF_ERROR(GetPriority("hsvr", owner, &prio));
-      bool same = false;
-      if (reconnect) VS_RETURN_IF_ERROR(SameIps(db_, "hsvr", owner, ips, &same));
-      if (Live(prio) && prio != kFaulty && same) {
-        // A restarted agent: its priority (maybe set by an admin) stands.
-        *id = owner;
-        VS_RETURN_IF_ERROR(Touch(db_, "hsvr", owner));
-        return AddEvent("info", "register", "hsvr", owner, "head agent reconnected");
-      }
-      if (Live(prio) && prio != kFaulty)
-        return Status::Error(EEXIST, "head server " + std::to_string(owner) + " is registered and alive");
-      Stmt up(db_, "UPDATE hsvr SET priority = 1 WHERE id = ?1");
-      VS_RETURN_IF_ERROR(up.Bind(1, owner).Run());
-      VS_RETURN_IF_ERROR(InsertIps(db_, "hsvr", owner, ips));
+      bool reconnected;
+      VS_RETURN_IF_ERROR(Reregister("hsvr", owner, ips, reconnect, &reconnected));
       *id = owner;
       VS_RETURN_IF_ERROR(Touch(db_, "hsvr", owner));
-      return AddEvent("info", "register", "hsvr", owner, "head server back online");
+      return AddEvent("info", "register", "hsvr", owner,
+                      reconnected ? "head agent reconnected" : "head server back online");
     }
     VS_RETURN_IF_ERROR(NextIds("hsvr", 1, id));
     Stmt ins(db_, "INSERT INTO hsvr(id, priority, ctime) VALUES (?1, 1, ?2)");
@@ -155,19 +162,7 @@ Status Store::RegisterStorageServer(const std::vector<std::string>& ips, const s
     VS_RETURN_IF_ERROR(FindOwner(db_, "ssvr", ips, &owner));
     bool reconnected = false;
     if (owner != 0) {
-      int prio;
-      VS_RETURN_IF_ERROR(GetPriority("ssvr", owner, &prio));
-      bool same = false;
-      if (reconnect) VS_RETURN_IF_ERROR(SameIps(db_, "ssvr", owner, ips, &same));
-      reconnected = Live(prio) && prio != kFaulty && same;
-      if (Live(prio) && prio != kFaulty && !reconnected)
-        return Status::Error(EEXIST, "storage server " + std::to_string(owner) + " is registered and alive");
-      // A restarted agent keeps its priority (maybe set by an admin).
-      if (!reconnected) {
-        Stmt up(db_, "UPDATE ssvr SET priority = 1 WHERE id = ?1");
-        VS_RETURN_IF_ERROR(up.Bind(1, owner).Run());
-        VS_RETURN_IF_ERROR(InsertIps(db_, "ssvr", owner, ips));
-      }
+      VS_RETURN_IF_ERROR(Reregister("ssvr", owner, ips, reconnect, &reconnected));
       *id = owner;
     } else {
       VS_RETURN_IF_ERROR(NextIds("ssvr", 1, id));
@@ -203,14 +198,14 @@ Status Store::RegisterPhysicalDisk(int64_t ssvr_id, const std::string& path, int
     Status st = GetPriority("ssvr", ssvr_id, &sprio);
     if (st.code() == ENOENT) return Status::Error(EINVAL, "storage server " + std::to_string(ssvr_id) + " is not registered");
     VS_RETURN_IF_ERROR(st);
-    if (sprio != kHigh && sprio != kLow)
+    if (!TakesNewWork(sprio))
       return Status::Error(EINVAL, "storage server " + std::to_string(ssvr_id) + " is " + PriorityName(sprio));
     Stmt find(db_, "SELECT id, priority, size_mib, weight FROM pdsk WHERE ssvr_id = ?1 AND local_path = ?2");
     find.Bind(1, ssvr_id).Bind(2, path);
     if (find.Step()) {
       int64_t old_id = find.Int(0), old_size = find.Int(2);
       int prio = static_cast<int>(find.Int(1));
-      const bool live = prio != kOffline && prio != kHalt;
+      const bool live = Live(prio);
       if (live && !reconnect)
         return Status::Error(EEXIST, path + " is already registered as pdsk " + std::to_string(old_id));
       if (size_mib < old_size)

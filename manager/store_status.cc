@@ -39,7 +39,7 @@ Status Store::GetClusterStatus(ClusterStatus* out) {
     cap += disks.Int(1);
     avail += alloc_.Available(disks.Int(0));
     ++out->pdsks;
-    if (disks.Int(2) == kHigh || disks.Int(2) == kLow) ++out->pdsks_online;
+    if (TakesNewWork(static_cast<int>(disks.Int(2)))) ++out->pdsks_online;
   }
   VS_RETURN_IF_ERROR(disks.status());
   out->capacity_gib = cap / 1024;

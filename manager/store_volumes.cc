@@ -220,7 +220,7 @@ Status Store::AttachLogicalVolume(const VolumeRef& ref, int64_t hsvr_id) {
     Status st = GetPriority("hsvr", hsvr_id, &prio);
     if (st.code() == ENOENT) return Status::Error(EINVAL, "head server " + std::to_string(hsvr_id) + " is not registered");
     VS_RETURN_IF_ERROR(st);
-    if (prio != kHigh && prio != kLow)
+    if (!TakesNewWork(prio))
       return Status::Error(EINVAL, "head server " + std::to_string(hsvr_id) + " is " + PriorityName(prio));
     if (vol.hsvr_id != 0)
       return Status::Error(EBUSY, Quote(vol.name) + " is already attached to hsvr " + std::to_string(vol.hsvr_id));

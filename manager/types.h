@@ -25,6 +25,8 @@ constexpr int kMinRedundancy = 2, kMaxRedundancy = 9, kDefaultRedundancy = 3;
 constexpr int64_t kMetaMib = 1;  // dm-raid superblock + write-intent bitmap per leg
 
 const char* PriorityName(int priority);
+// HIGH and LOW servers and disks take new chunks and attachments.
+inline bool TakesNewWork(int priority) { return priority == kHigh || priority == kLow; }
 const char* ChunkStatusName(int status);
 
 struct HeadServerInfo {
