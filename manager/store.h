@@ -65,7 +65,7 @@ class Store {
   Status NotifyFailure(int target, int64_t target_id);
   Status NotifyBadBlocks(int64_t pdsk_id, const std::vector<int64_t>& blocks_gib);
   Status ShutdownAll();
-  Status ListEvents(int64_t since, int limit, std::vector<EventInfo>* out);
+  Status ListEvents(int64_t since, int64_t limit, std::vector<EventInfo>* out);
   Status GetClusterStatus(ClusterStatus* out);
 
   // Checks the database against VastSky's invariants; one line per problem.

@@ -8,7 +8,7 @@
 
 namespace vastsky {
 
-Status Store::ListEvents(int64_t since, int limit, std::vector<EventInfo>* out) {
+Status Store::ListEvents(int64_t since, int64_t limit, std::vector<EventInfo>* out) {
   if (since < 0) return Status::Error(EINVAL, "since must be >= 0");
   if (limit < 1 || limit > 10000) return Status::Error(EINVAL, "limit must be 1 to 10000");
   Stmt q(db_,
