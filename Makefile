@@ -29,14 +29,17 @@ LIB_SRC := $(wildcard lib/*.cc)
 MANAGER_CORE_SRC := $(filter-out manager/main.cc,$(wildcard manager/*.cc))
 CLI_SRC := $(wildcard cli/*.cc)
 HOST_SRC := $(wildcard agents/host/*.cc)
+AGENT_COMMON_SRC := $(wildcard agents/common/*.cc)
 STORAGE_AGENT_SRC := $(wildcard agents/storage/*.cc)
+HEAD_AGENT_SRC := $(wildcard agents/head/*.cc)
+HEAD_CORE_SRC := $(filter-out agents/head/main.cc,$(HEAD_AGENT_SRC))
 UNIT_SRC := $(wildcard tests/unit/*.cc)
 KERNEL_TEST_SRC := $(wildcard tests/kernel/*.cc)
 BENCH_SRC := $(wildcard tests/bench/*.cc)
 
 objs = $(patsubst %.cc,$(OBJ)/%.o,$(1))
 
-PROGRAMS := $(BIN)/vastsky-manager $(BIN)/vastsky $(BIN)/vastsky-storage-agent
+PROGRAMS := $(BIN)/vastsky-manager $(BIN)/vastsky $(BIN)/vastsky-storage-agent $(BIN)/vastsky-head-agent
 TEST_PROGRAMS := $(BIN)/unit-tests $(BIN)/kernel-tests
 BENCH_PROGRAMS := $(BIN)/vastsky-bench
 
@@ -67,15 +70,23 @@ $(BIN)/vastsky-manager: $(call objs,manager/main.cc) $(BUILD)/libmanager.a $(BUI
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(MANAGER_LIBS)
 
-$(BIN)/vastsky-storage-agent: $(call objs,$(STORAGE_AGENT_SRC)) $(BUILD)/libhost.a $(BUILD)/libvastsky.a
+$(BUILD)/libhead.a: $(call objs,$(HEAD_CORE_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BIN)/vastsky-storage-agent: $(call objs,$(STORAGE_AGENT_SRC) $(AGENT_COMMON_SRC)) $(BUILD)/libhost.a $(BUILD)/libvastsky.a
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LIB_LIBS) -lpthread
+
+$(BIN)/vastsky-head-agent: $(call objs,agents/head/main.cc $(AGENT_COMMON_SRC)) $(BUILD)/libhead.a $(BUILD)/libhost.a $(BUILD)/libvastsky.a
+	@mkdir -p $(dir $@)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LIB_LIBS) -ldevmapper -lpthread
 
 $(BIN)/vastsky: $(call objs,$(CLI_SRC)) $(BUILD)/libvastsky.a
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LIB_LIBS)
 
-$(BIN)/unit-tests: $(call objs,$(UNIT_SRC)) $(BUILD)/libmanager.a $(BUILD)/libhost.a $(BUILD)/libvastsky.a
+$(BIN)/unit-tests: $(call objs,$(UNIT_SRC)) $(BUILD)/libmanager.a $(BUILD)/libhead.a $(BUILD)/libhost.a $(BUILD)/libvastsky.a
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(MANAGER_LIBS) -ldevmapper $(CPPUNIT_LIBS)
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "lib/iscsi_names.h"
 #include "lib/status.h"
 
 namespace vastsky {
@@ -53,12 +54,5 @@ std::unique_ptr<IscsiTarget> NewLioTarget(const std::string& configfs_root = "/s
 // daemon restart).
 std::unique_ptr<IscsiTarget> NewSimTarget(const std::string& state_file);
 
-// RFC 3720 names as VastSky accepts them: "iqn.YYYY-MM.reversed.domain[:x]"
-// (lowercase, digits, '.', '-', ':'), or "eui." + 16 hex digits; at most
-// 223 bytes. False with a reason otherwise.
-bool ValidIscsiName(const std::string& name, std::string* why);
-// LIO's CHAP rules: a user of 1..255 printable characters, a secret of
-// 12..16. EINVAL naming the problem otherwise.
-Status CheckChap(const std::string& user, const std::string& secret);
 
 }  // namespace vastsky

@@ -12,7 +12,7 @@
 #include "agents/host/iscsi_target.h"
 #include "agents/storage/agent_api.h"
 #include "agents/storage/exports.h"
-#include "agents/storage/manager_link.h"
+#include "agents/common/manager_link.h"
 #include "agents/storage/registration.h"
 #include "lib/http_server.h"
 #include "lib/daemon.h"

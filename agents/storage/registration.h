@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "agents/storage/exports.h"
-#include "agents/storage/manager_link.h"
+#include "agents/common/manager_link.h"
 
 namespace vastsky {
 

@@ -3,7 +3,7 @@
 #include <cctype>
 #include <cerrno>
 
-#include "agents/host/iscsi_target.h"
+#include "lib/iscsi_names.h"
 
 namespace vastsky {
 

@@ -1,4 +1,4 @@
-// The storage agent's calls to the manager: the 3.0 envelope (one struct
+// An agent's calls to the manager: the 3.0 envelope (one struct
 // with `ver`), the cluster credentials, and fail-over across the configured
 // manager URLs in order (a transport failure tries the next; a fault is the
 // answer). Every call is bounded by timeout_ms so a hung manager cannot

@@ -1,4 +1,4 @@
-#include "agents/storage/manager_link.h"
+#include "agents/common/manager_link.h"
 
 #include <cerrno>
 

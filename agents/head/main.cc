@@ -1,0 +1,2 @@
+// placeholder while the head agent is written
+int main() { return 1; }
