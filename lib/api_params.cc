@@ -7,9 +7,9 @@
 namespace vastsky {
 
 namespace {
-Status Missing(const char* key) { return Status::Error(EINVAL, std::string("member '") + key + "' is missing"); }
-Status WrongType(const char* key, const char* want) {
-  return Status::Error(EINVAL, std::string("member '") + key + "' must be " + want);
+Status Missing(const std::string& key) { return Status::Error(EINVAL, "member '" + key + "' is missing"); }
+Status WrongType(const std::string& key, const char* want) {
+  return Status::Error(EINVAL, "member '" + key + "' must be " + want);
 }
 }  // namespace
 
@@ -27,47 +27,47 @@ Status Params::From(const xmlrpc_c::paramList& list, Params* out) {
 
 Status Params::Int(const char* key, int64_t* out) const {
   auto it = members_.find(key);
-  if (it == members_.end()) return Missing(key);
+  if (it == members_.end()) return Missing(where_ + key);
   if (it->second.type() == xmlrpc_c::value::TYPE_INT) *out = xmlrpc_c::value_int(it->second).cvalue();
   else if (it->second.type() == xmlrpc_c::value::TYPE_I8) *out = xmlrpc_c::value_i8(it->second).cvalue();
-  else return WrongType(key, "an int");
+  else return WrongType(where_ + key, "an int");
   return Status::OK();
 }
 
 Status Params::Double(const char* key, double* out) const {
   auto it = members_.find(key);
-  if (it == members_.end()) return Missing(key);
+  if (it == members_.end()) return Missing(where_ + key);
   if (it->second.type() == xmlrpc_c::value::TYPE_DOUBLE) *out = xmlrpc_c::value_double(it->second).cvalue();
   else if (it->second.type() == xmlrpc_c::value::TYPE_INT) *out = xmlrpc_c::value_int(it->second).cvalue();
-  else return WrongType(key, "a double");
+  else return WrongType(where_ + key, "a double");
   return Status::OK();
 }
 
 Status Params::String(const char* key, std::string* out) const {
   auto it = members_.find(key);
-  if (it == members_.end()) return Missing(key);
-  if (it->second.type() != xmlrpc_c::value::TYPE_STRING) return WrongType(key, "a string");
+  if (it == members_.end()) return Missing(where_ + key);
+  if (it->second.type() != xmlrpc_c::value::TYPE_STRING) return WrongType(where_ + key, "a string");
   *out = xmlrpc_c::value_string(it->second).cvalue();
   return Status::OK();
 }
 
 Status Params::Bool(const char* key, bool* out) const {
   auto it = members_.find(key);
-  if (it == members_.end()) return Missing(key);
-  if (it->second.type() != xmlrpc_c::value::TYPE_BOOLEAN) return WrongType(key, "a boolean");
+  if (it == members_.end()) return Missing(where_ + key);
+  if (it->second.type() != xmlrpc_c::value::TYPE_BOOLEAN) return WrongType(where_ + key, "a boolean");
   *out = xmlrpc_c::value_boolean(it->second).cvalue();
   return Status::OK();
 }
 
 Status Params::StringArray(const char* key, size_t max_items, std::vector<std::string>* out) const {
   auto it = members_.find(key);
-  if (it == members_.end()) return Missing(key);
-  if (it->second.type() != xmlrpc_c::value::TYPE_ARRAY) return WrongType(key, "an array of strings");
+  if (it == members_.end()) return Missing(where_ + key);
+  if (it->second.type() != xmlrpc_c::value::TYPE_ARRAY) return WrongType(where_ + key, "an array of strings");
   std::vector<xmlrpc_c::value> items = xmlrpc_c::value_array(it->second).cvalue();
   if (items.size() > max_items)
-    return Status::Error(EINVAL, std::string("member '") + key + "' has more than " + std::to_string(max_items) + " items");
+    return Status::Error(EINVAL, "member '" + where_ + key + "' has more than " + std::to_string(max_items) + " items");
   for (const xmlrpc_c::value& v : items) {
-    if (v.type() != xmlrpc_c::value::TYPE_STRING) return WrongType(key, "an array of strings");
+    if (v.type() != xmlrpc_c::value::TYPE_STRING) return WrongType(where_ + key, "an array of strings");
     out->push_back(xmlrpc_c::value_string(v).cvalue());
   }
   return Status::OK();
@@ -75,22 +75,22 @@ Status Params::StringArray(const char* key, size_t max_items, std::vector<std::s
 
 Status Params::IntArray(const char* key, size_t max_items, std::vector<int64_t>* out) const {
   auto it = members_.find(key);
-  if (it == members_.end()) return Missing(key);
-  if (it->second.type() != xmlrpc_c::value::TYPE_ARRAY) return WrongType(key, "an array of ints");
+  if (it == members_.end()) return Missing(where_ + key);
+  if (it->second.type() != xmlrpc_c::value::TYPE_ARRAY) return WrongType(where_ + key, "an array of ints");
   std::vector<xmlrpc_c::value> items = xmlrpc_c::value_array(it->second).cvalue();
   if (items.size() > max_items)
-    return Status::Error(EINVAL, std::string("member '") + key + "' has more than " + std::to_string(max_items) + " items");
+    return Status::Error(EINVAL, "member '" + where_ + key + "' has more than " + std::to_string(max_items) + " items");
   for (const xmlrpc_c::value& v : items) {
     if (v.type() == xmlrpc_c::value::TYPE_INT) out->push_back(xmlrpc_c::value_int(v).cvalue());
     else if (v.type() == xmlrpc_c::value::TYPE_I8) out->push_back(xmlrpc_c::value_i8(v).cvalue());
-    else return WrongType(key, "an array of ints");
+    else return WrongType(where_ + key, "an array of ints");
   }
   return Status::OK();
 }
 
 Status Params::Id(const char* key, int64_t* out) const {
   VS_RETURN_IF_ERROR(Int(key, out));
-  if (*out < 1 || *out > 0x7fffffff) return Status::Error(EINVAL, std::string("member '") + key + "' is not a valid id");
+  if (*out < 1 || *out > 0x7fffffff) return Status::Error(EINVAL, "member '" + where_ + key + "' is not a valid id");
   return Status::OK();
 }
 
@@ -99,6 +99,34 @@ Status Params::Volume(const std::string& prefix, VolumeRef* out) const {
   if (Has(id_key.c_str())) return Id(id_key.c_str(), &out->id);
   if (Has(name_key.c_str())) return String(name_key.c_str(), &out->name);
   return Status::Error(EINVAL, "give '" + id_key + "' or '" + name_key + "'");
+}
+
+Status Params::Struct(const char* key, Params* out) const {
+  auto it = members_.find(key);
+  if (it == members_.end()) return Missing(where_ + key);
+  if (it->second.type() != xmlrpc_c::value::TYPE_STRUCT) return WrongType(where_ + key, "a struct");
+  out->members_ = xmlrpc_c::value_struct(it->second).cvalue();
+  out->where_ = where_ + key + ".";
+  return Status::OK();
+}
+
+Status Params::StructArray(const char* key, size_t max_items, std::vector<Params>* out) const {
+  auto it = members_.find(key);
+  if (it == members_.end()) return Missing(where_ + key);
+  if (it->second.type() != xmlrpc_c::value::TYPE_ARRAY) return WrongType(where_ + key, "an array of structs");
+  const std::vector<xmlrpc_c::value> items = xmlrpc_c::value_array(it->second).cvalue();
+  if (items.size() > max_items)
+    return Status::Error(EINVAL, "member '" + where_ + key + "' has more than " + std::to_string(max_items) + " items");
+  out->clear();
+  for (size_t i = 0; i < items.size(); ++i) {
+    const std::string name = where_ + key + "[" + std::to_string(i) + "]";
+    if (items[i].type() != xmlrpc_c::value::TYPE_STRUCT) return WrongType(name, "a struct");
+    Params p;
+    p.members_ = xmlrpc_c::value_struct(items[i]).cvalue();
+    p.where_ = name + ".";
+    out->push_back(std::move(p));
+  }
+  return Status::OK();
 }
 
 }  // namespace vastsky

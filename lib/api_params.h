@@ -33,9 +33,14 @@ class Params {
   // `<prefix>id` or `<prefix>name` ("lvolid"/"lvolname"); the id wins.
   // EINVAL if neither is present.
   Status Volume(const std::string& prefix, VolumeRef* out) const;
+  // A nested struct, or an array of at most max_items structs; faults about
+  // their members name the path ("lvol.mirrors[2].legs[0].chunkid").
+  Status Struct(const char* key, Params* out) const;
+  Status StructArray(const char* key, size_t max_items, std::vector<Params>* out) const;
 
  private:
   std::map<std::string, xmlrpc_c::value> members_;
+  std::string where_;  // path prefix of a nested struct, "" at the top
 };
 
 }  // namespace vastsky

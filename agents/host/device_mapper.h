@@ -41,10 +41,21 @@ class DeviceMapper {
   // The target's status line per segment (dm raid: "raid1 2 AA 2048/2048 idle 0 0 -").
   virtual Status GetStatus(const std::string& name, std::vector<DmTarget>* status) = 0;
   virtual Status List(std::vector<std::string>* names) = 0;
+  // The device node, "/dev/mapper/<name>" for the kernel's.
+  virtual std::string DevicePath(const std::string& name) = 0;
 };
 
 // The kernel's, through libdevmapper. Device nodes are made by libdevmapper
 // itself (no udev in the VM lab; on XCP udev may also create them).
 std::unique_ptr<DeviceMapper> NewKernelDeviceMapper();
+// A simulated device-mapper for tests without the kernel's: devices are
+// regular files under dir (so they can be written and zeroed), tables and
+// open counts live in dir/tables and survive the process, as the kernel's
+// devices survive a daemon restart. A device counts as open while a file
+// "<path>.open" exists (tests create it to play a VM holding the disk).
+std::unique_ptr<DeviceMapper> NewSimDeviceMapper(const std::string& dir);
+// Bounds every call of inner by timeout_ms (lib/deadline.h): a dm ioctl
+// stuck on a dead path becomes ETIMEDOUT instead of a hung agent.
+std::unique_ptr<DeviceMapper> WithDeadlines(std::shared_ptr<DeviceMapper> inner, int timeout_ms);
 
 }  // namespace vastsky

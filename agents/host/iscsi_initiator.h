@@ -38,6 +38,11 @@ class IscsiInitiator {
 // wait for the disk to appear.
 std::unique_ptr<IscsiInitiator> NewOpenIscsiInitiator(int timeout_ms = 30000);
 
+// A simulated initiator for integration tests without open-iscsi: sessions
+// live in files under dir; a login to an IQN listed in dir/refuse fails
+// EACCES as a login without an ACL would.
+std::unique_ptr<IscsiInitiator> NewSimInitiator(const std::string& dir, const std::string& initiator_name);
+
 // Parses `iscsiadm -m session -P 3` (exposed for unit tests).
 std::vector<IscsiSession> ParseSessionDetails(const std::string& text);
 

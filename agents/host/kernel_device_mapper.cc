@@ -163,6 +163,8 @@ class KernelDeviceMapper : public DeviceMapper {
     }
     return Status::OK();
   }
+
+  std::string DevicePath(const std::string& name) override { return "/dev/mapper/" + name; }
 };
 
 }  // namespace

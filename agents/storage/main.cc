@@ -12,6 +12,8 @@
 #include "agents/host/iscsi_target.h"
 #include "agents/storage/agent_api.h"
 #include "agents/storage/exports.h"
+#include "agents/common/agent_url.h"
+#include "agents/common/heartbeat.h"
 #include "agents/common/manager_link.h"
 #include "agents/storage/registration.h"
 #include "lib/http_server.h"
@@ -30,7 +32,7 @@ namespace {
 
 struct Settings {
   std::string manager = "http://127.0.0.1:8881/RPC2";
-  std::string ca_file, data_ip, domain, disks;
+  std::string ca_file, data_ip, domain, disks, url;
   ServeSettings serve;
   std::string target = "lio";
   std::string state_dir = "/var/lib/vastsky/storage-agent";
@@ -42,6 +44,7 @@ void Declare(DaemonSettings* d, Settings* s) {
   d->AddServing(&s->serve);
   d->Add("manager", "manager", "manager URL(s), comma-separated, tried in order", "URLS", &s->manager);
   d->Add("ca-file", "ca_file", "PEM CA to verify the manager's certificate", "FILE", &s->ca_file);
+  d->Add("url", "url", "URL the manager calls this agent on (default: from listen)", "URL", &s->url);
   d->Add("data-ip", "data_ip", "data addresses, comma-separated (iSCSI portals)", "IPS", &s->data_ip);
   d->Add("domain", "domain", "failure domain to register with", "NAME", &s->domain);
   d->Add("disks", "disks", "disk paths, comma-separated", "PATHS", &s->disks);
@@ -70,7 +73,7 @@ Status Check(const Settings& s, RegistrationOptions* reg) {
       std::stoi(s.heartbeat) < 1)
     return Status::Error(EINVAL, "heartbeat must be a whole number of seconds, at least 1");
   reg->heartbeat_s = std::stoi(s.heartbeat);
-  return Status::OK();
+  return AgentUrl(s.url, s.serve, reg->data_ips, &reg->url);
 }
 
 }  // namespace
@@ -116,7 +119,9 @@ int main(int argc, char** argv) {
   // manager confirms or renews the ids. The heartbeat thread retries.
   st = registration.RestoreExports();
   if (!st.ok()) return daemon.Fail(st);
-  st = registration.Register();
+  HeartbeatLoop heartbeat("storage server", reg_options.heartbeat_s, [&registration] { return registration.Register(); },
+                          [&registration] { return registration.Beat(); });
+  st = heartbeat.RegisterNow();
   if (!st.ok()) VS_LOG_WARN("first registration failed (%s); retrying every %d s", st.ToString().c_str(),
                             reg_options.heartbeat_s);
 
@@ -125,11 +130,11 @@ int main(int argc, char** argv) {
   HttpServer server;
   st = server.Start(http, [&service](const std::string& body) { return service.Handle(body); });
   if (!st.ok()) return daemon.Fail(st);
-  std::thread beats([&registration] { registration.Run(); });
+  std::thread beats([&heartbeat] { heartbeat.Run(); });
 
   const int sig = WaitForStopSignal(stop);
   VS_LOG_INFO("signal %d: stopping; exports stay in the kernel", sig);
-  registration.Stop();
+  heartbeat.Stop();
   beats.join();
   server.Stop();
   VS_LOG_INFO("stopped cleanly");

@@ -1,7 +1,6 @@
 #include "agents/storage/registration.h"
 
 #include <cerrno>
-#include <chrono>
 #include <sstream>
 
 #include "agents/host/disk_size.h"
@@ -55,6 +54,7 @@ Status Registration::SaveIds() {
 
 Status Registration::Register() {
   std::map<std::string, xmlrpc_c::value> req{{"ip_data", Strings(options_.data_ips)},
+                                             {"url", xmlrpc_c::value_string(options_.url)},
                                              {"reconnect", xmlrpc_c::value_boolean(true)}};
   if (!options_.domain.empty()) req["domain"] = xmlrpc_c::value_string(options_.domain);
   xmlrpc_c::value r;
@@ -84,51 +84,13 @@ Status Registration::Register() {
     }
   }
   VS_RETURN_IF_ERROR(SaveIds());
-  registered_ = true;
   VS_LOG_INFO("registered as %s with %zu disk(s)", FormatId("ssvr", ssvr_id_).c_str(), pdsk_ids_.size());
   return Status::OK();
 }
 
-void Registration::Tick() {
-  Status st;
-  if (!registered_) {
-    st = Register();
-  } else {
-    xmlrpc_c::value r;
-    st = link_->Call("heartbeat", {{"ssvrid", xmlrpc_c::value_int(static_cast<int>(ssvr_id_))}}, &r);
-    if (st.code() == ENOENT) {
-      VS_LOG_WARN("the manager no longer knows %s; registering again", FormatId("ssvr", ssvr_id_).c_str());
-      registered_ = false;
-      st = Register();
-    }
-  }
-  if (ManagerLink::Unreachable(st)) {
-    if (!outage_) VS_LOG_WARN("manager unreachable (%s); still serving, retrying every %d s", st.ToString().c_str(),
-                              options_.heartbeat_s);
-    outage_ = true;
-    // It may have lost or failed us meanwhile: register again on return.
-    registered_ = false;
-    return;
-  }
-  if (outage_) VS_LOG_INFO("manager reachable again");
-  outage_ = false;
-  if (!st.ok()) VS_LOG_ERROR("manager refused this storage server: %s", st.ToString().c_str());
-}
-
-void Registration::Run() {
-  std::unique_lock<std::mutex> lock(mu_);
-  while (!stop_) {
-    lock.unlock();
-    Tick();
-    lock.lock();
-    cv_.wait_for(lock, std::chrono::seconds(options_.heartbeat_s), [this] { return stop_; });
-  }
-}
-
-void Registration::Stop() {
-  std::lock_guard<std::mutex> lock(mu_);
-  stop_ = true;
-  cv_.notify_all();
+Status Registration::Beat() {
+  xmlrpc_c::value r;
+  return link_->Call("heartbeat", {{"ssvrid", xmlrpc_c::value_int(static_cast<int>(ssvr_id_))}}, &r);
 }
 
 }  // namespace vastsky

@@ -1,16 +1,12 @@
-// The storage agent's standing with the manager: registers the server and
-// its disks (with reconnect, so a restart keeps its ids), exports each
-// registered disk, remembers the ids in state_dir/ids (so the disks are
-// exported again at boot even while the manager is down), and heartbeats.
-// Run() is the heartbeat thread: it never gives up on the manager, logs an
-// outage once at WARNING (and its end at INFO), and re-registers when the
-// manager answers again or no longer knows the server.
+// The storage agent's registration with the manager: the server and its
+// disks (with reconnect, so a restart keeps its ids), an export of each
+// registered disk, and the ids in state_dir/ids (so the disks are exported
+// again at boot even while the manager is down). agents/common/heartbeat.h
+// drives Register() and Beat().
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <map>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -22,6 +18,7 @@ namespace vastsky {
 struct RegistrationOptions {
   std::vector<std::string> data_ips;
   std::string domain;              // empty: none sent
+  std::string url;                 // where the manager calls this agent
   std::vector<std::string> disks;  // stable paths
   std::string ids_file;            // state_dir/ids
   int heartbeat_s = 5;
@@ -35,25 +32,17 @@ class Registration {
   Status RestoreExports();
   // One registration pass: server, disks, exports, ids file.
   Status Register();
-  // Heartbeats until Stop().
-  void Run();
-  void Stop();
+  // One heartbeat.
+  Status Beat();
 
  private:
   Status SaveIds();
-  void Tick();
 
   RegistrationOptions options_;
   ManagerLink* link_;
   Exports* exports_;
   int64_t ssvr_id_ = 0;
   std::map<std::string, int64_t> pdsk_ids_;  // path -> id
-  bool registered_ = false;  // this run registered, and the manager still knows us
-  bool outage_ = false;      // the last call found no manager (logged once)
-
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
 };
 
 }  // namespace vastsky
