@@ -1,9 +1,12 @@
 // A storage server's iSCSI target side, behind an interface: one target per
-// physical disk, one LUN (0), and access only for the initiators the manager
-// authorises, each with its own CHAP credentials. Every call is idempotent,
-// because the agent replays them after a restart or reboot.
+// physical disk, one LUN (0 for LIO; 1 for tgt, whose LUN 0 is its
+// controller), and access only for the initiators the manager authorises,
+// each with its own CHAP credentials (tgt: per target, see tgt_target.cc).
+// Every call is idempotent, because the agent replays them after a restart
+// or reboot.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -53,6 +56,43 @@ std::unique_ptr<IscsiTarget> NewLioTarget(const std::string& configfs_root = "/s
 // so a restarted process sees them (as the kernel keeps LIO's across a
 // daemon restart).
 std::unique_ptr<IscsiTarget> NewSimTarget(const std::string& state_file);
+// tgt (scsi-target-utils) through tgtadm; tgtd must already run (the agent
+// never starts it). control_port is tgtd's -C (several tgtds on one host);
+// timeout_ms bounds each tgtadm call. See tgt_target.cc for what differs
+// from LIO: LUN 1 (tgt's LUN 0 is its controller), CHAP accounts per target
+// rather than per initiator, portals decided by tgtd.
+std::unique_ptr<IscsiTarget> NewTgtTarget(int control_port = 0, int timeout_ms = 15000);
+
+// What `tgtadm --lld iscsi --mode target --op show` reports, per target.
+struct TgtLun {
+  int lun = -1;
+  std::string type;    // "controller" (LUN 0), "disk"
+  std::string serial;  // "SCSI SN"
+  std::string path;    // backing store path; empty for "None"
+};
+struct TgtNexus {      // an I_T nexus: one iSCSI session
+  uint64_t sid = 0;
+  std::string initiator;
+  std::vector<uint32_t> cids;
+};
+struct TgtTargetShow {
+  int tid = 0;
+  std::string iqn;
+  std::vector<TgtNexus> sessions;
+  std::vector<TgtLun> luns;
+  std::vector<std::string> accounts;  // incoming CHAP accounts bound to it
+  std::vector<std::string> acls;      // initiator addresses and names, as bound
+};
+std::vector<TgtTargetShow> ParseTgtShow(const std::string& text);
+// `tgtadm --lld iscsi --mode conn --op show --tid N`: every connection.
+struct TgtConnection {
+  uint64_t sid = 0;
+  uint32_t cid = 0;
+  std::string initiator;
+};
+std::vector<TgtConnection> ParseTgtConnections(const std::string& text);
+// `tgtadm --lld iscsi --mode account --op show`: every account's user name.
+std::vector<std::string> ParseTgtAccounts(const std::string& text);
 
 
 }  // namespace vastsky

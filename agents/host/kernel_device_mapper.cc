@@ -76,6 +76,8 @@ Status ReadTargets(dm_task* t, std::vector<DmTarget>* out) {
   return Status::OK();
 }
 
+// libdevmapper keeps process-global state (the stack of device-node
+// operations, the log callback's last error), so one call at a time.
 class KernelDeviceMapper : public DeviceMapper {
  public:
   KernelDeviceMapper() {
@@ -87,6 +89,7 @@ class KernelDeviceMapper : public DeviceMapper {
   }
 
   Status Create(const std::string& name, const std::vector<DmTarget>& table) override {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
     DmInfo info;
     VS_RETURN_IF_ERROR(GetInfo(name, &info));
     if (info.exists) return Status::Error(EEXIST, "device-mapper device " + name + " exists");
@@ -99,6 +102,7 @@ class KernelDeviceMapper : public DeviceMapper {
   }
 
   Status Remove(const std::string& name) override {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
     DmInfo info;
     VS_RETURN_IF_ERROR(GetInfo(name, &info));
     if (!info.exists) return Status::Error(ENOENT, "no device-mapper device " + name);
@@ -112,6 +116,7 @@ class KernelDeviceMapper : public DeviceMapper {
   }
 
   Status Replace(const std::string& name, const std::vector<DmTarget>& table) override {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
     {
       Task load(DM_DEVICE_RELOAD, name);
       VS_RETURN_IF_ERROR(AddTable(load.get(), table));
@@ -127,6 +132,7 @@ class KernelDeviceMapper : public DeviceMapper {
   }
 
   Status GetInfo(const std::string& name, DmInfo* out) override {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
     Task t(DM_DEVICE_INFO, name);
     VS_RETURN_IF_ERROR(t.Run("info", name));
     dm_info info;
@@ -140,18 +146,21 @@ class KernelDeviceMapper : public DeviceMapper {
   }
 
   Status GetTable(const std::string& name, std::vector<DmTarget>* table) override {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
     Task t(DM_DEVICE_TABLE, name);
     VS_RETURN_IF_ERROR(t.Run("table", name));
     return ReadTargets(t.get(), table);
   }
 
   Status GetStatus(const std::string& name, std::vector<DmTarget>* status) override {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
     Task t(DM_DEVICE_STATUS, name);
     VS_RETURN_IF_ERROR(t.Run("status", name));
     return ReadTargets(t.get(), status);
   }
 
   Status List(std::vector<std::string>* names) override {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
     Task t(DM_DEVICE_LIST, "");
     VS_RETURN_IF_ERROR(t.Run("list", ""));
     dm_names* n = dm_task_get_names(t.get());
@@ -165,6 +174,9 @@ class KernelDeviceMapper : public DeviceMapper {
   }
 
   std::string DevicePath(const std::string& name) override { return "/dev/mapper/" + name; }
+
+ private:
+  std::recursive_mutex mu_;
 };
 
 }  // namespace

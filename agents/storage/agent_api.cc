@@ -2,30 +2,13 @@
 
 #include <cerrno>
 
+#include "agents/common/op_once.h"
 #include "lib/ids.h"
 #include "lib/log.h"
 
 namespace vastsky {
 
 namespace {
-
-// Runs act once per opid: a finished opid answers 0 without acting.
-Status Once(OpJournal* journal, const Params& p, const char* method, const std::function<Status()>& act) {
-  std::string opid;
-  VS_RETURN_IF_ERROR(p.String("opid", &opid));
-  VS_RETURN_IF_ERROR(CheckOpId(opid));
-  Status conflict;
-  if (journal->Finished(opid, method, &conflict)) {
-    VS_RETURN_IF_ERROR(conflict);
-    VS_LOG_DEBUG("%s: opid %s already done", method, opid.c_str());
-    return Status::OK();
-  }
-  VS_RETURN_IF_ERROR(act());
-  Status st = journal->Record(opid, method);
-  // The operation itself succeeded and is idempotent; a repeat re-acts.
-  if (!st.ok()) VS_LOG_WARN("cannot record opid %s: %s", opid.c_str(), st.ToString().c_str());
-  return Status::OK();
-}
 
 Status Initiator(const Params& p, std::string* out) {
   VS_RETURN_IF_ERROR(p.String("initiator", out));
@@ -55,7 +38,7 @@ void AddStorageAgentMethods(Exports* exports, OpJournal* journal, RpcService* se
     VS_RETURN_IF_ERROR(p.String("chap_user", &access.chap_user));
     VS_RETURN_IF_ERROR(p.String("chap_secret", &access.chap_secret));
     VS_RETURN_IF_ERROR(CheckChap(access.chap_user, access.chap_secret));
-    VS_RETURN_IF_ERROR(Once(journal, p, "allowInitiator", [&] {
+    VS_RETURN_IF_ERROR(RunOnce(journal, p, "allowInitiator", [&] {
       VS_RETURN_IF_ERROR(exports->Allow(pdsk, access));
       VS_LOG_INFO("allowed %s on %s", access.initiator.c_str(), FormatId("pdsk", pdsk).c_str());
       return Status::OK();
@@ -68,7 +51,7 @@ void AddStorageAgentMethods(Exports* exports, OpJournal* journal, RpcService* se
     std::string initiator;
     VS_RETURN_IF_ERROR(p.Id("pdskid", &pdsk));
     VS_RETURN_IF_ERROR(Initiator(p, &initiator));
-    VS_RETURN_IF_ERROR(Once(journal, p, "revokeInitiator", [&] {
+    VS_RETURN_IF_ERROR(RunOnce(journal, p, "revokeInitiator", [&] {
       VS_RETURN_IF_ERROR(exports->Revoke(pdsk, initiator));
       VS_LOG_INFO("revoked %s on %s", initiator.c_str(), FormatId("pdsk", pdsk).c_str());
       return Status::OK();

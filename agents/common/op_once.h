@@ -1,0 +1,19 @@
+// Runs an agent operation at most once per operation id (the call's `opid`
+// member, agents/PROTOCOL.md): a repeat of a finished opid answers without
+// acting again, so the manager may resend after a timeout or a restart.
+#pragma once
+
+#include <functional>
+
+#include "lib/api_params.h"
+#include "lib/op_journal.h"
+#include "lib/status.h"
+
+namespace vastsky {
+
+// *repeat tells the caller the opid had already finished (it may then
+// rebuild the answer from its own state).
+Status RunOnce(OpJournal* journal, const Params& p, const char* method, const std::function<Status()>& act,
+               bool* repeat = nullptr);
+
+}  // namespace vastsky

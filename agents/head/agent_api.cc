@@ -1,0 +1,67 @@
+#include "agents/head/agent_api.h"
+
+#include <cerrno>
+
+#include "agents/common/op_once.h"
+#include "lib/iscsi_names.h"
+
+namespace vastsky {
+
+namespace {
+xmlrpc_c::value Int(int64_t v) { return xmlrpc_c::value_int(static_cast<int>(v)); }
+}  // namespace
+
+void AddHeadAgentMethods(Assembly* assembly, OpJournal* journal, RpcService* service) {
+  service->Add("helloWorld", [](const Params&, xmlrpc_c::value* r) {
+    *r = xmlrpc_c::value_int(0);
+    return Status::OK();
+  });
+  service->Add("attachLogicalVolume", [assembly, journal](const Params& p, xmlrpc_c::value* r) {
+    Params lvol;
+    VolumeSpec spec;
+    std::string user, secret, device;
+    VS_RETURN_IF_ERROR(p.Struct("lvol", &lvol));
+    VS_RETURN_IF_ERROR(ParseVolumeSpec(lvol, &spec));
+    VS_RETURN_IF_ERROR(p.String("chap_user", &user));
+    VS_RETURN_IF_ERROR(p.String("chap_secret", &secret));
+    VS_RETURN_IF_ERROR(CheckChap(user, secret));
+    VS_RETURN_IF_ERROR(RunOnce(journal, p, "attachLogicalVolume",
+                               [&] { return assembly->Attach(spec, user, secret, &device); }));
+    // A repeated opid did not act; the device is where the first call put it.
+    if (device.empty()) VS_RETURN_IF_ERROR(assembly->Attach(spec, user, secret, &device));
+    *r = xmlrpc_c::value_string(device);
+    return Status::OK();
+  });
+  service->Add("detachLogicalVolume", [assembly, journal](const Params& p, xmlrpc_c::value* r) {
+    int64_t lvol;
+    VS_RETURN_IF_ERROR(p.Id("lvolid", &lvol));
+    VS_RETURN_IF_ERROR(RunOnce(journal, p, "detachLogicalVolume", [&] { return assembly->Detach(lvol); }));
+    *r = xmlrpc_c::value_int(0);
+    return Status::OK();
+  });
+  service->Add("listVolumes", [assembly](const Params&, xmlrpc_c::value* r) {
+    std::vector<VolumeState> vols;
+    VS_RETURN_IF_ERROR(assembly->List(&vols));
+    std::vector<xmlrpc_c::value> out;
+    for (const VolumeState& v : vols) {
+      std::vector<xmlrpc_c::value> mirrors;
+      for (const MirrorState& m : v.mirrors)
+        mirrors.push_back(xmlrpc_c::value_struct(std::map<std::string, xmlrpc_c::value>{
+            {"mirrorid", Int(m.mirror_id)},
+            {"health", xmlrpc_c::value_string(m.health)},
+            {"sync", xmlrpc_c::value_string(m.sync)},
+            {"action", xmlrpc_c::value_string(m.action)}}));
+      out.push_back(xmlrpc_c::value_struct(std::map<std::string, xmlrpc_c::value>{
+          {"lvolid", Int(v.lvol_id)},
+          {"lvolname", xmlrpc_c::value_string(v.name)},
+          {"device", xmlrpc_c::value_string(v.device)},
+          {"assembled", xmlrpc_c::value_boolean(v.assembled)},
+          {"open", xmlrpc_c::value_boolean(v.open)},
+          {"mirrors", xmlrpc_c::value_array(mirrors)}}));
+    }
+    *r = xmlrpc_c::value_array(out);
+    return Status::OK();
+  });
+}
+
+}  // namespace vastsky

@@ -1,0 +1,451 @@
+#include "agents/head/assembly.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <set>
+#include <sstream>
+
+#include "agents/head/plan.h"
+#include "lib/deadline.h"
+#include "lib/ids.h"
+#include "lib/log.h"
+#include "lib/state_file.h"
+
+namespace vastsky {
+
+namespace {
+
+constexpr uint64_t kSectorsPerMib = 2048, kSectorsPerGib = 2097152;
+constexpr uint64_t kMetaSectors = kSectorsPerMib;  // manager/types.h kMetaMib
+const char kPrefix[] = "vastsky-";
+
+std::string VolumeDm(int64_t lvol) { return kPrefix + std::to_string(lvol); }
+std::string MirrorDm(int64_t lvol, int64_t mirror) { return VolumeDm(lvol) + "-m" + std::to_string(mirror); }
+std::string SliceDm(int64_t lvol, int64_t chunk, const char* part) {
+  return VolumeDm(lvol) + "-c" + std::to_string(chunk) + "-" + part;
+}
+// The lvol id a device name of ours belongs to; 0 if not ours.
+int64_t LvolOfDm(const std::string& name) {
+  if (name.compare(0, sizeof kPrefix - 1, kPrefix) != 0) return 0;
+  size_t i = sizeof kPrefix - 1, j = i;
+  while (j < name.size() && isdigit(static_cast<unsigned char>(name[j]))) ++j;
+  if (j == i || j - i > 10 || (j < name.size() && name[j] != '-')) return 0;
+  return std::stoll(name.substr(i, j - i));
+}
+
+bool Gone(const Status& st) { return st.code() == ENOENT || st.code() == ENXIO; }
+
+// The devices a table line names, as the kernel prints them ("253:4"):
+// paths of block devices are resolved; anything else stays as written
+// (the simulated host keeps paths).
+std::vector<std::string> DeviceTokens(const std::string& params, bool resolve) {
+  std::vector<std::string> out;
+  std::istringstream in(params);
+  std::string tok;
+  while (in >> tok) {
+    struct stat st;
+    if (tok[0] == '/') {
+      if (resolve && stat(tok.c_str(), &st) == 0 && S_ISBLK(st.st_mode))
+        tok = std::to_string(major(st.st_rdev)) + ":" + std::to_string(minor(st.st_rdev));
+      out.push_back(tok);
+    } else if (tok.find(':') != std::string::npos && isdigit(static_cast<unsigned char>(tok[0]))) {
+      out.push_back(tok);
+    }
+  }
+  return out;
+}
+
+bool SameTable(const std::vector<DmTarget>& want, const std::vector<DmTarget>& have) {
+  if (want.size() != have.size()) return false;
+  for (size_t i = 0; i < want.size(); ++i)
+    if (want[i].start != have[i].start || want[i].length != have[i].length || want[i].type != have[i].type ||
+        DeviceTokens(want[i].params, true) != DeviceTokens(have[i].params, false))
+      return false;
+  return true;
+}
+
+// Creates the device, or adopts it if it exists with this table.
+Status EnsureDevice(DeviceMapper* dm, const std::string& name, const std::vector<DmTarget>& table) {
+  DmInfo info;
+  VS_RETURN_IF_ERROR(dm->GetInfo(name, &info));
+  if (!info.exists) return dm->Create(name, table);
+  std::vector<DmTarget> have;
+  VS_RETURN_IF_ERROR(dm->GetTable(name, &have));
+  if (SameTable(table, have)) return Status::OK();
+  return Status::Error(EEXIST, name + " exists with another table (" + (have.empty() ? "" : have[0].type + " " + have[0].params) + ")");
+}
+
+Status RemoveDevice(DeviceMapper* dm, const std::string& name) {
+  Status st = dm->Remove(name);
+  return Gone(st) ? Status::OK() : st;
+}
+
+// A reused chunk may still hold another mirror's dm-raid superblock, which
+// dm-raid would believe; a fresh leg's metadata starts zeroed.
+Status ZeroMeta(const std::string& path, int timeout_ms) {
+  return RunWithDeadline(timeout_ms, "zeroing " + path, [path] {
+    int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return Status::Error(errno, "cannot open " + path);
+    const std::string zeros(kMetaSectors * 512, '\0');
+    ssize_t n = pwrite(fd, zeros.data(), zeros.size(), 0);
+    int err = n == static_cast<ssize_t>(zeros.size()) ? 0 : (n < 0 ? errno : EIO);
+    if (err == 0 && fdatasync(fd) != 0) err = errno;
+    close(fd);
+    return err == 0 ? Status::OK() : Status::Error(err, "cannot zero " + path);
+  });
+}
+
+Status MakeLink(const std::string& link, const std::string& target) {
+  char have[4096];
+  ssize_t n = readlink(link.c_str(), have, sizeof have - 1);
+  if (n >= 0 && std::string(have, static_cast<size_t>(n)) == target) return Status::OK();
+  const std::string tmp = link + ".new";
+  unlink(tmp.c_str());
+  if (symlink(target.c_str(), tmp.c_str()) != 0) return Status::Error(errno, "cannot link " + tmp);
+  if (rename(tmp.c_str(), link.c_str()) != 0) {
+    const int err = errno;
+    unlink(tmp.c_str());
+    return Status::Error(err, "cannot link " + link);
+  }
+  return Status::OK();
+}
+
+Status RemoveLink(const std::string& link) {
+  if (unlink(link.c_str()) != 0 && errno != ENOENT) return Status::Error(errno, "cannot remove " + link);
+  return Status::OK();
+}
+
+}  // namespace
+
+// Built once per attach or detach: what the login steps found, for the
+// slice steps that follow them (steps run on the Plan's threads).
+struct Assembly::Context {
+  std::mutex mu;
+  std::map<int64_t, std::string> disks;  // pdsk id -> SCSI disk of its session
+  std::string Disk(int64_t pdsk) {
+    std::lock_guard<std::mutex> lock(mu);
+    return disks[pdsk];
+  }
+};
+
+// One piece of a volume: `up` builds it (or adopts it), `down` removes it
+// (gone already is fine). deps index earlier nodes that must be up first.
+struct Assembly::Node {
+  std::string name;
+  std::vector<int> deps;
+  Plan::Fn up, down;
+};
+
+Assembly::Assembly(AssemblyOptions options, DeviceMapper* dm, IscsiInitiator* iscsi)
+    : options_(std::move(options)), dm_(dm), iscsi_(iscsi) {}
+
+bool Assembly::DiskUsedByOthers(int64_t pdsk_id, int64_t lvol_id) const {
+  for (const auto& r : records_) {
+    if (r.first == lvol_id) continue;
+    for (const MirrorSpec& m : r.second.spec.mirrors)
+      for (const LegSpec& l : m.legs)
+        if (l.pdsk_id == pdsk_id && !l.missing()) return true;
+  }
+  return false;
+}
+
+std::vector<Assembly::Node> Assembly::Nodes(const Record& record, bool attaching, const std::shared_ptr<Context>& ctx) {
+  const VolumeSpec& spec = record.spec;
+  const int64_t lvol = spec.lvol_id;
+  DeviceMapper* dm = dm_;
+  IscsiInitiator* iscsi = iscsi_;
+  std::vector<Node> nodes;
+
+  // Sessions: one per remote disk; another volume's session is shared, so
+  // it is joined (Login finds it) and never logged out from here.
+  std::map<int64_t, int> login;  // pdsk -> node
+  for (const MirrorSpec& m : spec.mirrors)
+    for (const LegSpec& leg : m.legs) {
+      if (leg.missing() || login.count(leg.pdsk_id)) continue;
+      const int64_t pdsk = leg.pdsk_id;
+      const std::vector<std::string> portals = leg.portals;
+      const bool shared = DiskUsedByOthers(pdsk, lvol);
+      Node n;
+      n.name = "login " + DiskIqn(pdsk);
+      n.up = [=] {
+        Status st;
+        for (const std::string& portal : portals) {  // the first that answers
+          std::string disk;
+          st = iscsi->Login({DiskIqn(pdsk), portal, record.chap_user, record.chap_secret}, &disk);
+          if (st.ok()) {
+            std::lock_guard<std::mutex> lock(ctx->mu);
+            ctx->disks[pdsk] = disk;
+            return st;
+          }
+        }
+        return st;
+      };
+      n.down = [=] { return shared ? Status::OK() : iscsi->Logout(DiskIqn(pdsk)); };
+      login[pdsk] = static_cast<int>(nodes.size());
+      nodes.push_back(n);
+    }
+
+  std::vector<int> mirror_nodes;
+  for (const MirrorSpec& m : spec.mirrors) {
+    const uint64_t sectors = static_cast<uint64_t>(m.capacity_gib) * kSectorsPerGib;
+    std::vector<int> raid_deps;
+    std::string members;
+    int fresh = 0, live = 0;
+    std::vector<size_t> rebuild;
+    for (size_t i = 0; i < m.legs.size(); ++i) {
+      const LegSpec& leg = m.legs[i];
+      if (leg.missing()) {
+        members += " - -";
+        continue;
+      }
+      ++live;
+      if (leg.fresh()) {
+        ++fresh;
+        rebuild.push_back(i);
+      }
+      const int64_t pdsk = leg.pdsk_id;
+      const uint64_t meta_at = static_cast<uint64_t>(leg.offset_mib) * kSectorsPerMib;
+      const std::string meta = SliceDm(lvol, leg.chunk_id, "meta"), data = SliceDm(lvol, leg.chunk_id, "data");
+      Node mn{"slice " + meta, {login[pdsk]}, nullptr, nullptr};
+      mn.up = [=] { return EnsureDevice(dm, meta, {{0, kMetaSectors, "linear", ctx->Disk(pdsk) + " " + std::to_string(meta_at)}}); };
+      mn.down = [=] { return RemoveDevice(dm, meta); };
+      raid_deps.push_back(static_cast<int>(nodes.size()));
+      nodes.push_back(mn);
+      if (attaching && leg.fresh()) {
+        const std::string path = dm->DevicePath(meta);
+        const int timeout = options_.kernel_timeout_ms;
+        Node zn{"zero " + meta, {raid_deps.back()}, [=] { return ZeroMeta(path, timeout); }, nullptr};
+        raid_deps.push_back(static_cast<int>(nodes.size()));
+        nodes.push_back(zn);
+      }
+      Node dn{"slice " + data, {login[pdsk]}, nullptr, nullptr};
+      dn.up = [=] {
+        return EnsureDevice(dm, data, {{0, sectors, "linear", ctx->Disk(pdsk) + " " + std::to_string(meta_at + kMetaSectors)}});
+      };
+      dn.down = [=] { return RemoveDevice(dm, data); };
+      raid_deps.push_back(static_cast<int>(nodes.size()));
+      nodes.push_back(dn);
+      members += " " + dm->DevicePath(meta) + " " + dm->DevicePath(data);
+    }
+    // Never-written legs hold nothing to copy: all fresh is nosync; fresh
+    // beside written ones (a replacement) is rebuilt from them.
+    std::string flags;
+    int nflags = 1;
+    if (fresh == live) {
+      flags = " nosync";
+      nflags = 2;
+    } else {
+      for (size_t i : rebuild) flags += " rebuild " + std::to_string(i);
+      nflags += 2 * static_cast<int>(rebuild.size());
+    }
+    const std::string params = "raid1 " + std::to_string(nflags) + " 0" + flags + " " +
+                               std::to_string(m.legs.size()) + members;
+    const std::string raid = MirrorDm(lvol, m.mirror_id);
+    Node rn{"raid " + raid, raid_deps, nullptr, nullptr};
+    rn.up = [=] { return EnsureDevice(dm, raid, {{0, sectors, "raid", params}}); };
+    rn.down = [=] { return RemoveDevice(dm, raid); };
+    mirror_nodes.push_back(static_cast<int>(nodes.size()));
+    nodes.push_back(rn);
+  }
+
+  std::vector<DmTarget> table;
+  for (const MirrorSpec& m : spec.mirrors)
+    table.push_back({static_cast<uint64_t>(m.offset_gib) * kSectorsPerGib, static_cast<uint64_t>(m.capacity_gib) * kSectorsPerGib,
+                     "linear", dm->DevicePath(MirrorDm(lvol, m.mirror_id)) + " 0"});
+  const std::string vol = VolumeDm(lvol);
+  Node vn{"volume " + vol, mirror_nodes, [=] { return EnsureDevice(dm, vol, table); }, [=] { return RemoveDevice(dm, vol); }};
+  nodes.push_back(vn);
+  const std::string link = LinkPath(spec.name), target = dm->DevicePath(vol), link_dir = options_.link_dir;
+  Node ln{"link " + link, {static_cast<int>(nodes.size()) - 1}, nullptr, [=] { return RemoveLink(link); }};
+  ln.up = [=] {
+    VS_RETURN_IF_ERROR(MakeStateDir(link_dir));
+    return MakeLink(link, target);
+  };
+  nodes.push_back(ln);
+  return nodes;
+}
+
+// Attaching runs the nodes up in dependency order; detaching runs them
+// down in the reverse order (each after everything that stood on it).
+Status Assembly::Assemble(const Record& record, bool attaching) {
+  auto ctx = std::make_shared<Context>();
+  std::vector<Node> nodes = Nodes(record, attaching, ctx);
+  Plan plan;
+  if (attaching) {
+    for (const Node& n : nodes) plan.Add(n.name, n.deps, n.up, n.down);
+  } else {
+    std::vector<std::vector<int>> dependents(nodes.size());
+    for (size_t i = 0; i < nodes.size(); ++i)
+      for (int d : nodes[i].deps) dependents[d].push_back(static_cast<int>(i));
+    std::vector<int> id(nodes.size());
+    for (size_t k = nodes.size(); k-- > 0;) {
+      std::vector<int> deps;
+      for (int d : dependents[k]) deps.push_back(id[d]);
+      id[k] = plan.Add(nodes[k].name, deps, nodes[k].down, nodes[k].up);
+    }
+  }
+  return plan.Run();
+}
+
+Status Assembly::SaveRecord(const Record& record) {
+  VS_RETURN_IF_ERROR(MakeStateDir(options_.records_dir));
+  return WriteStateFile(options_.records_dir + "/" + std::to_string(record.spec.lvol_id),
+                        EncodeVolumeRecord(record.spec, record.chap_user, record.chap_secret), 0600);
+}
+
+Status Assembly::Attach(const VolumeSpec& spec, const std::string& chap_user, const std::string& chap_secret,
+                        std::string* device) {
+  std::lock_guard<std::mutex> lock(mu_);
+  *device = LinkPath(spec.name);
+  auto it = records_.find(spec.lvol_id);
+  if (it != records_.end()) {
+    if (!SameLayout(it->second.spec, spec))
+      return Status::Error(EEXIST, FormatId("lvol", spec.lvol_id) + " is assembled here with another layout; detach it first");
+    DmInfo info;
+    VS_RETURN_IF_ERROR(dm_->GetInfo(VolumeDm(spec.lvol_id), &info));
+    // Whole already (a repeated call): never rebuild under a running VM.
+    if (info.exists) return Status::OK();
+  }
+  Record record{spec, chap_user, chap_secret};
+  Status st = Assemble(record, true);
+  if (!st.ok()) {
+    VS_LOG_ERROR("attach of %s ('%s') failed, nothing left behind: %s", FormatId("lvol", spec.lvol_id).c_str(),
+                 spec.name.c_str(), st.ToString().c_str());
+    return st;
+  }
+  // From now on the legs hold data: a re-assembly must neither zero their
+  // metadata nor skip their resync.
+  for (MirrorSpec& m : record.spec.mirrors)
+    for (LegSpec& leg : m.legs)
+      if (leg.fresh()) leg.status = 2;
+  records_[spec.lvol_id] = record;
+  st = SaveRecord(record);
+  if (!st.ok()) VS_LOG_ERROR("cannot record %s: %s; it will not be re-assembled after a reboot",
+                             FormatId("lvol", spec.lvol_id).c_str(), st.ToString().c_str());
+  VS_LOG_INFO("attached %s as %s (%zu mirrors)", FormatId("lvol", spec.lvol_id).c_str(), device->c_str(),
+              spec.mirrors.size());
+  return Status::OK();
+}
+
+Status Assembly::Detach(int64_t lvol_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = records_.find(lvol_id);
+  if (it == records_.end()) return RemoveLeftovers();
+  DmInfo info;
+  VS_RETURN_IF_ERROR(dm_->GetInfo(VolumeDm(lvol_id), &info));
+  if (info.open_count > 0)
+    return Status::Error(EBUSY, LinkPath(it->second.spec.name) + " is open (" + std::to_string(info.open_count) +
+                                    " holders): stop what uses it first");
+  VS_RETURN_IF_ERROR(Assemble(it->second, false));
+  if (unlink((options_.records_dir + "/" + std::to_string(lvol_id)).c_str()) != 0 && errno != ENOENT)
+    VS_LOG_ERROR("cannot remove the record of %s: %s", FormatId("lvol", lvol_id).c_str(), strerror(errno));
+  VS_LOG_INFO("detached %s ('%s')", FormatId("lvol", lvol_id).c_str(), it->second.spec.name.c_str());
+  records_.erase(it);
+  return Status::OK();
+}
+
+// Devices of ours that no record claims are what a crash left of an
+// attach in progress (the record is written last); sessions to VastSky
+// disks that no record uses, likewise. Both go, unless in use.
+Status Assembly::RemoveLeftovers() {
+  std::vector<std::string> names;
+  VS_RETURN_IF_ERROR(dm_->List(&names));
+  // The volume first, then mirrors, then slices: each before what it holds.
+  auto rank = [](const std::string& n) {
+    return n.find("-c") != std::string::npos ? 2 : n.find("-m") != std::string::npos ? 1 : 0;
+  };
+  std::stable_sort(names.begin(), names.end(), [&](const std::string& a, const std::string& b) { return rank(a) < rank(b); });
+  for (const std::string& name : names) {
+    const int64_t lvol = LvolOfDm(name);
+    if (lvol == 0 || records_.count(lvol)) continue;
+    Status st = RemoveDevice(dm_, name);
+    if (st.ok()) VS_LOG_INFO("removed %s, left over from an interrupted attach", name.c_str());
+    else VS_LOG_ERROR("cannot remove leftover %s: %s", name.c_str(), st.ToString().c_str());
+  }
+  std::set<std::string> needed;
+  for (const auto& r : records_)
+    for (const MirrorSpec& m : r.second.spec.mirrors)
+      for (const LegSpec& l : m.legs) needed.insert(DiskIqn(l.pdsk_id));
+  std::vector<IscsiSession> sessions;
+  VS_RETURN_IF_ERROR(iscsi_->Sessions(&sessions));
+  const std::string ours = DiskIqn(0).substr(0, DiskIqn(0).find(':') + 1);
+  for (const IscsiSession& s : sessions) {
+    if (s.iqn.compare(0, ours.size(), ours) != 0 || needed.count(s.iqn)) continue;
+    Status st = iscsi_->Logout(s.iqn);
+    if (st.ok()) VS_LOG_INFO("logged out of %s, which no attached volume uses", s.iqn.c_str());
+    else VS_LOG_ERROR("cannot log out of %s: %s", s.iqn.c_str(), st.ToString().c_str());
+  }
+  return Status::OK();
+}
+
+Status Assembly::Start() {
+  std::lock_guard<std::mutex> lock(mu_);
+  VS_RETURN_IF_ERROR(MakeStateDir(options_.records_dir));
+  DIR* dir = opendir(options_.records_dir.c_str());
+  if (!dir) return Status::Error(errno, "cannot read " + options_.records_dir);
+  while (dirent* e = readdir(dir)) {
+    const std::string file = e->d_name;
+    if (file.empty() || file.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string text;
+    Record r;
+    Status st = ReadStateFile(options_.records_dir + "/" + file, &text);
+    if (st.ok()) st = DecodeVolumeRecord(text, &r.spec, &r.chap_user, &r.chap_secret);
+    if (!st.ok()) {
+      VS_LOG_ERROR("ignoring volume record %s/%s: %s", options_.records_dir.c_str(), file.c_str(), st.ToString().c_str());
+      continue;
+    }
+    records_[r.spec.lvol_id] = r;
+  }
+  closedir(dir);
+  Status st = RemoveLeftovers();
+  if (!st.ok()) VS_LOG_ERROR("cannot clear leftovers: %s", st.ToString().c_str());
+  return Status::OK();
+}
+
+void Assembly::Reconcile() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& r : records_) {
+    DmInfo info;
+    Status st = dm_->GetInfo(VolumeDm(r.first), &info);
+    if (st.ok() && info.exists) continue;
+    st = Assemble(r.second, true);
+    if (st.ok()) VS_LOG_INFO("re-assembled %s as %s", FormatId("lvol", r.first).c_str(), LinkPath(r.second.spec.name).c_str());
+    else VS_LOG_ERROR("cannot re-assemble %s yet: %s", FormatId("lvol", r.first).c_str(), st.ToString().c_str());
+  }
+}
+
+Status Assembly::List(std::vector<VolumeState>* out) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& r : records_) {
+    VolumeState v;
+    v.lvol_id = r.first;
+    v.name = r.second.spec.name;
+    v.device = LinkPath(v.name);
+    DmInfo info;
+    VS_RETURN_IF_ERROR(dm_->GetInfo(VolumeDm(r.first), &info));
+    v.assembled = info.exists;
+    v.open = info.open_count > 0;
+    for (const MirrorSpec& m : r.second.spec.mirrors) {
+      MirrorState ms;
+      ms.mirror_id = m.mirror_id;
+      std::vector<DmTarget> status;
+      if (v.assembled && dm_->GetStatus(MirrorDm(r.first, m.mirror_id), &status).ok() && !status.empty()) {
+        std::istringstream in(status[0].params);
+        std::string level, n;
+        in >> level >> n >> ms.health >> ms.sync >> ms.action;
+      }
+      v.mirrors.push_back(ms);
+    }
+    out->push_back(v);
+  }
+  return Status::OK();
+}
+
+}  // namespace vastsky

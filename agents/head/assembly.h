@@ -1,0 +1,87 @@
+// The head agent's volumes: assembling one from its VolumeSpec (iSCSI
+// sessions, dm-linear slices, dm raid1 mirrors, the dm-linear volume and its
+// /dev/vastsky link), tearing it down, and finding it again after a restart.
+//
+// Attach and Detach run as a Plan (plan.h): a failure undoes what the call
+// did, so a volume is either whole or absent. A volume is recorded (with its
+// spec and CHAP credentials, in records_dir) once it is whole, and the
+// record goes once it is gone; Start() re-assembles every recorded volume,
+// adopting the devices that still exist (agent restart) or rebuilding them
+// (reboot), and removes leftovers of an attach that a crash interrupted.
+// Thread-safe: one attach or detach at a time.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "agents/head/volume_spec.h"
+#include "agents/host/device_mapper.h"
+#include "agents/host/iscsi_initiator.h"
+
+namespace vastsky {
+
+struct AssemblyOptions {
+  std::string link_dir = "/dev/vastsky";
+  std::string records_dir;          // state_dir/volumes
+  int kernel_timeout_ms = 30000;    // any one dm call or metadata write
+};
+
+struct MirrorState {
+  int64_t mirror_id = 0;
+  std::string health, sync, action;  // dm raid status: "AA", "2048/2048", "idle"
+};
+
+struct VolumeState {
+  int64_t lvol_id = 0;
+  std::string name, device;
+  bool assembled = false, open = false;
+  std::vector<MirrorState> mirrors;
+};
+
+class Assembly {
+ public:
+  Assembly(AssemblyOptions options, DeviceMapper* dm, IscsiInitiator* iscsi);
+
+  // Loads the records, clears leftovers, re-assembles. Only an unreadable
+  // record directory is an error; a volume that cannot be assembled now is
+  // logged and retried by Reconcile().
+  Status Start();
+  // Re-assembles recorded volumes whose device is missing.
+  void Reconcile();
+  // Assembles the volume and gives its device (/dev/vastsky/<name>). A
+  // volume already assembled with the same layout is adopted as it is; a
+  // different layout under the same id is EEXIST.
+  Status Attach(const VolumeSpec& spec, const std::string& chap_user, const std::string& chap_secret,
+                std::string* device);
+  // Tears the volume down and logs out of sessions no other volume uses.
+  // EBUSY (and nothing touched) while its device is open. Unknown: OK.
+  Status Detach(int64_t lvol_id);
+  Status List(std::vector<VolumeState>* out);
+
+ private:
+  struct Record {
+    VolumeSpec spec;
+    std::string chap_user, chap_secret;
+  };
+  struct Node;
+  struct Context;
+
+  std::vector<Node> Nodes(const Record& record, bool attaching, const std::shared_ptr<Context>& ctx);
+  Status Assemble(const Record& record, bool attaching);
+  Status SaveRecord(const Record& record);
+  Status RemoveLeftovers();
+  bool DiskUsedByOthers(int64_t pdsk_id, int64_t lvol_id) const;
+  std::string LinkPath(const std::string& name) const { return options_.link_dir + "/" + name; }
+
+  const AssemblyOptions options_;
+  DeviceMapper* dm_;
+  IscsiInitiator* iscsi_;
+  std::mutex mu_;
+  std::map<int64_t, Record> records_;
+};
+
+}  // namespace vastsky

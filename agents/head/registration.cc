@@ -1,0 +1,32 @@
+#include "agents/head/registration.h"
+
+#include "lib/ids.h"
+#include "lib/log.h"
+
+namespace vastsky {
+
+Status HeadRegistration::Register() {
+  std::vector<xmlrpc_c::value> ips;
+  for (const std::string& ip : data_ips_) ips.push_back(xmlrpc_c::value_string(ip));
+  xmlrpc_c::value r;
+  VS_RETURN_IF_ERROR(link_->Call("registerHeadServer",
+                                 {{"ip_data", xmlrpc_c::value_array(ips)},
+                                  {"initiator", xmlrpc_c::value_string(initiator_)},
+                                  {"url", xmlrpc_c::value_string(url_)},
+                                  {"reconnect", xmlrpc_c::value_boolean(true)}},
+                                 &r));
+  const int64_t id = r.type() == xmlrpc_c::value::TYPE_INT ? xmlrpc_c::value_int(r).cvalue() : 0;
+  if (hsvr_id_ != 0 && id != hsvr_id_)
+    VS_LOG_WARN("the manager gave this head %s; it was %s before", FormatId("hsvr", id).c_str(),
+                FormatId("hsvr", hsvr_id_).c_str());
+  hsvr_id_ = id;
+  VS_LOG_INFO("registered as %s, initiator %s, agent %s", FormatId("hsvr", id).c_str(), initiator_.c_str(), url_.c_str());
+  return Status::OK();
+}
+
+Status HeadRegistration::Beat() {
+  xmlrpc_c::value r;
+  return link_->Call("heartbeat", {{"hsvrid", xmlrpc_c::value_int(static_cast<int>(hsvr_id_))}}, &r);
+}
+
+}  // namespace vastsky

@@ -1,0 +1,30 @@
+// The head agent's registration with the manager: its data addresses, its
+// initiator IQN (the name storage agents' ACLs will carry) and the URL the
+// manager calls it on, with reconnect so a restart keeps its id.
+// agents/common/heartbeat.h drives Register() and Beat().
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "agents/common/manager_link.h"
+
+namespace vastsky {
+
+class HeadRegistration {
+ public:
+  HeadRegistration(std::vector<std::string> data_ips, std::string initiator, std::string url, ManagerLink* link)
+      : data_ips_(std::move(data_ips)), initiator_(std::move(initiator)), url_(std::move(url)), link_(link) {}
+
+  Status Register();
+  Status Beat();
+
+ private:
+  const std::vector<std::string> data_ips_;
+  const std::string initiator_, url_;
+  ManagerLink* link_;
+  int64_t hsvr_id_ = 0;
+};
+
+}  // namespace vastsky

@@ -1,0 +1,46 @@
+// What the manager tells a head agent to assemble: a volume's mirrors and
+// the legs of each, where every leg lives (disk, portals, offset). Parsed
+// and checked from the attach call's `lvol` struct (agents/PROTOCOL.md),
+// and kept as JSON in the agent's state so it can re-assemble after a
+// restart or reboot without the manager.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "lib/api_params.h"
+#include "lib/status.h"
+
+namespace vastsky {
+
+struct LegSpec {
+  int64_t chunk_id = 0, pdsk_id = 0;
+  std::vector<std::string> portals;  // "ip:3260"
+  int64_t offset_mib = 0;            // the 1 MiB metadata slice; data follows
+  int64_t length_mib = 0;
+  int status = 0;                    // 1 ALLOCATED (never used), 2 INSYNC, 3 SPARE (missing)
+  bool fresh() const { return status == 1; }
+  bool missing() const { return status == 3; }
+};
+
+struct MirrorSpec {
+  int64_t mirror_id = 0, offset_gib = 0, capacity_gib = 0;
+  std::vector<LegSpec> legs;
+};
+
+struct VolumeSpec {
+  int64_t lvol_id = 0;
+  std::string name;
+  std::vector<MirrorSpec> mirrors;  // in offset order, tiling the volume
+};
+
+// EINVAL naming the member for anything malformed or inconsistent.
+Status ParseVolumeSpec(const Params& lvol, VolumeSpec* out);
+// Same volume, same legs in the same places (leg status aside).
+bool SameLayout(const VolumeSpec& a, const VolumeSpec& b);
+
+std::string EncodeVolumeRecord(const VolumeSpec& spec, const std::string& chap_user, const std::string& chap_secret);
+Status DecodeVolumeRecord(const std::string& text, VolumeSpec* spec, std::string* chap_user, std::string* chap_secret);
+
+}  // namespace vastsky

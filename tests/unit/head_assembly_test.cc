@@ -1,0 +1,251 @@
+// The head agent's assembly over the simulated host: which devices an
+// attach builds and how, that a failure at any step leaves nothing, that
+// detach refuses an open volume and otherwise leaves nothing, that shared
+// sessions survive, and that a restarted agent adopts what it built.
+#include <cppunit/extensions/HelperMacros.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <fstream>
+#include <thread>
+
+#include "agents/head/assembly.h"
+#include "agents/head/plan.h"
+#include "lib/ids.h"
+
+using namespace vastsky;
+
+namespace {
+
+LegSpec Leg(int64_t chunk, int64_t pdsk, int status, int64_t offset_mib = 0) {
+  LegSpec l;
+  l.chunk_id = chunk;
+  l.pdsk_id = pdsk;
+  l.portals = {"10.0.0." + std::to_string(pdsk) + ":3260"};
+  l.offset_mib = offset_mib;
+  l.length_mib = 1024;
+  l.status = status;
+  return l;
+}
+
+// lvol `id` of `mirrors` 1 GiB mirrors, two legs each on disks 2m+1, 2m+2.
+VolumeSpec Volume(int64_t id, int mirrors, int status = 1, int64_t first_pdsk = 1) {
+  VolumeSpec v;
+  v.lvol_id = id;
+  v.name = "vol" + std::to_string(id);
+  for (int i = 0; i < mirrors; ++i) {
+    MirrorSpec m;
+    m.mirror_id = id * 100 + i;
+    m.offset_gib = i;
+    m.capacity_gib = 1;
+    m.legs = {Leg(id * 1000 + 2 * i, first_pdsk + 2 * i, status), Leg(id * 1000 + 2 * i + 1, first_pdsk + 2 * i + 1, status, 1025)};
+    v.mirrors.push_back(m);
+  }
+  return v;
+}
+
+}  // namespace
+
+class HeadAssemblyTest : public CppUnit::TestFixture {
+  CPPUNIT_TEST_SUITE(HeadAssemblyTest);
+  CPPUNIT_TEST(PlanUndoesInReverseOnFailure);
+  CPPUNIT_TEST(AttachBuildsSlicesRaidsVolumeAndLink);
+  CPPUNIT_TEST(FreshMirrorIsNosyncAndReplacementIsRebuilt);
+  CPPUNIT_TEST(RefusedLoginLeavesNothing);
+  CPPUNIT_TEST(DetachRefusesOpenVolume);
+  CPPUNIT_TEST(DetachKeepsSessionsOthersUse);
+  CPPUNIT_TEST(RestartAdoptsAndClearsLeftovers);
+  CPPUNIT_TEST(OtherLayoutIsEexist);
+  CPPUNIT_TEST_SUITE_END();
+
+ public:
+  void setUp() override {
+    char tmpl[] = "/tmp/vastsky-assembly-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    Open();
+  }
+  void tearDown() override {
+    assembly_.reset();
+    std::string cmd = "rm -rf '" + dir_ + "'";
+    CPPUNIT_ASSERT_EQUAL(0, system(cmd.c_str()));
+  }
+
+  void PlanUndoesInReverseOnFailure() {
+    std::vector<std::string> log;
+    std::mutex mu;
+    auto note = [&](const std::string& s) {
+      std::lock_guard<std::mutex> l(mu);
+      log.push_back(s);
+      return Status::OK();
+    };
+    Plan plan;
+    int a = plan.Add("a", {}, [&] { return note("+a"); }, [&] { return note("-a"); });
+    int b = plan.Add("b", {a}, [&] { return note("+b"); }, [&] { return note("-b"); });
+    plan.Add("c", {a}, [] { return Status::Error(EIO, "disk gone"); }, [&] { return note("-c"); });
+    plan.Add("d", {b}, [&] { return note("+d"); }, [&] { return note("-d"); });
+    Status st = plan.Run(1);
+    CPPUNIT_ASSERT_EQUAL(EIO, st.code());
+    CPPUNIT_ASSERT(st.message().find("c: disk gone") != std::string::npos);
+    // c failed: nothing after it started (parallel 1), b and a undone in reverse, c not undone.
+    CPPUNIT_ASSERT_EQUAL(std::string("+a +b -b -a"), Join(log));
+  }
+
+  void AttachBuildsSlicesRaidsVolumeAndLink() {
+    std::string device;
+    CPPUNIT_ASSERT(assembly_->Attach(Volume(7, 4), "user", "secret-secret", &device).ok());
+    CPPUNIT_ASSERT_EQUAL(dir_ + "/dev/vastsky/vol7", device);
+    char target[256] = {0};
+    CPPUNIT_ASSERT(readlink(device.c_str(), target, sizeof target - 1) > 0);
+    CPPUNIT_ASSERT_EQUAL(dm_->DevicePath("vastsky-7"), std::string(target));
+    std::vector<std::string> names;
+    CPPUNIT_ASSERT(dm_->List(&names).ok());
+    CPPUNIT_ASSERT_EQUAL(size_t(1 + 4 + 16), names.size());  // volume, 4 raids, 8 legs x (meta, data)
+    std::vector<DmTarget> t;
+    CPPUNIT_ASSERT(dm_->GetTable("vastsky-7", &t).ok());
+    CPPUNIT_ASSERT_EQUAL(size_t(4), t.size());
+    CPPUNIT_ASSERT_EQUAL(uint64_t(3) << 21, t[3].start);
+    CPPUNIT_ASSERT_EQUAL(dm_->DevicePath("vastsky-7-m703") + " 0", t[3].params);
+    t.clear();
+    CPPUNIT_ASSERT(dm_->GetTable("vastsky-7-c7001-data", &t).ok());
+    // Second leg: meta at 1025 MiB, data one MiB later, 1 GiB long.
+    CPPUNIT_ASSERT_EQUAL(uint64_t(1) << 21, t[0].length);
+    CPPUNIT_ASSERT(t[0].params.find(" " + std::to_string(1026 * 2048)) != std::string::npos);
+    std::vector<IscsiSession> sessions;
+    CPPUNIT_ASSERT(iscsi_->Sessions(&sessions).ok());
+    CPPUNIT_ASSERT_EQUAL(size_t(8), sessions.size());
+    CPPUNIT_ASSERT_EQUAL(DiskIqn(1), sessions[0].iqn);
+    std::vector<VolumeState> vols;
+    CPPUNIT_ASSERT(assembly_->List(&vols).ok());
+    CPPUNIT_ASSERT_EQUAL(size_t(1), vols.size());
+    CPPUNIT_ASSERT_EQUAL(std::string("AA"), vols[0].mirrors[2].health);
+  }
+
+  void FreshMirrorIsNosyncAndReplacementIsRebuilt() {
+    VolumeSpec v = Volume(3, 2);
+    v.mirrors[1].legs[0].status = 2;  // written before; legs[1] is its new partner
+    v.mirrors[1].legs.push_back(Leg(3999, 9, 3));  // and a third leg still missing
+    std::string device;
+    CPPUNIT_ASSERT(assembly_->Attach(v, "user", "secret-secret", &device).ok());
+    std::vector<DmTarget> t;
+    CPPUNIT_ASSERT(dm_->GetTable("vastsky-3-m300", &t).ok());
+    CPPUNIT_ASSERT_EQUAL(std::string("raid"), t[0].type);
+    CPPUNIT_ASSERT(t[0].params.find("raid1 2 0 nosync 2 ") == 0);
+    t.clear();
+    CPPUNIT_ASSERT(dm_->GetTable("vastsky-3-m301", &t).ok());
+    CPPUNIT_ASSERT(t[0].params.find("raid1 3 0 rebuild 1 3 ") == 0);
+    CPPUNIT_ASSERT(t[0].params.find(" - -") != std::string::npos);
+  }
+
+  void RefusedLoginLeavesNothing() {
+    std::ofstream(dir_ + "/iscsi/refuse") << DiskIqn(6) << "\n";
+    std::string device;
+    Status st = assembly_->Attach(Volume(5, 4), "user", "secret-secret", &device);
+    CPPUNIT_ASSERT_EQUAL(EACCES, st.code());
+    CPPUNIT_ASSERT(st.message().find(DiskIqn(6)) != std::string::npos);
+    AssertNothingLeft();
+    std::vector<VolumeState> vols;
+    CPPUNIT_ASSERT(assembly_->List(&vols).ok());
+    CPPUNIT_ASSERT(vols.empty());
+  }
+
+  void DetachRefusesOpenVolume() {
+    std::string device;
+    CPPUNIT_ASSERT(assembly_->Attach(Volume(4, 2), "user", "secret-secret", &device).ok());
+    const std::string open_flag = dm_->DevicePath("vastsky-4") + ".open";
+    std::ofstream(open_flag).close();
+    CPPUNIT_ASSERT_EQUAL(EBUSY, assembly_->Detach(4).code());
+    std::vector<std::string> names;
+    CPPUNIT_ASSERT(dm_->List(&names).ok());
+    CPPUNIT_ASSERT_EQUAL(size_t(1 + 2 + 8), names.size());  // untouched
+    unlink(open_flag.c_str());
+    CPPUNIT_ASSERT(assembly_->Detach(4).ok());
+    AssertNothingLeft();
+    CPPUNIT_ASSERT(assembly_->Detach(4).ok());  // again: nothing to do
+  }
+
+  void DetachKeepsSessionsOthersUse() {
+    std::string device;
+    CPPUNIT_ASSERT(assembly_->Attach(Volume(1, 2, 1, 1), "user", "secret-secret", &device).ok());  // disks 1-4
+    CPPUNIT_ASSERT(assembly_->Attach(Volume(2, 2, 1, 3), "user", "secret-secret", &device).ok());  // disks 3-6
+    CPPUNIT_ASSERT(assembly_->Detach(1).ok());
+    std::vector<IscsiSession> sessions;
+    CPPUNIT_ASSERT(iscsi_->Sessions(&sessions).ok());
+    std::vector<std::string> iqns;
+    for (const IscsiSession& s : sessions) iqns.push_back(s.iqn);
+    std::sort(iqns.begin(), iqns.end());
+    CPPUNIT_ASSERT_EQUAL(std::string(DiskIqn(3) + " " + DiskIqn(4) + " " + DiskIqn(5) + " " + DiskIqn(6)), Join(iqns));
+  }
+
+  void RestartAdoptsAndClearsLeftovers() {
+    std::string device;
+    CPPUNIT_ASSERT(assembly_->Attach(Volume(8, 2), "user", "secret-secret", &device).ok());
+    // A crash mid-attach of lvol 9 left a slice and a session, no record.
+    CPPUNIT_ASSERT(dm_->Create("vastsky-9-c9000-meta", {{0, 2048, "linear", "/x 0"}}).ok());
+    std::string disk;
+    CPPUNIT_ASSERT(iscsi_->Login({DiskIqn(42), "10.0.0.42:3260", "u", "s"}, &disk).ok());
+    Open();  // the agent restarts
+    CPPUNIT_ASSERT(assembly_->Start().ok());
+    assembly_->Reconcile();
+    std::vector<std::string> names;
+    CPPUNIT_ASSERT(dm_->List(&names).ok());
+    CPPUNIT_ASSERT_EQUAL(size_t(1 + 2 + 8), names.size());
+    CPPUNIT_ASSERT(std::find(names.begin(), names.end(), "vastsky-9-c9000-meta") == names.end());
+    std::vector<IscsiSession> sessions;
+    CPPUNIT_ASSERT(iscsi_->Sessions(&sessions).ok());
+    CPPUNIT_ASSERT_EQUAL(size_t(4), sessions.size());
+    // The record says the legs are written now: a rebuild after a reboot
+    // must neither zero metadata nor skip the resync.
+    CPPUNIT_ASSERT(dm_->Remove("vastsky-8").ok());
+    for (const char* n : {"vastsky-8-m800", "vastsky-8-m801"}) CPPUNIT_ASSERT(dm_->Remove(n).ok());
+    assembly_->Reconcile();
+    std::vector<DmTarget> t;
+    CPPUNIT_ASSERT(dm_->GetTable("vastsky-8-m800", &t).ok());
+    CPPUNIT_ASSERT(t[0].params.find("raid1 1 0 2 ") == 0);
+    CPPUNIT_ASSERT(assembly_->Detach(8).ok());
+    AssertNothingLeft();
+  }
+
+  void OtherLayoutIsEexist() {
+    std::string device;
+    CPPUNIT_ASSERT(assembly_->Attach(Volume(6, 2), "user", "secret-secret", &device).ok());
+    CPPUNIT_ASSERT(assembly_->Attach(Volume(6, 2, 2), "user", "secret-secret", &device).ok());  // same layout, now INSYNC
+    CPPUNIT_ASSERT_EQUAL(EEXIST, assembly_->Attach(Volume(6, 3), "user", "secret-secret", &device).code());
+  }
+
+ private:
+  void Open() {
+    assembly_.reset();
+    dm_ = NewSimDeviceMapper(dir_ + "/dm");
+    iscsi_ = NewSimInitiator(dir_ + "/iscsi", "iqn.2024-01.org.vastsky.test:head");
+    AssemblyOptions o;
+    o.link_dir = dir_ + "/dev/vastsky";
+    o.records_dir = dir_ + "/volumes";
+    o.kernel_timeout_ms = 5000;
+    mkdir((dir_ + "/iscsi").c_str(), 0755);
+    assembly_.reset(new Assembly(o, dm_.get(), iscsi_.get()));
+  }
+  void AssertNothingLeft() {
+    std::vector<std::string> names;
+    CPPUNIT_ASSERT(dm_->List(&names).ok());
+    CPPUNIT_ASSERT_EQUAL(std::string(""), Join(names));
+    std::vector<IscsiSession> sessions;
+    CPPUNIT_ASSERT(iscsi_->Sessions(&sessions).ok());
+    CPPUNIT_ASSERT_EQUAL(size_t(0), sessions.size());
+  }
+  static std::string Join(const std::vector<std::string>& v) {
+    std::string s;
+    for (const std::string& x : v) s += (s.empty() ? "" : " ") + x;
+    return s;
+  }
+
+  std::string dir_;
+  std::unique_ptr<DeviceMapper> dm_;
+  std::unique_ptr<IscsiInitiator> iscsi_;
+  std::unique_ptr<Assembly> assembly_;
+};
+
+CPPUNIT_TEST_SUITE_REGISTRATION(HeadAssemblyTest);
