@@ -1,0 +1,129 @@
+# tests/vmlab/cluster.sh: a whole VastSky cluster inside a VM-lab guest, for
+# the end-to-end tests, the data-path benchmark and the demo. Source after
+# lib.sh. Functions are vs_*, return non-zero on failure, never exit.
+#
+#   head server (root netns, 10.99.0.254): vastsky-manager :8881 (HTTPS),
+#     vastsky-head-agent :8882, iscsid
+#   storage server i (netns ssi, 10.99.0.i): vastsky-storage-agent :8883,
+#     exporting VS_DISKS_PER loop devices through kernel LIO
+# Everything speaks HTTPS with one self-signed certificate (SANs for every
+# address) and one cluster secret, as a real installation would.
+
+VS_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+VS_BIN=${VS_BIN:-$VS_REPO/build/bin}
+VS_W=/run/vastsky-lab
+VS_MGR=https://$VMLAB_HEAD_IP:8881/RPC2
+VS_HEAD=https://$VMLAB_HEAD_IP:8882/RPC2
+VS_SERVERS=0 VS_DISKS_PER=0
+declare -A VS_PID VS_LOOPS
+
+vs_mrpc() { python3 "$VS_REPO/tests/vmlab/rpc.py" "$VS_MGR" $VS_W/cert.pem $VS_W/secret "$@"; }
+vs_hrpc() { python3 "$VS_REPO/tests/vmlab/rpc.py" "$VS_HEAD" $VS_W/cert.pem $VS_W/secret "$@"; }
+vs_arpc() {   # I METHOD JSON: call storage agent i from inside its netns
+  local i=$1; shift
+  vmlab_in ss$i python3 "$VS_REPO/tests/vmlab/rpc.py" "https://$(vmlab_ss_ip $i):8883/RPC2" $VS_W/cert.pem $VS_W/secret "$@"
+}
+vs_cli() {
+  "$VS_BIN/vastsky" --manager "$VS_MGR" --ca-file $VS_W/cert.pem --secret-file $VS_W/secret "$@"
+}
+# vs_json EXPR: evaluate a Python expression over the JSON on stdin (as `d`).
+vs_json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+vs_wait() {   # TRIES CMD...: retry CMD every 0.2 s
+  local n=$1 i; shift
+  for i in $(seq "$n"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
+  return 1
+}
+
+# vs_lab_setup SERVERS DISKS_PER DISK_MIB: modules, netns, iscsid, TLS,
+# backing loop devices (sparse files on a tmpfs).
+vs_lab_setup() {
+  VS_SERVERS=$1 VS_DISKS_PER=$2
+  local mib=$3 i d san="IP:$VMLAB_HEAD_IP"
+  vmlab_load_modules loop && vmlab_net_setup "$VS_SERVERS" && vmlab_iscsid_start && vmlab_disks_mount 1200m || return 1
+  mkdir -p $VS_W && openssl rand -hex 16 > $VS_W/secret && chmod 600 $VS_W/secret
+  for i in $(seq "$VS_SERVERS"); do san+=",IP:$(vmlab_ss_ip $i)"; done
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout $VS_W/key.pem -out $VS_W/cert.pem -days 2 -subj /CN=vastsky-lab \
+    -addext "subjectAltName=$san" 2>/dev/null || return 1
+  for i in $(seq "$VS_SERVERS"); do
+    VS_LOOPS[$i]=
+    for d in $(seq "$VS_DISKS_PER"); do
+      local loop
+      loop=$(losetup -f --show "$(vmlab_sparse_file ss$i-disk$d.img "$mib")") || return 1
+      VS_LOOPS[$i]+=${VS_LOOPS[$i]:+,}$loop
+    done
+  done
+}
+
+vs_manager_start() {   # [EXTRA_ARGS...]
+  "$VS_BIN/vastsky-manager" --db $VS_W/manager.db --listen "$VMLAB_HEAD_IP:8881" --secret-file $VS_W/secret \
+    --tls-cert $VS_W/cert.pem --tls-key $VS_W/key.pem --ca-file $VS_W/cert.pem --chunk-size 1G "$@" \
+    2>>$VS_W/manager.log &
+  VS_PID[m]=$!
+  vs_wait 150 vs_mrpc getClusterStatus '{}'
+}
+
+vs_storage_agent_start() {   # I [EXTRA_ARGS...]
+  local i=$1; shift
+  # nsenter itself (not vmlab_in, a function: backgrounding it would fork a
+  # subshell) so that $! is the agent.
+  nsenter --net=/run/netns/ss$i "$VS_BIN/vastsky-storage-agent" --manager "$VS_MGR" --ca-file $VS_W/cert.pem \
+    --secret-file $VS_W/secret --listen "$(vmlab_ss_ip $i):8883" --tls-cert $VS_W/cert.pem --tls-key $VS_W/key.pem \
+    --data-ip "$(vmlab_ss_ip $i)" --disks "${VS_LOOPS[$i]}" --target lio --state-dir $VS_W/ss$i --heartbeat 1 "$@" \
+    2>>$VS_W/agent$i.log &
+  VS_PID[$i]=$!
+  vs_wait 150 vs_arpc "$i" helloWorld '{}'
+}
+
+vs_head_agent_start() {   # [EXTRA_ARGS...]
+  "$VS_BIN/vastsky-head-agent" --manager "$VS_MGR" --ca-file $VS_W/cert.pem --secret-file $VS_W/secret \
+    --listen "$VMLAB_HEAD_IP:8882" --tls-cert $VS_W/cert.pem --tls-key $VS_W/key.pem --data-ip "$VMLAB_HEAD_IP" \
+    --state-dir $VS_W/head --heartbeat 1 --kernel-timeout 30 "$@" 2>>$VS_W/head.log &
+  VS_PID[h]=$!
+  vs_wait 150 vs_hrpc helloWorld '{}'
+}
+
+# vs_stop KEY: SIGTERM one daemon (m, h or a server number); its exit code.
+vs_stop() {
+  local p=${VS_PID[$1]:-}
+  [ -n "$p" ] || return 0
+  kill -TERM "$p" 2>/dev/null
+  wait "$p"; local rc=$?
+  unset "VS_PID[$1]"
+  return $rc
+}
+
+# The whole cluster: manager, every storage agent, the head agent, and
+# every server and disk registered with the manager.
+vs_cluster_up() {
+  local i
+  vs_manager_start || { echo "manager did not start:"; tail -5 $VS_W/manager.log; return 1; }
+  for i in $(seq "$VS_SERVERS"); do
+    vs_storage_agent_start "$i" || { echo "storage agent $i did not start:"; tail -5 $VS_W/agent$i.log; return 1; }
+  done
+  vs_head_agent_start || { echo "head agent did not start:"; tail -5 $VS_W/head.log; return 1; }
+  vs_wait 150 vs_registered
+}
+vs_registered() {
+  [ "$(vs_mrpc listPhysicalDisks '{}' | vs_json 'len(d)')" = $((VS_SERVERS * VS_DISKS_PER)) ] &&
+  [ "$(vs_mrpc listHeadServers '{}' | vs_json 'len([h for h in d if h.get("url")])')" = 1 ]
+}
+vs_hsvr() { vs_mrpc listHeadServers '{}' | vs_json '[h["hsvrid"] for h in d if h.get("url")][0]'; }
+
+# Everything down, each daemon checked to exit 0 on SIGTERM.
+vs_cluster_down() {
+  local k rc=0
+  for k in h $(seq "$VS_SERVERS") m; do vs_stop "$k" || { echo "daemon $k exited non-zero"; rc=1; }; done
+  return $rc
+}
+
+# What the head has: our dm devices, our iSCSI sessions.
+vs_dm_devices() { dmsetup ls 2>/dev/null | awk '$1 ~ /^vastsky-/{print $1}' | sort; }
+vs_sessions() { vmlab_ia -m session 2>/dev/null | grep -o 'iqn.2010-10.org.vastsky:pdsk-[0-9a-f]*' | sort -u; }
+
+# Logs and state worth reading when a check failed.
+vs_dump() {
+  local f
+  for f in $VS_W/*.log; do echo "---- $f (last 15 lines)"; tail -15 "$f"; done
+  echo "---- dmsetup table"; dmsetup table 2>&1 | head -40
+  echo "---- iscsi sessions"; vmlab_ia -m session 2>&1 | head -20
+}
