@@ -4,7 +4,8 @@
 # Arguments go to vastsky-bench (e.g. --servers 100, --help); BENCH_CHUNK_SIZE
 # sets the manager's --chunk-size (default 4G); BENCH_KEEP=1 keeps the temp dir
 # (database, manager log) for a closer look. Exits non-zero only on errors; a
-# missed target is printed as MISS.
+# missed target is printed as MISS. Then the VM lab's data-path figures
+# (tests/vmlab/datapath-bench.sh) unless VASTSKY_SKIP_VMLAB=1.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${VASTSKY_BIN_DIR:-$ROOT/build/bin}
@@ -27,5 +28,9 @@ rc=$?
 if [ -s "$dir/manager.log" ]; then
   echo "bench: manager log (last 20 lines):"
   tail -n 20 "$dir/manager.log" | sed 's/^/  /'
+fi
+# The data path's figures need the VM lab (real iSCSI and dm raid1).
+if [ "${VASTSKY_SKIP_VMLAB:-0}" != 1 ]; then
+  "$ROOT/tests/vmlab/vm.sh" run "$ROOT/tests/vmlab/datapath-bench.sh" | grep -E '^bench:|FAIL|datapath-bench:' || rc=1
 fi
 exit $rc
