@@ -49,6 +49,10 @@ else
   tests/vmlab/vm.sh run tests/vmlab/storage-agent.sh 2>&1 | tee "$log/agent"
   [ "${PIPESTATUS[0]}" = 0 ] || status=1
   tally "$log/agent"
+  echo "== storage agent against tgt in the VM lab"
+  TARGET=tgt VMLAB_PASSENV=TARGET tests/vmlab/vm.sh run tests/vmlab/storage-agent.sh 2>&1 | tee "$log/agent-tgt"
+  [ "${PIPESTATUS[0]}" = 0 ] || status=1
+  tally "$log/agent-tgt"
   echo "== data path smoke test in the VM lab"
   tests/vmlab/vm.sh run tests/vmlab/smoke.sh 2>&1 | tee "$log/smoke"
   [ "${PIPESTATUS[0]}" = 0 ] || status=1

@@ -127,14 +127,17 @@ class OpenIscsiInitiator : public IscsiInitiator {
   }
 
   // Runs iscsiadm; exit codes in `ok` count as success (15: session exists,
-  // 21: nothing found). 24 is a login refused by the target (ACL or CHAP).
+  // 21: nothing found). A login the target refuses is 24 (authentication:
+  // CHAP, or LIO's ACL) or 19 (a non-retryable login status: tgt answers
+  // "target not found" to an initiator outside its ACL, as LIO does for a
+  // target it does not have); both are EACCES.
   Status Admin(const std::vector<std::string>& argv, const std::vector<int>& ok) {
     SubprocessResult r;
     VS_RETURN_IF_ERROR(RunProgram(argv, timeout_ms_, &r));
     for (int code : ok)
       if (r.exit_code == code) return Status::OK();
     std::string what = argv[argv.size() - 1] == "--login" ? "login to " : "iscsiadm on ";
-    int err = r.exit_code == 24 ? EACCES : (r.exit_code == 8 ? ETIMEDOUT : EIO);
+    int err = r.exit_code == 24 || r.exit_code == 19 ? EACCES : (r.exit_code == 8 ? ETIMEDOUT : EIO);
     std::string out = r.output;
     while (!out.empty() && out.back() == '\n') out.pop_back();
     return Status::Error(err, what + argv[4] + " failed (iscsiadm exit " + std::to_string(r.exit_code) + "): " + out);

@@ -35,6 +35,7 @@ struct Settings {
   std::string ca_file, data_ip, domain, disks, url;
   ServeSettings serve;
   std::string target = "lio";
+  std::string tgt_control_port = "0";
   std::string state_dir = "/var/lib/vastsky/storage-agent";
   std::string heartbeat = "5";
 };
@@ -49,15 +50,28 @@ void Declare(DaemonSettings* d, Settings* s) {
   d->Add("domain", "domain", "failure domain to register with", "NAME", &s->domain);
   d->Add("disks", "disks", "disk paths, comma-separated", "PATHS", &s->disks);
   d->Add("target", "target", "lio (default), tgt or sim (tests only)", "KIND", &s->target);
+  d->Add("tgt-control-port", "tgt_control_port", "target=tgt: tgtd's control port (tgtd -C N; default 0)", "N",
+         &s->tgt_control_port);
   d->Add("state-dir", "state_dir", "ids, ACLs and the operation journal", "DIR", &s->state_dir);
   d->Add("heartbeat", "heartbeat", "seconds between heartbeats (default 5)", "SECONDS", &s->heartbeat);
 }
 
 Status NewTarget(const Settings& s, std::unique_ptr<IscsiTarget>* out) {
-  if (s.target == "lio") *out = NewLioTarget();
-  else if (s.target == "sim") *out = NewSimTarget(s.state_dir + "/sim-target");
-  else if (s.target == "tgt") return Status::Error(EINVAL, "target=tgt is not built yet; use target=lio");
-  else return Status::Error(EINVAL, "target must be lio, tgt or sim, not '" + s.target + "'");
+  if (s.target == "lio") {
+    *out = NewLioTarget();
+  } else if (s.target == "sim") {
+    *out = NewSimTarget(s.state_dir + "/sim-target");
+  } else if (s.target == "tgt") {
+    // tgtd's control socket is /var/run/tgtd/socket.<port>: several tgtds
+    // on one host (one per network namespace) need distinct ports.
+    const std::string& port = s.tgt_control_port;
+    if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+        std::stoi(port) > 32767)
+      return Status::Error(EINVAL, "tgt_control_port must be a number from 0 to 32767 (tgtd -C)");
+    *out = NewTgtTarget(std::stoi(port));
+  } else {
+    return Status::Error(EINVAL, "target must be lio, tgt or sim, not '" + s.target + "'");
+  }
   return Status::OK();
 }
 

@@ -1,6 +1,10 @@
-// The storage agent's LIO target and the head agent's open-iscsi initiator
-// against the real kernel (VM lab only: root, configfs, iscsid running).
-// Exports the first of VASTSKY_TEST_DEVS on 127.0.0.1:3260 and logs in.
+// The storage agent's targets (LIO; tgt) and the head agent's open-iscsi
+// initiator against the real kernel (VM lab only: root, configfs, iscsid
+// running). Exports the first of VASTSKY_TEST_DEVS and logs in: LIO on
+// 127.0.0.1:3260; tgt through the tgtd that kernel-tests.sh started on
+// 127.0.0.2:3260 with control port VASTSKY_TGT_PORT. The same checks run
+// against both; tgt's disk is LUN 1 (LUN 0 is its controller), which the
+// initiator must find all the same.
 #include <cppunit/extensions/HelperMacros.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -12,19 +16,27 @@
 
 #include "agents/host/iscsi_initiator.h"
 #include "agents/host/iscsi_target.h"
+#include "lib/subprocess.h"
 
 using namespace vastsky;
 
 namespace {
 const char kIqn[] = "iqn.2010-10.org.vastsky:pdsk-7e570001";
-const char kPortal[] = "127.0.0.1:3260";
 
-std::string FirstTestDevice() {
+std::string TestDevice(int n) {
   const char* env = getenv("VASTSKY_TEST_DEVS");
   std::istringstream in(env ? env : "");
   std::string d;
-  in >> d;
+  for (int i = 0; i <= n; ++i) {
+    d.clear();
+    in >> d;
+  }
   return d;
+}
+
+int TgtPort() {
+  const char* env = getenv("VASTSKY_TGT_PORT");
+  return env ? atoi(env) : 0;
 }
 
 bool ReadBack(const std::string& dev, const std::string& expect) {
@@ -39,23 +51,20 @@ bool ReadBack(const std::string& dev, const std::string& expect) {
 }
 }  // namespace
 
-class IscsiKernelTest : public CppUnit::TestFixture {
-  CPPUNIT_TEST_SUITE(IscsiKernelTest);
-  CPPUNIT_TEST(AuthorisedInitiatorLogsInAndSeesTheData);
-  CPPUNIT_TEST(WrongChapSecretIsRefused);
-  CPPUNIT_TEST(UnlistedInitiatorIsRefused);
-  CPPUNIT_TEST(RevokeFencesALoggedInHead);
-  CPPUNIT_TEST_SUITE_END();
-
+// The checks every target passes; a fixture per target names its portal.
+class IscsiKernelChecks : public CppUnit::TestFixture {
+ protected:
   std::unique_ptr<IscsiTarget> target_;
   std::unique_ptr<IscsiInitiator> initiator_;
-  std::string me_, dev_;
+  std::string me_, dev_, portal_;
+
+  virtual std::unique_ptr<IscsiTarget> MakeTarget() = 0;
 
  public:
   void setUp() override {
-    target_ = NewLioTarget();
+    target_ = MakeTarget();
     initiator_ = NewOpenIscsiInitiator(20000);
-    dev_ = FirstTestDevice();
+    dev_ = TestDevice(0);
     CPPUNIT_ASSERT_MESSAGE("set VASTSKY_TEST_DEVS", !dev_.empty());
     CPPUNIT_ASSERT(initiator_->InitiatorName(&me_).ok());
     // A known pattern at the start of the disk, read back over iSCSI.
@@ -65,9 +74,9 @@ class IscsiKernelTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(pwrite(fd, pattern.data(), pattern.size(), 0) == static_cast<ssize_t>(pattern.size()));
     fsync(fd);
     close(fd);
-    CPPUNIT_ASSERT(target_->Export({kIqn, dev_, "7e570001", {kPortal}}).ok());
+    CPPUNIT_ASSERT(target_->Export({kIqn, dev_, "7e570001", {portal_}}).ok());
     // Idempotent: a replay after an agent restart changes nothing.
-    CPPUNIT_ASSERT(target_->Export({kIqn, dev_, "7e570001", {kPortal}}).ok());
+    CPPUNIT_ASSERT(target_->Export({kIqn, dev_, "7e570001", {portal_}}).ok());
   }
 
   void tearDown() override {
@@ -82,10 +91,10 @@ class IscsiKernelTest : public CppUnit::TestFixture {
   void AuthorisedInitiatorLogsInAndSeesTheData() {
     CPPUNIT_ASSERT(target_->Allow(kIqn, {me_, "head1", "secret-0123456"}).ok());
     std::string disk, again;
-    Status st = initiator_->Login({kIqn, kPortal, "head1", "secret-0123456"}, &disk);
+    Status st = initiator_->Login({kIqn, portal_, "head1", "secret-0123456"}, &disk);
     CPPUNIT_ASSERT_MESSAGE(st.ToString(), st.ok());
     CPPUNIT_ASSERT(ReadBack(disk, "vastsky-iscsi-check"));
-    CPPUNIT_ASSERT(initiator_->Login({kIqn, kPortal, "head1", "secret-0123456"}, &again).ok());
+    CPPUNIT_ASSERT(initiator_->Login({kIqn, portal_, "head1", "secret-0123456"}, &again).ok());
     CPPUNIT_ASSERT_EQUAL(disk, again);
     std::vector<TargetInfo> targets;
     CPPUNIT_ASSERT(target_->List(&targets).ok());
@@ -100,7 +109,7 @@ class IscsiKernelTest : public CppUnit::TestFixture {
   void WrongChapSecretIsRefused() {
     CPPUNIT_ASSERT(target_->Allow(kIqn, {me_, "head1", "secret-0123456"}).ok());
     std::string disk;
-    Status st = initiator_->Login({kIqn, kPortal, "head1", "wrong-secret-99"}, &disk);
+    Status st = initiator_->Login({kIqn, portal_, "head1", "wrong-secret-99"}, &disk);
     CPPUNIT_ASSERT_EQUAL_MESSAGE(st.ToString(), EACCES, st.code());
     std::vector<IscsiSession> sessions;
     CPPUNIT_ASSERT(initiator_->Sessions(&sessions).ok());
@@ -110,14 +119,14 @@ class IscsiKernelTest : public CppUnit::TestFixture {
   void UnlistedInitiatorIsRefused() {
     CPPUNIT_ASSERT(target_->Allow(kIqn, {"iqn.1993-08.org.debian:01:someone-else", "head1", "secret-0123456"}).ok());
     std::string disk;
-    Status st = initiator_->Login({kIqn, kPortal, "head1", "secret-0123456"}, &disk);
+    Status st = initiator_->Login({kIqn, portal_, "head1", "secret-0123456"}, &disk);
     CPPUNIT_ASSERT_EQUAL_MESSAGE(st.ToString(), EACCES, st.code());
   }
 
   void RevokeFencesALoggedInHead() {
     CPPUNIT_ASSERT(target_->Allow(kIqn, {me_, "head1", "secret-0123456"}).ok());
     std::string disk;
-    CPPUNIT_ASSERT(initiator_->Login({kIqn, kPortal, "head1", "secret-0123456"}, &disk).ok());
+    CPPUNIT_ASSERT(initiator_->Login({kIqn, portal_, "head1", "secret-0123456"}, &disk).ok());
     Status st = target_->Revoke(kIqn, me_);
     CPPUNIT_ASSERT_MESSAGE(st.ToString(), st.ok());
     CPPUNIT_ASSERT(target_->Revoke(kIqn, me_).ok());  // idempotent
@@ -130,9 +139,117 @@ class IscsiKernelTest : public CppUnit::TestFixture {
     }
     CPPUNIT_ASSERT_MESSAGE("I/O through a revoked session must fail", fenced);
     CPPUNIT_ASSERT(initiator_->Logout(kIqn).ok());
-    st = initiator_->Login({kIqn, kPortal, "head1", "secret-0123456"}, &disk);
+    st = initiator_->Login({kIqn, portal_, "head1", "secret-0123456"}, &disk);
     CPPUNIT_ASSERT_EQUAL(EACCES, st.code());
   }
 };
 
+#define VS_ISCSI_KERNEL_CHECKS                        \
+  CPPUNIT_TEST(AuthorisedInitiatorLogsInAndSeesTheData); \
+  CPPUNIT_TEST(WrongChapSecretIsRefused);                \
+  CPPUNIT_TEST(UnlistedInitiatorIsRefused);              \
+  CPPUNIT_TEST(RevokeFencesALoggedInHead)
+
+class IscsiKernelTest : public IscsiKernelChecks {  // LIO
+  CPPUNIT_TEST_SUITE(IscsiKernelTest);
+  VS_ISCSI_KERNEL_CHECKS;
+  CPPUNIT_TEST_SUITE_END();
+
+ protected:
+  std::unique_ptr<IscsiTarget> MakeTarget() override {
+    portal_ = "127.0.0.1:3260";
+    return NewLioTarget();
+  }
+};
+
+class TgtKernelTest : public IscsiKernelChecks {
+  CPPUNIT_TEST_SUITE(TgtKernelTest);
+  VS_ISCSI_KERNEL_CHECKS;
+  CPPUNIT_TEST(ExportKeepsItsDeviceTidAndSerial);
+  CPPUNIT_TEST(AnotherHeadsAccountSurvivesARevoke);
+  CPPUNIT_TEST(NoTgtdIsExplained);
+  CPPUNIT_TEST_SUITE_END();
+
+ protected:
+  std::unique_ptr<IscsiTarget> MakeTarget() override {
+    portal_ = "127.0.0.2:3260";
+    CPPUNIT_ASSERT_MESSAGE("set VASTSKY_TGT_PORT (tgtd's control port)", TgtPort() > 0);
+    return NewTgtTarget(TgtPort());
+  }
+
+  std::string Show() {
+    SubprocessResult r;
+    CPPUNIT_ASSERT(RunProgram({"tgtadm", "-C", std::to_string(TgtPort()), "--lld", "iscsi", "--mode", "target", "--op",
+                               "show"},
+                              10000, &r)
+                       .ok());
+    CPPUNIT_ASSERT_EQUAL(0, r.exit_code);
+    return r.output;
+  }
+
+  const TgtTargetShow* Find(const std::vector<TgtTargetShow>& all) {
+    for (const TgtTargetShow& t : all)
+      if (t.iqn == kIqn) return &t;
+    return nullptr;
+  }
+
+ public:
+  void ExportKeepsItsDeviceTidAndSerial() {
+    std::vector<TgtTargetShow> all = ParseTgtShow(Show());
+    const TgtTargetShow* t = Find(all);
+    CPPUNIT_ASSERT(t);
+    CPPUNIT_ASSERT_EQUAL(0x7e570001, t->tid);  // the pdsk id
+    CPPUNIT_ASSERT_EQUAL(size_t(2), t->luns.size());
+    CPPUNIT_ASSERT_EQUAL(std::string("controller"), t->luns[0].type);
+    CPPUNIT_ASSERT_EQUAL(1, t->luns[1].lun);
+    CPPUNIT_ASSERT_EQUAL(dev_, t->luns[1].path);
+    CPPUNIT_ASSERT_EQUAL(std::string("7e570001"), t->luns[1].serial);
+    CPPUNIT_ASSERT(t->acls.empty());
+    // Another device under the same name is refused, and changes nothing.
+    const std::string other = TestDevice(1);
+    CPPUNIT_ASSERT(!other.empty());
+    Status st = target_->Export({kIqn, other, "7e570001", {portal_}});
+    CPPUNIT_ASSERT_EQUAL_MESSAGE(st.ToString(), EEXIST, st.code());
+    std::vector<TargetInfo> targets;
+    CPPUNIT_ASSERT(target_->List(&targets).ok());
+    bool same = false;
+    for (const TargetInfo& i : targets) same |= i.iqn == kIqn && i.device == dev_;
+    CPPUNIT_ASSERT(same);
+  }
+
+  // Accounts are per target in tgt: revoking one head unbinds its account
+  // but not another head's, and that head still logs in.
+  void AnotherHeadsAccountSurvivesARevoke() {
+    const std::string other = "iqn.1993-08.org.debian:01:someone-else";
+    CPPUNIT_ASSERT(target_->Allow(kIqn, {other, "head2", "secret-9876543"}).ok());
+    CPPUNIT_ASSERT(target_->Allow(kIqn, {me_, "head1", "secret-0123456"}).ok());
+    CPPUNIT_ASSERT(target_->Revoke(kIqn, other).ok());
+    const TgtTargetShow* t;
+    std::vector<TgtTargetShow> all = ParseTgtShow(Show());
+    CPPUNIT_ASSERT((t = Find(all)) != nullptr);
+    CPPUNIT_ASSERT_EQUAL(size_t(1), t->acls.size());
+    CPPUNIT_ASSERT_EQUAL(me_, t->acls[0]);
+    CPPUNIT_ASSERT_EQUAL(size_t(2), t->accounts.size());  // head1 and the lock
+    std::string disk;
+    Status st = initiator_->Login({kIqn, portal_, "head1", "secret-0123456"}, &disk);
+    CPPUNIT_ASSERT_MESSAGE(st.ToString(), st.ok());
+    CPPUNIT_ASSERT(ReadBack(disk, "vastsky-iscsi-check"));
+    // A new secret for head1 replaces the old one: the old is refused.
+    CPPUNIT_ASSERT(initiator_->Logout(kIqn).ok());
+    CPPUNIT_ASSERT(target_->Allow(kIqn, {me_, "head1", "secret-new-7777"}).ok());
+    st = initiator_->Login({kIqn, portal_, "head1", "secret-0123456"}, &disk);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE(st.ToString(), EACCES, st.code());
+    st = initiator_->Login({kIqn, portal_, "head1", "secret-new-7777"}, &disk);
+    CPPUNIT_ASSERT_MESSAGE(st.ToString(), st.ok());
+  }
+
+  void NoTgtdIsExplained() {
+    std::vector<TargetInfo> targets;
+    Status st = NewTgtTarget(TgtPort() + 100)->List(&targets);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE(st.ToString(), ECONNREFUSED, st.code());
+    CPPUNIT_ASSERT_MESSAGE(st.message(), st.message().find("tgtd is not running: start it (systemctl start tgt)") == 0);
+  }
+};
+
 CPPUNIT_TEST_SUITE_REGISTRATION(IscsiKernelTest);
+CPPUNIT_TEST_SUITE_REGISTRATION(TgtKernelTest);

@@ -199,6 +199,27 @@ vmlab_lio_clean() {
   [ -z "$left" ] || { echo "LIO leftovers:$left" >&2; return 1; }
 }
 
+# ------------------------------------------------------------ tgt target (tgtd + tgtadm)
+# tgtd listens in the netns it was started in, on the portal given here; its
+# control socket is /run/tgtd/socket.PORT on the (shared) filesystem, so each
+# "server" needs its own control port (tgtd -C / tgtadm -C). tgtd ignores
+# SIGTERM while it has targets: guest-init's final SIGKILL ends it.
+# vmlab_tgtd_start PORT IP [NS] [LOG]: tgtd with control port PORT and portal
+# IP:3260, in netns NS (default: the root netns), messages to LOG.
+vmlab_tgtd_start() {
+  local i in=()
+  mkdir -p /run/tgtd
+  [ -n "${3:-}" ] && in=(nsenter --net="/run/netns/$3")
+  # -f: foreground, so its messages go to LOG (there is no syslog).
+  "${in[@]}" tgtd -f -C "$1" --iscsi "portal=$2:3260" >>"${4:-/dev/null}" 2>&1 &
+  for i in $(seq 100); do
+    vmlab_tgtadm "$1" --mode target --op show >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  return 1
+}
+vmlab_tgtadm() { local port=$1; shift; timeout "$VMLAB_CMD_TIMEOUT" tgtadm -C "$port" --lld iscsi "$@"; }
+
 # ------------------------------------------------------------ iSCSI initiator (head)
 vmlab_ia() { timeout "$VMLAB_CMD_TIMEOUT" iscsiadm "$@"; }
 # vmlab_conf_set FILE KEY=VALUE...: for each KEY, "KEY = VALUE" replaces the
@@ -343,6 +364,10 @@ vmlab_dump() {
   if command -v iscsiadm >/dev/null && [ -e /run/iscsid.pid ]; then
     echo "--- iscsiadm -m session -P3"; timeout 15 iscsiadm -m session -P3 2>&1
   fi
+  for n in /run/tgtd/socket.[0-9]*; do
+    [ -S "$n" ] || continue
+    echo "--- tgtadm -C ${n##*.} target show"; timeout 15 tgtadm -C "${n##*.}" --lld iscsi --mode target --op show 2>&1
+  done
   echo "--- ps"
   ps -eo pid,ppid,stat,wchan:30,etime,args 2>&1
   echo "=== end of vmlab_dump"

@@ -1,11 +1,16 @@
 #!/bin/bash
 # Runs INSIDE the VM lab: the real vastsky-storage-agent on two storage
-# servers (netns ss1, ss2) exporting loop devices through kernel LIO, and a
-# real manager over HTTPS on the head's bridge address. Checks registration,
-# that only an initiator the manager authorised (via allowInitiator, with
-# CHAP) can log in, that an agent restart keeps ids and access, and that
-# revokeInitiator fences a logged-in head.
-# Host side: tests/vmlab/vm.sh run tests/vmlab/storage-agent.sh
+# servers (netns ss1, ss2) exporting loop devices through kernel LIO (or
+# tgt: TARGET=tgt, one tgtd per netns), and a real manager over HTTPS on the
+# head's bridge address. Checks registration, that only an initiator the
+# manager authorised (via allowInitiator, with CHAP) can log in, that an
+# agent restart keeps ids and access, and that revokeInitiator fences a
+# logged-in head.
+# Host side:
+#   tests/vmlab/vm.sh run tests/vmlab/storage-agent.sh                            (LIO)
+#   TARGET=tgt VMLAB_PASSENV=TARGET tests/vmlab/vm.sh run tests/vmlab/storage-agent.sh
+# (vm.sh passes only VMLAB_*, VASTSKY_* and the names in VMLAB_PASSENV into
+# the guest; VASTSKY_TARGET=tgt works too.)
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
 repo=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
 BIN=$repo/build/bin
@@ -15,7 +20,13 @@ MGR=https://$VMLAB_HEAD_IP:8881/RPC2
 CHAP_USER=vastsky-head
 CHAP_SECRET=head-secret-01
 INTRUDER=iqn.2024-01.org.vastsky.vmlab:intruder
+TARGET=${TARGET:-${VASTSKY_TARGET:-lio}}
+case $TARGET in lio|tgt) ;; *) echo "TARGET must be lio or tgt, not '$TARGET'"; exit 2;; esac
+NAME=storage-agent-$TARGET
 declare -A LOOP PID PDSK
+# The daemons' logs outlive the VM in the shared dir (vm.sh keeps it after a
+# failure, or always with VMLAB_KEEP=1).
+trap 'cp $W/*.log "$VMLAB_SHARED/" 2>/dev/null' EXIT
 
 mrpc() { python3 "$HERE/rpc.py" "$MGR" $W/cert.pem $W/secret "$@"; }
 arpc() { local i=$1; shift; vmlab_in ss$i python3 "$HERE/rpc.py" "https://$(vmlab_ss_ip $i):8883/RPC2" $W/cert.pem $W/secret "$@"; }
@@ -27,6 +38,10 @@ setup() {
   openssl req -x509 -newkey rsa:2048 -nodes -keyout $W/key.pem -out $W/cert.pem -days 2 -subj /CN=vastsky-lab \
     -addext "subjectAltName=IP:$VMLAB_HEAD_IP,IP:$(vmlab_ss_ip 1),IP:$(vmlab_ss_ip 2)" 2>/dev/null || return 1
   local i; for i in 1 2; do LOOP[$i]=$(losetup -f --show "$(vmlab_sparse_file disk$i.img 2100)") || return 1; done
+  # tgt: a tgtd per storage server, listening in its netns; control port i.
+  if [ "$TARGET" = tgt ]; then
+    for i in 1 2; do vmlab_tgtd_start "$i" "$(vmlab_ss_ip $i)" ss$i $W/tgtd$i.log || return 1; done
+  fi
 }
 manager_up() {
   "$BIN/vastsky-manager" --db $W/manager.db --listen "$VMLAB_HEAD_IP:8881" --secret-file $W/secret \
@@ -41,7 +56,7 @@ agent_start() {   # i
   # so that $! is the agent's pid.
   nsenter --net=/run/netns/ss$i "$BIN/vastsky-storage-agent" --manager "$MGR" --ca-file $W/cert.pem --secret-file $W/secret \
     --listen "$(vmlab_ss_ip $i):8883" --tls-cert $W/cert.pem --tls-key $W/key.pem --data-ip "$(vmlab_ss_ip $i)" \
-    --disks "${LOOP[$i]}" --target lio --state-dir $W/ss$i --heartbeat 1 2>>$W/agent$i.log &
+    --disks "${LOOP[$i]}" --target $TARGET --tgt-control-port $i --state-dir $W/ss$i --heartbeat 1 2>>$W/agent$i.log &
   PID[$i]=$!
   local n; for n in $(seq 100); do arpc "$i" helloWorld '{}' >/dev/null 2>&1 && return 0; sleep 0.2; done
   return 1
@@ -54,7 +69,26 @@ registered() {
   local i; for i in 1 2; do
     PDSK[$i]=$(echo "$disks" | python3 -c "import json,sys; print([d['pdskid'] for d in json.load(sys.stdin) if d['local_path']=='${LOOP[$i]}'][0])") || return 1
   done
-  [ -d "/sys/kernel/config/target/iscsi/$(iqn_of "${PDSK[1]}")/tpgt_1" ]
+  exported 1 && exported 2
+}
+# exported I: the kernel (LIO) or tgtd has server I's disk as its target.
+exported() {
+  local i=$1 iqn; iqn=$(iqn_of "${PDSK[$i]}")
+  if [ "$TARGET" = lio ]; then
+    [ -d "/sys/kernel/config/target/iscsi/$iqn/tpgt_1" ]
+    return
+  fi
+  # tgt: tid = the pdsk id, LUN 1 on the loop device with the pdsk serial,
+  # CHAP required (the lock account is bound).
+  tgt_target "$i" | awk -v t="Target ${PDSK[$i]}: $iqn" -v dev="${LOOP[$i]}" -v sn="$(printf 'pdsk-%08x' "${PDSK[$i]}")" '
+    $0 == t { f = 1 } f && $1 == "LUN:" { l = ($2 == 1) }
+    l && $0 ~ /SCSI SN: / { s = ($3 == sn) } l && /Backing store path:/ { p = ($4 == dev); l = 0 }
+    f && /^        vastsky-tgt-lock$/ { k = 1 }
+    END { exit !(f && s && p && k) }'
+}
+# tgt_target I: server I's target as tgtadm shows it (tgt only).
+tgt_target() {
+  vmlab_tgtadm "$1" --mode target --op show | awk -v t="Target ${PDSK[$1]}: " 'index($0, t) == 1 { f = 1; print; next } /^Target / { f = 0 } f'
 }
 login_refused_before_allow() {
   vmlab_iscsi_node "$(iqn_of "${PDSK[1]}")" "$(vmlab_ss_ip 1)" &&
@@ -69,6 +103,19 @@ allowed_login_sees_data() {
   dd if=$W/pattern of="${LOOP[1]}" bs=1M oflag=direct status=none || return 1
   local disk; disk=$(vmlab_iscsi_login "$(iqn_of "${PDSK[1]}")" "$(vmlab_ss_ip 1)") || return 1
   cmp -n $((4 << 20)) $W/pattern "$disk"
+}
+# The authorised initiator name is not enough: it needs the CHAP secret
+# (tgt: the lock account keeps CHAP required on every target).
+wrong_or_no_chap_refused() {
+  local t; t=$(iqn_of "${PDSK[1]}")
+  vmlab_ia -m iface -I nochap -o new >/dev/null &&
+  vmlab_ia -m iface -I nochap -o update -n iface.initiatorname -v "$VMLAB_HEAD_IQN" >/dev/null &&
+  vmlab_iscsi_node "$t" "$(vmlab_ss_ip 1)" nochap || return 1
+  vmlab_iscsi_auth "$t" "$(vmlab_ss_ip 1)" $CHAP_USER wrong-secret-99 nochap || return 1
+  ! vmlab_iscsi_login "$t" "$(vmlab_ss_ip 1)" nochap >/dev/null 2>&1 || { echo "logged in with a wrong secret"; return 1; }
+  vmlab_iscsi_auth "$t" "$(vmlab_ss_ip 1)" "" "" nochap || return 1
+  ! vmlab_iscsi_login "$t" "$(vmlab_ss_ip 1)" nochap >/dev/null 2>&1 || { echo "logged in without CHAP"; return 1; }
+  vmlab_ia -m node -T "$t" -p "$(vmlab_ss_ip 1):3260,1" -I nochap -o delete >/dev/null
 }
 intruder_refused() {
   local t; t=$(iqn_of "${PDSK[1]}")
@@ -94,27 +141,63 @@ restart_keeps_ids_and_access() {
 revoke_fences() {
   local disk; disk=$(vmlab_iscsi_disk "$(iqn_of "${PDSK[1]}")") || return 1
   arpc 1 revokeInitiator "{\"opid\": \"op-2\", \"pdskid\": ${PDSK[1]}, \"initiator\": \"$VMLAB_HEAD_IQN\"}" >/dev/null || return 1
-  local n; for n in $(seq 40); do
-    timeout 5 dd if="$disk" of=/dev/null bs=4k count=1 iflag=direct status=none 2>/dev/null || return 0
+  local n fenced=0; for n in $(seq 40); do
+    timeout 5 dd if="$disk" of=/dev/null bs=4k count=1 iflag=direct status=none 2>/dev/null || { fenced=1; break; }
     sleep 0.5
   done
-  return 1
+  [ $fenced = 1 ] || { echo "the head still reads $disk"; return 1; }
+  [ "$TARGET" = tgt ] || return 0
+  # tgt: the name unbound, the head's account unbound (and deleted: no other
+  # target has it), no connection left; the lock account stays.
+  local show; show=$(tgt_target 1)
+  ! grep -qx "        $VMLAB_HEAD_IQN" <<< "$show" || { echo "head still in the ACL:"; echo "$show"; return 1; }
+  ! grep -qx "        $CHAP_USER" <<< "$show" || { echo "head account still bound:"; echo "$show"; return 1; }
+  grep -qx "        vastsky-tgt-lock" <<< "$show" || { echo "lock account gone:"; echo "$show"; return 1; }
+  ! vmlab_tgtadm 1 --mode account --op show | grep -qx "    $CHAP_USER" || { echo "head account not deleted"; return 1; }
+  [ -z "$(vmlab_tgtadm 1 --mode conn --op show --tid "${PDSK[1]}")" ] || { echo "connections left"; return 1; }
+}
+# tgt: an agent whose tgtd is not running says so (and does not start one).
+no_tgtd_is_explained() {
+  local p n rc=1
+  mkdir -p $W/nodaemon && printf 'ssvr 1\npdsk 77 %s\n' "${LOOP[2]}" > $W/nodaemon/ids
+  nsenter --net=/run/netns/ss2 "$BIN/vastsky-storage-agent" --manager "https://$VMLAB_HEAD_IP:1/RPC2" --ca-file $W/cert.pem \
+    --secret-file $W/secret --listen "$(vmlab_ss_ip 2):8884" --tls-cert $W/cert.pem --tls-key $W/key.pem \
+    --data-ip "$(vmlab_ss_ip 2)" --disks "${LOOP[2]}" --target tgt --tgt-control-port 9 --state-dir $W/nodaemon \
+    --heartbeat 1 2>$W/nodaemon.log &
+  p=$!
+  for n in $(seq 50); do
+    grep -q 'ECONNREFUSED: tgtd is not running: start it (systemctl start tgt)' $W/nodaemon.log && { rc=0; break; }
+    sleep 0.2
+  done
+  kill -TERM $p; wait $p
+  [ ! -e /run/tgtd/socket.9 ] || { echo "a tgtd was started"; rc=1; }
+  [ $rc = 0 ] || cat $W/nodaemon.log
+  return $rc
 }
 unknown_disk_is_enoent() {
   local err; err=$(arpc 2 allowInitiator "{\"opid\": \"op-3\", \"pdskid\": 999999, \"initiator\": \"$VMLAB_HEAD_IQN\", \"chap_user\": \"u\", \"chap_secret\": \"$CHAP_SECRET\"}" 2>&1 >/dev/null)
   [ "$err" = ENOENT ]
 }
 
-vmlab_check "setup: modules, 2 netns, iscsid, TLS cert, loop disks" setup || { vmlab_summary storage-agent; exit 1; }
-vmlab_check "manager over HTTPS on the bridge" manager_up || { cat $W/manager.log; vmlab_summary storage-agent; exit 1; }
-vmlab_check "two storage agents in their netns" agents_up || { cat $W/agent*.log; vmlab_summary storage-agent; exit 1; }
-vmlab_check "servers and disks registered, LIO targets exported" registered
+vmlab_log "target: $TARGET"
+extra=; [ "$TARGET" = tgt ] && extra=", a tgtd per netns"
+vmlab_check "setup: modules, 2 netns, iscsid, TLS cert, loop disks$extra" setup ||
+  { cat $W/tgtd*.log 2>/dev/null; vmlab_summary $NAME; exit 1; }
+vmlab_check "manager over HTTPS on the bridge" manager_up || { cat $W/manager.log; vmlab_summary $NAME; exit 1; }
+vmlab_check "two storage agents in their netns" agents_up || { cat $W/agent*.log; vmlab_summary $NAME; exit 1; }
+if [ "$TARGET" = lio ]; then
+  vmlab_check "servers and disks registered, LIO targets exported" registered
+else
+  vmlab_check "servers and disks registered, tgt targets exported (tid = pdsk id, LUN 1, serial, CHAP lock)" registered
+fi
 vmlab_check "no login before the manager authorises the head" login_refused_before_allow
 vmlab_check "allowInitiator (twice, one opid): head logs in with CHAP and reads the data" allowed_login_sees_data
+vmlab_check "the head with a wrong CHAP secret, or none, is refused" wrong_or_no_chap_refused
 vmlab_check "an initiator not authorised is refused" intruder_refused
 vmlab_check "agent restart: same ids, ACL restored, head logs in again" restart_keeps_ids_and_access
 vmlab_check "revokeInitiator fences the logged-in head" revoke_fences
 vmlab_check "allowInitiator on an unknown disk is ENOENT" unknown_disk_is_enoent
+[ "$TARGET" = tgt ] && vmlab_check "without tgtd the agent says 'tgtd is not running' and starts none" no_tgtd_is_explained
 stopped_cleanly() {
   local p rc=0
   for p in "${PID[@]}"; do kill -TERM "$p" 2>/dev/null; done
@@ -122,4 +205,4 @@ stopped_cleanly() {
   return $rc
 }
 vmlab_check "manager and agents exit 0 on SIGTERM" stopped_cleanly
-vmlab_summary storage-agent
+vmlab_summary $NAME
