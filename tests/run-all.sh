@@ -57,6 +57,10 @@ else
   tests/vmlab/vm.sh run tests/vmlab/smoke.sh 2>&1 | tee "$log/smoke"
   [ "${PIPESTATUS[0]}" = 0 ] || status=1
   tally "$log/smoke"
+  echo "== end to end in the VM lab: manager, 3 storage agents, head agent, checksummed data"
+  VMLAB_TIMEOUT=1200 tests/vmlab/vm.sh run tests/vmlab/datapath.sh 2>&1 | tee "$log/datapath"
+  [ "${PIPESTATUS[0]}" = 0 ] || status=1
+  tally "$log/datapath"
 fi
 rm -rf "$log"
 [ "$failed" = 0 ] || status=1
