@@ -28,6 +28,12 @@ vs_cli() {
 }
 # vs_json EXPR: evaluate a Python expression over the JSON on stdin (as `d`).
 vs_json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+# vs_mirrors: the number of MIRROR nodes in a showLogicalVolume tree on stdin.
+vs_mirrors() {
+  python3 -c 'import json, sys
+def count(t): return (t["lvoltype"] == 2) + sum(count(c) for c in t.get("components", []))
+print(count(json.load(sys.stdin)))'
+}
 vs_wait() {   # TRIES CMD...: retry CMD every 0.2 s
   local n=$1 i; shift
   for i in $(seq "$n"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done

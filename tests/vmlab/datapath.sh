@@ -39,7 +39,7 @@ lvol_field() {   # NAME FIELD
 
 create() {
   V1=$(vs_mrpc createLogicalVolume '{"lvolname": "v1", "capacity": 4, "redundancy": 2}') || return 1
-  [ "$(vs_mrpc showLogicalVolume '{"lvolname": "v1"}' | vs_json "sum(1 for _ in __import__('re').finditer('MIRROR', json.dumps(d)))")" -ge 4 ]
+  [ "$(vs_mrpc showLogicalVolume '{"lvolname": "v1"}' | vs_mirrors)" = 4 ]
 }
 attached_device() {
   attach v1 || return 1
@@ -120,6 +120,13 @@ failed_attach_leaves_nothing() {
   attach v2 && [ -b /dev/vastsky/v2 ] && detach v2 && [ "$(vs_dm_devices)" = "$before_dm" ]
 }
 
+# The checker itself must be able to fail: zero the first 256 MiB (about
+# 1.5 MiB of the blocks written) and --verify_only must report it.
+damage_is_detected() {
+  dd if=/dev/zero of=/dev/vastsky/v1 bs=1M count=256 oflag=direct status=none || return 1
+  ! fio_job /dev/vastsky/v1 --verify_only && grep -q "verify" $VS_W/fio.log
+}
+
 final_detach_and_audit() {
   detach_leaves_nothing || return 1
   vs_mrpc deleteLogicalVolume '{"lvolname": "v1"}' >/dev/null && vs_mrpc deleteLogicalVolume '{"lvolname": "v2"}' >/dev/null &&
@@ -140,5 +147,6 @@ vmlab_check "attaching v1 on a second head is refused (EBUSY)" second_head_refus
 vmlab_check "an initiator the manager did not authorise cannot log in, even with the CHAP secret" intruder_refused
 vmlab_check "detach of an open device is refused (EBUSY), nothing torn down" open_device_not_detached
 vmlab_check "attach failing half-way (ss3 agent down): nothing left, works once it is back" failed_attach_leaves_nothing
+vmlab_check "negative control: zeroed blocks make fio's verification fail" damage_is_detected
 vmlab_check "final detach, deletes, clean shutdown, database audit" final_detach_and_audit
 vmlab_summary datapath || { vs_dump; exit 1; }
