@@ -45,15 +45,7 @@ bool TakeCredentials(std::string* url, std::string* user, std::string* password)
 // The part of a curl/xmlrpc-c error that says what went wrong, plus what to
 // do about the one failure admins meet most: a certificate not trusted.
 std::string TransportDetail(const std::string& msg, const std::string& url) {
-  std::string d =
-      msg.compare(0, url.size() + 2, url + ": ") == 0 ? msg.substr(url.size() + 2) : msg;
-  for (const std::string& noise :
-       {std::string("explaining:"), std::string("get XML response back.")}) {
-    size_t m = d.find(noise);
-    if (m != std::string::npos) d = d.substr(m + noise.size());
-  }
-  size_t b = d.find_first_not_of(' ');
-  d = b == std::string::npos ? "" : d.substr(b);
+  std::string d = TransportWords(msg, url);
   if (d.find("certificate") != std::string::npos)
     d += " (name the manager's CA with --ca-file, or skip the check with --insecure)";
   return d;

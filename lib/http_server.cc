@@ -9,6 +9,7 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include "lib/log.h"
 
@@ -106,28 +107,32 @@ Status HttpServer::Start(const HttpOptions& options, Handler handler) {
   if (!tls && !IsLoopback(reinterpret_cast<sockaddr*>(&addr)))
     return Status::Error(EINVAL, "refusing plain HTTP on " + options.listen +
                                      ": give --tls-cert and --tls-key, or listen on a loopback address");
-  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD |
+                   (options.thread_per_connection ? MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL : MHD_USE_EPOLL);
   if (addr.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
   if (tls) {
     VS_RETURN_IF_ERROR(ReadFile(options.tls_cert, &cert_pem_));
     VS_RETURN_IF_ERROR(ReadFile(options.tls_key, &key_pem_));
     flags |= MHD_USE_TLS;
   }
-  MHD_OptionItem ops[] = {
+  std::vector<MHD_OptionItem> ops = {
       {MHD_OPTION_EXTERNAL_LOGGER, reinterpret_cast<intptr_t>(&MhdLog), nullptr},  // must come first
       {MHD_OPTION_SOCK_ADDR, 0, &addr},
-      {MHD_OPTION_THREAD_POOL_SIZE, options.threads, nullptr},
       {MHD_OPTION_CONNECTION_TIMEOUT, options.timeout_s, nullptr},
       {MHD_OPTION_CONNECTION_LIMIT, 512, nullptr},
       {MHD_OPTION_PER_IP_CONNECTION_LIMIT, 128, nullptr},
       {MHD_OPTION_NOTIFY_COMPLETED, reinterpret_cast<intptr_t>(&OnComplete), nullptr},
-      {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, const_cast<char*>(cert_pem_.c_str())},
-      {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, const_cast<char*>(key_pem_.c_str())},
-      {MHD_OPTION_END, 0, nullptr},
   };
+  // A thread pool and thread-per-connection exclude each other.
+  if (!options.thread_per_connection) ops.push_back({MHD_OPTION_THREAD_POOL_SIZE, options.threads, nullptr});
+  if (tls) {
+    ops.push_back({MHD_OPTION_HTTPS_MEM_CERT, 0, const_cast<char*>(cert_pem_.c_str())});
+    ops.push_back({MHD_OPTION_HTTPS_MEM_KEY, 0, const_cast<char*>(key_pem_.c_str())});
+  }
+  ops.push_back({MHD_OPTION_END, 0, nullptr});
   daemon_ = MHD_start_daemon(flags | MHD_USE_ERROR_LOG, static_cast<uint16_t>(port_), nullptr, nullptr,
                              &Dispatch, this,
-                             MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
+                             MHD_OPTION_ARRAY, ops.data(), MHD_OPTION_END);
   if (!daemon_)
     return Status::Error(EADDRINUSE, "cannot listen on " + options.listen + " (address in use, or bad TLS key/cert)");
   const MHD_DaemonInfo* info = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT);

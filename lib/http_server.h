@@ -22,6 +22,11 @@ struct HttpOptions {
   std::string tls_key;
   size_t max_body = 8u << 20;
   unsigned threads = 4;
+  // One thread per connection instead of a pool of `threads`: for a server
+  // whose handlers may block for long (the manager waiting on an agent), so
+  // a slow call stalls only its own client, never the connections a pool
+  // thread would also be serving.
+  bool thread_per_connection = false;
   unsigned timeout_s = 60;  // idle connection timeout (slow clients)
 };
 

@@ -59,4 +59,8 @@ bool ValidVolumeName(const std::string& name, std::string* why) {
   return true;
 }
 
+std::string IscsiPortal(const std::string& ip) {
+  return ip.find(':') != std::string::npos ? "[" + ip + "]:3260" : ip + ":3260";
+}
+
 }  // namespace vastsky

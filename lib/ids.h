@@ -26,5 +26,8 @@ struct VolumeRef {
 // The iSCSI name of a disk's target: one target per disk, LUN 0. The manager
 // hands it to heads; the storage agent exports under it.
 std::string DiskIqn(int64_t pdsk_id);
+// Where a storage server serves iSCSI on a data address: "ip:3260", an IPv6
+// address in brackets ("[fd00::5]:3260").
+std::string IscsiPortal(const std::string& ip);
 
 }  // namespace vastsky

@@ -11,6 +11,16 @@ namespace vastsky {
 
 void RaiseXmlSizeLimit() { xmlrpc_limit_set(XMLRPC_XML_SIZE_LIMIT_ID, 256u << 20); }
 
+std::string TransportWords(const std::string& message, const std::string& url) {
+  std::string d = message.compare(0, url.size() + 2, url + ": ") == 0 ? message.substr(url.size() + 2) : message;
+  for (const std::string& noise : {std::string("explaining:"), std::string("get XML response back.")}) {
+    size_t m = d.find(noise);
+    if (m != std::string::npos) d = d.substr(m + noise.size());
+  }
+  size_t b = d.find_first_not_of(' ');
+  return b == std::string::npos ? "" : d.substr(b);
+}
+
 struct RpcClient::Impl {
   RpcEndpoint ep;
   std::unique_ptr<xmlrpc_c::clientXmlTransport_curl> transport;
@@ -53,10 +63,14 @@ Status RpcClient::Call(const std::string& method, const xmlrpc_c::paramList& par
   } catch (const girerr::error& e) {
     std::string what = e.what();
     int code = EIO;
-    if (what.find("401") != std::string::npos) code = EACCES;
+    // Timeouts first: curl's words carry the milliseconds waited ("after
+    // 1401 milliseconds"), which must not read as HTTP 401.
+    if (what.find("imeout") != std::string::npos || what.find("timed out") != std::string::npos) code = ETIMEDOUT;
+    else if (what.find("401") != std::string::npos) code = EACCES;
+    // A connection that broke mid-call ("Recv failure: Connection reset")
+    // may have been acted on: not a refusal.
+    else if (what.find("Recv failure") != std::string::npos || what.find("Send failure") != std::string::npos) code = EIO;
     else if (what.find("onnect") != std::string::npos) code = ECONNREFUSED;
-    else if (what.find("imeout") != std::string::npos || what.find("timed out") != std::string::npos)
-      code = ETIMEDOUT;
     return Status::Error(code, impl_->ep.url + ": " + what);
   }
 }

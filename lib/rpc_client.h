@@ -37,6 +37,11 @@ class RpcClient {
   std::unique_ptr<Impl> impl_;
 };
 
+// What a transport failure's message says went wrong, for a log line or a
+// user: curl's own words, without the url prefix and xmlrpc-c's preamble
+// ("Failed to connect to 10.0.0.5 port 8883 ...: Couldn't connect to server").
+std::string TransportWords(const std::string& message, const std::string& url);
+
 // Answers can be large (listLogicalVolumes on a big cluster); xmlrpc-c's
 // default 512 KiB cap would reject them. Call once per process.
 void RaiseXmlSizeLimit();

@@ -8,8 +8,9 @@ namespace vastsky {
 
 namespace {
 
-// Adapts a Handler to xmlrpc-c: the 3.0 envelope, the lock, and
-// Status -> fault (faultCode errno, faultString its symbolic name).
+// Adapts a Handler to xmlrpc-c: the 3.0 envelope, the lock (unless mu is
+// null), and Status -> fault (faultCode errno, faultString its symbolic
+// name).
 class Method : public xmlrpc_c::method {
  public:
   Method(std::string name, std::mutex* mu, RpcService::Handler fn)
@@ -18,8 +19,10 @@ class Method : public xmlrpc_c::method {
   void execute(const xmlrpc_c::paramList& list, xmlrpc_c::value* result) override {
     Params params;
     Status st = Params::From(list, &params);
-    if (st.ok()) {
+    if (st.ok() && mu_) {
       std::lock_guard<std::mutex> lock(*mu_);
+      st = fn_(params, result);
+    } else if (st.ok()) {
       st = fn_(params, result);
     }
     if (st.ok()) return;
@@ -45,6 +48,10 @@ std::string FaultResponse(const std::string& text, int code) {
 
 void RpcService::Add(const std::string& name, Handler fn) {
   registry_.addMethod(name, xmlrpc_c::methodPtr(new Method(name, &mu_, std::move(fn))));
+}
+
+void RpcService::AddUnlocked(const std::string& name, Handler fn) {
+  registry_.addMethod(name, xmlrpc_c::methodPtr(new Method(name, nullptr, std::move(fn))));
 }
 
 std::string RpcService::Handle(const std::string& body) {

@@ -2,7 +2,9 @@
 // registry, each taking the 3.0 envelope (one struct carrying `ver`, read
 // through Params) and answering a Status as an errno fault (faultCode the
 // errno, faultString its symbolic name). The manager and the agents serve
-// their methods through it. Calls are serialised on one mutex.
+// their methods through it. Calls are serialised on one mutex, except
+// those of handlers added with AddUnlocked, which take it themselves around
+// the sections that need it (Locked).
 #pragma once
 
 #include <xmlrpc-c/registry.hpp>
@@ -22,6 +24,18 @@ class RpcService {
 
   // Register every method before the first Handle().
   void Add(const std::string& name, Handler fn);
+  // Like Add, but fn runs without the lock, alongside other calls: for a
+  // handler that waits on other machines (the manager calling agents) and
+  // must not stall every other call meanwhile. It wraps whatever touches
+  // state the serialised handlers share in Locked().
+  void AddUnlocked(const std::string& name, Handler fn);
+  // Runs f() holding the lock the serialised handlers run under; returns
+  // what f returns. Never call it from a serialised handler (self-deadlock).
+  template <typename F>
+  auto Locked(F f) -> decltype(f()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return f();
+  }
   // One HTTP body in, one XML-RPC response out; never throws. A body that is
   // not XML-RPC (or carries a DTD) gets a fault response.
   std::string Handle(const std::string& body);

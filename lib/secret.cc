@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <fstream>
 
 #include "lib/log.h"
@@ -21,6 +22,27 @@ Status ReadSecretFile(const std::string& path, std::string* secret) {
   if (stat(path.c_str(), &st) == 0 && (st.st_mode & 077))
     VS_LOG_WARN("secret file %s is readable by group or others; chmod 600 it", path.c_str());
   *secret = line;
+  return Status::OK();
+}
+
+Status RandomString(size_t n, const std::string& alphabet, std::string* out) {
+  if (alphabet.empty() || alphabet.size() > 256) return Status::Internal("RandomString: bad alphabet");
+  FILE* f = fopen("/dev/urandom", "rb");
+  if (!f) return Status::Error(EIO, "cannot open /dev/urandom");
+  // Bytes at or above the largest multiple of the alphabet's size are
+  // dropped, so every character is equally likely (no modulo bias).
+  const unsigned limit = 256 - 256 % alphabet.size();
+  out->clear();
+  unsigned char buf[64];
+  while (out->size() < n) {
+    if (fread(buf, 1, sizeof buf, f) != sizeof buf) {
+      fclose(f);
+      return Status::Error(EIO, "cannot read /dev/urandom");
+    }
+    for (unsigned char b : buf)
+      if (b < limit && out->size() < n) out->push_back(alphabet[b % alphabet.size()]);
+  }
+  fclose(f);
   return Status::OK();
 }
 

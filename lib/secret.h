@@ -12,4 +12,11 @@ namespace vastsky {
 // or shorter than 16 characters; warns in the log if others may read it.
 Status ReadSecretFile(const std::string& path, std::string* secret);
 
+// n characters drawn uniformly from alphabet (at most 256 distinct bytes)
+// with bytes from /dev/urandom: CHAP secrets, operation ids. EIO if the
+// kernel's random source cannot be read.
+Status RandomString(size_t n, const std::string& alphabet, std::string* out);
+constexpr const char* kAlphanumeric = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+constexpr const char* kHexDigits = "0123456789abcdef";
+
 }  // namespace vastsky

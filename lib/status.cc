@@ -14,6 +14,7 @@ struct Name {
 const Name kNames[] = {
     {EPERM, "EPERM", "operation not permitted"},
     {ENOENT, "ENOENT", "no such object"},
+    {ENXIO, "ENXIO", "no such device or address"},
     {EIO, "EIO", "input/output error"},
     {EAGAIN, "EAGAIN", "operation in progress, try again"},
     {EACCES, "EACCES", "permission denied"},
@@ -25,6 +26,7 @@ const Name kNames[] = {
     {ENOSYS, "ENOSYS", "not implemented"},
     {EPROTO, "EPROTO", "protocol version mismatch"},
     {EMSGSIZE, "EMSGSIZE", "message too long"},
+    {ENOTSUP, "ENOTSUP", "operation not supported"},
     {ECONNREFUSED, "ECONNREFUSED", "connection refused"},
     {ETIMEDOUT, "ETIMEDOUT", "timed out"},
     {EHOSTDOWN, "EHOSTDOWN", "host is down"},

@@ -40,10 +40,22 @@ Status Reconnect(const Params& p, bool* reconnect) {
 
 constexpr size_t kMaxIps = 64, kMaxBlocks = 100000;
 
+// The optional string members of the register methods; null if absent.
+Status OptionalString(const Params& p, const char* key, std::string* value, const std::string** out) {
+  *out = nullptr;
+  if (!p.Has(key)) return Status::OK();
+  VS_RETURN_IF_ERROR(p.String(key, value));
+  *out = value;
+  return Status::OK();
+}
+
 }  // namespace
 
-Api::Api(Store* store) : store_(store) {
+Api::Api(Store* store, AgentOptions agents)
+    : store_(store),
+      attacher_(store, [this](const std::function<Status()>& f) { return service_.Locked(f); }, std::move(agents)) {
   Store& s = *store_;
+  Attacher& attacher = attacher_;
   const std::vector<std::pair<const char*, Handler>> methods = {
       {"registerHeadServer",
        [&s](const Params& p, xmlrpc_c::value* r) {
@@ -51,8 +63,12 @@ Api::Api(Store* store) : store_(store) {
          VS_RETURN_IF_ERROR(p.StringArray("ip_data", kMaxIps, &ips));
          bool reconnect;
          VS_RETURN_IF_ERROR(Reconnect(p, &reconnect));
+         std::string url_value, initiator_value;
+         const std::string *url, *initiator;
+         VS_RETURN_IF_ERROR(OptionalString(p, "url", &url_value, &url));
+         VS_RETURN_IF_ERROR(OptionalString(p, "initiator", &initiator_value, &initiator));
          int64_t id;
-         VS_RETURN_IF_ERROR(s.RegisterHeadServer(ips, &id, reconnect));
+         VS_RETURN_IF_ERROR(s.RegisterHeadServer(ips, &id, reconnect, url, initiator));
          *r = IdValue(id);
          return Status::OK();
        }},
@@ -64,8 +80,11 @@ Api::Api(Store* store) : store_(store) {
          if (p.Has("domain")) VS_RETURN_IF_ERROR(p.String("domain", &domain));
          bool reconnect;
          VS_RETURN_IF_ERROR(Reconnect(p, &reconnect));
+         std::string url_value;
+         const std::string* url;
+         VS_RETURN_IF_ERROR(OptionalString(p, "url", &url_value, &url));
          int64_t id;
-         VS_RETURN_IF_ERROR(s.RegisterStorageServer(ips, p.Has("domain") ? &domain : nullptr, &id, reconnect));
+         VS_RETURN_IF_ERROR(s.RegisterStorageServer(ips, p.Has("domain") ? &domain : nullptr, &id, reconnect, url));
          *r = IdValue(id);
          return Status::OK();
        }},
@@ -138,24 +157,6 @@ Api::Api(Store* store) : store_(store) {
          VolumeRef ref;
          VS_RETURN_IF_ERROR(p.Volume("lvol", &ref));
          VS_RETURN_IF_ERROR(s.DeleteLogicalVolume(ref));
-         *r = Zero();
-         return Status::OK();
-       }},
-      {"attachLogicalVolume",
-       [&s](const Params& p, xmlrpc_c::value* r) {
-         VolumeRef ref;
-         int64_t hsvr;
-         VS_RETURN_IF_ERROR(p.Volume("lvol", &ref));
-         VS_RETURN_IF_ERROR(p.Id("hsvrid", &hsvr));
-         VS_RETURN_IF_ERROR(s.AttachLogicalVolume(ref, hsvr));
-         *r = Zero();
-         return Status::OK();
-       }},
-      {"detachLogicalVolume",
-       [&s](const Params& p, xmlrpc_c::value* r) {
-         VolumeRef ref;
-         VS_RETURN_IF_ERROR(p.Volume("lvol", &ref));
-         VS_RETURN_IF_ERROR(s.DetachLogicalVolume(ref));
          *r = Zero();
          return Status::OK();
        }},
@@ -282,6 +283,23 @@ Api::Api(Store* store) : store_(store) {
        }},
   };
   for (const auto& m : methods) service_.Add(m.first, m.second);
+  // These wait on agents: the Attacher takes the lock for each transaction.
+  service_.AddUnlocked("attachLogicalVolume", [&attacher](const Params& p, xmlrpc_c::value* r) {
+    VolumeRef ref;
+    int64_t hsvr;
+    VS_RETURN_IF_ERROR(p.Volume("lvol", &ref));
+    VS_RETURN_IF_ERROR(p.Id("hsvrid", &hsvr));
+    VS_RETURN_IF_ERROR(attacher.Attach(ref, hsvr));
+    *r = Zero();  // 3.0's answer; the device is in the attach event
+    return Status::OK();
+  });
+  service_.AddUnlocked("detachLogicalVolume", [&attacher](const Params& p, xmlrpc_c::value* r) {
+    VolumeRef ref;
+    VS_RETURN_IF_ERROR(p.Volume("lvol", &ref));
+    VS_RETURN_IF_ERROR(attacher.Detach(ref));
+    *r = Zero();
+    return Status::OK();
+  });
 }
 
 std::string Api::Handle(const std::string& body) { return service_.Handle(body); }

@@ -1,18 +1,22 @@
 // The manager's XML-RPC API: every 3.0 method plus the new ones (see
 // manager/API.md), registered on an xmlrpc-c registry and served from the
-// Store. Calls are serialised: each is one Store transaction.
+// Store. Calls are serialised: each is one Store transaction. Attach and
+// detach are the exception: they wait on agents (manager/attacher.h) and
+// take the lock only around their transactions.
 #pragma once
 
 #include <string>
 
 #include "lib/rpc_service.h"
+#include "manager/attacher.h"
 #include "manager/store.h"
 
 namespace vastsky {
 
 class Api {
  public:
-  explicit Api(Store* store);
+  // agents: how to call the agents (credentials, CA, timeout).
+  Api(Store* store, AgentOptions agents);
   // One HTTP body in, one XML-RPC response out; never throws. A body that is
   // not XML-RPC gets a fault response.
   std::string Handle(const std::string& body);
@@ -20,6 +24,7 @@ class Api {
  private:
   Store* store_;
   RpcService service_;
+  Attacher attacher_;
 };
 
 }  // namespace vastsky

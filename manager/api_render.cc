@@ -43,7 +43,7 @@ xmlrpc_c::value Node(int64_t id, int type, int64_t capacity, int mirror_status, 
 
 xmlrpc_c::value RenderChunk(const ChunkInfo& c, int64_t capacity_gib) {
   std::vector<std::string> paths;
-  for (const std::string& ip : c.ssvr_ips) paths.push_back(ip.find(':') != std::string::npos ? "[" + ip + "]:3260" : ip + ":3260");
+  for (const std::string& ip : c.ssvr_ips) paths.push_back(IscsiPortal(ip));
   Struct spec{{"pdskid", Int(c.pdsk_id)},
               {"ssvrid", Int(c.ssvr_id)},
               {"offset", Int(c.offset_mib + kMetaMib)},
@@ -60,7 +60,9 @@ xmlrpc_c::value RenderHeadServer(const HeadServerInfo& h) {
                                        {"priority", Int(h.priority)},
                                        {"ip_data", Strings(h.ips)},
                                        {"resync", Int(h.resync)},
-                                       {"last_seen", Str(h.last_seen)}});
+                                       {"last_seen", Str(h.last_seen)},
+                                       {"url", Str(h.url)},
+                                       {"initiator", Str(h.initiator)}});
 }
 
 xmlrpc_c::value RenderStorageServer(const StorageServerInfo& s) {
@@ -71,7 +73,8 @@ xmlrpc_c::value RenderStorageServer(const StorageServerInfo& s) {
                                        {"available", Int(s.available_gib)},
                                        {"capacity", Int(s.capacity_gib)},
                                        {"domain", Str(s.domain)},
-                                       {"last_seen", Str(s.last_seen)}});
+                                       {"last_seen", Str(s.last_seen)},
+                                       {"url", Str(s.url)}});
 }
 
 xmlrpc_c::value RenderPhysicalDisk(const PhysicalDiskInfo& d) {

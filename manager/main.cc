@@ -21,6 +21,7 @@ namespace {
 struct Settings {
   std::string db = "/var/lib/vastsky/manager.db";
   std::string chunk_size;
+  std::string ca_file, agent_timeout = "300";
   ServeSettings serve;
   bool audit = false;
 };
@@ -30,7 +31,18 @@ void Declare(DaemonSettings* d, Settings* s) {
   d->AddServing(&s->serve);
   d->Add("db", "db", "SQLite state database", "PATH", &s->db);
   d->Add("chunk-size", "chunk_size", "chunk size for new volumes, whole GiB (default 4G)", "SIZE", &s->chunk_size);
+  d->Add("ca-file", "ca_file", "PEM CA to verify the agents' certificates (default: the system's)", "FILE", &s->ca_file);
+  d->Add("agent-timeout", "agent_timeout", "seconds any one call to an agent may take (default 300)", "SECONDS",
+         &s->agent_timeout);
   d->AddSwitch("audit", "check the database's consistency and exit", &s->audit);
+}
+
+Status ParseSeconds(const char* what, const std::string& text, int* out) {
+  if (text.empty() || text.size() > 5 || text.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoi(text) < 1)
+    return Status::Error(EINVAL, std::string(what) + " must be a whole number of seconds, at least 1");
+  *out = std::stoi(text);
+  return Status::OK();
 }
 
 Status ParseChunkSize(const std::string& text, int64_t* gib) {
@@ -71,9 +83,19 @@ int main(int argc, char** argv) {
     if (!st.ok()) return daemon.Fail(st);
     options.chunk_explicit = true;
   }
+  int agent_timeout_s = 0;
+  st = ParseSeconds("agent_timeout", settings.agent_timeout, &agent_timeout_s);
+  if (!st.ok()) return daemon.Fail(st);
   HttpOptions http;
   st = ServeOptions(settings.serve, &http);
   if (!st.ok()) return daemon.Fail(st);
+  // Attach and detach wait on agents for up to agent_timeout: in a pool a
+  // waiting call would hold up the heartbeats queued behind it.
+  http.thread_per_connection = true;
+  AgentOptions agents;
+  agents.secret = http.secret;  // the manager and its agents share the cluster secret
+  agents.ca_file = settings.ca_file;
+  agents.timeout_ms = agent_timeout_s * 1000;
 
   const sigset_t stop = BlockStopSignals();
   // The HTTP layer caps bodies at 8 MiB; let the XML parser take that much.
@@ -83,7 +105,7 @@ int main(int argc, char** argv) {
   if (!st.ok()) return daemon.Fail(st);
   VS_LOG_INFO("vastsky-manager %s: state in %s, chunk size %lld GiB", VASTSKY_VERSION, settings.db.c_str(),
               static_cast<long long>(store.chunk_gib()));
-  Api api(&store);
+  Api api(&store, agents);
   HttpServer server;
   st = server.Start(http, [&api](const std::string& body) { return api.Handle(body); });
   if (!st.ok()) return daemon.Fail(st);

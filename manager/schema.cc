@@ -127,6 +127,16 @@ CREATE TABLE event(
 ALTER TABLE ssvr ADD COLUMN last_seen TEXT NOT NULL DEFAULT '';
 ALTER TABLE hsvr ADD COLUMN last_seen TEXT NOT NULL DEFAULT '';
 )SQL",
+    // 2 -> 3: where the manager calls each agent ('' = no agent: attach and
+    // detach record state only, as in 3.0), the head's iSCSI initiator and
+    // the CHAP credentials the manager gave it.
+    R"SQL(
+ALTER TABLE ssvr ADD COLUMN url TEXT NOT NULL DEFAULT '';
+ALTER TABLE hsvr ADD COLUMN url TEXT NOT NULL DEFAULT '';
+ALTER TABLE hsvr ADD COLUMN initiator TEXT NOT NULL DEFAULT '';
+ALTER TABLE hsvr ADD COLUMN chap_user TEXT NOT NULL DEFAULT '';
+ALTER TABLE hsvr ADD COLUMN chap_secret TEXT NOT NULL DEFAULT '';
+)SQL",
 };
 
 constexpr int kNumMigrations = sizeof(kMigrations) / sizeof(kMigrations[0]);

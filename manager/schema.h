@@ -7,7 +7,7 @@
 
 namespace vastsky {
 
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;
 
 Status Migrate(Db& db);
 

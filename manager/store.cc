@@ -35,7 +35,8 @@ Status Store::Open(const std::string& path, const Options& options) {
     VS_RETURN_IF_ERROR(w.Bind(1, std::to_string(chunk_gib_)).Run());
     VS_LOG_INFO("chunk size for new volumes: %lld GiB", static_cast<long long>(chunk_gib_));
   }
-  return LoadAllocator();
+  VS_RETURN_IF_ERROR(LoadAllocator());
+  return ClearInterruptedTransitions();
 }
 
 Status Store::LoadAllocator() {

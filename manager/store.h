@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -33,9 +34,14 @@ class Store {
   // Servers and disks. With reconnect, a registration matching a live
   // record (the same set of addresses; the same path on that server) is a
   // restarted agent: it gets that record's id instead of EEXIST.
-  Status RegisterHeadServer(const std::vector<std::string>& ips, int64_t* id, bool reconnect = false);
+  // url (http:// or https://, "" for none) is where the manager calls the
+  // server's agent, initiator the head's iSCSI name; null leaves what is
+  // recorded. A head gets its CHAP credentials at its first registration
+  // and keeps them.
+  Status RegisterHeadServer(const std::vector<std::string>& ips, int64_t* id, bool reconnect = false,
+                            const std::string* url = nullptr, const std::string* initiator = nullptr);
   Status RegisterStorageServer(const std::vector<std::string>& ips, const std::string* domain,
-                               int64_t* id, bool reconnect = false);
+                               int64_t* id, bool reconnect = false, const std::string* url = nullptr);
   Status RegisterPhysicalDisk(int64_t ssvr_id, const std::string& path, int64_t sectors,
                               int64_t* id, bool reconnect = false);
   // Records that an agent is alive (last_seen = now); ENOENT if unknown.
@@ -56,8 +62,34 @@ class Store {
                              int64_t* id);
   Status CreateSnapshot(const VolumeRef& origin, const std::string& name, int64_t* id);
   Status DeleteLogicalVolume(const VolumeRef& ref);
+  // Attachment as state only (a head without an agent, as in 3.0).
   Status AttachLogicalVolume(const VolumeRef& ref, int64_t hsvr_id);
   Status DetachLogicalVolume(const VolumeRef& ref);
+
+  // Attach and detach through the agents (manager/attacher.h drives them),
+  // each a transaction recording the intent, then one recording the
+  // outcome. While agents work the attachment row says so: attaching is
+  // bind_status UNBOUND + bind_event BINDING, detaching keeps its status
+  // (BOUND or ERROR) + UNBINDING. A head without an agent gets the 3.0
+  // behaviour inside Begin* (plan->agent false, nothing left to do).
+  Status BeginAttach(const VolumeRef& ref, int64_t hsvr_id, AttachPlan* plan);
+  // BOUND, no event; the plan's legs that were ALLOCATED become INSYNC.
+  // EAGAIN if the intent vanished meanwhile (the head was reported failed).
+  Status FinishAttach(const AttachPlan& plan, const std::string& device);
+  // Removes the intent; an error event says which step failed and why.
+  Status AbortAttach(const AttachPlan& plan, const std::string& why);
+  // Whatever the transition, the head's state is unknown: bind_status
+  // ERROR, no event; only a detach clears it.
+  Status MarkAttachmentError(int64_t lvol_id, int64_t hsvr_id, const std::string& why);
+  Status BeginDetach(const VolumeRef& ref, DetachPlan* plan);
+  // Removes the attachment; leftovers (ACLs that could not be revoked, ""
+  // if none) make its event a warning.
+  Status FinishDetach(const DetachPlan& plan, const std::string& leftovers);
+  // The head refused (device open): back to plan.prior_status, no event.
+  Status RestoreBound(const DetachPlan& plan, const std::string& why);
+  // The disks holding legs of the volumes attached to (or in transition
+  // on) hsvr_id, except lvol_id's: the ACLs that must stay.
+  Status DisksStillNeeded(int64_t hsvr_id, int64_t lvol_id, std::set<int64_t>* pdsks);
   Status ListLogicalVolumes(const VolumeRef* ref, std::vector<VolumeInfo>* out);
   Status ShowLogicalVolume(const VolumeRef& ref, VolumeLayout* out);
 
@@ -73,6 +105,14 @@ class Store {
 
  private:
   Status LoadAllocator();
+  // At Open: a transition no manager is driving any more becomes ERROR.
+  Status ClearInterruptedTransitions();
+  Status LoadHeadAgent(int64_t hsvr_id, HeadAgentInfo* out);
+  // The rules every attach obeys; vol is the volume ref names.
+  Status CheckAttachable(const VolumeRef& ref, int64_t hsvr_id, VolumeInfo* vol);
+  // The attachment rows of vol and its snapshots, BOUND, legs INSYNC.
+  Status RecordAttached(const VolumeInfo& vol, int64_t hsvr_id);
+  Status RecordDetached(const VolumeInfo& vol);
   Status NextIds(const char* kind, int64_t count, int64_t* first);
   Status AddEvent(const std::string& level, const std::string& type, const std::string& target,
                   int64_t target_id, const std::string& message);

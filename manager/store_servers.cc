@@ -7,6 +7,8 @@
 #include <set>
 
 #include "lib/ids.h"
+#include "lib/iscsi_names.h"
+#include "lib/secret.h"
 #include "manager/store.h"
 
 namespace vastsky {
@@ -47,6 +49,67 @@ Status CheckDiskPath(const std::string& p) {
     at = end + 1;
   }
   return Status::OK();
+}
+
+// An agent's URL: http:// or https://, no whitespace, bounded; "" is none.
+Status CheckUrl(const std::string& url) {
+  if (url.empty()) return Status::OK();
+  if (url.size() > 1024) return Status::Error(EINVAL, "url has more than 1024 characters");
+  if (url.compare(0, 7, "http://") != 0 && url.compare(0, 8, "https://") != 0)
+    return Status::Error(EINVAL, "url must start with http:// or https://");
+  for (char c : url)
+    if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f) return Status::Error(EINVAL, "url contains whitespace or control characters");
+  return Status::OK();
+}
+
+// Heads upgraded from schema 2 have none yet: they get theirs at their next
+// registration. 16 characters, the most LIO accepts.
+Status EnsureChap(Db& db, int64_t hsvr_id) {
+  Stmt q(db, "SELECT chap_user FROM hsvr WHERE id = ?1");
+  q.Bind(1, hsvr_id);
+  if (!q.Step()) return q.status().ok() ? Status::Internal("hsvr " + std::to_string(hsvr_id) + " vanished") : q.status();
+  if (!q.Text(0).empty()) return Status::OK();
+  std::string secret;
+  VS_RETURN_IF_ERROR(RandomString(16, kAlphanumeric, &secret));
+  Stmt up(db, "UPDATE hsvr SET chap_user = ?2, chap_secret = ?3 WHERE id = ?1");
+  return up.Bind(1, hsvr_id).Bind(2, "vastsky-" + FormatId("hsvr", hsvr_id)).Bind(3, secret).Run();
+}
+
+// Records what an agent said about itself at registration (null: unchanged).
+// A head with an agent must name its initiator: the manager grants disk
+// access by it.
+Status SetAgentContact(Db& db, const char* kind, int64_t id, const std::string* url, const std::string* initiator) {
+  if (url) {
+    std::string sql = std::string("UPDATE ") + kind + " SET url = ?2 WHERE id = ?1";
+    Stmt up(db, sql.c_str());
+    VS_RETURN_IF_ERROR(up.Bind(1, id).Bind(2, *url).Run());
+  }
+  if (initiator) {
+    // Disk access is granted by initiator name: two heads sharing one (a
+    // cloned host) would get each other's disks and lose them together.
+    Stmt other(db, "SELECT id FROM hsvr WHERE initiator = ?2 AND id != ?1");
+    other.Bind(1, id).Bind(2, *initiator);
+    if (other.Step())
+      return Status::Error(EEXIST, "initiator " + *initiator + " belongs to " + FormatId("hsvr", other.Int(0)) +
+                                       "; give each head its own (/etc/iscsi/initiatorname.iscsi)");
+    VS_RETURN_IF_ERROR(other.status());
+    // The storage agents granted the old name: revoking it later needs it.
+    Stmt busy(db,
+              "SELECT count(*) FROM hsvr h JOIN attachment a ON a.hsvr_id = h.id "
+              "WHERE h.id = ?1 AND h.initiator != '' AND h.initiator != ?2");
+    busy.Bind(1, id).Bind(2, *initiator);
+    if (busy.Step() && busy.Int(0) > 0)
+      return Status::Error(EBUSY, FormatId("hsvr", id) + " has " + std::to_string(busy.Int(0)) +
+                                      " volumes attached under its old initiator name; detach them first");
+    VS_RETURN_IF_ERROR(busy.status());
+    Stmt up(db, "UPDATE hsvr SET initiator = ?2 WHERE id = ?1");
+    VS_RETURN_IF_ERROR(up.Bind(1, id).Bind(2, *initiator).Run());
+  }
+  if (std::string(kind) != "hsvr") return Status::OK();
+  Stmt q(db, "SELECT url != '' AND initiator = '' FROM hsvr WHERE id = ?1");
+  q.Bind(1, id);
+  if (q.Step() && q.Int(0)) return Status::Error(EINVAL, "a head server with an agent url needs its initiator name");
+  return q.status();
 }
 
 std::string FormatWeight(double w) {
@@ -131,32 +194,40 @@ Status Store::Reregister(const char* kind, int64_t owner, const std::vector<std:
   return InsertIps(db_, kind, owner, ips);
 }
 
-Status Store::RegisterHeadServer(const std::vector<std::string>& ips, int64_t* id, bool reconnect) {
+Status Store::RegisterHeadServer(const std::vector<std::string>& ips, int64_t* id, bool reconnect,
+                                 const std::string* url, const std::string* initiator) {
   VS_RETURN_IF_ERROR(CheckIps(ips));
+  if (url) VS_RETURN_IF_ERROR(CheckUrl(*url));
+  std::string why;
+  if (initiator && !ValidIscsiName(*initiator, &why)) return Status::Error(EINVAL, "initiator: " + why);
   return Mutate([&](Change*) {
     int64_t owner;
     VS_RETURN_IF_ERROR(FindOwner(db_, "hsvr", ips, &owner));
+    bool reconnected = false;
     if (owner != 0) {
-      bool reconnected;
       VS_RETURN_IF_ERROR(Reregister("hsvr", owner, ips, reconnect, &reconnected));
       *id = owner;
-      VS_RETURN_IF_ERROR(Touch(db_, "hsvr", owner));
-      return AddEvent("info", "register", "hsvr", owner,
-                      reconnected ? "head agent reconnected" : "head server back online");
+    } else {
+      VS_RETURN_IF_ERROR(NextIds("hsvr", 1, id));
+      Stmt ins(db_, "INSERT INTO hsvr(id, priority, ctime) VALUES (?1, 1, ?2)");
+      VS_RETURN_IF_ERROR(ins.Bind(1, *id).Bind(2, NowIso8601()).Run());
+      VS_RETURN_IF_ERROR(InsertIps(db_, "hsvr", *id, ips));
     }
-    VS_RETURN_IF_ERROR(NextIds("hsvr", 1, id));
-    Stmt ins(db_, "INSERT INTO hsvr(id, priority, ctime) VALUES (?1, 1, ?2)");
-    VS_RETURN_IF_ERROR(ins.Bind(1, *id).Bind(2, NowIso8601()).Run());
-    VS_RETURN_IF_ERROR(InsertIps(db_, "hsvr", *id, ips));
+    VS_RETURN_IF_ERROR(SetAgentContact(db_, "hsvr", *id, url, initiator));
+    VS_RETURN_IF_ERROR(EnsureChap(db_, *id));
     VS_RETURN_IF_ERROR(Touch(db_, "hsvr", *id));
-    return AddEvent("info", "register", "hsvr", *id, "head server registered at " + ips[0]);
+    return AddEvent("info", "register", "hsvr", *id,
+                    reconnected ? "head agent reconnected"
+                    : owner     ? "head server back online"
+                                : "head server registered at " + ips[0]);
   });
 }
 
 Status Store::RegisterStorageServer(const std::vector<std::string>& ips, const std::string* domain,
-                                    int64_t* id, bool reconnect) {
+                                    int64_t* id, bool reconnect, const std::string* url) {
   VS_RETURN_IF_ERROR(CheckIps(ips));
   if (domain) VS_RETURN_IF_ERROR(CheckDomain(*domain));
+  if (url) VS_RETURN_IF_ERROR(CheckUrl(*url));
   return Mutate([&](Change* change) {
     int64_t owner;
     VS_RETURN_IF_ERROR(FindOwner(db_, "ssvr", ips, &owner));
@@ -176,6 +247,7 @@ Status Store::RegisterStorageServer(const std::vector<std::string>& ips, const s
       alloc_.SetServerDomain(*id, *domain);
       change->specs_changed = true;
     }
+    VS_RETURN_IF_ERROR(SetAgentContact(db_, "ssvr", *id, url, nullptr));
     VS_RETURN_IF_ERROR(RefreshAllocatable(*id, change));
     VS_RETURN_IF_ERROR(Touch(db_, "ssvr", *id));
     return AddEvent("info", "register", "ssvr", *id,
@@ -346,7 +418,7 @@ Status Store::ListHeadServers(int64_t id, std::vector<HeadServerInfo>* out) {
   VS_RETURN_IF_ERROR(LoadIps(db_, "hsvr", &ips));
   Stmt q(db_,
          "SELECT h.id, h.priority, (SELECT count(*) FROM rebuild r CROSS JOIN mirror m ON m.id = r.mirror_id "
-         "JOIN attachment a ON a.lvol_id = m.lvol_id WHERE a.hsvr_id = h.id), h.last_seen "
+         "JOIN attachment a ON a.lvol_id = m.lvol_id WHERE a.hsvr_id = h.id), h.last_seen, h.url, h.initiator "
          "FROM hsvr h WHERE ?1 = 0 OR h.id = ?1 ORDER BY h.id");
   q.Bind(1, id);
   while (q.Step()) {
@@ -355,6 +427,8 @@ Status Store::ListHeadServers(int64_t id, std::vector<HeadServerInfo>* out) {
     h.priority = static_cast<int>(q.Int(1));
     h.resync = static_cast<int>(q.Int(2));
     h.last_seen = q.Text(3);
+    h.url = q.Text(4);
+    h.initiator = q.Text(5);
     h.ips = ips[h.id];
     out->push_back(h);
   }
@@ -378,7 +452,7 @@ Status Store::ListStorageServers(int64_t id, std::vector<StorageServerInfo>* out
     sums[d.ssvr_id].available_gib += d.available_gib;
     sums[d.ssvr_id].resync += d.resync;
   }
-  Stmt q(db_, "SELECT id, priority, domain, last_seen FROM ssvr WHERE ?1 = 0 OR id = ?1 ORDER BY id");
+  Stmt q(db_, "SELECT id, priority, domain, last_seen, url FROM ssvr WHERE ?1 = 0 OR id = ?1 ORDER BY id");
   q.Bind(1, id);
   while (q.Step()) {
     StorageServerInfo s = sums[q.Int(0)];
@@ -386,6 +460,7 @@ Status Store::ListStorageServers(int64_t id, std::vector<StorageServerInfo>* out
     s.priority = static_cast<int>(q.Int(1));
     s.domain = q.Text(2);
     s.last_seen = q.Text(3);
+    s.url = q.Text(4);
     s.ips = ips[s.id];
     out->push_back(s);
   }

@@ -185,6 +185,14 @@ Status Store::CreateSnapshot(const VolumeRef& origin_ref, const std::string& nam
     if (origin.kind != 0) return Status::Error(EINVAL, Quote(origin.name) + " is itself a snapshot");
     if (origin.bind_event != kNoEvent || origin.bind_status == kBindError)
       return Status::Error(EBUSY, Quote(origin.name) + " is being attached or detached, or in error");
+    if (origin.hsvr_id != 0) {
+      HeadAgentInfo head;
+      VS_RETURN_IF_ERROR(LoadHeadAgent(origin.hsvr_id, &head));
+      // A head agent assembles mirrors only; it would not know the snapshot.
+      if (!head.url.empty())
+        return Status::Error(ENOTSUP, Quote(origin.name) + " is attached through a head agent, and snapshots are not "
+                                      "built on the data path yet");
+    }
     VS_RETURN_IF_ERROR(CreateVolumeRows(name, 1, origin.id, CowGib(origin.capacity_gib), origin.redundancy,
                                         &change->journal, id));
     if (origin.hsvr_id != 0) {
@@ -211,46 +219,6 @@ Status Store::DeleteLogicalVolume(const VolumeRef& ref) {
   });
 }
 
-Status Store::AttachLogicalVolume(const VolumeRef& ref, int64_t hsvr_id) {
-  return Mutate([&](Change*) {
-    VolumeInfo vol;
-    VS_RETURN_IF_ERROR(ResolveVolume(ref, &vol));
-    if (vol.kind != 0) return Status::Error(EINVAL, "snapshots follow their origin; attach " + FormatId("lvol", vol.origin_id));
-    int prio;
-    Status st = GetPriority("hsvr", hsvr_id, &prio);
-    if (st.code() == ENOENT) return Status::Error(EINVAL, "head server " + std::to_string(hsvr_id) + " is not registered");
-    VS_RETURN_IF_ERROR(st);
-    if (!TakesNewWork(prio))
-      return Status::Error(EINVAL, "head server " + std::to_string(hsvr_id) + " is " + PriorityName(prio));
-    if (vol.hsvr_id != 0)
-      return Status::Error(EBUSY, Quote(vol.name) + " is already attached to hsvr " + std::to_string(vol.hsvr_id));
-    Stmt att(db_, "INSERT INTO attachment(lvol_id, hsvr_id, status, event, ctime) VALUES (?1, ?2, 1, 0, ?3)");
-    std::vector<int64_t> ids{vol.id};
-    for (const Association& a : vol.associated_from) ids.push_back(a.lvol_id);
-    Stmt sync(db_,
-              "UPDATE chunk SET status = 2 WHERE status = 1 AND mirror_id IN "
-              "(SELECT id FROM mirror WHERE lvol_id = ?1)");
-    for (int64_t id : ids) {
-      VS_RETURN_IF_ERROR(att.Bind(1, id).Bind(2, hsvr_id).Bind(3, NowIso8601()).Run());
-      VS_RETURN_IF_ERROR(sync.Bind(1, id).Run());
-    }
-    return AddEvent("info", "attach", "lvol", vol.id, Quote(vol.name) + " attached to hsvr " + std::to_string(hsvr_id));
-  });
-}
-
-Status Store::DetachLogicalVolume(const VolumeRef& ref) {
-  return Mutate([&](Change*) {
-    VolumeInfo vol;
-    VS_RETURN_IF_ERROR(ResolveVolume(ref, &vol));
-    if (vol.kind != 0) return Status::Error(EINVAL, "snapshots follow their origin; detach " + FormatId("lvol", vol.origin_id));
-    if (vol.hsvr_id == 0) return Status::OK();
-    if (vol.bind_event != kNoEvent) return Status::Error(EAGAIN, Quote(vol.name) + " is being attached or detached");
-    Stmt del(db_, "DELETE FROM attachment WHERE lvol_id = ?1 OR lvol_id IN (SELECT id FROM lvol WHERE origin_id = ?1)");
-    VS_RETURN_IF_ERROR(del.Bind(1, vol.id).Run());
-    return AddEvent("info", "detach", "lvol", vol.id, Quote(vol.name) + " detached from hsvr " + std::to_string(vol.hsvr_id));
-  });
-}
-
 Status Store::ListLogicalVolumes(const VolumeRef* ref, std::vector<VolumeInfo>* out) {
   if (!ref) return QueryVolumes(db_, 0, out);
   VolumeInfo vol;
@@ -272,9 +240,9 @@ Status Store::LoadLayout(const VolumeInfo& vol, VolumeLayout* out) {
     VS_RETURN_IF_ERROR(q.status());
   }
   Stmt q(db_,
-         "SELECT m.id, m.offset_gib, m.capacity_gib, c.id, c.pdsk_id, p.ssvr_id, c.offset_mib, c.length_mib, c.status "
-         "FROM mirror m JOIN chunk c ON c.mirror_id = m.id JOIN pdsk p ON p.id = c.pdsk_id "
-         "WHERE m.lvol_id = ?1 ORDER BY m.idx, c.id");
+         "SELECT m.id, m.offset_gib, m.capacity_gib, c.id, c.pdsk_id, p.ssvr_id, c.offset_mib, c.length_mib, c.status, "
+         "s.url FROM mirror m JOIN chunk c ON c.mirror_id = m.id JOIN pdsk p ON p.id = c.pdsk_id "
+         "JOIN ssvr s ON s.id = p.ssvr_id WHERE m.lvol_id = ?1 ORDER BY m.idx, c.id");
   q.Bind(1, vol.id);
   while (q.Step()) {
     if (out->mirrors.empty() || out->mirrors.back().id != q.Int(0)) {
@@ -292,6 +260,7 @@ Status Store::LoadLayout(const VolumeInfo& vol, VolumeLayout* out) {
     c.length_mib = q.Int(7);
     c.status = static_cast<int>(q.Int(8));
     c.ssvr_ips = ips[c.ssvr_id];
+    c.ssvr_url = q.Text(9);
     out->mirrors.back().chunks.push_back(c);
   }
   VS_RETURN_IF_ERROR(q.status());

@@ -35,6 +35,8 @@ struct HeadServerInfo {
   std::vector<std::string> ips;
   int resync = 0;
   std::string last_seen;  // last registration or heartbeat; "" if never
+  std::string url;        // where its agent answers; "" = no agent
+  std::string initiator;  // its iSCSI initiator name; "" if not given
 };
 
 struct StorageServerInfo {
@@ -45,6 +47,7 @@ struct StorageServerInfo {
   int resync = 0;
   int64_t capacity_gib = 0, available_gib = 0;
   std::string last_seen;  // last registration or heartbeat; "" if never
+  std::string url;        // where its agent answers; "" = no agent
 };
 
 struct PhysicalDiskInfo {
@@ -84,6 +87,7 @@ struct ChunkInfo {
   int64_t length_mib = 0;  // data
   int status = kAllocated;
   std::vector<std::string> ssvr_ips;
+  std::string ssvr_url;  // the storage agent's; "" = none
 };
 
 struct MirrorInfo {
@@ -97,6 +101,29 @@ struct VolumeLayout {
   int64_t origin_top_node = 0;  // for a snapshot: its origin's SNAPSHOT-ORIGIN node
   std::vector<MirrorInfo> mirrors;
   std::vector<VolumeLayout> snapshots;
+};
+
+// A head server as the manager calls its agent.
+struct HeadAgentInfo {
+  int64_t id = 0;
+  std::string url;  // "" = no agent: attach and detach record state only
+  std::string initiator, chap_user, chap_secret;
+};
+
+// What driving an attach through the agents needs, read in the transaction
+// that records the intent (Store::BeginAttach).
+struct AttachPlan {
+  bool agent = false;  // false: the head has no agent and the attach is already recorded
+  VolumeLayout layout;
+  HeadAgentInfo head;
+};
+
+// The same for a detach (Store::BeginDetach).
+struct DetachPlan {
+  bool agent = false;  // false: nothing to drive (not attached, or no head agent: already recorded)
+  VolumeLayout layout;
+  HeadAgentInfo head;
+  int prior_status = kBound;  // what a refused detach goes back to (BOUND, or ERROR)
 };
 
 struct EventInfo {

@@ -4,12 +4,16 @@ as disks. Registration with reconnect, exports and ACLs across restarts,
 the agent methods and their faults, heartbeats, a manager outage, SIGTERM."""
 import errno
 import os
+import random
+import shutil
+import subprocess
+import tempfile
 import signal
 import time
 import unittest
 import xmlrpc.client
 
-from harness import HIGH, ISO_UTC, Manager, StorageAgent, http_request, req
+from harness import HIGH, ISO_UTC, Manager, StorageAgent, free_port, http_request, req
 
 IQN_HEAD = "iqn.2024-01.org.example:head1"
 CHAP = {"chap_user": "head1", "chap_secret": "0123456789abcd"}
@@ -168,14 +172,30 @@ class StorageAgentTest(unittest.TestCase):
         a.start()
         self.assertEqual(a.proxy().helloWorld(req()), 0)
 
-    def test_8_tgt_is_refused_clearly(self):
+    def test_8_tgt_without_tgtd_says_so(self):
+        # target=tgt with no tgtd behind its control port: the agent stays
+        # up (tgtd may come later) and says what to do; SIGTERM still stops it.
         a = self.agents[0]
-        import subprocess
         argv = a.argv()
         argv[argv.index("sim")] = "tgt"
-        r = subprocess.run(argv, capture_output=True, text=True, timeout=10)
-        self.assertEqual(r.returncode, 1)
-        self.assertIn("not built yet", r.stderr)
+        argv += ["--tgt-control-port", str(random.randint(1000, 9000))]
+        state = tempfile.mkdtemp(prefix="vastsky-tgt-")
+        argv[argv.index("--state-dir") + 1] = state
+        argv[argv.index("--listen") + 1] = "127.0.0.1:%d" % free_port()
+        self.addCleanup(shutil.rmtree, state, True)
+        with tempfile.TemporaryFile(mode="w+") as log:
+            p = subprocess.Popen(argv, stderr=log, stdout=subprocess.DEVNULL)
+            try:
+                deadline = time.time() + 15
+                text = ""
+                while time.time() < deadline and "tgtd is not running" not in text:
+                    time.sleep(0.2)
+                    log.seek(0)
+                    text = log.read()
+                self.assertIn("tgtd is not running", text)
+            finally:
+                p.terminate()
+                self.assertEqual(p.wait(timeout=20), 0)
 
 
 if __name__ == "__main__":

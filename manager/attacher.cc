@@ -1,0 +1,286 @@
+#include "manager/attacher.h"
+
+#include <cerrno>
+#include <set>
+
+#include "lib/ids.h"
+#include "lib/log.h"
+#include "lib/rpc_client.h"
+#include "lib/secret.h"
+#include "lib/version.h"
+
+namespace vastsky {
+
+namespace {
+
+using Members = std::map<std::string, xmlrpc_c::value>;
+
+xmlrpc_c::value Int(int64_t v) {
+  if (v > 0x7fffffff || v < -0x7fffffff) return xmlrpc_c::value_i8(v);
+  return xmlrpc_c::value_int(static_cast<int>(v));
+}
+xmlrpc_c::value Str(const std::string& s) { return xmlrpc_c::value_string(s); }
+
+// The `lvol` member of the head agent's attachLogicalVolume.
+xmlrpc_c::value VolumeSpecValue(const VolumeLayout& layout) {
+  std::vector<xmlrpc_c::value> mirrors;
+  for (const MirrorInfo& m : layout.mirrors) {
+    std::vector<xmlrpc_c::value> legs;
+    for (const ChunkInfo& c : m.chunks) {
+      std::vector<xmlrpc_c::value> portals;
+      for (const std::string& ip : c.ssvr_ips) portals.push_back(Str(IscsiPortal(ip)));
+      legs.push_back(xmlrpc_c::value_struct(Members{{"chunkid", Int(c.id)},
+                                                    {"pdskid", Int(c.pdsk_id)},
+                                                    {"portals", xmlrpc_c::value_array(portals)},
+                                                    {"offset_mib", Int(c.offset_mib)},
+                                                    {"length_mib", Int(c.length_mib)},
+                                                    {"status", Int(c.status)}}));
+    }
+    mirrors.push_back(xmlrpc_c::value_struct(Members{{"mirrorid", Int(m.id)},
+                                                     {"offset_gib", Int(m.offset_gib)},
+                                                     {"capacity_gib", Int(m.capacity_gib)},
+                                                     {"legs", xmlrpc_c::value_array(legs)}}));
+  }
+  return xmlrpc_c::value_struct(Members{{"lvolid", Int(layout.volume.id)},
+                                        {"lvolname", Str(layout.volume.name)},
+                                        {"mirrors", xmlrpc_c::value_array(mirrors)}});
+}
+
+std::string Where(const char* kind, int64_t id, const std::string& url) {
+  return FormatId(kind, id) + " (" + (url.empty() ? "no agent url" : url) + ")";
+}
+
+// What went wrong in a failed agent call: curl's words for a transport
+// failure; a fault carries only the errno's name, and the agent's log says why.
+std::string Detail(const Status& st, const std::string& url) {
+  const std::string words = TransportWords(st.message(), url);
+  if (words.empty() || words == ErrnoName(st.code()))
+    return "the agent answered " + ErrnoName(st.code()) + " (its log says why)";
+  return words;
+}
+
+// A failed agent call, reworded to name the server and the step; the errno
+// stays, since it is what the API's caller gets.
+Status StepFailed(const char* kind, int64_t id, const std::string& url, const std::string& step, const Status& st) {
+  return Status::Error(st.code(), Where(kind, id, url) + ": " + step + ": " + Detail(st, url));
+}
+
+// Transport failures: the agent did not answer (as opposed to a fault).
+bool Unreachable(const Status& st) {
+  return st.code() == ECONNREFUSED || st.code() == ETIMEDOUT || st.code() == EIO || st.code() == EACCES;
+}
+
+}  // namespace
+
+// A disk one of the volume's legs lives on, and the agent that exports it.
+struct Attacher::Disk {
+  int64_t pdsk_id = 0, ssvr_id = 0;
+  std::string url;
+};
+
+// One attach or detach: its operation ids ("attach-<lvolid>-<16 hex>-...")
+// are unique per agent call, so an agent's journal never confuses two.
+class Attacher::Op {
+ public:
+  Status Init(const char* kind, int64_t lvol_id) {
+    std::string hex;
+    VS_RETURN_IF_ERROR(RandomString(16, kHexDigits, &hex));
+    prefix_ = std::string(kind) + "-" + std::to_string(lvol_id) + "-" + hex;
+    return Status::OK();
+  }
+  std::string Id(const std::string& step) const { return prefix_ + "-" + step; }
+  std::string Disk(const char* step, int64_t pdsk_id) const { return Id(step + std::to_string(pdsk_id)); }
+
+ private:
+  std::string prefix_;
+};
+
+std::vector<Attacher::Disk> Attacher::DisksOf(const VolumeLayout& layout, bool live_only) {
+  std::vector<Disk> out;
+  std::set<int64_t> seen;
+  for (const MirrorInfo& m : layout.mirrors)
+    for (const ChunkInfo& c : m.chunks)
+      if ((!live_only || c.status != kSpare) && seen.insert(c.pdsk_id).second) out.push_back({c.pdsk_id, c.ssvr_id, c.ssvr_url});
+  return out;
+}
+
+Attacher::Attacher(Store* store, Locked locked, AgentOptions options)
+    : store_(store), locked_(std::move(locked)), options_(std::move(options)) {}
+
+std::mutex* Attacher::HeadMutex(int64_t hsvr_id) {
+  std::lock_guard<std::mutex> lock(heads_mu_);
+  std::unique_ptr<std::mutex>& mu = heads_[hsvr_id];
+  if (!mu) mu.reset(new std::mutex);
+  return mu.get();
+}
+
+Status Attacher::Call(const std::string& url, const std::string& method, Members members, xmlrpc_c::value* result) {
+  members["ver"] = xmlrpc_c::value_int(kProtocolVersion);
+  xmlrpc_c::paramList params;
+  params.add(xmlrpc_c::value_struct(members));
+  RpcEndpoint ep;
+  ep.url = url;
+  ep.password = options_.secret;
+  ep.ca_file = options_.ca_file;
+  ep.timeout_ms = options_.timeout_ms;
+  // One client per call: RpcClient is not thread-safe, and calls for
+  // different heads run on different threads.
+  RpcClient client(ep);
+  return client.Call(method, params, result);
+}
+
+Status Attacher::Attach(const VolumeRef& ref, int64_t hsvr_id) {
+  AttachPlan plan;
+  VS_RETURN_IF_ERROR(locked_([&] { return store_->BeginAttach(ref, hsvr_id, &plan); }));
+  if (!plan.agent) return Status::OK();
+  // The intent is recorded first, so a revoke by whoever holds the head's
+  // turn now already counts this volume's disks as needed.
+  std::lock_guard<std::mutex> head_lock(*HeadMutex(hsvr_id));
+  const VolumeInfo& vol = plan.layout.volume;
+  const HeadAgentInfo& head = plan.head;
+  Op op;
+  Status st = op.Init("attach", vol.id);
+  const std::vector<Disk> disks = DisksOf(plan.layout, /*live_only=*/true);
+  VS_LOG_INFO("attaching '%s' (%s) to %s: %zu disk(s) to open to %s", vol.name.c_str(), FormatId("lvol", vol.id).c_str(),
+              Where("hsvr", head.id, head.url).c_str(), disks.size(), head.initiator.c_str());
+
+  // Grant the head access to every disk with a live leg.
+  std::vector<Disk> tried;
+  xmlrpc_c::value r;
+  for (size_t i = 0; st.ok() && i < disks.size(); ++i) {
+    const Disk& d = disks[i];
+    if (d.url.empty()) {
+      st = Status::Error(ENXIO, FormatId("ssvr", d.ssvr_id) + " has no agent url (it registered without one): cannot open " +
+                                    FormatId("pdsk", d.pdsk_id) + " to the head");
+      break;
+    }
+    st = Call(d.url, "allowInitiator",
+              {{"opid", Str(op.Disk("p", d.pdsk_id))},
+               {"pdskid", Int(d.pdsk_id)},
+               {"initiator", Str(head.initiator)},
+               {"chap_user", Str(head.chap_user)},
+               {"chap_secret", Str(head.chap_secret)}},
+              &r);
+    // Refused: the request never reached the agent, there is nothing to undo.
+    if (st.code() != ECONNREFUSED) tried.push_back(d);
+    if (!st.ok()) st = StepFailed("ssvr", d.ssvr_id, d.url, "allowInitiator on " + FormatId("pdsk", d.pdsk_id), st);
+  }
+
+  // Assemble on the head.
+  bool head_tried = false;
+  std::string device;
+  if (st.ok()) {
+    head_tried = true;
+    st = Call(head.url, "attachLogicalVolume",
+              {{"opid", Str(op.Id("head"))},
+               {"lvol", VolumeSpecValue(plan.layout)},
+               {"chap_user", Str(head.chap_user)},
+               {"chap_secret", Str(head.chap_secret)}},
+              &r);
+    if (st.ok() && r.type() == xmlrpc_c::value::TYPE_STRING) device = xmlrpc_c::value_string(r).cvalue();
+    else if (st.ok()) st = Status::Error(EPROTO, "answered with something other than the device path");
+    if (!st.ok()) st = StepFailed("hsvr", head.id, head.url, "attachLogicalVolume", st);
+  }
+
+  if (st.ok()) {
+    st = locked_([&] { return store_->FinishAttach(plan, device); });
+    if (st.ok()) return Status::OK();
+  }
+  return UndoAttach(plan, op, tried, head_tried, st);
+}
+
+Status Attacher::UndoAttach(const AttachPlan& plan, const Op& op, const std::vector<Disk>& tried, bool head_tried,
+                            const Status& failure) {
+  const VolumeInfo& vol = plan.layout.volume;
+  const HeadAgentInfo& head = plan.head;
+  // The head's own undo leaves nothing behind after a fault; detaching
+  // again covers an attach that finished but whose answer was lost.
+  std::string unconfirmed;
+  int undo_code = 0;
+  if (head_tried) {
+    xmlrpc_c::value r;
+    Status st = Call(head.url, "detachLogicalVolume", {{"opid", Str(op.Id("undo-head"))}, {"lvolid", Int(vol.id)}}, &r);
+    // Refused twice: the attach never reached the head, there is nothing there.
+    if (!st.ok() && !(failure.code() == ECONNREFUSED && st.code() == ECONNREFUSED)) {
+      unconfirmed = StepFailed("hsvr", head.id, head.url, "detachLogicalVolume (undo)", st).message();
+      undo_code = st.code();
+    }
+  }
+  // Revoke even if the head could not confirm: cutting its access is what
+  // keeps a half-assembled volume from being written.
+  std::string leftovers;
+  Revoke(head, vol.id, op, tried, &leftovers);
+  Status st;
+  if (unconfirmed.empty()) {
+    st = locked_([&] { return store_->AbortAttach(plan, failure.ToString() + leftovers); });
+  } else {
+    st = locked_([&] {
+      return store_->MarkAttachmentError(vol.id, head.id,
+                                         "attach failed (" + failure.ToString() + ") and its undo too (" +
+                                             ErrnoName(undo_code) + ": " + unconfirmed + ")" + leftovers);
+    });
+  }
+  if (!st.ok())
+    VS_LOG_ERROR("cannot record the failed attach of %s: %s", FormatId("lvol", vol.id).c_str(), st.ToString().c_str());
+  return failure;
+}
+
+void Attacher::Revoke(const HeadAgentInfo& head, int64_t lvol_id, const Op& op, const std::vector<Disk>& disks,
+                      std::string* leftovers) {
+  std::set<int64_t> needed;
+  Status st = locked_([&] { return store_->DisksStillNeeded(head.id, lvol_id, &needed); });
+  if (!st.ok()) {
+    // Without knowing what the head still uses, keeping access is the safe side.
+    *leftovers += "; ACLs kept, cannot tell which the head still needs: " + st.ToString();
+    return;
+  }
+  std::set<int64_t> unreachable;  // servers that did not answer: each call would wait as long
+  xmlrpc_c::value r;
+  for (const Disk& d : disks) {
+    if (needed.count(d.pdsk_id)) continue;
+    if (d.url.empty()) st = Status::Error(ENXIO, "not tried: the server has no agent url");
+    else if (unreachable.count(d.ssvr_id)) st = Status::Error(EHOSTUNREACH, "not tried: the server did not answer for another disk");
+    else st = Call(d.url, "revokeInitiator",
+                   {{"opid", Str(op.Disk("revoke-p", d.pdsk_id))}, {"pdskid", Int(d.pdsk_id)}, {"initiator", Str(head.initiator)}},
+                   &r);
+    if (st.ok()) continue;
+    if (Unreachable(st)) unreachable.insert(d.ssvr_id);
+    const std::string what = "ACL for " + head.initiator + " left on " + FormatId("pdsk", d.pdsk_id) + " of " +
+                             Where("ssvr", d.ssvr_id, d.url) + ": " + ErrnoName(st.code()) + ", " + Detail(st, d.url);
+    VS_LOG_WARN("%s; revoke it on that storage server once it answers", what.c_str());
+    *leftovers += "; " + what;
+  }
+}
+
+Status Attacher::Detach(const VolumeRef& ref) {
+  DetachPlan plan;
+  VS_RETURN_IF_ERROR(locked_([&] { return store_->BeginDetach(ref, &plan); }));
+  if (!plan.agent) return Status::OK();
+  std::lock_guard<std::mutex> head_lock(*HeadMutex(plan.head.id));
+  const VolumeInfo& vol = plan.layout.volume;
+  const HeadAgentInfo& head = plan.head;
+  Op op;
+  Status st = op.Init("detach", vol.id);
+  VS_LOG_INFO("detaching '%s' (%s) from %s", vol.name.c_str(), FormatId("lvol", vol.id).c_str(),
+              Where("hsvr", head.id, head.url).c_str());
+  xmlrpc_c::value r;
+  if (st.ok()) st = Call(head.url, "detachLogicalVolume", {{"opid", Str(op.Id("head"))}, {"lvolid", Int(vol.id)}}, &r);
+  if (!st.ok()) {
+    st = StepFailed("hsvr", head.id, head.url, "detachLogicalVolume", st);
+    // A timeout may have torn down part of it; anything else left it as it was.
+    Status rec = locked_([&] {
+      return st.code() == ETIMEDOUT ? store_->MarkAttachmentError(vol.id, head.id, "detach failed: " + st.ToString())
+                                    : store_->RestoreBound(plan, st.ToString());
+    });
+    if (!rec.ok())
+      VS_LOG_ERROR("cannot record the failed detach of %s: %s", FormatId("lvol", vol.id).c_str(), rec.ToString().c_str());
+    return st;
+  }
+  // The head has let go: a leftover ACL is logged, not a reason to keep the
+  // volume attached (a dead storage server must not pin it forever).
+  std::string leftovers;
+  Revoke(head, vol.id, op, DisksOf(plan.layout, /*live_only=*/false), &leftovers);
+  return locked_([&] { return store_->FinishDetach(plan, leftovers); });
+}
+
+}  // namespace vastsky

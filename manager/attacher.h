@@ -1,0 +1,72 @@
+// Attacher: attach and detach of a volume on a head server with an agent,
+// driven through the agents as agents/PROTOCOL.md ("What the manager does")
+// says. Attach: a transaction records the intent; allowInitiator on the
+// storage agent of every disk holding a live leg; attachLogicalVolume on the
+// head agent; a transaction records the outcome. If a step fails, the head
+// is told to detach, the ACLs this attach granted are revoked (unless the
+// head's other volumes need them), the intent is removed, and the call fails
+// with that step's errno. Detach: the intent, detach on the head (a refusal
+// puts the volume back), revoke what the head no longer needs, remove.
+// A head without an agent gets 3.0's state-only behaviour.
+//
+// Agents are called without the API lock (each call bounded by
+// timeout_ms): every Store call goes through `locked`. Once their intent is
+// recorded, attaches and detaches on one head take turns, so one's revokes
+// never undo the ACLs another has just granted; different heads proceed in
+// parallel. Thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <xmlrpc-c/base.hpp>
+
+#include "lib/status.h"
+#include "manager/store.h"
+
+namespace vastsky {
+
+struct AgentOptions {
+  std::string secret;   // HTTP Basic password of user admin: the cluster secret
+  std::string ca_file;  // PEM CA to verify the agents' certificates; "" = system store
+  int timeout_ms = 300000;
+};
+
+class Attacher {
+ public:
+  // Runs a function while holding the lock the Store needs.
+  using Locked = std::function<Status(const std::function<Status()>&)>;
+
+  Attacher(Store* store, Locked locked, AgentOptions options);
+  Status Attach(const VolumeRef& ref, int64_t hsvr_id);
+  Status Detach(const VolumeRef& ref);
+
+ private:
+  struct Disk;
+  class Op;
+  // The distinct disks under a volume's legs, in leg order; live_only
+  // skips SPARE legs (a missing member needs no access).
+  static std::vector<Disk> DisksOf(const VolumeLayout& layout, bool live_only);
+  std::mutex* HeadMutex(int64_t hsvr_id);
+  Status Call(const std::string& url, const std::string& method, std::map<std::string, xmlrpc_c::value> members,
+              xmlrpc_c::value* result);
+  Status UndoAttach(const AttachPlan& plan, const Op& op, const std::vector<Disk>& tried, bool head_tried,
+                    const Status& failure);
+  // Revokes the head's initiator on each disk no other volume of the head
+  // needs; what could not be revoked is described in *leftovers.
+  void Revoke(const HeadAgentInfo& head, int64_t lvol_id, const Op& op, const std::vector<Disk>& disks,
+              std::string* leftovers);
+
+  Store* store_;
+  Locked locked_;
+  AgentOptions options_;
+  std::mutex heads_mu_;
+  std::map<int64_t, std::unique_ptr<std::mutex>> heads_;
+};
+
+}  // namespace vastsky

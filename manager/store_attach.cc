@@ -1,0 +1,222 @@
+// Store: attachment state. As state only (3.0: a head without an agent),
+// and as the intent/outcome transactions around the agents' work
+// (manager/attacher.h).
+#include <cerrno>
+
+#include "lib/ids.h"
+#include "lib/log.h"
+#include "manager/store.h"
+
+namespace vastsky {
+
+namespace {
+std::string Quote(const std::string& s) { return "'" + s + "'"; }
+std::string Hsvr(int64_t id) { return FormatId("hsvr", id); }
+}  // namespace
+
+Status Store::LoadHeadAgent(int64_t hsvr_id, HeadAgentInfo* out) {
+  Stmt q(db_, "SELECT url, initiator, chap_user, chap_secret FROM hsvr WHERE id = ?1");
+  q.Bind(1, hsvr_id);
+  if (!q.Step()) {
+    VS_RETURN_IF_ERROR(q.status());
+    return Status::Error(ENOENT, "no head server " + std::to_string(hsvr_id));
+  }
+  out->id = hsvr_id;
+  out->url = q.Text(0);
+  out->initiator = q.Text(1);
+  out->chap_user = q.Text(2);
+  out->chap_secret = q.Text(3);
+  return Status::OK();
+}
+
+Status Store::CheckAttachable(const VolumeRef& ref, int64_t hsvr_id, VolumeInfo* vol) {
+  VS_RETURN_IF_ERROR(ResolveVolume(ref, vol));
+  if (vol->kind != 0) return Status::Error(EINVAL, "snapshots follow their origin; attach " + FormatId("lvol", vol->origin_id));
+  int prio;
+  Status st = GetPriority("hsvr", hsvr_id, &prio);
+  if (st.code() == ENOENT) return Status::Error(EINVAL, "head server " + std::to_string(hsvr_id) + " is not registered");
+  VS_RETURN_IF_ERROR(st);
+  if (!TakesNewWork(prio))
+    return Status::Error(EINVAL, "head server " + std::to_string(hsvr_id) + " is " + PriorityName(prio));
+  if (vol->bind_status == kBindError)
+    return Status::Error(EBUSY, Quote(vol->name) + " is in ERROR on hsvr " + std::to_string(vol->hsvr_id) +
+                                    " after an interrupted attach or detach; detach it first");
+  if (vol->bind_event != kNoEvent)
+    return Status::Error(EBUSY, Quote(vol->name) + " is being attached or detached (hsvr " +
+                                    std::to_string(vol->hsvr_id) + ")");
+  if (vol->hsvr_id != 0)
+    return Status::Error(EBUSY, Quote(vol->name) + " is already attached to hsvr " + std::to_string(vol->hsvr_id));
+  return Status::OK();
+}
+
+Status Store::RecordAttached(const VolumeInfo& vol, int64_t hsvr_id) {
+  Stmt att(db_, "INSERT INTO attachment(lvol_id, hsvr_id, status, event, ctime) VALUES (?1, ?2, 1, 0, ?3)");
+  std::vector<int64_t> ids{vol.id};
+  for (const Association& a : vol.associated_from) ids.push_back(a.lvol_id);
+  Stmt sync(db_,
+            "UPDATE chunk SET status = 2 WHERE status = 1 AND mirror_id IN "
+            "(SELECT id FROM mirror WHERE lvol_id = ?1)");
+  for (int64_t id : ids) {
+    VS_RETURN_IF_ERROR(att.Bind(1, id).Bind(2, hsvr_id).Bind(3, NowIso8601()).Run());
+    VS_RETURN_IF_ERROR(sync.Bind(1, id).Run());
+  }
+  return AddEvent("info", "attach", "lvol", vol.id, Quote(vol.name) + " attached to hsvr " + std::to_string(hsvr_id));
+}
+
+Status Store::RecordDetached(const VolumeInfo& vol) {
+  Stmt del(db_, "DELETE FROM attachment WHERE lvol_id = ?1 OR lvol_id IN (SELECT id FROM lvol WHERE origin_id = ?1)");
+  VS_RETURN_IF_ERROR(del.Bind(1, vol.id).Run());
+  return AddEvent("info", "detach", "lvol", vol.id, Quote(vol.name) + " detached from hsvr " + std::to_string(vol.hsvr_id));
+}
+
+Status Store::AttachLogicalVolume(const VolumeRef& ref, int64_t hsvr_id) {
+  return Mutate([&](Change*) {
+    VolumeInfo vol;
+    VS_RETURN_IF_ERROR(CheckAttachable(ref, hsvr_id, &vol));
+    return RecordAttached(vol, hsvr_id);
+  });
+}
+
+Status Store::DetachLogicalVolume(const VolumeRef& ref) {
+  return Mutate([&](Change*) {
+    VolumeInfo vol;
+    VS_RETURN_IF_ERROR(ResolveVolume(ref, &vol));
+    if (vol.kind != 0) return Status::Error(EINVAL, "snapshots follow their origin; detach " + FormatId("lvol", vol.origin_id));
+    if (vol.hsvr_id == 0) return Status::OK();
+    if (vol.bind_event != kNoEvent) return Status::Error(EAGAIN, Quote(vol.name) + " is being attached or detached");
+    return RecordDetached(vol);
+  });
+}
+
+Status Store::BeginAttach(const VolumeRef& ref, int64_t hsvr_id, AttachPlan* plan) {
+  return Mutate([&](Change*) {
+    VolumeInfo vol;
+    VS_RETURN_IF_ERROR(CheckAttachable(ref, hsvr_id, &vol));
+    VS_RETURN_IF_ERROR(LoadHeadAgent(hsvr_id, &plan->head));
+    plan->agent = !plan->head.url.empty();
+    if (!plan->agent) return RecordAttached(vol, hsvr_id);
+    if (!vol.associated_from.empty())
+      return Status::Error(ENOTSUP, Quote(vol.name) + " has snapshots, and snapshots are not built on the data path yet");
+    if (plan->head.chap_user.empty())
+      return Status::Internal(Hsvr(hsvr_id) + " has an agent but no CHAP credentials");
+    VS_RETURN_IF_ERROR(LoadLayout(vol, &plan->layout));
+    // UNBOUND + BINDING: nothing is settled on the head until the outcome.
+    Stmt att(db_, "INSERT INTO attachment(lvol_id, hsvr_id, status, event, ctime) VALUES (?1, ?2, 0, 1, ?3)");
+    return att.Bind(1, vol.id).Bind(2, hsvr_id).Bind(3, NowIso8601()).Run();
+  });
+}
+
+Status Store::FinishAttach(const AttachPlan& plan, const std::string& device) {
+  const VolumeInfo& vol = plan.layout.volume;
+  return Mutate([&](Change*) {
+    Stmt up(db_, "UPDATE attachment SET status = 1, event = 0 WHERE lvol_id = ?1 AND hsvr_id = ?2 AND event = 1");
+    VS_RETURN_IF_ERROR(up.Bind(1, vol.id).Bind(2, plan.head.id).Run());
+    if (sqlite3_changes(db_.handle()) != 1)
+      return Status::Error(EAGAIN, "the attachment of " + Quote(vol.name) + " to " + Hsvr(plan.head.id) +
+                                       " was cleared while the agents worked (head reported failed?)");
+    // Only the legs the head just built: a leg replaced meanwhile is new
+    // and still has to be synced.
+    Stmt sync(db_, "UPDATE chunk SET status = 2 WHERE id = ?1 AND status = 1");
+    for (const MirrorInfo& m : plan.layout.mirrors)
+      for (const ChunkInfo& c : m.chunks)
+        if (c.status == kAllocated) VS_RETURN_IF_ERROR(sync.Bind(1, c.id).Run());
+    return AddEvent("info", "attach", "lvol", vol.id,
+                    Quote(vol.name) + " attached to hsvr " + std::to_string(plan.head.id) + " as " + device);
+  });
+}
+
+Status Store::AbortAttach(const AttachPlan& plan, const std::string& why) {
+  const VolumeInfo& vol = plan.layout.volume;
+  return Mutate([&](Change*) {
+    Stmt del(db_, "DELETE FROM attachment WHERE lvol_id = ?1 AND hsvr_id = ?2 AND event = 1");
+    VS_RETURN_IF_ERROR(del.Bind(1, vol.id).Bind(2, plan.head.id).Run());
+    return AddEvent("error", "attach", "lvol", vol.id,
+                    "attaching " + Quote(vol.name) + " to hsvr " + std::to_string(plan.head.id) +
+                        " failed and was undone: " + why);
+  });
+}
+
+Status Store::MarkAttachmentError(int64_t lvol_id, int64_t hsvr_id, const std::string& why) {
+  return Mutate([&](Change*) {
+    Stmt up(db_, "UPDATE attachment SET status = 2, event = 0 WHERE lvol_id = ?1 AND hsvr_id = ?2");
+    VS_RETURN_IF_ERROR(up.Bind(1, lvol_id).Bind(2, hsvr_id).Run());
+    return AddEvent("error", "attachment", "lvol", lvol_id,
+                    "state on hsvr " + std::to_string(hsvr_id) + " unknown (ERROR): " + why +
+                        "; detach the volume to clear it");
+  });
+}
+
+Status Store::BeginDetach(const VolumeRef& ref, DetachPlan* plan) {
+  return Mutate([&](Change*) {
+    VolumeInfo vol;
+    VS_RETURN_IF_ERROR(ResolveVolume(ref, &vol));
+    if (vol.kind != 0) return Status::Error(EINVAL, "snapshots follow their origin; detach " + FormatId("lvol", vol.origin_id));
+    plan->agent = false;
+    if (vol.hsvr_id == 0) return Status::OK();
+    if (vol.bind_event != kNoEvent) return Status::Error(EAGAIN, Quote(vol.name) + " is being attached or detached");
+    VS_RETURN_IF_ERROR(LoadHeadAgent(vol.hsvr_id, &plan->head));
+    if (plan->head.url.empty()) return RecordDetached(vol);
+    plan->agent = true;
+    plan->prior_status = vol.bind_status;
+    VS_RETURN_IF_ERROR(LoadLayout(vol, &plan->layout));
+    Stmt up(db_, "UPDATE attachment SET event = 2 WHERE lvol_id = ?1");
+    return up.Bind(1, vol.id).Run();
+  });
+}
+
+Status Store::FinishDetach(const DetachPlan& plan, const std::string& leftovers) {
+  const VolumeInfo& vol = plan.layout.volume;
+  return Mutate([&](Change*) {
+    VS_RETURN_IF_ERROR(RecordDetached(vol));
+    if (leftovers.empty()) return Status::OK();
+    return AddEvent("warning", "detach", "lvol", vol.id, "access not revoked everywhere" + leftovers);
+  });
+}
+
+Status Store::RestoreBound(const DetachPlan& plan, const std::string& why) {
+  const VolumeInfo& vol = plan.layout.volume;
+  return Mutate([&](Change*) {
+    Stmt up(db_, "UPDATE attachment SET status = ?2, event = 0 WHERE lvol_id = ?1 AND event = 2");
+    VS_RETURN_IF_ERROR(up.Bind(1, vol.id).Bind(2, plan.prior_status).Run());
+    return AddEvent("warning", "detach", "lvol", vol.id,
+                    "detaching " + Quote(vol.name) + " from hsvr " + std::to_string(plan.head.id) +
+                        " was refused; it stays " + (plan.prior_status == kBindError ? "ERROR" : "BOUND") + ": " + why);
+  });
+}
+
+Status Store::DisksStillNeeded(int64_t hsvr_id, int64_t lvol_id, std::set<int64_t>* pdsks) {
+  // Every leg, SPARE ones too: a leg that dropped out comes back through
+  // the same ACL when it resyncs.
+  Stmt q(db_,
+         "SELECT DISTINCT c.pdsk_id FROM attachment a JOIN mirror m ON m.lvol_id = a.lvol_id "
+         "JOIN chunk c ON c.mirror_id = m.id WHERE a.hsvr_id = ?1 AND a.lvol_id != ?2 "
+         "AND a.lvol_id NOT IN (SELECT id FROM lvol WHERE origin_id = ?2)");
+  q.Bind(1, hsvr_id).Bind(2, lvol_id);
+  while (q.Step()) pdsks->insert(q.Int(0));
+  return q.status();
+}
+
+Status Store::ClearInterruptedTransitions() {
+  return Mutate([&](Change*) {
+    std::vector<std::pair<int64_t, int64_t>> binding, unbinding;  // (lvol, hsvr)
+    {
+      Stmt q(db_, "SELECT lvol_id, hsvr_id, event FROM attachment WHERE event != 0 ORDER BY lvol_id");
+      while (q.Step()) (q.Int(2) == kBinding ? binding : unbinding).emplace_back(q.Int(0), q.Int(1));
+      VS_RETURN_IF_ERROR(q.status());
+    }
+    if (binding.empty() && unbinding.empty()) return Status::OK();
+    // Nobody drives these any more, and what the agents did is unknown.
+    VS_RETURN_IF_ERROR(db_.Exec("UPDATE attachment SET status = 2, event = 0 WHERE event != 0"));
+    for (const auto& b : binding)
+      VS_RETURN_IF_ERROR(AddEvent("error", "attach", "lvol", b.first,
+                                  "the manager stopped while attaching it to hsvr " + std::to_string(b.second) +
+                                      ": state unknown (ERROR); detach the volume to clear it"));
+    for (const auto& u : unbinding)
+      VS_RETURN_IF_ERROR(AddEvent("error", "detach", "lvol", u.first,
+                                  "the manager stopped while detaching it from hsvr " + std::to_string(u.second) +
+                                      ": state unknown (ERROR); detach the volume again to clear it"));
+    return Status::OK();
+  });
+}
+
+}  // namespace vastsky
