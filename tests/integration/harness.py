@@ -363,38 +363,25 @@ class ManagerCase(unittest.TestCase):
 
 # ------------------------------------------------------------ storage agent --
 
-class StorageAgent(Daemon):
-    """A vastsky-storage-agent process (target=sim) with its own state dir and
-    sparse-file disks, talking to `manager`. Serves on 127.0.0.1:<free port>;
-    `data_ip` is the loopback address it registers (127.0.0.x)."""
+class Agent(Daemon):
+    """An agent process serving on 127.0.0.1:<free port> in its own temp dir
+    (state under dir/state), talking to `manager`. Subclasses give argv()."""
     name = "agent"
 
-    def __init__(self, manager, data_ip, disks_gib=(100,), heartbeat=1, workdir=None):
+    def __init__(self, manager, data_ip, heartbeat=1, workdir=None, prefix="vastsky-agent-"):
         self.manager = manager
         self.data_ip = data_ip
-        self.dir = workdir or tempfile.mkdtemp(prefix="vastsky-sa-")
+        self.dir = workdir or tempfile.mkdtemp(prefix=prefix)
         self.state_dir = os.path.join(self.dir, "state")
-        self.disks = []
-        for i, gib in enumerate(disks_gib):
-            path = os.path.join(self.dir, "disk%d.img" % i)
-            with open(path, "wb") as f:
-                f.truncate(gib * 2**30)
-            self.disks.append(path)
         self.heartbeat = heartbeat
         self.port = free_port()
         self.proc = None
         self.log_path = os.path.join(self.dir, "agent.log")
 
-    @staticmethod
-    def binary():
-        return os.path.join(BIN_DIR, "vastsky-storage-agent")
-
-    def argv(self):
-        return [self.binary(), "--config", "/dev/null",
-                "--manager", self.manager.url(user=None), "--secret-file", self.manager.secret_file,
-                "--listen", "127.0.0.1:%d" % self.port, "--data-ip", self.data_ip,
-                "--disks", ",".join(self.disks), "--target", "sim", "--state-dir", self.state_dir,
-                "--heartbeat", str(self.heartbeat)]
+    def common_argv(self):
+        return ["--config", "/dev/null", "--manager", self.manager.url(user=None),
+                "--secret-file", self.manager.secret_file, "--listen", "127.0.0.1:%d" % self.port,
+                "--data-ip", self.data_ip, "--state-dir", self.state_dir, "--heartbeat", str(self.heartbeat)]
 
     def start(self, wait=True):
         self.log = open(self.log_path, "ab")
@@ -403,13 +390,13 @@ class StorageAgent(Daemon):
             deadline = time.time() + 20
             while time.time() < deadline:
                 if self.proc.poll() is not None:
-                    raise RuntimeError("agent exited with %s; log:\n%s" % (self.proc.returncode, self.read_log()))
+                    raise RuntimeError("%s exited with %s; log:\n%s" % (self.name, self.proc.returncode, self.read_log()))
                 try:
                     with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
                         return self
                 except OSError:
                     time.sleep(0.02)
-            raise RuntimeError("agent did not listen within 20s")
+            raise RuntimeError("%s did not listen within 20s" % self.name)
         return self
 
     def url(self, user="admin", password=SECRET):
@@ -420,6 +407,70 @@ class StorageAgent(Daemon):
         return xmlrpc.client.ServerProxy(self.url(**kw), transport=_timeout_transport(xmlrpc.client.Transport, timeout))
 
 
+class StorageAgent(Agent):
+    """A vastsky-storage-agent process (target=sim) with sparse-file disks;
+    `data_ip` is the loopback address it registers (127.0.0.x)."""
+    name = "storage agent"
+
+    def __init__(self, manager, data_ip, disks_gib=(100,), heartbeat=1, workdir=None):
+        super().__init__(manager, data_ip, heartbeat, workdir, "vastsky-sa-")
+        self.disks = []
+        for i, gib in enumerate(disks_gib):
+            path = os.path.join(self.dir, "disk%d.img" % i)
+            with open(path, "wb") as f:
+                f.truncate(gib * 2**30)
+            self.disks.append(path)
+
+    @staticmethod
+    def binary():
+        return os.path.join(BIN_DIR, "vastsky-storage-agent")
+
+    def argv(self):
+        return [self.binary()] + self.common_argv() + ["--disks", ",".join(self.disks), "--target", "sim"]
+
     def cleanup(self):
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class HeadAgent(Agent):
+    """A vastsky-head-agent process (host sim: dm and iSCSI simulated in
+    files under its state dir) registering `initiator`."""
+    name = "head agent"
+
+    def __init__(self, manager, data_ip, initiator, heartbeat=1):
+        super().__init__(manager, data_ip, heartbeat, None, "vastsky-ha-")
+        self.initiator = initiator
+
+    @staticmethod
+    def binary():
+        return os.path.join(BIN_DIR, "vastsky-head-agent")
+
+    def argv(self):
+        return [self.binary()] + self.common_argv() + ["--host", "sim", "--initiator-name", self.initiator]
+
+    def refuse_logins_to(self, pdskids):
+        """The simulated initiator refuses logins to these disks (EACCES)."""
+        d = os.path.join(self.state_dir, "sim", "iscsi")
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, "refuse"), "w") as f:
+            f.write("".join("iqn.2010-10.org.vastsky:pdsk-%08x\n" % p for p in pdskids))
+
+    def open_marker(self, lvolid):
+        """Creating this file makes the simulated dm device count as open."""
+        return os.path.join(self.state_dir, "sim", "dm", "mapper", "vastsky-%d.open" % lvolid)
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def wait_for(what, pred, timeout=10):
+    """Polls pred until it returns something true (returned) or timeout."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for " + what)

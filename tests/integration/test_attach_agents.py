@@ -2,8 +2,8 @@
 (agents/PROTOCOL.md, "What the manager does"): registration of agent URLs,
 initiators and CHAP; the undo of a failed attach against real storage
 agents (target sim) with a head that refuses, hangs or has no agent;
-a manager restarted mid-attach; and, when vastsky-head-agent is built,
-the whole round trip with the real head agent (host sim). Schema 2 -> 3."""
+a manager restarted mid-attach; and the whole round trip with the real
+head agent (host sim). Schema 2 -> 3."""
 import errno
 import os
 import re
@@ -18,96 +18,11 @@ import time
 import unittest
 import xmlrpc.client
 
-from harness import (ALLOCATED, BIND_ERROR, BOUND, INSYNC, ROOT, SECRET, T_HSVR, UNBOUND, BIN_DIR, Daemon,
-                     Manager, StorageAgent, disk_sectors, free_port, legs_of, req)
+from harness import (ALLOCATED, BIND_ERROR, BOUND, INSYNC, ROOT, SECRET, T_HSVR, UNBOUND, BIN_DIR,
+                     HeadAgent, Manager, StorageAgent, disk_sectors, free_port, legs_of, req, wait_for)
 
 BINDING, UNBINDING = 1, 2
 IQN = "iqn.2024-01.org.example:head-%d"
-
-
-def wait_for(what, pred, timeout=10):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for " + what)
-
-
-class HeadAgent(Daemon):
-    """A vastsky-head-agent process (host sim) with its own state dir,
-    talking to `manager`; serves on 127.0.0.1:<free port>."""
-    name = "head agent"
-
-    def __init__(self, manager, data_ip, initiator, heartbeat=1):
-        self.manager = manager
-        self.data_ip, self.initiator = data_ip, initiator
-        self.dir = tempfile.mkdtemp(prefix="vastsky-ha-")
-        self.state_dir = os.path.join(self.dir, "state")
-        self.heartbeat = heartbeat
-        self.port = free_port()
-        self.proc = None
-        self.log_path = os.path.join(self.dir, "agent.log")
-
-    @staticmethod
-    def binary():
-        return os.path.join(BIN_DIR, "vastsky-head-agent")
-
-    _ready = None
-
-    @classmethod
-    def ready(cls):
-        """False while the binary is the placeholder (exits 1 at once, silent)."""
-        if cls._ready is None:
-            try:
-                r = subprocess.run([cls.binary(), "--help"], capture_output=True, text=True, timeout=10)
-                cls._ready = r.returncode == 0 and "--host" in r.stdout
-            except OSError:
-                cls._ready = False
-        return cls._ready
-
-    def argv(self):
-        return [self.binary(), "--config", "/dev/null", "--manager", self.manager.url(user=None),
-                "--secret-file", self.manager.secret_file, "--listen", "127.0.0.1:%d" % self.port,
-                "--data-ip", self.data_ip, "--host", "sim", "--state-dir", self.state_dir,
-                "--heartbeat", str(self.heartbeat), "--initiator-name", self.initiator]
-
-    def start(self):
-        self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.argv(), stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("head agent exited with %s; log:\n%s" % (self.proc.returncode, self.read_log()))
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return self
-            except OSError:
-                time.sleep(0.02)
-        raise RuntimeError("head agent did not listen within 20s")
-
-    @property
-    def url(self):
-        return "http://127.0.0.1:%d/RPC2" % self.port
-
-    def proxy(self, timeout=30):
-        return xmlrpc.client.ServerProxy("http://admin:%s@127.0.0.1:%d/RPC2" % (SECRET, self.port))
-
-    def refuse_logins_to(self, pdskids):
-        """The simulated initiator refuses logins to these disks (EACCES)."""
-        d = os.path.join(self.state_dir, "sim", "iscsi")
-        os.makedirs(d, exist_ok=True)
-        with open(os.path.join(d, "refuse"), "w") as f:
-            f.write("".join("iqn.2010-10.org.vastsky:pdsk-%08x\n" % p for p in pdskids))
-
-    def open_marker(self, lvolid):
-        """Creating this file makes the simulated dm device count as open."""
-        return os.path.join(self.state_dir, "sim", "dm", "mapper", "vastsky-%d.open" % lvolid)
-
-    def cleanup(self):
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class SilentPort:
@@ -433,13 +348,10 @@ class RestartMidAttach(Base):
         # ... until a detach that the head answers tears everything down.
         self.assertFault("ECONNREFUSED", self.api.detachLogicalVolume, req(lvolid=v))
         self.assertEqual(self.lvol(v)["bind_status"], BIND_ERROR)
-        if not HeadAgent.ready():
-            self.api.notifyFailure(req(target=T_HSVR, targetid=h))
-            self.skipTest("vastsky-head-agent is still the placeholder: ERROR cleared by notifyFailure")
         head = HeadAgent(self.m, "127.0.5.1", IQN % 20)
         self.heads.append(head)
         head.start()
-        wait_for("the head agent's url", lambda: self.api.listHeadServers(req(hsvrid=h))[0]["url"] == head.url)
+        wait_for("the head agent's url", lambda: self.api.listHeadServers(req(hsvrid=h))[0]["url"] == head.url(user=None))
         self.assertEqual(self.api.detachLogicalVolume(req(lvolid=v)), 0)
         self.assertUnattached(v)
         self.assertNotIn(IQN % 20, self.allowed())
@@ -450,15 +362,13 @@ class WithHeadAgent(Base):
 
     @classmethod
     def setUpClass(cls):
-        if not HeadAgent.ready():
-            raise unittest.SkipTest("vastsky-head-agent is still the placeholder")
         super().setUpClass()
         try:
             cls.head = HeadAgent(cls.m, "127.0.6.1", IQN % 30)
             cls.heads.append(cls.head)
             cls.head.start()
-            wait_for("the head", lambda: [h for h in cls.api.listHeadServers(req()) if h["url"] == cls.head.url])
-            cls.h = [h for h in cls.api.listHeadServers(req()) if h["url"] == cls.head.url][0]["hsvrid"]
+            wait_for("the head", lambda: [h for h in cls.api.listHeadServers(req()) if h["url"] == cls.head.url(user=None)])
+            cls.h = [h for h in cls.api.listHeadServers(req()) if h["url"] == cls.head.url(user=None)][0]["hsvrid"]
         except Exception:
             cls.tearDownClass()
             raise

@@ -13,20 +13,12 @@ import time
 import unittest
 import xmlrpc.client
 
-from harness import HIGH, ISO_UTC, Manager, StorageAgent, free_port, http_request, req
+from harness import HIGH, ISO_UTC, Manager, StorageAgent, free_port, http_request, req, wait_for
 
 IQN_HEAD = "iqn.2024-01.org.example:head1"
 CHAP = {"chap_user": "head1", "chap_secret": "0123456789abcd"}
 
 
-def wait_for(what, pred, timeout=10):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting for " + what)
 
 
 @unittest.skipUnless(os.path.exists(StorageAgent.binary()), "vastsky-storage-agent not built in this bin dir")

@@ -1,0 +1,50 @@
+#include "agents/common/agent_settings.h"
+
+#include <cerrno>
+
+#include "lib/http_server.h"
+
+namespace vastsky {
+
+void AgentSettings::Declare(DaemonSettings* d, const std::string& default_listen, const std::string& default_state_dir) {
+  serve.listen = default_listen;
+  state_dir = default_state_dir;
+  d->AddServing(&serve);
+  d->Add("manager", "manager", "manager URL(s), comma-separated, tried in order", "URLS", &manager);
+  d->Add("ca-file", "ca_file", "PEM CA to verify the manager's certificate", "FILE", &ca_file);
+  d->Add("url", "url", "URL the manager calls this agent on (default: from listen)", "URL", &url);
+  d->Add("data-ip", "data_ip", "this server's data addresses, comma-separated", "IPS", &data_ip);
+  d->Add("state-dir", "state_dir", "ids, volumes or ACLs, and the operation journal", "DIR", &state_dir);
+  d->Add("heartbeat", "heartbeat", "seconds between heartbeats (default 5)", "SECONDS", &heartbeat);
+}
+
+Status ParseSeconds(const char* what, const std::string& text, int* out) {
+  if (text.empty() || text.size() > 5 || text.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoi(text) < 1)
+    return Status::Error(EINVAL, std::string(what) + " must be a whole number of seconds, at least 1");
+  *out = std::stoi(text);
+  return Status::OK();
+}
+
+Status AgentSettings::Check() {
+  managers = SplitList(manager);
+  data_ips = SplitList(data_ip);
+  if (managers.empty()) return Status::Error(EINVAL, "manager is not set: give the manager's URL");
+  if (data_ips.empty()) return Status::Error(EINVAL, "data_ip is not set: give this server's data address(es)");
+  VS_RETURN_IF_ERROR(ParseSeconds("heartbeat", heartbeat, &heartbeat_s));
+  if (!url.empty()) {
+    if (url.compare(0, 7, "http://") != 0 && url.compare(0, 8, "https://") != 0)
+      return Status::Error(EINVAL, "url must start with http:// or https://");
+    agent_url = url;
+    return Status::OK();
+  }
+  std::string host;
+  int port;
+  VS_RETURN_IF_ERROR(ParseListen(serve.listen, &host, &port));
+  if (host == "0.0.0.0" || host == "::") host = data_ips[0];
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  agent_url = (serve.tls_cert.empty() ? "http://" : "https://") + host + ":" + std::to_string(port) + "/RPC2";
+  return Status::OK();
+}
+
+}  // namespace vastsky

@@ -1,0 +1,34 @@
+// What every agent is configured with (flags over its INI section): the
+// manager URL(s) and the CA to verify them, where the agent serves and the
+// URL it registers for the manager to call back, its data addresses, its
+// state directory and heartbeat period. Check() validates them and fills
+// the parsed fields, with EINVAL naming the setting.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "lib/daemon.h"
+#include "lib/status.h"
+
+namespace vastsky {
+
+struct AgentSettings {
+  std::string manager = "http://127.0.0.1:8881/RPC2";
+  std::string ca_file, url, data_ip, state_dir;
+  std::string heartbeat = "5";
+  ServeSettings serve;
+
+  // Filled by Check().
+  std::vector<std::string> managers, data_ips;
+  std::string agent_url;  // `url`, or built from `listen` (the first data address for a wildcard)
+  int heartbeat_s = 5;
+
+  void Declare(DaemonSettings* d, const std::string& default_listen, const std::string& default_state_dir);
+  Status Check();
+};
+
+// A whole number of seconds, at least 1; EINVAL naming `what` otherwise.
+Status ParseSeconds(const char* what, const std::string& text, int* out);
+
+}  // namespace vastsky
