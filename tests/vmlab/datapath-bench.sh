@@ -34,12 +34,12 @@ raw_luns() {
     ip=$(vs_mrpc listStorageServers "{\"ssvrid\": $i}" | vs_json 'd[0]["ip_data"][0]')
     vmlab_iscsi_node "$iqn" "$ip" && vmlab_iscsi_auth "$iqn" "$ip" $CHAP_USER $CHAP_SECRET || return 1
     devs+=("$(vmlab_iscsi_login "$iqn" "$ip")") || return 1
-    iqns+=("$iqn:$ip:$i:$p")
+    iqns+=("$iqn|$ip|$i|$p")
   done
   local files; files=$(IFS=:; echo "${devs[*]}")
   fio_all raw "$files" || return 1
   for p in "${iqns[@]}"; do   # back to how the manager left it
-    IFS=: read -r iqn ip i p <<< "$p"
+    IFS="|" read -r iqn ip i p <<< "$p"
     vmlab_iscsi_logout "$iqn" "$ip" >/dev/null 2>&1
     vmlab_ia -m node -T "$iqn" -o delete >/dev/null 2>&1
     vs_arpc "$i" revokeInitiator "{\"opid\": \"bench-r$p\", \"pdskid\": $p, \"initiator\": \"$VMLAB_HEAD_IQN\"}" >/dev/null || return 1
