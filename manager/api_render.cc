@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "lib/ids.h"
+#include "lib/rpc_values.h"
 #include "lib/version.h"
 
 namespace vastsky {
@@ -13,17 +14,8 @@ namespace vastsky {
 namespace {
 using Struct = std::map<std::string, xmlrpc_c::value>;
 
-xmlrpc_c::value Int(int64_t v) {
-  // 3.0 clients expect <int>; every id and GiB count fits, but never wrap.
-  if (v > 0x7fffffff || v < -0x7fffffff) return xmlrpc_c::value_i8(v);
-  return xmlrpc_c::value_int(static_cast<int>(v));
-}
 xmlrpc_c::value Str(const std::string& s) { return xmlrpc_c::value_string(s); }
-xmlrpc_c::value Strings(const std::vector<std::string>& v) {
-  std::vector<xmlrpc_c::value> out;
-  for (const std::string& s : v) out.push_back(Str(s));
-  return xmlrpc_c::value_array(out);
-}
+xmlrpc_c::value Int(int64_t v) { return IntValue(v); }
 xmlrpc_c::value Assocs(const std::vector<Association>& v) {
   std::vector<xmlrpc_c::value> out;
   for (const Association& a : v) out.push_back(xmlrpc_c::value_struct(Struct{{"lvolid", Int(a.lvol_id)}, {"type", Str(a.type)}}));
@@ -37,7 +29,7 @@ xmlrpc_c::value Node(int64_t id, int type, int64_t capacity, int mirror_status, 
                                        {"capacity", Int(capacity)},
                                        {"mirror_status", Int(mirror_status)},
                                        {"lvolspec", xmlrpc_c::value_struct(spec)},
-                                       {"labels", Strings(labels)},
+                                       {"labels", StringsValue(labels)},
                                        {"components", xmlrpc_c::value_array(components)}});
 }
 
@@ -50,7 +42,7 @@ xmlrpc_c::value RenderChunk(const ChunkInfo& c, int64_t capacity_gib) {
               {"meta_offset", Int(c.offset_mib)},
               {"length", Int(c.length_mib)},
               {"iqn", Str(DiskIqn(c.pdsk_id))},
-              {"iscsi_path", Strings(paths)}};
+              {"iscsi_path", StringsValue(paths)}};
   return Node(c.id, kDext, capacity_gib, c.status, spec, {}, {});
 }
 }  // namespace
@@ -58,7 +50,7 @@ xmlrpc_c::value RenderChunk(const ChunkInfo& c, int64_t capacity_gib) {
 xmlrpc_c::value RenderHeadServer(const HeadServerInfo& h) {
   return xmlrpc_c::value_struct(Struct{{"hsvrid", Int(h.id)},
                                        {"priority", Int(h.priority)},
-                                       {"ip_data", Strings(h.ips)},
+                                       {"ip_data", StringsValue(h.ips)},
                                        {"resync", Int(h.resync)},
                                        {"last_seen", Str(h.last_seen)},
                                        {"url", Str(h.url)},
@@ -68,7 +60,7 @@ xmlrpc_c::value RenderHeadServer(const HeadServerInfo& h) {
 xmlrpc_c::value RenderStorageServer(const StorageServerInfo& s) {
   return xmlrpc_c::value_struct(Struct{{"ssvrid", Int(s.id)},
                                        {"priority", Int(s.priority)},
-                                       {"ip_data", Strings(s.ips)},
+                                       {"ip_data", StringsValue(s.ips)},
                                        {"resync", Int(s.resync)},
                                        {"available", Int(s.available_gib)},
                                        {"capacity", Int(s.capacity_gib)},

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "lib/ids.h"
+#include "lib/rpc_values.h"
 #include "lib/log.h"
 #include "lib/rpc_client.h"
 #include "lib/secret.h"
@@ -15,11 +16,8 @@ namespace {
 
 using Members = std::map<std::string, xmlrpc_c::value>;
 
-xmlrpc_c::value Int(int64_t v) {
-  if (v > 0x7fffffff || v < -0x7fffffff) return xmlrpc_c::value_i8(v);
-  return xmlrpc_c::value_int(static_cast<int>(v));
-}
 xmlrpc_c::value Str(const std::string& s) { return xmlrpc_c::value_string(s); }
+xmlrpc_c::value Int(int64_t v) { return IntValue(v); }
 
 // The `lvol` member of the head agent's attachLogicalVolume.
 xmlrpc_c::value VolumeSpecValue(const VolumeLayout& layout) {

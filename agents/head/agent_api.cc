@@ -4,12 +4,9 @@
 
 #include "agents/common/op_once.h"
 #include "lib/iscsi_names.h"
+#include "lib/rpc_values.h"
 
 namespace vastsky {
-
-namespace {
-xmlrpc_c::value Int(int64_t v) { return xmlrpc_c::value_int(static_cast<int>(v)); }
-}  // namespace
 
 void AddHeadAgentMethods(Assembly* assembly, OpJournal* journal, RpcService* service) {
   service->Add("helloWorld", [](const Params&, xmlrpc_c::value* r) {
@@ -47,12 +44,12 @@ void AddHeadAgentMethods(Assembly* assembly, OpJournal* journal, RpcService* ser
       std::vector<xmlrpc_c::value> mirrors;
       for (const MirrorState& m : v.mirrors)
         mirrors.push_back(xmlrpc_c::value_struct(std::map<std::string, xmlrpc_c::value>{
-            {"mirrorid", Int(m.mirror_id)},
+            {"mirrorid", IntValue(m.mirror_id)},
             {"health", xmlrpc_c::value_string(m.health)},
             {"sync", xmlrpc_c::value_string(m.sync)},
             {"action", xmlrpc_c::value_string(m.action)}}));
       out.push_back(xmlrpc_c::value_struct(std::map<std::string, xmlrpc_c::value>{
-          {"lvolid", Int(v.lvol_id)},
+          {"lvolid", IntValue(v.lvol_id)},
           {"lvolname", xmlrpc_c::value_string(v.name)},
           {"device", xmlrpc_c::value_string(v.device)},
           {"assembled", xmlrpc_c::value_boolean(v.assembled)},

@@ -5,6 +5,7 @@
 #include "agents/common/op_once.h"
 #include "lib/ids.h"
 #include "lib/log.h"
+#include "lib/rpc_values.h"
 
 namespace vastsky {
 
@@ -17,11 +18,6 @@ Status Initiator(const Params& p, std::string* out) {
   return Status::OK();
 }
 
-xmlrpc_c::value Strings(const std::vector<std::string>& v) {
-  std::vector<xmlrpc_c::value> out;
-  for (const std::string& s : v) out.push_back(xmlrpc_c::value_string(s));
-  return xmlrpc_c::value_array(out);
-}
 
 }  // namespace
 
@@ -68,7 +64,7 @@ void AddStorageAgentMethods(Exports* exports, OpJournal* journal, RpcService* se
           {"pdskid", xmlrpc_c::value_int(static_cast<int>(e.pdsk_id))},
           {"iqn", xmlrpc_c::value_string(e.iqn)},
           {"device", xmlrpc_c::value_string(e.device)},
-          {"initiators", Strings(e.initiators)}}));
+          {"initiators", StringsValue(e.initiators)}}));
     *r = xmlrpc_c::value_array(out);
     return Status::OK();
   });

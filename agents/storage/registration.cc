@@ -6,16 +6,12 @@
 #include "agents/host/disk_size.h"
 #include "lib/ids.h"
 #include "lib/log.h"
+#include "lib/rpc_values.h"
 #include "lib/state_file.h"
 
 namespace vastsky {
 
 namespace {
-xmlrpc_c::value Strings(const std::vector<std::string>& v) {
-  std::vector<xmlrpc_c::value> out;
-  for (const std::string& s : v) out.push_back(xmlrpc_c::value_string(s));
-  return xmlrpc_c::value_array(out);
-}
 int64_t IdOf(const xmlrpc_c::value& v) {
   return v.type() == xmlrpc_c::value::TYPE_INT ? xmlrpc_c::value_int(v).cvalue() : 0;
 }
@@ -53,7 +49,7 @@ Status Registration::SaveIds() {
 }
 
 Status Registration::Register() {
-  std::map<std::string, xmlrpc_c::value> req{{"ip_data", Strings(options_.data_ips)},
+  std::map<std::string, xmlrpc_c::value> req{{"ip_data", StringsValue(options_.data_ips)},
                                              {"url", xmlrpc_c::value_string(options_.url)},
                                              {"reconnect", xmlrpc_c::value_boolean(true)}};
   if (!options_.domain.empty()) req["domain"] = xmlrpc_c::value_string(options_.domain);
