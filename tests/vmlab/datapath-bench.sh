@@ -1,10 +1,11 @@
 #!/bin/bash
 # Runs INSIDE the VM lab (`make bench` runs it): the data path's figures.
 # 1. The six LUNs used directly (the head logged in to each, as the manager
-#    would authorise it): sequential and random, read and write, with fio
-#    spread over all six.
+#    would authorise it): sequential and random, read and write, 4 fio jobs
+#    each spread over all six.
 # 2. A volume of four 1 GiB mirrors (redundancy 2) over the same LUNs: its
-#    attach time through the manager (three times), then the same fio runs.
+#    attach time through the manager (three times), then the same fio runs,
+#    one job per mirror.
 # Under TCG absolute numbers mean little; the ratio volume/LUNs is the figure.
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
 . "$(dirname "$(readlink -f "$0")")/cluster.sh"
@@ -12,16 +13,20 @@ RUNTIME=${BENCH_FIO_SECONDS:-15}
 CHAP_USER=bench CHAP_SECRET=bench-secret-1
 declare -A BW
 
-# fio_bw KEY FILES RW BS: KiB/s of one time-based run.
+# fio_bw KEY RW BS ARGS...: KiB/s of one time-based run, 4 jobs x iodepth 2.
+# The backing files live on a tmpfs inside a 2 GiB guest, so every run keeps
+# to a small region that it rewrites for RUNTIME seconds.
 fio_bw() {
-  local key=$1 files=$2 rw=$3 bs=$4 out
-  out=$(timeout $((RUNTIME + 120)) fio --name=bench --filename="$files" --direct=1 --ioengine=libaio --iodepth=8 \
-        --rw="$rw" --bs="$bs" --size=900m --runtime="$RUNTIME" --time_based --randseed=7 --output-format=json) || return 1
+  local key=$1 rw=$2 bs=$3 out; shift 3
+  out=$(timeout $((RUNTIME + 120)) fio --name=bench --direct=1 --ioengine=libaio --iodepth=2 --numjobs=4 \
+        --group_reporting --rw="$rw" --bs="$bs" --runtime="$RUNTIME" --time_based --randseed=7 \
+        --output-format=json "$@") || return 1
   BW[$key]=$(echo "$out" | vs_json "int(d['jobs'][0]['read']['bw'] + d['jobs'][0]['write']['bw'])")
 }
-fio_all() {   # PREFIX FILES
-  fio_bw "$1 seq-read" "$2" read 1m && fio_bw "$1 seq-write" "$2" write 1m &&
-  fio_bw "$1 rand-read" "$2" randread 4k && fio_bw "$1 rand-write" "$2" randwrite 4k
+fio_all() {   # PREFIX ARGS...: the four workloads
+  local p=$1; shift
+  fio_bw "$p seq-read" read 1m "$@" && fio_bw "$p seq-write" write 1m "$@" &&
+  fio_bw "$p rand-read" randread 4k "$@" && fio_bw "$p rand-write" randwrite 4k "$@"
 }
 
 raw_luns() {
@@ -37,7 +42,8 @@ raw_luns() {
     iqns+=("$iqn|$ip|$i|$p")
   done
   local files; files=$(IFS=:; echo "${devs[*]}")
-  fio_all raw "$files" || return 1
+  # Every job spreads over all six LUNs (fio round-robins its files).
+  fio_all raw --filename="$files" --size=256m || return 1
   for p in "${iqns[@]}"; do   # back to how the manager left it
     IFS="|" read -r iqn ip i p <<< "$p"
     vmlab_iscsi_logout "$iqn" "$ip" >/dev/null 2>&1
@@ -57,7 +63,8 @@ volume() {
     ATTACH_TIMES+=" $(vmlab_elapsed "$t0")s"
     [ $n = 3 ] || vs_mrpc detachLogicalVolume '{"lvolname": "bench"}' >/dev/null || return 1
   done
-  fio_all vol /dev/vastsky/bench
+  # One job per mirror: 64 MiB at the start of each, all 8 legs busy.
+  fio_all vol --filename=/dev/vastsky/bench --size=64m --offset_increment=1g
 }
 
 vmlab_check "setup: 3 storage servers x 2 disks" vs_lab_setup 3 2 3700 || { vs_dump; exit 1; }
