@@ -15,8 +15,8 @@ say "Booting the lab: 3 storage servers x 2 disks (loop devices), TLS certificat
 vs_lab_setup 3 2 3700 || die "lab setup failed"
 say "Starting the manager, a storage agent per server and the head agent"
 vs_cluster_up || die "cluster did not come up"
-export VASTSKY_MANAGER=$VS_MGR VASTSKY_SECRET_FILE=$VS_W/secret VASTSKY_CA_FILE=$VS_W/cert.pem
-vs() { run "$VS_BIN/vastsky" --ca-file $VS_W/cert.pem "$@"; }
+export VASTSKY_MANAGER=$VS_MGR VASTSKY_SECRET_FILE=$VS_W/secret
+vs() { run "$VS_BIN/vastsky" "$@" --ca-file $VS_W/cert.pem; }
 HSVR=$(vs_hsvr)
 
 say "The agents registered their servers and disks"
@@ -32,7 +32,7 @@ say "Its layout: which chunk of which mirror on which disk of which server"
 vs lvol show vm-disk-1
 say "On the head: one dm raid1 per mirror, one linear device over them"
 run dmsetup ls
-run dmsetup status vastsky-$(vs_mrpc listLogicalVolumes '{"lvolname": "vm-disk-1"}' | vs_json 'd[0]["lvolid"]')
+run dmsetup status --target raid
 say "Writing 32 MiB of random data at the start of each mirror, then reading it back"
 head -c $((32 << 20)) /dev/urandom > $VS_W/data
 for g in 0 1 2 3; do
@@ -53,7 +53,7 @@ echo "mirror 3 after re-attach: $got... $([ "$want" = "$got" ] && echo OK || ech
 say "The cluster now"
 vs cluster status
 vs lvol list
-vs event list --limit 12
+vs event list --since 9
 vs lvol detach vm-disk-1 >/dev/null
 vs_cluster_down
 say "Demo done: everything above ran for real (kernel LIO, open-iscsi, dm raid1) inside the VM."
