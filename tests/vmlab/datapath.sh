@@ -124,7 +124,8 @@ failed_attach_leaves_nothing() {
 # 1.5 MiB of the blocks written) and --verify_only must report it.
 damage_is_detected() {
   dd if=/dev/zero of=/dev/vastsky/v1 bs=1M count=256 oflag=direct status=none || return 1
-  ! fio_job /dev/vastsky/v1 --verify_only && grep -q "verify" $VS_W/fio.log
+  # fio names the bad block on stderr ("verify: bad magic header ...").
+  ! fio_job /dev/vastsky/v1 --verify_only 2>$VS_W/fio.err && grep -q "^verify: " $VS_W/fio.err
 }
 
 final_detach_and_audit() {
