@@ -4,17 +4,14 @@
 
 namespace vastsky {
 
-Status RunOnce(OpJournal* journal, const Params& p, const char* method, const std::function<Status()>& act,
-               bool* repeat) {
+Status RunOnce(OpJournal* journal, const Params& p, const char* method, const std::function<Status()>& act) {
   std::string opid;
   VS_RETURN_IF_ERROR(p.String("opid", &opid));
   VS_RETURN_IF_ERROR(CheckOpId(opid));
   Status conflict;
-  if (repeat) *repeat = false;
   if (journal->Finished(opid, method, &conflict)) {
     VS_RETURN_IF_ERROR(conflict);
     VS_LOG_DEBUG("%s: opid %s already done", method, opid.c_str());
-    if (repeat) *repeat = true;
     return Status::OK();
   }
   VS_RETURN_IF_ERROR(act());

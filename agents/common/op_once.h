@@ -11,9 +11,6 @@
 
 namespace vastsky {
 
-// *repeat tells the caller the opid had already finished (it may then
-// rebuild the answer from its own state).
-Status RunOnce(OpJournal* journal, const Params& p, const char* method, const std::function<Status()>& act,
-               bool* repeat = nullptr);
+Status RunOnce(OpJournal* journal, const Params& p, const char* method, const std::function<Status()>& act);
 
 }  // namespace vastsky
