@@ -36,12 +36,13 @@ HEAD_CORE_SRC := $(filter-out agents/head/main.cc,$(HEAD_AGENT_SRC))
 UNIT_SRC := $(wildcard tests/unit/*.cc)
 KERNEL_TEST_SRC := $(wildcard tests/kernel/*.cc)
 BENCH_SRC := $(wildcard tests/bench/*.cc)
+REBUILD_SIM_SRC := $(wildcard tests/rebuild_sim/*.cc)
 
 objs = $(patsubst %.cc,$(OBJ)/%.o,$(1))
 
 PROGRAMS := $(BIN)/vastsky-manager $(BIN)/vastsky $(BIN)/vastsky-storage-agent $(BIN)/vastsky-head-agent
 TEST_PROGRAMS := $(BIN)/unit-tests $(BIN)/kernel-tests
-BENCH_PROGRAMS := $(BIN)/vastsky-bench
+BENCH_PROGRAMS := $(BIN)/vastsky-bench $(BIN)/vastsky-rebuild-sim
 
 .PHONY: all deps check unit integration bench demo clean
 all: deps-ok $(PROGRAMS) $(TEST_PROGRAMS) $(BENCH_PROGRAMS)
@@ -98,6 +99,10 @@ $(BIN)/kernel-tests: $(call objs,$(KERNEL_TEST_SRC) tests/unit/main.cc) $(BUILD)
 $(BIN)/vastsky-bench: $(call objs,$(BENCH_SRC)) $(BUILD)/libvastsky.a
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LIB_LIBS)
+
+$(BIN)/vastsky-rebuild-sim: $(call objs,$(REBUILD_SIM_SRC)) $(BUILD)/libmanager.a $(BUILD)/libvastsky.a
+	@mkdir -p $(dir $@)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(MANAGER_LIBS)
 
 # Every test: unit tests (plain and sanitized), then the integration tests
 # against the sanitized manager, then the summary line.

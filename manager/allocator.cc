@@ -72,6 +72,7 @@ void Allocator::Reindex(Disk& d) {
   Unindex(d);
   if (!d.spec.allocatable || d.spec.weight <= 0 || d.largest == 0) return;
   d.key = static_cast<double>(d.used) / (static_cast<double>(d.spec.size_mib) * d.spec.weight);
+  d.salt = rng_();
   order_.insert(OrderKey{d.key, d.salt, d.spec.id});
   d.indexed = true;
 }
@@ -144,7 +145,8 @@ void Allocator::GiveRange(Disk& d, int64_t offset, int64_t length, Journal* j) {
 }
 
 Status Allocator::PlaceMirror(int legs, int64_t length, const std::vector<Placement>& keep,
-                              Journal* journal, std::vector<Placement>* out) {
+                              Journal* journal, std::vector<Placement>* out,
+                              const std::unordered_map<int64_t, double>* load) {
   std::vector<int64_t> servers, domains;
   for (const Placement& p : keep) {
     servers.push_back(p.ssvr_id);
@@ -153,15 +155,30 @@ Status Allocator::PlaceMirror(int legs, int64_t length, const std::vector<Placem
   const size_t mark_ops = journal->ops_.size(), mark_changes = journal->changes_.size();
   std::vector<Placement> placed;
   for (int leg = 0; leg < legs; ++leg) {
+    // The least full eligible disk; with `load`, the least loaded of those
+    // at most two chunks fuller than it.
     Disk* chosen = nullptr;
+    double chosen_load = 0, limit = 0;
     for (const auto& entry : order_) {
       Disk& d = disks_.at(std::get<2>(entry));
+      if (chosen && (!load || d.key > limit)) break;
       if (d.largest < length) continue;
       if (std::find(servers.begin(), servers.end(), d.spec.ssvr_id) != servers.end()) continue;
       if (std::find(domains.begin(), domains.end(), DomainOf(d.spec.ssvr_id)) != domains.end())
         continue;
+      double dl = 0;
+      if (load) {
+        auto l = load->find(d.spec.id);
+        if (l != load->end()) dl = l->second;
+      }
+      if (!chosen) {
+        limit = d.key + 2.0 * length / (static_cast<double>(d.spec.size_mib) * d.spec.weight);
+      } else if (dl >= chosen_load) {
+        continue;
+      }
       chosen = &d;
-      break;
+      chosen_load = dl;
+      if (dl == 0) break;
     }
     if (!chosen) {
       // Put back what this call took; earlier mirrors of the journal stay.

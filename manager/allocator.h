@@ -9,13 +9,16 @@
 //
 // Placement rules: the legs of one mirror go to distinct storage servers and
 // distinct failure domains (a server without a domain is its own domain);
-// each leg goes to the eligible disk with the lowest used/(size*weight), and
-// inside that disk to the smallest free extent that fits (best fit keeps
-// large holes for large chunks).
+// each leg goes to the eligible disk with the lowest used/(size*weight),
+// ties broken at random so that every disk's chunks have their other legs
+// all over the pool (a rebuild then reads from everywhere, not from a few
+// partners), and inside that disk to the smallest free extent that fits
+// (best fit keeps large holes for large chunks).
 #pragma once
 
 #include <cstdint>
 #include <map>
+#include <random>
 #include <set>
 #include <string>
 #include <tuple>
@@ -85,8 +88,13 @@ class Allocator {
 
   // Places `legs` footprints of `length` MiB, avoiding the servers and the
   // domains of `keep` (legs that already exist). ENOSPC leaves nothing placed.
+  // With `load` (queued rebuild work per disk), a replacement leg goes to
+  // the least loaded eligible disk at most two chunks fuller than the least
+  // full one: a disk already busy rebuilding would stretch the whole
+  // rebuild, and two chunks hardly change the balance.
   Status PlaceMirror(int legs, int64_t length, const std::vector<Placement>& keep,
-                     Journal* journal, std::vector<Placement>* out);
+                     Journal* journal, std::vector<Placement>* out,
+                     const std::unordered_map<int64_t, double>* load = nullptr);
   // Returns a footprint to the free list (coalescing with its neighbours).
   void Free(int64_t pdsk_id, int64_t offset, int64_t length, Journal* journal);
   // Reverts every operation of the journal, newest first.
@@ -120,9 +128,10 @@ class Allocator {
   void GiveRange(Disk& d, int64_t offset, int64_t length, Journal* j);
 
   std::unordered_map<int64_t, Disk> disks_;
-  // (fill key, salt, pdsk id). The salt, a hash of the id, breaks ties so
-  // equally full disks (an empty cluster) are taken in a scattered order
-  // rather than server by server.
+  std::mt19937_64 rng_{0x5eed};
+  // (fill key, salt, pdsk id). The salt, drawn anew at every reindex,
+  // breaks ties so equally full disks are taken in a fresh random order in
+  // every round, never in a fixed cycle that pairs the same disks.
   using OrderKey = std::tuple<double, uint64_t, int64_t>;
   std::set<OrderKey> order_;
   std::unordered_map<int64_t, std::string> server_domain_;
