@@ -1,5 +1,7 @@
 #include "manager/api.h"
 
+#include "lib/rpc_values.h"
+
 #include <cerrno>
 #include <vector>
 
@@ -51,9 +53,10 @@ Status OptionalString(const Params& p, const char* key, std::string* value, cons
 
 }  // namespace
 
-Api::Api(Store* store, AgentOptions agents)
+Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
     : store_(store),
-      attacher_(store, [this](const std::function<Status()>& f) { return service_.Locked(f); }, std::move(agents)) {
+      attacher_(store, [this](const std::function<Status()>& f) { return service_.Locked(f); }, std::move(agents)),
+      recovery_(store, &attacher_, [this](const std::function<Status()>& f) { return service_.Locked(f); }, recovery) {
   Store& s = *store_;
   Attacher& attacher = attacher_;
   const std::vector<std::pair<const char*, Handler>> methods = {
@@ -291,6 +294,23 @@ Api::Api(Store* store, AgentOptions agents)
     VS_RETURN_IF_ERROR(p.Id("hsvrid", &hsvr));
     VS_RETURN_IF_ERROR(attacher.Attach(ref, hsvr));
     *r = Zero();  // 3.0's answer; the device is in the attach event
+    return Status::OK();
+  });
+  // Rates live in the recovery loop, not the database: they need no lock.
+  Recovery& rec = recovery_;
+  service_.AddUnlocked("setRebuildRates", [&rec](const Params& p, xmlrpc_c::value* r) {
+    int64_t disk, cluster;
+    VS_RETURN_IF_ERROR(p.Int("disk_mibs", &disk));
+    VS_RETURN_IF_ERROR(p.Int("cluster_mibs", &cluster));
+    VS_RETURN_IF_ERROR(rec.SetRates(disk, cluster));
+    *r = Zero();
+    return Status::OK();
+  });
+  service_.AddUnlocked("getRebuildRates", [&rec](const Params&, xmlrpc_c::value* r) {
+    int64_t disk, cluster;
+    rec.Rates(&disk, &cluster);
+    *r = xmlrpc_c::value_struct(std::map<std::string, xmlrpc_c::value>{{"disk_mibs", IntValue(disk)},
+                                                                        {"cluster_mibs", IntValue(cluster)}});
     return Status::OK();
   });
   service_.AddUnlocked("detachLogicalVolume", [&attacher](const Params& p, xmlrpc_c::value* r) {

@@ -9,14 +9,18 @@
 
 #include "lib/rpc_service.h"
 #include "manager/attacher.h"
+#include "manager/recovery.h"
 #include "manager/store.h"
 
 namespace vastsky {
 
 class Api {
  public:
-  // agents: how to call the agents (credentials, CA, timeout).
-  Api(Store* store, AgentOptions agents);
+  // agents: how to call the agents (credentials, CA, timeout); recovery:
+  // the failure and rebuild loop's settings (started by StartRecovery).
+  Api(Store* store, AgentOptions agents, RecoveryOptions recovery);
+  void StartRecovery() { recovery_.Start(); }
+  void StopRecovery() { recovery_.Stop(); }
   // One HTTP body in, one XML-RPC response out; never throws. A body that is
   // not XML-RPC gets a fault response.
   std::string Handle(const std::string& body);
@@ -25,6 +29,7 @@ class Api {
   Store* store_;
   RpcService service_;
   Attacher attacher_;
+  Recovery recovery_;
 };
 
 }  // namespace vastsky

@@ -19,14 +19,17 @@ using Members = std::map<std::string, xmlrpc_c::value>;
 xmlrpc_c::value Str(const std::string& s) { return xmlrpc_c::value_string(s); }
 xmlrpc_c::value Int(int64_t v) { return IntValue(v); }
 
-// The `lvol` member of the head agent's attachLogicalVolume.
-xmlrpc_c::value VolumeSpecValue(const VolumeLayout& layout) {
+}  // namespace
+
+xmlrpc_c::value Attacher::VolumeSpecValue(const VolumeLayout& layout) {
   std::vector<xmlrpc_c::value> mirrors;
   for (const MirrorInfo& m : layout.mirrors) {
     std::vector<xmlrpc_c::value> legs;
     for (const ChunkInfo& c : m.chunks) {
       std::vector<xmlrpc_c::value> portals;
-      for (const std::string& ip : c.ssvr_ips) portals.push_back(Str(IscsiPortal(ip)));
+      // No portals: the leg's disk is failed or offline, a missing member.
+      if (c.reachable)
+        for (const std::string& ip : c.ssvr_ips) portals.push_back(Str(IscsiPortal(ip)));
       legs.push_back(xmlrpc_c::value_struct(Members{{"chunkid", Int(c.id)},
                                                     {"pdskid", Int(c.pdsk_id)},
                                                     {"portals", xmlrpc_c::value_array(portals)},
@@ -43,6 +46,8 @@ xmlrpc_c::value VolumeSpecValue(const VolumeLayout& layout) {
                                         {"lvolname", Str(layout.volume.name)},
                                         {"mirrors", xmlrpc_c::value_array(mirrors)}});
 }
+
+namespace {
 
 std::string Where(const char* kind, int64_t id, const std::string& url) {
   return FormatId(kind, id) + " (" + (url.empty() ? "no agent url" : url) + ")";
@@ -98,7 +103,7 @@ std::vector<Attacher::Disk> Attacher::DisksOf(const VolumeLayout& layout, bool l
   std::set<int64_t> seen;
   for (const MirrorInfo& m : layout.mirrors)
     for (const ChunkInfo& c : m.chunks)
-      if ((!live_only || c.status != kSpare) && seen.insert(c.pdsk_id).second) out.push_back({c.pdsk_id, c.ssvr_id, c.ssvr_url});
+      if ((!live_only || c.reachable) && seen.insert(c.pdsk_id).second) out.push_back({c.pdsk_id, c.ssvr_id, c.ssvr_url});
   return out;
 }
 

@@ -46,15 +46,21 @@ class Attacher {
   Status Attach(const VolumeRef& ref, int64_t hsvr_id);
   Status Detach(const VolumeRef& ref);
 
+  // Shared with the recovery loop (manager/recovery.h). The turn every
+  // change to what a head has assembled takes:
+  std::mutex* HeadMutex(int64_t hsvr_id);
+  // One bounded call to an agent (ver added); a fault keeps its errno.
+  Status Call(const std::string& url, const std::string& method, std::map<std::string, xmlrpc_c::value> members,
+              xmlrpc_c::value* result);
+  // The `lvol` member of attachLogicalVolume (and of rebuildMirror).
+  static xmlrpc_c::value VolumeSpecValue(const VolumeLayout& layout);
+
  private:
   struct Disk;
   class Op;
   // The distinct disks under a volume's legs, in leg order; live_only
-  // skips SPARE legs (a missing member needs no access).
+  // skips legs on failed or offline disks (missing members need no access).
   static std::vector<Disk> DisksOf(const VolumeLayout& layout, bool live_only);
-  std::mutex* HeadMutex(int64_t hsvr_id);
-  Status Call(const std::string& url, const std::string& method, std::map<std::string, xmlrpc_c::value> members,
-              xmlrpc_c::value* result);
   Status UndoAttach(const AttachPlan& plan, const Op& op, const std::vector<Disk>& tried, bool head_tried,
                     const Status& failure);
   // Revokes the head's initiator on each disk no other volume of the head

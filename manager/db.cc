@@ -116,8 +116,10 @@ Status Txn::Commit() {
   return st;
 }
 
-std::string NowIso8601() {
-  time_t now = time(nullptr);
+std::string NowIso8601() { return IsoSecondsAgo(0); }
+
+std::string IsoSecondsAgo(int seconds) {
+  time_t now = time(nullptr) - seconds;
   struct tm tm;
   gmtime_r(&now, &tm);
   char buf[32];

@@ -78,5 +78,7 @@ class Txn {
 
 // UTC "YYYY-MM-DDTHH:MM:SS", the form 3.0 used for ctime.
 std::string NowIso8601();
+// The same, `seconds` ago: compares as text with NowIso8601() stamps.
+std::string IsoSecondsAgo(int seconds);
 
 }  // namespace vastsky

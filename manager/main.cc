@@ -22,6 +22,7 @@ struct Settings {
   std::string db = "/var/lib/vastsky/manager.db";
   std::string chunk_size;
   std::string ca_file, agent_timeout = "300";
+  std::string failure_grace = "60", rebuild_rate = "64", rebuild_cluster_rate = "0";
   ServeSettings serve;
   bool audit = false;
 };
@@ -34,13 +35,21 @@ void Declare(DaemonSettings* d, Settings* s) {
   d->Add("ca-file", "ca_file", "PEM CA to verify the agents' certificates (default: the system's)", "FILE", &s->ca_file);
   d->Add("agent-timeout", "agent_timeout", "seconds any one call to an agent may take (default 300)", "SECONDS",
          &s->agent_timeout);
+  d->Add("failure-grace", "failure_grace",
+         "seconds an agent may stay silent before its server is declared failed (default 60)", "SECONDS",
+         &s->failure_grace);
+  d->Add("rebuild-rate", "rebuild_rate", "MiB/s each rebuild (so each disk) may use (default 64)", "MIBS",
+         &s->rebuild_rate);
+  d->Add("rebuild-cluster-rate", "rebuild_cluster_rate", "MiB/s all rebuilds together may use (default 0: no limit)",
+         "MIBS", &s->rebuild_cluster_rate);
   d->AddSwitch("audit", "check the database's consistency and exit", &s->audit);
 }
 
-Status ParseSeconds(const char* what, const std::string& text, int* out) {
+// A whole number, at least 1, in `unit` ("seconds", "MiB/s").
+Status ParseWhole(const char* what, const char* unit, const std::string& text, int* out) {
   if (text.empty() || text.size() > 5 || text.find_first_not_of("0123456789") != std::string::npos ||
       std::stoi(text) < 1)
-    return Status::Error(EINVAL, std::string(what) + " must be a whole number of seconds, at least 1");
+    return Status::Error(EINVAL, std::string(what) + " must be a whole number of " + unit + ", at least 1");
   *out = std::stoi(text);
   return Status::OK();
 }
@@ -84,8 +93,20 @@ int main(int argc, char** argv) {
     options.chunk_explicit = true;
   }
   int agent_timeout_s = 0;
-  st = ParseSeconds("agent_timeout", settings.agent_timeout, &agent_timeout_s);
+  st = ParseWhole("agent_timeout", "seconds", settings.agent_timeout, &agent_timeout_s);
   if (!st.ok()) return daemon.Fail(st);
+  RecoveryOptions recovery;
+  st = ParseWhole("failure_grace", "seconds", settings.failure_grace, &recovery.grace_s);
+  if (!st.ok()) return daemon.Fail(st);
+  int rate = 0;
+  st = ParseWhole("rebuild_rate", "MiB/s", settings.rebuild_rate, &rate);
+  if (!st.ok()) return daemon.Fail(st);
+  recovery.disk_rate_mibs = rate;
+  if (settings.rebuild_cluster_rate != "0") {
+    st = ParseWhole("rebuild_cluster_rate", "MiB/s", settings.rebuild_cluster_rate, &rate);
+    if (!st.ok()) return daemon.Fail(st);
+    recovery.cluster_rate_mibs = rate;
+  }
   HttpOptions http;
   st = ServeOptions(settings.serve, &http);
   if (!st.ok()) return daemon.Fail(st);
@@ -105,13 +126,15 @@ int main(int argc, char** argv) {
   if (!st.ok()) return daemon.Fail(st);
   VS_LOG_INFO("vastsky-manager %s: state in %s, chunk size %lld GiB", VASTSKY_VERSION, settings.db.c_str(),
               static_cast<long long>(store.chunk_gib()));
-  Api api(&store, agents);
+  Api api(&store, agents, recovery);
   HttpServer server;
   st = server.Start(http, [&api](const std::string& body) { return api.Handle(body); });
   if (!st.ok()) return daemon.Fail(st);
+  api.StartRecovery();
 
   const int sig = WaitForStopSignal(stop);
   VS_LOG_INFO("signal %d: stopping; in-flight calls finish first", sig);
+  api.StopRecovery();
   server.Stop();
   VS_LOG_INFO("stopped cleanly");
   return 0;

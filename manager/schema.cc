@@ -137,6 +137,18 @@ ALTER TABLE hsvr ADD COLUMN initiator TEXT NOT NULL DEFAULT '';
 ALTER TABLE hsvr ADD COLUMN chap_user TEXT NOT NULL DEFAULT '';
 ALTER TABLE hsvr ADD COLUMN chap_secret TEXT NOT NULL DEFAULT '';
 )SQL",
+    // 3 -> 4: failure handling and rebuilds. A leg keeps its raid slot for
+    // life (dm raid1 with metadata cannot reorder members), so a replacement
+    // takes the slot of the leg it replaces. A queued rebuild records the
+    // disk it reads (source_pdsk, settled when queued) and, once running,
+    // the head that runs it.
+    R"SQL(
+ALTER TABLE chunk ADD COLUMN slot INTEGER NOT NULL DEFAULT 0;
+UPDATE chunk SET slot = (SELECT count(*) FROM chunk c2 WHERE c2.mirror_id = chunk.mirror_id AND c2.id < chunk.id);
+ALTER TABLE rebuild ADD COLUMN source_pdsk INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE rebuild ADD COLUMN hsvr_id INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE rebuild ADD COLUMN started TEXT NOT NULL DEFAULT '';
+)SQL",
 };
 
 constexpr int kNumMigrations = sizeof(kMigrations) / sizeof(kMigrations[0]);

@@ -7,7 +7,7 @@
 
 namespace vastsky {
 
-constexpr int kSchemaVersion = 3;
+constexpr int kSchemaVersion = 4;
 
 Status Migrate(Db& db);
 

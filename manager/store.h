@@ -13,9 +13,11 @@
 #include <map>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "manager/allocator.h"
+#include "manager/rebuild_scheduler.h"
 #include "manager/db.h"
 #include "manager/types.h"
 
@@ -100,6 +102,22 @@ class Store {
   Status ListEvents(int64_t since, int64_t limit, std::vector<EventInfo>* out);
   Status GetClusterStatus(ClusterStatus* out);
 
+  // Recovery (manager/recovery.h drives these). The queue as the scheduler
+  // sees it: mirrors whose volume is bound on a head with an agent, with
+  // their settled source; busy = the disks running rebuilds touch.
+  Status RebuildWork(std::vector<RebuildTask>* queued, std::set<int64_t>* busy,
+                     std::vector<RunningRebuild>* running);
+  // Marks a mirror's queued rebuilds running on the head the volume is
+  // bound to. EAGAIN if it is no longer bound.
+  Status StartRebuild(int64_t mirror_id, int64_t source_pdsk, RebuildPlan* plan);
+  // The head reports the legs in sync: INSYNC, out of the queue.
+  Status FinishRebuild(int64_t mirror_id, const std::vector<int64_t>& chunks);
+  Status RequeueRebuild(int64_t mirror_id, const std::string& why);
+  // Live servers with an agent whose last heartbeat is older than grace_s.
+  Status StaleServers(int grace_s, std::vector<int64_t>* ssvrs, std::vector<int64_t>* hsvrs);
+  // The head, and every disk (with its agent) a fence must close to it.
+  Status FenceTargets(int64_t hsvr_id, HeadAgentInfo* head, std::vector<ChunkInfo>* disks);
+
   // Checks the database against VastSky's invariants; one line per problem.
   static Status Audit(const std::string& path, std::vector<std::string>* problems);
 
@@ -151,7 +169,12 @@ class Store {
   Status CheckDeletable(const char* table, const char* what, int64_t id, const char* holding_sql,
                         const char* holding);
   Status FailDisk(int64_t pdsk_id, int new_priority, Change* change);
-  Status ReplaceChunk(int64_t chunk_id, Change* change);
+  // Gives a lost leg a new chunk in its slot (placed by `load`, which
+  // gains it) and queues its rebuild from source_pdsk.
+  Status ReplaceChunk(int64_t chunk_id, int64_t source_pdsk, std::unordered_map<int64_t, double>* load,
+                      Change* change);
+  Status ReplaceChunks(const std::vector<int64_t>& chunks, Change* change);
+  Status QueuedRebuildLoad(std::unordered_map<int64_t, double>* load);
   Status ReplaceChunksOn(const char* where_sql, int64_t id, Change* change);
 
   Db db_;

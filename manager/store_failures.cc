@@ -7,18 +7,20 @@
 #include <cerrno>
 
 #include "lib/ids.h"
+#include "manager/rebuild_scheduler.h"
 #include "manager/store.h"
 
 namespace vastsky {
 
-Status Store::ReplaceChunk(int64_t chunk_id, Change* change) {
-  Stmt q(db_, "SELECT mirror_id, pdsk_id, offset_mib, length_mib, status FROM chunk WHERE id = ?1");
+Status Store::ReplaceChunk(int64_t chunk_id, int64_t source_pdsk, std::unordered_map<int64_t, double>* load,
+                           Change* change) {
+  Stmt q(db_, "SELECT mirror_id, pdsk_id, offset_mib, length_mib, status, slot FROM chunk WHERE id = ?1");
   q.Bind(1, chunk_id);
   if (!q.Step()) {
     VS_RETURN_IF_ERROR(q.status());
     return Status::Error(ENOENT, "no chunk " + FormatId("dext", chunk_id));
   }
-  const int64_t mirror_id = q.Int(0), pdsk_id = q.Int(1), offset = q.Int(2), length = q.Int(3);
+  const int64_t mirror_id = q.Int(0), pdsk_id = q.Int(1), offset = q.Int(2), length = q.Int(3), slot = q.Int(5);
   const int status = static_cast<int>(q.Int(4));
   std::vector<Placement> keep;
   Stmt legs(db_,
@@ -29,7 +31,7 @@ Status Store::ReplaceChunk(int64_t chunk_id, Change* change) {
   VS_RETURN_IF_ERROR(legs.status());
 
   std::vector<Placement> placed;
-  Status st = alloc_.PlaceMirror(1, length + kMetaMib, keep, &change->journal, &placed);
+  Status st = alloc_.PlaceMirror(1, length + kMetaMib, keep, &change->journal, &placed, load);
   if (st.code() == ENOSPC) {
     Stmt spare(db_, "UPDATE chunk SET status = 3 WHERE id = ?1");
     VS_RETURN_IF_ERROR(spare.Bind(1, chunk_id).Run());
@@ -37,18 +39,20 @@ Status Store::ReplaceChunk(int64_t chunk_id, Change* change) {
                     "no room for a replacement of " + FormatId("dext", chunk_id) + ": mirror runs degraded");
   }
   VS_RETURN_IF_ERROR(st);
+  (*load)[placed[0].pdsk_id] += 1;
   int64_t new_id;
   VS_RETURN_IF_ERROR(NextIds("lvol", 1, &new_id));
   // A leg never attached holds nothing yet, so its replacement needs no copy.
   const int new_status = status == kAllocated ? kAllocated : kSpare;
   Stmt ins(db_,
-           "INSERT INTO chunk(id, mirror_id, pdsk_id, offset_mib, length_mib, status) "
-           "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+           "INSERT INTO chunk(id, mirror_id, pdsk_id, offset_mib, length_mib, status, slot) "
+           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
   ins.Bind(1, new_id).Bind(2, mirror_id).Bind(3, placed[0].pdsk_id).Bind(4, placed[0].offset).Bind(5, length);
-  VS_RETURN_IF_ERROR(ins.Bind(6, new_status).Run());
+  VS_RETURN_IF_ERROR(ins.Bind(6, new_status).Bind(7, slot).Run());
   if (new_status == kSpare) {
-    Stmt rb(db_, "INSERT INTO rebuild(mirror_id, chunk_id, state, ctime) VALUES (?1, ?2, 0, ?3)");
-    VS_RETURN_IF_ERROR(rb.Bind(1, mirror_id).Bind(2, new_id).Bind(3, NowIso8601()).Run());
+    Stmt rb(db_,
+            "INSERT INTO rebuild(mirror_id, chunk_id, state, ctime, source_pdsk) VALUES (?1, ?2, 0, ?3, ?4)");
+    VS_RETURN_IF_ERROR(rb.Bind(1, mirror_id).Bind(2, new_id).Bind(3, NowIso8601()).Bind(4, source_pdsk).Run());
   }
   Stmt del(db_, "DELETE FROM chunk WHERE id = ?1");
   VS_RETURN_IF_ERROR(del.Bind(1, chunk_id).Run());
@@ -56,6 +60,41 @@ Status Store::ReplaceChunk(int64_t chunk_id, Change* change) {
   return AddEvent("info", "replace", "mirr", mirror_id,
                   FormatId("dext", chunk_id) + " on " + FormatId("pdsk", pdsk_id) + " replaced by " +
                       FormatId("dext", new_id) + " on " + FormatId("pdsk", placed[0].pdsk_id));
+}
+
+Status Store::QueuedRebuildLoad(std::unordered_map<int64_t, double>* load) {
+  // Every queued or running rebuild writes its leg's disk and reads its source.
+  Stmt q(db_, "SELECT c.pdsk_id, r.source_pdsk FROM rebuild r JOIN chunk c ON c.id = r.chunk_id");
+  while (q.Step()) {
+    (*load)[q.Int(0)] += 1;
+    if (q.Int(1)) (*load)[q.Int(1)] += 1;
+  }
+  return q.status();
+}
+
+Status Store::ReplaceChunks(const std::vector<int64_t>& chunks, Change* change) {
+  // As the rebuild simulator shows (tests/rebuild_sim): all the legs a
+  // failure takes get their sources first, then their destinations, both
+  // by the work already queued per disk, so the rebuild spreads evenly.
+  std::unordered_map<int64_t, double> load;
+  VS_RETURN_IF_ERROR(QueuedRebuildLoad(&load));
+  std::vector<RebuildTask> tasks;
+  Stmt src(db_,
+           "SELECT c.pdsk_id FROM chunk c JOIN pdsk p ON p.id = c.pdsk_id JOIN ssvr s ON s.id = p.ssvr_id "
+           "WHERE c.mirror_id = (SELECT mirror_id FROM chunk WHERE id = ?1) AND c.id != ?1 AND c.status = 2 "
+           "AND p.priority IN (1, 2, 3) AND s.priority IN (1, 2, 3) ORDER BY c.slot");
+  for (int64_t c : chunks) {
+    RebuildTask t;
+    t.id = c;
+    src.Bind(1, c);
+    while (src.Step()) t.sources.push_back(src.Int(0));
+    VS_RETURN_IF_ERROR(src.status());
+    src.Reset();
+    tasks.push_back(t);
+  }
+  ChooseSources(&tasks, &load);
+  for (const RebuildTask& t : tasks) VS_RETURN_IF_ERROR(ReplaceChunk(t.id, t.source, &load, change));
+  return Status::OK();
 }
 
 Status Store::ReplaceChunksOn(const char* where_sql, int64_t id, Change* change) {
@@ -68,8 +107,7 @@ Status Store::ReplaceChunksOn(const char* where_sql, int64_t id, Change* change)
   q.Bind(1, id);
   while (q.Step()) chunks.push_back(q.Int(0));
   VS_RETURN_IF_ERROR(q.status());
-  for (int64_t c : chunks) VS_RETURN_IF_ERROR(ReplaceChunk(c, change));
-  return Status::OK();
+  return ReplaceChunks(chunks, change);
 }
 
 Status Store::NotifyFailure(int target, int64_t target_id) {
@@ -176,7 +214,7 @@ Status Store::NotifyBadBlocks(int64_t pdsk_id, const std::vector<int64_t>& block
       // One chunk may hold several reported blocks.
       Stmt still(db_, "SELECT 1 FROM chunk WHERE id = ?1 AND status != 3");
       still.Bind(1, c);
-      if (still.Step()) VS_RETURN_IF_ERROR(ReplaceChunk(c, change));
+      if (still.Step()) VS_RETURN_IF_ERROR(ReplaceChunks({c}, change));
       VS_RETURN_IF_ERROR(still.status());
     }
     return Status::OK();

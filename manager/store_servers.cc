@@ -322,6 +322,11 @@ Status Store::Heartbeat(int target, int64_t id) {
   VS_RETURN_IF_ERROR(txn.status());
   int prio;
   VS_RETURN_IF_ERROR(GetPriority(kind, id, &prio));
+  // Declared failed (silent beyond the grace period, or reported): its
+  // legs were replaced or it was fenced. ENOENT makes the agent register
+  // again, which brings it back as a fresh server.
+  if (!Live(prio) || prio == kFaulty)
+    return Status::Error(ENOENT, FormatId(kind, id) + " is " + PriorityName(prio) + "; register again");
   VS_RETURN_IF_ERROR(Touch(db_, kind, id));
   return txn.Commit();
 }

@@ -93,8 +93,8 @@ Status Store::AllocateVolume(int64_t lvol_id, int64_t capacity_gib, int redundan
                              Journal* journal) {
   Stmt insm(db_, "INSERT INTO mirror(id, lvol_id, idx, offset_gib, capacity_gib) VALUES (?1, ?2, ?3, ?4, ?5)");
   Stmt insc(db_,
-            "INSERT INTO chunk(id, mirror_id, pdsk_id, offset_mib, length_mib, status) "
-            "VALUES (?1, ?2, ?3, ?4, ?5, 1)");
+            "INSERT INTO chunk(id, mirror_id, pdsk_id, offset_mib, length_mib, status, slot) "
+            "VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6)");
   int64_t next = first_id, offset = 0;
   std::vector<Placement> placed;
   for (int64_t idx = 0; offset < capacity_gib; ++idx) {
@@ -106,8 +106,10 @@ Status Store::AllocateVolume(int64_t lvol_id, int64_t capacity_gib, int redundan
                                           " GiB x " + std::to_string(redundancy) + "): " + st.message());
     const int64_t mirror_id = next++;
     VS_RETURN_IF_ERROR(insm.Bind(1, mirror_id).Bind(2, lvol_id).Bind(3, idx).Bind(4, offset).Bind(5, gib).Run());
-    for (const Placement& p : placed) {
+    for (size_t slot = 0; slot < placed.size(); ++slot) {
+      const Placement& p = placed[slot];
       insc.Bind(1, next++).Bind(2, mirror_id).Bind(3, p.pdsk_id).Bind(4, p.offset).Bind(5, gib * 1024);
+      insc.Bind(6, static_cast<int64_t>(slot));
       VS_RETURN_IF_ERROR(insc.Run());
     }
     offset += gib;
@@ -241,8 +243,9 @@ Status Store::LoadLayout(const VolumeInfo& vol, VolumeLayout* out) {
   }
   Stmt q(db_,
          "SELECT m.id, m.offset_gib, m.capacity_gib, c.id, c.pdsk_id, p.ssvr_id, c.offset_mib, c.length_mib, c.status, "
-         "s.url FROM mirror m JOIN chunk c ON c.mirror_id = m.id JOIN pdsk p ON p.id = c.pdsk_id "
-         "JOIN ssvr s ON s.id = p.ssvr_id WHERE m.lvol_id = ?1 ORDER BY m.idx, c.id");
+         "s.url, p.priority IN (1, 2, 3) AND s.priority IN (1, 2, 3) "
+         "FROM mirror m JOIN chunk c ON c.mirror_id = m.id JOIN pdsk p ON p.id = c.pdsk_id "
+         "JOIN ssvr s ON s.id = p.ssvr_id WHERE m.lvol_id = ?1 ORDER BY m.idx, c.slot");
   q.Bind(1, vol.id);
   while (q.Step()) {
     if (out->mirrors.empty() || out->mirrors.back().id != q.Int(0)) {
@@ -261,6 +264,7 @@ Status Store::LoadLayout(const VolumeInfo& vol, VolumeLayout* out) {
     c.status = static_cast<int>(q.Int(8));
     c.ssvr_ips = ips[c.ssvr_id];
     c.ssvr_url = q.Text(9);
+    c.reachable = q.Int(10) != 0;
     out->mirrors.back().chunks.push_back(c);
   }
   VS_RETURN_IF_ERROR(q.status());

@@ -88,6 +88,7 @@ struct ChunkInfo {
   int status = kAllocated;
   std::vector<std::string> ssvr_ips;
   std::string ssvr_url;  // the storage agent's; "" = none
+  bool reachable = true;  // its disk and server are not failed, offline or halted
 };
 
 struct MirrorInfo {
@@ -124,6 +125,20 @@ struct DetachPlan {
   VolumeLayout layout;
   HeadAgentInfo head;
   int prior_status = kBound;  // what a refused detach goes back to (BOUND, or ERROR)
+};
+
+// A rebuild being started (Store::StartRebuild): the volume it belongs to,
+// the head that runs it (where the volume is attached), the disk to read.
+struct RebuildPlan {
+  int64_t mirror_id = 0, source_pdsk = 0;
+  VolumeLayout layout;
+  HeadAgentInfo head;
+};
+
+// A rebuild the recovery loop watches.
+struct RunningRebuild {
+  int64_t mirror_id = 0, lvol_id = 0, hsvr_id = 0;
+  std::string head_url;
 };
 
 struct EventInfo {

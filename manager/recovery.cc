@@ -1,0 +1,269 @@
+#include "manager/recovery.h"
+
+#include <cerrno>
+#include <chrono>
+#include <set>
+
+#include "lib/ids.h"
+#include "lib/log.h"
+#include "lib/rpc_values.h"
+#include "lib/secret.h"
+#include "manager/rebuild_scheduler.h"
+
+namespace vastsky {
+
+namespace {
+
+using Members = std::map<std::string, xmlrpc_c::value>;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string OpId(const std::string& what) {
+  std::string hex;
+  if (!RandomString(12, kHexDigits, &hex).ok()) hex = std::to_string(NowMs());
+  return what + "-" + hex;
+}
+
+// A mirror is whole when every member is alive and in sync and no recovery
+// runs: dm raid's health "AA..", action "idle", sync "n/n".
+bool InSync(const std::string& health, const std::string& sync, const std::string& action) {
+  if (health.empty() || health.find_first_not_of('A') != std::string::npos || action != "idle") return false;
+  const size_t slash = sync.find('/');
+  return slash != std::string::npos && sync.substr(0, slash) == sync.substr(slash + 1);
+}
+
+std::string Member(const xmlrpc_c::value& v, const char* name) {
+  if (v.type() != xmlrpc_c::value::TYPE_STRUCT) return "";
+  const std::map<std::string, xmlrpc_c::value> m = xmlrpc_c::value_struct(v);
+  auto it = m.find(name);
+  if (it == m.end() || it->second.type() != xmlrpc_c::value::TYPE_STRING) return "";
+  return xmlrpc_c::value_string(it->second).cvalue();
+}
+
+int64_t IntMember(const xmlrpc_c::value& v, const char* name) {
+  if (v.type() != xmlrpc_c::value::TYPE_STRUCT) return 0;
+  const std::map<std::string, xmlrpc_c::value> m = xmlrpc_c::value_struct(v);
+  auto it = m.find(name);
+  if (it == m.end()) return 0;
+  if (it->second.type() == xmlrpc_c::value::TYPE_INT) return xmlrpc_c::value_int(it->second);
+  if (it->second.type() == xmlrpc_c::value::TYPE_I8) return xmlrpc_c::value_i8(it->second);
+  return 0;
+}
+
+}  // namespace
+
+Recovery::Recovery(Store* store, Attacher* attacher, Attacher::Locked locked, RecoveryOptions options)
+    : store_(store), attacher_(attacher), locked_(std::move(locked)), options_(options) {}
+
+Recovery::~Recovery() { Stop(); }
+
+void Recovery::Start() {
+  thread_ = std::thread([this] {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!stop_) {
+      lock.unlock();
+      RunOnce();
+      lock.lock();
+      cv_.wait_for(lock, std::chrono::milliseconds(options_.tick_ms), [this] { return stop_; });
+    }
+  });
+}
+
+void Recovery::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+Status Recovery::SetRates(int64_t disk_mibs, int64_t cluster_mibs) {
+  if (disk_mibs < 1 || disk_mibs > 100 * 1024)
+    return Status::Error(EINVAL, "the per-disk rebuild rate must be 1 to 102400 MiB/s");
+  if (cluster_mibs != 0 && (cluster_mibs < disk_mibs || cluster_mibs > 1024 * 1024 * 1024))
+    return Status::Error(EINVAL, "the cluster rebuild rate must be 0 (no limit) or at least the per-disk rate");
+  std::lock_guard<std::mutex> lock(mu_);
+  options_.disk_rate_mibs = disk_mibs;
+  options_.cluster_rate_mibs = cluster_mibs;
+  VS_LOG_INFO("rebuild rates now %lld MiB/s per disk, %s", static_cast<long long>(disk_mibs),
+              cluster_mibs ? (std::to_string(cluster_mibs) + " MiB/s in all").c_str() : "no cluster-wide limit");
+  return Status::OK();
+}
+
+void Recovery::Rates(int64_t* disk_mibs, int64_t* cluster_mibs) {
+  std::lock_guard<std::mutex> lock(mu_);
+  *disk_mibs = options_.disk_rate_mibs;
+  *cluster_mibs = options_.cluster_rate_mibs;
+}
+
+void Recovery::RunOnce() {
+  FailStaleServers();
+  std::vector<RebuildTask> queued;
+  std::set<int64_t> busy;
+  std::vector<RunningRebuild> running;
+  Status st = locked_([&] { return store_->RebuildWork(&queued, &busy, &running); });
+  if (!st.ok()) {
+    VS_LOG_ERROR("cannot read the rebuild queue: %s", st.ToString().c_str());
+    return;
+  }
+  PollRunning(running);
+  int64_t disk_rate, cluster_rate;
+  Rates(&disk_rate, &cluster_rate);
+  int slots = cluster_rate ? static_cast<int>(cluster_rate / disk_rate) : 1 << 20;
+  slots = std::max(1, slots) - static_cast<int>(running.size());
+  const int64_t now = NowMs();
+  std::vector<RebuildTask> ready;
+  for (const RebuildTask& t : queued) {
+    auto b = backoff_until_ms_.find(t.id);
+    if (b == backoff_until_ms_.end() || b->second <= now) ready.push_back(t);
+  }
+  for (const RebuildStart& s : PickRebuilds(ready, busy, slots)) {
+    st = StartOne(s.id, s.source);
+    if (st.ok()) {
+      backoff_until_ms_.erase(s.id);
+      continue;
+    }
+    VS_LOG_WARN("rebuild of %s could not start: %s; retrying in 30 s", FormatId("mirr", s.id).c_str(),
+                st.ToString().c_str());
+    backoff_until_ms_[s.id] = now + 30000;
+    Status rq = locked_([&] { return store_->RequeueRebuild(s.id, st.ToString()); });
+    if (!rq.ok()) VS_LOG_ERROR("cannot requeue %s: %s", FormatId("mirr", s.id).c_str(), rq.ToString().c_str());
+  }
+}
+
+void Recovery::FailStaleServers() {
+  std::vector<int64_t> ssvrs, hsvrs;
+  Status st = locked_([&] { return store_->StaleServers(options_.grace_s, &ssvrs, &hsvrs); });
+  if (!st.ok()) {
+    VS_LOG_ERROR("cannot look for silent servers: %s", st.ToString().c_str());
+    return;
+  }
+  for (int64_t id : ssvrs) {
+    VS_LOG_WARN("%s silent for more than %d s: declared failed, its legs get replacements",
+                FormatId("ssvr", id).c_str(), options_.grace_s);
+    st = locked_([&] { return store_->NotifyFailure(kTargetSsvr, id); });
+    if (!st.ok()) VS_LOG_ERROR("cannot fail %s: %s", FormatId("ssvr", id).c_str(), st.ToString().c_str());
+  }
+  for (int64_t id : hsvrs) {
+    st = Fence(id);
+    if (!st.ok())
+      VS_LOG_ERROR("%s silent for more than %d s but not fenced yet, its volumes stay held: %s",
+                   FormatId("hsvr", id).c_str(), options_.grace_s, st.ToString().c_str());
+  }
+}
+
+Status Recovery::Fence(int64_t hsvr_id) {
+  HeadAgentInfo head;
+  std::vector<ChunkInfo> disks;
+  VS_RETURN_IF_ERROR(locked_([&] { return store_->FenceTargets(hsvr_id, &head, &disks); }));
+  std::string failed;
+  std::set<int64_t> unreachable;
+  xmlrpc_c::value r;
+  for (const ChunkInfo& d : disks) {
+    if (head.initiator.empty()) break;
+    Status st = unreachable.count(d.ssvr_id)
+                    ? Status::Error(EHOSTUNREACH, "server did not answer")
+                    : attacher_->Call(d.ssvr_url, "revokeInitiator",
+                                      {{"opid", xmlrpc_c::value_string(OpId("fence-" + std::to_string(hsvr_id)))},
+                                       {"pdskid", IntValue(d.pdsk_id)},
+                                       {"initiator", xmlrpc_c::value_string(head.initiator)}},
+                                      &r);
+    // ENOENT: the agent no longer exports that disk, so nothing is open.
+    if (st.ok() || st.code() == ENOENT) continue;
+    if (st.code() != EHOSTUNREACH) unreachable.insert(d.ssvr_id);
+    failed += " " + FormatId("pdsk", d.pdsk_id) + " (" + ErrnoName(st.code()) + ")";
+  }
+  if (!failed.empty()) return Status::Error(EAGAIN, "revoke not confirmed on" + failed);
+  VS_LOG_WARN("%s fenced: its initiator %s is revoked on all %zu disks; its volumes are released",
+              FormatId("hsvr", hsvr_id).c_str(), head.initiator.c_str(), disks.size());
+  return locked_([&] { return store_->NotifyFailure(kTargetHsvr, hsvr_id); });
+}
+
+void Recovery::PollRunning(const std::vector<RunningRebuild>& running) {
+  std::map<std::string, std::vector<const RunningRebuild*>> by_head;
+  for (const RunningRebuild& r : running) by_head[r.head_url].push_back(&r);
+  for (const auto& h : by_head) {
+    xmlrpc_c::value list;
+    Status st = attacher_->Call(h.first, "listVolumes", {}, &list);
+    if (!st.ok() || list.type() != xmlrpc_c::value::TYPE_ARRAY) {
+      VS_LOG_WARN("cannot ask %s how its rebuilds go: %s", h.first.c_str(), st.ToString().c_str());
+      continue;
+    }
+    std::map<int64_t, bool> whole;
+    for (const xmlrpc_c::value& vol : xmlrpc_c::value_array(list).vectorValueValue()) {
+      if (vol.type() != xmlrpc_c::value::TYPE_STRUCT) continue;
+      const std::map<std::string, xmlrpc_c::value> v = xmlrpc_c::value_struct(vol);
+      auto ms = v.find("mirrors");
+      if (ms == v.end() || ms->second.type() != xmlrpc_c::value::TYPE_ARRAY) continue;
+      for (const xmlrpc_c::value& m : xmlrpc_c::value_array(ms->second).vectorValueValue())
+        whole[IntMember(m, "mirrorid")] = InSync(Member(m, "health"), Member(m, "sync"), Member(m, "action"));
+    }
+    for (const RunningRebuild* r : h.second) {
+      if (!whole[r->mirror_id]) continue;
+      std::vector<int64_t> chunks;
+      // The legs it ran for: the mirror's SPARE legs now all in sync.
+      st = locked_([&] {
+        VolumeLayout layout;
+        VolumeRef ref;
+        ref.id = r->lvol_id;
+        VS_RETURN_IF_ERROR(store_->ShowLogicalVolume(ref, &layout));
+        for (const MirrorInfo& m : layout.mirrors)
+          if (m.id == r->mirror_id)
+            for (const ChunkInfo& c : m.chunks)
+              if (c.status == kSpare) chunks.push_back(c.id);
+        return store_->FinishRebuild(r->mirror_id, chunks);
+      });
+      if (st.ok()) {
+        VS_LOG_INFO("%s rebuilt on %s: %zu leg(s) in sync", FormatId("mirr", r->mirror_id).c_str(),
+                    FormatId("hsvr", r->hsvr_id).c_str(), chunks.size());
+      } else {
+        VS_LOG_ERROR("cannot record the rebuild of %s: %s", FormatId("mirr", r->mirror_id).c_str(),
+                     st.ToString().c_str());
+      }
+    }
+  }
+}
+
+Status Recovery::StartOne(int64_t mirror_id, int64_t source_pdsk) {
+  RebuildPlan plan;
+  VS_RETURN_IF_ERROR(locked_([&] { return store_->StartRebuild(mirror_id, source_pdsk, &plan); }));
+  std::lock_guard<std::mutex> head_lock(*attacher_->HeadMutex(plan.head.id));
+  const std::string op = OpId("rebuild-" + std::to_string(mirror_id));
+  xmlrpc_c::value r;
+  // The head may read and write every live leg: the new ones need access.
+  for (const MirrorInfo& m : plan.layout.mirrors) {
+    if (m.id != mirror_id) continue;
+    for (const ChunkInfo& c : m.chunks) {
+      if (c.status != kSpare || !c.reachable) continue;
+      Status st = attacher_->Call(c.ssvr_url, "allowInitiator",
+                                  {{"opid", xmlrpc_c::value_string(op + "-p" + std::to_string(c.pdsk_id))},
+                                   {"pdskid", IntValue(c.pdsk_id)},
+                                   {"initiator", xmlrpc_c::value_string(plan.head.initiator)},
+                                   {"chap_user", xmlrpc_c::value_string(plan.head.chap_user)},
+                                   {"chap_secret", xmlrpc_c::value_string(plan.head.chap_secret)}},
+                                  &r);
+      if (!st.ok())
+        return Status::Error(st.code(), "allowInitiator on " + FormatId("pdsk", c.pdsk_id) + ": " + st.ToString());
+    }
+  }
+  int64_t disk_rate, cluster_rate;
+  Rates(&disk_rate, &cluster_rate);
+  Status st = attacher_->Call(plan.head.url, "rebuildMirror",
+                              {{"opid", xmlrpc_c::value_string(op + "-head")},
+                               {"lvol", Attacher::VolumeSpecValue(plan.layout)},
+                               {"mirrorid", IntValue(mirror_id)},
+                               {"source_pdskid", IntValue(plan.source_pdsk)},
+                               {"rate_kib", IntValue(disk_rate * 1024)}},
+                              &r);
+  if (!st.ok()) return Status::Error(st.code(), FormatId("hsvr", plan.head.id) + " rebuildMirror: " + st.ToString());
+  VS_LOG_INFO("rebuilding %s of %s on %s from %s at %lld MiB/s", FormatId("mirr", mirror_id).c_str(),
+              FormatId("lvol", plan.layout.volume.id).c_str(), FormatId("hsvr", plan.head.id).c_str(),
+              FormatId("pdsk", plan.source_pdsk).c_str(), static_cast<long long>(disk_rate));
+  return Status::OK();
+}
+
+}  // namespace vastsky

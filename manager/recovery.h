@@ -1,0 +1,70 @@
+// Recovery: the manager's background loop that turns failures into full
+// redundancy again, without a hand.
+//
+// Every tick it
+//  1. declares failed the servers silent for longer than the grace period
+//     (a quick reboot stays within it: the heads' raid1 bitmaps then resync
+//     only what changed); a storage server's legs get replacements, a head
+//     is fenced first: its initiator is revoked on every disk of every live
+//     storage server, and only when all confirm are its volumes released
+//     (and may be attached elsewhere);
+//  2. completes the rebuilds whose head reports the mirror in sync;
+//  3. starts queued rebuilds as the scheduler picks them (one per disk,
+//     least redundant first), within the cluster-wide rate: the head where
+//     the volume is attached reloads the mirror with the new leg in the
+//     lost leg's slot, and dm raid copies it at the per-disk rate.
+// Everything it knows is in the database, so a manager killed at any point
+// resumes where it was. Rates can change while it runs (SetRates).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "manager/attacher.h"
+#include "manager/store.h"
+
+namespace vastsky {
+
+struct RecoveryOptions {
+  int grace_s = 60;             // silence before a server is declared failed
+  int64_t disk_rate_mibs = 64;  // per rebuild (so per disk): dm raid's max_recovery_rate
+  int64_t cluster_rate_mibs = 0;  // all rebuilds together; 0 = no limit
+  int tick_ms = 1000;
+};
+
+class Recovery {
+ public:
+  Recovery(Store* store, Attacher* attacher, Attacher::Locked locked, RecoveryOptions options);
+  ~Recovery();
+  void Start();
+  void Stop();
+  // New rates apply to the rebuilds that start from now on. EINVAL if out
+  // of range (1 MiB/s .. 100 GiB/s per disk; cluster 0 or at least a disk's).
+  Status SetRates(int64_t disk_mibs, int64_t cluster_mibs);
+  void Rates(int64_t* disk_mibs, int64_t* cluster_mibs);
+  // One pass of the loop (tests call it directly).
+  void RunOnce();
+
+ private:
+  void FailStaleServers();
+  Status Fence(int64_t hsvr_id);
+  void PollRunning(const std::vector<RunningRebuild>& running);
+  Status StartOne(int64_t mirror_id, int64_t source_pdsk);
+
+  Store* store_;
+  Attacher* attacher_;
+  Attacher::Locked locked_;
+  RecoveryOptions options_;
+  std::mutex mu_;  // options_' rates, stop_
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+  // Mirrors whose start failed, and when they may be tried again.
+  std::map<int64_t, int64_t> backoff_until_ms_;
+};
+
+}  // namespace vastsky

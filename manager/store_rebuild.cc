@@ -1,0 +1,156 @@
+// Store: the rebuild queue as the scheduler and the recovery loop use it,
+// and the detection of servers that stopped heartbeating.
+//
+// A rebuild runs where its volume is attached: the head's raid1 copies the
+// data into the replacement leg. Rows of one mirror move together (one
+// table reload rebuilds all its new legs), so the scheduler's task is a
+// mirror, named by its id.
+#include <cerrno>
+
+#include "lib/ids.h"
+#include "manager/store.h"
+
+namespace vastsky {
+
+namespace {
+
+// Legs whose disk and server are alive, in sync: the candidate sources.
+const char* kSourcesSql =
+    "SELECT c.pdsk_id FROM chunk c JOIN pdsk p ON p.id = c.pdsk_id JOIN ssvr s ON s.id = p.ssvr_id "
+    "WHERE c.mirror_id = ?1 AND c.status = 2 AND p.priority IN (1, 2, 3) AND s.priority IN (1, 2, 3) "
+    "ORDER BY c.slot";
+
+}  // namespace
+
+Status Store::RebuildWork(std::vector<RebuildTask>* queued, std::set<int64_t>* busy,
+                          std::vector<RunningRebuild>* running) {
+  Txn txn(db_);
+  VS_RETURN_IF_ERROR(txn.status());
+  // Runnable: the volume is bound (not in transition) on a head with an agent.
+  Stmt q(db_,
+         "SELECT r.mirror_id, r.state, c.pdsk_id, r.source_pdsk, r.hsvr_id, m.lvol_id, h.url "
+         "FROM rebuild r JOIN chunk c ON c.id = r.chunk_id JOIN mirror m ON m.id = r.mirror_id "
+         "JOIN attachment a ON a.lvol_id = m.lvol_id JOIN hsvr h ON h.id = a.hsvr_id "
+         "WHERE a.status = 1 AND a.event = 0 AND h.url != '' ORDER BY r.mirror_id");
+  std::map<int64_t, RebuildTask> tasks;
+  std::map<int64_t, RunningRebuild> runs;
+  while (q.Step()) {
+    const int64_t mirror = q.Int(0), dest = q.Int(2), source = q.Int(3);
+    if (q.Int(1) == 1) {
+      busy->insert(dest);
+      if (source) busy->insert(source);
+      runs[mirror] = {mirror, q.Int(5), q.Int(4), q.Text(6)};
+      continue;
+    }
+    RebuildTask& t = tasks[mirror];
+    t.id = mirror;
+    t.dests.push_back(dest);
+    t.source = source;
+  }
+  VS_RETURN_IF_ERROR(q.status());
+  Stmt src(db_, kSourcesSql);
+  for (auto& e : tasks) {
+    RebuildTask& t = e.second;
+    if (runs.count(t.id)) continue;  // part of it already runs: wait for that
+    src.Bind(1, t.id);
+    bool settled = false;
+    while (src.Step()) {
+      t.sources.push_back(src.Int(0));
+      settled = settled || src.Int(0) == t.source;
+    }
+    VS_RETURN_IF_ERROR(src.status());
+    src.Reset();
+    if (!settled) t.source = 0;  // its source failed since: any leg will do
+    t.live_legs = static_cast<int>(t.sources.size());
+    if (!t.sources.empty()) queued->push_back(t);
+  }
+  for (const auto& r : runs) running->push_back(r.second);
+  return txn.Commit();
+}
+
+Status Store::StartRebuild(int64_t mirror_id, int64_t source_pdsk, RebuildPlan* plan) {
+  return Mutate([&](Change*) {
+    Stmt q(db_,
+           "SELECT m.lvol_id, a.hsvr_id FROM mirror m JOIN attachment a ON a.lvol_id = m.lvol_id "
+           "WHERE m.id = ?1 AND a.status = 1 AND a.event = 0");
+    q.Bind(1, mirror_id);
+    if (!q.Step()) {
+      VS_RETURN_IF_ERROR(q.status());
+      return Status::Error(EAGAIN, FormatId("mirr", mirror_id) + " is no longer attached");
+    }
+    const int64_t lvol_id = q.Int(0), hsvr_id = q.Int(1);
+    q.Reset();
+    VolumeInfo vol;
+    VS_RETURN_IF_ERROR(LoadVolume(lvol_id, &vol));
+    VS_RETURN_IF_ERROR(LoadLayout(vol, &plan->layout));
+    VS_RETURN_IF_ERROR(LoadHeadAgent(hsvr_id, &plan->head));
+    plan->mirror_id = mirror_id;
+    plan->source_pdsk = source_pdsk;
+    Stmt up(db_, "UPDATE rebuild SET state = 1, hsvr_id = ?2, started = ?3, source_pdsk = ?4 WHERE mirror_id = ?1");
+    return up.Bind(1, mirror_id).Bind(2, hsvr_id).Bind(3, NowIso8601()).Bind(4, source_pdsk).Run();
+  });
+}
+
+Status Store::FinishRebuild(int64_t mirror_id, const std::vector<int64_t>& chunks) {
+  return Mutate([&](Change*) {
+    Stmt sync(db_, "UPDATE chunk SET status = 2 WHERE id = ?1 AND status = 3");
+    Stmt del(db_, "DELETE FROM rebuild WHERE chunk_id = ?1 AND state = 1");
+    int64_t done = 0;
+    for (int64_t c : chunks) {
+      VS_RETURN_IF_ERROR(del.Bind(1, c).Run());
+      if (sqlite3_changes(db_.handle()) == 0) continue;  // replaced or requeued meanwhile
+      VS_RETURN_IF_ERROR(sync.Bind(1, c).Run());
+      ++done;
+    }
+    if (done == 0) return Status::OK();
+    return AddEvent("info", "rebuilt", "mirr", mirror_id,
+                    std::to_string(done) + " leg(s) rebuilt: the mirror is whole again");
+  });
+}
+
+Status Store::RequeueRebuild(int64_t mirror_id, const std::string& why) {
+  return Mutate([&](Change*) {
+    Stmt up(db_, "UPDATE rebuild SET state = 0, hsvr_id = 0, started = '' WHERE mirror_id = ?1 AND state = 1");
+    VS_RETURN_IF_ERROR(up.Bind(1, mirror_id).Run());
+    if (sqlite3_changes(db_.handle()) == 0) return Status::OK();
+    return AddEvent("warning", "rebuild", "mirr", mirror_id, "rebuild put back in the queue: " + why);
+  });
+}
+
+Status Store::StaleServers(int grace_s, std::vector<int64_t>* ssvrs, std::vector<int64_t>* hsvrs) {
+  Txn txn(db_);
+  VS_RETURN_IF_ERROR(txn.status());
+  const std::string cutoff = IsoSecondsAgo(grace_s);
+  // '' = not seen since an upgrade: never declared dead on that alone.
+  Stmt s(db_, "SELECT id FROM ssvr WHERE priority IN (1, 2, 3) AND last_seen != '' AND last_seen < ?1 AND url != ''");
+  s.Bind(1, cutoff);
+  while (s.Step()) ssvrs->push_back(s.Int(0));
+  VS_RETURN_IF_ERROR(s.status());
+  Stmt h(db_, "SELECT id FROM hsvr WHERE priority IN (1, 2, 3) AND last_seen != '' AND last_seen < ?1 AND url != ''");
+  h.Bind(1, cutoff);
+  while (h.Step()) hsvrs->push_back(h.Int(0));
+  VS_RETURN_IF_ERROR(h.status());
+  return txn.Commit();
+}
+
+Status Store::FenceTargets(int64_t hsvr_id, HeadAgentInfo* head, std::vector<ChunkInfo>* disks) {
+  Txn txn(db_);
+  VS_RETURN_IF_ERROR(txn.status());
+  VS_RETURN_IF_ERROR(LoadHeadAgent(hsvr_id, head));
+  // Every disk of every server that may still answer: the head may have
+  // been granted any of them, and a failed server's legs are being replaced.
+  Stmt q(db_,
+         "SELECT p.id, p.ssvr_id, s.url FROM pdsk p JOIN ssvr s ON s.id = p.ssvr_id "
+         "WHERE s.priority IN (1, 2, 3) AND s.url != '' ORDER BY p.id");
+  while (q.Step()) {
+    ChunkInfo c;
+    c.pdsk_id = q.Int(0);
+    c.ssvr_id = q.Int(1);
+    c.ssvr_url = q.Text(2);
+    disks->push_back(c);
+  }
+  VS_RETURN_IF_ERROR(q.status());
+  return txn.Commit();
+}
+
+}  // namespace vastsky
