@@ -36,6 +36,20 @@ void AddHeadAgentMethods(Assembly* assembly, OpJournal* journal, RpcService* ser
     *r = xmlrpc_c::value_int(0);
     return Status::OK();
   });
+  service->Add("rebuildMirror", [assembly, journal](const Params& p, xmlrpc_c::value* r) {
+    Params lvol;
+    VolumeSpec spec;
+    int64_t mirror, rate;
+    VS_RETURN_IF_ERROR(p.Struct("lvol", &lvol));
+    VS_RETURN_IF_ERROR(ParseVolumeSpec(lvol, &spec));
+    VS_RETURN_IF_ERROR(p.Id("mirrorid", &mirror));
+    VS_RETURN_IF_ERROR(p.Int("rate_kib", &rate));
+    if (rate < 0 || rate > (int64_t{1} << 30)) return Status::Error(EINVAL, "rate_kib must be 0 to 2^30");
+    VS_RETURN_IF_ERROR(RunOnce(journal, p, "rebuildMirror",
+                               [&] { return assembly->Rebuild(spec, mirror, static_cast<int>(rate)); }));
+    *r = xmlrpc_c::value_int(0);
+    return Status::OK();
+  });
   service->Add("listVolumes", [assembly](const Params&, xmlrpc_c::value* r) {
     std::vector<VolumeState> vols;
     VS_RETURN_IF_ERROR(assembly->List(&vols));

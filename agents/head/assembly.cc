@@ -102,6 +102,32 @@ Status ZeroMeta(const std::string& path, int timeout_ms) {
   });
 }
 
+// The pdsk id in one of our target names; 0 if not ours.
+int64_t PdskOfIqn(const std::string& iqn) {
+  const std::string ours = DiskIqn(0);
+  const size_t dash = ours.rfind('-');
+  if (iqn.compare(0, dash + 1, ours, 0, dash + 1) != 0) return 0;
+  return strtoll(iqn.c_str() + dash + 1, nullptr, 16);
+}
+
+// True if the first 4 KiB of a device read back, bypassing the page cache.
+bool ReadsBack(const std::string& path, int timeout_ms) {
+  return RunWithDeadline(timeout_ms, "reading " + path, [path] {
+           int fd = open(path.c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC);
+           if (fd < 0) return Status::Error(errno, "cannot open " + path);
+           void* buf = nullptr;
+           if (posix_memalign(&buf, 4096, 4096) != 0) {
+             close(fd);
+             return Status::Error(ENOMEM, "no memory");
+           }
+           const ssize_t n = pread(fd, buf, 4096, 0);
+           const int err = n == 4096 ? 0 : (n < 0 ? errno : EIO);
+           free(buf);
+           close(fd);
+           return err ? Status::Error(err, "cannot read " + path) : Status::OK();
+         }).ok();
+}
+
 Status MakeLink(const std::string& link, const std::string& target) {
   char have[4096];
   ssize_t n = readlink(link.c_str(), have, sizeof have - 1);
@@ -156,6 +182,36 @@ bool Assembly::DiskUsedByOthers(int64_t pdsk_id, int64_t lvol_id) const {
   return false;
 }
 
+std::string Assembly::RaidParams(int64_t lvol, const MirrorSpec& m) const {
+  // Never-written legs hold nothing to copy: all fresh is nosync; fresh
+  // beside written ones, and replacements (SPARE), are rebuilt from them.
+  int fresh = 0, live = 0;
+  std::string members, rebuild;
+  int nrebuild = 0;
+  for (size_t i = 0; i < m.legs.size(); ++i) {
+    const LegSpec& leg = m.legs[i];
+    if (leg.missing()) {
+      members += " - -";
+      continue;
+    }
+    ++live;
+    if (leg.fresh()) ++fresh;
+    if (leg.fresh() || leg.rebuilding()) {
+      rebuild += " rebuild " + std::to_string(i);
+      ++nrebuild;
+    }
+    members += " " + dm_->DevicePath(SliceDm(lvol, leg.chunk_id, "meta")) + " " +
+               dm_->DevicePath(SliceDm(lvol, leg.chunk_id, "data"));
+  }
+  std::string flags = fresh == live ? " nosync" : rebuild;
+  int nflags = 1 + (fresh == live ? 1 : 2 * nrebuild);
+  if (rebuild_rate_kib_ > 0) {
+    flags += " max_recovery_rate " + std::to_string(rebuild_rate_kib_);
+    nflags += 2;
+  }
+  return "raid1 " + std::to_string(nflags) + " 0" + flags + " " + std::to_string(m.legs.size()) + members;
+}
+
 std::vector<Assembly::Node> Assembly::Nodes(const Record& record, bool attaching, const std::shared_ptr<Context>& ctx) {
   const VolumeSpec& spec = record.spec;
   const int64_t lvol = spec.lvol_id;
@@ -196,20 +252,9 @@ std::vector<Assembly::Node> Assembly::Nodes(const Record& record, bool attaching
   for (const MirrorSpec& m : spec.mirrors) {
     const uint64_t sectors = static_cast<uint64_t>(m.capacity_gib) * kSectorsPerGib;
     std::vector<int> raid_deps;
-    std::string members;
-    int fresh = 0, live = 0;
-    std::vector<size_t> rebuild;
     for (size_t i = 0; i < m.legs.size(); ++i) {
       const LegSpec& leg = m.legs[i];
-      if (leg.missing()) {
-        members += " - -";
-        continue;
-      }
-      ++live;
-      if (leg.fresh()) {
-        ++fresh;
-        rebuild.push_back(i);
-      }
+      if (leg.missing()) continue;
       const int64_t pdsk = leg.pdsk_id;
       const uint64_t meta_at = static_cast<uint64_t>(leg.offset_mib) * kSectorsPerMib;
       const std::string meta = SliceDm(lvol, leg.chunk_id, "meta"), data = SliceDm(lvol, leg.chunk_id, "data");
@@ -218,7 +263,7 @@ std::vector<Assembly::Node> Assembly::Nodes(const Record& record, bool attaching
       mn.down = [=] { return RemoveDevice(dm, meta); };
       raid_deps.push_back(static_cast<int>(nodes.size()));
       nodes.push_back(mn);
-      if (attaching && leg.fresh()) {
+      if (attaching && (leg.fresh() || leg.rebuilding())) {
         const std::string path = dm->DevicePath(meta);
         const int timeout = options_.kernel_timeout_ms;
         Node zn{"zero " + meta, {raid_deps.back()}, [=] { return ZeroMeta(path, timeout); }, nullptr};
@@ -232,21 +277,8 @@ std::vector<Assembly::Node> Assembly::Nodes(const Record& record, bool attaching
       dn.down = [=] { return RemoveDevice(dm, data); };
       raid_deps.push_back(static_cast<int>(nodes.size()));
       nodes.push_back(dn);
-      members += " " + dm->DevicePath(meta) + " " + dm->DevicePath(data);
     }
-    // Never-written legs hold nothing to copy: all fresh is nosync; fresh
-    // beside written ones (a replacement) is rebuilt from them.
-    std::string flags;
-    int nflags = 1;
-    if (fresh == live) {
-      flags = " nosync";
-      nflags = 2;
-    } else {
-      for (size_t i : rebuild) flags += " rebuild " + std::to_string(i);
-      nflags += 2 * static_cast<int>(rebuild.size());
-    }
-    const std::string params = "raid1 " + std::to_string(nflags) + " 0" + flags + " " +
-                               std::to_string(m.legs.size()) + members;
+    const std::string params = RaidParams(lvol, m);
     const std::string raid = MirrorDm(lvol, m.mirror_id);
     Node rn{"raid " + raid, raid_deps, nullptr, nullptr};
     rn.up = [=] { return EnsureDevice(dm, raid, {{0, sectors, "raid", params}}); };
@@ -418,6 +450,145 @@ void Assembly::Reconcile() {
     st = Assemble(r.second, true);
     if (st.ok()) VS_LOG_INFO("re-assembled %s as %s", FormatId("lvol", r.first).c_str(), LinkPath(r.second.spec.name).c_str());
     else VS_LOG_ERROR("cannot re-assemble %s yet: %s", FormatId("lvol", r.first).c_str(), st.ToString().c_str());
+  }
+}
+
+Status Assembly::RemoveLeg(int64_t lvol, const LegSpec& leg) {
+  VS_RETURN_IF_ERROR(RemoveDevice(dm_, SliceDm(lvol, leg.chunk_id, "meta")));
+  VS_RETURN_IF_ERROR(RemoveDevice(dm_, SliceDm(lvol, leg.chunk_id, "data")));
+  bool used = false;
+  for (const auto& r : records_)
+    for (const MirrorSpec& m : r.second.spec.mirrors)
+      for (const LegSpec& l : m.legs) used = used || (l.pdsk_id == leg.pdsk_id && !l.missing());
+  return used ? Status::OK() : iscsi_->Logout(DiskIqn(leg.pdsk_id));
+}
+
+Status Assembly::Rebuild(const VolumeSpec& spec, int64_t mirror_id, int rate_kib) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto rec = records_.find(spec.lvol_id);
+  if (rec == records_.end()) return Status::Error(ENOENT, FormatId("lvol", spec.lvol_id) + " is not assembled here");
+  const int64_t lvol = spec.lvol_id;
+  MirrorSpec* have = nullptr;
+  const MirrorSpec* want = nullptr;
+  for (MirrorSpec& m : rec->second.spec.mirrors)
+    if (m.mirror_id == mirror_id) have = &m;
+  for (const MirrorSpec& m : spec.mirrors)
+    if (m.mirror_id == mirror_id) want = &m;
+  if (!have || !want) return Status::Error(ENOENT, FormatId("mirr", mirror_id) + " is not part of " + FormatId("lvol", lvol));
+  if (have->legs.size() != want->legs.size() || have->capacity_gib != want->capacity_gib)
+    return Status::Error(EINVAL, FormatId("mirr", mirror_id) + ": a rebuild keeps the number and size of legs");
+  std::vector<size_t> changed;
+  for (size_t i = 0; i < want->legs.size(); ++i)
+    if (want->legs[i].chunk_id != have->legs[i].chunk_id || want->legs[i].missing() != have->legs[i].missing())
+      changed.push_back(i);
+  if (changed.empty()) return Status::OK();  // a repeat, or the attach already built it
+
+  const uint64_t sectors = static_cast<uint64_t>(want->capacity_gib) * kSectorsPerGib;
+  std::vector<std::string> made;
+  std::vector<int64_t> logged_in;
+  auto undo = [&](const Status& why) {
+    for (auto n = made.rbegin(); n != made.rend(); ++n) RemoveDevice(dm_, *n);
+    for (int64_t pdsk : logged_in) iscsi_->Logout(DiskIqn(pdsk));
+    VS_LOG_ERROR("rebuild of %s failed, nothing changed: %s", FormatId("mirr", mirror_id).c_str(), why.ToString().c_str());
+    return why;
+  };
+  std::set<int64_t> had_session;
+  std::vector<IscsiSession> sessions;
+  VS_RETURN_IF_ERROR(iscsi_->Sessions(&sessions));
+  for (const IscsiSession& s : sessions) had_session.insert(PdskOfIqn(s.iqn));
+  for (size_t i : changed) {
+    const LegSpec& leg = want->legs[i];
+    if (leg.missing()) continue;
+    std::string disk;
+    Status st;
+    for (const std::string& portal : leg.portals) {
+      st = iscsi_->Login({DiskIqn(leg.pdsk_id), portal, rec->second.chap_user, rec->second.chap_secret}, &disk);
+      if (st.ok()) break;
+    }
+    if (!st.ok()) return undo(st);
+    if (!had_session.count(leg.pdsk_id) && had_session.insert(leg.pdsk_id).second) logged_in.push_back(leg.pdsk_id);
+    const uint64_t meta_at = static_cast<uint64_t>(leg.offset_mib) * kSectorsPerMib;
+    const std::string meta = SliceDm(lvol, leg.chunk_id, "meta"), data = SliceDm(lvol, leg.chunk_id, "data");
+    st = EnsureDevice(dm_, meta, {{0, kMetaSectors, "linear", disk + " " + std::to_string(meta_at)}});
+    if (!st.ok()) return undo(st);
+    made.push_back(meta);
+    st = EnsureDevice(dm_, data, {{0, sectors, "linear", disk + " " + std::to_string(meta_at + kMetaSectors)}});
+    if (!st.ok()) return undo(st);
+    made.push_back(data);
+    st = ZeroMeta(dm_->DevicePath(meta), options_.kernel_timeout_ms);
+    if (!st.ok()) return undo(st);
+  }
+  MirrorSpec next = *want;
+  // Unchanged slots keep what this head knows of them; changed ones come
+  // as the manager sent them (SPARE: rebuilt).
+  for (size_t i = 0; i < next.legs.size(); ++i)
+    if (std::find(changed.begin(), changed.end(), i) == changed.end()) next.legs[i].status = have->legs[i].status;
+  if (rate_kib > 0) rebuild_rate_kib_ = rate_kib;
+  const std::string raid = MirrorDm(lvol, mirror_id);
+  Status st = dm_->Replace(raid, {{0, sectors, "raid", RaidParams(lvol, next)}});
+  if (!st.ok()) return undo(st);
+  const MirrorSpec old = *have;
+  *have = next;
+  for (size_t i : changed)
+    if (!old.legs[i].missing()) {
+      Status rm = RemoveLeg(lvol, old.legs[i]);
+      if (!rm.ok()) VS_LOG_WARN("old leg %s of %s not fully removed: %s", FormatId("dext", old.legs[i].chunk_id).c_str(),
+                                FormatId("mirr", mirror_id).c_str(), rm.ToString().c_str());
+    }
+  st = SaveRecord(rec->second);
+  if (!st.ok()) VS_LOG_ERROR("cannot record the new legs of %s: %s", FormatId("mirr", mirror_id).c_str(), st.ToString().c_str());
+  VS_LOG_INFO("%s of %s rebuilding %zu leg(s) in place", FormatId("mirr", mirror_id).c_str(), FormatId("lvol", lvol).c_str(),
+              changed.size());
+  return Status::OK();
+}
+
+void Assembly::Watch() {
+  std::lock_guard<std::mutex> lock(mu_);
+  const int64_t now = static_cast<int64_t>(time(nullptr)) * 1000;
+  for (auto& r : records_) {
+    bool dirty = false;
+    for (MirrorSpec& m : r.second.spec.mirrors) {
+      const std::string raid = MirrorDm(r.first, m.mirror_id);
+      std::vector<DmTarget> status;
+      if (!dm_->GetStatus(raid, &status).ok() || status.empty()) continue;
+      std::istringstream in(status[0].params);
+      std::string level, n, health, sync, action;
+      in >> level >> n >> health >> sync >> action;
+      if (health.size() != m.legs.size()) continue;
+      bool dead = false, whole = action == "idle";
+      for (size_t i = 0; i < m.legs.size(); ++i) {
+        if (m.legs[i].missing()) continue;
+        dead = dead || health[i] == 'D';
+        whole = whole && health[i] == 'A';
+      }
+      if (whole) {
+        for (LegSpec& leg : m.legs)
+          if (leg.rebuilding()) {
+            leg.status = 2;
+            dirty = true;
+          }
+      }
+      if (!dead || revive_after_ms_[m.mirror_id] > now) continue;
+      // Reload only once every dead leg reads again: a reload onto a
+      // device still failing would only fail it again.
+      bool readable = true;
+      for (size_t i = 0; i < m.legs.size() && readable; ++i)
+        if (!m.legs[i].missing() && health[i] == 'D')
+          readable = ReadsBack(dm_->DevicePath(SliceDm(r.first, m.legs[i].chunk_id, "data")), options_.kernel_timeout_ms);
+      if (!readable) continue;
+      revive_after_ms_[m.mirror_id] = now + 10000;
+      const uint64_t sectors = static_cast<uint64_t>(m.capacity_gib) * kSectorsPerGib;
+      MirrorSpec same = m;
+      for (LegSpec& leg : same.legs)
+        if (leg.fresh()) leg.status = 2;  // written since: never nosync again
+      Status st = dm_->Replace(raid, {{0, sectors, "raid", RaidParams(r.first, same)}});
+      if (st.ok()) VS_LOG_WARN("%s: a dead leg reads again; reloaded so it resyncs what changed (%s)", raid.c_str(), health.c_str());
+      else VS_LOG_ERROR("%s: reload to take a leg back failed: %s", raid.c_str(), st.ToString().c_str());
+    }
+    if (dirty) {
+      Status st = SaveRecord(r.second);
+      if (!st.ok()) VS_LOG_ERROR("cannot record %s: %s", FormatId("lvol", r.first).c_str(), st.ToString().c_str());
+    }
   }
 }
 

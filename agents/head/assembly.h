@@ -61,6 +61,19 @@ class Assembly {
   // EBUSY (and nothing touched) while its device is open. Unknown: OK.
   Status Detach(int64_t lvol_id);
   Status List(std::vector<VolumeState>* out);
+  // Puts a mirror of an assembled volume on the legs `spec` gives it: each
+  // slot whose chunk changed gets the new leg (session, slices, zeroed
+  // metadata) and is rebuilt from the others by dm raid, at rate_kib KiB/s
+  // (0: the kernel's default); the raid is reloaded without flushing, so
+  // I/O goes on; the old leg's slices and unused sessions go. A repeat is
+  // a no-op. ENOENT if the volume or mirror is not assembled here.
+  Status Rebuild(const VolumeSpec& spec, int64_t mirror_id, int rate_kib);
+  // Called every few seconds: a mirror with a dead leg whose device reads
+  // again is reloaded as it is, so dm raid takes the leg back and its
+  // write-intent bitmap resyncs only what changed meanwhile (a storage
+  // server back within the grace period); legs rebuilt to the end are
+  // recorded as in sync.
+  void Watch();
 
  private:
   struct Record {
@@ -72,6 +85,9 @@ class Assembly {
 
   std::vector<Node> Nodes(const Record& record, bool attaching, const std::shared_ptr<Context>& ctx);
   Status Assemble(const Record& record, bool attaching);
+  // The dm raid table line of a mirror (flags as its legs' states say).
+  std::string RaidParams(int64_t lvol, const MirrorSpec& m) const;
+  Status RemoveLeg(int64_t lvol, const LegSpec& leg);
   Status SaveRecord(const Record& record);
   Status RemoveLeftovers();
   bool DiskUsedByOthers(int64_t pdsk_id, int64_t lvol_id) const;
@@ -82,6 +98,8 @@ class Assembly {
   IscsiInitiator* iscsi_;
   std::mutex mu_;
   std::map<int64_t, Record> records_;
+  int rebuild_rate_kib_ = 0;
+  std::map<int64_t, int64_t> revive_after_ms_;  // mirror -> next reload allowed
 };
 
 }  // namespace vastsky

@@ -115,6 +115,7 @@ int main(int argc, char** argv) {
       "head server", agent.heartbeat_s, [&registration] { return registration.Register(); },
       [&registration, &assembly] {
         assembly.Reconcile();
+        assembly.Watch();
         return registration.Beat();
       });
   st = heartbeat.RegisterNow();

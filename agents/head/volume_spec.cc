@@ -25,8 +25,6 @@ Status ParseLeg(const Params& p, int64_t capacity_gib, LegSpec* leg) {
   leg->status = static_cast<int>(status);
   if (leg->offset_mib < 0 || leg->length_mib < capacity_gib * 1024 || leg->length_mib > (int64_t{1} << 40))
     return Bad("chunk " + std::to_string(leg->chunk_id) + " is smaller than its mirror or out of range");
-  if (!leg->missing() && leg->portals.empty())
-    return Bad("chunk " + std::to_string(leg->chunk_id) + " has no portal");
   for (const std::string& portal : leg->portals)
     if (portal.empty() || portal.size() > 64 || portal.find_first_of(" \t\n/") != std::string::npos)
       return Bad("portal '" + portal + "' is not an address:port");

@@ -19,9 +19,11 @@ struct LegSpec {
   std::vector<std::string> portals;  // "ip:3260"
   int64_t offset_mib = 0;            // the 1 MiB metadata slice; data follows
   int64_t length_mib = 0;
-  int status = 0;                    // 1 ALLOCATED (never used), 2 INSYNC, 3 SPARE (missing)
+  int status = 0;                    // 1 ALLOCATED (never used), 2 INSYNC, 3 SPARE (to rebuild)
   bool fresh() const { return status == 1; }
-  bool missing() const { return status == 3; }
+  // No portals: its disk is failed or offline; the raid runs without it.
+  bool missing() const { return portals.empty(); }
+  bool rebuilding() const { return status == 3 && !missing(); }
 };
 
 struct MirrorSpec {

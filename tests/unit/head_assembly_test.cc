@@ -55,6 +55,7 @@ class HeadAssemblyTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(PlanUndoesInReverseOnFailure);
   CPPUNIT_TEST(AttachBuildsSlicesRaidsVolumeAndLink);
   CPPUNIT_TEST(FreshMirrorIsNosyncAndReplacementIsRebuilt);
+  CPPUNIT_TEST(RebuildPutsTheNewLegInTheOldSlot);
   CPPUNIT_TEST(RefusedLoginLeavesNothing);
   CPPUNIT_TEST(DetachRefusesOpenVolume);
   CPPUNIT_TEST(DetachKeepsSessionsOthersUse);
@@ -128,7 +129,8 @@ class HeadAssemblyTest : public CppUnit::TestFixture {
   void FreshMirrorIsNosyncAndReplacementIsRebuilt() {
     VolumeSpec v = Volume(3, 2);
     v.mirrors[1].legs[0].status = 2;  // written before; legs[1] is its new partner
-    v.mirrors[1].legs.push_back(Leg(3999, 9, 3));  // and a third leg still missing
+    v.mirrors[1].legs.push_back(Leg(3999, 9, 3));  // and a third leg on a dead disk: missing
+    v.mirrors[1].legs.back().portals.clear();
     std::string device;
     CPPUNIT_ASSERT(assembly_->Attach(v, "user", "secret-secret", &device).ok());
     std::vector<DmTarget> t;
@@ -139,6 +141,28 @@ class HeadAssemblyTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(dm_->GetTable("vastsky-3-m301", &t).ok());
     CPPUNIT_ASSERT(t[0].params.find("raid1 3 0 rebuild 1 3 ") == 0);
     CPPUNIT_ASSERT(t[0].params.find(" - -") != std::string::npos);
+  }
+
+  void RebuildPutsTheNewLegInTheOldSlot() {
+    VolumeSpec v = Volume(4, 2);
+    std::string device;
+    CPPUNIT_ASSERT(assembly_->Attach(v, "user", "secret-secret", &device).ok());
+    const int64_t old_chunk = v.mirrors[0].legs[0].chunk_id;
+    VolumeSpec next = v;
+    for (MirrorSpec& m : next.mirrors)
+      for (LegSpec& l : m.legs) l.status = 2;
+    next.mirrors[0].legs[0] = Leg(4999, 9, 3);  // the replacement, to be rebuilt
+    CPPUNIT_ASSERT(assembly_->Rebuild(next, next.mirrors[0].mirror_id, 2048).ok());
+    std::vector<DmTarget> t;
+    CPPUNIT_ASSERT(dm_->GetTable("vastsky-4-m" + std::to_string(next.mirrors[0].mirror_id), &t).ok());
+    CPPUNIT_ASSERT(t[0].params.find("raid1 5 0 rebuild 0 max_recovery_rate 2048 2 ") == 0);
+    CPPUNIT_ASSERT(t[0].params.find("c4999-meta") < t[0].params.find("c" + std::to_string(v.mirrors[0].legs[1].chunk_id)));
+    DmInfo info;
+    CPPUNIT_ASSERT(dm_->GetInfo("vastsky-4-c" + std::to_string(old_chunk) + "-data", &info).ok());
+    CPPUNIT_ASSERT(!info.exists);
+    // A repeat changes nothing; an unknown mirror is ENOENT.
+    CPPUNIT_ASSERT(assembly_->Rebuild(next, next.mirrors[0].mirror_id, 2048).ok());
+    CPPUNIT_ASSERT_EQUAL(ENOENT, assembly_->Rebuild(next, 12345, 0).code());
   }
 
   void RefusedLoginLeavesNothing() {
