@@ -45,7 +45,7 @@ vs_wait() {   # TRIES CMD...: retry CMD every 0.2 s
 vs_lab_setup() {
   VS_SERVERS=$1 VS_DISKS_PER=$2
   local mib=$3 i d san="IP:$VMLAB_HEAD_IP"
-  vmlab_load_modules loop && vmlab_net_setup "$VS_SERVERS" && vmlab_iscsid_start && vmlab_disks_mount 1200m || return 1
+  vmlab_load_modules loop && vmlab_net_setup "$VS_SERVERS" && vmlab_iscsid_start && vmlab_disks_mount ${VS_TMPFS:-1200m} || return 1
   mkdir -p $VS_W && openssl rand -hex 16 > $VS_W/secret && chmod 600 $VS_W/secret
   for i in $(seq "$VS_SERVERS"); do san+=",IP:$(vmlab_ss_ip $i)"; done
   openssl req -x509 -newkey rsa:2048 -nodes -keyout $VS_W/key.pem -out $VS_W/cert.pem -days 2 -subj /CN=vastsky-lab \
