@@ -175,6 +175,9 @@ class Store {
                       Change* change);
   Status ReplaceChunks(const std::vector<int64_t>& chunks, Change* change);
   Status QueuedRebuildLoad(std::unordered_map<int64_t, double>* load);
+  // The disks of a mirror's in-sync legs on live disks and servers, except
+  // except_chunk (0: none), in slot order: the candidate rebuild sources.
+  Status SourceDisks(int64_t mirror_id, int64_t except_chunk, std::vector<int64_t>* out);
   Status ReplaceChunksOn(const char* where_sql, int64_t id, Change* change);
 
   Db db_;

@@ -79,17 +79,14 @@ Status Store::ReplaceChunks(const std::vector<int64_t>& chunks, Change* change) 
   std::unordered_map<int64_t, double> load;
   VS_RETURN_IF_ERROR(QueuedRebuildLoad(&load));
   std::vector<RebuildTask> tasks;
-  Stmt src(db_,
-           "SELECT c.pdsk_id FROM chunk c JOIN pdsk p ON p.id = c.pdsk_id JOIN ssvr s ON s.id = p.ssvr_id "
-           "WHERE c.mirror_id = (SELECT mirror_id FROM chunk WHERE id = ?1) AND c.id != ?1 AND c.status = 2 "
-           "AND p.priority IN (1, 2, 3) AND s.priority IN (1, 2, 3) ORDER BY c.slot");
+  Stmt mirror(db_, "SELECT mirror_id FROM chunk WHERE id = ?1");
   for (int64_t c : chunks) {
     RebuildTask t;
     t.id = c;
-    src.Bind(1, c);
-    while (src.Step()) t.sources.push_back(src.Int(0));
-    VS_RETURN_IF_ERROR(src.status());
-    src.Reset();
+    mirror.Bind(1, c);
+    if (mirror.Step()) VS_RETURN_IF_ERROR(SourceDisks(mirror.Int(0), c, &t.sources));
+    VS_RETURN_IF_ERROR(mirror.status());
+    mirror.Reset();
     tasks.push_back(t);
   }
   ChooseSources(&tasks, &load);

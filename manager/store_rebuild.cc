@@ -5,6 +5,7 @@
 // data into the replacement leg. Rows of one mirror move together (one
 // table reload rebuilds all its new legs), so the scheduler's task is a
 // mirror, named by its id.
+#include <algorithm>
 #include <cerrno>
 
 #include "lib/ids.h"
@@ -12,15 +13,15 @@
 
 namespace vastsky {
 
-namespace {
-
-// Legs whose disk and server are alive, in sync: the candidate sources.
-const char* kSourcesSql =
-    "SELECT c.pdsk_id FROM chunk c JOIN pdsk p ON p.id = c.pdsk_id JOIN ssvr s ON s.id = p.ssvr_id "
-    "WHERE c.mirror_id = ?1 AND c.status = 2 AND p.priority IN (1, 2, 3) AND s.priority IN (1, 2, 3) "
-    "ORDER BY c.slot";
-
-}  // namespace
+Status Store::SourceDisks(int64_t mirror_id, int64_t except_chunk, std::vector<int64_t>* out) {
+  Stmt q(db_,
+         "SELECT c.pdsk_id FROM chunk c JOIN pdsk p ON p.id = c.pdsk_id JOIN ssvr s ON s.id = p.ssvr_id "
+         "WHERE c.mirror_id = ?1 AND c.id != ?2 AND c.status = 2 AND p.priority IN (1, 2, 3) "
+         "AND s.priority IN (1, 2, 3) ORDER BY c.slot");
+  q.Bind(1, mirror_id).Bind(2, except_chunk);
+  while (q.Step()) out->push_back(q.Int(0));
+  return q.status();
+}
 
 Status Store::RebuildWork(std::vector<RebuildTask>* queued, std::set<int64_t>* busy,
                           std::vector<RunningRebuild>* running) {
@@ -48,19 +49,12 @@ Status Store::RebuildWork(std::vector<RebuildTask>* queued, std::set<int64_t>* b
     t.source = source;
   }
   VS_RETURN_IF_ERROR(q.status());
-  Stmt src(db_, kSourcesSql);
   for (auto& e : tasks) {
     RebuildTask& t = e.second;
     if (runs.count(t.id)) continue;  // part of it already runs: wait for that
-    src.Bind(1, t.id);
-    bool settled = false;
-    while (src.Step()) {
-      t.sources.push_back(src.Int(0));
-      settled = settled || src.Int(0) == t.source;
-    }
-    VS_RETURN_IF_ERROR(src.status());
-    src.Reset();
-    if (!settled) t.source = 0;  // its source failed since: any leg will do
+    VS_RETURN_IF_ERROR(SourceDisks(t.id, 0, &t.sources));
+    if (std::find(t.sources.begin(), t.sources.end(), t.source) == t.sources.end())
+      t.source = 0;  // its source failed since: any leg will do
     t.live_legs = static_cast<int>(t.sources.size());
     if (!t.sources.empty()) queued->push_back(t);
   }
