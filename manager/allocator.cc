@@ -1,5 +1,7 @@
 #include "manager/allocator.h"
 
+#include "manager/rebuild_scheduler.h"
+
 #include <algorithm>
 #include <cerrno>
 
@@ -146,7 +148,7 @@ void Allocator::GiveRange(Disk& d, int64_t offset, int64_t length, Journal* j) {
 
 Status Allocator::PlaceMirror(int legs, int64_t length, const std::vector<Placement>& keep,
                               Journal* journal, std::vector<Placement>* out,
-                              const std::unordered_map<int64_t, double>* load) {
+                              const std::unordered_map<int64_t, double>* load, int64_t source) {
   std::vector<int64_t> servers, domains;
   for (const Placement& p : keep) {
     servers.push_back(p.ssvr_id);
@@ -156,9 +158,12 @@ Status Allocator::PlaceMirror(int legs, int64_t length, const std::vector<Placem
   std::vector<Placement> placed;
   for (int leg = 0; leg < legs; ++leg) {
     // The least full eligible disk; with `load`, the least loaded of those
-    // at most two chunks fuller than it.
+    // at most two chunks fuller than it, the other side of `source` first.
     Disk* chosen = nullptr;
     double chosen_load = 0, limit = 0;
+    auto cost = [&](int64_t pdsk, double l) {
+      return source && RebuildSide(pdsk) == RebuildSide(source) ? l + 1e9 : l;
+    };
     for (const auto& entry : order_) {
       Disk& d = disks_.at(std::get<2>(entry));
       if (chosen && (!load || d.key > limit)) break;
@@ -169,7 +174,7 @@ Status Allocator::PlaceMirror(int legs, int64_t length, const std::vector<Placem
       double dl = 0;
       if (load) {
         auto l = load->find(d.spec.id);
-        if (l != load->end()) dl = l->second;
+        dl = cost(d.spec.id, l == load->end() ? 0 : l->second);
       }
       if (!chosen) {
         limit = d.key + 2.0 * length / (static_cast<double>(d.spec.size_mib) * d.spec.weight);

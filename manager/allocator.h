@@ -91,10 +91,12 @@ class Allocator {
   // With `load` (queued rebuild work per disk), a replacement leg goes to
   // the least loaded eligible disk at most two chunks fuller than the least
   // full one: a disk already busy rebuilding would stretch the whole
-  // rebuild, and two chunks hardly change the balance.
+  // rebuild, and two chunks hardly change the balance. With `source` (the
+  // disk the rebuild will read), disks on the other RebuildSide come first
+  // within that window (see rebuild_scheduler.h).
   Status PlaceMirror(int legs, int64_t length, const std::vector<Placement>& keep,
                      Journal* journal, std::vector<Placement>* out,
-                     const std::unordered_map<int64_t, double>* load = nullptr);
+                     const std::unordered_map<int64_t, double>* load = nullptr, int64_t source = 0);
   // Returns a footprint to the free list (coalescing with its neighbours).
   void Free(int64_t pdsk_id, int64_t offset, int64_t length, Journal* journal);
   // Reverts every operation of the journal, newest first.

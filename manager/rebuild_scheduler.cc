@@ -6,6 +6,11 @@
 
 namespace vastsky {
 
+int RebuildSide(int64_t pdsk_id) {
+  // The top bit of a multiplicative hash: balanced over any run of ids.
+  return static_cast<int>((static_cast<uint64_t>(pdsk_id) * 0x9E3779B97F4A7C15ull) >> 63);
+}
+
 std::unordered_map<int64_t, double> RebuildLoad(const std::vector<RebuildTask>& queue) {
   std::unordered_map<int64_t, double> load;
   for (const RebuildTask& t : queue) {
@@ -91,33 +96,25 @@ std::vector<RebuildStart> PickRebuilds(const std::vector<RebuildTask>& queue, co
     d.push_back(source);
     return d;
   };
-  auto usable = [&](int64_t s, int64_t except_owner) {
-    if (busy.count(s)) return false;
-    auto o = owner.find(s);
-    return o == owner.end() || static_cast<int64_t>(o->second) == except_owner;
-  };
-  // The settled source if free; else (any_leg, or unsettled) the least
-  // loaded free candidate; with any_leg only one with work to spare, so
-  // the stand-in does not become the new critical path.
-  double peak = 0;
-  for (const auto& l : load) peak = std::max(peak, l.second);
-  auto free_source = [&](const RebuildTask& t, int64_t except_owner, bool any_leg) -> int64_t {
-    if (t.source && usable(t.source, except_owner)) return t.source;
-    if (t.source && !any_leg) return 0;
+  auto usable = [&](int64_t s) { return !busy.count(s) && !owner.count(s); };
+  // The settled source if free; an unsettled task reads its least loaded
+  // free candidate.
+  auto free_source = [&](const RebuildTask& t) -> int64_t {
+    if (t.source) return usable(t.source) ? t.source : 0;
     int64_t source = 0;
-    for (int64_t s : t.sources) {
-      if (!usable(s, except_owner) || (any_leg && s != t.source && load_of(s) > peak - 2)) continue;
-      if (source == 0 || load_of(s) < load_of(source)) source = s;
-    }
+    for (int64_t s : t.sources)
+      if (usable(s) && (source == 0 || load_of(s) < load_of(source))) source = s;
     return source;
   };
+  double peak = 0;
+  for (const auto& l : load) peak = std::max(peak, l.second);
   std::vector<const RebuildTask*> started;
   for (const Candidate& c : order) {
     if (static_cast<int>(out.size()) == slots) break;
     const RebuildTask& t = *c.task;
     bool free = !t.dests.empty();
     for (int64_t d : t.dests) free = free && !busy.count(d) && !owner.count(d);
-    const int64_t source = free ? free_source(t, -1, false) : 0;
+    const int64_t source = free ? free_source(t) : 0;
     if (source == 0) continue;
     for (int64_t d : disks_of(t, source)) owner[d] = out.size();
     out.push_back({t.id, source});
@@ -126,7 +123,10 @@ std::vector<RebuildStart> PickRebuilds(const std::vector<RebuildTask>& queue, co
   // Then every disk with the most work left should be busy: the whole
   // rebuild cannot end before its queue does. An idle one takes a task that
   // conflicts with at most one start, which gives way if the disks it then
-  // leaves idle can be covered the same way (a short augmenting path).
+  // leaves idle can be covered the same way: an alternating path, searched
+  // as in Kuhn's matching algorithm (each disk tried once per search). On a
+  // bipartite graph of copies (RebuildSide) such a path always exists, so
+  // every round lowers the most work left on any disk by one.
   std::map<int64_t, std::vector<const RebuildTask*>> at;
   for (const RebuildTask& t : queue) {
     for (int64_t d : t.dests) at[d].push_back(&t);
@@ -134,21 +134,47 @@ std::vector<RebuildStart> PickRebuilds(const std::vector<RebuildTask>& queue, co
   }
   std::set<const RebuildTask*> running;
   for (const RebuildTask* t : started) running.insert(t);
-  std::function<bool(int64_t, int)> cover = [&](int64_t disk, int depth) -> bool {
+  std::set<int64_t> tried;
+  // A source for `t` that keeps `disk` busy and whose disks are free but
+  // for at most one start (the blocker, -1 if none), preferring no blocker,
+  // then the settled source. Another in-sync leg stands in only with work
+  // to spare, so that it does not become the new critical path.
+  auto placeable = [&](const RebuildTask& t, int64_t disk, int64_t* source, int64_t* blocker) {
+    if (std::find(t.dests.begin(), t.dests.end(), disk) == t.dests.end()) {
+      if (t.source && t.source != disk) return false;
+    }
+    std::vector<int64_t> candidates;
+    if (t.source) candidates.push_back(t.source);
+    for (int64_t s : t.sources)
+      if (s != t.source && (!t.source || load_of(s) <= peak - 2)) candidates.push_back(s);
+    std::stable_sort(candidates.begin() + (t.source ? 1 : 0), candidates.end(),
+                     [&](int64_t a, int64_t b) { return load_of(a) < load_of(b); });
+    for (bool allow_blocker : {false, true}) {
+      for (int64_t s : candidates) {
+        if (s != disk && std::find(t.dests.begin(), t.dests.end(), disk) == t.dests.end()) continue;
+        int64_t b = -1;
+        bool ok = true;
+        for (int64_t d : disks_of(t, s)) {
+          if (busy.count(d)) ok = false;
+          auto o = owner.find(d);
+          if (!ok || o == owner.end()) continue;
+          if (!allow_blocker || (b >= 0 && b != static_cast<int64_t>(o->second))) ok = false;
+          b = o->second;
+        }
+        if (!ok) continue;
+        *source = s;
+        *blocker = b;
+        return true;
+      }
+    }
+    return false;
+  };
+  std::function<bool(int64_t, double)> cover = [&](int64_t disk, double floor) -> bool {
+    tried.insert(disk);
     for (const RebuildTask* t : at[disk]) {
       if (running.count(t)) continue;
-      bool possible = true;
-      int64_t blocker = -1;
-      for (int64_t d : t->dests) {
-        if (busy.count(d)) possible = false;
-        auto o = owner.find(d);
-        if (o == owner.end()) continue;
-        if (blocker >= 0 && blocker != static_cast<int64_t>(o->second)) possible = false;
-        blocker = o->second;
-      }
-      if (!possible || (blocker >= 0 && depth == 0)) continue;
-      const int64_t source = free_source(*t, blocker, true);
-      if (source == 0) continue;
+      int64_t source = 0, blocker = -1;
+      if (!placeable(*t, disk, &source, &blocker)) continue;
       if (blocker < 0) {
         if (static_cast<int>(out.size()) == slots) return false;
         for (int64_t d : disks_of(*t, source)) owner[d] = out.size();
@@ -161,6 +187,12 @@ std::vector<RebuildStart> PickRebuilds(const std::vector<RebuildTask>& queue, co
       const RebuildStart old = out[blocker];
       const RebuildTask* old_task = started[blocker];
       const std::vector<int64_t> old_disks = disks_of(*old_task, old.source), new_disks = disks_of(*t, source);
+      bool hopeless = false;
+      for (int64_t d : old_disks)
+        if (load_of(d) >= floor && tried.count(d) &&
+            std::find(new_disks.begin(), new_disks.end(), d) == new_disks.end())
+          hopeless = true;
+      if (hopeless) continue;
       for (int64_t d : old_disks) owner.erase(d);
       for (int64_t d : new_disks) owner[d] = blocker;
       out[blocker] = {t->id, source};
@@ -169,7 +201,7 @@ std::vector<RebuildStart> PickRebuilds(const std::vector<RebuildTask>& queue, co
       running.insert(t);
       bool ok = true;
       for (int64_t d : old_disks)
-        if (ok && !owner.count(d) && load_of(d) >= peak) ok = cover(d, depth - 1);
+        if (ok && !owner.count(d) && load_of(d) >= floor) ok = cover(d, floor);
       if (ok) return true;
       // The deeper steps undid themselves; put this one back.
       for (int64_t d : new_disks) owner.erase(d);
@@ -181,12 +213,13 @@ std::vector<RebuildStart> PickRebuilds(const std::vector<RebuildTask>& queue, co
     }
     return false;
   };
-  for (const auto& l : load)
-    if (l.second >= peak && !owner.count(l.first) && !busy.count(l.first)) cover(l.first, 8);
-  peak -= 1;
-  for (const auto& l : load)
-    if (l.second >= peak && !owner.count(l.first) && !busy.count(l.first)) cover(l.first, 2);
-  peak += 1;
+  for (double floor : {peak, peak - 1}) {
+    for (const auto& l : load) {
+      if (l.second < floor || owner.count(l.first) || busy.count(l.first)) continue;
+      tried.clear();
+      cover(l.first, floor);
+    }
+  }
   return out;
 }
 

@@ -10,7 +10,10 @@
 //    starting it late lengthens the whole rebuild;
 //  - sources are settled when the rebuilds are queued (ChooseSources), so
 //    that the reads spread as evenly as the writes; another in-sync leg
-//    stands in only to keep a disk with the most work left busy.
+//    stands in only to keep a disk with the most work left busy;
+//  - every disk with the most work left is kept busy (alternating paths,
+//    as in bipartite matching); with replacements placed across
+//    RebuildSide the rebuild then ends when its busiest disk is done.
 // Pure and deterministic: the manager feeds it its database's queue, the
 // rebuild simulator (make bench) its model, so both run the same policy.
 #pragma once
@@ -21,6 +24,13 @@
 #include <vector>
 
 namespace vastsky {
+
+// Each disk's side of a fixed two-way split of the pool. Replacements are
+// placed on the other side from their source when the pool allows, so the
+// copies form a bipartite graph: by Koenig's theorem such a graph can be
+// scheduled, one rebuild per disk at a time, in exactly as many rounds as
+// its busiest disk has copies, which a graph with odd cycles cannot.
+int RebuildSide(int64_t pdsk_id);
 
 struct RebuildTask {
   int64_t id = 0;

@@ -31,7 +31,7 @@ Status Store::ReplaceChunk(int64_t chunk_id, int64_t source_pdsk, std::unordered
   VS_RETURN_IF_ERROR(legs.status());
 
   std::vector<Placement> placed;
-  Status st = alloc_.PlaceMirror(1, length + kMetaMib, keep, &change->journal, &placed, load);
+  Status st = alloc_.PlaceMirror(1, length + kMetaMib, keep, &change->journal, &placed, load, source_pdsk);
   if (st.code() == ENOSPC) {
     Stmt spare(db_, "UPDATE chunk SET status = 3 WHERE id = ?1");
     VS_RETURN_IF_ERROR(spare.Bind(1, chunk_id).Run());

@@ -102,7 +102,7 @@ class Cluster {
         if (!dead.count(l.pdsk)) continue;
         Journal j;
         std::vector<Placement> placed;
-        if (!alloc_.PlaceMirror(1, leg_mib_, keep, &j, &placed, &load).ok())
+        if (!alloc_.PlaceMirror(1, leg_mib_, keep, &j, &placed, &load, t.source).ok())
           throw std::runtime_error("no room for a replacement");
         keep.push_back(placed[0]);
         t.dests.push_back(placed[0].pdsk_id);

@@ -7,8 +7,10 @@
 #include <map>
 #include <random>
 #include <set>
+#include <unordered_map>
 
 #include "manager/allocator.h"
+#include "manager/rebuild_scheduler.h"
 
 using vastsky::Allocator;
 using vastsky::DiskSpec;
@@ -57,6 +59,7 @@ class AllocatorTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(LegsOnDistinctDomains);
   CPPUNIT_TEST(TooFewDomainsIsEnospc);
   CPPUNIT_TEST(KeepLegsAreAvoided);
+  CPPUNIT_TEST(ReplacementsGoToTheOtherSideOfTheirSource);
   CPPUNIT_TEST(BalanceInProportionToSize);
   CPPUNIT_TEST(WeightScalesShareAndZeroExcludes);
   CPPUNIT_TEST(EnospcLeavesNothingPlaced);
@@ -117,6 +120,24 @@ class AllocatorTest : public CppUnit::TestFixture {
       CPPUNIT_ASSERT(a.PlaceMirror(1, 1025, keep, &j, &out).ok());
       CPPUNIT_ASSERT(out[0].ssvr_id == 3 || out[0].ssvr_id == 4);
     }
+  }
+
+  void ReplacementsGoToTheOtherSideOfTheirSource() {
+    Allocator a = MakeCluster(6, 4, {100000});
+    std::unordered_map<int64_t, double> load;
+    for (int64_t source = 1; source <= 24; ++source) {
+      Journal j;
+      std::vector<Placement> out;
+      const int64_t ssvr = (source - 1) / 4 + 1;
+      CPPUNIT_ASSERT(a.PlaceMirror(1, 1025, {{source, ssvr, 0, 0}}, &j, &out, &load, source).ok());
+      CPPUNIT_ASSERT(vastsky::RebuildSide(out[0].pdsk_id) != vastsky::RebuildSide(source));
+      load[out[0].pdsk_id] += 1;
+    }
+    // Sides split a run of ids about evenly, or the preference would skew
+    // the rebuild's writes onto half the pool.
+    int ones = 0;
+    for (int64_t id = 1; id <= 24; ++id) ones += vastsky::RebuildSide(id);
+    CPPUNIT_ASSERT(ones >= 8 && ones <= 16);
   }
 
   void BalanceInProportionToSize() {
