@@ -219,17 +219,6 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
          *r = Array(out, RenderEvent);
          return Status::OK();
        }},
-      {"notifyFailure",
-       [&s](const Params& p, xmlrpc_c::value* r) {
-         int64_t target, id;
-         VS_RETURN_IF_ERROR(p.Int("target", &target));
-         VS_RETURN_IF_ERROR(p.Id("targetid", &id));
-         if (target < kTargetHsvr || target > kTargetDext)
-           return Status::Error(EINVAL, "target must be 1 (hsvr), 2 (ssvr), 3 (pdsk) or 4 (dext)");
-         VS_RETURN_IF_ERROR(s.NotifyFailure(static_cast<int>(target), id));
-         *r = Zero();
-         return Status::OK();
-       }},
       {"notifyBadBlocks",
        [&s](const Params& p, xmlrpc_c::value* r) {
          int64_t id;
@@ -264,13 +253,17 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
          return Status::OK();
        }},
       {"heartbeat",
-       [&s](const Params& p, xmlrpc_c::value* r) {
-         // Exactly one of ssvrid (storage agent) or hsvrid (head agent).
+       [&s, this](const Params& p, xmlrpc_c::value* r) {
+         // Exactly one of ssvrid (storage agent) or hsvrid (head agent); a
+         // head may add deadlegs, the chunks of the legs it holds dead.
          if (p.Has("ssvrid") == p.Has("hsvrid")) return Status::Error(EINVAL, "give exactly one of 'ssvrid' or 'hsvrid'");
          const bool storage = p.Has("ssvrid");
          int64_t id;
          VS_RETURN_IF_ERROR(p.Id(storage ? "ssvrid" : "hsvrid", &id));
+         std::vector<int64_t> dead;
+         if (!storage && p.Has("deadlegs")) VS_RETURN_IF_ERROR(p.IntArray("deadlegs", 100000, &dead));
          VS_RETURN_IF_ERROR(s.Heartbeat(storage ? kTargetSsvr : kTargetHsvr, id));
+         if (!storage) recovery_.NoteDeadLegs(id, dead);
          *r = Zero();
          return Status::OK();
        }},
@@ -298,6 +291,19 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
   });
   // Rates live in the recovery loop, not the database: they need no lock.
   Recovery& rec = recovery_;
+  // A head reported failed is fenced first (its initiator revoked on every
+  // disk, which waits on storage agents), then its volumes are released.
+  service_.AddUnlocked("notifyFailure", [this](const Params& p, xmlrpc_c::value* r) {
+    int64_t target, id;
+    VS_RETURN_IF_ERROR(p.Int("target", &target));
+    VS_RETURN_IF_ERROR(p.Id("targetid", &id));
+    if (target < kTargetHsvr || target > kTargetDext)
+      return Status::Error(EINVAL, "target must be 1 (hsvr), 2 (ssvr), 3 (pdsk) or 4 (dext)");
+    if (target == kTargetHsvr) VS_RETURN_IF_ERROR(recovery_.FenceHead(id));
+    else VS_RETURN_IF_ERROR(service_.Locked([&] { return store_->NotifyFailure(static_cast<int>(target), id); }));
+    *r = Zero();
+    return Status::OK();
+  });
   service_.AddUnlocked("setRebuildRates", [&rec](const Params& p, xmlrpc_c::value* r) {
     int64_t disk, cluster;
     VS_RETURN_IF_ERROR(p.Int("disk_mibs", &disk));

@@ -1,5 +1,6 @@
 #include "manager/recovery.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <set>
@@ -100,8 +101,62 @@ void Recovery::Rates(int64_t* disk_mibs, int64_t* cluster_mibs) {
   *cluster_mibs = options_.cluster_rate_mibs;
 }
 
+void Recovery::NoteDeadLegs(int64_t hsvr_id, const std::vector<int64_t>& chunks) {
+  const int64_t now = NowMs();
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto it = dead_legs_.begin(); it != dead_legs_.end();) {
+    const bool still = std::find(chunks.begin(), chunks.end(), it->first) != chunks.end();
+    if (it->second.hsvr_id == hsvr_id && !still) {
+      VS_LOG_INFO("%s is no longer dead on %s", FormatId("dext", it->first).c_str(), FormatId("hsvr", hsvr_id).c_str());
+      it = dead_legs_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (int64_t c : chunks) {
+    auto it = dead_legs_.find(c);
+    if (it == dead_legs_.end() || it->second.hsvr_id != hsvr_id) {
+      dead_legs_[c] = {hsvr_id, now, now, false};
+      VS_LOG_WARN("%s reports %s dead; replaced if it stays dead for %d s", FormatId("hsvr", hsvr_id).c_str(),
+                  FormatId("dext", c).c_str(), options_.grace_s);
+    } else {
+      it->second.last_ms = now;
+    }
+  }
+}
+
+void Recovery::ReplaceDeadLegs() {
+  const int64_t now = NowMs();
+  std::vector<std::pair<int64_t, int64_t>> due;  // chunk, hsvr
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = dead_legs_.begin(); it != dead_legs_.end();) {
+      // A head that stopped reporting is the stale-server path's business.
+      if (now - it->second.last_ms > 1000L * options_.grace_s) {
+        it = dead_legs_.erase(it);
+        continue;
+      }
+      if (now - it->second.first_ms >= 1000L * options_.grace_s) due.push_back({it->first, it->second.hsvr_id});
+      ++it;
+    }
+  }
+  for (const auto& d : due) {
+    Status st = locked_([&] { return store_->ReplaceDeadLeg(d.first, d.second); });
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = dead_legs_.find(d.first);
+    if (st.ok()) {
+      if (it != dead_legs_.end()) dead_legs_.erase(it);
+    } else if (it != dead_legs_.end() && !it->second.told) {
+      it->second.told = true;
+      VS_LOG_ERROR("%s dead on %s is not replaced: %s", FormatId("dext", d.first).c_str(),
+                   FormatId("hsvr", d.second).c_str(), st.ToString().c_str());
+    }
+  }
+}
+
 void Recovery::RunOnce() {
   FailStaleServers();
+  ReplaceDeadLegs();
   std::vector<RebuildTask> queued;
   std::set<int64_t> busy;
   std::vector<RunningRebuild> running;
@@ -149,14 +204,14 @@ void Recovery::FailStaleServers() {
     if (!st.ok()) VS_LOG_ERROR("cannot fail %s: %s", FormatId("ssvr", id).c_str(), st.ToString().c_str());
   }
   for (int64_t id : hsvrs) {
-    st = Fence(id);
+    st = FenceHead(id);
     if (!st.ok())
       VS_LOG_ERROR("%s silent for more than %d s but not fenced yet, its volumes stay held: %s",
                    FormatId("hsvr", id).c_str(), options_.grace_s, st.ToString().c_str());
   }
 }
 
-Status Recovery::Fence(int64_t hsvr_id) {
+Status Recovery::FenceHead(int64_t hsvr_id) {
   HeadAgentInfo head;
   std::vector<ChunkInfo> disks;
   VS_RETURN_IF_ERROR(locked_([&] { return store_->FenceTargets(hsvr_id, &head, &disks); }));

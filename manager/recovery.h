@@ -8,8 +8,11 @@
 //     is fenced first: its initiator is revoked on every disk of every live
 //     storage server, and only when all confirm are its volumes released
 //     (and may be attached elsewhere);
-//  2. completes the rebuilds whose head reports the mirror in sync;
-//  3. starts queued rebuilds as the scheduler picks them (one per disk,
+//  2. replaces the legs a head has reported dead (heartbeat "deadlegs")
+//     for longer than the grace period while their server lives: a LUN
+//     gone, a disk returning read errors;
+//  3. completes the rebuilds whose head reports the mirror in sync;
+//  4. starts queued rebuilds as the scheduler picks them (one per disk,
 //     least redundant first), within the cluster-wide rate: the head where
 //     the volume is attached reloads the mirror with the new leg in the
 //     lost leg's slot, and dm raid copies it at the per-disk rate.
@@ -23,6 +26,7 @@
 #include <map>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "manager/attacher.h"
 #include "manager/store.h"
@@ -46,12 +50,19 @@ class Recovery {
   // of range (1 MiB/s .. 100 GiB/s per disk; cluster 0 or at least a disk's).
   Status SetRates(int64_t disk_mibs, int64_t cluster_mibs);
   void Rates(int64_t* disk_mibs, int64_t* cluster_mibs);
+  // Fences a head (its initiator revoked on every disk of every live
+  // storage server), then marks it failed and releases its volumes. EAGAIN
+  // naming the disks not confirmed: the volumes stay held.
+  Status FenceHead(int64_t hsvr_id);
+  // A head's heartbeat: the chunks of the legs it holds dead now. A leg it
+  // no longer lists has come back (or gone) and is forgotten.
+  void NoteDeadLegs(int64_t hsvr_id, const std::vector<int64_t>& chunks);
   // One pass of the loop (tests call it directly).
   void RunOnce();
 
  private:
   void FailStaleServers();
-  Status Fence(int64_t hsvr_id);
+  void ReplaceDeadLegs();
   void PollRunning(const std::vector<RunningRebuild>& running);
   Status StartOne(int64_t mirror_id, int64_t source_pdsk);
 
@@ -65,6 +76,13 @@ class Recovery {
   std::thread thread_;
   // Mirrors whose start failed, and when they may be tried again.
   std::map<int64_t, int64_t> backoff_until_ms_;
+  // Dead legs by chunk, as heads report them (under mu_). Memory is
+  // enough: a restarted manager hears of them again at the next beat.
+  struct DeadLeg {
+    int64_t hsvr_id, first_ms, last_ms;
+    bool told;  // "only copy" already logged
+  };
+  std::map<int64_t, DeadLeg> dead_legs_;
 };
 
 }  // namespace vastsky

@@ -113,6 +113,12 @@ class Store {
   // The head reports the legs in sync: INSYNC, out of the queue.
   Status FinishRebuild(int64_t mirror_id, const std::vector<int64_t>& chunks);
   Status RequeueRebuild(int64_t mirror_id, const std::string& why);
+  // A leg its head has held dead for longer than the grace period while
+  // its server lives (LUN gone, read errors): replaced like a failed disk's.
+  // Nothing if its server or disk is failed already (that path replaces it)
+  // or if the head it was reported from no longer has it attached; EAGAIN
+  // if no other leg is in sync: it may be the only copy.
+  Status ReplaceDeadLeg(int64_t chunk_id, int64_t hsvr_id);
   // Live servers with an agent whose last heartbeat is older than grace_s.
   Status StaleServers(int grace_s, std::vector<int64_t>* ssvrs, std::vector<int64_t>* hsvrs);
   // The head, and every disk (with its agent) a fence must close to it.

@@ -94,6 +94,29 @@ Status Store::ReplaceChunks(const std::vector<int64_t>& chunks, Change* change) 
   return Status::OK();
 }
 
+Status Store::ReplaceDeadLeg(int64_t chunk_id, int64_t hsvr_id) {
+  return Mutate([&](Change* change) {
+    Stmt q(db_,
+           "SELECT c.mirror_id, c.pdsk_id, p.priority IN (1, 2, 3) AND s.priority IN (1, 2, 3) "
+           "FROM chunk c JOIN pdsk p ON p.id = c.pdsk_id JOIN ssvr s ON s.id = p.ssvr_id "
+           "JOIN mirror m ON m.id = c.mirror_id JOIN attachment a ON a.lvol_id = m.lvol_id "
+           "WHERE c.id = ?1 AND a.hsvr_id = ?2");
+    q.Bind(1, chunk_id).Bind(2, hsvr_id);
+    if (!q.Step() || q.Int(2) == 0) return q.status();
+    const int64_t mirror_id = q.Int(0), pdsk_id = q.Int(1);
+    q.Reset();
+    std::vector<int64_t> sources;
+    VS_RETURN_IF_ERROR(SourceDisks(mirror_id, chunk_id, &sources));
+    if (sources.empty())
+      return Status::Error(EAGAIN, "no other leg of " + FormatId("mirr", mirror_id) +
+                                       " is in sync: the dead leg is kept, it may hold the only copy");
+    VS_RETURN_IF_ERROR(AddEvent("warning", "failure", "dext", chunk_id,
+                                "leg dead on " + FormatId("hsvr", hsvr_id) + " beyond the grace period while " +
+                                    FormatId("pdsk", pdsk_id) + " lives: replaced"));
+    return ReplaceChunks({chunk_id}, change);
+  });
+}
+
 Status Store::ReplaceChunksOn(const char* where_sql, int64_t id, Change* change) {
   std::vector<int64_t> chunks;
   // SPARE legs move too: a leg waiting for rebuild on a dead disk must be

@@ -206,8 +206,13 @@ std::string Assembly::RaidParams(int64_t lvol, const MirrorSpec& m) const {
   std::string flags = fresh == live ? " nosync" : rebuild;
   int nflags = 1 + (fresh == live ? 1 : 2 * nrebuild);
   if (rebuild_rate_kib_ > 0) {
-    flags += " max_recovery_rate " + std::to_string(rebuild_rate_kib_);
-    nflags += 2;
+    // md ignores the maximum while a recovery runs below its minimum (the
+    // kernel-wide speed_limit_min when none is given), so both are set: a
+    // quarter of the rate is kept even under VM load, the rest yields.
+    const int floor_kib = std::min(rebuild_rate_kib_, std::max(1024, rebuild_rate_kib_ / 4));
+    flags += " min_recovery_rate " + std::to_string(floor_kib) + " max_recovery_rate " +
+             std::to_string(rebuild_rate_kib_);
+    nflags += 4;
   }
   return "raid1 " + std::to_string(nflags) + " 0" + flags + " " + std::to_string(m.legs.size()) + members;
 }
@@ -542,8 +547,9 @@ Status Assembly::Rebuild(const VolumeSpec& spec, int64_t mirror_id, int rate_kib
   return Status::OK();
 }
 
-void Assembly::Watch() {
+std::vector<int64_t> Assembly::Watch() {
   std::lock_guard<std::mutex> lock(mu_);
+  std::vector<int64_t> dead_legs;
   const int64_t now = static_cast<int64_t>(time(nullptr)) * 1000;
   for (auto& r : records_) {
     bool dirty = false;
@@ -558,6 +564,7 @@ void Assembly::Watch() {
       bool dead = false, whole = action == "idle";
       for (size_t i = 0; i < m.legs.size(); ++i) {
         if (m.legs[i].missing()) continue;
+        if (health[i] == 'D') dead_legs.push_back(m.legs[i].chunk_id);
         dead = dead || health[i] == 'D';
         whole = whole && health[i] == 'A';
       }
@@ -590,6 +597,7 @@ void Assembly::Watch() {
       if (!st.ok()) VS_LOG_ERROR("cannot record %s: %s", FormatId("lvol", r.first).c_str(), st.ToString().c_str());
     }
   }
+  return dead_legs;
 }
 
 Status Assembly::List(std::vector<VolumeState>* out) {

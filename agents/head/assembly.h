@@ -72,8 +72,9 @@ class Assembly {
   // again is reloaded as it is, so dm raid takes the leg back and its
   // write-intent bitmap resyncs only what changed meanwhile (a storage
   // server back within the grace period); legs rebuilt to the end are
-  // recorded as in sync.
-  void Watch();
+  // recorded as in sync. Returns the chunks of the legs dm raid holds dead
+  // now, for the manager (which replaces one dead beyond its grace period).
+  std::vector<int64_t> Watch();
 
  private:
   struct Record {

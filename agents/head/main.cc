@@ -115,8 +115,7 @@ int main(int argc, char** argv) {
       "head server", agent.heartbeat_s, [&registration] { return registration.Register(); },
       [&registration, &assembly] {
         assembly.Reconcile();
-        assembly.Watch();
-        return registration.Beat();
+        return registration.Beat(assembly.Watch());
       });
   st = heartbeat.RegisterNow();
   if (!st.ok()) VS_LOG_WARN("first registration failed (%s); retrying every %d s", st.ToString().c_str(), agent.heartbeat_s);

@@ -2,6 +2,7 @@
 
 #include "lib/ids.h"
 #include "lib/log.h"
+#include "lib/rpc_values.h"
 
 namespace vastsky {
 
@@ -24,9 +25,14 @@ Status HeadRegistration::Register() {
   return Status::OK();
 }
 
-Status HeadRegistration::Beat() {
+Status HeadRegistration::Beat(const std::vector<int64_t>& dead_legs) {
+  std::vector<xmlrpc_c::value> dead;
+  for (int64_t c : dead_legs) dead.push_back(IntValue(c));
   xmlrpc_c::value r;
-  return link_->Call("heartbeat", {{"hsvrid", xmlrpc_c::value_int(static_cast<int>(hsvr_id_))}}, &r);
+  return link_->Call("heartbeat",
+                     {{"hsvrid", xmlrpc_c::value_int(static_cast<int>(hsvr_id_))},
+                      {"deadlegs", xmlrpc_c::value_array(dead)}},
+                     &r);
 }
 
 }  // namespace vastsky

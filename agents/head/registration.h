@@ -18,7 +18,8 @@ class HeadRegistration {
       : data_ips_(std::move(data_ips)), initiator_(std::move(initiator)), url_(std::move(url)), link_(link) {}
 
   Status Register();
-  Status Beat();
+  // dead_legs: the chunks whose legs dm raid holds dead here (Assembly::Watch).
+  Status Beat(const std::vector<int64_t>& dead_legs);
 
  private:
   const std::vector<std::string> data_ips_;

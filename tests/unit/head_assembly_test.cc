@@ -155,7 +155,7 @@ class HeadAssemblyTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(assembly_->Rebuild(next, next.mirrors[0].mirror_id, 2048).ok());
     std::vector<DmTarget> t;
     CPPUNIT_ASSERT(dm_->GetTable("vastsky-4-m" + std::to_string(next.mirrors[0].mirror_id), &t).ok());
-    CPPUNIT_ASSERT(t[0].params.find("raid1 5 0 rebuild 0 max_recovery_rate 2048 2 ") == 0);
+    CPPUNIT_ASSERT(t[0].params.find("raid1 7 0 rebuild 0 min_recovery_rate 1024 max_recovery_rate 2048 2 ") == 0);
     CPPUNIT_ASSERT(t[0].params.find("c4999-meta") < t[0].params.find("c" + std::to_string(v.mirrors[0].legs[1].chunk_id)));
     DmInfo info;
     CPPUNIT_ASSERT(dm_->GetInfo("vastsky-4-c" + std::to_string(old_chunk) + "-data", &info).ok());
