@@ -477,6 +477,20 @@ class WithHeadAgent(Base):
         self.assertEqual(self.api.detachLogicalVolume(req(lvolid=v)), 0)
         self.assertEqual(self.allowed(), {})
 
+    def test_7_head_reported_failed_is_fenced_before_release(self):
+        v, _ = self.create()
+        self.assertEqual(self.api.attachLogicalVolume(req(lvolid=v, hsvrid=self.h)), 0)
+        self.assertIn(IQN % 30, self.allowed())
+        self.assertEqual(self.api.notifyFailure(req(target=T_HSVR, targetid=self.h)), 0)
+        # Revoked on every disk before the volume is free to go elsewhere.
+        self.assertEqual(self.allowed(), {})
+        self.assertUnattached(v)
+        self.assertTrue([e for e in self.api.listEvents(req(limit=10000))
+                         if e["type"] == "failure" and e["target"] == "hsvr" and e["targetid"] == self.h])
+        # The head lives on: its next heartbeat is refused and it registers again.
+        wait_for("the head back", lambda: [h for h in self.api.listHeadServers(req())
+                                           if h["hsvrid"] == self.h and h["priority"] in (1, 2, 3)], 10)
+
 
 class Migration(unittest.TestCase):
     """A schema-2 database (the migrations of manager/schema.cc up to 2,
