@@ -176,10 +176,11 @@ class Store {
                         const char* holding);
   Status FailDisk(int64_t pdsk_id, int new_priority, Change* change);
   // Gives a lost leg a new chunk in its slot (placed by `load`, which
-  // gains it) and queues its rebuild from source_pdsk.
+  // gains it) and queues its rebuild from source_pdsk. avoid_own_server:
+  // not on the lost leg's server either (it lives, but failed that leg).
   Status ReplaceChunk(int64_t chunk_id, int64_t source_pdsk, std::unordered_map<int64_t, double>* load,
-                      Change* change);
-  Status ReplaceChunks(const std::vector<int64_t>& chunks, Change* change);
+                      bool avoid_own_server, Change* change);
+  Status ReplaceChunks(const std::vector<int64_t>& chunks, Change* change, bool avoid_own_server = false);
   Status QueuedRebuildLoad(std::unordered_map<int64_t, double>* load);
   // The disks of a mirror's in-sync legs on live disks and servers, except
   // except_chunk (0: none), in slot order: the candidate rebuild sources.

@@ -13,7 +13,7 @@
 namespace vastsky {
 
 Status Store::ReplaceChunk(int64_t chunk_id, int64_t source_pdsk, std::unordered_map<int64_t, double>* load,
-                           Change* change) {
+                           bool avoid_own_server, Change* change) {
   Stmt q(db_, "SELECT mirror_id, pdsk_id, offset_mib, length_mib, status, slot FROM chunk WHERE id = ?1");
   q.Bind(1, chunk_id);
   if (!q.Step()) {
@@ -25,8 +25,8 @@ Status Store::ReplaceChunk(int64_t chunk_id, int64_t source_pdsk, std::unordered
   std::vector<Placement> keep;
   Stmt legs(db_,
             "SELECT c.pdsk_id, p.ssvr_id FROM chunk c JOIN pdsk p ON p.id = c.pdsk_id "
-            "WHERE c.mirror_id = ?1 AND c.id != ?2");
-  legs.Bind(1, mirror_id).Bind(2, chunk_id);
+            "WHERE c.mirror_id = ?1 AND (c.id != ?2 OR ?3)");
+  legs.Bind(1, mirror_id).Bind(2, chunk_id).Bind(3, avoid_own_server ? 1 : 0);
   while (legs.Step()) keep.push_back({legs.Int(0), legs.Int(1), 0, 0});
   VS_RETURN_IF_ERROR(legs.status());
 
@@ -72,7 +72,7 @@ Status Store::QueuedRebuildLoad(std::unordered_map<int64_t, double>* load) {
   return q.status();
 }
 
-Status Store::ReplaceChunks(const std::vector<int64_t>& chunks, Change* change) {
+Status Store::ReplaceChunks(const std::vector<int64_t>& chunks, Change* change, bool avoid_own_server) {
   // As the rebuild simulator shows (tests/rebuild_sim): all the legs a
   // failure takes get their sources first, then their destinations, both
   // by the work already queued per disk, so the rebuild spreads evenly.
@@ -90,7 +90,7 @@ Status Store::ReplaceChunks(const std::vector<int64_t>& chunks, Change* change) 
     tasks.push_back(t);
   }
   ChooseSources(&tasks, &load);
-  for (const RebuildTask& t : tasks) VS_RETURN_IF_ERROR(ReplaceChunk(t.id, t.source, &load, change));
+  for (const RebuildTask& t : tasks) VS_RETURN_IF_ERROR(ReplaceChunk(t.id, t.source, &load, avoid_own_server, change));
   return Status::OK();
 }
 
@@ -113,7 +113,7 @@ Status Store::ReplaceDeadLeg(int64_t chunk_id, int64_t hsvr_id) {
     VS_RETURN_IF_ERROR(AddEvent("warning", "failure", "dext", chunk_id,
                                 "leg dead on " + FormatId("hsvr", hsvr_id) + " beyond the grace period while " +
                                     FormatId("pdsk", pdsk_id) + " lives: replaced"));
-    return ReplaceChunks({chunk_id}, change);
+    return ReplaceChunks({chunk_id}, change, /*avoid_own_server=*/true);
   });
 }
 

@@ -9,6 +9,15 @@
 #     for good: the manager declares it failed, the leg gets a replacement
 #     on the third server in the same raid slot, the head rebuilds it, and
 #     the mirror is whole again without a hand.
+#  3. the killed server comes back (a new agent, link up): it registers
+#     again and is used at once;
+#  4. a leg's LUN is removed on its live storage server: the head reports
+#     the leg dead, the manager replaces it after the grace period; the
+#     manager is SIGKILLed while that rebuild runs, restarted, and the
+#     rebuild completes;
+#  5. a leg's disk returns read and write errors (dm-error under the LUN):
+#     replaced the same way; the head agent is SIGKILLed while the rebuild
+#     runs, restarted, and the rebuild completes.
 # After each: zero fio mismatches, the data verified again, both legs'
 # data identical, the database audited.
 # Host side: tests/vmlab/vm.sh run tests/vmlab/faults.sh
@@ -32,10 +41,30 @@ def walk(t):
 print(" ".join(walk(json.load(sys.stdin))))'
 }
 leg_ssvr() { legs | tr ' ' '\n' | sed -n "$(($1 + 1))p" | cut -d: -f2; }
+leg_pdsk() {   # SLOT: the disk of the volume's first mirror's leg in that slot
+  vs_mrpc showLogicalVolume '{"lvolname": "f1"}' | python3 -c 'import json, sys
+def walk(t):
+    if t["lvoltype"] == 3:
+        yield t["lvolspec"]["pdskid"]
+    for c in t.get("components", []):
+        yield from walk(c)
+print(list(walk(json.load(sys.stdin)))['"$1"'])'
+}
 health() { vs_hrpc listVolumes '{}' | vs_json "''.join(m['health'] + ':' + m['action'] for v in d for m in v['mirrors'])"; }
 whole() { [ "$(health)" = AA:idle ] && [ -z "$(legs | tr ' ' '\n' | grep -v ':2$')" ]; }
 
-setup() { vs_lab_setup 3 1 3700; }
+# Every server's disk is a dm linear device over its loop device, so that a
+# test can swap in the error target under the LUN.
+declare -A RAW
+setup() {
+  vs_lab_setup 3 1 3700 || return 1
+  local i
+  for i in 1 2 3; do
+    RAW[$i]=${VS_LOOPS[$i]}
+    dmsetup create vsdisk$i --table "0 $(blockdev --getsz ${RAW[$i]}) linear ${RAW[$i]} 0" || return 1
+    VS_LOOPS[$i]=/dev/mapper/vsdisk$i
+  done
+}
 cluster() {
   vs_manager_start --failure-grace 30 --rebuild-rate 200 || return 1
   local i; for i in 1 2 3; do vs_storage_agent_start $i || return 1; done
@@ -89,6 +118,74 @@ replaced_and_rebuilt() {
   [ "$(vs_mrpc getClusterStatus '{}' | vs_json 'd["rebuilds_queued"] + d["rebuilds_running"]')" = 0 ]
 }
 
+# 3. The killed server back.
+server_back() {
+  ip link set vmlab-ss$DEAD up && vs_storage_agent_start "$DEAD" || return 1
+  vs_wait 300 live_servers_are 3
+}
+live_servers_are() {
+  [ "$(vs_mrpc listStorageServers '{}' | vs_json 'len([s for s in d if s["priority"] in (1, 2, 3)])')" = "$1" ]
+}
+
+# 4. A LUN removed under a live server; the manager killed mid-rebuild.
+GONE_PDSK= GONE_SSVR=
+remove_lun() {
+  vs_mrpc setRebuildRates '{"disk_mibs": 8, "cluster_mibs": 0}' >/dev/null || return 1
+  GONE_PDSK=$(leg_pdsk 0) GONE_SSVR=$(leg_ssvr 0)
+  local t a l
+  t=/sys/kernel/config/target/iscsi/iqn.2010-10.org.vastsky:pdsk-$(printf %08x "$GONE_PDSK")/tpgt_1
+  [ -d "$t/lun/lun_0" ] || { echo "no LUN at $t"; return 1; }
+  start_writes
+  sleep 2
+  for a in "$t"/acls/*/; do
+    [ -d "$a/lun_0" ] || continue
+    rm -f "$a/lun_0/lun_0" && rmdir "$a/lun_0" || return 1
+  done
+  for l in "$t"/lun/lun_0/*; do [ -L "$l" ] && { rm "$l" || return 1; }; done
+  rmdir "$t/lun/lun_0"
+}
+rebuild_running() {
+  [ "$(vs_mrpc getClusterStatus '{}' | vs_json 'd["rebuilds_running"]')" = 1 ] && health | grep -q a
+}
+off_pdsk() { ! vs_mrpc showLogicalVolume '{"lvolname": "f1"}' | grep -q "\"pdskid\": $1[,}]"; }
+kill_manager_mid_rebuild() {
+  vs_wait 900 rebuild_running || { health; legs; tail -5 $VS_W/manager.log; return 1; }
+  off_pdsk "$GONE_PDSK" || { echo "the dead leg was not replaced"; legs; return 1; }
+  kill -KILL "${VS_PID[m]}" && wait "${VS_PID[m]}" 2>/dev/null; unset "VS_PID[m]"
+  sleep 3
+  vs_manager_start --failure-grace 30 --rebuild-rate 200
+}
+rebuilt_and_whole() {   # the queue empty, every leg in sync, the mirror AA idle
+  vs_wait 3000 whole || { health; legs; tail -5 $VS_W/manager.log; return 1; }
+  vs_wait 100 queue_empty
+}
+queue_empty() { [ "$(vs_mrpc getClusterStatus '{}' | vs_json 'd["rebuilds_queued"] + d["rebuilds_running"]')" = 0 ]; }
+lun_back() {   # a new agent puts its exports back
+  vs_stop "$GONE_SSVR"; vs_storage_agent_start "$GONE_SSVR" && vs_wait 300 live_servers_are 3
+}
+
+# 5. A disk returning errors; the head agent killed mid-rebuild.
+BAD_SSVR= BAD_PDSK=
+disk_errors() {
+  vs_mrpc setRebuildRates '{"disk_mibs": 8, "cluster_mibs": 0}' >/dev/null || return 1
+  BAD_SSVR=$(leg_ssvr 1) BAD_PDSK=$(leg_pdsk 1)
+  start_writes
+  sleep 2
+  dmsetup suspend vsdisk$BAD_SSVR && dmsetup load vsdisk$BAD_SSVR --table "0 $(blockdev --getsz ${RAW[$BAD_SSVR]}) error" &&
+    dmsetup resume vsdisk$BAD_SSVR
+}
+kill_head_agent_mid_rebuild() {
+  vs_wait 900 rebuild_running || { health; legs; tail -5 $VS_W/manager.log; return 1; }
+  off_pdsk "$BAD_PDSK" || { echo "the failing leg was not replaced"; legs; return 1; }
+  kill -KILL "${VS_PID[h]}" && wait "${VS_PID[h]}" 2>/dev/null; unset "VS_PID[h]"
+  sleep 3
+  vs_head_agent_start && health | grep -q a
+}
+disk_healed() {
+  dmsetup suspend vsdisk$BAD_SSVR && dmsetup load vsdisk$BAD_SSVR --table "0 $(blockdev --getsz ${RAW[$BAD_SSVR]}) linear ${RAW[$BAD_SSVR]} 0" &&
+    dmsetup resume vsdisk$BAD_SSVR
+}
+
 vmlab_check "lab: 3 storage servers of one disk, iSCSI, TLS" setup || { vmlab_summary faults; exit 1; }
 vmlab_check "cluster up (failure grace 30 s)" cluster || { vs_dump; vmlab_summary faults; exit 1; }
 vmlab_check "1 GiB volume of 2 legs attached and written" attach || { vs_dump; vmlab_summary faults; exit 1; }
@@ -102,4 +199,19 @@ vmlab_check "beyond grace: replaced on the third server, rebuilt, mirror whole, 
 vmlab_check "writes during the failure and rebuild verified: zero mismatches" writes_verified
 vmlab_check "both legs identical after the rebuild" legs_identical
 vmlab_check "database audited after the rebuild" audited
+vmlab_check "the killed server comes back: registered again and live" server_back
+vmlab_check "a leg's LUN removed under writes (server alive)" remove_lun
+vmlab_check "the head reports the leg dead, replaced after grace; manager SIGKILLed mid-rebuild, restarted" kill_manager_mid_rebuild
+vmlab_check "the rebuild completes after the manager's restart: mirror whole, queue empty" rebuilt_and_whole
+vmlab_check "writes during the LUN loss and rebuild verified: zero mismatches" writes_verified
+vmlab_check "both legs identical after the LUN loss" legs_identical
+vmlab_check "database audited after the LUN loss" audited
+vmlab_check "the LUN's server restarted: its exports are back" lun_back
+vmlab_check "a leg's disk returns I/O errors under writes (dm-error under the LUN)" disk_errors
+vmlab_check "the failing leg replaced after grace; head agent SIGKILLed mid-rebuild, restarted" kill_head_agent_mid_rebuild
+vmlab_check "the rebuild completes after the head agent's restart: mirror whole, queue empty" rebuilt_and_whole
+vmlab_check "writes during the disk errors and rebuild verified: zero mismatches" writes_verified
+vmlab_check "both legs identical after the disk errors" legs_identical
+vmlab_check "database audited after the disk errors" audited
+vmlab_check "the failing disk healed" disk_healed
 vmlab_summary faults || { vs_dump; grep -i "rebuild\|fail\|replace\|dead" $VS_W/manager.log | tail -20; exit 1; }
