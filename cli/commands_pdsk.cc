@@ -1,4 +1,4 @@
-// pdsk commands: list, delete, and a disk's placement weight.
+// pdsk commands: list, drain, delete, and a disk's placement weight.
 #include <cstdio>
 #include <iostream>
 
@@ -34,8 +34,16 @@ int PdskList(std::vector<std::string> args) {
 
 int PdskDelete(std::vector<std::string> args) {
   return RunOnObject(std::move(args),
-                     "Forgets a disk. It must be OFFLINE or FAULTY and hold no chunk.", kDisk,
+                     "Forgets a disk. It must be OFFLINE, FAULTY or drained (EVACUATE) and hold no chunk.", kDisk,
                      "deletePhysicalDisk", "delete");
+}
+
+int PdskDrain(std::vector<std::string> args) {
+  return RunOnObject(std::move(args),
+                     "Moves every chunk off a disk, redundancy never dropping: each written leg gets a "
+                     "new leg elsewhere and goes once that is in sync. The disk turns EVACUATE; delete "
+                     "it when it holds no chunk (pdsk list, event list).",
+                     kDisk, "drainPhysicalDisk", "drain");
 }
 
 int PdskSetWeight(std::vector<std::string> args) {
@@ -55,7 +63,8 @@ int PdskSetWeight(std::vector<std::string> args) {
 
 void AddPdskCommands(std::vector<Command>* out) {
   out->push_back({"pdsk", "list", "[SSVR]", "list disks (of one storage server)", PdskList});
-  out->push_back({"pdsk", "delete", "PDSK", "forget an offline disk", PdskDelete});
+  out->push_back({"pdsk", "drain", "PDSK", "move every chunk off a disk before removing it", PdskDrain});
+  out->push_back({"pdsk", "delete", "PDSK", "forget an offline or drained disk", PdskDelete});
   out->push_back(
       {"pdsk", "set-weight", "PDSK WEIGHT", "set a disk's placement weight (0..1)", PdskSetWeight});
 }

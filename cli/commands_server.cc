@@ -49,9 +49,18 @@ int SsvrList(std::vector<std::string> args) {
 
 int SsvrDelete(std::vector<std::string> args) {
   return RunOnObject(std::move(args),
-                     "Forgets a storage server and its disks. It must be OFFLINE or FAULTY and "
+                     "Forgets a storage server and its disks. It must be OFFLINE, FAULTY or drained "
+                     "(EVACUATE) and "
                      "no disk of it may hold a chunk.",
                      kStorageServer, "deleteStorageServer", "delete");
+}
+
+int SsvrDrain(std::vector<std::string> args) {
+  return RunOnObject(std::move(args),
+                     "Moves every chunk off a storage server's disks, redundancy never dropping: each "
+                     "written leg gets a new leg elsewhere and goes once that is in sync. The server "
+                     "turns EVACUATE; delete it when it holds no chunk.",
+                     kStorageServer, "drainStorageServer", "drain");
 }
 
 int SsvrSetDomain(std::vector<std::string> args) {
@@ -74,7 +83,8 @@ void AddServerCommands(std::vector<Command>* out) {
   out->push_back({"hsvr", "list", "[HSVR]", "list head servers", HsvrList});
   out->push_back({"hsvr", "delete", "HSVR", "forget an offline head server", HsvrDelete});
   out->push_back({"ssvr", "list", "[SSVR]", "list storage servers", SsvrList});
-  out->push_back({"ssvr", "delete", "SSVR", "forget an offline storage server", SsvrDelete});
+  out->push_back({"ssvr", "drain", "SSVR", "move every chunk off a storage server before removing it", SsvrDrain});
+  out->push_back({"ssvr", "delete", "SSVR", "forget an offline or drained storage server", SsvrDelete});
   out->push_back({"ssvr", "set-domain", "SSVR DOMAIN", "set a storage server's failure domain",
                   SsvrSetDomain});
 }

@@ -131,6 +131,22 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
          *r = Zero();
          return Status::OK();
        }},
+      {"drainStorageServer",
+       [&s](const Params& p, xmlrpc_c::value* r) {
+         int64_t id;
+         VS_RETURN_IF_ERROR(p.Id("ssvrid", &id));
+         VS_RETURN_IF_ERROR(s.Drain(kTargetSsvr, id));
+         *r = Zero();
+         return Status::OK();
+       }},
+      {"drainPhysicalDisk",
+       [&s](const Params& p, xmlrpc_c::value* r) {
+         int64_t id;
+         VS_RETURN_IF_ERROR(p.Id("pdskid", &id));
+         VS_RETURN_IF_ERROR(s.Drain(kTargetPdsk, id));
+         *r = Zero();
+         return Status::OK();
+       }},
       {"createLogicalVolume",
        [&s](const Params& p, xmlrpc_c::value* r) {
          std::string name;

@@ -259,10 +259,10 @@ void Recovery::PollRunning(const std::vector<RunningRebuild>& running) {
     }
     for (const RunningRebuild* r : h.second) {
       if (!whole[r->mirror_id]) continue;
-      std::vector<int64_t> chunks;
+      std::vector<int64_t> chunks, retiring;
+      VolumeLayout layout;
       // The legs it ran for: the mirror's SPARE legs now all in sync.
       st = locked_([&] {
-        VolumeLayout layout;
         VolumeRef ref;
         ref.id = r->lvol_id;
         VS_RETURN_IF_ERROR(store_->ShowLogicalVolume(ref, &layout));
@@ -270,8 +270,12 @@ void Recovery::PollRunning(const std::vector<RunningRebuild>& running) {
           if (m.id == r->mirror_id)
             for (const ChunkInfo& c : m.chunks)
               if (c.status == kSpare) chunks.push_back(c.id);
-        return store_->FinishRebuild(r->mirror_id, chunks);
+        return store_->RetiringLegs(r->mirror_id, &retiring);
       });
+      // Drained legs leave the head's mirror before the database lets their
+      // space go, so nothing else can ever be written there through it.
+      if (st.ok() && !retiring.empty()) st = DropLegs(*r, layout, retiring);
+      if (st.ok()) st = locked_([&] { return store_->FinishRebuild(r->mirror_id, chunks); });
       if (st.ok()) {
         VS_LOG_INFO("%s rebuilt on %s: %zu leg(s) in sync", FormatId("mirr", r->mirror_id).c_str(),
                     FormatId("hsvr", r->hsvr_id).c_str(), chunks.size());
@@ -281,6 +285,27 @@ void Recovery::PollRunning(const std::vector<RunningRebuild>& running) {
       }
     }
   }
+}
+
+Status Recovery::DropLegs(const RunningRebuild& r, VolumeLayout layout, const std::vector<int64_t>& chunks) {
+  for (MirrorInfo& m : layout.mirrors) {
+    if (m.id != r.mirror_id) continue;
+    m.chunks.erase(std::remove_if(m.chunks.begin(), m.chunks.end(),
+                                  [&](const ChunkInfo& c) {
+                                    return std::find(chunks.begin(), chunks.end(), c.id) != chunks.end();
+                                  }),
+                   m.chunks.end());
+  }
+  std::lock_guard<std::mutex> head_lock(*attacher_->HeadMutex(r.hsvr_id));
+  xmlrpc_c::value out;
+  Status st = attacher_->Call(r.head_url, "rebuildMirror",
+                              {{"opid", xmlrpc_c::value_string(OpId("retire-" + std::to_string(r.mirror_id)))},
+                               {"lvol", Attacher::VolumeSpecValue(layout)},
+                               {"mirrorid", IntValue(r.mirror_id)},
+                               {"rate_kib", IntValue(0)}},
+                              &out);
+  if (!st.ok()) return Status::Error(st.code(), FormatId("hsvr", r.hsvr_id) + " could not drop the drained leg(s): " + st.ToString());
+  return Status::OK();
 }
 
 Status Recovery::StartOne(int64_t mirror_id, int64_t source_pdsk) {

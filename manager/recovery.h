@@ -65,6 +65,8 @@ class Recovery {
   void ReplaceDeadLegs();
   void PollRunning(const std::vector<RunningRebuild>& running);
   Status StartOne(int64_t mirror_id, int64_t source_pdsk);
+  // Asks the head running r to reload its mirror without the given legs.
+  Status DropLegs(const RunningRebuild& r, VolumeLayout layout, const std::vector<int64_t>& chunks);
 
   Store* store_;
   Attacher* attacher_;

@@ -149,6 +149,12 @@ ALTER TABLE rebuild ADD COLUMN source_pdsk INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE rebuild ADD COLUMN hsvr_id INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE rebuild ADD COLUMN started TEXT NOT NULL DEFAULT '';
 )SQL",
+    // 4 -> 5: drain. A leg on a draining disk gets a new leg beside it (a
+    // mirror grows by one, so redundancy never drops); the rebuild of the
+    // new leg names the leg it retires once in sync.
+    R"SQL(
+ALTER TABLE rebuild ADD COLUMN retire_chunk INTEGER NOT NULL DEFAULT 0;
+)SQL",
 };
 
 constexpr int kNumMigrations = sizeof(kMigrations) / sizeof(kMigrations[0]);

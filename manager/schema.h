@@ -7,7 +7,7 @@
 
 namespace vastsky {
 
-constexpr int kSchemaVersion = 4;
+constexpr int kSchemaVersion = 5;
 
 Status Migrate(Db& db);
 

@@ -110,8 +110,16 @@ class Store {
   // Marks a mirror's queued rebuilds running on the head the volume is
   // bound to. EAGAIN if it is no longer bound.
   Status StartRebuild(int64_t mirror_id, int64_t source_pdsk, RebuildPlan* plan);
-  // The head reports the legs in sync: INSYNC, out of the queue.
+  // The head reports the legs in sync: INSYNC, out of the queue; the legs
+  // they took over from a drain are deleted (the head dropped them first).
   Status FinishRebuild(int64_t mirror_id, const std::vector<int64_t>& chunks);
+  // The legs a mirror's rebuilds retire when done (drain).
+  Status RetiringLegs(int64_t mirror_id, std::vector<int64_t>* chunks);
+  // Drains a live disk or server (target 3 pdsk, 2 ssvr): EVACUATE, so
+  // nothing new lands there; its written legs each get a new leg beside
+  // them and are retired once that is in sync; empty legs move at once.
+  // Repeating it is harmless. It may be deleted when it holds nothing.
+  Status Drain(int target, int64_t target_id);
   Status RequeueRebuild(int64_t mirror_id, const std::string& why);
   // A leg its head has held dead for longer than the grace period while
   // its server lives (LUN gone, read errors): replaced like a failed disk's.
@@ -181,6 +189,9 @@ class Store {
   Status ReplaceChunk(int64_t chunk_id, int64_t source_pdsk, std::unordered_map<int64_t, double>* load,
                       bool avoid_own_server, Change* change);
   Status ReplaceChunks(const std::vector<int64_t>& chunks, Change* change, bool avoid_own_server = false);
+  // A new SPARE leg in a new slot of chunk_id's mirror, to take over from
+  // it (drain); placed = false (and an error event) if there is no room.
+  Status AddLegBeside(int64_t chunk_id, std::unordered_map<int64_t, double>* load, bool* placed, Change* change);
   Status QueuedRebuildLoad(std::unordered_map<int64_t, double>* load);
   // The disks of a mirror's in-sync legs on live disks and servers, except
   // except_chunk (0: none), in slot order: the candidate rebuild sources.

@@ -22,6 +22,17 @@ Status Store::ReplaceChunk(int64_t chunk_id, int64_t source_pdsk, std::unordered
   }
   const int64_t mirror_id = q.Int(0), pdsk_id = q.Int(1), offset = q.Int(2), length = q.Int(3), slot = q.Int(5);
   const int status = static_cast<int>(q.Int(4));
+  q.Reset();
+  // A leg being drained already has its successor: it just goes.
+  Stmt retiring(db_, "UPDATE rebuild SET retire_chunk = 0 WHERE retire_chunk = ?1");
+  VS_RETURN_IF_ERROR(retiring.Bind(1, chunk_id).Run());
+  if (sqlite3_changes(db_.handle()) > 0) {
+    Stmt del(db_, "DELETE FROM chunk WHERE id = ?1");
+    VS_RETURN_IF_ERROR(del.Bind(1, chunk_id).Run());
+    alloc_.Free(pdsk_id, offset, length + kMetaMib, &change->journal);
+    return AddEvent("warning", "replace", "mirr", mirror_id,
+                    FormatId("dext", chunk_id) + " lost while being drained: its successor is being rebuilt");
+  }
   std::vector<Placement> keep;
   Stmt legs(db_,
             "SELECT c.pdsk_id, p.ssvr_id FROM chunk c JOIN pdsk p ON p.id = c.pdsk_id "

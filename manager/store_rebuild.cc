@@ -86,19 +86,37 @@ Status Store::StartRebuild(int64_t mirror_id, int64_t source_pdsk, RebuildPlan* 
 }
 
 Status Store::FinishRebuild(int64_t mirror_id, const std::vector<int64_t>& chunks) {
-  return Mutate([&](Change*) {
+  return Mutate([&](Change* change) {
     Stmt sync(db_, "UPDATE chunk SET status = 2 WHERE id = ?1 AND status = 3");
-    Stmt del(db_, "DELETE FROM rebuild WHERE chunk_id = ?1 AND state = 1");
-    int64_t done = 0;
+    Stmt del(db_, "DELETE FROM rebuild WHERE chunk_id = ?1 AND state = 1 RETURNING retire_chunk");
+    Stmt retired(db_, "DELETE FROM chunk WHERE id = ?1 RETURNING pdsk_id, offset_mib, length_mib");
+    int64_t done = 0, gone = 0;
     for (int64_t c : chunks) {
-      VS_RETURN_IF_ERROR(del.Bind(1, c).Run());
-      if (sqlite3_changes(db_.handle()) == 0) continue;  // replaced or requeued meanwhile
+      del.Bind(1, c);
+      if (!del.Step()) {  // replaced or requeued meanwhile
+        VS_RETURN_IF_ERROR(del.status());
+        del.Reset();
+        continue;
+      }
+      const int64_t retire = del.Int(0);
+      del.Reset();
       VS_RETURN_IF_ERROR(sync.Bind(1, c).Run());
       ++done;
+      if (retire == 0) continue;
+      // The head has already dropped the drained leg (Recovery asks it
+      // first), so its space may go to others now.
+      retired.Bind(1, retire);
+      if (retired.Step()) {
+        alloc_.Free(retired.Int(0), retired.Int(1), retired.Int(2) + kMetaMib, &change->journal);
+        ++gone;
+      }
+      VS_RETURN_IF_ERROR(retired.status());
+      retired.Reset();
     }
     if (done == 0) return Status::OK();
     return AddEvent("info", "rebuilt", "mirr", mirror_id,
-                    std::to_string(done) + " leg(s) rebuilt: the mirror is whole again");
+                    std::to_string(done) + " leg(s) rebuilt: the mirror is whole again" +
+                        (gone ? "; " + std::to_string(gone) + " drained leg(s) retired" : std::string()));
   });
 }
 

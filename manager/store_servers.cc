@@ -335,9 +335,9 @@ Status Store::CheckDeletable(const char* table, const char* what, int64_t id, co
                              const char* holding) {
   int prio;
   VS_RETURN_IF_ERROR(GetPriority(table, id, &prio));
-  if (prio != kOffline && prio != kFaulty)
+  if (prio != kOffline && prio != kFaulty && prio != kEvacuate)
     return Status::Error(EBUSY, std::string(what) + " " + std::to_string(id) + " is " + PriorityName(prio) +
-                                    "; only OFFLINE or FAULTY ones can be deleted");
+                                    "; only OFFLINE, FAULTY or drained (EVACUATE) ones can be deleted");
   Stmt q(db_, holding_sql);
   q.Bind(1, id);
   if (q.Step() && q.Int(0) > 0)

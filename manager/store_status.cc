@@ -113,11 +113,12 @@ Status AuditDisks(Db& db, std::vector<std::string>* problems) {
   return Status::OK();
 }
 
-// Every mirror has `redundancy` legs on distinct servers; mirrors tile the
-// volume's capacity in order.
+// Every mirror has `redundancy` legs (one more per leg being drained) on
+// distinct servers; mirrors tile the volume's capacity in order.
 Status AuditVolumes(Db& db, std::vector<std::string>* problems) {
   Stmt legs(db,
-            "SELECT m.id, l.redundancy, count(c.id), count(DISTINCT p.ssvr_id) FROM mirror m "
+            "SELECT m.id, l.redundancy + (SELECT count(*) FROM rebuild r WHERE r.mirror_id = m.id AND "
+            "r.retire_chunk != 0), count(c.id), count(DISTINCT p.ssvr_id) FROM mirror m "
             "JOIN lvol l ON l.id = m.lvol_id LEFT JOIN chunk c ON c.mirror_id = m.id "
             "LEFT JOIN pdsk p ON p.id = c.pdsk_id GROUP BY m.id");
   while (legs.Step()) {

@@ -480,13 +480,37 @@ Status Assembly::Rebuild(const VolumeSpec& spec, int64_t mirror_id, int rate_kib
   for (const MirrorSpec& m : spec.mirrors)
     if (m.mirror_id == mirror_id) want = &m;
   if (!have || !want) return Status::Error(ENOENT, FormatId("mirr", mirror_id) + " is not part of " + FormatId("lvol", lvol));
-  if (have->legs.size() != want->legs.size() || have->capacity_gib != want->capacity_gib)
-    return Status::Error(EINVAL, FormatId("mirr", mirror_id) + ": a rebuild keeps the number and size of legs");
-  std::vector<size_t> changed;
-  for (size_t i = 0; i < want->legs.size(); ++i)
-    if (want->legs[i].chunk_id != have->legs[i].chunk_id || want->legs[i].missing() != have->legs[i].missing())
+  if (have->capacity_gib != want->capacity_gib)
+    return Status::Error(EINVAL, FormatId("mirr", mirror_id) + ": a rebuild keeps the size of the legs");
+  auto leg_of = [](const MirrorSpec& m, int64_t chunk) -> const LegSpec* {
+    for (const LegSpec& l : m.legs)
+      if (l.chunk_id == chunk) return &l;
+    return nullptr;
+  };
+  // A recovery that has reached the end makes its legs in sync: a reload
+  // must not name them for rebuild again (that would copy from 0).
+  MarkRebuilt(lvol, have);
+  // Legs are matched by chunk: the ones present on both sides stay (at
+  // whatever position), the others are added (zeroed, rebuilt) or dropped.
+  std::vector<size_t> changed;  // positions in want of the added legs
+  bool reshaped = want->legs.size() != have->legs.size(), holds_data = false;
+  for (size_t i = 0; i < want->legs.size(); ++i) {
+    const LegSpec* h = leg_of(*have, want->legs[i].chunk_id);
+    if (!h || h->missing() != want->legs[i].missing()) {
       changed.push_back(i);
-  if (changed.empty()) return Status::OK();  // a repeat, or the attach already built it
+      continue;
+    }
+    reshaped = reshaped || h != &have->legs[i];
+    holds_data = holds_data || (!h->missing() && !h->rebuilding());
+  }
+  std::vector<LegSpec> dropped;
+  for (const LegSpec& h : have->legs) {
+    const LegSpec* w = leg_of(*want, h.chunk_id);
+    if (!h.missing() && (!w || w->missing())) dropped.push_back(h);
+  }
+  if (changed.empty() && dropped.empty() && !reshaped) return Status::OK();  // a repeat, or the attach built it
+  if (!holds_data)
+    return Status::Error(EINVAL, FormatId("mirr", mirror_id) + ": the new legs must keep one leg that holds the data");
 
   const uint64_t sectors = static_cast<uint64_t>(want->capacity_gib) * kSectorsPerGib;
   std::vector<std::string> made;
@@ -524,27 +548,51 @@ Status Assembly::Rebuild(const VolumeSpec& spec, int64_t mirror_id, int rate_kib
     if (!st.ok()) return undo(st);
   }
   MirrorSpec next = *want;
-  // Unchanged slots keep what this head knows of them; changed ones come
-  // as the manager sent them (SPARE: rebuilt).
-  for (size_t i = 0; i < next.legs.size(); ++i)
-    if (std::find(changed.begin(), changed.end(), i) == changed.end()) next.legs[i].status = have->legs[i].status;
+  // Kept legs keep what this head knows of them; added ones are rebuilt
+  // (their metadata was just zeroed: never taken as in sync).
+  for (LegSpec& leg : next.legs) {
+    const LegSpec* h = leg_of(*have, leg.chunk_id);
+    if (h && h->missing() == leg.missing()) leg.status = h->status;
+    else if (!leg.fresh()) leg.status = 3;
+  }
   if (rate_kib > 0) rebuild_rate_kib_ = rate_kib;
   const std::string raid = MirrorDm(lvol, mirror_id);
   Status st = dm_->Replace(raid, {{0, sectors, "raid", RaidParams(lvol, next)}});
   if (!st.ok()) return undo(st);
-  const MirrorSpec old = *have;
   *have = next;
-  for (size_t i : changed)
-    if (!old.legs[i].missing()) {
-      Status rm = RemoveLeg(lvol, old.legs[i]);
-      if (!rm.ok()) VS_LOG_WARN("old leg %s of %s not fully removed: %s", FormatId("dext", old.legs[i].chunk_id).c_str(),
-                                FormatId("mirr", mirror_id).c_str(), rm.ToString().c_str());
-    }
+  for (const LegSpec& leg : dropped) {
+    Status rm = RemoveLeg(lvol, leg);
+    if (!rm.ok())
+      VS_LOG_WARN("old leg %s of %s not fully removed: %s", FormatId("dext", leg.chunk_id).c_str(),
+                  FormatId("mirr", mirror_id).c_str(), rm.ToString().c_str());
+  }
   st = SaveRecord(rec->second);
   if (!st.ok()) VS_LOG_ERROR("cannot record the new legs of %s: %s", FormatId("mirr", mirror_id).c_str(), st.ToString().c_str());
-  VS_LOG_INFO("%s of %s rebuilding %zu leg(s) in place", FormatId("mirr", mirror_id).c_str(), FormatId("lvol", lvol).c_str(),
-              changed.size());
+  VS_LOG_INFO("%s of %s: %zu leg(s) added and rebuilding, %zu dropped, %zu now", FormatId("mirr", mirror_id).c_str(),
+              FormatId("lvol", lvol).c_str(), changed.size(), dropped.size(), next.legs.size());
   return Status::OK();
+}
+
+bool Assembly::MarkInSync(MirrorSpec* m) {
+  bool marked = false;
+  for (LegSpec& leg : m->legs)
+    if (leg.rebuilding()) {
+      leg.status = 2;
+      marked = true;
+    }
+  return marked;
+}
+
+void Assembly::MarkRebuilt(int64_t lvol, MirrorSpec* m) {
+  std::vector<DmTarget> status;
+  if (!dm_->GetStatus(MirrorDm(lvol, m->mirror_id), &status).ok() || status.empty()) return;
+  std::istringstream in(status[0].params);
+  std::string level, n, health, sync, action;
+  in >> level >> n >> health >> sync >> action;
+  if (health.size() != m->legs.size() || action != "idle") return;
+  for (size_t i = 0; i < m->legs.size(); ++i)
+    if (!m->legs[i].missing() && health[i] != 'A') return;
+  MarkInSync(m);
 }
 
 std::vector<int64_t> Assembly::Watch() {
@@ -568,13 +616,7 @@ std::vector<int64_t> Assembly::Watch() {
         dead = dead || health[i] == 'D';
         whole = whole && health[i] == 'A';
       }
-      if (whole) {
-        for (LegSpec& leg : m.legs)
-          if (leg.rebuilding()) {
-            leg.status = 2;
-            dirty = true;
-          }
-      }
+      if (whole) dirty = MarkInSync(&m) || dirty;
       if (!dead || revive_after_ms_[m.mirror_id] > now) continue;
       // Reload only once every dead leg reads again: a reload onto a
       // device still failing would only fail it again.

@@ -61,12 +61,15 @@ class Assembly {
   // EBUSY (and nothing touched) while its device is open. Unknown: OK.
   Status Detach(int64_t lvol_id);
   Status List(std::vector<VolumeState>* out);
-  // Puts a mirror of an assembled volume on the legs `spec` gives it: each
-  // slot whose chunk changed gets the new leg (session, slices, zeroed
-  // metadata) and is rebuilt from the others by dm raid, at rate_kib KiB/s
-  // (0: the kernel's default); the raid is reloaded without flushing, so
-  // I/O goes on; the old leg's slices and unused sessions go. A repeat is
-  // a no-op. ENOENT if the volume or mirror is not assembled here.
+  // Puts a mirror of an assembled volume on the legs `spec` gives it, in
+  // its order. Legs are matched by chunk: a new one (session, slices,
+  // zeroed metadata) is rebuilt from the others by dm raid at rate_kib
+  // KiB/s (0: as before); one no longer given is dropped. So a replacement
+  // takes its lost leg's place, and a drain grows the mirror by a leg and
+  // later shrinks it. The raid is reloaded without flushing, so I/O goes
+  // on; dropped legs' slices and unused sessions go. A repeat is a no-op.
+  // ENOENT if the volume or mirror is not assembled here; EINVAL if no
+  // kept leg holds the data.
   Status Rebuild(const VolumeSpec& spec, int64_t mirror_id, int rate_kib);
   // Called every few seconds: a mirror with a dead leg whose device reads
   // again is reloaded as it is, so dm raid takes the leg back and its
@@ -77,6 +80,10 @@ class Assembly {
   std::vector<int64_t> Watch();
 
  private:
+  // Rebuilding legs become in sync (true if any did).
+  static bool MarkInSync(MirrorSpec* m);
+  // MarkInSync if dm raid shows every present leg alive and no recovery.
+  void MarkRebuilt(int64_t lvol, MirrorSpec* m);
   struct Record {
     VolumeSpec spec;
     std::string chap_user, chap_secret;

@@ -363,6 +363,10 @@ class WithHeadAgent(Base):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
+        cls.start_head()
+
+    @classmethod
+    def start_head(cls):
         try:
             cls.head = HeadAgent(cls.m, "127.0.6.1", IQN % 30)
             cls.heads.append(cls.head)
@@ -492,6 +496,42 @@ class WithHeadAgent(Base):
                                            if h["hsvrid"] == self.h and h["priority"] in (1, 2, 3)], 10)
 
 
+class Drain(Base):
+    """Three storage servers and the head agent: a drained disk's legs move
+    off it with the head rebuilding them, redundancy never dropping."""
+    agents_n = 3
+    head_volumes = WithHeadAgent.head_volumes
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        WithHeadAgent.start_head.__func__(cls)
+
+    def test_drained_disk_hands_its_legs_over_then_goes(self):
+        v, _ = self.create()
+        self.assertEqual(self.api.attachLogicalVolume(req(lvolid=v, hsvrid=self.h)), 0)
+        before = legs_of(self.api.showLogicalVolume(req(lvolid=v)))
+        d = before[0]["lvolspec"]["pdskid"]
+        self.assertFault("EBUSY", self.api.deletePhysicalDisk, req(pdskid=d))
+        self.assertEqual(self.api.drainPhysicalDisk(req(pdskid=d)), 0)
+        self.assertEqual(self.api.drainPhysicalDisk(req(pdskid=d)), 0)  # a repeat changes nothing
+        self.assertEqual([x["priority"] for x in self.api.listPhysicalDisks(req()) if x["pdskid"] == d], [3])
+
+        def drained():
+            legs = legs_of(self.api.showLogicalVolume(req(lvolid=v)))
+            return (len(legs) == len(before) and d not in {x["lvolspec"]["pdskid"] for x in legs}
+                    and {x["mirror_status"] for x in legs} == {INSYNC})
+        # Each mirror grows by a leg, the head rebuilds it, then drops the old one.
+        wait_for("the legs off the drained disk", drained, 30)
+        on_head = self.head_volumes()[v]
+        self.assertTrue(all(len(m["health"]) == 2 for m in on_head["mirrors"]), on_head)
+        self.assertEqual(self.api.getClusterStatus(req())["rebuilds_queued"], 0)
+        self.assertTrue(any(e["type"] == "drain" for e in self.api.listEvents(req(limit=10000))))
+        self.assertEqual(self.api.deletePhysicalDisk(req(pdskid=d)), 0)
+        self.assertEqual(self.api.detachLogicalVolume(req(lvolid=v)), 0)
+        self.assertEqual(self.api.deleteLogicalVolume(req(lvolid=v)), 0)
+
+
 class Migration(unittest.TestCase):
     """A schema-2 database (the migrations of manager/schema.cc up to 2,
     run as an older manager ran them) opens and upgrades to 3."""
@@ -520,7 +560,7 @@ class Migration(unittest.TestCase):
             m.start()
             api = m.proxy()
             with sqlite3.connect("file:%s?mode=ro" % db_path, uri=True) as db:
-                self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 4)
+                self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 5)
             row = api.listHeadServers(req(hsvrid=1))[0]
             self.assertEqual((row["ip_data"], row["url"], row["initiator"]), (["127.0.7.1"], "", ""))
             # The head from before the upgrade gets CHAP credentials when its

@@ -56,6 +56,7 @@ class HeadAssemblyTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(AttachBuildsSlicesRaidsVolumeAndLink);
   CPPUNIT_TEST(FreshMirrorIsNosyncAndReplacementIsRebuilt);
   CPPUNIT_TEST(RebuildPutsTheNewLegInTheOldSlot);
+  CPPUNIT_TEST(DrainGrowsTheMirrorThenDropsTheOldLeg);
   CPPUNIT_TEST(RefusedLoginLeavesNothing);
   CPPUNIT_TEST(DetachRefusesOpenVolume);
   CPPUNIT_TEST(DetachKeepsSessionsOthersUse);
@@ -163,6 +164,35 @@ class HeadAssemblyTest : public CppUnit::TestFixture {
     // A repeat changes nothing; an unknown mirror is ENOENT.
     CPPUNIT_ASSERT(assembly_->Rebuild(next, next.mirrors[0].mirror_id, 2048).ok());
     CPPUNIT_ASSERT_EQUAL(ENOENT, assembly_->Rebuild(next, 12345, 0).code());
+  }
+
+  void DrainGrowsTheMirrorThenDropsTheOldLeg() {
+    VolumeSpec v = Volume(6, 1, 2);
+    std::string device;
+    CPPUNIT_ASSERT(assembly_->Attach(v, "user", "secret-secret", &device).ok());
+    const std::string raid = "vastsky-6-m" + std::to_string(v.mirrors[0].mirror_id);
+    const LegSpec a = v.mirrors[0].legs[0], b = v.mirrors[0].legs[1];
+    VolumeSpec grown = v;
+    grown.mirrors[0].legs.push_back(Leg(5001, 9, 3));
+    CPPUNIT_ASSERT(assembly_->Rebuild(grown, v.mirrors[0].mirror_id, 0).ok());
+    std::vector<DmTarget> t;
+    CPPUNIT_ASSERT(dm_->GetTable(raid, &t).ok());
+    CPPUNIT_ASSERT(t[0].params.find("raid1 3 0 rebuild 2 3 ") == 0);
+    // In sync (the sim's raid always is): the old leg goes, the new one is
+    // not named for rebuild again, positions shift.
+    VolumeSpec shrunk = v;
+    shrunk.mirrors[0].legs = {b, Leg(5001, 9, 3)};
+    CPPUNIT_ASSERT(assembly_->Rebuild(shrunk, v.mirrors[0].mirror_id, 0).ok());
+    CPPUNIT_ASSERT(dm_->GetTable(raid, &t).ok());
+    CPPUNIT_ASSERT(t[0].params.find("raid1 1 0 2 ") == 0);
+    CPPUNIT_ASSERT(t[0].params.find("c" + std::to_string(b.chunk_id) + "-meta") < t[0].params.find("c5001-meta"));
+    DmInfo info;
+    CPPUNIT_ASSERT(dm_->GetInfo("vastsky-6-c" + std::to_string(a.chunk_id) + "-data", &info).ok());
+    CPPUNIT_ASSERT(!info.exists);
+    // Never onto legs that all lack the data.
+    VolumeSpec fresh = v;
+    fresh.mirrors[0].legs = {Leg(5002, 10, 3), Leg(5003, 11, 3)};
+    CPPUNIT_ASSERT_EQUAL(EINVAL, assembly_->Rebuild(fresh, v.mirrors[0].mirror_id, 0).code());
   }
 
   void RefusedLoginLeavesNothing() {
