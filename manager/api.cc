@@ -171,14 +171,6 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
          *r = IdValue(id);
          return Status::OK();
        }},
-      {"deleteLogicalVolume",
-       [&s](const Params& p, xmlrpc_c::value* r) {
-         VolumeRef ref;
-         VS_RETURN_IF_ERROR(p.Volume("lvol", &ref));
-         VS_RETURN_IF_ERROR(s.DeleteLogicalVolume(ref));
-         *r = Zero();
-         return Status::OK();
-       }},
       {"listLogicalVolumes",
        [&s](const Params& p, xmlrpc_c::value* r) {
          VolumeRef ref;
@@ -296,12 +288,22 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
   };
   for (const auto& m : methods) service_.Add(m.first, m.second);
   // These wait on agents: the Attacher takes the lock for each transaction.
-  service_.AddUnlocked("attachLogicalVolume", [&attacher](const Params& p, xmlrpc_c::value* r) {
+  // A user's attach or delete keeps the recovery loop from attaching the
+  // volume for a rebuild meanwhile; either takes a rebuild attachment over.
+  auto held = [this](const VolumeRef& ref, const std::function<Status()>& f) {
+    std::vector<VolumeInfo> vols;
+    if (!service_.Locked([&] { return store_->ListLogicalVolumes(&ref, &vols); }).ok() || vols.empty()) return f();
+    recovery_.Hold(vols[0].id);
+    Status st = f();
+    recovery_.Release(vols[0].id);
+    return st;
+  };
+  service_.AddUnlocked("attachLogicalVolume", [&attacher, held](const Params& p, xmlrpc_c::value* r) {
     VolumeRef ref;
     int64_t hsvr;
     VS_RETURN_IF_ERROR(p.Volume("lvol", &ref));
     VS_RETURN_IF_ERROR(p.Id("hsvrid", &hsvr));
-    VS_RETURN_IF_ERROR(attacher.Attach(ref, hsvr));
+    VS_RETURN_IF_ERROR(held(ref, [&] { return attacher.Attach(ref, hsvr); }));
     *r = Zero();  // 3.0's answer; the device is in the attach event
     return Status::OK();
   });
@@ -333,6 +335,16 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
     rec.Rates(&disk, &cluster);
     *r = xmlrpc_c::value_struct(std::map<std::string, xmlrpc_c::value>{{"disk_mibs", IntValue(disk)},
                                                                         {"cluster_mibs", IntValue(cluster)}});
+    return Status::OK();
+  });
+  service_.AddUnlocked("deleteLogicalVolume", [this, &attacher, held](const Params& p, xmlrpc_c::value* r) {
+    VolumeRef ref;
+    VS_RETURN_IF_ERROR(p.Volume("lvol", &ref));
+    VS_RETURN_IF_ERROR(held(ref, [&] {
+      VS_RETURN_IF_ERROR(attacher.Detach(ref, /*rebuild_attachment=*/true));
+      return service_.Locked([&] { return store_->DeleteLogicalVolume(ref); });
+    }));
+    *r = Zero();
     return Status::OK();
   });
   service_.AddUnlocked("detachLogicalVolume", [&attacher](const Params& p, xmlrpc_c::value* r) {

@@ -91,6 +91,7 @@ xmlrpc_c::value RenderVolume(const VolumeInfo& v) {
                                        {"fault", xmlrpc_c::value_boolean(v.fault)},
                                        {"bind_status", Int(v.bind_status)},
                                        {"bind_event", Int(v.bind_event)},
+                                       {"rebuild_only", xmlrpc_c::value_boolean(v.rebuild_only)},
                                        {"ctime", Str(v.ctime)}});
 }
 

@@ -132,9 +132,22 @@ Status Attacher::Call(const std::string& url, const std::string& method, Members
   return client.Call(method, params, result);
 }
 
-Status Attacher::Attach(const VolumeRef& ref, int64_t hsvr_id) {
+Status Attacher::Attach(const VolumeRef& ref, int64_t hsvr_id, bool rebuild_only) {
+  if (!rebuild_only) {
+    std::vector<VolumeInfo> vols;
+    VS_RETURN_IF_ERROR(locked_([&] { return store_->ListLogicalVolumes(&ref, &vols); }));
+    if (!vols.empty() && vols[0].rebuild_only) {
+      bool adopted = false;
+      if (vols[0].hsvr_id == hsvr_id)
+        VS_RETURN_IF_ERROR(locked_([&] { return store_->AdoptRebuildAttachment(vols[0].id, hsvr_id, &adopted); }));
+      if (adopted) return Status::OK();
+      VS_LOG_INFO("%s is attached to %s for its rebuild: detached from there first", FormatId("lvol", vols[0].id).c_str(),
+                  FormatId("hsvr", vols[0].hsvr_id).c_str());
+      VS_RETURN_IF_ERROR(Detach(ref, /*rebuild_attachment=*/true));
+    }
+  }
   AttachPlan plan;
-  VS_RETURN_IF_ERROR(locked_([&] { return store_->BeginAttach(ref, hsvr_id, &plan); }));
+  VS_RETURN_IF_ERROR(locked_([&] { return store_->BeginAttach(ref, hsvr_id, rebuild_only, &plan); }));
   if (!plan.agent) return Status::OK();
   // The intent is recorded first, so a revoke by whoever holds the head's
   // turn now already counts this volume's disks as needed.
@@ -255,9 +268,9 @@ void Attacher::Revoke(const HeadAgentInfo& head, int64_t lvol_id, const Op& op, 
   }
 }
 
-Status Attacher::Detach(const VolumeRef& ref) {
+Status Attacher::Detach(const VolumeRef& ref, bool rebuild_attachment) {
   DetachPlan plan;
-  VS_RETURN_IF_ERROR(locked_([&] { return store_->BeginDetach(ref, &plan); }));
+  VS_RETURN_IF_ERROR(locked_([&] { return store_->BeginDetach(ref, &plan, rebuild_attachment); }));
   if (!plan.agent) return Status::OK();
   std::lock_guard<std::mutex> head_lock(*HeadMutex(plan.head.id));
   const VolumeInfo& vol = plan.layout.volume;

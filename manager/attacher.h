@@ -43,8 +43,13 @@ class Attacher {
   using Locked = std::function<Status(const std::function<Status()>&)>;
 
   Attacher(Store* store, Locked locked, AgentOptions options);
-  Status Attach(const VolumeRef& ref, int64_t hsvr_id);
-  Status Detach(const VolumeRef& ref);
+  // rebuild_only: the manager attaches a detached volume to rebuild its
+  // legs (manager/recovery.h). A user's attach takes such an attachment
+  // over: adopted on the same head, else detached first.
+  Status Attach(const VolumeRef& ref, int64_t hsvr_id, bool rebuild_only = false);
+  // rebuild_attachment: only an attachment made for a rebuild (a user's
+  // detach leaves that alone, and the user's one is not the manager's).
+  Status Detach(const VolumeRef& ref, bool rebuild_attachment = false);
 
   // Shared with the recovery loop (manager/recovery.h). The turn every
   // change to what a head has assembled takes:

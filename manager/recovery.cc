@@ -154,9 +154,55 @@ void Recovery::ReplaceDeadLegs() {
   }
 }
 
+void Recovery::Hold(int64_t lvol_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++held_[lvol_id];
+}
+
+void Recovery::Release(int64_t lvol_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (--held_[lvol_id] <= 0) held_.erase(lvol_id);
+}
+
+void Recovery::RebuildDetached() {
+  std::vector<int64_t> idle;
+  std::vector<std::pair<int64_t, int64_t>> work;
+  Status st = locked_([&] {
+    VS_RETURN_IF_ERROR(store_->IdleRebuildAttachments(&idle));
+    return store_->RebuildAttachWork(options_.rebuild_attachments, &work);
+  });
+  if (!st.ok()) {
+    VS_LOG_ERROR("cannot look for detached volumes to rebuild: %s", st.ToString().c_str());
+    return;
+  }
+  for (int64_t lvol : idle) {
+    st = attacher_->Detach(VolumeRef{lvol, ""}, /*rebuild_attachment=*/true);
+    if (st.ok()) VS_LOG_INFO("%s rebuilt: detached again", FormatId("lvol", lvol).c_str());
+    else VS_LOG_WARN("%s rebuilt but not detached yet: %s", FormatId("lvol", lvol).c_str(), st.ToString().c_str());
+  }
+  const int64_t now = NowMs();
+  for (const auto& w : work) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto h = retry_after_ms_.find(w.first);
+      if (held_.count(w.first) || (h != retry_after_ms_.end() && h->second > now)) continue;
+      retry_after_ms_.erase(w.first);
+    }
+    VS_LOG_INFO("%s is detached with legs to rebuild: attaching it to %s for the rebuild",
+                FormatId("lvol", w.first).c_str(), FormatId("hsvr", w.second).c_str());
+    st = attacher_->Attach(VolumeRef{w.first, ""}, w.second, /*rebuild_only=*/true);
+    if (st.ok()) continue;
+    VS_LOG_WARN("%s could not be attached for its rebuild: %s; retrying in 30 s", FormatId("lvol", w.first).c_str(),
+                st.ToString().c_str());
+    std::lock_guard<std::mutex> lock(mu_);
+    retry_after_ms_[w.first] = now + 30000;
+  }
+}
+
 void Recovery::RunOnce() {
   FailStaleServers();
   ReplaceDeadLegs();
+  RebuildDetached();
   std::vector<RebuildTask> queued;
   std::set<int64_t> busy;
   std::vector<RunningRebuild> running;
@@ -276,6 +322,7 @@ void Recovery::PollRunning(const std::vector<RunningRebuild>& running) {
       // space go, so nothing else can ever be written there through it.
       if (st.ok() && !retiring.empty()) st = DropLegs(*r, layout, retiring);
       if (st.ok()) st = locked_([&] { return store_->FinishRebuild(r->mirror_id, chunks); });
+      if (st.ok() && !retiring.empty()) RevokeUnneeded(*r, layout, retiring);
       if (st.ok()) {
         VS_LOG_INFO("%s rebuilt on %s: %zu leg(s) in sync", FormatId("mirr", r->mirror_id).c_str(),
                     FormatId("hsvr", r->hsvr_id).c_str(), chunks.size());
@@ -306,6 +353,34 @@ Status Recovery::DropLegs(const RunningRebuild& r, VolumeLayout layout, const st
                               &out);
   if (!st.ok()) return Status::Error(st.code(), FormatId("hsvr", r.hsvr_id) + " could not drop the drained leg(s): " + st.ToString());
   return Status::OK();
+}
+
+void Recovery::RevokeUnneeded(const RunningRebuild& r, const VolumeLayout& layout, const std::vector<int64_t>& gone) {
+  HeadAgentInfo head;
+  std::set<int64_t> needed;
+  Status st = locked_([&] {
+    VS_RETURN_IF_ERROR(store_->LoadHeadAgent(r.hsvr_id, &head));
+    return store_->DisksStillNeeded(r.hsvr_id, 0, &needed);
+  });
+  if (!st.ok()) {
+    VS_LOG_WARN("cannot tell which disks %s still needs: %s", FormatId("hsvr", r.hsvr_id).c_str(), st.ToString().c_str());
+    return;
+  }
+  std::lock_guard<std::mutex> head_lock(*attacher_->HeadMutex(r.hsvr_id));
+  for (const MirrorInfo& m : layout.mirrors)
+    for (const ChunkInfo& c : m.chunks) {
+      if (std::find(gone.begin(), gone.end(), c.id) == gone.end() || needed.count(c.pdsk_id) || c.ssvr_url.empty())
+        continue;
+      xmlrpc_c::value out;
+      st = attacher_->Call(c.ssvr_url, "revokeInitiator",
+                           {{"opid", xmlrpc_c::value_string(OpId("retire-p" + std::to_string(c.pdsk_id)))},
+                            {"pdskid", IntValue(c.pdsk_id)},
+                            {"initiator", xmlrpc_c::value_string(head.initiator)}},
+                           &out);
+      if (!st.ok() && st.code() != ENOENT)
+        VS_LOG_WARN("%s keeps access to drained %s: revoke failed: %s", FormatId("hsvr", r.hsvr_id).c_str(),
+                    FormatId("pdsk", c.pdsk_id).c_str(), st.ToString().c_str());
+    }
 }
 
 Status Recovery::StartOne(int64_t mirror_id, int64_t source_pdsk) {

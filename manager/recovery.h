@@ -12,7 +12,9 @@
 //     for longer than the grace period while their server lives: a LUN
 //     gone, a disk returning read errors;
 //  3. completes the rebuilds whose head reports the mirror in sync;
-//  4. starts queued rebuilds as the scheduler picks them (one per disk,
+//  4. attaches detached volumes with legs to rebuild to a live head
+//     (rebuild_only) and detaches them once their rebuilds are done;
+//  5. starts queued rebuilds as the scheduler picks them (one per disk,
 //     least redundant first), within the cluster-wide rate: the head where
 //     the volume is attached reloads the mirror with the new leg in the
 //     lost leg's slot, and dm raid copies it at the per-disk rate.
@@ -38,6 +40,7 @@ struct RecoveryOptions {
   int64_t disk_rate_mibs = 64;  // per rebuild (so per disk): dm raid's max_recovery_rate
   int64_t cluster_rate_mibs = 0;  // all rebuilds together; 0 = no limit
   int tick_ms = 1000;
+  int rebuild_attachments = 8;  // detached volumes attached for rebuild at once
 };
 
 class Recovery {
@@ -57,14 +60,21 @@ class Recovery {
   // A head's heartbeat: the chunks of the legs it holds dead now. A leg it
   // no longer lists has come back (or gone) and is forgotten.
   void NoteDeadLegs(int64_t hsvr_id, const std::vector<int64_t>& chunks);
+  // Keeps the loop from attaching this volume for a rebuild while a user
+  // attaches or deletes it (from Hold until the matching Release).
+  void Hold(int64_t lvol_id);
+  void Release(int64_t lvol_id);
   // One pass of the loop (tests call it directly).
   void RunOnce();
 
  private:
   void FailStaleServers();
   void ReplaceDeadLegs();
+  void RebuildDetached();
   void PollRunning(const std::vector<RunningRebuild>& running);
   Status StartOne(int64_t mirror_id, int64_t source_pdsk);
+  // Revokes the head's access to the disks of `gone` legs it no longer needs.
+  void RevokeUnneeded(const RunningRebuild& r, const VolumeLayout& layout, const std::vector<int64_t>& gone);
   // Asks the head running r to reload its mirror without the given legs.
   Status DropLegs(const RunningRebuild& r, VolumeLayout layout, const std::vector<int64_t>& chunks);
 
@@ -85,6 +95,10 @@ class Recovery {
     bool told;  // "only copy" already logged
   };
   std::map<int64_t, DeadLeg> dead_legs_;
+  // Volumes not to attach for a rebuild before the given time (a failed
+  // try), and those users are working on (under mu_).
+  std::map<int64_t, int64_t> retry_after_ms_;
+  std::map<int64_t, int> held_;
 };
 
 }  // namespace vastsky

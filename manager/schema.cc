@@ -149,11 +149,14 @@ ALTER TABLE rebuild ADD COLUMN source_pdsk INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE rebuild ADD COLUMN hsvr_id INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE rebuild ADD COLUMN started TEXT NOT NULL DEFAULT '';
 )SQL",
-    // 4 -> 5: drain. A leg on a draining disk gets a new leg beside it (a
-    // mirror grows by one, so redundancy never drops); the rebuild of the
-    // new leg names the leg it retires once in sync.
+    // 4 -> 5: drain, and rebuilds of detached volumes. A leg on a draining
+    // disk gets a new leg beside it (a mirror grows by one, so redundancy
+    // never drops); the rebuild of the new leg names the leg it retires
+    // once in sync. A detached volume with legs to rebuild is attached by
+    // the manager itself to a head (rebuild_only) until they are in sync.
     R"SQL(
 ALTER TABLE rebuild ADD COLUMN retire_chunk INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE attachment ADD COLUMN rebuild_only INTEGER NOT NULL DEFAULT 0;
 )SQL",
 };
 

@@ -74,7 +74,7 @@ class Store {
   // bind_status UNBOUND + bind_event BINDING, detaching keeps its status
   // (BOUND or ERROR) + UNBINDING. A head without an agent gets the 3.0
   // behaviour inside Begin* (plan->agent false, nothing left to do).
-  Status BeginAttach(const VolumeRef& ref, int64_t hsvr_id, AttachPlan* plan);
+  Status BeginAttach(const VolumeRef& ref, int64_t hsvr_id, bool rebuild_only, AttachPlan* plan);
   // BOUND, no event; the plan's legs that were ALLOCATED become INSYNC.
   // EAGAIN if the intent vanished meanwhile (the head was reported failed).
   Status FinishAttach(const AttachPlan& plan, const std::string& device);
@@ -83,7 +83,10 @@ class Store {
   // Whatever the transition, the head's state is unknown: bind_status
   // ERROR, no event; only a detach clears it.
   Status MarkAttachmentError(int64_t lvol_id, int64_t hsvr_id, const std::string& why);
-  Status BeginDetach(const VolumeRef& ref, DetachPlan* plan);
+  // rebuild_attachment: detach only an attachment the manager made for a
+  // rebuild; otherwise only a user's (a rebuild attachment is not the
+  // user's to detach: nothing to do).
+  Status BeginDetach(const VolumeRef& ref, DetachPlan* plan, bool rebuild_attachment = false);
   // Removes the attachment; leftovers (ACLs that could not be revoked, ""
   // if none) make its event a warning.
   Status FinishDetach(const DetachPlan& plan, const std::string& leftovers);
@@ -127,8 +130,19 @@ class Store {
   // or if the head it was reported from no longer has it attached; EAGAIN
   // if no other leg is in sync: it may be the only copy.
   Status ReplaceDeadLeg(int64_t chunk_id, int64_t hsvr_id);
+  // Detached volumes with legs to rebuild, each paired with the live head
+  // (with an agent) that should rebuild them, the one with the fewest
+  // attachments; no more than `limit` attached for rebuild at once.
+  Status RebuildAttachWork(int limit, std::vector<std::pair<int64_t, int64_t>>* lvol_hsvr);
+  // Volumes attached only for their rebuild, with nothing left to rebuild.
+  Status IdleRebuildAttachments(std::vector<int64_t>* lvols);
+  // An attach to the head a volume is attached to for its rebuild: the
+  // attachment becomes the caller's (adopted) and the rebuild goes on.
+  Status AdoptRebuildAttachment(int64_t lvol_id, int64_t hsvr_id, bool* adopted);
   // Live servers with an agent whose last heartbeat is older than grace_s.
   Status StaleServers(int grace_s, std::vector<int64_t>* ssvrs, std::vector<int64_t>* hsvrs);
+  // A head's agent URL, initiator and CHAP credentials.
+  Status LoadHeadAgent(int64_t hsvr_id, HeadAgentInfo* out);
   // The head, and every disk (with its agent) a fence must close to it.
   Status FenceTargets(int64_t hsvr_id, HeadAgentInfo* head, std::vector<ChunkInfo>* disks);
 
@@ -139,7 +153,6 @@ class Store {
   Status LoadAllocator();
   // At Open: a transition no manager is driving any more becomes ERROR.
   Status ClearInterruptedTransitions();
-  Status LoadHeadAgent(int64_t hsvr_id, HeadAgentInfo* out);
   // The rules every attach obeys; vol is the volume ref names.
   Status CheckAttachable(const VolumeRef& ref, int64_t hsvr_id, VolumeInfo* vol);
   // The attachment rows of vol and its snapshots, BOUND, legs INSYNC.

@@ -66,6 +66,11 @@ Status Store::RecordAttached(const VolumeInfo& vol, int64_t hsvr_id) {
 Status Store::RecordDetached(const VolumeInfo& vol) {
   Stmt del(db_, "DELETE FROM attachment WHERE lvol_id = ?1 OR lvol_id IN (SELECT id FROM lvol WHERE origin_id = ?1)");
   VS_RETURN_IF_ERROR(del.Bind(1, vol.id).Run());
+  // A rebuild the head was running stops with the mirror: queued again.
+  Stmt requeue(db_,
+               "UPDATE rebuild SET state = 0, hsvr_id = 0, started = '' WHERE state = 1 AND mirror_id IN "
+               "(SELECT id FROM mirror WHERE lvol_id = ?1)");
+  VS_RETURN_IF_ERROR(requeue.Bind(1, vol.id).Run());
   return AddEvent("info", "detach", "lvol", vol.id, Quote(vol.name) + " detached from hsvr " + std::to_string(vol.hsvr_id));
 }
 
@@ -88,7 +93,7 @@ Status Store::DetachLogicalVolume(const VolumeRef& ref) {
   });
 }
 
-Status Store::BeginAttach(const VolumeRef& ref, int64_t hsvr_id, AttachPlan* plan) {
+Status Store::BeginAttach(const VolumeRef& ref, int64_t hsvr_id, bool rebuild_only, AttachPlan* plan) {
   return Mutate([&](Change*) {
     VolumeInfo vol;
     VS_RETURN_IF_ERROR(CheckAttachable(ref, hsvr_id, &vol));
@@ -101,8 +106,9 @@ Status Store::BeginAttach(const VolumeRef& ref, int64_t hsvr_id, AttachPlan* pla
       return Status::Internal(Hsvr(hsvr_id) + " has an agent but no CHAP credentials");
     VS_RETURN_IF_ERROR(LoadLayout(vol, &plan->layout));
     // UNBOUND + BINDING: nothing is settled on the head until the outcome.
-    Stmt att(db_, "INSERT INTO attachment(lvol_id, hsvr_id, status, event, ctime) VALUES (?1, ?2, 0, 1, ?3)");
-    return att.Bind(1, vol.id).Bind(2, hsvr_id).Bind(3, NowIso8601()).Run();
+    Stmt att(db_,
+             "INSERT INTO attachment(lvol_id, hsvr_id, status, event, ctime, rebuild_only) VALUES (?1, ?2, 0, 1, ?3, ?4)");
+    return att.Bind(1, vol.id).Bind(2, hsvr_id).Bind(3, NowIso8601()).Bind(4, rebuild_only ? 1 : 0).Run();
   });
 }
 
@@ -146,13 +152,14 @@ Status Store::MarkAttachmentError(int64_t lvol_id, int64_t hsvr_id, const std::s
   });
 }
 
-Status Store::BeginDetach(const VolumeRef& ref, DetachPlan* plan) {
+Status Store::BeginDetach(const VolumeRef& ref, DetachPlan* plan, bool rebuild_attachment) {
   return Mutate([&](Change*) {
     VolumeInfo vol;
     VS_RETURN_IF_ERROR(ResolveVolume(ref, &vol));
-    if (vol.kind != 0) return Status::Error(EINVAL, "snapshots follow their origin; detach " + FormatId("lvol", vol.origin_id));
     plan->agent = false;
-    if (vol.hsvr_id == 0) return Status::OK();
+    if (rebuild_attachment && (vol.kind != 0 || !vol.rebuild_only)) return Status::OK();
+    if (vol.kind != 0) return Status::Error(EINVAL, "snapshots follow their origin; detach " + FormatId("lvol", vol.origin_id));
+    if (vol.hsvr_id == 0 || vol.rebuild_only != rebuild_attachment) return Status::OK();
     if (vol.bind_event != kNoEvent) return Status::Error(EAGAIN, Quote(vol.name) + " is being attached or detached");
     VS_RETURN_IF_ERROR(LoadHeadAgent(vol.hsvr_id, &plan->head));
     if (plan->head.url.empty()) return RecordDetached(vol);

@@ -155,6 +155,8 @@ Status Store::NotifyFailure(int target, int64_t target_id) {
         Stmt det(db_, "DELETE FROM attachment WHERE hsvr_id = ?1");
         VS_RETURN_IF_ERROR(det.Bind(1, target_id).Run());
         int detached = sqlite3_changes(db_.handle());
+        Stmt requeue(db_, "UPDATE rebuild SET state = 0, hsvr_id = 0, started = '' WHERE state = 1 AND hsvr_id = ?1");
+        VS_RETURN_IF_ERROR(requeue.Bind(1, target_id).Run());
         return AddEvent("warning", "failure", "hsvr", target_id,
                         "head server reported failed; " + std::to_string(detached) + " volumes marked detached");
       }

@@ -129,6 +129,59 @@ Status Store::RequeueRebuild(int64_t mirror_id, const std::string& why) {
   });
 }
 
+Status Store::RebuildAttachWork(int limit, std::vector<std::pair<int64_t, int64_t>>* lvol_hsvr) {
+  Txn txn(db_);
+  VS_RETURN_IF_ERROR(txn.status());
+  Stmt busy(db_, "SELECT count(*) FROM attachment WHERE rebuild_only = 1");
+  if (!busy.Step()) return busy.status();
+  limit -= static_cast<int>(busy.Int(0));
+  if (limit <= 0) return Status::OK();
+  // Snapshots are not built on the data path: their origins wait.
+  Stmt vols(db_,
+            "SELECT DISTINCT m.lvol_id FROM rebuild r JOIN mirror m ON m.id = r.mirror_id JOIN lvol l ON l.id = m.lvol_id "
+            "WHERE l.kind = 0 AND NOT EXISTS (SELECT 1 FROM attachment a WHERE a.lvol_id = l.id) "
+            "AND NOT EXISTS (SELECT 1 FROM lvol s WHERE s.origin_id = l.id) ORDER BY m.lvol_id LIMIT ?1");
+  vols.Bind(1, limit);
+  std::vector<int64_t> ids;
+  while (vols.Step()) ids.push_back(vols.Int(0));
+  VS_RETURN_IF_ERROR(vols.status());
+  if (ids.empty()) return Status::OK();
+  Stmt heads(db_,
+             "SELECT h.id, (SELECT count(*) FROM attachment a WHERE a.hsvr_id = h.id) FROM hsvr h "
+             "WHERE h.priority IN (1, 2) AND h.url != '' AND h.chap_user != '' ORDER BY 2, h.id");
+  std::vector<std::pair<int64_t, int64_t>> load;  // attachments, hsvr
+  while (heads.Step()) load.push_back({heads.Int(1), heads.Int(0)});
+  VS_RETURN_IF_ERROR(heads.status());
+  if (load.empty()) return Status::OK();
+  for (int64_t id : ids) {
+    std::sort(load.begin(), load.end());
+    lvol_hsvr->push_back({id, load[0].second});
+    ++load[0].first;
+  }
+  return Status::OK();
+}
+
+Status Store::IdleRebuildAttachments(std::vector<int64_t>* lvols) {
+  Stmt q(db_,
+         "SELECT a.lvol_id FROM attachment a WHERE a.rebuild_only = 1 AND a.event = 0 AND NOT EXISTS "
+         "(SELECT 1 FROM rebuild r JOIN mirror m ON m.id = r.mirror_id WHERE m.lvol_id = a.lvol_id) ORDER BY 1");
+  while (q.Step()) lvols->push_back(q.Int(0));
+  return q.status();
+}
+
+Status Store::AdoptRebuildAttachment(int64_t lvol_id, int64_t hsvr_id, bool* adopted) {
+  return Mutate([&](Change*) {
+    Stmt up(db_,
+            "UPDATE attachment SET rebuild_only = 0 WHERE lvol_id = ?1 AND hsvr_id = ?2 AND rebuild_only = 1 "
+            "AND status = 1 AND event = 0");
+    VS_RETURN_IF_ERROR(up.Bind(1, lvol_id).Bind(2, hsvr_id).Run());
+    *adopted = sqlite3_changes(db_.handle()) == 1;
+    if (!*adopted) return Status::OK();
+    return AddEvent("info", "attach", "lvol", lvol_id,
+                    "attached to hsvr " + std::to_string(hsvr_id) + " (it was there already, being rebuilt)");
+  });
+}
+
 Status Store::StaleServers(int grace_s, std::vector<int64_t>* ssvrs, std::vector<int64_t>* hsvrs) {
   Txn txn(db_);
   VS_RETURN_IF_ERROR(txn.status());

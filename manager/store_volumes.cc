@@ -25,7 +25,7 @@ static Status QueryVolumes(Db& db, int64_t only_id, std::vector<VolumeInfo>* out
     Stmt q(db,
            "SELECT l.id, l.name, l.kind, ifnull(l.origin_id, 0), l.capacity_gib, l.redundancy, "
            "l.top_node, l.linear_node, l.ctime, ifnull(a.hsvr_id, 0), ifnull(a.status, 0), "
-           "ifnull(a.event, 0) FROM lvol l LEFT JOIN attachment a ON a.lvol_id = l.id "
+           "ifnull(a.event, 0), ifnull(a.rebuild_only, 0) FROM lvol l LEFT JOIN attachment a ON a.lvol_id = l.id "
            "WHERE ?1 = 0 OR l.id = ?1 ORDER BY l.id");
     q.Bind(1, only_id);
     while (q.Step()) {
@@ -42,6 +42,7 @@ static Status QueryVolumes(Db& db, int64_t only_id, std::vector<VolumeInfo>* out
       v.hsvr_id = q.Int(9);
       v.bind_status = static_cast<int>(q.Int(10));
       v.bind_event = static_cast<int>(q.Int(11));
+      v.rebuild_only = q.Int(12) != 0;
       index[v.id] = out->size();
       out->push_back(v);
     }

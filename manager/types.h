@@ -75,6 +75,7 @@ struct VolumeInfo {
   std::string ctime;
   int64_t hsvr_id = 0;
   int bind_status = kUnbound, bind_event = kNoEvent;
+  bool rebuild_only = false;  // attached by the manager only to rebuild its legs
   bool fault = false;
   // 3.0's direction: a snapshot is associated *to* its origin; an origin
   // lists its snapshots in associated_from.

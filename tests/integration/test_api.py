@@ -10,7 +10,7 @@ from harness import (ALLOCATED, BOUND, DEXT, FAULTY, HALT, HIGH, INSYNC, SPARE, 
 
 LVOL_ROW = {"lvolid": int, "lvolname": str, "redundancy": int, "capacity": int, "hsvrid": int,
             "associated_to": list, "associated_from": list, "fault": bool, "bind_status": int,
-            "bind_event": int, "ctime": str}
+            "bind_event": int, "rebuild_only": bool, "ctime": str}
 NODE = {"lvolid": int, "lvoltype": int, "capacity": int, "mirror_status": int, "lvolspec": dict,
         "labels": list, "components": list}
 DEXT_SPEC = {"pdskid": int, "ssvrid": int, "offset": int, "meta_offset": int, "length": int,

@@ -498,8 +498,9 @@ class WithHeadAgent(Base):
 
 class Drain(Base):
     """Three storage servers and the head agent: a drained disk's legs move
-    off it with the head rebuilding them, redundancy never dropping."""
-    agents_n = 3
+    off it with the head rebuilding them, redundancy never dropping; a
+    detached volume's lost leg is rebuilt on a head the manager picks."""
+    agents_n = 4
     head_volumes = WithHeadAgent.head_volumes
 
     @classmethod
@@ -507,7 +508,7 @@ class Drain(Base):
         super().setUpClass()
         WithHeadAgent.start_head.__func__(cls)
 
-    def test_drained_disk_hands_its_legs_over_then_goes(self):
+    def test_1_drained_disk_hands_its_legs_over_then_goes(self):
         v, _ = self.create()
         self.assertEqual(self.api.attachLogicalVolume(req(lvolid=v, hsvrid=self.h)), 0)
         before = legs_of(self.api.showLogicalVolume(req(lvolid=v)))
@@ -527,8 +528,27 @@ class Drain(Base):
         self.assertTrue(all(len(m["health"]) == 2 for m in on_head["mirrors"]), on_head)
         self.assertEqual(self.api.getClusterStatus(req())["rebuilds_queued"], 0)
         self.assertTrue(any(e["type"] == "drain" for e in self.api.listEvents(req(limit=10000))))
+        self.assertNotIn(d, self.allowed()[IQN % 30])  # the head has no business there any more
         self.assertEqual(self.api.deletePhysicalDisk(req(pdskid=d)), 0)
         self.assertEqual(self.api.detachLogicalVolume(req(lvolid=v)), 0)
+        self.assertEqual(self.api.deleteLogicalVolume(req(lvolid=v)), 0)
+
+    def test_2_detached_volume_is_rebuilt_without_a_hand(self):
+        v, _ = self.create()
+        self.assertEqual(self.api.attachLogicalVolume(req(lvolid=v, hsvrid=self.h)), 0)
+        self.assertEqual(self.api.detachLogicalVolume(req(lvolid=v)), 0)  # its legs hold data now
+        lost = legs_of(self.api.showLogicalVolume(req(lvolid=v)))[0]["lvolspec"]["pdskid"]
+        self.assertEqual(self.api.notifyFailure(req(target=3, targetid=lost)), 0)
+
+        def rebuilt():
+            legs = legs_of(self.api.showLogicalVolume(req(lvolid=v)))
+            return ({x["mirror_status"] for x in legs} == {INSYNC} and lost not in {x["lvolspec"]["pdskid"] for x in legs}
+                    and self.lvol(v)["hsvrid"] == 0 and self.api.getClusterStatus(req())["rebuilds_queued"] == 0)
+        wait_for("the detached volume rebuilt and detached again", rebuilt, 30)
+        attaches = [e for e in self.events(v) if e["type"] == "attach"]
+        self.assertEqual(len(attaches), 2, attaches)  # the user's, then the manager's for the rebuild
+        self.assertEqual(self.allowed(), {})
+        self.assertNotIn(v, self.head_volumes())
         self.assertEqual(self.api.deleteLogicalVolume(req(lvolid=v)), 0)
 
 

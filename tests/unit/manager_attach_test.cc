@@ -125,14 +125,14 @@ class ManagerAttachTest : public CppUnit::TestFixture {
     Cluster(2);
     const int64_t v = Volume("v");
     AttachPlan first, second;
-    CPPUNIT_ASSERT(store_->BeginAttach(VolumeRef{v, ""}, h, &first).ok());
+    CPPUNIT_ASSERT(store_->BeginAttach(VolumeRef{v, ""}, h, false, &first).ok());
     CPPUNIT_ASSERT_EQUAL(std::string("vastsky-hsvr-00000001"), first.head.chap_user);
     CPPUNIT_ASSERT_EQUAL(size_t(16), first.head.chap_secret.size());
     CPPUNIT_ASSERT(store_->AbortAttach(first, "test").ok());
     // A reconnect updates the url and keeps the credentials.
     CPPUNIT_ASSERT(store_->RegisterHeadServer({"127.2.0.1"}, &id, true, &url2, nullptr).ok());
     CPPUNIT_ASSERT_EQUAL(h, id);
-    CPPUNIT_ASSERT(store_->BeginAttach(VolumeRef{v, ""}, h, &second).ok());
+    CPPUNIT_ASSERT(store_->BeginAttach(VolumeRef{v, ""}, h, false, &second).ok());
     CPPUNIT_ASSERT_EQUAL(url2, second.head.url);
     CPPUNIT_ASSERT_EQUAL(first.head.chap_secret, second.head.chap_secret);
     // The storage agents know the head by its initiator: it cannot change
@@ -148,7 +148,7 @@ class ManagerAttachTest : public CppUnit::TestFixture {
     Cluster(2);
     const int64_t h = Head("127.2.0.1"), v = Volume("v");
     AttachPlan plan;
-    CPPUNIT_ASSERT(store_->BeginAttach(VolumeRef{v, ""}, h, &plan).ok());
+    CPPUNIT_ASSERT(store_->BeginAttach(VolumeRef{v, ""}, h, false, &plan).ok());
     CPPUNIT_ASSERT(plan.agent);
     CPPUNIT_ASSERT_EQUAL(kIqn, plan.head.initiator);
     CPPUNIT_ASSERT_EQUAL(size_t(2), plan.layout.mirrors.size());
@@ -162,7 +162,7 @@ class ManagerAttachTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(int(kUnbound), info.bind_status);
     CPPUNIT_ASSERT_EQUAL(int(kBinding), info.bind_event);
     AttachPlan again;
-    CPPUNIT_ASSERT_EQUAL(EBUSY, store_->BeginAttach(VolumeRef{v, ""}, h, &again).code());
+    CPPUNIT_ASSERT_EQUAL(EBUSY, store_->BeginAttach(VolumeRef{v, ""}, h, false, &again).code());
     CPPUNIT_ASSERT_EQUAL(EBUSY, store_->DeleteLogicalVolume(VolumeRef{v, ""}).code());
     DetachPlan detach;
     CPPUNIT_ASSERT_EQUAL(EAGAIN, store_->BeginDetach(VolumeRef{v, ""}, &detach).code());
@@ -188,7 +188,7 @@ class ManagerAttachTest : public CppUnit::TestFixture {
     Cluster(3);
     const int64_t h = Head("127.2.0.1"), v = Volume("v", 2);
     AttachPlan plan;
-    CPPUNIT_ASSERT(store_->BeginAttach(VolumeRef{v, ""}, h, &plan).ok());
+    CPPUNIT_ASSERT(store_->BeginAttach(VolumeRef{v, ""}, h, false, &plan).ok());
     // A disk fails while the agents work: its leg is replaced by a new one
     // the head never built.
     const int64_t lost = plan.layout.mirrors[0].chunks[0].pdsk_id;
@@ -201,7 +201,7 @@ class ManagerAttachTest : public CppUnit::TestFixture {
     Cluster(2);
     const int64_t h = Head("127.2.0.1"), v = Volume("v");
     AttachPlan plan;
-    CPPUNIT_ASSERT(store_->BeginAttach(VolumeRef{v, ""}, h, &plan).ok());
+    CPPUNIT_ASSERT(store_->BeginAttach(VolumeRef{v, ""}, h, false, &plan).ok());
     CPPUNIT_ASSERT(store_->AbortAttach(plan, "ECONNREFUSED: hsvr-00000001: attachLogicalVolume: refused").ok());
     VolumeInfo info = Info(v);
     CPPUNIT_ASSERT_EQUAL(int64_t(0), info.hsvr_id);
@@ -209,7 +209,7 @@ class ManagerAttachTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(LegStatuses(v) == std::set<int>{kAllocated});
     CPPUNIT_ASSERT_EQUAL(1, Errors(v));
     // The head was reported failed meanwhile: the outcome finds no intent.
-    CPPUNIT_ASSERT(store_->BeginAttach(VolumeRef{v, ""}, h, &plan).ok());
+    CPPUNIT_ASSERT(store_->BeginAttach(VolumeRef{v, ""}, h, false, &plan).ok());
     CPPUNIT_ASSERT(store_->NotifyFailure(kTargetHsvr, h).ok());
     CPPUNIT_ASSERT_EQUAL(EAGAIN, store_->FinishAttach(plan, "/dev/vastsky/v").code());
     CPPUNIT_ASSERT(LegStatuses(v) == std::set<int>{kAllocated});
@@ -221,7 +221,7 @@ class ManagerAttachTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(store_->RegisterHeadServer({"127.2.0.9"}, &h).ok());
     const int64_t v = Volume("v");
     AttachPlan plan;
-    CPPUNIT_ASSERT(store_->BeginAttach(VolumeRef{v, ""}, h, &plan).ok());
+    CPPUNIT_ASSERT(store_->BeginAttach(VolumeRef{v, ""}, h, false, &plan).ok());
     CPPUNIT_ASSERT(!plan.agent);
     CPPUNIT_ASSERT_EQUAL(int(kBound), Info(v).bind_status);
     CPPUNIT_ASSERT(LegStatuses(v) == std::set<int>{kInsync});
@@ -236,7 +236,7 @@ class ManagerAttachTest : public CppUnit::TestFixture {
     const int64_t h = Head("127.2.0.1"), a = Volume("a", 4), b = Volume("b", 4), c = Volume("c", 4);
     for (int64_t v : {a, b}) {
       AttachPlan plan;
-      CPPUNIT_ASSERT(store_->BeginAttach(VolumeRef{v, ""}, h, &plan).ok());
+      CPPUNIT_ASSERT(store_->BeginAttach(VolumeRef{v, ""}, h, false, &plan).ok());
       if (v == a) CPPUNIT_ASSERT(store_->FinishAttach(plan, "/dev/x").ok());  // b stays BINDING
     }
     auto disks = [this](int64_t v) {
@@ -264,8 +264,8 @@ class ManagerAttachTest : public CppUnit::TestFixture {
     Cluster(2);
     const int64_t h = Head("127.2.0.1"), v = Volume("v"), w = Volume("w");
     AttachPlan plan;
-    CPPUNIT_ASSERT(store_->BeginAttach(VolumeRef{v, ""}, h, &plan).ok());
-    CPPUNIT_ASSERT(store_->BeginAttach(VolumeRef{w, ""}, h, &plan).ok());
+    CPPUNIT_ASSERT(store_->BeginAttach(VolumeRef{v, ""}, h, false, &plan).ok());
+    CPPUNIT_ASSERT(store_->BeginAttach(VolumeRef{w, ""}, h, false, &plan).ok());
     CPPUNIT_ASSERT(store_->FinishAttach(plan, "/dev/x").ok());
     DetachPlan detach;
     CPPUNIT_ASSERT(store_->BeginDetach(VolumeRef{w, ""}, &detach).ok());
@@ -279,7 +279,7 @@ class ManagerAttachTest : public CppUnit::TestFixture {
       CPPUNIT_ASSERT_EQUAL(int(kNoEvent), info.bind_event);
       CPPUNIT_ASSERT_EQUAL(1, Errors(id));
     }
-    CPPUNIT_ASSERT_EQUAL(EBUSY, store_->BeginAttach(VolumeRef{v, ""}, h, &plan).code());
+    CPPUNIT_ASSERT_EQUAL(EBUSY, store_->BeginAttach(VolumeRef{v, ""}, h, false, &plan).code());
     CPPUNIT_ASSERT_EQUAL(EBUSY, store_->AttachLogicalVolume(VolumeRef{v, ""}, h).code());
     // Detach tears down from ERROR; a refusal keeps it ERROR.
     CPPUNIT_ASSERT(store_->BeginDetach(VolumeRef{v, ""}, &detach).ok());
@@ -301,7 +301,7 @@ class ManagerAttachTest : public CppUnit::TestFixture {
     Cluster(2);
     const int64_t h = Head("127.2.0.1"), v = Volume("v");
     AttachPlan plan;
-    CPPUNIT_ASSERT(store_->BeginAttach(VolumeRef{v, ""}, h, &plan).ok());
+    CPPUNIT_ASSERT(store_->BeginAttach(VolumeRef{v, ""}, h, false, &plan).ok());
     CPPUNIT_ASSERT(store_->FinishAttach(plan, "/dev/x").ok());
     DetachPlan detach;
     CPPUNIT_ASSERT(store_->BeginDetach(VolumeRef{v, ""}, &detach).ok());
@@ -322,9 +322,9 @@ class ManagerAttachTest : public CppUnit::TestFixture {
     int64_t snap;
     CPPUNIT_ASSERT(store_->CreateSnapshot(VolumeRef{v, ""}, "v-snap", &snap).ok());
     AttachPlan plan;
-    CPPUNIT_ASSERT_EQUAL(ENOTSUP, store_->BeginAttach(VolumeRef{v, ""}, h, &plan).code());
+    CPPUNIT_ASSERT_EQUAL(ENOTSUP, store_->BeginAttach(VolumeRef{v, ""}, h, false, &plan).code());
     CPPUNIT_ASSERT_EQUAL(int64_t(0), Info(v).hsvr_id);
-    CPPUNIT_ASSERT(store_->BeginAttach(VolumeRef{w, ""}, h, &plan).ok());
+    CPPUNIT_ASSERT(store_->BeginAttach(VolumeRef{w, ""}, h, false, &plan).ok());
     CPPUNIT_ASSERT(store_->FinishAttach(plan, "/dev/x").ok());
     CPPUNIT_ASSERT_EQUAL(ENOTSUP, store_->CreateSnapshot(VolumeRef{w, ""}, "w-snap", &snap).code());
     // Heads without an agent keep 3.0's snapshots.

@@ -34,10 +34,15 @@ vs_mirrors() {
 def count(t): return (t["lvoltype"] == 2) + sum(count(c) for c in t.get("components", []))
 print(count(json.load(sys.stdin)))'
 }
-vs_wait() {   # TRIES CMD...: retry CMD every 0.2 s
-  local n=$1 i; shift
-  for i in $(seq "$n"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
-  return 1
+vs_wait() {   # TRIES CMD...: retry CMD every 0.2 s, for at most TRIES x 0.2 s
+  # A deadline, not a count: under QEMU TCG one try of an RPC can take
+  # seconds, and a count would stretch the wait tenfold.
+  local deadline=$((SECONDS + ($1 + 4) / 5)); shift
+  while :; do
+    "$@" >/dev/null 2>&1 && return 0
+    [ "$SECONDS" -lt "$deadline" ] || return 1
+    sleep 0.2
+  done
 }
 
 # vs_lab_setup SERVERS DISKS_PER DISK_MIB: modules, netns, iscsid, TLS,
