@@ -33,6 +33,7 @@ AGENT_COMMON_SRC := $(wildcard agents/common/*.cc)
 STORAGE_AGENT_SRC := $(wildcard agents/storage/*.cc)
 HEAD_AGENT_SRC := $(wildcard agents/head/*.cc)
 HEAD_CORE_SRC := $(filter-out agents/head/main.cc,$(HEAD_AGENT_SRC))
+STORAGE_CORE_SRC := $(filter-out agents/storage/main.cc,$(STORAGE_AGENT_SRC))
 UNIT_SRC := $(wildcard tests/unit/*.cc)
 KERNEL_TEST_SRC := $(wildcard tests/kernel/*.cc)
 BENCH_SRC := $(wildcard tests/bench/*.cc)
@@ -71,11 +72,15 @@ $(BIN)/vastsky-manager: $(call objs,manager/main.cc) $(BUILD)/libmanager.a $(BUI
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(MANAGER_LIBS)
 
+$(BUILD)/libstorage.a: $(call objs,$(STORAGE_CORE_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
 $(BUILD)/libhead.a: $(call objs,$(HEAD_CORE_SRC))
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BIN)/vastsky-storage-agent: $(call objs,$(STORAGE_AGENT_SRC) $(AGENT_COMMON_SRC)) $(BUILD)/libhost.a $(BUILD)/libvastsky.a
+$(BIN)/vastsky-storage-agent: $(call objs,agents/storage/main.cc $(AGENT_COMMON_SRC)) $(BUILD)/libstorage.a $(BUILD)/libhost.a $(BUILD)/libvastsky.a
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LIB_LIBS) -lpthread
 
@@ -87,7 +92,7 @@ $(BIN)/vastsky: $(call objs,$(CLI_SRC)) $(BUILD)/libvastsky.a
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LIB_LIBS)
 
-$(BIN)/unit-tests: $(call objs,$(UNIT_SRC)) $(BUILD)/libmanager.a $(BUILD)/libhead.a $(BUILD)/libhost.a $(BUILD)/libvastsky.a
+$(BIN)/unit-tests: $(call objs,$(UNIT_SRC)) $(BUILD)/libmanager.a $(BUILD)/libhead.a $(BUILD)/libstorage.a $(BUILD)/libhost.a $(BUILD)/libvastsky.a
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(MANAGER_LIBS) -ldevmapper $(CPPUNIT_LIBS)
 

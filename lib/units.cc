@@ -1,10 +1,20 @@
 #include "lib/units.h"
 
 #include <cctype>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 
 namespace vastsky {
+
+Status ParseWhole(const char* what, const char* unit, const std::string& text, int min, int* out) {
+  if (text.empty() || text.size() > 5 || text.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoi(text) < min)
+    return Status::Error(EINVAL, std::string(what) + " must be a whole number of " + unit + ", at least " +
+                                     std::to_string(min));
+  *out = std::stoi(text);
+  return Status::OK();
+}
 
 bool ParseSize(const std::string& s, uint64_t* bytes, std::string* why) {
   size_t i = 0;

@@ -6,7 +6,13 @@
 #include <cstdint>
 #include <string>
 
+#include "lib/status.h"
+
 namespace vastsky {
+
+// A whole number from `min` to 99999 in `unit` ("seconds", "MiB/s"), as a
+// setting `what`; EINVAL naming both otherwise.
+Status ParseWhole(const char* what, const char* unit, const std::string& text, int min, int* out);
 
 // Parses into bytes. False (with a reason) on junk, negatives or overflow.
 bool ParseSize(const std::string& s, uint64_t* bytes, std::string* why);

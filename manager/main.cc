@@ -45,14 +45,6 @@ void Declare(DaemonSettings* d, Settings* s) {
   d->AddSwitch("audit", "check the database's consistency and exit", &s->audit);
 }
 
-// A whole number, at least 1, in `unit` ("seconds", "MiB/s").
-Status ParseWhole(const char* what, const char* unit, const std::string& text, int* out) {
-  if (text.empty() || text.size() > 5 || text.find_first_not_of("0123456789") != std::string::npos ||
-      std::stoi(text) < 1)
-    return Status::Error(EINVAL, std::string(what) + " must be a whole number of " + unit + ", at least 1");
-  *out = std::stoi(text);
-  return Status::OK();
-}
 
 Status ParseChunkSize(const std::string& text, int64_t* gib) {
   uint64_t bytes;
@@ -93,17 +85,17 @@ int main(int argc, char** argv) {
     options.chunk_explicit = true;
   }
   int agent_timeout_s = 0;
-  st = ParseWhole("agent_timeout", "seconds", settings.agent_timeout, &agent_timeout_s);
+  st = ParseWhole("agent_timeout", "seconds", settings.agent_timeout, 1, &agent_timeout_s);
   if (!st.ok()) return daemon.Fail(st);
   RecoveryOptions recovery;
-  st = ParseWhole("failure_grace", "seconds", settings.failure_grace, &recovery.grace_s);
+  st = ParseWhole("failure_grace", "seconds", settings.failure_grace, 1, &recovery.grace_s);
   if (!st.ok()) return daemon.Fail(st);
   int rate = 0;
-  st = ParseWhole("rebuild_rate", "MiB/s", settings.rebuild_rate, &rate);
+  st = ParseWhole("rebuild_rate", "MiB/s", settings.rebuild_rate, 1, &rate);
   if (!st.ok()) return daemon.Fail(st);
   recovery.disk_rate_mibs = rate;
   if (settings.rebuild_cluster_rate != "0") {
-    st = ParseWhole("rebuild_cluster_rate", "MiB/s", settings.rebuild_cluster_rate, &rate);
+    st = ParseWhole("rebuild_cluster_rate", "MiB/s", settings.rebuild_cluster_rate, 1, &rate);
     if (!st.ok()) return daemon.Fail(st);
     recovery.cluster_rate_mibs = rate;
   }

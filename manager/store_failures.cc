@@ -4,6 +4,7 @@
 // server or domain holding another leg of its mirror) and a rebuild queue
 // entry. With no room, the leg is kept and marked SPARE: the mirror is
 // recorded as degraded, never rolled back.
+#include <algorithm>
 #include <cerrno>
 
 #include "lib/ids.h"
@@ -243,12 +244,31 @@ Status Store::NotifyBadBlocks(int64_t pdsk_id, const std::vector<int64_t>& block
     VS_RETURN_IF_ERROR(AddEvent("warning", "badblocks", "pdsk", pdsk_id,
                                 std::to_string(blocks_gib.size()) + " bad blocks reported; " +
                                     std::to_string(chunks.size()) + " chunks to replace"));
+    // A written leg keeps serving reads elsewhere on its disk while a new
+    // leg is rebuilt beside it, as in a drain: redundancy never drops, and
+    // its space is freed only once its head has let it go.
+    std::unordered_map<int64_t, double> load;
+    VS_RETURN_IF_ERROR(QueuedRebuildLoad(&load));
+    std::sort(chunks.begin(), chunks.end());
+    chunks.erase(std::unique(chunks.begin(), chunks.end()), chunks.end());
     for (int64_t c : chunks) {
-      // One chunk may hold several reported blocks.
-      Stmt still(db_, "SELECT 1 FROM chunk WHERE id = ?1 AND status != 3");
-      still.Bind(1, c);
-      if (still.Step()) VS_RETURN_IF_ERROR(ReplaceChunks({c}, change));
-      VS_RETURN_IF_ERROR(still.status());
+      Stmt q(db_,
+             "SELECT status, EXISTS(SELECT 1 FROM rebuild WHERE retire_chunk = ?1) FROM chunk WHERE id = ?1");
+      q.Bind(1, c);
+      if (!q.Step()) {
+        VS_RETURN_IF_ERROR(q.status());
+        continue;
+      }
+      const int status = static_cast<int>(q.Int(0));
+      const bool retiring = q.Int(1) != 0;
+      q.Reset();
+      if (retiring) continue;
+      if (status == kInsync) {
+        bool placed = false;
+        VS_RETURN_IF_ERROR(AddLegBeside(c, &load, &placed, change));
+      } else {  // never written: it just moves
+        VS_RETURN_IF_ERROR(ReplaceChunks({c}, change));
+      }
     }
     return Status::OK();
   });

@@ -1,5 +1,7 @@
 #include "agents/common/agent_settings.h"
 
+#include "lib/units.h"
+
 #include <cerrno>
 
 #include "lib/http_server.h"
@@ -18,20 +20,12 @@ void AgentSettings::Declare(DaemonSettings* d, const std::string& default_listen
   d->Add("heartbeat", "heartbeat", "seconds between heartbeats (default 5)", "SECONDS", &heartbeat);
 }
 
-Status ParseSeconds(const char* what, const std::string& text, int* out) {
-  if (text.empty() || text.size() > 5 || text.find_first_not_of("0123456789") != std::string::npos ||
-      std::stoi(text) < 1)
-    return Status::Error(EINVAL, std::string(what) + " must be a whole number of seconds, at least 1");
-  *out = std::stoi(text);
-  return Status::OK();
-}
-
 Status AgentSettings::Check() {
   managers = SplitList(manager);
   data_ips = SplitList(data_ip);
   if (managers.empty()) return Status::Error(EINVAL, "manager is not set: give the manager's URL");
   if (data_ips.empty()) return Status::Error(EINVAL, "data_ip is not set: give this server's data address(es)");
-  VS_RETURN_IF_ERROR(ParseSeconds("heartbeat", heartbeat, &heartbeat_s));
+  VS_RETURN_IF_ERROR(ParseWhole("heartbeat", "seconds", heartbeat, 1, &heartbeat_s));
   if (!url.empty()) {
     if (url.compare(0, 7, "http://") != 0 && url.compare(0, 8, "https://") != 0)
       return Status::Error(EINVAL, "url must start with http:// or https://");

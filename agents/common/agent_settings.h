@@ -28,7 +28,4 @@ struct AgentSettings {
   Status Check();
 };
 
-// A whole number of seconds, at least 1; EINVAL naming `what` otherwise.
-Status ParseSeconds(const char* what, const std::string& text, int* out);
-
 }  // namespace vastsky

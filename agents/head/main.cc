@@ -20,6 +20,7 @@
 #include "lib/rpc_client.h"
 #include "lib/rpc_service.h"
 #include "lib/state_file.h"
+#include "lib/units.h"
 #include "lib/version.h"
 
 using namespace vastsky;
@@ -78,7 +79,7 @@ int main(int argc, char** argv) {
   std::string initiator;
   const AgentSettings& agent = settings.agent;
   st = settings.agent.Check();
-  if (st.ok()) st = ParseSeconds("kernel_timeout", settings.kernel_timeout, &timeout_s);
+  if (st.ok()) st = ParseWhole("kernel_timeout", "seconds", settings.kernel_timeout, 1, &timeout_s);
   if (st.ok()) st = MakeStateDir(agent.state_dir);
   Host host;
   if (st.ok()) st = NewHost(settings, timeout_s * 1000, &host);

@@ -16,14 +16,17 @@
 #include "agents/common/heartbeat.h"
 #include "agents/common/manager_link.h"
 #include "agents/storage/registration.h"
+#include "agents/storage/scrub.h"
 #include "lib/http_server.h"
 #include "lib/daemon.h"
 #include "lib/log.h"
 #include "lib/op_journal.h"
 #include "lib/rpc_client.h"
 #include "lib/rpc_service.h"
+#include "lib/rpc_values.h"
 #include "lib/secret.h"
 #include "lib/state_file.h"
+#include "lib/units.h"
 #include "lib/version.h"
 
 using namespace vastsky;
@@ -35,6 +38,7 @@ struct Settings {
   std::string domain, disks;
   std::string target = "lio";
   std::string tgt_control_port = "0";
+  std::string scrub_rate = "32", scrub_pause = "86400";
 };
 
 void Declare(DaemonSettings* d, Settings* s) {
@@ -42,6 +46,9 @@ void Declare(DaemonSettings* d, Settings* s) {
   d->Add("domain", "domain", "failure domain to register with", "NAME", &s->domain);
   d->Add("disks", "disks", "disk paths, comma-separated", "PATHS", &s->disks);
   d->Add("target", "target", "lio (default), tgt or sim (tests only)", "KIND", &s->target);
+  d->Add("scrub-rate", "scrub_rate", "MiB/s the background scrub reads each disk at (default 32; 0: no scrub)", "MIBS",
+         &s->scrub_rate);
+  d->Add("scrub-pause", "scrub_pause", "seconds between scrub passes (default 86400)", "SECONDS", &s->scrub_pause);
   d->Add("tgt-control-port", "tgt_control_port", "target=tgt: tgtd's control port (tgtd -C N; default 0)", "N",
          &s->tgt_control_port);
 }
@@ -65,8 +72,13 @@ Status NewTarget(const Settings& s, std::unique_ptr<IscsiTarget>* out) {
   return Status::OK();
 }
 
-Status Check(Settings* s, RegistrationOptions* reg) {
+Status Check(Settings* s, RegistrationOptions* reg, ScrubOptions* scrub) {
   VS_RETURN_IF_ERROR(s->agent.Check());
+  int rate = 0, pause = 0;
+  VS_RETURN_IF_ERROR(ParseWhole("scrub_rate", "MiB/s", s->scrub_rate, 0, &rate));
+  VS_RETURN_IF_ERROR(ParseWhole("scrub_pause", "seconds", s->scrub_pause, 1, &pause));
+  scrub->rate_mibs = rate;
+  scrub->pause_s = pause;
   reg->data_ips = s->agent.data_ips;
   reg->disks = SplitList(s->disks);
   reg->domain = s->domain;
@@ -89,7 +101,8 @@ int main(int argc, char** argv) {
   if (!parsed.ok()) return daemon.Fail(parsed);
 
   RegistrationOptions reg_options;
-  Status st = Check(&settings, &reg_options);
+  ScrubOptions scrub;
+  Status st = Check(&settings, &reg_options, &scrub);
   if (!st.ok()) return daemon.Fail(st);
   std::unique_ptr<IscsiTarget> target;
   st = NewTarget(settings, &target);
@@ -132,9 +145,28 @@ int main(int argc, char** argv) {
   st = server.Start(http, [&service](const std::string& body) { return service.Handle(body); });
   if (!st.ok()) return daemon.Fail(st);
   std::thread beats([&heartbeat] { heartbeat.Run(); });
+  Scrubber scrubber(
+      scrub, Scrubber::ReadDirect,
+      [&exports] {
+        std::vector<ExportInfo> list;
+        std::vector<ScrubDisk> disks;
+        if (exports.List(&list).ok())
+          for (const ExportInfo& e : list) disks.push_back({e.pdsk_id, e.device});
+        return disks;
+      },
+      [&link](int64_t pdsk_id, const std::vector<int64_t>& bad_gib) {
+        std::vector<xmlrpc_c::value> blocks;
+        for (int64_t b : bad_gib) blocks.push_back(IntValue(b));
+        xmlrpc_c::value r;
+        return link.Call("notifyBadBlocks", {{"pdskid", IntValue(pdsk_id)}, {"blocks", xmlrpc_c::value_array(blocks)}},
+                         &r);
+      });
+  std::thread scrubbing([&scrubber] { scrubber.Run(); });
 
   const int sig = WaitForStopSignal(stop);
   VS_LOG_INFO("signal %d: stopping; exports stay in the kernel", sig);
+  scrubber.Stop();
+  scrubbing.join();
   heartbeat.Stop();
   beats.join();
   server.Stop();

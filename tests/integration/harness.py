@@ -412,8 +412,9 @@ class StorageAgent(Agent):
     `data_ip` is the loopback address it registers (127.0.0.x)."""
     name = "storage agent"
 
-    def __init__(self, manager, data_ip, disks_gib=(100,), heartbeat=1, workdir=None):
+    def __init__(self, manager, data_ip, disks_gib=(100,), heartbeat=1, workdir=None, scrub_rate=0):
         super().__init__(manager, data_ip, heartbeat, workdir, "vastsky-sa-")
+        self.scrub_rate = scrub_rate  # MiB/s; 0: no scrub (it would only read zeros here)
         self.disks = []
         for i, gib in enumerate(disks_gib):
             path = os.path.join(self.dir, "disk%d.img" % i)
@@ -426,7 +427,8 @@ class StorageAgent(Agent):
         return os.path.join(BIN_DIR, "vastsky-storage-agent")
 
     def argv(self):
-        return [self.binary()] + self.common_argv() + ["--disks", ",".join(self.disks), "--target", "sim"]
+        return [self.binary()] + self.common_argv() + ["--disks", ",".join(self.disks), "--target", "sim",
+                                                       "--scrub-rate", str(self.scrub_rate), "--scrub-pause", "1"]
 
     def cleanup(self):
         self.stop()

@@ -193,3 +193,23 @@ class StorageAgentTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class Scrub(unittest.TestCase):
+    """The background scrub reads every exported disk end to end, paced, and
+    stops at once with the agent."""
+
+    def test_passes_over_every_disk_and_stops_promptly(self):
+        m = Manager().start()
+        agent = None
+        try:
+            agent = StorageAgent(m, "127.0.0.15", disks_gib=(5, 6), scrub_rate=4000).start()
+            wait_for("a scrub pass", lambda: "scrub pass done: 2 disk(s), 11 GiB read, 0 bad" in agent.read_log(), 60)
+            started = time.time()
+            self.assertEqual(agent.stop(), 0)
+            self.assertLess(time.time() - started, 5)
+            self.assertEqual([e for e in m.proxy().listEvents(req(limit=10000)) if e["type"] == "badblocks"], [])
+        finally:
+            if agent:
+                agent.cleanup()
+            m.stop()

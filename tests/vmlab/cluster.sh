@@ -79,7 +79,8 @@ vs_storage_agent_start() {   # I [EXTRA_ARGS...]
   # subshell) so that $! is the agent.
   nsenter --net=/run/netns/ss$i "$VS_BIN/vastsky-storage-agent" --manager "$VS_MGR" --ca-file $VS_W/cert.pem \
     --secret-file $VS_W/secret --listen "$(vmlab_ss_ip $i):8883" --tls-cert $VS_W/cert.pem --tls-key $VS_W/key.pem \
-    --data-ip "$(vmlab_ss_ip $i)" --disks "${VS_LOOPS[$i]}" --target lio --state-dir $VS_W/ss$i --heartbeat 1 "$@" \
+    --data-ip "$(vmlab_ss_ip $i)" --disks "${VS_LOOPS[$i]}" --target lio --state-dir $VS_W/ss$i --heartbeat 1 \
+    --scrub-rate "${VS_SCRUB_RATE:-0}" "$@" \
     2>>$VS_W/agent$i.log &
   VS_PID[$i]=$!
   vs_wait 150 vs_arpc "$i" helloWorld '{}'
