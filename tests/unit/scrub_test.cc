@@ -21,7 +21,17 @@ using vastsky::Status;
 
 namespace {
 constexpr int64_t kMib = 1 << 20, kGib = int64_t{1} << 30;
+
+// A sparse file of `bytes` standing in for a disk.
+std::string TempDisk(int64_t bytes) {
+  char path[] = "/tmp/vastsky-scrub-XXXXXX";
+  int fd = mkstemp(path);
+  CPPUNIT_ASSERT(fd >= 0);
+  CPPUNIT_ASSERT_EQUAL(0, ftruncate(fd, bytes));
+  close(fd);
+  return path;
 }
+}  // namespace
 
 class ScrubTest : public CppUnit::TestFixture {
   CPPUNIT_TEST_SUITE(ScrubTest);
@@ -76,11 +86,7 @@ class ScrubTest : public CppUnit::TestFixture {
   }
 
   void RunReportsAndRetriesAFailedReport() {
-    char path[] = "/tmp/vastsky-scrub-XXXXXX";
-    int fd = mkstemp(path);
-    CPPUNIT_ASSERT(fd >= 0);
-    CPPUNIT_ASSERT_EQUAL(0, ftruncate(fd, 2 * kGib));
-    close(fd);
+    const std::string path = TempDisk(2 * kGib);
     std::mutex mu;
     std::vector<std::vector<int64_t>> reports;
     std::atomic<int> calls{0};
@@ -103,20 +109,16 @@ class ScrubTest : public CppUnit::TestFixture {
     self = &s;
     std::thread run([&s] { s.Run(); });
     run.join();
-    unlink(path);
+    unlink(path.c_str());
     CPPUNIT_ASSERT_EQUAL(size_t{2}, reports.size());
     CPPUNIT_ASSERT(reports[0] == std::vector<int64_t>({1}));
     CPPUNIT_ASSERT(reports[1] == std::vector<int64_t>({1, 1}));
   }
 
   void ReadDirectReadsAFileAndNamesAMissingOne() {
-    char path[] = "/tmp/vastsky-scrub-XXXXXX";
-    int fd = mkstemp(path);
-    CPPUNIT_ASSERT(fd >= 0);
-    CPPUNIT_ASSERT_EQUAL(0, ftruncate(fd, 4 * kMib));
-    close(fd);
+    const std::string path = TempDisk(4 * kMib);
     CPPUNIT_ASSERT(Scrubber::ReadDirect(path, kMib, kMib).ok());
-    unlink(path);
+    unlink(path.c_str());
     Status st = Scrubber::ReadDirect(path, 0, kMib);
     CPPUNIT_ASSERT_EQUAL(ENOENT, st.code());
     CPPUNIT_ASSERT(st.message().find(path) != std::string::npos);

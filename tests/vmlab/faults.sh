@@ -17,7 +17,11 @@
 #     rebuild completes;
 #  5. a leg's disk returns read and write errors (dm-error under the LUN):
 #     replaced the same way; the head agent is SIGKILLed while the rebuild
-#     runs, restarted, and the rebuild completes.
+#     runs, restarted, and the rebuild completes;
+#  6. a leg's storage server is drained under writes (vastsky ssvr drain):
+#     the mirror grows a leg on the third server, it is rebuilt, the old
+#     leg is dropped; at least two legs stay in sync throughout, and the
+#     drained server is then deleted.
 # After each: zero fio mismatches, the data verified again, both legs'
 # data identical, the database audited.
 # Host side: tests/vmlab/vm.sh run tests/vmlab/faults.sh
@@ -194,6 +198,28 @@ disk_healed() {
 }
 
 [ -n "${FAULTS_SOURCE_ONLY:-}" ] && return 0
+# 6. A drain under writes.
+DRAIN_SSVR= DROPPED=0
+drain_server() {
+  vs_mrpc setRebuildRates '{"disk_mibs": 200, "cluster_mibs": 0}' >/dev/null || return 1
+  DRAIN_SSVR=$(leg_ssvr 0)
+  start_writes
+  sleep 2
+  vs_cli ssvr drain "$DRAIN_SSVR"
+}
+drained() {   # also watches that no moment has fewer than two legs alive
+  local h; h=$(health)
+  [ -n "$h" ] && [ "$(echo "${h%%:*}" | tr -cd 'A' | wc -c)" -lt 2 ] && DROPPED=1
+  ! legs | tr ' ' '\n' | grep -q ":$DRAIN_SSVR:" && whole && queue_empty
+}
+drain_done() {
+  vs_wait 3000 drained || { diagnose; return 1; }
+  [ "$DROPPED" = 0 ] || { echo "a moment with fewer than two legs in sync"; return 1; }
+}
+drained_server_deleted() {
+  vs_stop "$DRAIN_SSVR" && vs_mrpc deleteStorageServer "{\"ssvrid\": $DRAIN_SSVR}" >/dev/null
+}
+
 vmlab_check "lab: 3 storage servers of one disk, iSCSI, TLS" setup || { vmlab_summary faults; exit 1; }
 vmlab_check "cluster up (failure grace 30 s)" cluster || { vs_dump; vmlab_summary faults; exit 1; }
 vmlab_check "1 GiB volume of 2 legs attached and written" attach || { vs_dump; vmlab_summary faults; exit 1; }
@@ -222,4 +248,10 @@ vmlab_check "writes during the disk errors and rebuild verified: zero mismatches
 vmlab_check "both legs identical after the disk errors" legs_identical
 vmlab_check "database audited after the disk errors" audited
 vmlab_check "the failing disk healed" disk_healed
+vmlab_check "a leg's storage server drained under writes (vastsky ssvr drain)" drain_server
+vmlab_check "the drain done: legs off it, mirror whole, two legs in sync throughout" drain_done
+vmlab_check "writes during the drain verified: zero mismatches" writes_verified
+vmlab_check "both legs identical after the drain" legs_identical
+vmlab_check "the drained server deleted" drained_server_deleted
+vmlab_check "database audited after the drain" audited
 vmlab_summary faults || { vs_dump; grep -i "rebuild\|fail\|replace\|dead" $VS_W/manager.log | tail -20; exit 1; }

@@ -4,6 +4,7 @@
 'ver' is added. Prints the result as JSON; on a fault prints its symbolic
 name (faultString) to stderr and exits 1."""
 import json
+import socket
 import ssl
 import sys
 import xmlrpc.client
@@ -13,6 +14,8 @@ secret = open(secret_file).read().strip()
 url = url.replace("://", "://admin:%s@" % secret, 1)
 ctx = ssl.create_default_context(cafile=ca) if url.startswith("https") else None
 params = json.loads(members)
+# A daemon that hangs fails the check instead of the whole lab run.
+socket.setdefaulttimeout(120)
 params["ver"] = 5
 try:
     print(json.dumps(getattr(xmlrpc.client.ServerProxy(url, context=ctx), method)(params)))
