@@ -87,11 +87,28 @@ Status Recovery::SetRates(int64_t disk_mibs, int64_t cluster_mibs) {
     return Status::Error(EINVAL, "the per-disk rebuild rate must be 1 to 102400 MiB/s");
   if (cluster_mibs != 0 && (cluster_mibs < disk_mibs || cluster_mibs > 1024 * 1024 * 1024))
     return Status::Error(EINVAL, "the cluster rebuild rate must be 0 (no limit) or at least the per-disk rate");
-  std::lock_guard<std::mutex> lock(mu_);
-  options_.disk_rate_mibs = disk_mibs;
-  options_.cluster_rate_mibs = cluster_mibs;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    options_.disk_rate_mibs = disk_mibs;
+    options_.cluster_rate_mibs = cluster_mibs;
+  }
   VS_LOG_INFO("rebuild rates now %lld MiB/s per disk, %s", static_cast<long long>(disk_mibs),
               cluster_mibs ? (std::to_string(cluster_mibs) + " MiB/s in all").c_str() : "no cluster-wide limit");
+  // Rebuilds already running take the new per-disk rate at once.
+  std::vector<RebuildTask> queued;
+  std::set<int64_t> busy;
+  std::vector<RunningRebuild> running;
+  VS_RETURN_IF_ERROR(locked_([&] { return store_->RebuildWork(&queued, &busy, &running); }));
+  std::map<int64_t, std::string> heads;
+  for (const RunningRebuild& r : running) heads[r.hsvr_id] = r.head_url;
+  for (const auto& h : heads) {
+    std::lock_guard<std::mutex> head_lock(*attacher_->HeadMutex(h.first));
+    xmlrpc_c::value out;
+    Status st = attacher_->Call(h.second, "setRebuildRate", {{"rate_kib", IntValue(disk_mibs * 1024)}}, &out);
+    if (!st.ok())
+      VS_LOG_WARN("%s keeps its old rebuild rate until its next rebuild: %s", FormatId("hsvr", h.first).c_str(),
+                  st.ToString().c_str());
+  }
   return Status::OK();
 }
 

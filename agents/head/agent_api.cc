@@ -50,6 +50,14 @@ void AddHeadAgentMethods(Assembly* assembly, OpJournal* journal, RpcService* ser
     *r = xmlrpc_c::value_int(0);
     return Status::OK();
   });
+  service->Add("setRebuildRate", [assembly](const Params& p, xmlrpc_c::value* r) {
+    int64_t rate;
+    VS_RETURN_IF_ERROR(p.Int("rate_kib", &rate));
+    if (rate < 1 || rate > (int64_t{1} << 30)) return Status::Error(EINVAL, "rate_kib must be 1 to 2^30");
+    VS_RETURN_IF_ERROR(assembly->SetRebuildRate(static_cast<int>(rate)));
+    *r = xmlrpc_c::value_int(0);
+    return Status::OK();
+  });
   service->Add("listVolumes", [assembly](const Params&, xmlrpc_c::value* r) {
     std::vector<VolumeState> vols;
     VS_RETURN_IF_ERROR(assembly->List(&vols));

@@ -182,7 +182,7 @@ bool Assembly::DiskUsedByOthers(int64_t pdsk_id, int64_t lvol_id) const {
   return false;
 }
 
-std::string Assembly::RaidParams(int64_t lvol, const MirrorSpec& m) const {
+std::string Assembly::RaidParams(int64_t lvol, const MirrorSpec& m, bool resume) const {
   // Never-written legs hold nothing to copy: all fresh is nosync; fresh
   // beside written ones, and replacements (SPARE), are rebuilt from them.
   int fresh = 0, live = 0;
@@ -196,7 +196,7 @@ std::string Assembly::RaidParams(int64_t lvol, const MirrorSpec& m) const {
     }
     ++live;
     if (leg.fresh()) ++fresh;
-    if (leg.fresh() || leg.rebuilding()) {
+    if ((leg.fresh() || leg.rebuilding()) && !resume) {
       rebuild += " rebuild " + std::to_string(i);
       ++nrebuild;
     }
@@ -593,6 +593,34 @@ void Assembly::MarkRebuilt(int64_t lvol, MirrorSpec* m) {
   for (size_t i = 0; i < m->legs.size(); ++i)
     if (!m->legs[i].missing() && health[i] != 'A') return;
   MarkInSync(m);
+}
+
+Status Assembly::SetRebuildRate(int rate_kib) {
+  std::lock_guard<std::mutex> lock(mu_);
+  rebuild_rate_kib_ = rate_kib;
+  Status first;
+  int reloaded = 0;
+  for (const auto& r : records_)
+    for (const MirrorSpec& m : r.second.spec.mirrors) {
+      const std::string raid = MirrorDm(r.first, m.mirror_id);
+      std::vector<DmTarget> status;
+      if (!dm_->GetStatus(raid, &status).ok() || status.empty()) continue;
+      std::istringstream in(status[0].params);
+      std::string level, n, health, sync, action;
+      in >> level >> n >> health >> sync >> action;
+      if (action != "recover" && action != "resync") continue;
+      const uint64_t sectors = static_cast<uint64_t>(m.capacity_gib) * kSectorsPerGib;
+      Status st = dm_->Replace(raid, {{0, sectors, "raid", RaidParams(r.first, m, /*resume=*/true)}});
+      if (st.ok()) {
+        ++reloaded;
+      } else {
+        VS_LOG_ERROR("%s: new rebuild rate not applied: %s", raid.c_str(), st.ToString().c_str());
+        if (first.ok()) first = st;
+      }
+    }
+  VS_LOG_INFO("rebuild rate now %d KiB/s; %d running recover%s carry on at it", rate_kib, reloaded,
+              reloaded == 1 ? "y" : "ies");
+  return first;
 }
 
 std::vector<int64_t> Assembly::Watch() {

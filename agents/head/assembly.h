@@ -71,6 +71,9 @@ class Assembly {
   // ENOENT if the volume or mirror is not assembled here; EINVAL if no
   // kept leg holds the data.
   Status Rebuild(const VolumeSpec& spec, int64_t mirror_id, int rate_kib);
+  // The rate of every recovery to come, and of those running: their raids
+  // are reloaded with it and carry on from their checkpoint.
+  Status SetRebuildRate(int rate_kib);
   // Called every few seconds: a mirror with a dead leg whose device reads
   // again is reloaded as it is, so dm raid takes the leg back and its
   // write-intent bitmap resyncs only what changed meanwhile (a storage
@@ -94,7 +97,9 @@ class Assembly {
   std::vector<Node> Nodes(const Record& record, bool attaching, const std::shared_ptr<Context>& ctx);
   Status Assemble(const Record& record, bool attaching);
   // The dm raid table line of a mirror (flags as its legs' states say).
-  std::string RaidParams(int64_t lvol, const MirrorSpec& m) const;
+  // resume: legs being rebuilt are not named for rebuild, so a reload lets
+  // md carry on from the checkpoint in their superblock.
+  std::string RaidParams(int64_t lvol, const MirrorSpec& m, bool resume = false) const;
   Status RemoveLeg(int64_t lvol, const LegSpec& leg);
   Status SaveRecord(const Record& record);
   Status RemoveLeftovers();

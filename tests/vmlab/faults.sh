@@ -13,8 +13,8 @@
 #     again and is used at once;
 #  4. a leg's LUN is removed on its live storage server: the head reports
 #     the leg dead, the manager replaces it after the grace period; the
-#     manager is SIGKILLed while that rebuild runs, restarted, and the
-#     rebuild completes;
+#     manager is SIGKILLed while that rebuild runs, restarted, the rate is
+#     raised (the running rebuild carries on at it), and it completes;
 #  5. a leg's disk returns read and write errors (dm-error under the LUN):
 #     replaced the same way; the head agent is SIGKILLed while the rebuild
 #     runs, restarted, and the rebuild completes;
@@ -159,6 +159,11 @@ kill_manager_mid_rebuild() {
   sleep 3
   vs_manager_start --failure-grace 30 --rebuild-rate 200
 }
+raise_rate_mid_rebuild() {   # the running rebuild takes the new rate at once
+  health | grep -q a || { echo "the rebuild is over already"; return 1; }
+  vs_mrpc setRebuildRates '{"disk_mibs": 200, "cluster_mibs": 0}' >/dev/null &&
+    grep -q "1 running recovery carry on" $VS_W/head.log
+}
 rebuilt_and_whole() {   # the queue empty, every leg in sync, the mirror AA idle
   vs_wait 3000 whole || { diagnose; return 1; }
   vs_wait 100 queue_empty
@@ -236,6 +241,7 @@ vmlab_check "database audited after the rebuild" audited
 vmlab_check "the killed server comes back: registered again and live" server_back
 vmlab_check "a leg's LUN removed under writes (server alive)" remove_lun
 vmlab_check "the head reports the leg dead, replaced after grace; manager SIGKILLed mid-rebuild, restarted" kill_manager_mid_rebuild
+vmlab_check "rebuild rate raised while it runs: the head carries on at the new rate" raise_rate_mid_rebuild
 vmlab_check "the rebuild completes after the manager's restart: mirror whole, queue empty" rebuilt_and_whole
 vmlab_check "writes during the LUN loss and rebuild verified: zero mismatches" writes_verified
 vmlab_check "both legs identical after the LUN loss" legs_identical
