@@ -17,6 +17,10 @@ namespace {
 
 using Members = std::map<std::string, xmlrpc_c::value>;
 
+// A leg last reported dead this recently is dead now (heads report every
+// heartbeat, a few seconds apart at most).
+constexpr int64_t kDeadNowMs = 10000;
+
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
       .count();
@@ -121,15 +125,9 @@ void Recovery::Rates(int64_t* disk_mibs, int64_t* cluster_mibs) {
 void Recovery::NoteDeadLegs(int64_t hsvr_id, const std::vector<int64_t>& chunks) {
   const int64_t now = NowMs();
   std::lock_guard<std::mutex> lock(mu_);
-  for (auto it = dead_legs_.begin(); it != dead_legs_.end();) {
-    const bool still = std::find(chunks.begin(), chunks.end(), it->first) != chunks.end();
-    if (it->second.hsvr_id == hsvr_id && !still) {
-      VS_LOG_INFO("%s is no longer dead on %s", FormatId("dext", it->first).c_str(), FormatId("hsvr", hsvr_id).c_str());
-      it = dead_legs_.erase(it);
-    } else {
-      ++it;
-    }
-  }
+  // A leg that comes back is not forgotten at once: one that dies again
+  // within the grace period (revived, then failing again mid-resync) counts
+  // as dead since it first died, or it would be revived forever.
   for (int64_t c : chunks) {
     auto it = dead_legs_.find(c);
     if (it == dead_legs_.end() || it->second.hsvr_id != hsvr_id) {
@@ -148,12 +146,17 @@ void Recovery::ReplaceDeadLegs() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto it = dead_legs_.begin(); it != dead_legs_.end();) {
-      // A head that stopped reporting is the stale-server path's business.
+      // Alive for a whole grace period (or its head silent: the stale-server
+      // path's business): forgotten.
       if (now - it->second.last_ms > 1000L * options_.grace_s) {
+        VS_LOG_INFO("%s has stayed alive on %s", FormatId("dext", it->first).c_str(),
+                    FormatId("hsvr", it->second.hsvr_id).c_str());
         it = dead_legs_.erase(it);
         continue;
       }
-      if (now - it->second.first_ms >= 1000L * options_.grace_s) due.push_back({it->first, it->second.hsvr_id});
+      // Replaced when it first died a grace period ago and is dead now.
+      if (now - it->second.first_ms >= 1000L * options_.grace_s && now - it->second.last_ms <= kDeadNowMs)
+        due.push_back({it->first, it->second.hsvr_id});
       ++it;
     }
   }

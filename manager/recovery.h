@@ -57,8 +57,8 @@ class Recovery {
   // storage server), then marks it failed and releases its volumes. EAGAIN
   // naming the disks not confirmed: the volumes stay held.
   Status FenceHead(int64_t hsvr_id);
-  // A head's heartbeat: the chunks of the legs it holds dead now. A leg it
-  // no longer lists has come back (or gone) and is forgotten.
+  // A head's heartbeat: the chunks of the legs it holds dead now. A leg
+  // not listed for a whole grace period is forgotten.
   void NoteDeadLegs(int64_t hsvr_id, const std::vector<int64_t>& chunks);
   // Keeps the loop from attaching this volume for a rebuild while a user
   // attaches or deletes it (from Hold until the matching Release).

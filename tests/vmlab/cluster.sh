@@ -23,8 +23,8 @@ vs_arpc() {   # I METHOD JSON: call storage agent i from inside its netns
   local i=$1; shift
   vmlab_in ss$i python3 "$VS_REPO/tests/vmlab/rpc.py" "https://$(vmlab_ss_ip $i):8883/RPC2" $VS_W/cert.pem $VS_W/secret "$@"
 }
-vs_cli() {
-  "$VS_BIN/vastsky" --manager "$VS_MGR" --ca-file $VS_W/cert.pem --secret-file $VS_W/secret "$@"
+vs_cli() {   # OBJECT VERB [ARGS...]: the options follow the command
+  "$VS_BIN/vastsky" "$1" "$2" --manager "$VS_MGR" --ca-file $VS_W/cert.pem --secret-file $VS_W/secret "${@:3}"
 }
 # vs_json EXPR: evaluate a Python expression over the JSON on stdin (as `d`).
 vs_json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }

@@ -1,27 +1,26 @@
 #!/bin/bash
 # Runs INSIDE the VM lab: failures under checksummed writes. A manager
-# (failure grace 30 s), three storage servers, a head; a 1 GiB volume of two
-# legs attached and written by fio (verify=crc32c) while:
+# (failure grace 30 s), four storage servers, a head; a 1 GiB volume of two
+# legs attached and written by fio (verify=crc32c) while, in this order:
 #  1. a storage server holding a leg loses its link for 12 s, within the
 #     grace period: no replacement, the head takes the leg back and its
 #     raid1 bitmap resyncs only what changed;
-#  2. a storage server holding a leg is killed (agent SIGKILL, link down)
-#     for good: the manager declares it failed, the leg gets a replacement
-#     on the third server in the same raid slot, the head rebuilds it, and
-#     the mirror is whole again without a hand.
-#  3. the killed server comes back (a new agent, link up): it registers
-#     again and is used at once;
-#  4. a leg's LUN is removed on its live storage server: the head reports
+#  2. a leg's LUN is removed on its live storage server: the head reports
 #     the leg dead, the manager replaces it after the grace period; the
 #     manager is SIGKILLed while that rebuild runs, restarted, the rate is
 #     raised (the running rebuild carries on at it), and it completes;
-#  5. a leg's disk returns read and write errors (dm-error under the LUN):
+#  3. a leg's disk returns read and write errors (dm-error under the LUN):
 #     replaced the same way; the head agent is SIGKILLed while the rebuild
 #     runs, restarted, and the rebuild completes;
-#  6. a leg's storage server is drained under writes (vastsky ssvr drain):
-#     the mirror grows a leg on the third server, it is rebuilt, the old
-#     leg is dropped; at least two legs stay in sync throughout, and the
-#     drained server is then deleted.
+#  4. a leg's storage server is drained under writes (vastsky ssvr drain):
+#     the mirror grows a leg on another server, it is rebuilt, the old leg
+#     is dropped; at least two legs stay in sync throughout, and the
+#     drained server is then deleted;
+#  5. a storage server holding a leg is killed (agent SIGKILL, link down)
+#     for good: the manager declares it failed, the leg gets a replacement
+#     on another server in the same raid slot, the head rebuilds it, and
+#     the mirror is whole again without a hand; then the server comes back
+#     (a new agent, link up) and registers again.
 # After each: zero fio mismatches, the data verified again, both legs'
 # data identical, the database audited.
 # Host side: tests/vmlab/vm.sh run tests/vmlab/faults.sh
@@ -61,9 +60,9 @@ whole() { [ "$(health)" = AA:idle ] && [ -z "$(legs | tr ' ' '\n' | grep -v ':2$
 # test can swap in the error target under the LUN.
 declare -A RAW
 setup() {
-  vs_lab_setup 3 1 3700 || return 1
+  vs_lab_setup 4 1 3700 || return 1
   local i
-  for i in 1 2 3; do
+  for i in 1 2 3 4; do
     RAW[$i]=${VS_LOOPS[$i]}
     dmsetup create vsdisk$i --table "0 $(blockdev --getsz ${RAW[$i]}) linear ${RAW[$i]} 0" || return 1
     VS_LOOPS[$i]=/dev/mapper/vsdisk$i
@@ -71,7 +70,7 @@ setup() {
 }
 cluster() {
   vs_manager_start --failure-grace 30 --rebuild-rate 200 || return 1
-  local i; for i in 1 2 3; do vs_storage_agent_start $i || return 1; done
+  local i; for i in 1 2 3 4; do vs_storage_agent_start $i || return 1; done
   vs_head_agent_start && vs_wait 150 vs_registered && HSVR=$(vs_hsvr) && [ -n "$HSVR" ]
 }
 attach() {
@@ -108,7 +107,7 @@ resynced_in_place() {
   [ "$(legs)" = "$BEFORE" ] || { echo "legs changed: $BEFORE -> $(legs)"; return 1; }
 }
 
-# 2. A server killed for good.
+# 5. A server killed for good.
 DEAD=
 kill_server() {
   DEAD=$(leg_ssvr 1)
@@ -122,7 +121,7 @@ replaced_and_rebuilt() {
   [ "$(vs_mrpc getClusterStatus '{}' | vs_json 'd["rebuilds_queued"] + d["rebuilds_running"]')" = 0 ]
 }
 
-# 3. The killed server back.
+# 5b. The killed server back.
 server_back() {
   ip link set vmlab-ss$DEAD up && vs_storage_agent_start "$DEAD" || return 1
   vs_wait 300 live_servers_are 3
@@ -131,7 +130,7 @@ live_servers_are() {
   [ "$(vs_mrpc listStorageServers '{}' | vs_json 'len([s for s in d if s["priority"] in (1, 2, 3)])')" = "$1" ]
 }
 
-# 4. A LUN removed under a live server; the manager killed mid-rebuild.
+# 2. A LUN removed under a live server; the manager killed mid-rebuild.
 GONE_PDSK= GONE_SSVR=
 remove_lun() {
   vs_mrpc setRebuildRates '{"disk_mibs": 8, "cluster_mibs": 0}' >/dev/null || return 1
@@ -177,10 +176,10 @@ diagnose() {
 }
 queue_empty() { [ "$(vs_mrpc getClusterStatus '{}' | vs_json 'd["rebuilds_queued"] + d["rebuilds_running"]')" = 0 ]; }
 lun_back() {   # a new agent puts its exports back
-  vs_stop "$GONE_SSVR"; vs_storage_agent_start "$GONE_SSVR" && vs_wait 300 live_servers_are 3
+  vs_stop "$GONE_SSVR"; vs_storage_agent_start "$GONE_SSVR" && vs_wait 300 live_servers_are 4
 }
 
-# 5. A disk returning errors; the head agent killed mid-rebuild.
+# 3. A disk returning errors; the head agent killed mid-rebuild.
 BAD_SSVR= BAD_PDSK=
 disk_errors() {
   vs_mrpc setRebuildRates '{"disk_mibs": 8, "cluster_mibs": 0}' >/dev/null || return 1
@@ -202,8 +201,7 @@ disk_healed() {
     dmsetup resume vsdisk$BAD_SSVR
 }
 
-[ -n "${FAULTS_SOURCE_ONLY:-}" ] && return 0
-# 6. A drain under writes.
+# 4. A drain under writes.
 DRAIN_SSVR= DROPPED=0
 drain_server() {
   vs_mrpc setRebuildRates '{"disk_mibs": 200, "cluster_mibs": 0}' >/dev/null || return 1
@@ -225,7 +223,7 @@ drained_server_deleted() {
   vs_stop "$DRAIN_SSVR" && vs_mrpc deleteStorageServer "{\"ssvrid\": $DRAIN_SSVR}" >/dev/null
 }
 
-vmlab_check "lab: 3 storage servers of one disk, iSCSI, TLS" setup || { vmlab_summary faults; exit 1; }
+vmlab_check "lab: 4 storage servers of one disk, iSCSI, TLS" setup || { vmlab_summary faults; exit 1; }
 vmlab_check "cluster up (failure grace 30 s)" cluster || { vs_dump; vmlab_summary faults; exit 1; }
 vmlab_check "1 GiB volume of 2 legs attached and written" attach || { vs_dump; vmlab_summary faults; exit 1; }
 vmlab_check "link of a leg's server down 12 s under writes: the head takes the leg back" flap_within_grace
@@ -233,12 +231,6 @@ vmlab_check "within grace: no replacement, the bitmap resyncs in place, mirror w
 vmlab_check "writes during the outage verified: zero mismatches" writes_verified
 vmlab_check "both legs identical" legs_identical
 vmlab_check "database audited" audited
-vmlab_check "a leg's server killed under writes (agent SIGKILL, link down)" kill_server
-vmlab_check "beyond grace: replaced on the third server, rebuilt, mirror whole, queue empty" replaced_and_rebuilt
-vmlab_check "writes during the failure and rebuild verified: zero mismatches" writes_verified
-vmlab_check "both legs identical after the rebuild" legs_identical
-vmlab_check "database audited after the rebuild" audited
-vmlab_check "the killed server comes back: registered again and live" server_back
 vmlab_check "a leg's LUN removed under writes (server alive)" remove_lun
 vmlab_check "the head reports the leg dead, replaced after grace; manager SIGKILLed mid-rebuild, restarted" kill_manager_mid_rebuild
 vmlab_check "rebuild rate raised while it runs: the head carries on at the new rate" raise_rate_mid_rebuild
@@ -260,4 +252,10 @@ vmlab_check "writes during the drain verified: zero mismatches" writes_verified
 vmlab_check "both legs identical after the drain" legs_identical
 vmlab_check "the drained server deleted" drained_server_deleted
 vmlab_check "database audited after the drain" audited
+vmlab_check "a leg's server killed under writes (agent SIGKILL, link down)" kill_server
+vmlab_check "beyond grace: replaced on another server, rebuilt, mirror whole, queue empty" replaced_and_rebuilt
+vmlab_check "writes during the failure and rebuild verified: zero mismatches" writes_verified
+vmlab_check "both legs identical after the rebuild" legs_identical
+vmlab_check "database audited after the rebuild" audited
+vmlab_check "the killed server comes back: registered again and live" server_back
 vmlab_summary faults || { vs_dump; grep -i "rebuild\|fail\|replace\|dead" $VS_W/manager.log | tail -20; exit 1; }
