@@ -4,6 +4,7 @@
 // beside it, in a new slot (the mirror grows by one), and is retired only
 // once the head reports the grown mirror in sync. Legs holding nothing yet
 // (never attached, or waiting for a rebuild) simply move.
+#include <algorithm>
 #include <cerrno>
 
 #include "lib/ids.h"
