@@ -22,7 +22,8 @@
 #     the mirror is whole again without a hand; then the server comes back
 #     (a new agent, link up) and registers again.
 # After each: zero fio mismatches, the data verified again, both legs'
-# data identical, the database audited.
+# data identical, the database audited (and its legs are exactly the head's
+# leg devices: no orphan).
 # Host side: tests/vmlab/vm.sh run tests/vmlab/faults.sh
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
 . "$(dirname "$(readlink -f "$0")")/cluster.sh"
@@ -89,7 +90,16 @@ legs_identical() {   # the first 256 MiB (what fio wrote) of both data slices
     dd if=/dev/mapper/$d bs=1M count=256 iflag=direct 2>/dev/null | md5sum; done | sort -u | wc -l)
   [ "$sums" = 1 ]
 }
-audited() { "$VS_BIN/vastsky-manager" --db $VS_W/manager.db --audit | grep -q '^audit: OK'; }
+# The database against itself (--audit) and against the head: its leg
+# devices are exactly the volume's legs, no orphan left by a replacement.
+audited() {
+  "$VS_BIN/vastsky-manager" --db $VS_W/manager.db --audit | grep -q '^audit: OK' || return 1
+  local db dev
+  db=$(legs | tr ' ' '\n' | cut -d: -f1 | sort -n | tr '\n' ' ')
+  dev=$(dmsetup ls | awk '$1 ~ /^vastsky-[0-9]+-c[0-9]+-data$/ {print $1}' |
+        sed -E 's/^vastsky-[0-9]+-c([0-9]+)-data$/\1/' | sort -n | tr '\n' ' ')
+  [ "$db" = "$dev" ] || { echo "legs in the database: $db; leg devices on the head: $dev"; return 1; }
+}
 
 # 1. Link down 12 s: the head's session times out (replacement_timeout 5 s
 #    plus noop-outs), the leg goes D; back within grace: same chunks.
