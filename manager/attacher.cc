@@ -1,5 +1,7 @@
 #include "manager/attacher.h"
 
+#include <algorithm>
+
 #include <cerrno>
 #include <set>
 
@@ -266,6 +268,29 @@ void Attacher::Revoke(const HeadAgentInfo& head, int64_t lvol_id, const Op& op, 
     VS_LOG_WARN("%s; revoke it on that storage server once it answers", what.c_str());
     *leftovers += "; " + what;
   }
+}
+
+void Attacher::RevokeLeft(int64_t hsvr_id, const VolumeLayout& layout, const std::vector<int64_t>& gone) {
+  HeadAgentInfo head;
+  Op op;
+  Status st = locked_([&] { return store_->LoadHeadAgent(hsvr_id, &head); });
+  if (st.ok()) st = op.Init("retire", layout.volume.id);
+  if (!st.ok()) {
+    VS_LOG_WARN("%s keeps access to the disks of legs it dropped: %s", FormatId("hsvr", hsvr_id).c_str(),
+                st.ToString().c_str());
+    return;
+  }
+  VolumeLayout left = layout;
+  for (MirrorInfo& m : left.mirrors)
+    m.chunks.erase(std::remove_if(m.chunks.begin(), m.chunks.end(),
+                                  [&](const ChunkInfo& c) {
+                                    return std::find(gone.begin(), gone.end(), c.id) == gone.end();
+                                  }),
+                   m.chunks.end());
+  std::lock_guard<std::mutex> head_lock(*HeadMutex(hsvr_id));
+  std::string leftovers;
+  // lvol 0: every volume of the head, this one too, counts as needing a disk.
+  Revoke(head, 0, op, DisksOf(left, /*live_only=*/false), &leftovers);
 }
 
 Status Attacher::Detach(const VolumeRef& ref, bool rebuild_attachment) {

@@ -51,6 +51,11 @@ class Attacher {
   // detach leaves that alone, and the user's one is not the manager's).
   Status Detach(const VolumeRef& ref, bool rebuild_attachment = false);
 
+  // Legs `gone` have left a volume attached to hsvr_id (a drain): its
+  // access to their disks is revoked where none of its volumes needs them.
+  // What could not be revoked is logged, as after a detach.
+  void RevokeLeft(int64_t hsvr_id, const VolumeLayout& layout, const std::vector<int64_t>& gone);
+
   // Shared with the recovery loop (manager/recovery.h). The turn every
   // change to what a head has assembled takes:
   std::mutex* HeadMutex(int64_t hsvr_id);

@@ -342,7 +342,7 @@ void Recovery::PollRunning(const std::vector<RunningRebuild>& running) {
       // space go, so nothing else can ever be written there through it.
       if (st.ok() && !retiring.empty()) st = DropLegs(*r, layout, retiring);
       if (st.ok()) st = locked_([&] { return store_->FinishRebuild(r->mirror_id, chunks); });
-      if (st.ok() && !retiring.empty()) RevokeUnneeded(*r, layout, retiring);
+      if (st.ok() && !retiring.empty()) attacher_->RevokeLeft(r->hsvr_id, layout, retiring);
       if (st.ok()) {
         VS_LOG_INFO("%s rebuilt on %s: %zu leg(s) in sync", FormatId("mirr", r->mirror_id).c_str(),
                     FormatId("hsvr", r->hsvr_id).c_str(), chunks.size());
@@ -373,34 +373,6 @@ Status Recovery::DropLegs(const RunningRebuild& r, VolumeLayout layout, const st
                               &out);
   if (!st.ok()) return Status::Error(st.code(), FormatId("hsvr", r.hsvr_id) + " could not drop the drained leg(s): " + st.ToString());
   return Status::OK();
-}
-
-void Recovery::RevokeUnneeded(const RunningRebuild& r, const VolumeLayout& layout, const std::vector<int64_t>& gone) {
-  HeadAgentInfo head;
-  std::set<int64_t> needed;
-  Status st = locked_([&] {
-    VS_RETURN_IF_ERROR(store_->LoadHeadAgent(r.hsvr_id, &head));
-    return store_->DisksStillNeeded(r.hsvr_id, 0, &needed);
-  });
-  if (!st.ok()) {
-    VS_LOG_WARN("cannot tell which disks %s still needs: %s", FormatId("hsvr", r.hsvr_id).c_str(), st.ToString().c_str());
-    return;
-  }
-  std::lock_guard<std::mutex> head_lock(*attacher_->HeadMutex(r.hsvr_id));
-  for (const MirrorInfo& m : layout.mirrors)
-    for (const ChunkInfo& c : m.chunks) {
-      if (std::find(gone.begin(), gone.end(), c.id) == gone.end() || needed.count(c.pdsk_id) || c.ssvr_url.empty())
-        continue;
-      xmlrpc_c::value out;
-      st = attacher_->Call(c.ssvr_url, "revokeInitiator",
-                           {{"opid", xmlrpc_c::value_string(OpId("retire-p" + std::to_string(c.pdsk_id)))},
-                            {"pdskid", IntValue(c.pdsk_id)},
-                            {"initiator", xmlrpc_c::value_string(head.initiator)}},
-                           &out);
-      if (!st.ok() && st.code() != ENOENT)
-        VS_LOG_WARN("%s keeps access to drained %s: revoke failed: %s", FormatId("hsvr", r.hsvr_id).c_str(),
-                    FormatId("pdsk", c.pdsk_id).c_str(), st.ToString().c_str());
-    }
 }
 
 Status Recovery::StartOne(int64_t mirror_id, int64_t source_pdsk) {

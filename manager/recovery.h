@@ -73,8 +73,6 @@ class Recovery {
   void RebuildDetached();
   void PollRunning(const std::vector<RunningRebuild>& running);
   Status StartOne(int64_t mirror_id, int64_t source_pdsk);
-  // Revokes the head's access to the disks of `gone` legs it no longer needs.
-  void RevokeUnneeded(const RunningRebuild& r, const VolumeLayout& layout, const std::vector<int64_t>& gone);
   // Asks the head running r to reload its mirror without the given legs.
   Status DropLegs(const RunningRebuild& r, VolumeLayout layout, const std::vector<int64_t>& chunks);
 

@@ -583,16 +583,26 @@ bool Assembly::MarkInSync(MirrorSpec* m) {
   return marked;
 }
 
-void Assembly::MarkRebuilt(int64_t lvol, MirrorSpec* m) {
+bool Assembly::ReadRaidStatus(int64_t lvol, int64_t mirror_id, MirrorState* out) const {
   std::vector<DmTarget> status;
-  if (!dm_->GetStatus(MirrorDm(lvol, m->mirror_id), &status).ok() || status.empty()) return;
+  if (!dm_->GetStatus(MirrorDm(lvol, mirror_id), &status).ok() || status.empty()) return false;
   std::istringstream in(status[0].params);
-  std::string level, n, health, sync, action;
-  in >> level >> n >> health >> sync >> action;
-  if (health.size() != m->legs.size() || action != "idle") return;
-  for (size_t i = 0; i < m->legs.size(); ++i)
-    if (!m->legs[i].missing() && health[i] != 'A') return;
-  MarkInSync(m);
+  std::string level, n;
+  out->mirror_id = mirror_id;
+  in >> level >> n >> out->health >> out->sync >> out->action;
+  return true;
+}
+
+bool Assembly::Whole(const MirrorSpec& m, const MirrorState& s) {
+  if (s.health.size() != m.legs.size() || s.action != "idle") return false;
+  for (size_t i = 0; i < m.legs.size(); ++i)
+    if (!m.legs[i].missing() && s.health[i] != 'A') return false;
+  return true;
+}
+
+void Assembly::MarkRebuilt(int64_t lvol, MirrorSpec* m) {
+  MirrorState s;
+  if (ReadRaidStatus(lvol, m->mirror_id, &s) && Whole(*m, s)) MarkInSync(m);
 }
 
 Status Assembly::SetRebuildRate(int rate_kib) {
@@ -602,13 +612,10 @@ Status Assembly::SetRebuildRate(int rate_kib) {
   int reloaded = 0;
   for (const auto& r : records_)
     for (const MirrorSpec& m : r.second.spec.mirrors) {
+      MirrorState state;
+      if (!ReadRaidStatus(r.first, m.mirror_id, &state) || (state.action != "recover" && state.action != "resync"))
+        continue;
       const std::string raid = MirrorDm(r.first, m.mirror_id);
-      std::vector<DmTarget> status;
-      if (!dm_->GetStatus(raid, &status).ok() || status.empty()) continue;
-      std::istringstream in(status[0].params);
-      std::string level, n, health, sync, action;
-      in >> level >> n >> health >> sync >> action;
-      if (action != "recover" && action != "resync") continue;
       const uint64_t sectors = static_cast<uint64_t>(m.capacity_gib) * kSectorsPerGib;
       Status st = dm_->Replace(raid, {{0, sectors, "raid", RaidParams(r.first, m, /*resume=*/true)}});
       if (st.ok()) {
@@ -631,20 +638,16 @@ std::vector<int64_t> Assembly::Watch() {
     bool dirty = false;
     for (MirrorSpec& m : r.second.spec.mirrors) {
       const std::string raid = MirrorDm(r.first, m.mirror_id);
-      std::vector<DmTarget> status;
-      if (!dm_->GetStatus(raid, &status).ok() || status.empty()) continue;
-      std::istringstream in(status[0].params);
-      std::string level, n, health, sync, action;
-      in >> level >> n >> health >> sync >> action;
-      if (health.size() != m.legs.size()) continue;
-      bool dead = false, whole = action == "idle";
+      MirrorState state;
+      if (!ReadRaidStatus(r.first, m.mirror_id, &state) || state.health.size() != m.legs.size()) continue;
+      const std::string& health = state.health;
+      bool dead = false;
       for (size_t i = 0; i < m.legs.size(); ++i) {
-        if (m.legs[i].missing()) continue;
-        if (health[i] == 'D') dead_legs.push_back(m.legs[i].chunk_id);
-        dead = dead || health[i] == 'D';
-        whole = whole && health[i] == 'A';
+        if (m.legs[i].missing() || health[i] != 'D') continue;
+        dead_legs.push_back(m.legs[i].chunk_id);
+        dead = true;
       }
-      if (whole) dirty = MarkInSync(&m) || dirty;
+      if (Whole(m, state)) dirty = MarkInSync(&m) || dirty;
       if (!dead || revive_after_ms_[m.mirror_id] > now) continue;
       // Reload only once every dead leg reads again: a reload onto a
       // device still failing would only fail it again.
@@ -684,12 +687,7 @@ Status Assembly::List(std::vector<VolumeState>* out) {
     for (const MirrorSpec& m : r.second.spec.mirrors) {
       MirrorState ms;
       ms.mirror_id = m.mirror_id;
-      std::vector<DmTarget> status;
-      if (v.assembled && dm_->GetStatus(MirrorDm(r.first, m.mirror_id), &status).ok() && !status.empty()) {
-        std::istringstream in(status[0].params);
-        std::string level, n;
-        in >> level >> n >> ms.health >> ms.sync >> ms.action;
-      }
+      if (v.assembled) ReadRaidStatus(r.first, m.mirror_id, &ms);
       v.mirrors.push_back(ms);
     }
     out->push_back(v);

@@ -83,9 +83,13 @@ class Assembly {
   std::vector<int64_t> Watch();
 
  private:
+  // dm raid's status of a mirror; false if its raid is not there.
+  bool ReadRaidStatus(int64_t lvol, int64_t mirror_id, MirrorState* out) const;
+  // Every present leg alive and in sync, no recovery running.
+  static bool Whole(const MirrorSpec& m, const MirrorState& s);
   // Rebuilding legs become in sync (true if any did).
   static bool MarkInSync(MirrorSpec* m);
-  // MarkInSync if dm raid shows every present leg alive and no recovery.
+  // MarkInSync if the mirror is Whole.
   void MarkRebuilt(int64_t lvol, MirrorSpec* m);
   struct Record {
     VolumeSpec spec;
