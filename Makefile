@@ -38,10 +38,15 @@ UNIT_SRC := $(wildcard tests/unit/*.cc)
 KERNEL_TEST_SRC := $(wildcard tests/kernel/*.cc)
 BENCH_SRC := $(wildcard tests/bench/*.cc)
 REBUILD_SIM_SRC := $(wildcard tests/rebuild_sim/*.cc)
+XAPI_SRC := $(wildcard xapi/*.cc)
+XAPI_PLUGIN_SRC := $(wildcard xapi/plugin/*.cc)
+SM_PLUGIN_SRC := $(wildcard sm_plugin/*.cc)
+SM_CORE_SRC := $(filter-out sm_plugin/main.cc,$(SM_PLUGIN_SRC))
 
 objs = $(patsubst %.cc,$(OBJ)/%.o,$(1))
 
-PROGRAMS := $(BIN)/vastsky-manager $(BIN)/vastsky $(BIN)/vastsky-storage-agent $(BIN)/vastsky-head-agent
+PROGRAMS := $(BIN)/vastsky-manager $(BIN)/vastsky $(BIN)/vastsky-storage-agent $(BIN)/vastsky-head-agent \
+	$(BIN)/VastSkySR $(BIN)/vastsky-xapi-plugin
 TEST_PROGRAMS := $(BIN)/unit-tests $(BIN)/kernel-tests
 BENCH_PROGRAMS := $(BIN)/vastsky-bench $(BIN)/vastsky-rebuild-sim
 
@@ -88,6 +93,23 @@ $(BIN)/vastsky-head-agent: $(call objs,agents/head/main.cc $(AGENT_COMMON_SRC)) 
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LIB_LIBS) -ldevmapper -lpthread
 
+# The XCP side: the SMAPIv1 driver and the xapi host plugin.
+$(BUILD)/libxapi.a: $(call objs,$(XAPI_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/libsm.a: $(call objs,$(SM_CORE_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BIN)/VastSkySR: $(call objs,sm_plugin/main.cc) $(BUILD)/libsm.a $(BUILD)/libxapi.a $(BUILD)/libvastsky.a
+	@mkdir -p $(dir $@)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LIB_LIBS)
+
+$(BIN)/vastsky-xapi-plugin: $(call objs,$(XAPI_PLUGIN_SRC)) $(BUILD)/libxapi.a $(BUILD)/libvastsky.a
+	@mkdir -p $(dir $@)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LIB_LIBS)
+
 $(BIN)/vastsky: $(call objs,$(CLI_SRC)) $(BUILD)/libvastsky.a
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LIB_LIBS)
@@ -128,5 +150,14 @@ demo: deps-ok all
 
 clean:
 	rm -rf build build-asan
+
+# Only the programs (what rpm/vastsky.spec packages): no Debian dependency
+# check, no tests or benchmarks. `make rpm` builds the RPMs from the working
+# tree and checks them (tests/rpm/check.sh; needs rpm and rpmlint).
+.PHONY: programs rpm
+programs: $(PROGRAMS)
+
+rpm:
+	tests/rpm/check.sh
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -45,11 +45,11 @@ bool ParseLogLevel(const std::string& s, LogLevel* out) {
   return true;
 }
 
-void LogInit(const std::string& ident, LogLevel min_level, bool use_syslog) {
+void LogInit(const std::string& ident, LogLevel min_level, bool use_syslog, int facility) {
   g_ident = ident;
   g_min = min_level;
   g_syslog = use_syslog;
-  if (g_syslog) openlog(g_ident.c_str(), LOG_PID, LOG_DAEMON);
+  if (g_syslog) openlog(g_ident.c_str(), LOG_PID, facility < 0 ? LOG_DAEMON : facility);
 }
 
 void Log(LogLevel level, const char* fmt, ...) {

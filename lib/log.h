@@ -11,7 +11,9 @@ enum class LogLevel { kDebug = 0, kInfo = 1, kWarning = 2, kError = 3 };
 // "debug", "info", "warning"/"warn", "error"; false if unknown.
 bool ParseLogLevel(const std::string& s, LogLevel* out);
 // ident: program name for syslog; use_syslog false means stderr.
-void LogInit(const std::string& ident, LogLevel min_level, bool use_syslog);
+// facility: syslog's (LOG_LOCAL2 for the XCP driver, whose lines go to
+// /var/log/SMlog); -1 is LOG_DAEMON.
+void LogInit(const std::string& ident, LogLevel min_level, bool use_syslog, int facility = -1);
 void Log(LogLevel level, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 
 }  // namespace vastsky

@@ -3,7 +3,7 @@
 #include <cerrno>
 #include <chrono>
 
-#include "agents/common/manager_link.h"
+#include "lib/manager_link.h"
 #include "lib/log.h"
 
 namespace vastsky {

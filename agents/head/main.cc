@@ -8,7 +8,7 @@
 
 #include "agents/common/agent_settings.h"
 #include "agents/common/heartbeat.h"
-#include "agents/common/manager_link.h"
+#include "lib/manager_link.h"
 #include "agents/head/agent_api.h"
 #include "agents/head/assembly.h"
 #include "agents/head/registration.h"
@@ -111,7 +111,7 @@ int main(int argc, char** argv) {
   assembly.Reconcile();
 
   ManagerLink link(agent.managers, http.secret, agent.ca_file, std::min(agent.heartbeat_s, 5) * 1000);
-  HeadRegistration registration(agent.data_ips, initiator, agent.agent_url, &link);
+  HeadRegistration registration(agent.data_ips, initiator, agent.agent_url, agent.state_dir + "/hsvrid", &link);
   HeartbeatLoop heartbeat(
       "head server", agent.heartbeat_s, [&registration] { return registration.Register(); },
       [&registration, &assembly] {

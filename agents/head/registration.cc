@@ -3,6 +3,7 @@
 #include "lib/ids.h"
 #include "lib/log.h"
 #include "lib/rpc_values.h"
+#include "lib/state_file.h"
 
 namespace vastsky {
 
@@ -20,6 +21,10 @@ Status HeadRegistration::Register() {
   if (hsvr_id_ != 0 && id != hsvr_id_)
     VS_LOG_WARN("the manager gave this head %s; it was %s before", FormatId("hsvr", id).c_str(),
                 FormatId("hsvr", hsvr_id_).c_str());
+  if (id != hsvr_id_) {
+    Status st = WriteStateFile(id_file_, std::to_string(id) + "\n", 0644);
+    if (!st.ok()) VS_LOG_WARN("cannot record this head's id for the XCP driver: %s", st.ToString().c_str());
+  }
   hsvr_id_ = id;
   VS_LOG_INFO("registered as %s, initiator %s, agent %s", FormatId("hsvr", id).c_str(), initiator_.c_str(), url_.c_str());
   return Status::OK();

@@ -1,6 +1,8 @@
 // The head agent's registration with the manager: its data addresses, its
 // initiator IQN (the name storage agents' ACLs will carry) and the URL the
-// manager calls it on, with reconnect so a restart keeps its id.
+// manager calls it on, with reconnect so a restart keeps its id. The id goes
+// to id_file too: the XCP driver on this host (sm_plugin/) reads it to know
+// which head server it attaches volumes to.
 // agents/common/heartbeat.h drives Register() and Beat().
 #pragma once
 
@@ -8,14 +10,19 @@
 #include <string>
 #include <vector>
 
-#include "agents/common/manager_link.h"
+#include "lib/manager_link.h"
 
 namespace vastsky {
 
 class HeadRegistration {
  public:
-  HeadRegistration(std::vector<std::string> data_ips, std::string initiator, std::string url, ManagerLink* link)
-      : data_ips_(std::move(data_ips)), initiator_(std::move(initiator)), url_(std::move(url)), link_(link) {}
+  HeadRegistration(std::vector<std::string> data_ips, std::string initiator, std::string url, std::string id_file,
+                   ManagerLink* link)
+      : data_ips_(std::move(data_ips)),
+        initiator_(std::move(initiator)),
+        url_(std::move(url)),
+        id_file_(std::move(id_file)),
+        link_(link) {}
 
   Status Register();
   // dead_legs: the chunks whose legs dm raid holds dead here (Assembly::Watch).
@@ -23,7 +30,7 @@ class HeadRegistration {
 
  private:
   const std::vector<std::string> data_ips_;
-  const std::string initiator_, url_;
+  const std::string initiator_, url_, id_file_;
   ManagerLink* link_;
   int64_t hsvr_id_ = 0;
 };

@@ -14,7 +14,7 @@
 #include "agents/storage/exports.h"
 #include "agents/common/agent_settings.h"
 #include "agents/common/heartbeat.h"
-#include "agents/common/manager_link.h"
+#include "lib/manager_link.h"
 #include "agents/storage/registration.h"
 #include "agents/storage/scrub.h"
 #include "lib/http_server.h"

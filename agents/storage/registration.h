@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "agents/storage/exports.h"
-#include "agents/common/manager_link.h"
+#include "lib/manager_link.h"
 
 namespace vastsky {
 

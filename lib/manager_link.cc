@@ -1,4 +1,4 @@
-#include "agents/common/manager_link.h"
+#include "lib/manager_link.h"
 
 #include <cerrno>
 

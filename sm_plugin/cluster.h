@@ -1,0 +1,55 @@
+// The manager calls the driver makes (manager/API.md), over ManagerLink's
+// fail-over across the SR's manager URLs. Failures are the manager's errno
+// Status; sm::FromCluster turns them into faults.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "lib/manager_link.h"
+#include "lib/status.h"
+
+namespace vastsky {
+namespace sm {
+
+struct Volume {
+  int64_t lvolid = 0;
+  std::string name;
+  int64_t capacity_gib = 0;
+  int redundancy = 0;
+  int64_t hsvrid = 0;  // 0: not attached
+  int bind_status = 0, bind_event = 0;
+  bool fault = false;
+};
+
+struct ClusterStatus {
+  int64_t capacity_gib = 0, used_gib = 0, available_gib = 0;
+  int ssvrs_online = 0, domains = 0;
+};
+
+class Cluster {
+ public:
+  Cluster(const std::vector<std::string>& urls, const std::string& secret, const std::string& ca_file);
+
+  Status Volumes(std::vector<Volume>* out);
+  // ENOENT if no volume has this name.
+  Status Find(const std::string& name, Volume* out);
+  Status Create(const std::string& name, int64_t gib, int redundancy);
+  Status Delete(const std::string& name);
+  Status Attach(const std::string& name, int64_t hsvrid);
+  Status Detach(const std::string& name);
+  Status Resize(const std::string& name, int64_t gib);
+  Status Stat(ClusterStatus* out);
+  // The head server's priority (1 HIGH .. 6 HALT); ENOENT if unknown.
+  Status HeadPriority(int64_t hsvrid, int* priority);
+  // Failure domains of the live storage servers ("" for a server without one).
+  Status ServerDomains(std::vector<std::string>* domains);
+
+ private:
+  ManagerLink link_;
+};
+
+}  // namespace sm
+}  // namespace vastsky
