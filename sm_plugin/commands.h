@@ -41,6 +41,9 @@ class Context {
   Status UpdateSrSizes(const std::vector<Volume>& volumes);
   // The volumes of this SR.
   Status SrVolumes(std::vector<Volume>* out);
+  // After a VDI changed size or came or went: the SR's sizes again. The
+  // VDI change has happened, so a failure here is only logged.
+  void RefreshSrSizes();
 
  private:
   const SmRequest& req_;

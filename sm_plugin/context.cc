@@ -85,5 +85,12 @@ Status Context::UpdateSrSizes(const std::vector<Volume>& volumes) {
                   "cannot record the SR's sizes");
 }
 
+void Context::RefreshSrSizes() {
+  std::vector<Volume> volumes;
+  Status st = SrVolumes(&volumes);
+  if (st.ok()) st = UpdateSrSizes(volumes);
+  if (!st.ok()) VS_LOG_WARN("SR %s: sizes not refreshed (sr_update will): %s", req_.sr_uuid.c_str(), st.message().c_str());
+}
+
 }  // namespace sm
 }  // namespace vastsky

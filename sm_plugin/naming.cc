@@ -127,9 +127,13 @@ bool ParseBytes(const std::string& s, int64_t* out) {
 }
 
 bool LegalXml(const std::string& s) {
-  for (char c : s) {
-    const unsigned char u = static_cast<unsigned char>(c);
+  for (size_t i = 0; i < s.size(); ++i) {
+    const unsigned char u = static_cast<unsigned char>(s[i]);
     if (u < 0x20 && u != '\t' && u != '\n' && u != '\r') return false;
+    if (u == 0x7f) return false;
+    // C1 controls (U+0080..U+009F, UTF-8 C2 80..C2 9F): legal XML that
+    // XenCenter and xapi's exports choke on, which SM refuses too.
+    if (u == 0xc2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) <= 0x9f) return false;
   }
   return true;
 }

@@ -32,7 +32,8 @@ constexpr int64_t kGiB = int64_t(1) << 30;
 inline int64_t GiBFor(int64_t bytes) { return (bytes + kGiB - 1) / kGiB; }
 
 // Names and descriptions go into XML documents xapi stores: control
-// characters (other than tab and newlines) are refused, as SM does.
+// characters (C0 other than tab and newlines, DEL, C1) are refused, as SM
+// does. (C0 cannot even reach the driver: XML cannot carry them.)
 bool LegalXml(const std::string& s);
 
 }  // namespace sm

@@ -141,6 +141,7 @@ Status VdiCreate(Context* ctx, xmlrpc_c::value* result) {
   }
   VS_LOG_INFO("VDI %s created: volume %s, %lld GiB, %d copies", uuid.c_str(), name.c_str(), static_cast<long long>(gib),
               config->redundancy);
+  ctx->RefreshSrSizes();
   *result = UuidLocation(uuid, name);
   return Status::OK();
 }
@@ -162,6 +163,7 @@ Status VdiDelete(Context* ctx, xmlrpc_c::value*) {
   }
   if (ctx->db() && !ctx->req().vdi_ref.empty())
     VS_RETURN_IF_ERROR(FromXapi(ctx->db()->ForgetVdi(ctx->req().vdi_ref), "cannot forget the VDI"));
+  ctx->RefreshSrSizes();
   return Status::OK();
 }
 
@@ -226,6 +228,7 @@ Status VdiResize(Context* ctx, xmlrpc_c::value* result) {
     VS_LOG_INFO("VDI %s grown from %lld to %lld GiB%s", req.vdi_uuid.c_str(), static_cast<long long>(v.capacity_gib),
                 static_cast<long long>(gib), v.hsvrid ? " while attached" : "");
     v.capacity_gib = gib;
+    ctx->RefreshSrSizes();
   }
   if (ctx->db())
     VS_RETURN_IF_ERROR(FromXapi(ctx->db()->SetVdiSizes(req.vdi_ref, v.capacity_gib * kGiB, PhysicalBytes(v)),

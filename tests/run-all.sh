@@ -10,7 +10,7 @@ tools/install-deps.sh --check-or-install --vmlab || exit 1
 
 jobs=$(nproc 2>/dev/null || echo 2)
 make -j"$jobs" all >/dev/null || { echo "check: build failed"; exit 1; }
-make -j"$jobs" SAN=1 build-asan/bin/vastsky-manager build-asan/bin/vastsky build-asan/bin/vastsky-storage-agent build-asan/bin/vastsky-head-agent build-asan/bin/unit-tests >/dev/null \
+make -j"$jobs" SAN=1 build-asan/bin/vastsky-manager build-asan/bin/vastsky build-asan/bin/vastsky-storage-agent build-asan/bin/vastsky-head-agent build-asan/bin/VastSkySR build-asan/bin/vastsky-xapi-plugin build-asan/bin/unit-tests >/dev/null \
   || { echo "check: sanitizer build failed"; exit 1; }
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86

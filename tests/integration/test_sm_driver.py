@@ -1,0 +1,363 @@
+"""VastSkySR conformance: the real driver binary, called exactly as xapi's
+sm_exec calls it (tests/sm/smapi.py), against a real manager, three storage
+agents and a head agent (sim host) on loopback, and a fake XenAPI on a unix
+socket (tests/sm/fake_xapi.py) whose database must satisfy xapi's
+post-conditions after every command: the VDI xapi looks up after
+vdi_create/introduce/resize exists with that uuid and location; after
+sr_scan the SR's VDIs are exactly the pool's volumes by location; sizes
+are set; activation tags balance."""
+import os
+import shutil
+import sys
+import tempfile
+import unittest
+import uuid as uuidlib
+import xml.etree.ElementTree as ET
+
+from harness import BIN_DIR, ROOT, SECRET, HeadAgent, Manager, StorageAgent, req, wait_for
+
+sys.path.insert(0, os.path.join(ROOT, "tests", "sm"))
+from fake_xapi import FakeXapi  # noqa: E402
+from smapi import Fault, check_result, parse_response, run_driver, sm_request  # noqa: E402
+
+GiB = 2**30
+DRIVER = os.path.join(BIN_DIR, "VastSkySR")
+PLUGIN = os.path.join(BIN_DIR, "vastsky-xapi-plugin")
+# smint.ml's capability names: anything else xapi drops with a warning.
+XAPI_CAPABILITIES = set("""SR_CREATE SR_DELETE SR_ATTACH SR_DETACH SR_SCAN SR_PROBE SR_UPDATE
+SR_SUPPORTS_LOCAL_CACHING SR_METADATA SR_TRIM SR_MULTIPATH SR_CACHING SR_STATS VDI_CREATE VDI_DELETE
+VDI_ATTACH VDI_DETACH VDI_MIRROR VDI_MIRROR_IN VDI_RESIZE VDI_RESIZE_ONLINE VDI_CLONE VDI_SNAPSHOT
+VDI_ACTIVATE VDI_ACTIVATE_READONLY VDI_DEACTIVATE VDI_UPDATE VDI_INTRODUCE VDI_GENERATE_CONFIG
+VDI_ATTACH_OFFLINE VDI_RESET_ON_BOOT VDI_CONFIG_CBT VDI_COMPOSE LARGE_VDI THIN_PROVISIONING
+VDI_READ_CACHING VDI_REVERT""".split())
+
+
+def write_sm_conf(path, head, secret_file, socket):
+    with open(path, "w") as f:
+        f.write("[sm]\nxapi_socket = %s\nhead_state_dir = %s\ndevice_dir = %s\nsecret_file = %s\n" % (
+            socket, head.state_dir, os.path.join(head.state_dir, "sim", "dev", "vastsky"), secret_file))
+
+
+class SmDriverTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        for b in (DRIVER, PLUGIN, StorageAgent.binary(), HeadAgent.binary()):
+            if not os.path.exists(b):
+                raise unittest.SkipTest("%s not built" % b)
+        cls.dir = tempfile.mkdtemp(prefix="vastsky-sm-")
+        cls.m = Manager().start()
+        cls.api = cls.m.proxy()
+        cls.agents = []
+        try:
+            for i in range(3):
+                cls.agents.append(StorageAgent(cls.m, "127.0.0.%d" % (41 + i), disks_gib=(100,)).start())
+            cls.head = HeadAgent(cls.m, "127.0.0.51", "iqn.2024-01.org.example:xcp-a").start()
+            cls.agents.append(cls.head)
+            wait_for("disks", lambda: len(cls.api.listPhysicalDisks(req())) == 3)
+            wait_for("the head's id file", lambda: os.path.exists(os.path.join(cls.head.state_dir, "hsvrid")))
+            cls.socket = os.path.join(cls.dir, "xapi")
+            cls.conf = os.path.join(cls.dir, "sm.conf")
+            write_sm_conf(cls.conf, cls.head, cls.m.secret_file, cls.socket)
+            plugins = os.path.join(cls.dir, "plugins")
+            os.makedirs(plugins)
+            os.symlink(PLUGIN, os.path.join(plugins, "vastsky"))
+            cls.env = dict(os.environ, VASTSKY_SM_CONF=cls.conf)
+            cls.x = FakeXapi(cls.socket, plugin_dir=plugins).start()
+            cls.x.plugin_env = cls.env
+            cls.host = cls.x.host_refs()[0]
+        except Exception:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        if getattr(cls, "x", None):
+            cls.x.stop()
+        for a in cls.agents:
+            a.cleanup()
+        rc = cls.m.stop()
+        code, out = cls.m.audit()
+        log = cls.m.read_log()
+        shutil.rmtree(cls.m.dir, ignore_errors=True)
+        shutil.rmtree(cls.dir, ignore_errors=True)
+        if rc not in (0, None):
+            raise AssertionError("manager exited with %s; log tail:\n%s" % (rc, log[-3000:]))
+        if code != 0 or "audit: OK" not in out:
+            raise AssertionError("audit failed (exit %d):\n%s" % (code, out))
+
+    # --- xapi's side -------------------------------------------------------
+    def new_sr(self, **dc):
+        ref = self.x.add_sr()
+        config = {"manager": self.m.url(user=None), "password_secret": self.x.add_secret(SECRET), "redundancy": "2"}
+        config.update(dc)
+        return ref, {k: v for k, v in config.items() if v is not None}
+
+    def sm(self, command, args=(), sr=None, vdi=None, master=True, host=None, env=None, dc=None, **members):
+        """Runs one command as xapi would and type-checks its result."""
+        m = {"host_ref": host or self.host, "session_ref": self.x.session}
+        dc = dc or {}
+        if sr:
+            sr_ref, dc = sr
+            m.update(sr_ref=sr_ref, sr_uuid=self.x.srs[sr_ref]["uuid"])
+        if vdi:
+            rec = self.x.vdis[vdi]
+            m.update(vdi_ref=vdi, vdi_location=rec["location"], vdi_uuid=rec["uuid"])
+        if command in ("vdi_attach", "vdi_activate", "vdi_detach", "vdi_deactivate"):
+            m.update(vdi_on_boot="persist", vdi_allow_caching="false")
+        m.update(members)
+        request = sm_request(command, args, dc, master=master, **m)
+        result = run_driver(DRIVER, request, env=env or self.env)
+        check_result(command, result)
+        return result
+
+    def assertFault(self, error, fn, *args, **kw):
+        with self.assertRaises(Fault, msg="want %s" % error) as cm:
+            fn(*args, **kw)
+        self.assertEqual(cm.exception.error, error, cm.exception)
+        self.assertTrue(cm.exception.string, "a fault must say why")
+        return cm.exception
+
+    def create_vdi(self, sr, size, name="disk", **members):
+        r = self.sm("vdi_create", [str(size), name, "a test disk", "", "false", "19700101T00:00:00Z", "", "false"],
+                    sr=sr, vdi_type="user", vdi_sm_config={}, **members)
+        ref, rec = self.x.vdi_by_uuid(r["uuid"])
+        self.assertIsNotNone(ref, "xapi looks the new VDI up by uuid: it must be in the database")
+        self.assertEqual(rec["location"], r["location"])
+        self.assertGreaterEqual(int(rec["virtual_size"]), size)
+        return ref
+
+    def volumes(self):
+        return {v["lvolname"]: v for v in self.api.listLogicalVolumes(req())}
+
+    def assertScanned(self, sr):
+        """xapi's view of the SR equals the pool's volumes, by location."""
+        sr_uuid = self.x.srs[sr[0]]["uuid"]
+        backend = {n for n in self.volumes() if n.startswith(self.tag(sr_uuid))}
+        db = {v["location"] for v in self.x.vdis_of(sr[0]).values()}
+        self.assertEqual(db, backend)
+        self.assertTrue(self.x.srs[sr[0]]["sizes_set"])
+        self.assertGreater(int(self.x.srs[sr[0]]["physical_size"]), 0)
+        allocated = sum(v["capacity"] for n, v in self.volumes().items() if n in backend) * GiB
+        self.assertEqual(int(self.x.srs[sr[0]]["virtual_allocation"]), allocated)
+
+    def tag(self, sr_uuid):
+        import base64
+        return base64.urlsafe_b64encode(uuidlib.UUID(sr_uuid).bytes).decode().rstrip("=") + "."
+
+    def host_tags(self, vdi):
+        return {k: v for k, v in self.x.vdis[vdi]["sm_config"].items() if k.startswith("host_")}
+
+    # --- tests -------------------------------------------------------------
+    def test_driver_info_is_what_sm_list_shows(self):
+        info = run_driver(DRIVER, sm_request("sr_get_driver_info", [], {}, host_ref=self.host), env=self.env)
+        check_result("sr_get_driver_info", info)
+        self.assertEqual(info["name"], "VastSky")
+        self.assertEqual(info["required_api_version"], "1.0")
+        version = open(os.path.join(ROOT, "lib", "version.h")).read()
+        self.assertIn('"%s"' % info["driver_version"], version)
+        caps = set(info["capabilities"])
+        self.assertLessEqual(caps, XAPI_CAPABILITIES, "xapi drops unknown capabilities")
+        for c in ("SR_PROBE", "SR_UPDATE", "VDI_CREATE", "VDI_DELETE", "VDI_ATTACH", "VDI_DETACH", "VDI_ACTIVATE",
+                  "VDI_DEACTIVATE", "VDI_RESIZE", "VDI_RESIZE_ONLINE", "VDI_INTRODUCE", "VDI_UPDATE",
+                  "VDI_GENERATE_CONFIG"):
+            self.assertIn(c, caps)
+        self.assertNotIn("VDI_SNAPSHOT", caps)
+        self.assertNotIn("VDI_CLONE", caps)
+        keys = {c["key"] for c in info["configuration"]}
+        self.assertTrue({"manager", "password_secret", "redundancy", "placement"} <= keys)
+
+    def test_lifecycle(self):
+        sr = self.new_sr()
+        sr_ref = sr[0]
+        self.assertIsNone(self.sm("sr_create", ["0"], sr=sr))
+        self.assertTrue(self.x.srs[sr_ref]["sizes_set"], "sr_create sets the SR's sizes")
+        self.sm("sr_attach", sr=sr)
+        self.assertIn("dirty", self.x.srs[sr_ref]["other_config"], "a master's attach asks xapi to scan")
+        self.sm("sr_scan", sr=sr)
+        self.assertScanned(sr)
+
+        vdi = self.create_vdi(sr, 5 * GiB + 1, name="disk one")
+        rec = self.x.vdis[vdi]
+        self.assertEqual(int(rec["virtual_size"]), 6 * GiB)
+        self.assertEqual(rec["name_label"], "disk one")
+        self.assertEqual(rec["sm_config"].get("backend-kind"), "vbd")
+        vol = self.volumes()[rec["location"]]
+        self.assertEqual((vol["capacity"], vol["redundancy"]), (6, 2))
+        fixed = str(uuidlib.uuid4())
+        vdi2 = self.create_vdi(sr, GiB, vdi_uuid=fixed)
+        self.assertEqual(self.x.vdis[vdi2]["uuid"], fixed, "vdi_create honours xapi's vdi_uuid")
+        self.assertFault("SR_BACKEND_FAILURE_43", self.create_vdi, sr, GiB, vdi_uuid=fixed)
+        self.sm("sr_update", sr=sr)
+        self.assertScanned(sr)
+
+        # Attach and activate on this host: the device exists.
+        a = self.sm("vdi_attach", ["true"], sr=sr, vdi=vdi)
+        self.assertEqual(a["params_nbd"], "")
+        self.assertTrue(os.path.lexists(a["params"]), a)
+        self.assertEqual(a["xenstore_data"]["vdi-uuid"], rec["uuid"])
+        self.assertEqual(self.volumes()[rec["location"]]["hsvrid"], int(open(
+            os.path.join(self.head.state_dir, "hsvrid")).read()))
+        self.assertEqual(self.sm("vdi_attach", ["true"], sr=sr, vdi=vdi), a, "a repeated attach adopts")
+        self.sm("vdi_activate", ["true"], sr=sr, vdi=vdi)
+        self.assertEqual(self.host_tags(vdi), {"host_" + self.host: "RW"})
+        self.sm("vdi_activate", ["true"], sr=sr, vdi=vdi)  # idempotent
+        self.assertFault("VDI_IN_USE", self.sm, "vdi_activate", ["false"], sr=sr, vdi=vdi, host="OpaqueRef:other")
+        self.assertFault("VDI_IN_USE", self.sm, "vdi_delete", sr=sr, vdi=vdi)
+        self.assertFault("SR_DEVICE_IN_USE", self.sm, "sr_detach", sr=sr)
+
+        # Online resize: xapi re-reads virtual_size from its database.
+        r = self.sm("vdi_resize", [str(8 * GiB)], sr=sr, vdi=vdi)
+        self.assertEqual(r, {"uuid": rec["uuid"], "location": rec["location"]})
+        self.assertEqual(int(self.x.vdis[vdi]["virtual_size"]), 8 * GiB)
+        self.assertEqual(self.volumes()[rec["location"]]["capacity"], 8)
+        self.assertFault("SR_BACKEND_FAILURE_79", self.sm, "vdi_resize", [str(2 * GiB)], sr=sr, vdi=vdi)
+        self.sm("vdi_resize", [str(8 * GiB)], sr=sr, vdi=vdi)  # same size: nothing to do
+
+        self.sm("vdi_deactivate", sr=sr, vdi=vdi)
+        self.assertEqual(self.host_tags(vdi), {}, "activate and deactivate tags balance")
+        self.sm("vdi_deactivate", sr=sr, vdi=vdi)
+        self.sm("vdi_detach", sr=sr, vdi=vdi)
+        self.assertEqual(self.volumes()[rec["location"]]["hsvrid"], 0)
+        self.sm("vdi_detach", sr=sr, vdi=vdi)  # idempotent
+
+        # The static-VDI path: the stored config replays without xapi.
+        config = self.sm("vdi_generate_config", sr=sr, vdi=vdi)
+        root = ET.fromstring(config)
+        self.assertEqual(root.findtext("methodName"), "vdi_attach_from_config")
+        self.assertNotIn("password_secret", config)
+        a2 = run_driver(DRIVER, config, env=self.env)
+        check_result("vdi_attach_from_config", a2)
+        self.assertEqual(a2["params"], a["params"])
+        detach = config.replace("vdi_attach_from_config", "vdi_detach_from_config")
+        self.assertIsNone(run_driver(DRIVER, detach, env=self.env))
+        self.assertEqual(self.volumes()[rec["location"]]["hsvrid"], 0)
+
+        self.sm("vdi_update", sr=sr, vdi=vdi)
+        self.sm("vdi_epoch_begin", sr=sr, vdi=vdi, vdi_on_boot="persist")
+        self.sm("vdi_epoch_end", sr=sr, vdi=vdi, vdi_on_boot="persist")
+        self.assertFault("SR_OPERATION_NOT_SUPPORTED", self.sm, "vdi_snapshot", sr=sr, vdi=vdi, driver_params={})
+        self.assertFault("SR_OPERATION_NOT_SUPPORTED", self.sm, "vdi_clone", sr=sr, vdi=vdi, driver_params={})
+
+        # Changes behind xapi's back: sr_scan brings the database in line.
+        sr_uuid = self.x.srs[sr_ref]["uuid"]
+        outside = str(uuidlib.uuid4())
+        self.api.createLogicalVolume(req(lvolname=self.tag(sr_uuid) + outside, capacity=1, redundancy=2))
+        self.api.deleteLogicalVolume(req(lvolname=self.x.vdis[vdi2]["location"]))
+        self.sm("sr_scan", sr=sr)
+        self.assertScanned(sr)
+        self.assertIsNotNone(self.x.vdi_by_uuid(outside)[0], "a scanned volume keeps the uuid its name carries")
+        self.assertNotIn(vdi2, self.x.vdis)
+
+        # vdi_introduce of a volume xapi forgot.
+        ref, _ = self.x.vdi_by_uuid(outside)
+        location = self.x.vdis[ref]["location"]
+        del self.x.vdis[ref]
+        new = str(uuidlib.uuid4())
+        r = self.sm("vdi_introduce", sr=sr, new_uuid=new, vdi_location=location, vdi_sm_config={})
+        self.assertEqual(r, {"uuid": new, "location": location})
+        self.assertIsNotNone(self.x.vdi_by_uuid(new)[0])
+        self.assertFault("SR_BACKEND_FAILURE_43", self.sm, "vdi_introduce", sr=sr, new_uuid=str(uuidlib.uuid4()),
+                         vdi_location=location, vdi_sm_config={})
+        self.assertFault("SR_BACKEND_FAILURE_7209", self.sm, "vdi_introduce", sr=sr, new_uuid=str(uuidlib.uuid4()),
+                         vdi_location="somebody-elses-volume", vdi_sm_config={})
+
+        probe = self.sm("sr_probe", dc=sr[1], sr_sm_config={})
+        self.assertIn(sr_uuid, [e.findtext("UUID") for e in ET.fromstring(probe).iter("SR")])
+
+        self.assertFault("SR_NOT_EMPTY", self.sm, "sr_delete", sr=sr)
+        for ref in list(self.x.vdis_of(sr_ref)):
+            self.sm("vdi_delete", sr=sr, vdi=ref)
+            self.assertNotIn(ref, self.x.vdis, "vdi_delete forgets the record")
+        self.assertScanned(sr)
+        self.sm("sr_detach", sr=sr)
+        self.sm("sr_delete", sr=sr)
+        self.assertEqual([n for n in self.volumes() if n.startswith(self.tag(sr_uuid))], [])
+        # Every database call went through the session xapi gave.
+        self.assertTrue(all(c[0] for c in self.x.calls))
+
+    def test_vdi_missing_and_master_only(self):
+        sr = self.new_sr()
+        self.sm("sr_create", ["0"], sr=sr)
+        vdi = self.create_vdi(sr, GiB)
+        self.assertFault("SR_BACKEND_FAILURE_7208", self.create_vdi, sr, GiB, master=False)
+        self.assertFault("SR_BACKEND_FAILURE_7208", self.sm, "sr_scan", sr=sr, master=False)
+        self.api.deleteLogicalVolume(req(lvolname=self.x.vdis[vdi]["location"]))
+        self.assertFault("VDI_MISSING", self.sm, "vdi_attach", ["true"], sr=sr, vdi=vdi)
+        self.assertIsNone(self.sm("vdi_delete", sr=sr, vdi=vdi), "deleting a VDI already gone succeeds")
+        self.sm("sr_delete", sr=sr)
+
+    def test_bad_input_gets_clear_faults(self):
+        sr = self.new_sr()
+        self.sm("sr_create", ["0"], sr=sr)
+        args = ["", "", "", "false", "19700101T00:00:00Z", "", "false"]
+        for size in ("abc", "0", "-5", str(2**61)):
+            self.assertFault("SR_BACKEND_FAILURE_79", self.sm, "vdi_create", [size, "n"] + args[1:], sr=sr,
+                             vdi_type="user", vdi_sm_config={})
+        self.assertFault("SR_BACKEND_FAILURE_447", self.sm, "vdi_create", [str(GiB), "bad\u0085name"] + args[1:],
+                         sr=sr, vdi_type="user", vdi_sm_config={})
+        self.assertFault("SR_BACKEND_FAILURE_78", self.sm, "vdi_create", [str(GiB), "n"] + args[1:], sr=sr,
+                         vdi_type="user", vdi_sm_config={"type": "vhd"})
+        self.assertFault("SR_BACKEND_FAILURE_143", self.sm, "vdi_create", [str(GiB), "n"] + args[1:], sr=sr,
+                         vdi_type="user", vdi_sm_config={}, vdi_uuid="not-a-uuid")
+        self.assertFault("SR_BACKEND_FAILURE_44", self.sm, "vdi_create", [str(1000 * GiB), "n"] + args[1:], sr=sr,
+                         vdi_type="user", vdi_sm_config={})
+        self.assertEqual([v for v in self.x.vdis_of(sr[0])], [], "a failed create leaves nothing in xapi")
+        # device-config
+        for dc, error in (({"manager": None}, "SR_BACKEND_FAILURE_115"),
+                          ({"manager": "ftp://x"}, "SR_BACKEND_FAILURE_7204"),
+                          ({"redundancy": "1"}, "SR_BACKEND_FAILURE_7204"),
+                          ({"redundancy": "many"}, "SR_BACKEND_FAILURE_7204"),
+                          ({"placement": "rack"}, "SR_BACKEND_FAILURE_7204"),
+                          ({"password_secret": str(uuidlib.uuid4())}, "SR_BACKEND_FAILURE_7204"),
+                          ({"password_secret": None, "password": "wrong-secret-0123456789"}, "SR_BACKEND_FAILURE_7202"),
+                          ({"manager": "http://127.0.0.1:9/RPC2"}, "SR_BACKEND_FAILURE_7201"),
+                          ({"redundancy": "4"}, "SR_BACKEND_FAILURE_7205"),
+                          ({"placement": "domain"}, "SR_BACKEND_FAILURE_7205")):
+            self.assertFault(error, self.sm, "sr_create", ["0"], sr=self.new_sr(**dc))
+        # the protocol itself
+        self.assertFault("SR_BACKEND_FAILURE_143", self.sm, "sr_frobnicate", sr=sr)
+        for argv in ([DRIVER], [DRIVER, "not xml"], [DRIVER, "<methodCall><methodName>sr_scan</methodName>"
+                                                             "<params></params></methodCall>"], [DRIVER, "a", "b"]):
+            import subprocess
+            p = subprocess.run(argv, stdout=subprocess.PIPE, env=self.env)
+            self.assertEqual(p.returncode, 0, "the driver always exits 0")
+            result, fault = parse_response(p.stdout.decode())
+            self.assertEqual(fault[0], 143, p.stdout)
+        self.sm("sr_delete", sr=sr)
+
+    def test_sr_create_needs_a_head_agent_on_every_host(self):
+        sr = self.new_sr()
+        lonely = self.x.add_sr()  # noqa: F841  (another SR does not matter)
+        ref = "OpaqueRef:" + str(uuidlib.uuid4())
+        conf = os.path.join(self.dir, "no-head.conf")
+        with open(conf, "w") as f:
+            f.write("[sm]\nhead_state_dir = %s\n" % os.path.join(self.dir, "nowhere"))
+        self.x.hosts[ref] = {"uuid": str(uuidlib.uuid4()), "name_label": "host-without-head",
+                             "plugin_env": dict(os.environ, VASTSKY_SM_CONF=conf)}
+        try:
+            f = self.assertFault("SR_BACKEND_FAILURE_7210", self.sm, "sr_create", ["0"], sr=sr)
+            self.assertIn("host-without-head", f.string)
+        finally:
+            del self.x.hosts[ref]
+        self.sm("sr_create", ["0"], sr=sr)
+        self.sm("sr_delete", sr=sr)
+
+    def test_sr_attach_clears_stale_tags_and_needs_the_head(self):
+        sr = self.new_sr()
+        self.sm("sr_create", ["0"], sr=sr)
+        vdi = self.create_vdi(sr, GiB)
+        self.x.vdis[vdi]["sm_config"]["host_" + self.host] = "RW"  # left by a crash
+        self.sm("sr_attach", sr=sr)
+        self.assertEqual(self.host_tags(vdi), {})
+        conf = os.path.join(self.dir, "no-head.conf")
+        with open(conf, "w") as f:
+            f.write("[sm]\nxapi_socket = %s\nhead_state_dir = %s\nsecret_file = %s\n" % (
+                self.socket, os.path.join(self.dir, "nowhere"), self.m.secret_file))
+        self.assertFault("SR_BACKEND_FAILURE_7203", self.sm, "sr_attach", sr=sr,
+                         env=dict(os.environ, VASTSKY_SM_CONF=conf))
+        self.sm("vdi_delete", sr=sr, vdi=vdi)
+        self.sm("sr_delete", sr=sr)
+
+
+if __name__ == "__main__":
+    unittest.main()
