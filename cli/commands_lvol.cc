@@ -1,4 +1,4 @@
-// Volume commands: lvol create/delete/attach/detach/list/show, snap create.
+// Volume commands: lvol create/delete/attach/detach/resize/list/show, snap create.
 // Snapshots are volumes to the API, so they live here too.
 #include <iostream>
 
@@ -24,6 +24,7 @@ std::string AttachedTo(const Json& lvol) {
   switch (JsonInt(lvol, "bind_event")) {
     case 1: return "+" + where;  // BINDING
     case 2: return "-" + where;  // UNBINDING
+    case 3: return "~" + where;  // RESIZING
     default: return where;
   }
 }
@@ -113,6 +114,30 @@ int LvolAttach(std::vector<std::string> args) {
                 PrintNothing);
 }
 
+// --capacity takes whole GiB (as the API does) or a size with a unit (10G, 1T).
+Status ParseNewCapacity(const std::string& text, int* gib) {
+  if (!text.empty() && text.size() <= 7 && text.find_first_not_of("0123456789") == std::string::npos)
+    return ParseCapacityGiB(text + "G", gib);
+  return ParseCapacityGiB(text, gib);
+}
+
+int LvolResize(std::vector<std::string> args) {
+  CommandLine cl("Grows a volume to a new size, also while it is attached and in use (the head's device grows "
+                 "in place). Volumes never shrink; a volume with snapshots cannot grow.");
+  TCLAP::ValueArg<std::string> capacity("c", "capacity", "The new size: whole GiB (20) or with a unit (20G, 1T).",
+                                        true, "", "SIZE", cl.cmd());
+  TCLAP::UnlabeledValueArg<std::string> lvol("LVOL", kLvolHelp, true, "", "LVOL", cl.cmd());
+  if (!cl.Parse(std::move(args))) return cl.exit_code();
+  LvolRef ref;
+  int gib = 0;
+  if (int rc = cl.CheckUsage(ParseLvolRef(lvol.getValue(), &ref))) return rc;
+  if (int rc = cl.CheckUsage(ParseNewCapacity(capacity.getValue(), &gib))) return rc;
+  Members m = {{"capacity", xmlrpc_c::value_int(gib)}};
+  ref.AddTo(&m, "lvolid", "lvolname");
+  return cl.Run("resizeLogicalVolume", m, "cannot resize " + ref.Describe() + " to " + std::to_string(gib) + " GiB",
+                PrintNothing);
+}
+
 int LvolDetach(std::vector<std::string> args) {
   return RunOnVolume(std::move(args), "Detaches a volume from its head server.",
                      "detachLogicalVolume", "detach", PrintNothing);
@@ -164,6 +189,8 @@ void AddLvolCommands(std::vector<Command>* out) {
   out->push_back({"lvol", "delete", "LVOL", "delete a detached volume", LvolDelete});
   out->push_back({"lvol", "attach", "LVOL HSVR", "attach a volume to a head server", LvolAttach});
   out->push_back({"lvol", "detach", "LVOL", "detach a volume", LvolDetach});
+  out->push_back({"lvol", "resize", "LVOL --capacity SIZE", "grow a volume, attached or not (SIZE: 20, 20G, 1T)",
+                  LvolResize});
   out->push_back({"lvol", "list", "[LVOL]", "list volumes", LvolList});
   out->push_back({"lvol", "show", "LVOL", "show a volume's mirrors and disks", LvolShow});
   out->push_back({"snap", "create", "ORIGIN SNAPNAME", "snapshot a volume", SnapCreate});

@@ -347,6 +347,18 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
     *r = Zero();
     return Status::OK();
   });
+  // A grow of an attached volume waits on its head's agent, like an attach.
+  service_.AddUnlocked("resizeLogicalVolume", [&attacher](const Params& p, xmlrpc_c::value* r) {
+    VolumeRef ref;
+    int64_t capacity;
+    VS_RETURN_IF_ERROR(p.Volume("lvol", &ref));
+    VS_RETURN_IF_ERROR(p.Int("capacity", &capacity));
+    if (capacity < 1 || capacity > kMaxVolumeGib)
+      return Status::Error(EINVAL, "capacity must be 1 to " + std::to_string(kMaxVolumeGib) + " GiB");
+    VS_RETURN_IF_ERROR(attacher.Grow(ref, capacity));
+    *r = Zero();
+    return Status::OK();
+  });
   service_.AddUnlocked("detachLogicalVolume", [&attacher](const Params& p, xmlrpc_c::value* r) {
     VolumeRef ref;
     VS_RETURN_IF_ERROR(p.Volume("lvol", &ref));

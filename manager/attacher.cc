@@ -1,5 +1,7 @@
 #include "manager/attacher.h"
 
+#include "manager/attacher_internal.h"
+
 #include <algorithm>
 
 #include <cerrno>
@@ -14,14 +16,7 @@
 
 namespace vastsky {
 
-namespace {
-
-using Members = std::map<std::string, xmlrpc_c::value>;
-
-xmlrpc_c::value Str(const std::string& s) { return xmlrpc_c::value_string(s); }
-xmlrpc_c::value Int(int64_t v) { return IntValue(v); }
-
-}  // namespace
+using namespace attacher_internal;
 
 xmlrpc_c::value Attacher::VolumeSpecValue(const VolumeLayout& layout) {
   std::vector<xmlrpc_c::value> mirrors;
@@ -48,57 +43,6 @@ xmlrpc_c::value Attacher::VolumeSpecValue(const VolumeLayout& layout) {
                                         {"lvolname", Str(layout.volume.name)},
                                         {"mirrors", xmlrpc_c::value_array(mirrors)}});
 }
-
-namespace {
-
-std::string Where(const char* kind, int64_t id, const std::string& url) {
-  return FormatId(kind, id) + " (" + (url.empty() ? "no agent url" : url) + ")";
-}
-
-// What went wrong in a failed agent call: curl's words for a transport
-// failure; a fault carries only the errno's name, and the agent's log says why.
-std::string Detail(const Status& st, const std::string& url) {
-  const std::string words = TransportWords(st.message(), url);
-  if (words.empty() || words == ErrnoName(st.code()))
-    return "the agent answered " + ErrnoName(st.code()) + " (its log says why)";
-  return words;
-}
-
-// A failed agent call, reworded to name the server and the step; the errno
-// stays, since it is what the API's caller gets.
-Status StepFailed(const char* kind, int64_t id, const std::string& url, const std::string& step, const Status& st) {
-  return Status::Error(st.code(), Where(kind, id, url) + ": " + step + ": " + Detail(st, url));
-}
-
-// Transport failures: the agent did not answer (as opposed to a fault).
-bool Unreachable(const Status& st) {
-  return st.code() == ECONNREFUSED || st.code() == ETIMEDOUT || st.code() == EIO || st.code() == EACCES;
-}
-
-}  // namespace
-
-// A disk one of the volume's legs lives on, and the agent that exports it.
-struct Attacher::Disk {
-  int64_t pdsk_id = 0, ssvr_id = 0;
-  std::string url;
-};
-
-// One attach or detach: its operation ids ("attach-<lvolid>-<16 hex>-...")
-// are unique per agent call, so an agent's journal never confuses two.
-class Attacher::Op {
- public:
-  Status Init(const char* kind, int64_t lvol_id) {
-    std::string hex;
-    VS_RETURN_IF_ERROR(RandomString(16, kHexDigits, &hex));
-    prefix_ = std::string(kind) + "-" + std::to_string(lvol_id) + "-" + hex;
-    return Status::OK();
-  }
-  std::string Id(const std::string& step) const { return prefix_ + "-" + step; }
-  std::string Disk(const char* step, int64_t pdsk_id) const { return Id(step + std::to_string(pdsk_id)); }
-
- private:
-  std::string prefix_;
-};
 
 std::vector<Attacher::Disk> Attacher::DisksOf(const VolumeLayout& layout, bool live_only) {
   std::vector<Disk> out;
@@ -165,24 +109,7 @@ Status Attacher::Attach(const VolumeRef& ref, int64_t hsvr_id, bool rebuild_only
   // Grant the head access to every disk with a live leg.
   std::vector<Disk> tried;
   xmlrpc_c::value r;
-  for (size_t i = 0; st.ok() && i < disks.size(); ++i) {
-    const Disk& d = disks[i];
-    if (d.url.empty()) {
-      st = Status::Error(ENXIO, FormatId("ssvr", d.ssvr_id) + " has no agent url (it registered without one): cannot open " +
-                                    FormatId("pdsk", d.pdsk_id) + " to the head");
-      break;
-    }
-    st = Call(d.url, "allowInitiator",
-              {{"opid", Str(op.Disk("p", d.pdsk_id))},
-               {"pdskid", Int(d.pdsk_id)},
-               {"initiator", Str(head.initiator)},
-               {"chap_user", Str(head.chap_user)},
-               {"chap_secret", Str(head.chap_secret)}},
-              &r);
-    // Refused: the request never reached the agent, there is nothing to undo.
-    if (st.code() != ECONNREFUSED) tried.push_back(d);
-    if (!st.ok()) st = StepFailed("ssvr", d.ssvr_id, d.url, "allowInitiator on " + FormatId("pdsk", d.pdsk_id), st);
-  }
+  if (st.ok()) st = Allow(head, op, disks, &tried);
 
   // Assemble on the head.
   bool head_tried = false;
@@ -205,6 +132,26 @@ Status Attacher::Attach(const VolumeRef& ref, int64_t hsvr_id, bool rebuild_only
     if (st.ok()) return Status::OK();
   }
   return UndoAttach(plan, op, tried, head_tried, st);
+}
+
+Status Attacher::Allow(const HeadAgentInfo& head, const Op& op, const std::vector<Disk>& disks, std::vector<Disk>* tried) {
+  xmlrpc_c::value r;
+  for (const Disk& d : disks) {
+    if (d.url.empty())
+      return Status::Error(ENXIO, FormatId("ssvr", d.ssvr_id) + " has no agent url (it registered without one): cannot open " +
+                                      FormatId("pdsk", d.pdsk_id) + " to the head");
+    Status st = Call(d.url, "allowInitiator",
+                     {{"opid", Str(op.Disk("p", d.pdsk_id))},
+                      {"pdskid", Int(d.pdsk_id)},
+                      {"initiator", Str(head.initiator)},
+                      {"chap_user", Str(head.chap_user)},
+                      {"chap_secret", Str(head.chap_secret)}},
+                     &r);
+    // Refused: the request never reached the agent, there is nothing to undo.
+    if (st.code() != ECONNREFUSED) tried->push_back(d);
+    if (!st.ok()) return StepFailed("ssvr", d.ssvr_id, d.url, "allowInitiator on " + FormatId("pdsk", d.pdsk_id), st);
+  }
+  return Status::OK();
 }
 
 Status Attacher::UndoAttach(const AttachPlan& plan, const Op& op, const std::vector<Disk>& tried, bool head_tried,

@@ -51,6 +51,18 @@ class Attacher {
   // detach leaves that alone, and the user's one is not the manager's).
   Status Detach(const VolumeRef& ref, bool rebuild_attachment = false);
 
+  // Grows a volume to capacity_gib (Store::BeginResize says what may be
+  // grown). Attached to a head with an agent: the new mirrors are
+  // recorded, the head is given access to their disks (allowInitiator, as
+  // an attach does), growLogicalVolume reloads its device longer, and the
+  // new legs are recorded INSYNC. If a step fails, the new mirrors are
+  // freed, the capacity restored and the ACLs this grow granted revoked
+  // where the head's volumes need none of them; the call fails with the
+  // step's errno. A head whose answer was lost (it may have grown) leaves
+  // the volume ERROR and grown: a detach clears it. Takes the head's turn
+  // like an attach.
+  Status Grow(const VolumeRef& ref, int64_t capacity_gib);
+
   // Legs `gone` have left a volume attached to hsvr_id (a drain): its
   // access to their disks is revoked where none of its volumes needs them.
   // What could not be revoked is logged, as after a detach.
@@ -71,6 +83,10 @@ class Attacher {
   // The distinct disks under a volume's legs, in leg order; live_only
   // skips legs on failed or offline disks (missing members need no access).
   static std::vector<Disk> DisksOf(const VolumeLayout& layout, bool live_only);
+  // allowInitiator for the head on each disk, in order, up to the first
+  // failure (the step's errno, reworded); tried: the disks the request may
+  // have reached (for an undo).
+  Status Allow(const HeadAgentInfo& head, const Op& op, const std::vector<Disk>& disks, std::vector<Disk>* tried);
   Status UndoAttach(const AttachPlan& plan, const Op& op, const std::vector<Disk>& tried, bool head_tried,
                     const Status& failure);
   // Revokes the head's initiator on each disk no other volume of the head

@@ -95,6 +95,18 @@ class Store {
   // The disks holding legs of the volumes attached to (or in transition
   // on) hsvr_id, except lvol_id's: the ACLs that must stay.
   Status DisksStillNeeded(int64_t hsvr_id, int64_t lvol_id, std::set<int64_t>* pdsks);
+  // Growing a volume (manager/attacher.h drives the agents). BeginResize
+  // checks (EINVAL shrink or snapshot, ENOTSUP snapshots, EBUSY in
+  // transition or ERROR) and in one transaction places new mirrors over
+  // [old, new capacity) as a create would and records the capacity
+  // (ENOSPC changes nothing). Equal capacity is a no-op. Detached, or on a
+  // head without agent, that is all (plan->agent false). Otherwise the
+  // attachment shows RESIZING until FinishResize (the new legs INSYNC) or
+  // AbortResize (the new mirrors freed, the old capacity back, an error
+  // event); a manager restart in between leaves it ERROR, grown.
+  Status BeginResize(const VolumeRef& ref, int64_t capacity_gib, ResizePlan* plan);
+  Status FinishResize(const ResizePlan& plan);
+  Status AbortResize(const ResizePlan& plan, const std::string& why);
   Status ListLogicalVolumes(const VolumeRef* ref, std::vector<VolumeInfo>* out);
   Status ShowLogicalVolume(const VolumeRef& ref, VolumeLayout* out);
 
@@ -166,9 +178,10 @@ class Store {
   Status LoadLayout(const VolumeInfo& vol, VolumeLayout* out);
   // Writes a journal's free-extent changes to the database.
   Status ApplyJournal(const Journal& journal);
-  // Builds mirrors and chunks for a new volume; fills the journal.
-  Status AllocateVolume(int64_t lvol_id, int64_t capacity_gib, int redundancy, int64_t first_id,
-                        Journal* journal);
+  // Builds the mirrors (and their chunks) covering [from_gib, to_gib) of a
+  // volume, numbered from first_idx, ids from first_id; fills the journal.
+  Status AllocateMirrors(int64_t lvol_id, int64_t from_gib, int64_t to_gib, int64_t first_idx, int redundancy,
+                         int64_t first_id, Journal* journal);
   Status CreateVolumeRows(const std::string& name, int kind, int64_t origin_id, int64_t capacity_gib,
                           int redundancy, Journal* journal, int64_t* id);
   Status FreeVolumeChunks(int64_t lvol_id, Journal* journal);

@@ -42,7 +42,7 @@ Status Store::CheckAttachable(const VolumeRef& ref, int64_t hsvr_id, VolumeInfo*
     return Status::Error(EBUSY, Quote(vol->name) + " is in ERROR on hsvr " + std::to_string(vol->hsvr_id) +
                                     " after an interrupted attach or detach; detach it first");
   if (vol->bind_event != kNoEvent)
-    return Status::Error(EBUSY, Quote(vol->name) + " is being attached or detached (hsvr " +
+    return Status::Error(EBUSY, Quote(vol->name) + " is being attached, detached or resized (hsvr " +
                                     std::to_string(vol->hsvr_id) + ")");
   if (vol->hsvr_id != 0)
     return Status::Error(EBUSY, Quote(vol->name) + " is already attached to hsvr " + std::to_string(vol->hsvr_id));
@@ -205,13 +205,14 @@ Status Store::DisksStillNeeded(int64_t hsvr_id, int64_t lvol_id, std::set<int64_
 
 Status Store::ClearInterruptedTransitions() {
   return Mutate([&](Change*) {
-    std::vector<std::pair<int64_t, int64_t>> binding, unbinding;  // (lvol, hsvr)
+    std::vector<std::pair<int64_t, int64_t>> binding, unbinding, resizing;  // (lvol, hsvr)
     {
       Stmt q(db_, "SELECT lvol_id, hsvr_id, event FROM attachment WHERE event != 0 ORDER BY lvol_id");
-      while (q.Step()) (q.Int(2) == kBinding ? binding : unbinding).emplace_back(q.Int(0), q.Int(1));
+      while (q.Step())
+        (q.Int(2) == kBinding ? binding : q.Int(2) == kResizing ? resizing : unbinding).emplace_back(q.Int(0), q.Int(1));
       VS_RETURN_IF_ERROR(q.status());
     }
-    if (binding.empty() && unbinding.empty()) return Status::OK();
+    if (binding.empty() && unbinding.empty() && resizing.empty()) return Status::OK();
     // Nobody drives these any more, and what the agents did is unknown.
     VS_RETURN_IF_ERROR(db_.Exec("UPDATE attachment SET status = 2, event = 0 WHERE event != 0"));
     for (const auto& b : binding)
@@ -222,6 +223,12 @@ Status Store::ClearInterruptedTransitions() {
       VS_RETURN_IF_ERROR(AddEvent("error", "detach", "lvol", u.first,
                                   "the manager stopped while detaching it from hsvr " + std::to_string(u.second) +
                                       ": state unknown (ERROR); detach the volume again to clear it"));
+    // The new mirrors stay recorded: the head may be using them already.
+    for (const auto& r : resizing)
+      VS_RETURN_IF_ERROR(AddEvent("error", "resize", "lvol", r.first,
+                                  "the manager stopped while growing it on hsvr " + std::to_string(r.second) +
+                                      ": the head's state is unknown (ERROR); the volume keeps its new size; "
+                                      "detach it to clear it, the next attach builds it whole"));
     return Status::OK();
   });
 }

@@ -90,16 +90,16 @@ Status Store::ResolveVolume(const VolumeRef& ref, VolumeInfo* out) {
   return LoadVolume(q.Int(0), out);
 }
 
-Status Store::AllocateVolume(int64_t lvol_id, int64_t capacity_gib, int redundancy, int64_t first_id,
-                             Journal* journal) {
+Status Store::AllocateMirrors(int64_t lvol_id, int64_t from_gib, int64_t to_gib, int64_t first_idx, int redundancy,
+                              int64_t first_id, Journal* journal) {
   Stmt insm(db_, "INSERT INTO mirror(id, lvol_id, idx, offset_gib, capacity_gib) VALUES (?1, ?2, ?3, ?4, ?5)");
   Stmt insc(db_,
             "INSERT INTO chunk(id, mirror_id, pdsk_id, offset_mib, length_mib, status, slot) "
             "VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6)");
-  int64_t next = first_id, offset = 0;
+  int64_t next = first_id, offset = from_gib;
   std::vector<Placement> placed;
-  for (int64_t idx = 0; offset < capacity_gib; ++idx) {
-    const int64_t gib = std::min(chunk_gib_, capacity_gib - offset);
+  for (int64_t idx = first_idx; offset < to_gib; ++idx) {
+    const int64_t gib = std::min(chunk_gib_, to_gib - offset);
     placed.clear();
     Status st = alloc_.PlaceMirror(redundancy, gib * 1024 + kMetaMib, {}, journal, &placed);
     if (!st.ok())
@@ -165,7 +165,7 @@ Status Store::CreateVolumeRows(const std::string& name, int kind, int64_t origin
   else ins.BindNull(4);
   ins.Bind(7, first + 1).Bind(8, first + 2).Bind(9, NowIso8601());
   VS_RETURN_IF_ERROR(ins.Run());
-  VS_RETURN_IF_ERROR(AllocateVolume(first, capacity_gib, redundancy, first + 3, journal));
+  VS_RETURN_IF_ERROR(AllocateMirrors(first, 0, capacity_gib, 0, redundancy, first + 3, journal));
   *id = first;
   return Status::OK();
 }

@@ -16,7 +16,8 @@ enum Priority { kHigh = 1, kLow = 2, kEvacuate = 3, kOffline = 4, kFaulty = 5, k
 // Chunk (3.0 "dext") sync state (3.0's MIRROR_STATUS).
 enum ChunkStatus { kAllocated = 1, kInsync = 2, kSpare = 3 };
 enum BindStatus { kUnbound = 0, kBound = 1, kBindError = 2 };
-enum BindEvent { kNoEvent = 0, kBinding = 1, kUnbinding = 2 };
+// kResizing: a grow is being built on the head (manager/attacher.h).
+enum BindEvent { kNoEvent = 0, kBinding = 1, kUnbinding = 2, kResizing = 3 };
 enum LvolType { kLvol = 0, kLinear = 1, kMirror = 2, kDext = 3, kSnapshotOrigin = 6, kSnapshot = 7 };
 enum Target { kTargetHsvr = 1, kTargetSsvr = 2, kTargetPdsk = 3, kTargetDext = 4 };
 
@@ -126,6 +127,16 @@ struct DetachPlan {
   VolumeLayout layout;
   HeadAgentInfo head;
   int prior_status = kBound;  // what a refused detach goes back to (BOUND, or ERROR)
+};
+
+// A grow through a head agent (Store::BeginResize): the whole volume as it
+// is now recorded (layout), which of its mirrors are new, and the head.
+struct ResizePlan {
+  bool agent = false;  // false: nothing to drive (no-op, detached, or a head without agent: recorded)
+  VolumeLayout layout;
+  HeadAgentInfo head;
+  int64_t old_capacity_gib = 0;
+  std::vector<int64_t> new_mirrors;
 };
 
 // A rebuild being started (Store::StartRebuild): the volume it belongs to,

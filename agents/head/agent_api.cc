@@ -50,6 +50,15 @@ void AddHeadAgentMethods(Assembly* assembly, OpJournal* journal, RpcService* ser
     *r = xmlrpc_c::value_int(0);
     return Status::OK();
   });
+  service->Add("growLogicalVolume", [assembly, journal](const Params& p, xmlrpc_c::value* r) {
+    Params lvol;
+    VolumeSpec spec;
+    VS_RETURN_IF_ERROR(p.Struct("lvol", &lvol));
+    VS_RETURN_IF_ERROR(ParseVolumeSpec(lvol, &spec));
+    VS_RETURN_IF_ERROR(RunOnce(journal, p, "growLogicalVolume", [&] { return assembly->Grow(spec); }));
+    *r = xmlrpc_c::value_int(0);
+    return Status::OK();
+  });
   service->Add("setRebuildRate", [assembly](const Params& p, xmlrpc_c::value* r) {
     int64_t rate;
     VS_RETURN_IF_ERROR(p.Int("rate_kib", &rate));
@@ -76,6 +85,7 @@ void AddHeadAgentMethods(Assembly* assembly, OpJournal* journal, RpcService* ser
           {"device", xmlrpc_c::value_string(v.device)},
           {"assembled", xmlrpc_c::value_boolean(v.assembled)},
           {"open", xmlrpc_c::value_boolean(v.open)},
+          {"capacity_gib", IntValue(v.capacity_gib)},
           {"mirrors", xmlrpc_c::value_array(mirrors)}}));
     }
     *r = xmlrpc_c::value_array(out);

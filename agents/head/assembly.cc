@@ -12,6 +12,7 @@
 #include <set>
 #include <sstream>
 
+#include "agents/head/assembly_internal.h"
 #include "agents/head/plan.h"
 #include "lib/deadline.h"
 #include "lib/ids.h"
@@ -22,15 +23,8 @@ namespace vastsky {
 
 namespace {
 
-constexpr uint64_t kSectorsPerMib = 2048, kSectorsPerGib = 2097152;
-constexpr uint64_t kMetaSectors = kSectorsPerMib;  // manager/types.h kMetaMib
-const char kPrefix[] = "vastsky-";
+using namespace assembly_internal;
 
-std::string VolumeDm(int64_t lvol) { return kPrefix + std::to_string(lvol); }
-std::string MirrorDm(int64_t lvol, int64_t mirror) { return VolumeDm(lvol) + "-m" + std::to_string(mirror); }
-std::string SliceDm(int64_t lvol, int64_t chunk, const char* part) {
-  return VolumeDm(lvol) + "-c" + std::to_string(chunk) + "-" + part;
-}
 // The lvol id a device name of ours belongs to; 0 if not ours.
 int64_t LvolOfDm(const std::string& name) {
   if (name.compare(0, sizeof kPrefix - 1, kPrefix) != 0) return 0;
@@ -150,25 +144,6 @@ Status RemoveLink(const std::string& link) {
 
 }  // namespace
 
-// Built once per attach or detach: what the login steps found, for the
-// slice steps that follow them (steps run on the Plan's threads).
-struct Assembly::Context {
-  std::mutex mu;
-  std::map<int64_t, std::string> disks;  // pdsk id -> SCSI disk of its session
-  std::string Disk(int64_t pdsk) {
-    std::lock_guard<std::mutex> lock(mu);
-    return disks[pdsk];
-  }
-};
-
-// One piece of a volume: `up` builds it (or adopts it), `down` removes it
-// (gone already is fine). deps index earlier nodes that must be up first.
-struct Assembly::Node {
-  std::string name;
-  std::vector<int> deps;
-  Plan::Fn up, down;
-};
-
 Assembly::Assembly(AssemblyOptions options, DeviceMapper* dm, IscsiInitiator* iscsi)
     : options_(std::move(options)), dm_(dm), iscsi_(iscsi) {}
 
@@ -248,7 +223,7 @@ std::vector<Assembly::Node> Assembly::Nodes(const Record& record, bool attaching
         }
         return st;
       };
-      n.down = [=] { return shared ? Status::OK() : iscsi->Logout(DiskIqn(pdsk)); };
+      n.down = [=] { return shared || ctx->keep_sessions.count(pdsk) ? Status::OK() : iscsi->Logout(DiskIqn(pdsk)); };
       login[pdsk] = static_cast<int>(nodes.size());
       nodes.push_back(n);
     }
@@ -292,10 +267,7 @@ std::vector<Assembly::Node> Assembly::Nodes(const Record& record, bool attaching
     nodes.push_back(rn);
   }
 
-  std::vector<DmTarget> table;
-  for (const MirrorSpec& m : spec.mirrors)
-    table.push_back({static_cast<uint64_t>(m.offset_gib) * kSectorsPerGib, static_cast<uint64_t>(m.capacity_gib) * kSectorsPerGib,
-                     "linear", dm->DevicePath(MirrorDm(lvol, m.mirror_id)) + " 0"});
+  const std::vector<DmTarget> table = VolumeTable(spec);
   const std::string vol = VolumeDm(lvol);
   Node vn{"volume " + vol, mirror_nodes, [=] { return EnsureDevice(dm, vol, table); }, [=] { return RemoveDevice(dm, vol); }};
   nodes.push_back(vn);
@@ -307,6 +279,14 @@ std::vector<Assembly::Node> Assembly::Nodes(const Record& record, bool attaching
   };
   nodes.push_back(ln);
   return nodes;
+}
+
+std::vector<DmTarget> Assembly::VolumeTable(const VolumeSpec& spec) const {
+  std::vector<DmTarget> table;
+  for (const MirrorSpec& m : spec.mirrors)
+    table.push_back({static_cast<uint64_t>(m.offset_gib) * kSectorsPerGib, static_cast<uint64_t>(m.capacity_gib) * kSectorsPerGib,
+                     "linear", dm_->DevicePath(MirrorDm(spec.lvol_id, m.mirror_id)) + " 0"});
+  return table;
 }
 
 // Attaching runs the nodes up in dependency order; detaching runs them
@@ -684,6 +664,9 @@ Status Assembly::List(std::vector<VolumeState>* out) {
     VS_RETURN_IF_ERROR(dm_->GetInfo(VolumeDm(r.first), &info));
     v.assembled = info.exists;
     v.open = info.open_count > 0;
+    std::vector<DmTarget> table;
+    if (v.assembled && dm_->GetTable(VolumeDm(r.first), &table).ok())
+      for (const DmTarget& t : table) v.capacity_gib += static_cast<int64_t>(t.length / kSectorsPerGib);
     for (const MirrorSpec& m : r.second.spec.mirrors) {
       MirrorState ms;
       ms.mirror_id = m.mirror_id;

@@ -2,13 +2,13 @@
 // sessions, dm-linear slices, dm raid1 mirrors, the dm-linear volume and its
 // /dev/vastsky link), tearing it down, and finding it again after a restart.
 //
-// Attach and Detach run as a Plan (plan.h): a failure undoes what the call
-// did, so a volume is either whole or absent. A volume is recorded (with its
+// Attach, Detach and Grow run as a Plan (plan.h): a failure undoes what the
+// call did, so a volume is either whole or absent. A volume is recorded (with its
 // spec and CHAP credentials, in records_dir) once it is whole, and the
 // record goes once it is gone; Start() re-assembles every recorded volume,
 // adopting the devices that still exist (agent restart) or rebuilding them
 // (reboot), and removes leftovers of an attach that a crash interrupted.
-// Thread-safe: one attach or detach at a time.
+// Thread-safe: one attach, detach or grow at a time.
 #pragma once
 
 #include <cstdint>
@@ -39,6 +39,7 @@ struct VolumeState {
   int64_t lvol_id = 0;
   std::string name, device;
   bool assembled = false, open = false;
+  int64_t capacity_gib = 0;  // of the device as assembled (its table); 0 if not
   std::vector<MirrorState> mirrors;
 };
 
@@ -61,6 +62,15 @@ class Assembly {
   // EBUSY (and nothing touched) while its device is open. Unknown: OK.
   Status Detach(int64_t lvol_id);
   Status List(std::vector<VolumeState>* out);
+  // Grows an assembled volume to `spec`: its mirrors must be the ones
+  // assembled (id, offset, size; their legs are Rebuild's business), then
+  // new ones. The new mirrors are built as an attach builds them (fresh
+  // legs zeroed, nosync), then the volume's dm-linear is reloaded with the
+  // longer table (suspend without flushing, resume): I/O of an open device
+  // waits a moment and goes on. A failure undoes the new mirrors and leaves
+  // the old table. A repeat is a no-op; ENOENT if not assembled here;
+  // EINVAL if the mirrors differ or spec is not longer.
+  Status Grow(const VolumeSpec& spec);
   // Puts a mirror of an assembled volume on the legs `spec` gives it, in
   // its order. Legs are matched by chunk: a new one (session, slices,
   // zeroed metadata) is rebuilt from the others by dm raid at rate_kib
@@ -100,6 +110,8 @@ class Assembly {
 
   std::vector<Node> Nodes(const Record& record, bool attaching, const std::shared_ptr<Context>& ctx);
   Status Assemble(const Record& record, bool attaching);
+  // The volume's dm-linear table: its mirrors in offset order.
+  std::vector<DmTarget> VolumeTable(const VolumeSpec& spec) const;
   // The dm raid table line of a mirror (flags as its legs' states say).
   // resume: legs being rebuilt are not named for rebuild, so a reload lets
   // md carry on from the checkpoint in their superblock.

@@ -65,6 +65,9 @@ class SimDeviceMapper : public DeviceMapper {
     Tables all;
     VS_RETURN_IF_ERROR(Load(&all));
     if (!all.count(name)) return Status::Error(ENXIO, "no device-mapper device " + name);
+    if (table.empty()) return Status::Error(EINVAL, "an empty table would leave the device with no table");
+    // The device takes the new table's size, as the kernel's does at resume.
+    VS_RETURN_IF_ERROR(MakeDeviceFile(DevicePath(name), (table.back().start + table.back().length) * 512));
     all[name] = table;
     return Save(all);
   }

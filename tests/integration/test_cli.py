@@ -85,8 +85,8 @@ class TestHelp(CliCase):
     def test_no_arguments_and_help_list_every_command(self):
         for args in ([], ["help"], ["--help"]):
             out = self.ok(*args, flags=False)
-            for cmd in ("lvol create", "lvol delete", "lvol attach", "lvol detach", "lvol list",
-                        "lvol show", "snap create", "hsvr list", "hsvr delete", "ssvr list",
+            for cmd in ("lvol create", "lvol delete", "lvol attach", "lvol detach", "lvol resize",
+                        "lvol list", "lvol show", "snap create", "hsvr list", "hsvr delete", "ssvr list",
                         "ssvr delete", "ssvr set-domain", "pdsk list", "pdsk delete",
                         "pdsk set-weight", "event list", "cluster status"):
                 self.assertIn(cmd, out, args)
@@ -222,6 +222,18 @@ class TestVolumes(CliCase):
         self.assertEqual(self.lvol(lvolid)["hsvrid"], 0)
         self.assertEqual(self.js("lvol", "detach", name), 0)  # detaching twice is fine
         self.ok("lvol", "delete", name)
+
+    def test_resize(self):
+        lvolid, name = self.create("1G")
+        self.ok("lvol", "resize", name, "--capacity", "3")
+        self.assertEqual(self.lvol(lvolid)["capacity"], 3)
+        self.ok("lvol", "resize", "lvol-%08x" % lvolid, "--capacity", "4G")
+        self.assertEqual(self.lvol(lvolid)["capacity"], 4)
+        err = self.fails(1, "lvol", "resize", name, "--capacity", "2G")
+        self.assertIn("cannot resize volume '%s' to 2 GiB: invalid argument (EINVAL)" % name, err)
+        self.assertIn("not a whole number of GiB", self.fails(2, "lvol", "resize", name, "--capacity", "1.5G"))
+        self.fails(2, "lvol", "resize", name)  # --capacity is required
+        self.assertIn("--capacity", self.ok("lvol", "resize", "--help", flags=False))
 
     def test_snapshot(self):
         lvolid, name = self.create("2G")

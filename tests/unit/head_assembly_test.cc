@@ -1,7 +1,8 @@
 // The head agent's assembly over the simulated host: which devices an
 // attach builds and how, that a failure at any step leaves nothing, that
 // detach refuses an open volume and otherwise leaves nothing, that shared
-// sessions survive, and that a restarted agent adopts what it built.
+// sessions survive, that a restarted agent adopts what it built, and that
+// a grow reloads an open volume longer or, failing, leaves it as it was.
 #include <cppunit/extensions/HelperMacros.h>
 
 #include <sys/stat.h>
@@ -15,6 +16,8 @@
 
 #include "agents/head/assembly.h"
 #include "agents/head/plan.h"
+#include "agents/head/volume_spec.h"
+#include "lib/state_file.h"
 #include "lib/ids.h"
 
 using namespace vastsky;
@@ -62,6 +65,9 @@ class HeadAssemblyTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(DetachKeepsSessionsOthersUse);
   CPPUNIT_TEST(RestartAdoptsAndClearsLeftovers);
   CPPUNIT_TEST(OtherLayoutIsEexist);
+  CPPUNIT_TEST(GrowReloadsTheOpenVolumeLonger);
+  CPPUNIT_TEST(GrowChecksTheLayout);
+  CPPUNIT_TEST(FailedGrowLeavesTheOldTable);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -261,6 +267,106 @@ class HeadAssemblyTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(dm_->GetTable("vastsky-8-m800", &t).ok());
     CPPUNIT_ASSERT(t[0].params.find("raid1 1 0 2 ") == 0);
     CPPUNIT_ASSERT(assembly_->Detach(8).ok());
+    AssertNothingLeft();
+  }
+
+  void GrowReloadsTheOpenVolumeLonger() {
+    std::string device;
+    CPPUNIT_ASSERT(assembly_->Attach(Volume(7, 2, 2), "user", "secret-secret", &device).ok());
+    std::ofstream(dm_->DevicePath("vastsky-7") + ".open").close();  // a VM holds it
+    CPPUNIT_ASSERT(assembly_->Grow(Volume(7, 4)).ok());
+    std::vector<DmTarget> t;
+    CPPUNIT_ASSERT(dm_->GetTable("vastsky-7", &t).ok());
+    CPPUNIT_ASSERT_EQUAL(size_t(4), t.size());
+    CPPUNIT_ASSERT_EQUAL(uint64_t(3) << 21, t[3].start);
+    CPPUNIT_ASSERT_EQUAL(dm_->DevicePath("vastsky-7-m703") + " 0", t[3].params);
+    struct stat st;
+    CPPUNIT_ASSERT_EQUAL(0, stat(dm_->DevicePath("vastsky-7").c_str(), &st));
+    CPPUNIT_ASSERT_EQUAL(off_t(4) << 30, st.st_size);  // the sim's device took the new size
+    t.clear();
+    CPPUNIT_ASSERT(dm_->GetTable("vastsky-7-m702", &t).ok());
+    CPPUNIT_ASSERT(t[0].params.find("raid1 2 0 nosync 2 ") == 0);  // never written: nothing to copy
+    std::vector<std::string> names;
+    CPPUNIT_ASSERT(dm_->List(&names).ok());
+    CPPUNIT_ASSERT_EQUAL(size_t(1 + 4 + 16), names.size());
+    std::vector<VolumeState> vols;
+    CPPUNIT_ASSERT(assembly_->List(&vols).ok());
+    CPPUNIT_ASSERT_EQUAL(int64_t(4), vols[0].capacity_gib);
+    CPPUNIT_ASSERT(vols[0].open);
+    // A repeat changes nothing.
+    CPPUNIT_ASSERT(assembly_->Grow(Volume(7, 4)).ok());
+    // The record holds the grown volume, its new legs written from now on.
+    std::string text, user, secret;
+    VolumeSpec recorded;
+    CPPUNIT_ASSERT(ReadStateFile(dir_ + "/volumes/7", &text).ok());
+    CPPUNIT_ASSERT(DecodeVolumeRecord(text, &recorded, &user, &secret).ok());
+    CPPUNIT_ASSERT_EQUAL(size_t(4), recorded.mirrors.size());
+    CPPUNIT_ASSERT_EQUAL(2, recorded.mirrors[3].legs[0].status);
+    // A restarted agent adopts the grown volume as it is.
+    Open();
+    CPPUNIT_ASSERT(assembly_->Start().ok());
+    assembly_->Reconcile();
+    names.clear();
+    CPPUNIT_ASSERT(dm_->List(&names).ok());
+    CPPUNIT_ASSERT_EQUAL(size_t(1 + 4 + 16), names.size());
+  }
+
+  void GrowChecksTheLayout() {
+    CPPUNIT_ASSERT_EQUAL(ENOENT, assembly_->Grow(Volume(9, 3)).code());
+    std::string device;
+    CPPUNIT_ASSERT(assembly_->Attach(Volume(9, 3, 2), "user", "secret-secret", &device).ok());
+    CPPUNIT_ASSERT_EQUAL(EINVAL, assembly_->Grow(Volume(9, 2)).code());  // shorter
+    VolumeSpec other = Volume(9, 4);
+    other.mirrors[1].mirror_id = 999;  // not the mirror assembled there
+    CPPUNIT_ASSERT_EQUAL(EINVAL, assembly_->Grow(other).code());
+    VolumeSpec renamed = Volume(9, 4);
+    renamed.name = "other";
+    CPPUNIT_ASSERT_EQUAL(EINVAL, assembly_->Grow(renamed).code());
+    std::vector<DmTarget> t;
+    CPPUNIT_ASSERT(dm_->GetTable("vastsky-9", &t).ok());
+    CPPUNIT_ASSERT_EQUAL(size_t(3), t.size());
+  }
+
+  void FailedGrowLeavesTheOldTable() {
+    std::string device;
+    CPPUNIT_ASSERT(assembly_->Attach(Volume(5, 2, 2), "user", "secret-secret", &device).ok());  // disks 1-4
+    const std::string open_flag = dm_->DevicePath("vastsky-5") + ".open";
+    std::ofstream(open_flag).close();
+    VolumeSpec grown = Volume(5, 2, 2);
+    MirrorSpec m2, m3;
+    m2.mirror_id = 502;
+    m2.offset_gib = 2;
+    m2.capacity_gib = 1;
+    m2.legs = {Leg(5900, 1, 1, 3000), Leg(5901, 9, 1)};  // joins disk 1's session, opens disk 9's
+    m3.mirror_id = 503;
+    m3.offset_gib = 3;
+    m3.capacity_gib = 1;
+    m3.legs = {Leg(5902, 7, 1), Leg(5903, 8, 1)};
+    grown.mirrors.push_back(m2);
+    grown.mirrors.push_back(m3);
+    std::ofstream(dir_ + "/iscsi/refuse") << DiskIqn(7) << "\n";
+    CPPUNIT_ASSERT_EQUAL(EACCES, assembly_->Grow(grown).code());
+    std::vector<DmTarget> t;
+    CPPUNIT_ASSERT(dm_->GetTable("vastsky-5", &t).ok());
+    CPPUNIT_ASSERT_EQUAL(size_t(2), t.size());
+    std::vector<std::string> names;
+    CPPUNIT_ASSERT(dm_->List(&names).ok());
+    CPPUNIT_ASSERT_EQUAL(size_t(1 + 2 + 8), names.size());  // the new mirrors' devices are gone
+    std::vector<IscsiSession> sessions;
+    CPPUNIT_ASSERT(iscsi_->Sessions(&sessions).ok());
+    std::vector<std::string> iqns;
+    for (const IscsiSession& s : sessions) iqns.push_back(s.iqn);
+    std::sort(iqns.begin(), iqns.end());
+    // Disk 1's session is the volume's own: never logged out by the undo.
+    CPPUNIT_ASSERT_EQUAL(std::string(DiskIqn(1) + " " + DiskIqn(2) + " " + DiskIqn(3) + " " + DiskIqn(4)), Join(iqns));
+    // Once the disk lets the head in, the same grow works.
+    unlink((dir_ + "/iscsi/refuse").c_str());
+    CPPUNIT_ASSERT(assembly_->Grow(grown).ok());
+    t.clear();
+    CPPUNIT_ASSERT(dm_->GetTable("vastsky-5", &t).ok());
+    CPPUNIT_ASSERT_EQUAL(size_t(4), t.size());
+    unlink(open_flag.c_str());
+    CPPUNIT_ASSERT(assembly_->Detach(5).ok());
     AssertNothingLeft();
   }
 

@@ -7,7 +7,10 @@
 # are restarted under it and it is verified again. Refusals: a second head,
 # an initiator the manager did not authorise (even with the head's CHAP), a
 # detach while the device is open, and an attach that fails half-way (it
-# must leave nothing behind).
+# must leave nothing behind). Online grow: while the device is open, the
+# volume grows by a chunk; the kernel's size follows at once, checksummed
+# data across the old end and in the new tail reads back, and the old data
+# still verifies.
 # Host side: tests/vmlab/vm.sh run tests/vmlab/datapath.sh
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
 . "$(dirname "$(readlink -f "$0")")/cluster.sh"
@@ -104,6 +107,38 @@ open_device_not_detached() {
   [ "$(lvol_field v1 bind_status)" = 1 ] && [ -b /dev/vastsky/v1 ] && [ "$(vs_dm_devices | wc -l)" = 21 ]
 }
 
+# Sequential 64 KiB blocks over [OFFSET, OFFSET+SIZE) of v1, written and
+# read back (crc32c) while the device stays open.
+fio_region() {   # NAME OFFSET SIZE
+  timeout 600 fio --name="$1" --filename=/dev/vastsky/v1 --direct=1 --ioengine=psync --rw=write --bs=64k \
+    --offset="$2" --size="$3" --verify=crc32c --verify_fatal=1 --do_verify=1 --output=$VS_W/fio-$1.log ||
+    { tail -20 $VS_W/fio-$1.log; return 1; }
+}
+
+grow_while_open() {
+  local holder err=0
+  sleep 600 < /dev/vastsky/v1 &   # a VM holding the disk
+  holder=$!
+  vs_mrpc resizeLogicalVolume '{"lvolname": "v1", "capacity": 5}' >/dev/null || err=1
+  [ $err = 0 ] && [ "$(blockdev --getsize64 /dev/vastsky/v1)" = $((5 << 30)) ] ||
+    { echo "size after the grow: $(blockdev --getsize64 /dev/vastsky/v1)"; err=1; }
+  [ $err = 0 ] && [ "$(lvol_field v1 capacity)" = 5 ] && [ "$(lvol_field v1 bind_status)" = 1 ] &&
+    [ "$(lvol_field v1 bind_event)" = 0 ] || err=1
+  # One more raid, two more legs: 26 devices; every raid healthy.
+  [ $err = 0 ] && [ "$(vs_dm_devices | wc -l)" = 26 ] || { [ $err = 0 ] && echo "dm: $(vs_dm_devices | wc -l) devices"; err=1; }
+  [ $err = 0 ] && [ "$(vs_hrpc listVolumes '{}' | vs_json "''.join(m['health'] for v in d for m in v['mirrors'])")" = AAAAAAAAAA ] || err=1
+  # Across the old end (4 GiB) and the last 32 MiB of the new tail.
+  [ $err = 0 ] && fio_region boundary $(((4 << 30) - (32 << 20))) 64m && fio_region tail $(((5 << 30) - (32 << 20))) 32m || err=1
+  # The device was open all along; the earlier data is intact.
+  kill -0 $holder 2>/dev/null || { echo "the holder died"; err=1; }
+  kill $holder; wait $holder 2>/dev/null
+  [ $err = 0 ] && fio_verify_only || return 1
+  # Both regions again, read only (fresh reads from the legs).
+  timeout 300 fio --name=boundary --filename=/dev/vastsky/v1 --direct=1 --ioengine=psync --rw=write --bs=64k \
+    --offset=$(((4 << 30) - (32 << 20))) --size=64m --verify=crc32c --verify_fatal=1 --verify_only \
+    --output=$VS_W/fio-reread.log || { tail -20 $VS_W/fio-reread.log; return 1; }
+}
+
 failed_attach_leaves_nothing() {
   local before_dm before_sessions err
   # Redundancy 3 over 3 servers: a leg on every server, so one agent down
@@ -147,6 +182,7 @@ vmlab_check "restart head and storage agents: devices adopted, data verified, ne
 vmlab_check "attaching v1 on a second head is refused (EBUSY)" second_head_refused
 vmlab_check "an initiator the manager did not authorise cannot log in, even with the CHAP secret" intruder_refused
 vmlab_check "detach of an open device is refused (EBUSY), nothing torn down" open_device_not_detached
+vmlab_check "grow v1 to 5 GiB while open: device 5 GiB at once, data across the old end and in the new tail verified" grow_while_open
 vmlab_check "attach failing half-way (ss3 agent down): nothing left, works once it is back" failed_attach_leaves_nothing
 vmlab_check "negative control: zeroed blocks make fio's verification fail" damage_is_detected
 vmlab_check "final detach, deletes, clean shutdown, database audit" final_detach_and_audit

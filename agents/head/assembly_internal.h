@@ -1,0 +1,54 @@
+// What the head's assembly files share (assembly.cc: attach, detach,
+// rebuild, watch; grow.cc: growing an assembled volume): the device names,
+// the sector units, and the pieces a Plan is built from. Not for other
+// users: include agents/head/assembly.h.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "agents/head/assembly.h"
+#include "agents/head/plan.h"
+
+namespace vastsky {
+namespace assembly_internal {
+
+constexpr uint64_t kSectorsPerMib = 2048, kSectorsPerGib = 2097152;
+constexpr uint64_t kMetaSectors = kSectorsPerMib;  // manager/types.h kMetaMib
+constexpr char kPrefix[] = "vastsky-";
+
+inline std::string VolumeDm(int64_t lvol) { return kPrefix + std::to_string(lvol); }
+inline std::string MirrorDm(int64_t lvol, int64_t mirror) { return VolumeDm(lvol) + "-m" + std::to_string(mirror); }
+inline std::string SliceDm(int64_t lvol, int64_t chunk, const char* part) {
+  return VolumeDm(lvol) + "-c" + std::to_string(chunk) + "-" + part;
+}
+
+}  // namespace assembly_internal
+
+// Built once per attach, detach or grow: what the login steps found, for
+// the slice steps that follow them (steps run on the Plan's threads).
+struct Assembly::Context {
+  std::mutex mu;
+  std::map<int64_t, std::string> disks;  // pdsk id -> SCSI disk of its session
+  // Disks whose sessions this call must never log out of, even undoing:
+  // a grown volume's existing mirrors use them. Set before the plan runs.
+  std::set<int64_t> keep_sessions;
+  std::string Disk(int64_t pdsk) {
+    std::lock_guard<std::mutex> lock(mu);
+    return disks[pdsk];
+  }
+};
+
+// One piece of a volume: `up` builds it (or adopts it), `down` removes it
+// (gone already is fine). deps index earlier nodes that must be up first.
+struct Assembly::Node {
+  std::string name;
+  std::vector<int> deps;
+  Plan::Fn up, down;
+};
+
+}  // namespace vastsky

@@ -1,0 +1,161 @@
+"""A VDI's whole life through VastSkySR on a real head (VM lab): the driver
+runs as xapi runs it, against a live cluster and a fake XenAPI, and the
+data on the device it hands out is checked by checksum. Ends with
+"driver steps: N passed, M failed".
+
+usage: lifecycle.py MANAGER_URL SECRET_FILE WORK_DIR
+(VASTSKY_SM_CONF must name the driver's settings; their xapi_socket is
+where the fake XenAPI listens.)"""
+import configparser
+import hashlib
+import os
+import subprocess
+import sys
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fake_xapi import FakeXapi  # noqa: E402
+from smapi import check_result, run_driver, sm_request  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BIN = os.environ.get("VS_BIN", os.path.join(ROOT, "build", "bin"))
+DRIVER = os.path.join(BIN, "VastSkySR")
+MiB, GiB = 2**20, 2**30
+passed = failed = 0
+
+
+def check(what, fn):
+    global passed, failed
+    try:
+        fn()
+        print("PASS %s" % what, flush=True)
+        passed += 1
+        return True
+    except Exception:
+        print("FAIL %s\n%s" % (what, traceback.format_exc()), flush=True)
+        failed += 1
+        return False
+
+
+def dd_write(device, offset, data, work):
+    src = os.path.join(work, "chunk")
+    with open(src, "wb") as f:
+        f.write(data)
+    subprocess.run(["dd", "if=" + src, "of=" + device, "bs=1M", "seek=%d" % (offset // MiB), "oflag=direct",
+                    "conv=notrunc", "status=none"], check=True, timeout=600)
+
+
+def dd_sha(device, offset, length):
+    p = subprocess.run(["dd", "if=" + device, "bs=1M", "skip=%d" % (offset // MiB), "count=%d" % (length // MiB),
+                        "iflag=direct", "status=none"], stdout=subprocess.PIPE, check=True, timeout=600)
+    return hashlib.sha256(p.stdout).hexdigest()
+
+
+def main():
+    manager, secret_file, work = sys.argv[1:4]
+    conf = configparser.ConfigParser()
+    conf.read(os.environ["VASTSKY_SM_CONF"])
+    plugins = os.path.join(work, "plugins")
+    os.makedirs(plugins, exist_ok=True)
+    if not os.path.exists(os.path.join(plugins, "vastsky")):
+        os.symlink(os.path.join(BIN, "vastsky-xapi-plugin"), os.path.join(plugins, "vastsky"))
+    x = FakeXapi(conf["sm"]["xapi_socket"], plugin_dir=plugins).start()
+    x.plugin_env = dict(os.environ)
+    host = x.host_refs()[0]
+    sr_ref = x.add_sr()
+    secret = open(secret_file).read().strip()
+    dc = {"manager": manager, "password_secret": x.add_secret(secret), "redundancy": "2"}
+    sr_uuid = x.srs[sr_ref]["uuid"]
+    state = {}
+
+    def sm(command, args=(), vdi=None, **members):
+        m = {"host_ref": host, "session_ref": x.session, "sr_ref": sr_ref, "sr_uuid": sr_uuid}
+        if vdi:
+            rec = x.vdis[vdi]
+            m.update(vdi_ref=vdi, vdi_location=rec["location"], vdi_uuid=rec["uuid"])
+        m.update(members)
+        r = run_driver(DRIVER, sm_request(command, args, dc, **m))
+        check_result(command, r)
+        return r
+
+    def create():
+        sm("sr_create", ["0"])
+        sm("sr_attach")
+        r = sm("vdi_create", [str(2 * GiB), "lifecycle", "", "", "false", "19700101T00:00:00Z", "", "false"],
+               vdi_type="user", vdi_sm_config={})
+        state["vdi"], rec = x.vdi_by_uuid(r["uuid"])
+        assert rec and rec["location"] == r["location"] and int(rec["virtual_size"]) == 2 * GiB
+
+    def attach_activate():
+        a = sm("vdi_attach", ["true"], vdi=state["vdi"])
+        sm("vdi_activate", ["true"], vdi=state["vdi"])
+        dev = a["params"]
+        assert os.path.exists(dev), dev
+        out = subprocess.run(["blockdev", "--getsize64", dev], stdout=subprocess.PIPE, check=True).stdout
+        assert int(out) == int(x.vdis[state["vdi"]]["virtual_size"]), (out, x.vdis[state["vdi"]])
+        assert [k for k in x.vdis[state["vdi"]]["sm_config"] if k.startswith("host_")] == ["host_" + host]
+        state["dev"] = dev
+
+    def write_data():
+        state["data"] = {}
+        for off in (0, GiB - 8 * MiB, 2 * GiB - 16 * MiB):  # start, across a mirror boundary, the end
+            data = os.urandom(16 * MiB)
+            dd_write(state["dev"], off, data, work)
+            state["data"][off] = hashlib.sha256(data).hexdigest()
+        verify()
+
+    def verify():
+        for off, want in state["data"].items():
+            got = dd_sha(state["dev"], off, 16 * MiB)
+            assert got == want, "data at %d MiB differs" % (off // MiB)
+
+    def grow_online():
+        # The device stays open (as a VM's blkback holds it) across the resize.
+        fd = os.open(state["dev"], os.O_RDONLY)
+        try:
+            r = sm("vdi_resize", [str(3 * GiB)], vdi=state["vdi"])
+            assert r["location"] == x.vdis[state["vdi"]]["location"]
+            assert int(x.vdis[state["vdi"]]["virtual_size"]) == 3 * GiB
+            out = subprocess.run(["blockdev", "--getsize64", state["dev"]], stdout=subprocess.PIPE, check=True).stdout
+            assert int(out) == 3 * GiB, out
+            data = os.urandom(16 * MiB)
+            dd_write(state["dev"], 3 * GiB - 16 * MiB, data, work)
+            state["data"][3 * GiB - 16 * MiB] = hashlib.sha256(data).hexdigest()
+            verify()
+        finally:
+            os.close(fd)
+
+    def deactivate_detach():
+        sm("vdi_deactivate", vdi=state["vdi"])
+        sm("vdi_detach", vdi=state["vdi"])
+        assert not [k for k in x.vdis[state["vdi"]]["sm_config"] if k.startswith("host_")]
+        assert not os.path.exists(state["dev"]), "the device is gone after detach"
+
+    def reattach_verify():
+        attach_activate()
+        verify()
+        deactivate_detach()
+
+    def delete_all():
+        sm("vdi_delete", vdi=state["vdi"])
+        assert state["vdi"] not in x.vdis
+        sm("sr_detach")
+        sm("sr_delete")
+
+    steps = [("sr_create, sr_attach, vdi_create", create),
+             ("vdi_attach + vdi_activate: the device exists with the VDI's size", attach_activate),
+             ("checksummed data written and read back", write_data),
+             ("vdi_resize while the device is open: the kernel sees the new size, data verifies", grow_online),
+             ("vdi_deactivate + vdi_detach: tags balance, the device is gone", deactivate_detach),
+             ("attached again: every byte still there", reattach_verify),
+             ("vdi_delete, sr_detach, sr_delete", delete_all)]
+    for what, fn in steps:
+        if not check(what, fn):
+            break
+    x.stop()
+    print("driver steps: %d passed, %d failed" % (passed, failed + len(steps) - passed - failed))
+    return 0 if passed == len(steps) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
