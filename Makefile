@@ -114,7 +114,7 @@ $(BIN)/vastsky: $(call objs,$(CLI_SRC)) $(BUILD)/libvastsky.a
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LIB_LIBS)
 
-$(BIN)/unit-tests: $(call objs,$(UNIT_SRC)) $(BUILD)/libmanager.a $(BUILD)/libhead.a $(BUILD)/libstorage.a $(BUILD)/libhost.a $(BUILD)/libvastsky.a
+$(BIN)/unit-tests: $(call objs,$(UNIT_SRC)) $(BUILD)/libmanager.a $(BUILD)/libhead.a $(BUILD)/libstorage.a $(BUILD)/libhost.a $(BUILD)/libsm.a $(BUILD)/libxapi.a $(BUILD)/libvastsky.a
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(MANAGER_LIBS) -ldevmapper $(CPPUNIT_LIBS)
 
@@ -157,7 +157,7 @@ clean:
 .PHONY: programs rpm
 programs: $(PROGRAMS)
 
-rpm:
+rpm: deps-ok
 	tests/rpm/check.sh
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
