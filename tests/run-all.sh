@@ -38,6 +38,10 @@ echo "== integration tests (ASan+UBSan daemons)"
 VASTSKY_BIN_DIR=$PWD/build-asan/bin python3 tests/integration/run.py 2>&1 | tee "$log/integration"
 [ "${PIPESTATUS[0]}" = 0 ] || status=1
 tally "$log/integration"
+echo "== RPM packages: build, lint, file lists"
+tests/rpm/check.sh 2>&1 | tee "$log/rpm"
+[ "${PIPESTATUS[0]}" = 0 ] || status=1
+tally "$log/rpm"
 if [ "${VASTSKY_SKIP_VMLAB:-0}" = 1 ]; then
   echo "== VM lab SKIPPED (VASTSKY_SKIP_VMLAB=1): the kernel data path was not tested"
 else
@@ -61,6 +65,10 @@ else
   VMLAB_TIMEOUT=1200 tests/vmlab/vm.sh run tests/vmlab/datapath.sh 2>&1 | tee "$log/datapath"
   [ "${PIPESTATUS[0]}" = 0 ] || status=1
   tally "$log/datapath"
+  echo "== the XCP driver in the VM lab: a VDI's life through VastSkySR, checksummed data, online resize"
+  VMLAB_TIMEOUT=1500 tests/vmlab/vm.sh run tests/vmlab/sm-lifecycle.sh 2>&1 | tee "$log/sm-lifecycle"
+  [ "${PIPESTATUS[0]}" = 0 ] || status=1
+  tally "$log/sm-lifecycle"
   echo "== failures under checksummed writes in the VM lab: link flap, LUN removed, disk errors, drain, server killed"
   # The lab's disks are sparse files in the guest's RAM; every rebuild
   # writes a whole chunk and freed chunks keep their pages: room for all.
