@@ -161,6 +161,12 @@ Status SrScan(Context* ctx, xmlrpc_c::value*) {
     present.insert(v.name);
     auto it = by_location.find(v.name);
     if (it != by_location.end()) {
+      // xapi copies backend-kind into each new VBD: without it xenopsd
+      // would put tapback, which needs a tapdisk, on the raw device.
+      if (!it->second->sm_config.count("backend-kind")) {
+        Status st = ctx->db()->AddToVdiSmConfig(it->second->ref, "backend-kind", "vbd");
+        if (st.code() != EEXIST) VS_RETURN_IF_ERROR(FromXapi(st, "cannot set backend-kind on VDI " + it->second->uuid));
+      }
       if (it->second->virtual_size != v.capacity_gib * kGiB)
         VS_RETURN_IF_ERROR(FromXapi(ctx->db()->SetVdiSizes(it->second->ref, v.capacity_gib * kGiB, PhysicalBytes(v)),
                                     "cannot update VDI " + it->second->uuid));

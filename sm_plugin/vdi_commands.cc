@@ -1,8 +1,9 @@
 // The VDI commands. A VDI is one VastSky volume of the SR's namespace; its
-// location is the volume's name. Attach assembles the volume on this
-// host's head (the manager refuses a volume attached anywhere else, which
-// is what makes a writable attach exclusive across hosts); activate and
-// deactivate keep xapi's host_<ref> tags in the VDI's sm-config, as SM does.
+// location is the volume's name. Activate assembles the volume on this
+// host's head (the manager refuses a volume attached to another head,
+// which is what makes a writable attach exclusive across hosts) and
+// deactivate releases it; both keep xapi's host_<ref> tags in the VDI's
+// sm-config, as SM does. Attach and detach bracket them.
 
 #include <unistd.h>
 
@@ -41,33 +42,37 @@ Status NeedDb(Context* ctx) {
   return Fail(kBadRequest, ctx->req().command + " needs an xapi session");
 }
 
-// Attaches the volume on this host's head; the answer vdi_attach gives.
-Status AttachHere(Context* ctx, xmlrpc_c::value* result) {
-  int64_t hsvrid = 0;
-  VS_RETURN_IF_ERROR(ctx->LocalHead(&hsvrid));
-  Volume v;
-  VS_RETURN_IF_ERROR(ctx->VdiVolume(&v));
+// Assembles the volume on this host's head (the manager refuses a volume
+// attached to another head: VDI_IN_USE); *device is its path.
+Status AssembleHere(Context* ctx, int64_t hsvrid, const Volume& v, std::string* device) {
   Cluster* cluster;
   VS_RETURN_IF_ERROR(ctx->Connect(&cluster));
   if (v.hsvrid != 0 && v.hsvrid != hsvrid)
     return Fail(kVdiInUse, "volume " + v.name + " is attached on another host (" + FormatId("hsvr", v.hsvrid) +
-                               "): detach it there first");
+                               "): deactivate it there first");
   if (v.hsvrid == 0 || v.bind_status != 1 || v.bind_event != 0) {
     VS_RETURN_IF_ERROR(
         FromCluster(cluster->Attach(v.name, hsvrid), kVdiUnavailable, "cannot attach volume " + v.name + " here"));
     VS_LOG_INFO("volume %s attached on %s", v.name.c_str(), FormatId("hsvr", hsvrid).c_str());
   }
-  const std::string device = ctx->host().device_dir + "/" + v.name;
-  if (access(device.c_str(), F_OK) != 0)
-    return Fail(kVdiUnavailable, "volume " + v.name + " is attached but " + device + " does not exist: check vastsky-head-agent's log");
+  *device = ctx->host().device_dir + "/" + v.name;
+  if (access(device->c_str(), F_OK) != 0)
+    return Fail(kVdiUnavailable, "volume " + v.name + " is attached but " + *device +
+                                     " does not exist: check vastsky-head-agent's log");
+  return Status::OK();
+}
+
+// What vdi_attach answers: the path the device has once active. nbd is
+// false for vdi_attach_from_config, whose caller (static-vdis) takes any
+// params_nbd, even an empty one, for an NBD URI.
+xmlrpc_c::value AttachInfo(const std::string& device, const std::string& vdi_uuid, bool nbd) {
   xmlrpc_c::cstruct r;
   r["params"] = xmlrpc_c::value_string(device);
-  r["params_nbd"] = xmlrpc_c::value_string("");  // xapi requires the member
+  if (nbd) r["params_nbd"] = xmlrpc_c::value_string("");  // xapi requires the member
   r["o_direct"] = xmlrpc_c::value_boolean(true);
-  r["o_direct_reason"] = xmlrpc_c::value_string("");
-  r["xenstore_data"] = StringStruct({{"vdi-uuid", ctx->req().vdi_uuid}, {"storage-type", "vastsky"}});
-  *result = xmlrpc_c::value_struct(r);
-  return Status::OK();
+  r["o_direct_reason"] = xmlrpc_c::value_string("SR_NOT_SUPPORTED");  // no read caching
+  r["xenstore_data"] = StringStruct({{"vdi-uuid", vdi_uuid}, {"storage-type", "vastsky"}});
+  return xmlrpc_c::value_struct(r);
 }
 
 Status DetachHere(Context* ctx) {
@@ -167,10 +172,24 @@ Status VdiDelete(Context* ctx, xmlrpc_c::value*) {
   return Status::OK();
 }
 
-Status VdiAttach(Context* ctx, xmlrpc_c::value* result) { return AttachHere(ctx, result); }
+// vdi_attach only checks: during a live migration xapi attaches on the
+// destination while the source still has the volume (it deactivates only
+// after the domain is suspended). The volume moves at activate.
+Status VdiAttach(Context* ctx, xmlrpc_c::value* result) {
+  int64_t hsvrid = 0;
+  VS_RETURN_IF_ERROR(ctx->LocalHead(&hsvrid));
+  Volume v;
+  VS_RETURN_IF_ERROR(ctx->VdiVolume(&v));
+  *result = AttachInfo(ctx->host().device_dir + "/" + v.name, ctx->req().vdi_uuid, true);
+  return Status::OK();
+}
 
 Status VdiDetach(Context* ctx, xmlrpc_c::value*) { return DetachHere(ctx); }
 
+// Activate assembles the volume here and tags the VDI host_<ref>. Only one
+// head can hold a volume, so a tag of another host on a volume attached to
+// no other head is stale (its host died and the manager released the
+// volume) and is cleared, or HA could never restart the VM elsewhere.
 Status VdiActivate(Context* ctx, xmlrpc_c::value*) {
   const SmRequest& req = ctx->req();
   VS_RETURN_IF_ERROR(NeedDb(ctx));
@@ -179,29 +198,37 @@ Status VdiActivate(Context* ctx, xmlrpc_c::value*) {
   VS_RETURN_IF_ERROR(ctx->LocalHead(&hsvrid));
   Volume v;
   VS_RETURN_IF_ERROR(ctx->VdiVolume(&v));
-  if (v.hsvrid != hsvrid) return Fail(kVdiUnavailable, "volume " + v.name + " is not attached on this host");
+  if (v.hsvrid != 0 && v.hsvrid != hsvrid)
+    return Fail(kVdiInUse, "VDI " + req.vdi_uuid + " is active on another host (volume " + v.name + " is attached on " +
+                               FormatId("hsvr", v.hsvrid) + ")");
   StringMap sm;
   VS_RETURN_IF_ERROR(FromXapi(ctx->db()->VdiSmConfig(req.vdi_ref, &sm), "cannot read the VDI's sm-config"));
   const std::string tag = "host_" + req.host_ref, mode = writable ? "RW" : "RO";
   for (const auto& kv : sm) {
     if (kv.first.compare(0, 5, "host_") != 0 || kv.first == tag) continue;
-    if (writable || kv.second == "RW")
-      return Fail(kVdiInUse, "VDI " + req.vdi_uuid + " is active on " + kv.first.substr(5) + " (" + kv.second + ")");
+    VS_LOG_WARN("VDI %s: clearing %s=%s, a stale activation (no other head holds volume %s)", req.vdi_uuid.c_str(),
+                kv.first.c_str(), kv.second.c_str(), v.name.c_str());
+    VS_RETURN_IF_ERROR(FromXapi(ctx->db()->RemoveFromVdiSmConfig(req.vdi_ref, kv.first), "cannot clear a stale tag"));
   }
+  std::string device;
+  VS_RETURN_IF_ERROR(AssembleHere(ctx, hsvrid, v, &device));
   auto mine = sm.find(tag);
   if (mine != sm.end() && mine->second == mode) return Status::OK();
-  if (mine != sm.end())
-    VS_RETURN_IF_ERROR(FromXapi(ctx->db()->RemoveFromVdiSmConfig(req.vdi_ref, tag), "cannot retag the VDI"));
-  Status st = ctx->db()->AddToVdiSmConfig(req.vdi_ref, tag, mode);
-  if (st.code() == EEXIST) return Fail(kVdiInUse, "another activation of VDI " + req.vdi_uuid + " raced this one");
-  VS_RETURN_IF_ERROR(FromXapi(st, "cannot tag the VDI active"));
-  VS_LOG_INFO("VDI %s active here %s", req.vdi_uuid.c_str(), mode.c_str());
+  Status st = mine != sm.end() ? ctx->db()->RemoveFromVdiSmConfig(req.vdi_ref, tag) : Status::OK();
+  if (st.ok()) st = ctx->db()->AddToVdiSmConfig(req.vdi_ref, tag, mode);
+  if (st.code() == EEXIST) st = Fail(kVdiInUse, "another activation of VDI " + req.vdi_uuid + " raced this one");
+  else st = FromXapi(st, "cannot tag the VDI active");
+  if (!st.ok()) return st;
+  VS_LOG_INFO("VDI %s active here %s on %s", req.vdi_uuid.c_str(), mode.c_str(), device.c_str());
   return Status::OK();
 }
 
+// Deactivate releases the volume, so that another host (a migration's
+// destination) can activate it.
 Status VdiDeactivate(Context* ctx, xmlrpc_c::value*) {
   const SmRequest& req = ctx->req();
   VS_RETURN_IF_ERROR(NeedDb(ctx));
+  VS_RETURN_IF_ERROR(DetachHere(ctx));
   StringMap sm;
   VS_RETURN_IF_ERROR(FromXapi(ctx->db()->VdiSmConfig(req.vdi_ref, &sm), "cannot read the VDI's sm-config"));
   const std::string tag = "host_" + req.host_ref;
@@ -296,7 +323,17 @@ Status VdiGenerateConfig(Context* ctx, xmlrpc_c::value* result) {
   return Status::OK();
 }
 
-Status VdiAttachFromConfig(Context* ctx, xmlrpc_c::value* result) { return AttachHere(ctx, result); }
+// Static VDIs (HA statefile, redo log) have no activate: attach assembles.
+Status VdiAttachFromConfig(Context* ctx, xmlrpc_c::value* result) {
+  int64_t hsvrid = 0;
+  VS_RETURN_IF_ERROR(ctx->LocalHead(&hsvrid));
+  Volume v;
+  VS_RETURN_IF_ERROR(ctx->VdiVolume(&v));
+  std::string device;
+  VS_RETURN_IF_ERROR(AssembleHere(ctx, hsvrid, v, &device));
+  *result = AttachInfo(device, ctx->req().vdi_uuid, false);
+  return Status::OK();
+}
 
 Status VdiDetachFromConfig(Context* ctx, xmlrpc_c::value*) { return DetachHere(ctx); }
 

@@ -51,20 +51,27 @@ class SmDriverTest(unittest.TestCase):
         try:
             for i in range(3):
                 cls.agents.append(StorageAgent(cls.m, "127.0.0.%d" % (41 + i), disks_gib=(100,)).start())
+            # Two XCP hosts, each with its head agent and its driver settings.
             cls.head = HeadAgent(cls.m, "127.0.0.51", "iqn.2024-01.org.example:xcp-a").start()
-            cls.agents.append(cls.head)
+            cls.head_b = HeadAgent(cls.m, "127.0.0.52", "iqn.2024-01.org.example:xcp-b").start()
+            cls.agents += [cls.head, cls.head_b]
             wait_for("disks", lambda: len(cls.api.listPhysicalDisks(req())) == 3)
-            wait_for("the head's id file", lambda: os.path.exists(os.path.join(cls.head.state_dir, "hsvrid")))
+            for h in (cls.head, cls.head_b):
+                wait_for("the head's id file", lambda: os.path.exists(os.path.join(h.state_dir, "hsvrid")))
             cls.socket = os.path.join(cls.dir, "xapi")
             cls.conf = os.path.join(cls.dir, "sm.conf")
             write_sm_conf(cls.conf, cls.head, cls.m.secret_file, cls.socket)
+            conf_b = os.path.join(cls.dir, "sm-b.conf")
+            write_sm_conf(conf_b, cls.head_b, cls.m.secret_file, cls.socket)
             plugins = os.path.join(cls.dir, "plugins")
             os.makedirs(plugins)
             os.symlink(PLUGIN, os.path.join(plugins, "vastsky"))
             cls.env = dict(os.environ, VASTSKY_SM_CONF=cls.conf)
-            cls.x = FakeXapi(cls.socket, plugin_dir=plugins).start()
-            cls.x.plugin_env = cls.env
-            cls.host = cls.x.host_refs()[0]
+            cls.env_b = dict(os.environ, VASTSKY_SM_CONF=conf_b)
+            cls.x = FakeXapi(cls.socket, plugin_dir=plugins, hosts=("host-a", "host-b")).start()
+            cls.host, cls.host_b = cls.x.host_refs()
+            cls.x.hosts[cls.host]["plugin_env"] = cls.env
+            cls.x.hosts[cls.host_b]["plugin_env"] = cls.env_b
         except Exception:
             cls.tearDownClass()
             raise
@@ -93,17 +100,19 @@ class SmDriverTest(unittest.TestCase):
         return ref, {k: v for k, v in config.items() if v is not None}
 
     def sm(self, command, args=(), sr=None, vdi=None, master=True, host=None, env=None, dc=None, **members):
-        """Runs one command as xapi would and type-checks its result."""
+        """Runs one command as xapi would, on `host` (default host-a; host-b
+        runs with its own settings), and type-checks its result."""
+        if host == self.host_b and env is None:
+            env = self.env_b
         m = {"host_ref": host or self.host, "session_ref": self.x.session}
         dc = dc or {}
         if sr:
             sr_ref, dc = sr
             m.update(sr_ref=sr_ref, sr_uuid=self.x.srs[sr_ref]["uuid"])
-        if vdi:
+        if vdi:  # make_call sends these with every VDI
             rec = self.x.vdis[vdi]
-            m.update(vdi_ref=vdi, vdi_location=rec["location"], vdi_uuid=rec["uuid"])
-        if command in ("vdi_attach", "vdi_activate", "vdi_detach", "vdi_deactivate"):
-            m.update(vdi_on_boot="persist", vdi_allow_caching="false")
+            m.update(vdi_ref=vdi, vdi_location=rec["location"], vdi_uuid=rec["uuid"], vdi_on_boot="persist",
+                     vdi_allow_caching="false")
         m.update(members)
         request = sm_request(command, args, dc, master=master, **m)
         result = run_driver(DRIVER, request, env=env or self.env)
@@ -193,15 +202,14 @@ class SmDriverTest(unittest.TestCase):
         # Attach and activate on this host: the device exists.
         a = self.sm("vdi_attach", ["true"], sr=sr, vdi=vdi)
         self.assertEqual(a["params_nbd"], "")
-        self.assertTrue(os.path.lexists(a["params"]), a)
         self.assertEqual(a["xenstore_data"]["vdi-uuid"], rec["uuid"])
-        self.assertEqual(self.volumes()[rec["location"]]["hsvrid"], int(open(
-            os.path.join(self.head.state_dir, "hsvrid")).read()))
-        self.assertEqual(self.sm("vdi_attach", ["true"], sr=sr, vdi=vdi), a, "a repeated attach adopts")
+        self.assertEqual(self.sm("vdi_attach", ["true"], sr=sr, vdi=vdi), a, "a repeated attach is the same")
         self.sm("vdi_activate", ["true"], sr=sr, vdi=vdi)
+        self.assertTrue(os.path.lexists(a["params"]), a)
+        self.assertEqual(self.volumes()[rec["location"]]["hsvrid"], self.hsvr(self.head))
         self.assertEqual(self.host_tags(vdi), {"host_" + self.host: "RW"})
         self.sm("vdi_activate", ["true"], sr=sr, vdi=vdi)  # idempotent
-        self.assertFault("VDI_IN_USE", self.sm, "vdi_activate", ["false"], sr=sr, vdi=vdi, host="OpaqueRef:other")
+        self.assertFault("VDI_IN_USE", self.sm, "vdi_activate", ["false"], sr=sr, vdi=vdi, host=self.host_b)
         self.assertFault("VDI_IN_USE", self.sm, "vdi_delete", sr=sr, vdi=vdi)
         self.assertFault("SR_DEVICE_IN_USE", self.sm, "sr_detach", sr=sr)
 
@@ -215,9 +223,9 @@ class SmDriverTest(unittest.TestCase):
 
         self.sm("vdi_deactivate", sr=sr, vdi=vdi)
         self.assertEqual(self.host_tags(vdi), {}, "activate and deactivate tags balance")
+        self.assertEqual(self.volumes()[rec["location"]]["hsvrid"], 0, "deactivate releases the volume")
         self.sm("vdi_deactivate", sr=sr, vdi=vdi)
         self.sm("vdi_detach", sr=sr, vdi=vdi)
-        self.assertEqual(self.volumes()[rec["location"]]["hsvrid"], 0)
         self.sm("vdi_detach", sr=sr, vdi=vdi)  # idempotent
 
         # The static-VDI path: the stored config replays without xapi.
@@ -228,6 +236,8 @@ class SmDriverTest(unittest.TestCase):
         a2 = run_driver(DRIVER, config, env=self.env)
         check_result("vdi_attach_from_config", a2)
         self.assertEqual(a2["params"], a["params"])
+        self.assertNotIn("params_nbd", a2, "static-vdis would take it for an NBD URI")
+        self.assertTrue(os.path.lexists(a2["params"]))
         detach = config.replace("vdi_attach_from_config", "vdi_detach_from_config")
         self.assertIsNone(run_driver(DRIVER, detach, env=self.env))
         self.assertEqual(self.volumes()[rec["location"]]["hsvrid"], 0)
@@ -274,6 +284,50 @@ class SmDriverTest(unittest.TestCase):
         self.assertEqual([n for n in self.volumes() if n.startswith(self.tag(sr_uuid))], [])
         # Every database call went through the session xapi gave.
         self.assertTrue(all(c[0] for c in self.x.calls))
+
+    def hsvr(self, head):
+        return int(open(os.path.join(head.state_dir, "hsvrid")).read())
+
+    def test_live_migration_and_ha_restart(self):
+        """xenopsd's order for a live migration from A to B: B attaches while
+        A still has the volume, A deactivates once the domain is suspended, B
+        activates, A detaches. Then B dies: its tag stays, the manager
+        releases its volume, and A's activation (an HA restart) must win."""
+        sr = self.new_sr()
+        self.sm("sr_create", ["0"], sr=sr)
+        vdi = self.create_vdi(sr, GiB)
+        location = self.x.vdis[vdi]["location"]
+        self.sm("vdi_attach", ["true"], sr=sr, vdi=vdi)
+        self.sm("vdi_activate", ["true"], sr=sr, vdi=vdi)
+        b = self.sm("vdi_attach", ["true"], sr=sr, vdi=vdi, host=self.host_b)
+        self.assertEqual(self.volumes()[location]["hsvrid"], self.hsvr(self.head), "still running on A")
+        self.sm("vdi_deactivate", sr=sr, vdi=vdi)
+        self.sm("vdi_activate", ["true"], sr=sr, vdi=vdi, host=self.host_b)
+        self.assertEqual(self.volumes()[location]["hsvrid"], self.hsvr(self.head_b))
+        self.assertTrue(os.path.lexists(b["params"]))
+        self.sm("vdi_detach", sr=sr, vdi=vdi)
+        self.assertEqual(self.volumes()[location]["hsvrid"], self.hsvr(self.head_b), "A's detach leaves B alone")
+        self.assertEqual(self.host_tags(vdi), {"host_" + self.host_b: "RW"})
+        # B dies; once the manager has fenced it the volume is free, the tag stale.
+        self.api.detachLogicalVolume(req(lvolname=location))
+        self.sm("vdi_attach", ["true"], sr=sr, vdi=vdi)
+        self.sm("vdi_activate", ["true"], sr=sr, vdi=vdi)
+        self.assertEqual(self.host_tags(vdi), {"host_" + self.host: "RW"})
+        self.assertEqual(self.volumes()[location]["hsvrid"], self.hsvr(self.head))
+        self.sm("vdi_deactivate", sr=sr, vdi=vdi)
+        self.sm("vdi_detach", sr=sr, vdi=vdi)
+        self.sm("vdi_delete", sr=sr, vdi=vdi)
+        self.sm("sr_delete", sr=sr)
+
+    def test_sr_scan_repairs_backend_kind(self):
+        sr = self.new_sr()
+        self.sm("sr_create", ["0"], sr=sr)
+        vdi = self.create_vdi(sr, GiB)
+        del self.x.vdis[vdi]["sm_config"]["backend-kind"]
+        self.sm("sr_scan", sr=sr)
+        self.assertEqual(self.x.vdis[vdi]["sm_config"].get("backend-kind"), "vbd")
+        self.sm("vdi_delete", sr=sr, vdi=vdi)
+        self.sm("sr_delete", sr=sr)
 
     def test_vdi_missing_and_master_only(self):
         sr = self.new_sr()

@@ -116,8 +116,10 @@ class FakeXapi:
         if typ not in ("user", "system", "ha_statefile", "redo_log", "metadata", "crashdump", "suspend",
                        "cbt_metadata", "rrd", "pvs_cache", "ephemeral"):
             raise Failure("ENUM_INVALID", "type", typ)
-        if self.vdi_by_uuid(u)[0]:
-            raise Failure("UUID_INVALID", "VDI", u)  # xapi refuses a duplicate uuid
+        if self.vdi_by_location(sr, location)[0]:
+            raise Failure("LOCATION_NOT_UNIQUE", sr, location)
+        if self.vdi_by_uuid(u)[0]:  # the database's uniqueness constraint
+            raise Failure("INTERNAL_ERROR", "Db_exn.Uniqueness_constraint_violation(VDI, uuid, %s)" % u)
         ref = _ref("VDI")
         self.vdis[ref] = {"uuid": u, "name_label": name, "name_description": desc, "SR": sr, "type": typ,
                           "location": location, "sm_config": dict(sm_config), "virtual_size": vsize,
@@ -213,9 +215,14 @@ class FakeXapi:
                            stderr=subprocess.PIPE, env=env, timeout=60)
         if p.returncode != 0:
             raise Failure("XENAPI_PLUGIN_FAILURE", "non-zero exit", p.stdout.decode(), p.stderr.decode())
-        (envelope,), _ = xmlrpc.client.loads(p.stdout.decode())
+        try:
+            (envelope,), _ = xmlrpc.client.loads(p.stdout.decode())
+        except xmlrpc.client.Fault as f:
+            raise Failure("XENAPI_PLUGIN_FAILURE", "fault", str(f.faultCode), f.faultString)
         if envelope.get("Status") != "Success":
             raise Failure(*envelope.get("ErrorDescription", ["XENAPI_PLUGIN_FAILURE"]))
+        if not isinstance(envelope.get("Value"), str):
+            raise Failure("XENAPI_PLUGIN_FAILURE", "the plugin's value is not a string", repr(envelope.get("Value")))
         return envelope["Value"]
 
     # --- the server ---

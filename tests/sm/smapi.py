@@ -15,7 +15,7 @@ from xml.sax.saxutils import escape
 # xmlrpc_of_call's member order (optional members left out when absent).
 MEMBER_ORDER = ["host_ref", "command", "args", "device_config", "session_ref", "sr_sm_config", "sr_ref",
                 "vdi_type", "sr_uuid", "vdi_ref", "vdi_location", "vdi_uuid", "driver_params", "vdi_sm_config",
-                "new_uuid", "subtask_of", "vdi_on_boot", "vdi_allow_caching"]
+                "new_uuid", "subtask_of", "vdi_on_boot", "vdi_allow_caching", "local_cache_sr"]
 
 NAMED_FAULTS = {16: "SR_DEVICE_IN_USE", 24: "VDI_IN_USE", 38: "SR_OPERATION_NOT_SUPPORTED",
                 39: "SR_NOT_EMPTY", 144: "VDI_MISSING"}
@@ -153,10 +153,17 @@ def check_result(command, result):
     elif command in ("vdi_create", "vdi_introduce", "vdi_resize", "vdi_resize_online", "vdi_snapshot", "vdi_clone"):
         assert isinstance(result, dict) and isinstance(result.get("uuid"), str) and \
             isinstance(result.get("location"), str), "want {uuid, location}, got %r" % result
-    elif command in ("vdi_attach", "vdi_attach_from_config"):
+    elif command == "vdi_attach":
         assert isinstance(result, dict) and isinstance(result.get("params_nbd"), str), \
             "vdi_attach must return params_nbd: %r" % result
         assert isinstance(result.get("params", ""), str)
+        assert isinstance(result.get("o_direct", True), bool)
+        assert isinstance(result.get("o_direct_reason", ""), str)
+        assert _is_str_map(result.get("xenstore_data", {}))
+    elif command == "vdi_attach_from_config":
+        # static-vdis connects over NBD whenever params_nbd is present, even "".
+        assert isinstance(result, dict) and isinstance(result.get("params"), str), result
+        assert "params_nbd" not in result or result["params_nbd"].startswith("nbd:"), result
         assert isinstance(result.get("o_direct", True), bool)
         assert isinstance(result.get("o_direct_reason", ""), str)
         assert _is_str_map(result.get("xenstore_data", {}))
