@@ -11,6 +11,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -26,9 +27,10 @@ passed = failed = 0
 
 def check(what, fn):
     global passed, failed
+    t0 = time.time()
     try:
         fn()
-        print("PASS %s" % what, flush=True)
+        print("PASS %s (%.1fs)" % (what, time.time() - t0), flush=True)
         passed += 1
         return True
     except Exception:
