@@ -62,6 +62,13 @@ Status AssembleHere(Context* ctx, int64_t hsvrid, const Volume& v, std::string* 
   return Status::OK();
 }
 
+// This host's head and the request's volume: what attach and activate
+// both start from.
+Status HeadAndVolume(Context* ctx, int64_t* hsvrid, Volume* v) {
+  VS_RETURN_IF_ERROR(ctx->LocalHead(hsvrid));
+  return ctx->VdiVolume(v);
+}
+
 // What vdi_attach answers: the path the device has once active. nbd is
 // false for vdi_attach_from_config, whose caller (static-vdis) takes any
 // params_nbd, even an empty one, for an NBD URI.
@@ -177,9 +184,8 @@ Status VdiDelete(Context* ctx, xmlrpc_c::value*) {
 // after the domain is suspended). The volume moves at activate.
 Status VdiAttach(Context* ctx, xmlrpc_c::value* result) {
   int64_t hsvrid = 0;
-  VS_RETURN_IF_ERROR(ctx->LocalHead(&hsvrid));
   Volume v;
-  VS_RETURN_IF_ERROR(ctx->VdiVolume(&v));
+  VS_RETURN_IF_ERROR(HeadAndVolume(ctx, &hsvrid, &v));
   *result = AttachInfo(ctx->host().device_dir + "/" + v.name, ctx->req().vdi_uuid, true);
   return Status::OK();
 }
@@ -195,9 +201,8 @@ Status VdiActivate(Context* ctx, xmlrpc_c::value*) {
   VS_RETURN_IF_ERROR(NeedDb(ctx));
   const bool writable = Arg(req, 0) == "true";
   int64_t hsvrid = 0;
-  VS_RETURN_IF_ERROR(ctx->LocalHead(&hsvrid));
   Volume v;
-  VS_RETURN_IF_ERROR(ctx->VdiVolume(&v));
+  VS_RETURN_IF_ERROR(HeadAndVolume(ctx, &hsvrid, &v));
   if (v.hsvrid != 0 && v.hsvrid != hsvrid)
     return Fail(kVdiInUse, "VDI " + req.vdi_uuid + " is active on another host (volume " + v.name + " is attached on " +
                                FormatId("hsvr", v.hsvrid) + ")");
@@ -326,9 +331,8 @@ Status VdiGenerateConfig(Context* ctx, xmlrpc_c::value* result) {
 // Static VDIs (HA statefile, redo log) have no activate: attach assembles.
 Status VdiAttachFromConfig(Context* ctx, xmlrpc_c::value* result) {
   int64_t hsvrid = 0;
-  VS_RETURN_IF_ERROR(ctx->LocalHead(&hsvrid));
   Volume v;
-  VS_RETURN_IF_ERROR(ctx->VdiVolume(&v));
+  VS_RETURN_IF_ERROR(HeadAndVolume(ctx, &hsvrid, &v));
   std::string device;
   VS_RETURN_IF_ERROR(AssembleHere(ctx, hsvrid, v, &device));
   *result = AttachInfo(device, ctx->req().vdi_uuid, false);

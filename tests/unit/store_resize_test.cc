@@ -94,6 +94,26 @@ class StoreResizeTest : public CppUnit::TestFixture {
     return c.used_gib;
   }
 
+  // A 4 GiB volume being attached to a head with an agent; returns its id.
+  int64_t AttachingVolume(int64_t* head, AttachPlan* attach) {
+    Cluster(3, 100);
+    *head = Head(kHeadUrl);
+    int64_t id;
+    CPPUNIT_ASSERT(store_->CreateLogicalVolume("v", 4, 2, &id).ok());
+    CPPUNIT_ASSERT(store_->BeginAttach(VolumeRef{id, ""}, *head, false, attach).ok());
+    return id;
+  }
+
+  // A finished grow: the new size, no transition, every leg in sync.
+  VolumeLayout AssertGrownInsync(int64_t id, int64_t gib) {
+    const VolumeLayout l = Layout(id);
+    CPPUNIT_ASSERT_EQUAL(gib, l.volume.capacity_gib);
+    CPPUNIT_ASSERT_EQUAL(int(kNoEvent), l.volume.bind_event);
+    for (const MirrorInfo& m : l.mirrors)
+      for (const ChunkInfo& c : m.chunks) CPPUNIT_ASSERT_EQUAL(int(kInsync), c.status);
+    return l;
+  }
+
   Status Resize(int64_t id, int64_t gib, ResizePlan* plan = nullptr) {
     ResizePlan local;
     return store_->BeginResize(VolumeRef{id, ""}, gib, plan ? plan : &local);
@@ -194,12 +214,9 @@ class StoreResizeTest : public CppUnit::TestFixture {
   }
 
   void ThroughAgentFinishAndAbort() {
-    Cluster(3, 100);
-    const int64_t h = Head(kHeadUrl);
-    int64_t id;
-    CPPUNIT_ASSERT(store_->CreateLogicalVolume("v", 4, 2, &id).ok());
+    int64_t h;
     AttachPlan attach;
-    CPPUNIT_ASSERT(store_->BeginAttach(VolumeRef{id, ""}, h, false, &attach).ok());
+    const int64_t id = AttachingVolume(&h, &attach);
     // In transition: no grow.
     CPPUNIT_ASSERT_EQUAL(EBUSY, Resize(id, 8).code());
     CPPUNIT_ASSERT(store_->FinishAttach(attach, "/dev/vastsky/v").ok());
@@ -234,12 +251,8 @@ class StoreResizeTest : public CppUnit::TestFixture {
     ResizePlan again;
     CPPUNIT_ASSERT(Resize(id, 10, &again).ok());
     CPPUNIT_ASSERT(store_->FinishResize(again).ok());
-    l = Layout(id);
-    CPPUNIT_ASSERT_EQUAL(int64_t(10), l.volume.capacity_gib);
-    CPPUNIT_ASSERT_EQUAL(int(kNoEvent), l.volume.bind_event);
+    l = AssertGrownInsync(id, 10);
     CPPUNIT_ASSERT_EQUAL(int(kBound), l.volume.bind_status);
-    for (const MirrorInfo& m : l.mirrors)
-      for (const ChunkInfo& c : m.chunks) CPPUNIT_ASSERT_EQUAL(int(kInsync), c.status);
     // The head needs the disks of every leg now.
     std::set<int64_t> needed;
     CPPUNIT_ASSERT(store_->DisksStillNeeded(h, 0, &needed).ok());
@@ -257,21 +270,14 @@ class StoreResizeTest : public CppUnit::TestFixture {
     ResizePlan plan;
     CPPUNIT_ASSERT(Resize(id, 9, &plan).ok());
     CPPUNIT_ASSERT(!plan.agent);
-    const VolumeLayout l = Layout(id);
-    CPPUNIT_ASSERT_EQUAL(int64_t(9), l.volume.capacity_gib);
-    CPPUNIT_ASSERT_EQUAL(int(kNoEvent), l.volume.bind_event);
-    for (const MirrorInfo& m : l.mirrors)
-      for (const ChunkInfo& c : m.chunks) CPPUNIT_ASSERT_EQUAL(int(kInsync), c.status);
+    AssertGrownInsync(id, 9);
     Audit();
   }
 
   void RestartMidGrowIsErrorAndGrown() {
-    Cluster(3, 100);
-    const int64_t h = Head(kHeadUrl);
-    int64_t id;
-    CPPUNIT_ASSERT(store_->CreateLogicalVolume("v", 4, 2, &id).ok());
+    int64_t h;
     AttachPlan attach;
-    CPPUNIT_ASSERT(store_->BeginAttach(VolumeRef{id, ""}, h, false, &attach).ok());
+    const int64_t id = AttachingVolume(&h, &attach);
     CPPUNIT_ASSERT(store_->FinishAttach(attach, "/dev/vastsky/v").ok());
     ResizePlan plan;
     CPPUNIT_ASSERT(Resize(id, 8, &plan).ok());
