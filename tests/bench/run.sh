@@ -6,7 +6,8 @@
 # (database, manager log) for a closer look. Exits non-zero only on errors; a
 # missed target is printed as MISS. Then the VM lab's data-path figures
 # (tests/vmlab/datapath-bench.sh) unless VASTSKY_SKIP_VMLAB=1. The rebuild
-# simulator's MISS is reported but does not fail the run.
+# simulator's MISS is reported but does not fail the run. The XCP driver's
+# per-call cost comes after the simulator.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${VASTSKY_BIN_DIR:-$ROOT/build/bin}
@@ -31,6 +32,8 @@ rc=$?
 # shellcheck disable=SC2086
 "$BIN/vastsky-rebuild-sim" ${BENCH_REBUILD_ARGS:-}
 [ $? -le 1 ] || rc=1
+# The XCP driver's cost per xapi call (tests/bench/sm_driver_bench.py).
+python3 "$ROOT/tests/bench/sm_driver_bench.py" || rc=1
 if [ -s "$dir/manager.log" ]; then
   echo "bench: manager log (last 20 lines):"
   tail -n 20 "$dir/manager.log" | sed 's/^/  /'
