@@ -21,6 +21,7 @@ namespace sm {
 namespace {
 
 constexpr int64_t kMaxGiB = 1048576;  // the manager's limit: 1 PiB
+constexpr int kBindErrorStatus = 2;   // manager/API.md: bind_status ERROR
 
 std::string Arg(const SmRequest& r, size_t i) { return i < r.args.size() ? r.args[i] : ""; }
 
@@ -50,6 +51,14 @@ Status AssembleHere(Context* ctx, int64_t hsvrid, const Volume& v, std::string* 
   if (v.hsvrid != 0 && v.hsvrid != hsvrid)
     return Fail(kVdiInUse, "volume " + v.name + " is attached on another host (" + FormatId("hsvr", v.hsvrid) +
                                "): deactivate it there first");
+  if (v.hsvrid == hsvrid && v.bind_status == kBindErrorStatus && v.bind_event == 0) {
+    // A manager that restarted mid-attach left what this head holds
+    // unknown: a detach tears down whatever exists, then attach afresh.
+    VS_LOG_WARN("volume %s is in ERROR on this head; detaching it before attaching again", v.name.c_str());
+    Status st = cluster->Detach(v.name);
+    if (st.code() == EBUSY) return Fail(kVdiInUse, "volume " + v.name + " is in ERROR and still open on this host");
+    VS_RETURN_IF_ERROR(FromCluster(st, kVdiUnavailable, "cannot clear volume " + v.name + "'s ERROR"));
+  }
   if (v.hsvrid == 0 || v.bind_status != 1 || v.bind_event != 0) {
     VS_RETURN_IF_ERROR(
         FromCluster(cluster->Attach(v.name, hsvrid), kVdiUnavailable, "cannot attach volume " + v.name + " here"));

@@ -319,6 +319,29 @@ class SmDriverTest(unittest.TestCase):
         self.sm("vdi_delete", sr=sr, vdi=vdi)
         self.sm("sr_delete", sr=sr)
 
+    def test_activate_clears_an_error_on_its_own_head(self):
+        """A manager restarted mid-attach leaves the volume ERROR (what the
+        head holds is unknown); the next activation there detaches and
+        attaches afresh instead of failing until an admin steps in."""
+        sr = self.new_sr()
+        self.sm("sr_create", ["0"], sr=sr)
+        vdi = self.create_vdi(sr, GiB)
+        location = self.x.vdis[vdi]["location"]
+        self.sm("vdi_attach", ["true"], sr=sr, vdi=vdi)
+        self.sm("vdi_activate", ["true"], sr=sr, vdi=vdi)
+        lvolid = self.volumes()[location]["lvolid"]
+        import sqlite3
+        with sqlite3.connect(self.m.db) as db:  # what the manager records at such a restart
+            db.execute("UPDATE attachment SET status = 2 WHERE lvol_id = ?", (lvolid,))
+        self.assertEqual(self.volumes()[location]["bind_status"], 2)
+        self.sm("vdi_activate", ["true"], sr=sr, vdi=vdi)
+        v = self.volumes()[location]
+        self.assertEqual((v["hsvrid"], v["bind_status"], v["bind_event"]), (self.hsvr(self.head), 1, 0))
+        self.sm("vdi_deactivate", sr=sr, vdi=vdi)
+        self.sm("vdi_detach", sr=sr, vdi=vdi)
+        self.sm("vdi_delete", sr=sr, vdi=vdi)
+        self.sm("sr_delete", sr=sr)
+
     def test_sr_scan_repairs_backend_kind(self):
         sr = self.new_sr()
         self.sm("sr_create", ["0"], sr=sr)
