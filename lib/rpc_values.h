@@ -24,4 +24,31 @@ inline xmlrpc_c::value StringsValue(const std::vector<std::string>& v) {
   return xmlrpc_c::value_array(out);
 }
 
+// Lenient readers of a member of a struct our own daemons answered: "", 0
+// or false when the member is absent, of another type, or v is no struct
+// (the caller checks whatever it cannot do without).
+inline const xmlrpc_c::value* FindMember(const xmlrpc_c::value& v, const char* name) {
+  if (v.type() != xmlrpc_c::value::TYPE_STRUCT) return nullptr;
+  const xmlrpc_c::cstruct& m = xmlrpc_c::value_struct(v).cvalue();
+  auto it = m.find(name);
+  return it == m.end() ? nullptr : &it->second;
+}
+
+inline std::string StringMember(const xmlrpc_c::value& v, const char* name) {
+  const xmlrpc_c::value* m = FindMember(v, name);
+  return m && m->type() == xmlrpc_c::value::TYPE_STRING ? xmlrpc_c::value_string(*m).cvalue() : "";
+}
+
+inline int64_t IntMember(const xmlrpc_c::value& v, const char* name) {
+  const xmlrpc_c::value* m = FindMember(v, name);
+  if (m && m->type() == xmlrpc_c::value::TYPE_INT) return xmlrpc_c::value_int(*m).cvalue();
+  if (m && m->type() == xmlrpc_c::value::TYPE_I8) return xmlrpc_c::value_i8(*m).cvalue();
+  return 0;
+}
+
+inline bool BoolMember(const xmlrpc_c::value& v, const char* name) {
+  const xmlrpc_c::value* m = FindMember(v, name);
+  return m && m->type() == xmlrpc_c::value::TYPE_BOOLEAN && xmlrpc_c::value_boolean(*m).cvalue();
+}
+
 }  // namespace vastsky

@@ -40,24 +40,6 @@ bool InSync(const std::string& health, const std::string& sync, const std::strin
   return slash != std::string::npos && sync.substr(0, slash) == sync.substr(slash + 1);
 }
 
-std::string Member(const xmlrpc_c::value& v, const char* name) {
-  if (v.type() != xmlrpc_c::value::TYPE_STRUCT) return "";
-  const std::map<std::string, xmlrpc_c::value> m = xmlrpc_c::value_struct(v);
-  auto it = m.find(name);
-  if (it == m.end() || it->second.type() != xmlrpc_c::value::TYPE_STRING) return "";
-  return xmlrpc_c::value_string(it->second).cvalue();
-}
-
-int64_t IntMember(const xmlrpc_c::value& v, const char* name) {
-  if (v.type() != xmlrpc_c::value::TYPE_STRUCT) return 0;
-  const std::map<std::string, xmlrpc_c::value> m = xmlrpc_c::value_struct(v);
-  auto it = m.find(name);
-  if (it == m.end()) return 0;
-  if (it->second.type() == xmlrpc_c::value::TYPE_INT) return xmlrpc_c::value_int(it->second);
-  if (it->second.type() == xmlrpc_c::value::TYPE_I8) return xmlrpc_c::value_i8(it->second);
-  return 0;
-}
-
 }  // namespace
 
 Recovery::Recovery(Store* store, Attacher* attacher, Attacher::Locked locked, RecoveryOptions options)
@@ -321,7 +303,7 @@ void Recovery::PollRunning(const std::vector<RunningRebuild>& running) {
       auto ms = v.find("mirrors");
       if (ms == v.end() || ms->second.type() != xmlrpc_c::value::TYPE_ARRAY) continue;
       for (const xmlrpc_c::value& m : xmlrpc_c::value_array(ms->second).vectorValueValue())
-        whole[IntMember(m, "mirrorid")] = InSync(Member(m, "health"), Member(m, "sync"), Member(m, "action"));
+        whole[IntMember(m, "mirrorid")] = InSync(StringMember(m, "health"), StringMember(m, "sync"), StringMember(m, "action"));
     }
     for (const RunningRebuild* r : h.second) {
       if (!whole[r->mirror_id]) continue;

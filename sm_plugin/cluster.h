@@ -48,6 +48,11 @@ class Cluster {
   Status ServerDomains(std::vector<std::string>* domains);
 
  private:
+  // A call whose answer (0) says nothing more than success.
+  Status Do(const std::string& method, std::map<std::string, xmlrpc_c::value> members);
+  // A call answering a list of structs.
+  Status List(const std::string& method, std::map<std::string, xmlrpc_c::value> members,
+              std::vector<xmlrpc_c::value>* rows);
   ManagerLink link_;
 };
 

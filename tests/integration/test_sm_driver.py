@@ -135,6 +135,16 @@ class SmDriverTest(unittest.TestCase):
         self.assertGreaterEqual(int(rec["virtual_size"]), size)
         return ref
 
+    def sr_with_vdi(self):
+        """A new SR holding one 1 GiB VDI: (sr, vdi ref)."""
+        sr = self.new_sr()
+        self.sm("sr_create", ["0"], sr=sr)
+        return sr, self.create_vdi(sr, GiB)
+
+    def drop(self, sr, vdi):
+        self.sm("vdi_delete", sr=sr, vdi=vdi)
+        self.sm("sr_delete", sr=sr)
+
     def volumes(self):
         return {v["lvolname"]: v for v in self.api.listLogicalVolumes(req())}
 
@@ -293,9 +303,7 @@ class SmDriverTest(unittest.TestCase):
         A still has the volume, A deactivates once the domain is suspended, B
         activates, A detaches. Then B dies: its tag stays, the manager
         releases its volume, and A's activation (an HA restart) must win."""
-        sr = self.new_sr()
-        self.sm("sr_create", ["0"], sr=sr)
-        vdi = self.create_vdi(sr, GiB)
+        sr, vdi = self.sr_with_vdi()
         location = self.x.vdis[vdi]["location"]
         self.sm("vdi_attach", ["true"], sr=sr, vdi=vdi)
         self.sm("vdi_activate", ["true"], sr=sr, vdi=vdi)
@@ -316,16 +324,13 @@ class SmDriverTest(unittest.TestCase):
         self.assertEqual(self.volumes()[location]["hsvrid"], self.hsvr(self.head))
         self.sm("vdi_deactivate", sr=sr, vdi=vdi)
         self.sm("vdi_detach", sr=sr, vdi=vdi)
-        self.sm("vdi_delete", sr=sr, vdi=vdi)
-        self.sm("sr_delete", sr=sr)
+        self.drop(sr, vdi)
 
     def test_activate_clears_an_error_on_its_own_head(self):
         """A manager restarted mid-attach leaves the volume ERROR (what the
         head holds is unknown); the next activation there detaches and
         attaches afresh instead of failing until an admin steps in."""
-        sr = self.new_sr()
-        self.sm("sr_create", ["0"], sr=sr)
-        vdi = self.create_vdi(sr, GiB)
+        sr, vdi = self.sr_with_vdi()
         location = self.x.vdis[vdi]["location"]
         self.sm("vdi_attach", ["true"], sr=sr, vdi=vdi)
         self.sm("vdi_activate", ["true"], sr=sr, vdi=vdi)
@@ -339,23 +344,17 @@ class SmDriverTest(unittest.TestCase):
         self.assertEqual((v["hsvrid"], v["bind_status"], v["bind_event"]), (self.hsvr(self.head), 1, 0))
         self.sm("vdi_deactivate", sr=sr, vdi=vdi)
         self.sm("vdi_detach", sr=sr, vdi=vdi)
-        self.sm("vdi_delete", sr=sr, vdi=vdi)
-        self.sm("sr_delete", sr=sr)
+        self.drop(sr, vdi)
 
     def test_sr_scan_repairs_backend_kind(self):
-        sr = self.new_sr()
-        self.sm("sr_create", ["0"], sr=sr)
-        vdi = self.create_vdi(sr, GiB)
+        sr, vdi = self.sr_with_vdi()
         del self.x.vdis[vdi]["sm_config"]["backend-kind"]
         self.sm("sr_scan", sr=sr)
         self.assertEqual(self.x.vdis[vdi]["sm_config"].get("backend-kind"), "vbd")
-        self.sm("vdi_delete", sr=sr, vdi=vdi)
-        self.sm("sr_delete", sr=sr)
+        self.drop(sr, vdi)
 
     def test_vdi_missing_and_master_only(self):
-        sr = self.new_sr()
-        self.sm("sr_create", ["0"], sr=sr)
-        vdi = self.create_vdi(sr, GiB)
+        sr, vdi = self.sr_with_vdi()
         self.assertFault("SR_BACKEND_FAILURE_7208", self.create_vdi, sr, GiB, master=False)
         self.assertFault("SR_BACKEND_FAILURE_7208", self.sm, "sr_scan", sr=sr, master=False)
         self.api.deleteLogicalVolume(req(lvolname=self.x.vdis[vdi]["location"]))
@@ -420,9 +419,7 @@ class SmDriverTest(unittest.TestCase):
         self.sm("sr_delete", sr=sr)
 
     def test_sr_attach_clears_stale_tags_and_needs_the_head(self):
-        sr = self.new_sr()
-        self.sm("sr_create", ["0"], sr=sr)
-        vdi = self.create_vdi(sr, GiB)
+        sr, vdi = self.sr_with_vdi()
         self.x.vdis[vdi]["sm_config"]["host_" + self.host] = "RW"  # left by a crash
         self.sm("sr_attach", sr=sr)
         self.assertEqual(self.host_tags(vdi), {})
@@ -432,8 +429,7 @@ class SmDriverTest(unittest.TestCase):
                 self.socket, os.path.join(self.dir, "nowhere"), self.m.secret_file))
         self.assertFault("SR_BACKEND_FAILURE_7203", self.sm, "sr_attach", sr=sr,
                          env=dict(os.environ, VASTSKY_SM_CONF=conf))
-        self.sm("vdi_delete", sr=sr, vdi=vdi)
-        self.sm("sr_delete", sr=sr)
+        self.drop(sr, vdi)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "lib/log.h"
+#include "lib/rpc_values.h"
 #include "xapi/host_settings.h"
 #include "xapi/smapi_wire.h"
 
@@ -37,11 +38,7 @@ xmlrpc_c::value Envelope(bool ok, const xmlrpc_c::value& payload) {
   return xmlrpc_c::value_struct(e);
 }
 
-xmlrpc_c::value Failure(const std::vector<std::string>& words) {
-  std::vector<xmlrpc_c::value> v;
-  for (const std::string& w : words) v.push_back(xmlrpc_c::value_string(w));
-  return Envelope(false, xmlrpc_c::value_array(v));
-}
+xmlrpc_c::value Failure(const std::vector<std::string>& words) { return Envelope(false, StringsValue(words)); }
 
 std::string Head(const HostSettings& host) {
   nlohmann::json j;
