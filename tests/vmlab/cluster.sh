@@ -26,6 +26,8 @@ vs_arpc() {   # I METHOD JSON: call storage agent i from inside its netns
 vs_cli() {   # OBJECT VERB [ARGS...]: the options follow the command
   "$VS_BIN/vastsky" "$1" "$2" --manager "$VS_MGR" --ca-file $VS_W/cert.pem --secret-file $VS_W/secret "${@:3}"
 }
+# vs_state COMMAND [ARGS...]: servers, legs, healed (see lab_state.py).
+vs_state() { python3 "$VS_REPO/tests/vmlab/lab_state.py" "$VS_MGR" "$VS_HEAD" $VS_W/cert.pem $VS_W/secret "$@"; }
 # vs_json EXPR: evaluate a Python expression over the JSON on stdin (as `d`).
 vs_json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 # vs_mirrors: the number of MIRROR nodes in a showLogicalVolume tree on stdin.
@@ -94,6 +96,13 @@ vs_head_agent_start() {   # [EXTRA_ARGS...]
   vs_wait 150 vs_hrpc helloWorld '{}'
 }
 
+# vs_kill KEY: SIGKILL one daemon (m, h or a server number), as a crash would.
+vs_kill() {
+  local p=${VS_PID[$1]:-}
+  [ -n "$p" ] || return 0
+  kill -KILL "$p" && { wait "$p" 2>/dev/null; unset "VS_PID[$1]"; }
+}
+
 # vs_stop KEY: SIGTERM one daemon (m, h or a server number); its exit code.
 vs_stop() {
   local p=${VS_PID[$1]:-}
@@ -102,6 +111,37 @@ vs_stop() {
   wait "$p"; local rc=$?
   unset "VS_PID[$1]"
   return $rc
+}
+
+# vs_disks_dm: each server's disk (one per server) behind a dm-linear
+# device /dev/mapper/vsdiskI over its loop device (kept in VS_RAW), so that
+# a test can put the error target under the LUN. Call before the agents start.
+declare -A VS_RAW
+vs_disks_dm() {
+  local i
+  for i in $(seq "$VS_SERVERS"); do
+    VS_RAW[$i]=${VS_LOOPS[$i]}
+    dmsetup create vsdisk$i --table "0 $(blockdev --getsz "${VS_RAW[$i]}") linear ${VS_RAW[$i]} 0" || return 1
+    VS_LOOPS[$i]=/dev/mapper/vsdisk$i
+  done
+}
+vs_disk_table() {   # I TARGET_ARGS: swap the table under server i's disk
+  dmsetup suspend vsdisk$1 && dmsetup load vsdisk$1 --table "0 $(blockdev --getsz "${VS_RAW[$1]}") $2" &&
+    dmsetup resume vsdisk$1
+}
+vs_disk_errors() { vs_disk_table "$1" error; }   # I: every read and write fails
+vs_disk_heal() { vs_disk_table "$1" "linear ${VS_RAW[$1]} 0"; }
+# vs_lun_remove PDSKID: the disk's LUN removed from its LIO target (ACL
+# mappings first), the storage server left running: its heads see the leg fail.
+vs_lun_remove() {
+  local t=$VMLAB_LIO/iscsi/iqn.2010-10.org.vastsky:pdsk-$(printf %08x "$1")/tpgt_1 a l
+  [ -d "$t/lun/lun_0" ] || { echo "no LUN at $t"; return 1; }
+  for a in "$t"/acls/*/; do
+    [ -d "$a/lun_0" ] || continue
+    rm -f "$a/lun_0/lun_0" && rmdir "$a/lun_0" || return 1
+  done
+  for l in "$t"/lun/lun_0/*; do [ -L "$l" ] && { rm "$l" || return 1; }; done
+  rmdir "$t/lun/lun_0"
 }
 
 # The whole cluster: manager, every storage agent, the head agent, and
@@ -138,4 +178,34 @@ vs_dump() {
   for f in $VS_W/*.log; do echo "---- $f (last 15 lines)"; tail -15 "$f"; done
   echo "---- dmsetup table"; dmsetup table 2>&1 | head -40
   echo "---- iscsi sessions"; vmlab_ia -m session 2>&1 | head -20
+}
+
+# vs_legs_identical LVOLNAME [MIB]: every leg the database holds INSYNC is
+# read on the head (the first MIB MiB of its data slice, default 256, O_DIRECT)
+# and a mirror's legs must all hash the same. Prints "compared N legs of M"
+# per mirror. Fails on a read error (dd's message is shown), on a leg that
+# could not be read, and on a mirror with fewer than two such legs: one leg
+# read proves nothing.
+vs_legs_identical() {
+  local name=$1 mib=${2:-256} rows rc=0 n lvolid m c s sum out
+  rows=$(vs_state legs "$name") || { echo "$rows"; return 1; }
+  local -A want
+  while read -r _ n m c _ _ s; do
+    lvolid=$n
+    [ "$s" = 2 ] && want[$m]+=" $c"
+  done <<< "$rows"
+  [ ${#want[@]} -gt 0 ] || { echo "$name: no leg in sync"; return 1; }
+  for m in "${!want[@]}"; do
+    local -A sums=() && n=0
+    for c in ${want[$m]}; do
+      out=$(set -o pipefail; timeout 300 dd if=/dev/mapper/vastsky-$lvolid-c$c-data bs=1M count="$mib"             iflag=direct status=none | md5sum) || { echo "$name mirror $m: leg $c not read"; continue; }
+      sum=${out%% *}; sums[$sum]+=" $c"; n=$((n + 1))
+    done
+    set -- ${want[$m]}
+    echo "$name mirror $m: compared $n legs of $# (first $mib MiB)"
+    [ "$n" = $# ] && [ $# -ge 2 ] && [ ${#sums[@]} = 1 ] && continue
+    rc=1
+    [ ${#sums[@]} -gt 1 ] && for sum in "${!sums[@]}"; do echo "  md5 $sum: legs${sums[$sum]}"; done
+  done
+  return $rc
 }

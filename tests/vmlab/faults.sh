@@ -21,9 +21,10 @@
 #     on another server in the same raid slot, the head rebuilds it, and
 #     the mirror is whole again without a hand; then the server comes back
 #     (a new agent, link up) and registers again.
-# After each: zero fio mismatches, the data verified again, both legs'
-# data identical, the database audited (and its legs are exactly the head's
-# leg devices: no orphan).
+# After each: zero fio mismatches, the data verified again, every leg in
+# sync read and identical (a read error or an unread leg fails), the
+# database audited (and its legs are exactly the head's leg devices: no
+# orphan).
 # Host side: tests/vmlab/vm.sh run tests/vmlab/faults.sh
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
 . "$(dirname "$(readlink -f "$0")")/cluster.sh"
@@ -58,17 +59,8 @@ health() { vs_hrpc listVolumes '{}' | vs_json "''.join(m['health'] + ':' + m['ac
 whole() { [ "$(health)" = AA:idle ] && [ -z "$(legs | tr ' ' '\n' | grep -v ':2$')" ]; }
 
 # Every server's disk is a dm linear device over its loop device, so that a
-# test can swap in the error target under the LUN.
-declare -A RAW
-setup() {
-  vs_lab_setup 4 1 3700 || return 1
-  local i
-  for i in 1 2 3 4; do
-    RAW[$i]=${VS_LOOPS[$i]}
-    dmsetup create vsdisk$i --table "0 $(blockdev --getsz ${RAW[$i]}) linear ${RAW[$i]} 0" || return 1
-    VS_LOOPS[$i]=/dev/mapper/vsdisk$i
-  done
-}
+# test can swap in the error target under the LUN (vs_disks_dm).
+setup() { vs_lab_setup 4 1 3700 && vs_disks_dm; }
 cluster() {
   vs_manager_start --failure-grace 30 --rebuild-rate 200 || return 1
   local i; for i in 1 2 3 4; do vs_storage_agent_start $i || return 1; done
@@ -84,12 +76,9 @@ writes_verified() {
   wait $FIO_PID || { tail -20 $VS_W/fio.log; return 1; }
   fio_job --verify_only --rate=0 || { tail -20 $VS_W/fio.log; return 1; }
 }
-legs_identical() {   # the first 256 MiB (what fio wrote) of both data slices
-  local a b sums
-  sums=$(for d in $(dmsetup ls | awk '$1 ~ /^vastsky-.*-data$/{print $1}'); do
-    dd if=/dev/mapper/$d bs=1M count=256 iflag=direct 2>/dev/null | md5sum; done | sort -u | wc -l)
-  [ "$sums" = 1 ]
-}
+# Every leg in sync read on the head, and identical: the first 256 MiB (what
+# fio wrote), "compared N legs of M" per mirror (cluster.sh).
+legs_identical() { vs_legs_identical f1 256; }
 # The database against itself (--audit) and against the head: its leg
 # devices are exactly the volume's legs, no orphan left by a replacement.
 audited() {
@@ -123,7 +112,7 @@ kill_server() {
   DEAD=$(leg_ssvr 1)
   start_writes
   sleep 2
-  kill -KILL "${VS_PID[$DEAD]}" && unset "VS_PID[$DEAD]" && ip link set vmlab-ss$DEAD down
+  vs_kill "$DEAD" && ip link set vmlab-ss$DEAD down
 }
 off_dead_and_whole() { ! legs | tr ' ' '\n' | grep -q ":$DEAD:" && whole; }
 replaced_and_rebuilt() {
@@ -145,17 +134,9 @@ GONE_PDSK= GONE_SSVR=
 remove_lun() {
   vs_mrpc setRebuildRates '{"disk_mibs": 8, "cluster_mibs": 0}' >/dev/null || return 1
   GONE_PDSK=$(leg_pdsk 0) GONE_SSVR=$(leg_ssvr 0)
-  local t a l
-  t=/sys/kernel/config/target/iscsi/iqn.2010-10.org.vastsky:pdsk-$(printf %08x "$GONE_PDSK")/tpgt_1
-  [ -d "$t/lun/lun_0" ] || { echo "no LUN at $t"; return 1; }
   start_writes
   sleep 2
-  for a in "$t"/acls/*/; do
-    [ -d "$a/lun_0" ] || continue
-    rm -f "$a/lun_0/lun_0" && rmdir "$a/lun_0" || return 1
-  done
-  for l in "$t"/lun/lun_0/*; do [ -L "$l" ] && { rm "$l" || return 1; }; done
-  rmdir "$t/lun/lun_0"
+  vs_lun_remove "$GONE_PDSK"
 }
 rebuild_running() {
   [ "$(vs_mrpc getClusterStatus '{}' | vs_json 'd["rebuilds_running"]')" = 1 ] && health | grep -q a
@@ -164,7 +145,7 @@ off_pdsk() { ! vs_mrpc showLogicalVolume '{"lvolname": "f1"}' | grep -q "\"pdski
 kill_manager_mid_rebuild() {
   vs_wait 900 rebuild_running || { health; legs; tail -5 $VS_W/manager.log; return 1; }
   off_pdsk "$GONE_PDSK" || { echo "the dead leg was not replaced"; legs; return 1; }
-  kill -KILL "${VS_PID[m]}" && wait "${VS_PID[m]}" 2>/dev/null; unset "VS_PID[m]"
+  vs_kill m
   sleep 3
   vs_manager_start --failure-grace 30 --rebuild-rate 200
 }
@@ -196,20 +177,16 @@ disk_errors() {
   BAD_SSVR=$(leg_ssvr 1) BAD_PDSK=$(leg_pdsk 1)
   start_writes
   sleep 2
-  dmsetup suspend vsdisk$BAD_SSVR && dmsetup load vsdisk$BAD_SSVR --table "0 $(blockdev --getsz ${RAW[$BAD_SSVR]}) error" &&
-    dmsetup resume vsdisk$BAD_SSVR
+  vs_disk_errors "$BAD_SSVR"
 }
 kill_head_agent_mid_rebuild() {
   vs_wait 900 rebuild_running || { health; legs; tail -5 $VS_W/manager.log; return 1; }
   off_pdsk "$BAD_PDSK" || { echo "the failing leg was not replaced"; legs; return 1; }
-  kill -KILL "${VS_PID[h]}" && wait "${VS_PID[h]}" 2>/dev/null; unset "VS_PID[h]"
+  vs_kill h
   sleep 3
   vs_head_agent_start && health | grep -q a
 }
-disk_healed() {
-  dmsetup suspend vsdisk$BAD_SSVR && dmsetup load vsdisk$BAD_SSVR --table "0 $(blockdev --getsz ${RAW[$BAD_SSVR]}) linear ${RAW[$BAD_SSVR]} 0" &&
-    dmsetup resume vsdisk$BAD_SSVR
-}
+disk_healed() { vs_disk_heal "$BAD_SSVR"; }
 
 # 4. A drain under writes.
 DRAIN_SSVR= DROPPED=0

@@ -167,7 +167,8 @@ vmlab_lio_allow() {
   # inherited from the TPG); say it outright.
   [ ! -e "$acl/attrib/authentication" ] || echo 1 > "$acl/attrib/authentication"
 }
-# vmlab_lio_unexport IQN NAME: undo export+allow, children before parents:
+# vmlab_lio_unexport IQN NAME: undo export+allow (a file or block backstore),
+# children before parents:
 # disable, ACL LUN links, ACLs, LUN links, LUNs, portals, TPG, target, backstore.
 # (One rm and one rmdir for the lot: rmdir removes its arguments in order.)
 vmlab_lio_unexport() {
@@ -182,7 +183,7 @@ vmlab_lio_unexport() {
     done
     dirs+=("$tpg" "$VMLAB_LIO/iscsi/$1")
   fi
-  [ -d "$VMLAB_LIO/core/fileio_0/$2" ] && dirs+=("$VMLAB_LIO/core/fileio_0/$2")
+  for d in fileio_0 iblock_0; do [ -d "$VMLAB_LIO/core/$d/$2" ] && dirs+=("$VMLAB_LIO/core/$d/$2"); done
   [ ${#links[@]} = 0 ] || rm "${links[@]}" || return 1
   [ ${#dirs[@]} = 0 ] || rmdir "${dirs[@]}"
 }
