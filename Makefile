@@ -1,5 +1,6 @@
 # VastSky build. `make` builds every program into build/bin with warnings as
-# errors; `make check` runs every test; `make bench` runs the benchmarks.
+# errors; `make check` runs every test; `make bench` runs the benchmarks;
+# `make soak` runs the VM lab's thrash test for an hour.
 # SAN=1 builds an AddressSanitizer+UBSan variant into build-asan/.
 
 SAN ?= 0
@@ -50,7 +51,7 @@ PROGRAMS := $(BIN)/vastsky-manager $(BIN)/vastsky $(BIN)/vastsky-storage-agent $
 TEST_PROGRAMS := $(BIN)/unit-tests $(BIN)/kernel-tests
 BENCH_PROGRAMS := $(BIN)/vastsky-bench $(BIN)/vastsky-rebuild-sim
 
-.PHONY: all deps check unit integration bench demo clean
+.PHONY: all deps check unit integration bench demo soak clean
 all: deps-ok $(PROGRAMS) $(TEST_PROGRAMS) $(BENCH_PROGRAMS)
 
 # Installs the Debian packages the build and tests need, only if missing.
@@ -144,6 +145,15 @@ integration: all
 
 bench: deps-ok all
 	tests/bench/run.sh
+
+# The thrash test for an hour (THRASH_SECONDS), its seed printed first
+# (THRASH_SEED=N replays it); the VM's deadline leaves room for the set-up,
+# the last fault's healing and the checks.
+THRASH_SECONDS ?= 3600
+soak: deps-ok all
+	@tools/install-deps.sh --check-or-install --vmlab
+	THRASH_SECONDS=$(THRASH_SECONDS) VMLAB_MEM=7168 VS_TMPFS=5500m VMLAB_PASSENV=VS_TMPFS \
+	  VMLAB_TIMEOUT=$$(($(THRASH_SECONDS) + 1200)) tests/vmlab/vm.sh run tests/vmlab/thrash.sh
 
 demo: deps-ok all
 	tools/demo.sh

@@ -1,9 +1,10 @@
 #!/bin/bash
 # Every test VastSky has: unit tests (plain and under AddressSanitizer +
 # UBSan), the integration tests against the sanitized daemons over real
-# sockets, then the VM lab (a real kernel under QEMU): the agents' host layer
-# and the smoke test of the data path. Ends with one "check: N passed, N
-# failed" line. VASTSKY_SKIP_VMLAB=1 leaves the VM lab out (say so loudly).
+# sockets, then the VM lab (a real kernel under QEMU): the agents' host
+# layer, the smoke test of the data path, end to end, faults and thrash.
+# Ends with one "check: N passed, N failed" line. VASTSKY_SKIP_VMLAB=1
+# leaves the VM lab out (say so loudly).
 set -u
 cd "$(dirname "$0")/.."
 tools/install-deps.sh --check-or-install --vmlab || exit 1
@@ -75,6 +76,13 @@ else
   VMLAB_MEM=7168 VMLAB_TIMEOUT=2700 VS_TMPFS=5000m VMLAB_PASSENV=VS_TMPFS tests/vmlab/vm.sh run tests/vmlab/faults.sh 2>&1 | tee "$log/faults"
   [ "${PIPESTATUS[0]}" = 0 ] || status=1
   tally "$log/faults"
+  echo "== thrash in the VM lab: 5 minutes of seeded faults under checksummed writes to two volumes"
+  # Its seed is printed first: THRASH_SEED=N replays a failure. The deadline
+  # covers the set-up, the last fault's healing and the final checks.
+  THRASH_SECONDS=300 VMLAB_MEM=7168 VMLAB_TIMEOUT=900 VS_TMPFS=5500m VMLAB_PASSENV=VS_TMPFS \
+    tests/vmlab/vm.sh run tests/vmlab/thrash.sh 2>&1 | tee "$log/thrash"
+  [ "${PIPESTATUS[0]}" = 0 ] || status=1
+  tally "$log/thrash"
 fi
 rm -rf "$log"
 [ "$failed" = 0 ] || status=1

@@ -41,7 +41,8 @@
 #   VMLAB_ACCEL=tcg,thread=multi   QEMU accelerator
 #   VMLAB_CACHE=/tmp/vastsky-vmlab-cache
 #   VMLAB_PASSENV="A B"  host variables to export into the script's environment;
-#                        VMLAB_* and VASTSKY_* variables are always passed.
+#                        VMLAB_*, VASTSKY_* and THRASH_* (thrash.sh's knobs)
+#                        variables are always passed.
 # The script also gets VMLAB_DIR (this directory), VMLAB_SHARED (the shared
 # dir: files written there survive the VM) and runs in the caller's cwd.
 #
@@ -187,7 +188,7 @@ mkdir -p "$S"
 [ -n "$SCRIPT" ] && printf '%s\0' "$SCRIPT" "$@" > "$S/argv"
 {
   for n in $(compgen -e) ${VMLAB_PASSENV:-}; do
-    case "$n" in VMLAB_*|VASTSKY_*) ;; *) case " ${VMLAB_PASSENV:-} " in *" $n "*) ;; *) continue;; esac;; esac
+    case "$n" in VMLAB_*|VASTSKY_*|THRASH_*) ;; *) case " ${VMLAB_PASSENV:-} " in *" $n "*) ;; *) continue;; esac;; esac
     [ -n "${!n+x}" ] && printf 'export %s=%q\n' "$n" "${!n}"
   done
   printf 'export VMLAB_DIR=%q VMLAB_SHARED=%q VMLAB_HOST_CWD=%q\n' "$HERE" "$S" "$PWD"
