@@ -63,7 +63,8 @@ std::mutex* Attacher::HeadMutex(int64_t hsvr_id) {
   return mu.get();
 }
 
-Status Attacher::Call(const std::string& url, const std::string& method, Members members, xmlrpc_c::value* result) {
+Status Attacher::Call(const std::string& url, const std::string& method, Members members, xmlrpc_c::value* result,
+                      int timeout_ms) {
   members["ver"] = xmlrpc_c::value_int(kProtocolVersion);
   xmlrpc_c::paramList params;
   params.add(xmlrpc_c::value_struct(members));
@@ -71,11 +72,44 @@ Status Attacher::Call(const std::string& url, const std::string& method, Members
   ep.url = url;
   ep.password = options_.secret;
   ep.ca_file = options_.ca_file;
-  ep.timeout_ms = options_.timeout_ms;
+  ep.timeout_ms = timeout_ms > 0 ? timeout_ms : options_.timeout_ms;
   // One client per call: RpcClient is not thread-safe, and calls for
   // different heads run on different threads.
   RpcClient client(ep);
   return client.Call(method, params, result);
+}
+
+Status Attacher::Grant(const HeadAgentInfo& head, int64_t pdsk_id, const std::string& url, const std::string& opid,
+                       int timeout_ms) {
+  {
+    std::lock_guard<std::mutex> lock(fence_mu_);
+    if (fencing_.count(head.id))
+      return Status::Error(EPERM, FormatId("hsvr", head.id) + " is being fenced: no access is granted to it");
+    ++grants_in_flight_[head.id];
+  }
+  xmlrpc_c::value r;
+  Status st = Call(url, "allowInitiator",
+                   {{"opid", Str(opid)},
+                    {"pdskid", Int(pdsk_id)},
+                    {"initiator", Str(head.initiator)},
+                    {"chap_user", Str(head.chap_user)},
+                    {"chap_secret", Str(head.chap_secret)}},
+                   &r, timeout_ms > 0 ? timeout_ms : options_.quick_timeout_ms);
+  std::lock_guard<std::mutex> lock(fence_mu_);
+  if (--grants_in_flight_[head.id] == 0) grants_in_flight_.erase(head.id);
+  grant_done_.notify_all();
+  return st;
+}
+
+void Attacher::BeginFence(int64_t hsvr_id) {
+  std::unique_lock<std::mutex> lock(fence_mu_);
+  fencing_.insert(hsvr_id);
+  grant_done_.wait(lock, [&] { return grants_in_flight_.count(hsvr_id) == 0; });
+}
+
+void Attacher::EndFence(int64_t hsvr_id) {
+  std::lock_guard<std::mutex> lock(fence_mu_);
+  fencing_.erase(hsvr_id);
 }
 
 Status Attacher::Attach(const VolumeRef& ref, int64_t hsvr_id, bool rebuild_only) {
@@ -135,20 +169,13 @@ Status Attacher::Attach(const VolumeRef& ref, int64_t hsvr_id, bool rebuild_only
 }
 
 Status Attacher::Allow(const HeadAgentInfo& head, const Op& op, const std::vector<Disk>& disks, std::vector<Disk>* tried) {
-  xmlrpc_c::value r;
   for (const Disk& d : disks) {
     if (d.url.empty())
       return Status::Error(ENXIO, FormatId("ssvr", d.ssvr_id) + " has no agent url (it registered without one): cannot open " +
                                       FormatId("pdsk", d.pdsk_id) + " to the head");
-    Status st = Call(d.url, "allowInitiator",
-                     {{"opid", Str(op.Disk("p", d.pdsk_id))},
-                      {"pdskid", Int(d.pdsk_id)},
-                      {"initiator", Str(head.initiator)},
-                      {"chap_user", Str(head.chap_user)},
-                      {"chap_secret", Str(head.chap_secret)}},
-                     &r);
+    Status st = Grant(head, d.pdsk_id, d.url, op.Disk("p", d.pdsk_id));
     // Refused: the request never reached the agent, there is nothing to undo.
-    if (st.code() != ECONNREFUSED) tried->push_back(d);
+    if (st.code() != ECONNREFUSED && st.code() != EPERM) tried->push_back(d);
     if (!st.ok()) return StepFailed("ssvr", d.ssvr_id, d.url, "allowInitiator on " + FormatId("pdsk", d.pdsk_id), st);
   }
   return Status::OK();
@@ -207,7 +234,7 @@ void Attacher::Revoke(const HeadAgentInfo& head, int64_t lvol_id, const Op& op, 
     else if (unreachable.count(d.ssvr_id)) st = Status::Error(EHOSTUNREACH, "not tried: the server did not answer for another disk");
     else st = Call(d.url, "revokeInitiator",
                    {{"opid", Str(op.Disk("revoke-p", d.pdsk_id))}, {"pdskid", Int(d.pdsk_id)}, {"initiator", Str(head.initiator)}},
-                   &r);
+                   &r, options_.quick_timeout_ms);
     if (st.ok()) continue;
     if (Unreachable(st)) unreachable.insert(d.ssvr_id);
     const std::string what = "ACL for " + head.initiator + " left on " + FormatId("pdsk", d.pdsk_id) + " of " +

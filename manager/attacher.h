@@ -19,8 +19,10 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -34,7 +36,8 @@ namespace vastsky {
 struct AgentOptions {
   std::string secret;   // HTTP Basic password of user admin: the cluster secret
   std::string ca_file;  // PEM CA to verify the agents' certificates; "" = system store
-  int timeout_ms = 300000;
+  int timeout_ms = 300000;       // calls that do kernel work: attach, detach, grow, rebuild
+  int quick_timeout_ms = 15000;  // calls that only touch ACLs or list state
 };
 
 class Attacher {
@@ -72,8 +75,22 @@ class Attacher {
   // change to what a head has assembled takes:
   std::mutex* HeadMutex(int64_t hsvr_id);
   // One bounded call to an agent (ver added); a fault keeps its errno.
+  // timeout_ms 0: the agent timeout (AgentOptions).
   Status Call(const std::string& url, const std::string& method, std::map<std::string, xmlrpc_c::value> members,
-              xmlrpc_c::value* result);
+              xmlrpc_c::value* result, int timeout_ms = 0);
+  // allowInitiator for a head on one disk (the agent at url), unless the
+  // head is being fenced: then EPERM and nothing is sent. timeout_ms 0:
+  // the quick timeout.
+  Status Grant(const HeadAgentInfo& head, int64_t pdsk_id, const std::string& url, const std::string& opid,
+               int timeout_ms = 0);
+  // A fence starts: from now until EndFence no grant goes out to the head,
+  // and BeginFence returns only once the grants already in flight to it
+  // have returned (each is bounded by its timeout), so nothing it revokes
+  // next can be re-opened behind its back.
+  void BeginFence(int64_t hsvr_id);
+  // The head registered again: it may be granted access again.
+  void EndFence(int64_t hsvr_id);
+  int quick_timeout_ms() const { return options_.quick_timeout_ms; }
   // The `lvol` member of attachLogicalVolume (and of rebuildMirror).
   static xmlrpc_c::value VolumeSpecValue(const VolumeLayout& layout);
 
@@ -99,6 +116,11 @@ class Attacher {
   AgentOptions options_;
   std::mutex heads_mu_;
   std::map<int64_t, std::unique_ptr<std::mutex>> heads_;
+  // Fences and the grants they wait for (under fence_mu_).
+  std::mutex fence_mu_;
+  std::condition_variable grant_done_;
+  std::set<int64_t> fencing_;
+  std::map<int64_t, int> grants_in_flight_;
 };
 
 }  // namespace vastsky

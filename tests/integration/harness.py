@@ -82,6 +82,7 @@ class Manager(Daemon):
         if chunk_size:
             self.extra_args += ["--chunk-size", chunk_size]
         self.proc = None
+        self.env = None  # the process's environment; None: this one's
         self.log_path = os.path.join(self.dir, "manager.log")
         if tls:
             self.cert = os.path.join(self.dir, "cert.pem")
@@ -108,7 +109,7 @@ class Manager(Daemon):
 
     def start(self, wait=True):
         self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.argv(), stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(self.argv(), stdout=self.log, stderr=subprocess.STDOUT, env=self.env)
         if wait:
             self.wait_ready()
         return self
