@@ -55,7 +55,8 @@ Status OptionalString(const Params& p, const char* key, std::string* value, cons
 
 Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
     : store_(store),
-      attacher_(store, [this](const std::function<Status()>& f) { return service_.Locked(f); }, std::move(agents)),
+      agents_(std::move(agents)),
+      attacher_(store, [this](const std::function<Status()>& f) { return service_.Locked(f); }, &agents_, &agents_),
       recovery_(store, &attacher_, [this](const std::function<Status()>& f) { return service_.Locked(f); }, recovery) {
   Store& s = *store_;
   Attacher& attacher = attacher_;

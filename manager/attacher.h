@@ -26,26 +26,19 @@
 #include <string>
 #include <vector>
 
-#include <xmlrpc-c/base.hpp>
-
 #include "lib/status.h"
+#include "manager/agent_clients.h"
 #include "manager/store.h"
 
 namespace vastsky {
-
-struct AgentOptions {
-  std::string secret;   // HTTP Basic password of user admin: the cluster secret
-  std::string ca_file;  // PEM CA to verify the agents' certificates; "" = system store
-  int timeout_ms = 300000;       // calls that do kernel work: attach, detach, grow, rebuild
-  int quick_timeout_ms = 15000;  // calls that only touch ACLs or list state
-};
 
 class Attacher {
  public:
   // Runs a function while holding the lock the Store needs.
   using Locked = std::function<Status(const std::function<Status()>&)>;
 
-  Attacher(Store* store, Locked locked, AgentOptions options);
+  // The agents are reached through storage and head (manager/agent_clients.h).
+  Attacher(Store* store, Locked locked, StorageAgentClient* storage, HeadAgentClient* head);
   // rebuild_only: the manager attaches a detached volume to rebuild its
   // legs (manager/recovery.h). A user's attach takes such an attachment
   // over: adopted on the same head, else detached first.
@@ -74,15 +67,12 @@ class Attacher {
   // Shared with the recovery loop (manager/recovery.h). The turn every
   // change to what a head has assembled takes:
   std::mutex* HeadMutex(int64_t hsvr_id);
-  // One bounded call to an agent (ver added); a fault keeps its errno.
-  // timeout_ms 0: the agent timeout (AgentOptions).
-  Status Call(const std::string& url, const std::string& method, std::map<std::string, xmlrpc_c::value> members,
-              xmlrpc_c::value* result, int timeout_ms = 0);
+  // The agents, as the recovery loop reaches them too.
+  StorageAgentClient* storage() const { return storage_; }
+  HeadAgentClient* head() const { return head_; }
   // allowInitiator for a head on one disk (the agent at url), unless the
-  // head is being fenced: then EPERM and nothing is sent. timeout_ms 0:
-  // the quick timeout.
-  Status Grant(const HeadAgentInfo& head, int64_t pdsk_id, const std::string& url, const std::string& opid,
-               int timeout_ms = 0);
+  // head is being fenced: then EPERM and nothing is sent.
+  Status Grant(const HeadAgentInfo& head, int64_t pdsk_id, const std::string& url, const std::string& opid);
   // A fence starts: from now until EndFence no grant goes out to the head,
   // and BeginFence returns only once the grants already in flight to it
   // have returned (each is bounded by its timeout), so nothing it revokes
@@ -90,9 +80,6 @@ class Attacher {
   void BeginFence(int64_t hsvr_id);
   // The head registered again: it may be granted access again.
   void EndFence(int64_t hsvr_id);
-  int quick_timeout_ms() const { return options_.quick_timeout_ms; }
-  // The `lvol` member of attachLogicalVolume (and of rebuildMirror).
-  static xmlrpc_c::value VolumeSpecValue(const VolumeLayout& layout);
 
  private:
   struct Disk;
@@ -113,7 +100,8 @@ class Attacher {
 
   Store* store_;
   Locked locked_;
-  AgentOptions options_;
+  StorageAgentClient* storage_;
+  HeadAgentClient* head_;
   std::mutex heads_mu_;
   std::map<int64_t, std::unique_ptr<std::mutex>> heads_;
   // Fences and the grants they wait for (under fence_mu_).

@@ -7,15 +7,12 @@
 
 #include "lib/ids.h"
 #include "lib/log.h"
-#include "lib/rpc_values.h"
 #include "lib/secret.h"
 #include "manager/rebuild_scheduler.h"
 
 namespace vastsky {
 
 namespace {
-
-using Members = std::map<std::string, xmlrpc_c::value>;
 
 // A leg last reported dead this recently is dead now (heads report every
 // heartbeat, a few seconds apart at most).
@@ -101,9 +98,7 @@ Status Recovery::SetRates(int64_t disk_mibs, int64_t cluster_mibs) {
   for (const RunningRebuild& r : running) heads[r.hsvr_id] = r.head_url;
   for (const auto& h : heads) {
     std::lock_guard<std::mutex> head_lock(*attacher_->HeadMutex(h.first));
-    xmlrpc_c::value out;
-    Status st = attacher_->Call(h.second, "setRebuildRate", {{"rate_kib", IntValue(disk_mibs * 1024)}}, &out,
-                                attacher_->quick_timeout_ms());
+    Status st = attacher_->head()->SetRebuildRate(h.second, disk_mibs * 1024);
     if (!st.ok())
       VS_LOG_WARN("%s keeps its old rebuild rate until its next rebuild: %s", FormatId("hsvr", h.first).c_str(),
                   st.ToString().c_str());
@@ -309,16 +304,12 @@ Status Recovery::FenceHead(int64_t hsvr_id) {
   attacher_->BeginFence(hsvr_id);
   std::string failed;
   std::set<int64_t> unreachable;
-  xmlrpc_c::value r;
   for (const ChunkInfo& d : disks) {
     if (head.initiator.empty()) break;
     Status st = unreachable.count(d.ssvr_id)
                     ? Status::Error(EHOSTUNREACH, "server did not answer")
-                    : attacher_->Call(d.ssvr_url, "revokeInitiator",
-                                      {{"opid", xmlrpc_c::value_string(OpId("fence-" + std::to_string(hsvr_id)))},
-                                       {"pdskid", IntValue(d.pdsk_id)},
-                                       {"initiator", xmlrpc_c::value_string(head.initiator)}},
-                                      &r, attacher_->quick_timeout_ms());
+                    : attacher_->storage()->RevokeInitiator(d.ssvr_url, OpId("fence-" + std::to_string(hsvr_id)),
+                                                            d.pdsk_id, head.initiator);
     // ENOENT: the agent no longer exports that disk, so nothing is open.
     if (st.ok() || st.code() == ENOENT) continue;
     if (st.code() != EHOSTUNREACH) unreachable.insert(d.ssvr_id);
@@ -334,21 +325,15 @@ void Recovery::PollRunning(const std::vector<RunningRebuild>& running) {
   std::map<std::string, std::vector<const RunningRebuild*>> by_head;
   for (const RunningRebuild& r : running) by_head[r.head_url].push_back(&r);
   for (const auto& h : by_head) {
-    xmlrpc_c::value list;
-    Status st = attacher_->Call(h.first, "listVolumes", {}, &list, attacher_->quick_timeout_ms());
-    if (!st.ok() || list.type() != xmlrpc_c::value::TYPE_ARRAY) {
+    std::vector<HeadVolumeState> volumes;
+    Status st = attacher_->head()->ListVolumes(h.first, &volumes);
+    if (!st.ok()) {
       VS_LOG_WARN("cannot ask %s how its rebuilds go: %s", h.first.c_str(), st.ToString().c_str());
       continue;
     }
     std::map<int64_t, bool> whole;
-    for (const xmlrpc_c::value& vol : xmlrpc_c::value_array(list).vectorValueValue()) {
-      if (vol.type() != xmlrpc_c::value::TYPE_STRUCT) continue;
-      const std::map<std::string, xmlrpc_c::value> v = xmlrpc_c::value_struct(vol);
-      auto ms = v.find("mirrors");
-      if (ms == v.end() || ms->second.type() != xmlrpc_c::value::TYPE_ARRAY) continue;
-      for (const xmlrpc_c::value& m : xmlrpc_c::value_array(ms->second).vectorValueValue())
-        whole[IntMember(m, "mirrorid")] = InSync(StringMember(m, "health"), StringMember(m, "sync"), StringMember(m, "action"));
-    }
+    for (const HeadVolumeState& vol : volumes)
+      for (const HeadMirrorState& m : vol.mirrors) whole[m.mirror_id] = InSync(m.health, m.sync, m.action);
     for (const RunningRebuild* r : h.second) {
       if (!whole[r->mirror_id]) continue;
       std::vector<int64_t> chunks, retiring;
@@ -390,13 +375,8 @@ Status Recovery::DropLegs(const RunningRebuild& r, VolumeLayout layout, const st
                    m.chunks.end());
   }
   std::lock_guard<std::mutex> head_lock(*attacher_->HeadMutex(r.hsvr_id));
-  xmlrpc_c::value out;
-  Status st = attacher_->Call(r.head_url, "rebuildMirror",
-                              {{"opid", xmlrpc_c::value_string(OpId("retire-" + std::to_string(r.mirror_id)))},
-                               {"lvol", Attacher::VolumeSpecValue(layout)},
-                               {"mirrorid", IntValue(r.mirror_id)},
-                               {"rate_kib", IntValue(0)}},
-                              &out);
+  Status st = attacher_->head()->RebuildMirror(r.head_url, OpId("retire-" + std::to_string(r.mirror_id)), layout,
+                                               r.mirror_id, 0, 0);
   if (!st.ok()) return Status::Error(st.code(), FormatId("hsvr", r.hsvr_id) + " could not drop the drained leg(s): " + st.ToString());
   return Status::OK();
 }
@@ -406,7 +386,6 @@ Status Recovery::StartOne(int64_t mirror_id, int64_t source_pdsk) {
   VS_RETURN_IF_ERROR(locked_([&] { return store_->StartRebuild(mirror_id, source_pdsk, &plan); }));
   std::lock_guard<std::mutex> head_lock(*attacher_->HeadMutex(plan.head.id));
   const std::string op = OpId("rebuild-" + std::to_string(mirror_id));
-  xmlrpc_c::value r;
   // The head may read and write every live leg: the new ones need access.
   for (const MirrorInfo& m : plan.layout.mirrors) {
     if (m.id != mirror_id) continue;
@@ -419,13 +398,8 @@ Status Recovery::StartOne(int64_t mirror_id, int64_t source_pdsk) {
   }
   int64_t disk_rate, cluster_rate;
   Rates(&disk_rate, &cluster_rate);
-  Status st = attacher_->Call(plan.head.url, "rebuildMirror",
-                              {{"opid", xmlrpc_c::value_string(op + "-head")},
-                               {"lvol", Attacher::VolumeSpecValue(plan.layout)},
-                               {"mirrorid", IntValue(mirror_id)},
-                               {"source_pdskid", IntValue(plan.source_pdsk)},
-                               {"rate_kib", IntValue(disk_rate * 1024)}},
-                              &r);
+  Status st = attacher_->head()->RebuildMirror(plan.head.url, op + "-head", plan.layout, mirror_id, plan.source_pdsk,
+                                               disk_rate * 1024);
   if (!st.ok()) return Status::Error(st.code(), FormatId("hsvr", plan.head.id) + " rebuildMirror: " + st.ToString());
   VS_LOG_INFO("rebuilding %s of %s on %s from %s at %lld MiB/s", FormatId("mirr", mirror_id).c_str(),
               FormatId("lvol", plan.layout.volume.id).c_str(), FormatId("hsvr", plan.head.id).c_str(),

@@ -26,6 +26,9 @@ import xmlrpc.client
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN_DIR = os.environ.get("VASTSKY_BIN_DIR", os.path.join(ROOT, "build", "bin"))
 SECRET = "test-secret-0123456789abcdef"
+# Under ThreadSanitizer (tests/run-all.sh sets TSAN_OPTIONS) every read
+# into memory is a slow shadow update: tests that read GiBs read less.
+UNDER_TSAN = bool(os.environ.get("TSAN_OPTIONS"))
 VER = 5
 
 
