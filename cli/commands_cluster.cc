@@ -30,6 +30,13 @@ void PrintStatus(const Json& s) {
   kv.Add("mirrors", JsonText(s, "mirrors") + " (" + JsonText(s, "mirrors_degraded") + " degraded)");
   kv.Add("rebuilds", JsonText(s, "rebuilds_queued") + " queued, " +
                          JsonText(s, "rebuilds_running") + " running");
+  // The storm guard: servers silent beyond the grace period are not
+  // declared failed while the manager suspects its own isolation.
+  const std::string silent = JsonText(s, "silent_servers");
+  kv.Add("silent servers", JsonBool(s, "isolated")
+                               ? silent + " (ISOLATED: none declared failed; check the manager's network, or "
+                                          "notifyFailure those really down)"
+                               : silent);
   kv.Print(std::cout);
 }
 

@@ -55,13 +55,14 @@ Status OptionalString(const Params& p, const char* key, std::string* value, cons
 
 Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
     : store_(store),
-      attacher_(store, [this](const std::function<Status()>& f) { return service_.Locked(f); }, std::move(agents)),
+      agents_(std::move(agents)),
+      attacher_(store, [this](const std::function<Status()>& f) { return service_.Locked(f); }, &agents_, &agents_),
       recovery_(store, &attacher_, [this](const std::function<Status()>& f) { return service_.Locked(f); }, recovery) {
   Store& s = *store_;
   Attacher& attacher = attacher_;
   const std::vector<std::pair<const char*, Handler>> methods = {
       {"registerHeadServer",
-       [&s](const Params& p, xmlrpc_c::value* r) {
+       [&s, this](const Params& p, xmlrpc_c::value* r) {
          std::vector<std::string> ips;
          VS_RETURN_IF_ERROR(p.StringArray("ip_data", kMaxIps, &ips));
          bool reconnect;
@@ -72,11 +73,12 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
          VS_RETURN_IF_ERROR(OptionalString(p, "initiator", &initiator_value, &initiator));
          int64_t id;
          VS_RETURN_IF_ERROR(s.RegisterHeadServer(ips, &id, reconnect, url, initiator));
+         recovery_.Registered(kTargetHsvr, id);
          *r = IdValue(id);
          return Status::OK();
        }},
       {"registerStorageServer",
-       [&s](const Params& p, xmlrpc_c::value* r) {
+       [&s, this](const Params& p, xmlrpc_c::value* r) {
          std::vector<std::string> ips;
          VS_RETURN_IF_ERROR(p.StringArray("ip_data", kMaxIps, &ips));
          std::string domain;
@@ -88,6 +90,7 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
          VS_RETURN_IF_ERROR(OptionalString(p, "url", &url_value, &url));
          int64_t id;
          VS_RETURN_IF_ERROR(s.RegisterStorageServer(ips, p.Has("domain") ? &domain : nullptr, &id, reconnect, url));
+         recovery_.Registered(kTargetSsvr, id);
          *r = IdValue(id);
          return Status::OK();
        }},
@@ -244,9 +247,11 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
          return Status::OK();
        }},
       {"getClusterStatus",
-       [&s](const Params&, xmlrpc_c::value* r) {
+       [&s, this](const Params&, xmlrpc_c::value* r) {
          ClusterStatus c;
          VS_RETURN_IF_ERROR(s.GetClusterStatus(&c));
+         c.isolated = recovery_.isolated();
+         c.silent_servers = recovery_.silent_servers();
          *r = RenderClusterStatus(c);
          return Status::OK();
        }},
@@ -271,6 +276,7 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
          std::vector<int64_t> dead;
          if (!storage && p.Has("deadlegs")) VS_RETURN_IF_ERROR(p.IntArray("deadlegs", 100000, &dead));
          VS_RETURN_IF_ERROR(s.Heartbeat(storage ? kTargetSsvr : kTargetHsvr, id));
+         recovery_.Heard(storage ? kTargetSsvr : kTargetHsvr, id);
          if (!storage) recovery_.NoteDeadLegs(id, dead);
          *r = Zero();
          return Status::OK();

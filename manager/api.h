@@ -28,6 +28,7 @@ class Api {
  private:
   Store* store_;
   RpcService service_;
+  RpcAgentClients agents_;
   Attacher attacher_;
   Recovery recovery_;
 };

@@ -144,7 +144,9 @@ xmlrpc_c::value RenderClusterStatus(const ClusterStatus& c) {
                                        {"mirrors_degraded", Int(c.mirrors_degraded)},
                                        {"rebuilds_queued", Int(c.rebuilds_queued)},
                                        {"rebuilds_running", Int(c.rebuilds_running)},
-                                       {"domains", Int(c.domains)}});
+                                       {"domains", Int(c.domains)},
+                                       {"silent_servers", Int(c.silent_servers)},
+                                       {"isolated", xmlrpc_c::value_boolean(c.isolated)}});
 }
 
 }  // namespace vastsky

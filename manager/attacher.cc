@@ -18,32 +18,6 @@ namespace vastsky {
 
 using namespace attacher_internal;
 
-xmlrpc_c::value Attacher::VolumeSpecValue(const VolumeLayout& layout) {
-  std::vector<xmlrpc_c::value> mirrors;
-  for (const MirrorInfo& m : layout.mirrors) {
-    std::vector<xmlrpc_c::value> legs;
-    for (const ChunkInfo& c : m.chunks) {
-      std::vector<xmlrpc_c::value> portals;
-      // No portals: the leg's disk is failed or offline, a missing member.
-      if (c.reachable)
-        for (const std::string& ip : c.ssvr_ips) portals.push_back(Str(IscsiPortal(ip)));
-      legs.push_back(xmlrpc_c::value_struct(Members{{"chunkid", Int(c.id)},
-                                                    {"pdskid", Int(c.pdsk_id)},
-                                                    {"portals", xmlrpc_c::value_array(portals)},
-                                                    {"offset_mib", Int(c.offset_mib)},
-                                                    {"length_mib", Int(c.length_mib)},
-                                                    {"status", Int(c.status)}}));
-    }
-    mirrors.push_back(xmlrpc_c::value_struct(Members{{"mirrorid", Int(m.id)},
-                                                     {"offset_gib", Int(m.offset_gib)},
-                                                     {"capacity_gib", Int(m.capacity_gib)},
-                                                     {"legs", xmlrpc_c::value_array(legs)}}));
-  }
-  return xmlrpc_c::value_struct(Members{{"lvolid", Int(layout.volume.id)},
-                                        {"lvolname", Str(layout.volume.name)},
-                                        {"mirrors", xmlrpc_c::value_array(mirrors)}});
-}
-
 std::vector<Attacher::Disk> Attacher::DisksOf(const VolumeLayout& layout, bool live_only) {
   std::vector<Disk> out;
   std::set<int64_t> seen;
@@ -53,8 +27,8 @@ std::vector<Attacher::Disk> Attacher::DisksOf(const VolumeLayout& layout, bool l
   return out;
 }
 
-Attacher::Attacher(Store* store, Locked locked, AgentOptions options)
-    : store_(store), locked_(std::move(locked)), options_(std::move(options)) {}
+Attacher::Attacher(Store* store, Locked locked, StorageAgentClient* storage, HeadAgentClient* head)
+    : store_(store), locked_(std::move(locked)), storage_(storage), head_(head) {}
 
 std::mutex* Attacher::HeadMutex(int64_t hsvr_id) {
   std::lock_guard<std::mutex> lock(heads_mu_);
@@ -63,19 +37,29 @@ std::mutex* Attacher::HeadMutex(int64_t hsvr_id) {
   return mu.get();
 }
 
-Status Attacher::Call(const std::string& url, const std::string& method, Members members, xmlrpc_c::value* result) {
-  members["ver"] = xmlrpc_c::value_int(kProtocolVersion);
-  xmlrpc_c::paramList params;
-  params.add(xmlrpc_c::value_struct(members));
-  RpcEndpoint ep;
-  ep.url = url;
-  ep.password = options_.secret;
-  ep.ca_file = options_.ca_file;
-  ep.timeout_ms = options_.timeout_ms;
-  // One client per call: RpcClient is not thread-safe, and calls for
-  // different heads run on different threads.
-  RpcClient client(ep);
-  return client.Call(method, params, result);
+Status Attacher::Grant(const HeadAgentInfo& head, int64_t pdsk_id, const std::string& url, const std::string& opid) {
+  {
+    std::lock_guard<std::mutex> lock(fence_mu_);
+    if (fencing_.count(head.id))
+      return Status::Error(EPERM, FormatId("hsvr", head.id) + " is being fenced: no access is granted to it");
+    ++grants_in_flight_[head.id];
+  }
+  Status st = storage_->AllowInitiator(url, opid, pdsk_id, head);
+  std::lock_guard<std::mutex> lock(fence_mu_);
+  if (--grants_in_flight_[head.id] == 0) grants_in_flight_.erase(head.id);
+  grant_done_.notify_all();
+  return st;
+}
+
+void Attacher::BeginFence(int64_t hsvr_id) {
+  std::unique_lock<std::mutex> lock(fence_mu_);
+  fencing_.insert(hsvr_id);
+  grant_done_.wait(lock, [&] { return grants_in_flight_.count(hsvr_id) == 0; });
+}
+
+void Attacher::EndFence(int64_t hsvr_id) {
+  std::lock_guard<std::mutex> lock(fence_mu_);
+  fencing_.erase(hsvr_id);
 }
 
 Status Attacher::Attach(const VolumeRef& ref, int64_t hsvr_id, bool rebuild_only) {
@@ -108,7 +92,6 @@ Status Attacher::Attach(const VolumeRef& ref, int64_t hsvr_id, bool rebuild_only
 
   // Grant the head access to every disk with a live leg.
   std::vector<Disk> tried;
-  xmlrpc_c::value r;
   if (st.ok()) st = Allow(head, op, disks, &tried);
 
   // Assemble on the head.
@@ -116,14 +99,7 @@ Status Attacher::Attach(const VolumeRef& ref, int64_t hsvr_id, bool rebuild_only
   std::string device;
   if (st.ok()) {
     head_tried = true;
-    st = Call(head.url, "attachLogicalVolume",
-              {{"opid", Str(op.Id("head"))},
-               {"lvol", VolumeSpecValue(plan.layout)},
-               {"chap_user", Str(head.chap_user)},
-               {"chap_secret", Str(head.chap_secret)}},
-              &r);
-    if (st.ok() && r.type() == xmlrpc_c::value::TYPE_STRING) device = xmlrpc_c::value_string(r).cvalue();
-    else if (st.ok()) st = Status::Error(EPROTO, "answered with something other than the device path");
+    st = head_->AttachVolume(head.url, op.Id("head"), plan.layout, head, &device);
     if (!st.ok()) st = StepFailed("hsvr", head.id, head.url, "attachLogicalVolume", st);
   }
 
@@ -135,20 +111,13 @@ Status Attacher::Attach(const VolumeRef& ref, int64_t hsvr_id, bool rebuild_only
 }
 
 Status Attacher::Allow(const HeadAgentInfo& head, const Op& op, const std::vector<Disk>& disks, std::vector<Disk>* tried) {
-  xmlrpc_c::value r;
   for (const Disk& d : disks) {
     if (d.url.empty())
       return Status::Error(ENXIO, FormatId("ssvr", d.ssvr_id) + " has no agent url (it registered without one): cannot open " +
                                       FormatId("pdsk", d.pdsk_id) + " to the head");
-    Status st = Call(d.url, "allowInitiator",
-                     {{"opid", Str(op.Disk("p", d.pdsk_id))},
-                      {"pdskid", Int(d.pdsk_id)},
-                      {"initiator", Str(head.initiator)},
-                      {"chap_user", Str(head.chap_user)},
-                      {"chap_secret", Str(head.chap_secret)}},
-                     &r);
+    Status st = Grant(head, d.pdsk_id, d.url, op.Disk("p", d.pdsk_id));
     // Refused: the request never reached the agent, there is nothing to undo.
-    if (st.code() != ECONNREFUSED) tried->push_back(d);
+    if (st.code() != ECONNREFUSED && st.code() != EPERM) tried->push_back(d);
     if (!st.ok()) return StepFailed("ssvr", d.ssvr_id, d.url, "allowInitiator on " + FormatId("pdsk", d.pdsk_id), st);
   }
   return Status::OK();
@@ -163,8 +132,7 @@ Status Attacher::UndoAttach(const AttachPlan& plan, const Op& op, const std::vec
   std::string unconfirmed;
   int undo_code = 0;
   if (head_tried) {
-    xmlrpc_c::value r;
-    Status st = Call(head.url, "detachLogicalVolume", {{"opid", Str(op.Id("undo-head"))}, {"lvolid", Int(vol.id)}}, &r);
+    Status st = head_->DetachVolume(head.url, op.Id("undo-head"), vol.id);
     // Refused twice: the attach never reached the head, there is nothing there.
     if (!st.ok() && !(failure.code() == ECONNREFUSED && st.code() == ECONNREFUSED)) {
       unconfirmed = StepFailed("hsvr", head.id, head.url, "detachLogicalVolume (undo)", st).message();
@@ -200,14 +168,11 @@ void Attacher::Revoke(const HeadAgentInfo& head, int64_t lvol_id, const Op& op, 
     return;
   }
   std::set<int64_t> unreachable;  // servers that did not answer: each call would wait as long
-  xmlrpc_c::value r;
   for (const Disk& d : disks) {
     if (needed.count(d.pdsk_id)) continue;
     if (d.url.empty()) st = Status::Error(ENXIO, "not tried: the server has no agent url");
     else if (unreachable.count(d.ssvr_id)) st = Status::Error(EHOSTUNREACH, "not tried: the server did not answer for another disk");
-    else st = Call(d.url, "revokeInitiator",
-                   {{"opid", Str(op.Disk("revoke-p", d.pdsk_id))}, {"pdskid", Int(d.pdsk_id)}, {"initiator", Str(head.initiator)}},
-                   &r);
+    else st = storage_->RevokeInitiator(d.url, op.Disk("revoke-p", d.pdsk_id), d.pdsk_id, head.initiator);
     if (st.ok()) continue;
     if (Unreachable(st)) unreachable.insert(d.ssvr_id);
     const std::string what = "ACL for " + head.initiator + " left on " + FormatId("pdsk", d.pdsk_id) + " of " +
@@ -251,8 +216,7 @@ Status Attacher::Detach(const VolumeRef& ref, bool rebuild_attachment) {
   Status st = op.Init("detach", vol.id);
   VS_LOG_INFO("detaching '%s' (%s) from %s", vol.name.c_str(), FormatId("lvol", vol.id).c_str(),
               Where("hsvr", head.id, head.url).c_str());
-  xmlrpc_c::value r;
-  if (st.ok()) st = Call(head.url, "detachLogicalVolume", {{"opid", Str(op.Id("head"))}, {"lvolid", Int(vol.id)}}, &r);
+  if (st.ok()) st = head_->DetachVolume(head.url, op.Id("head"), vol.id);
   if (!st.ok()) {
     st = StepFailed("hsvr", head.id, head.url, "detachLogicalVolume", st);
     // A timeout may have torn down part of it; anything else left it as it was.

@@ -19,30 +19,26 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
-#include <xmlrpc-c/base.hpp>
-
 #include "lib/status.h"
+#include "manager/agent_clients.h"
 #include "manager/store.h"
 
 namespace vastsky {
-
-struct AgentOptions {
-  std::string secret;   // HTTP Basic password of user admin: the cluster secret
-  std::string ca_file;  // PEM CA to verify the agents' certificates; "" = system store
-  int timeout_ms = 300000;
-};
 
 class Attacher {
  public:
   // Runs a function while holding the lock the Store needs.
   using Locked = std::function<Status(const std::function<Status()>&)>;
 
-  Attacher(Store* store, Locked locked, AgentOptions options);
+  // The agents are reached through storage and head (manager/agent_clients.h).
+  Attacher(Store* store, Locked locked, StorageAgentClient* storage, HeadAgentClient* head);
   // rebuild_only: the manager attaches a detached volume to rebuild its
   // legs (manager/recovery.h). A user's attach takes such an attachment
   // over: adopted on the same head, else detached first.
@@ -71,11 +67,19 @@ class Attacher {
   // Shared with the recovery loop (manager/recovery.h). The turn every
   // change to what a head has assembled takes:
   std::mutex* HeadMutex(int64_t hsvr_id);
-  // One bounded call to an agent (ver added); a fault keeps its errno.
-  Status Call(const std::string& url, const std::string& method, std::map<std::string, xmlrpc_c::value> members,
-              xmlrpc_c::value* result);
-  // The `lvol` member of attachLogicalVolume (and of rebuildMirror).
-  static xmlrpc_c::value VolumeSpecValue(const VolumeLayout& layout);
+  // The agents, as the recovery loop reaches them too.
+  StorageAgentClient* storage() const { return storage_; }
+  HeadAgentClient* head() const { return head_; }
+  // allowInitiator for a head on one disk (the agent at url), unless the
+  // head is being fenced: then EPERM and nothing is sent.
+  Status Grant(const HeadAgentInfo& head, int64_t pdsk_id, const std::string& url, const std::string& opid);
+  // A fence starts: from now until EndFence no grant goes out to the head,
+  // and BeginFence returns only once the grants already in flight to it
+  // have returned (each is bounded by its timeout), so nothing it revokes
+  // next can be re-opened behind its back.
+  void BeginFence(int64_t hsvr_id);
+  // The head registered again: it may be granted access again.
+  void EndFence(int64_t hsvr_id);
 
  private:
   struct Disk;
@@ -96,9 +100,15 @@ class Attacher {
 
   Store* store_;
   Locked locked_;
-  AgentOptions options_;
+  StorageAgentClient* storage_;
+  HeadAgentClient* head_;
   std::mutex heads_mu_;
   std::map<int64_t, std::unique_ptr<std::mutex>> heads_;
+  // Fences and the grants they wait for (under fence_mu_).
+  std::mutex fence_mu_;
+  std::condition_variable grant_done_;
+  std::set<int64_t> fencing_;
+  std::map<int64_t, int> grants_in_flight_;
 };
 
 }  // namespace vastsky

@@ -35,8 +35,7 @@ Status Attacher::Grow(const VolumeRef& ref, int64_t capacity_gib) {
   if (st.ok()) st = Allow(head, op, disks, &tried);
   bool unknown = false;
   if (st.ok()) {
-    xmlrpc_c::value r;
-    st = Call(head.url, "growLogicalVolume", {{"opid", Str(op.Id("head"))}, {"lvol", VolumeSpecValue(plan.layout)}}, &r);
+    st = head_->GrowVolume(head.url, op.Id("head"), plan.layout);
     if (!st.ok()) {
       unknown = OutcomeUnknown(st, head.url);
       st = StepFailed("hsvr", head.id, head.url, "growLogicalVolume", st);

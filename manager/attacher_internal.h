@@ -10,7 +10,6 @@
 
 #include "lib/ids.h"
 #include "lib/rpc_client.h"
-#include "lib/rpc_values.h"
 #include "lib/secret.h"
 #include "manager/attacher.h"
 
@@ -41,11 +40,6 @@ class Attacher::Op {
 };
 
 namespace attacher_internal {
-
-using Members = std::map<std::string, xmlrpc_c::value>;
-
-inline xmlrpc_c::value Str(const std::string& s) { return xmlrpc_c::value_string(s); }
-inline xmlrpc_c::value Int(int64_t v) { return IntValue(v); }
 
 inline std::string Where(const char* kind, int64_t id, const std::string& url) {
   return FormatId(kind, id) + " (" + (url.empty() ? "no agent url" : url) + ")";

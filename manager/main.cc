@@ -1,7 +1,9 @@
 // vastsky-manager: the cluster's one active manager. Flags win over the
 // config file (/etc/vastsky/manager.conf, section [manager]).
 
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -22,7 +24,8 @@ struct Settings {
   std::string db = "/var/lib/vastsky/manager.db";
   std::string chunk_size;
   std::string ca_file, agent_timeout = "300";
-  std::string failure_grace = "60", rebuild_rate = "64", rebuild_cluster_rate = "0";
+  std::string failure_grace = "60", failure_storm_share, rebuild_rate = "64", rebuild_cluster_rate = "0";
+  std::string agent_quick_timeout;
   ServeSettings serve;
   bool audit = false;
 };
@@ -35,9 +38,17 @@ void Declare(DaemonSettings* d, Settings* s) {
   d->Add("ca-file", "ca_file", "PEM CA to verify the agents' certificates (default: the system's)", "FILE", &s->ca_file);
   d->Add("agent-timeout", "agent_timeout", "seconds any one call to an agent may take (default 300)", "SECONDS",
          &s->agent_timeout);
+  d->Add("agent-quick-timeout", "agent_quick_timeout",
+         "seconds a call to an agent that does no kernel work (ACLs, listings) may take (default: a quarter of "
+         "failure_grace, 2 to agent_timeout)",
+         "SECONDS", &s->agent_quick_timeout);
   d->Add("failure-grace", "failure_grace",
          "seconds an agent may stay silent before its server is declared failed (default 60)", "SECONDS",
          &s->failure_grace);
+  d->Add("failure-storm-share", "failure_storm_share",
+         "share of the servers that may fall silent together before the manager suspects its own isolation and "
+         "declares none failed (default 0.333: a third)",
+         "FRACTION", &s->failure_storm_share);
   d->Add("rebuild-rate", "rebuild_rate", "MiB/s each rebuild (so each disk) may use (default 64)", "MIBS",
          &s->rebuild_rate);
   d->Add("rebuild-cluster-rate", "rebuild_cluster_rate", "MiB/s all rebuilds together may use (default 0: no limit)",
@@ -45,6 +56,16 @@ void Declare(DaemonSettings* d, Settings* s) {
   d->AddSwitch("audit", "check the database's consistency and exit", &s->audit);
 }
 
+
+// A fraction in (0, 1]: "0.5", "0.333".
+Status ParseShare(const std::string& key, const std::string& text, double* share) {
+  char* end = nullptr;
+  const double v = text.empty() ? 0 : strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || !(v > 0 && v <= 1))
+    return Status::Error(EINVAL, key + " must be a fraction above 0 and at most 1, such as 0.333");
+  *share = v;
+  return Status::OK();
+}
 
 Status ParseChunkSize(const std::string& text, int64_t* gib) {
   uint64_t bytes;
@@ -90,6 +111,16 @@ int main(int argc, char** argv) {
   RecoveryOptions recovery;
   st = ParseWhole("failure_grace", "seconds", settings.failure_grace, 1, &recovery.grace_s);
   if (!st.ok()) return daemon.Fail(st);
+  if (!settings.failure_storm_share.empty()) {
+    st = ParseShare("failure_storm_share", settings.failure_storm_share, &recovery.storm_share);
+    if (!st.ok()) return daemon.Fail(st);
+  }
+  // Calls made while judging failures must end well within a grace period.
+  int quick_s = std::min(agent_timeout_s, std::max(2, recovery.grace_s / 4));
+  if (!settings.agent_quick_timeout.empty()) {
+    st = ParseWhole("agent_quick_timeout", "seconds", settings.agent_quick_timeout, 1, &quick_s);
+    if (!st.ok()) return daemon.Fail(st);
+  }
   int rate = 0;
   st = ParseWhole("rebuild_rate", "MiB/s", settings.rebuild_rate, 1, &rate);
   if (!st.ok()) return daemon.Fail(st);
@@ -109,6 +140,7 @@ int main(int argc, char** argv) {
   agents.secret = http.secret;  // the manager and its agents share the cluster secret
   agents.ca_file = settings.ca_file;
   agents.timeout_ms = agent_timeout_s * 1000;
+  agents.quick_timeout_ms = quick_s * 1000;
 
   const sigset_t stop = BlockStopSignals();
   // The HTTP layer caps bodies at 8 MiB; let the XML parser take that much.

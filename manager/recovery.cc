@@ -7,7 +7,6 @@
 
 #include "lib/ids.h"
 #include "lib/log.h"
-#include "lib/rpc_values.h"
 #include "lib/secret.h"
 #include "manager/rebuild_scheduler.h"
 
@@ -15,20 +14,13 @@ namespace vastsky {
 
 namespace {
 
-using Members = std::map<std::string, xmlrpc_c::value>;
-
 // A leg last reported dead this recently is dead now (heads report every
 // heartbeat, a few seconds apart at most).
 constexpr int64_t kDeadNowMs = 10000;
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 std::string OpId(const std::string& what) {
   std::string hex;
-  if (!RandomString(12, kHexDigits, &hex).ok()) hex = std::to_string(NowMs());
+  if (!RandomString(12, kHexDigits, &hex).ok()) hex = std::to_string(SystemClock()->MonotonicMs());
   return what + "-" + hex;
 }
 
@@ -42,21 +34,32 @@ bool InSync(const std::string& health, const std::string& sync, const std::strin
 
 }  // namespace
 
-Recovery::Recovery(Store* store, Attacher* attacher, Attacher::Locked locked, RecoveryOptions options)
-    : store_(store), attacher_(attacher), locked_(std::move(locked)), options_(options) {}
+Recovery::Recovery(Store* store, Attacher* attacher, Attacher::Locked locked, RecoveryOptions options,
+                   const Clock* clock)
+    : store_(store),
+      attacher_(attacher),
+      locked_(std::move(locked)),
+      options_(options),
+      clock_(clock),
+      detector_(clock, FailureDetector::Options{options.grace_s, options.storm_share}) {}
 
 Recovery::~Recovery() { Stop(); }
 
-void Recovery::Start() {
-  thread_ = std::thread([this] {
+std::thread Recovery::Loop(void (Recovery::*pass)()) {
+  return std::thread([this, pass] {
     std::unique_lock<std::mutex> lock(mu_);
     while (!stop_) {
       lock.unlock();
-      RunOnce();
+      (this->*pass)();
       lock.lock();
       cv_.wait_for(lock, std::chrono::milliseconds(options_.tick_ms), [this] { return stop_; });
     }
   });
+}
+
+void Recovery::Start() {
+  watch_thread_ = Loop(&Recovery::WatchOnce);
+  work_thread_ = Loop(&Recovery::WorkOnce);
 }
 
 void Recovery::Stop() {
@@ -65,7 +68,13 @@ void Recovery::Stop() {
     stop_ = true;
   }
   cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  if (watch_thread_.joinable()) watch_thread_.join();
+  if (work_thread_.joinable()) work_thread_.join();
+}
+
+void Recovery::Registered(int kind, int64_t id) {
+  detector_.Heard(kind, id);
+  if (kind == kTargetHsvr) attacher_->EndFence(id);
 }
 
 Status Recovery::SetRates(int64_t disk_mibs, int64_t cluster_mibs) {
@@ -89,8 +98,7 @@ Status Recovery::SetRates(int64_t disk_mibs, int64_t cluster_mibs) {
   for (const RunningRebuild& r : running) heads[r.hsvr_id] = r.head_url;
   for (const auto& h : heads) {
     std::lock_guard<std::mutex> head_lock(*attacher_->HeadMutex(h.first));
-    xmlrpc_c::value out;
-    Status st = attacher_->Call(h.second, "setRebuildRate", {{"rate_kib", IntValue(disk_mibs * 1024)}}, &out);
+    Status st = attacher_->head()->SetRebuildRate(h.second, disk_mibs * 1024);
     if (!st.ok())
       VS_LOG_WARN("%s keeps its old rebuild rate until its next rebuild: %s", FormatId("hsvr", h.first).c_str(),
                   st.ToString().c_str());
@@ -105,7 +113,7 @@ void Recovery::Rates(int64_t* disk_mibs, int64_t* cluster_mibs) {
 }
 
 void Recovery::NoteDeadLegs(int64_t hsvr_id, const std::vector<int64_t>& chunks) {
-  const int64_t now = NowMs();
+  const int64_t now = clock_->MonotonicMs();
   std::lock_guard<std::mutex> lock(mu_);
   // A leg that comes back is not forgotten at once: one that dies again
   // within the grace period (revived, then failing again mid-resync) counts
@@ -123,7 +131,7 @@ void Recovery::NoteDeadLegs(int64_t hsvr_id, const std::vector<int64_t>& chunks)
 }
 
 void Recovery::ReplaceDeadLegs() {
-  const int64_t now = NowMs();
+  const int64_t now = clock_->MonotonicMs();
   std::vector<std::pair<int64_t, int64_t>> due;  // chunk, hsvr
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -182,7 +190,7 @@ void Recovery::RebuildDetached() {
     if (st.ok()) VS_LOG_INFO("%s rebuilt: detached again", FormatId("lvol", lvol).c_str());
     else VS_LOG_WARN("%s rebuilt but not detached yet: %s", FormatId("lvol", lvol).c_str(), st.ToString().c_str());
   }
-  const int64_t now = NowMs();
+  const int64_t now = clock_->MonotonicMs();
   for (const auto& w : work) {
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -201,9 +209,12 @@ void Recovery::RebuildDetached() {
   }
 }
 
-void Recovery::RunOnce() {
-  FailStaleServers();
+void Recovery::WatchOnce() {
+  FailSilentServers();
   ReplaceDeadLegs();
+}
+
+void Recovery::WorkOnce() {
   RebuildDetached();
   std::vector<RebuildTask> queued;
   std::set<int64_t> busy;
@@ -218,7 +229,7 @@ void Recovery::RunOnce() {
   Rates(&disk_rate, &cluster_rate);
   int slots = cluster_rate ? static_cast<int>(cluster_rate / disk_rate) : 1 << 20;
   slots = std::max(1, slots) - static_cast<int>(running.size());
-  const int64_t now = NowMs();
+  const int64_t now = clock_->MonotonicMs();
   std::vector<RebuildTask> ready;
   for (const RebuildTask& t : queued) {
     auto b = backoff_until_ms_.find(t.id);
@@ -238,43 +249,67 @@ void Recovery::RunOnce() {
   }
 }
 
-void Recovery::FailStaleServers() {
-  std::vector<int64_t> ssvrs, hsvrs;
-  Status st = locked_([&] { return store_->StaleServers(options_.grace_s, &ssvrs, &hsvrs); });
+void Recovery::FailSilentServers() {
+  std::vector<MonitoredServer> live;
+  Status st = locked_([&] { return store_->MonitoredServers(&live); });
   if (!st.ok()) {
-    VS_LOG_ERROR("cannot look for silent servers: %s", st.ToString().c_str());
+    VS_LOG_ERROR("cannot list the servers to watch: %s", st.ToString().c_str());
     return;
   }
-  for (int64_t id : ssvrs) {
-    VS_LOG_WARN("%s silent for more than %d s: declared failed, its legs get replacements",
-                FormatId("ssvr", id).c_str(), options_.grace_s);
-    st = locked_([&] { return store_->NotifyFailure(kTargetSsvr, id); });
-    if (!st.ok()) VS_LOG_ERROR("cannot fail %s: %s", FormatId("ssvr", id).c_str(), st.ToString().c_str());
-  }
-  for (int64_t id : hsvrs) {
-    st = FenceHead(id);
+  const bool was_isolated = detector_.isolated();
+  const SilenceVerdict verdict = detector_.Judge(live);
+  if (verdict.isolated != was_isolated) NoteIsolation(verdict);
+  for (const MonitoredServer& s : verdict.failed) {
+    if (s.kind == kTargetSsvr) {
+      VS_LOG_WARN("%s silent for more than %d s: declared failed, its legs get replacements",
+                  FormatId("ssvr", s.id).c_str(), options_.grace_s);
+      st = locked_([&] { return store_->NotifyFailure(kTargetSsvr, s.id); });
+      if (!st.ok()) VS_LOG_ERROR("cannot fail %s: %s", FormatId("ssvr", s.id).c_str(), st.ToString().c_str());
+      continue;
+    }
+    st = FenceHead(s.id);
     if (!st.ok())
       VS_LOG_ERROR("%s silent for more than %d s but not fenced yet, its volumes stay held: %s",
-                   FormatId("hsvr", id).c_str(), options_.grace_s, st.ToString().c_str());
+                   FormatId("hsvr", s.id).c_str(), options_.grace_s, st.ToString().c_str());
   }
+}
+
+void Recovery::NoteIsolation(const SilenceVerdict& verdict) {
+  std::string names;
+  for (const MonitoredServer& s : verdict.silent) names += " " + FormatId(s.kind == kTargetSsvr ? "ssvr" : "hsvr", s.id);
+  Status st;
+  if (verdict.isolated) {
+    st = locked_([&] {
+      return store_->NoteClusterEvent(
+          "error", "isolation",
+          verdict.why + " (silent:" + names +
+              "): the manager assumes it is cut off itself and declares nothing failed. Check the manager's "
+              "network; if those servers are really down, declare each failed with notifyFailure");
+    });
+  } else {
+    st = locked_([&] {
+      return store_->NoteClusterEvent("info", "isolation",
+                                      "the storm of silence is over; " + std::to_string(verdict.silent.size()) +
+                                          " server(s) still silent are judged one by one again");
+    });
+  }
+  if (!st.ok()) VS_LOG_ERROR("cannot record the isolation event: %s", st.ToString().c_str());
 }
 
 Status Recovery::FenceHead(int64_t hsvr_id) {
   HeadAgentInfo head;
   std::vector<ChunkInfo> disks;
   VS_RETURN_IF_ERROR(locked_([&] { return store_->FenceTargets(hsvr_id, &head, &disks); }));
+  // No grant may re-open what the revokes below close.
+  attacher_->BeginFence(hsvr_id);
   std::string failed;
   std::set<int64_t> unreachable;
-  xmlrpc_c::value r;
   for (const ChunkInfo& d : disks) {
     if (head.initiator.empty()) break;
     Status st = unreachable.count(d.ssvr_id)
                     ? Status::Error(EHOSTUNREACH, "server did not answer")
-                    : attacher_->Call(d.ssvr_url, "revokeInitiator",
-                                      {{"opid", xmlrpc_c::value_string(OpId("fence-" + std::to_string(hsvr_id)))},
-                                       {"pdskid", IntValue(d.pdsk_id)},
-                                       {"initiator", xmlrpc_c::value_string(head.initiator)}},
-                                      &r);
+                    : attacher_->storage()->RevokeInitiator(d.ssvr_url, OpId("fence-" + std::to_string(hsvr_id)),
+                                                            d.pdsk_id, head.initiator);
     // ENOENT: the agent no longer exports that disk, so nothing is open.
     if (st.ok() || st.code() == ENOENT) continue;
     if (st.code() != EHOSTUNREACH) unreachable.insert(d.ssvr_id);
@@ -290,21 +325,15 @@ void Recovery::PollRunning(const std::vector<RunningRebuild>& running) {
   std::map<std::string, std::vector<const RunningRebuild*>> by_head;
   for (const RunningRebuild& r : running) by_head[r.head_url].push_back(&r);
   for (const auto& h : by_head) {
-    xmlrpc_c::value list;
-    Status st = attacher_->Call(h.first, "listVolumes", {}, &list);
-    if (!st.ok() || list.type() != xmlrpc_c::value::TYPE_ARRAY) {
+    std::vector<HeadVolumeState> volumes;
+    Status st = attacher_->head()->ListVolumes(h.first, &volumes);
+    if (!st.ok()) {
       VS_LOG_WARN("cannot ask %s how its rebuilds go: %s", h.first.c_str(), st.ToString().c_str());
       continue;
     }
     std::map<int64_t, bool> whole;
-    for (const xmlrpc_c::value& vol : xmlrpc_c::value_array(list).vectorValueValue()) {
-      if (vol.type() != xmlrpc_c::value::TYPE_STRUCT) continue;
-      const std::map<std::string, xmlrpc_c::value> v = xmlrpc_c::value_struct(vol);
-      auto ms = v.find("mirrors");
-      if (ms == v.end() || ms->second.type() != xmlrpc_c::value::TYPE_ARRAY) continue;
-      for (const xmlrpc_c::value& m : xmlrpc_c::value_array(ms->second).vectorValueValue())
-        whole[IntMember(m, "mirrorid")] = InSync(StringMember(m, "health"), StringMember(m, "sync"), StringMember(m, "action"));
-    }
+    for (const HeadVolumeState& vol : volumes)
+      for (const HeadMirrorState& m : vol.mirrors) whole[m.mirror_id] = InSync(m.health, m.sync, m.action);
     for (const RunningRebuild* r : h.second) {
       if (!whole[r->mirror_id]) continue;
       std::vector<int64_t> chunks, retiring;
@@ -346,13 +375,8 @@ Status Recovery::DropLegs(const RunningRebuild& r, VolumeLayout layout, const st
                    m.chunks.end());
   }
   std::lock_guard<std::mutex> head_lock(*attacher_->HeadMutex(r.hsvr_id));
-  xmlrpc_c::value out;
-  Status st = attacher_->Call(r.head_url, "rebuildMirror",
-                              {{"opid", xmlrpc_c::value_string(OpId("retire-" + std::to_string(r.mirror_id)))},
-                               {"lvol", Attacher::VolumeSpecValue(layout)},
-                               {"mirrorid", IntValue(r.mirror_id)},
-                               {"rate_kib", IntValue(0)}},
-                              &out);
+  Status st = attacher_->head()->RebuildMirror(r.head_url, OpId("retire-" + std::to_string(r.mirror_id)), layout,
+                                               r.mirror_id, 0, 0);
   if (!st.ok()) return Status::Error(st.code(), FormatId("hsvr", r.hsvr_id) + " could not drop the drained leg(s): " + st.ToString());
   return Status::OK();
 }
@@ -362,32 +386,20 @@ Status Recovery::StartOne(int64_t mirror_id, int64_t source_pdsk) {
   VS_RETURN_IF_ERROR(locked_([&] { return store_->StartRebuild(mirror_id, source_pdsk, &plan); }));
   std::lock_guard<std::mutex> head_lock(*attacher_->HeadMutex(plan.head.id));
   const std::string op = OpId("rebuild-" + std::to_string(mirror_id));
-  xmlrpc_c::value r;
   // The head may read and write every live leg: the new ones need access.
   for (const MirrorInfo& m : plan.layout.mirrors) {
     if (m.id != mirror_id) continue;
     for (const ChunkInfo& c : m.chunks) {
       if (c.status != kSpare || !c.reachable) continue;
-      Status st = attacher_->Call(c.ssvr_url, "allowInitiator",
-                                  {{"opid", xmlrpc_c::value_string(op + "-p" + std::to_string(c.pdsk_id))},
-                                   {"pdskid", IntValue(c.pdsk_id)},
-                                   {"initiator", xmlrpc_c::value_string(plan.head.initiator)},
-                                   {"chap_user", xmlrpc_c::value_string(plan.head.chap_user)},
-                                   {"chap_secret", xmlrpc_c::value_string(plan.head.chap_secret)}},
-                                  &r);
+      Status st = attacher_->Grant(plan.head, c.pdsk_id, c.ssvr_url, op + "-p" + std::to_string(c.pdsk_id));
       if (!st.ok())
         return Status::Error(st.code(), "allowInitiator on " + FormatId("pdsk", c.pdsk_id) + ": " + st.ToString());
     }
   }
   int64_t disk_rate, cluster_rate;
   Rates(&disk_rate, &cluster_rate);
-  Status st = attacher_->Call(plan.head.url, "rebuildMirror",
-                              {{"opid", xmlrpc_c::value_string(op + "-head")},
-                               {"lvol", Attacher::VolumeSpecValue(plan.layout)},
-                               {"mirrorid", IntValue(mirror_id)},
-                               {"source_pdskid", IntValue(plan.source_pdsk)},
-                               {"rate_kib", IntValue(disk_rate * 1024)}},
-                              &r);
+  Status st = attacher_->head()->RebuildMirror(plan.head.url, op + "-head", plan.layout, mirror_id, plan.source_pdsk,
+                                               disk_rate * 1024);
   if (!st.ok()) return Status::Error(st.code(), FormatId("hsvr", plan.head.id) + " rebuildMirror: " + st.ToString());
   VS_LOG_INFO("rebuilding %s of %s on %s from %s at %lld MiB/s", FormatId("mirr", mirror_id).c_str(),
               FormatId("lvol", plan.layout.volume.id).c_str(), FormatId("hsvr", plan.head.id).c_str(),

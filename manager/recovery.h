@@ -1,16 +1,23 @@
 // Recovery: the manager's background loop that turns failures into full
 // redundancy again, without a hand.
 //
-// Every tick it
+// Two threads, so that judging silence never waits behind rebuild work on
+// a slow head. The watch thread, every tick,
 //  1. declares failed the servers silent for longer than the grace period
-//     (a quick reboot stays within it: the heads' raid1 bitmaps then resync
-//     only what changed); a storage server's legs get replacements, a head
-//     is fenced first: its initiator is revoked on every disk of every live
-//     storage server, and only when all confirm are its volumes released
-//     (and may be attached elsewhere);
+//     on the monotonic clock (manager/failure_detector.h: silence counts
+//     from the manager's start at the earliest, and when too many fall
+//     silent at once the manager suspects itself and declares nothing);
+//     a quick reboot stays within the grace period: the heads' raid1
+//     bitmaps then resync only what changed. A storage server's legs get
+//     replacements; a head is fenced first: no access is granted to it any
+//     more, its initiator is revoked on every disk of every live storage
+//     server, and only when all confirm are its volumes released (and may
+//     be attached elsewhere). Calls to agents here take the quick timeout,
+//     and a server that did not answer is not asked again in that pass;
 //  2. replaces the legs a head has reported dead (heartbeat "deadlegs")
 //     for longer than the grace period while their server lives: a LUN
 //     gone, a disk returning read errors;
+// The work thread, every tick,
 //  3. completes the rebuilds whose head reports the mirror in sync;
 //  4. attaches detached volumes with legs to rebuild to a live head
 //     (rebuild_only) and detaches them once their rebuilds are done;
@@ -30,13 +37,16 @@
 #include <thread>
 #include <vector>
 
+#include "lib/clock.h"
 #include "manager/attacher.h"
+#include "manager/failure_detector.h"
 #include "manager/store.h"
 
 namespace vastsky {
 
 struct RecoveryOptions {
   int grace_s = 60;             // silence before a server is declared failed
+  double storm_share = 1.0 / 3;  // more than this share silent together: the manager's own isolation
   int64_t disk_rate_mibs = 64;  // per rebuild (so per disk): dm raid's max_recovery_rate
   int64_t cluster_rate_mibs = 0;  // all rebuilds together; 0 = no limit
   int tick_ms = 1000;
@@ -45,7 +55,8 @@ struct RecoveryOptions {
 
 class Recovery {
  public:
-  Recovery(Store* store, Attacher* attacher, Attacher::Locked locked, RecoveryOptions options);
+  Recovery(Store* store, Attacher* attacher, Attacher::Locked locked, RecoveryOptions options,
+           const Clock* clock = SystemClock());
   ~Recovery();
   void Start();
   void Stop();
@@ -57,6 +68,14 @@ class Recovery {
   // storage server), then marks it failed and releases its volumes. EAGAIN
   // naming the disks not confirmed: the volumes stay held.
   Status FenceHead(int64_t hsvr_id);
+  // An agent was heard: a heartbeat, or (Registered) a registration, which
+  // also ends a head's fence: it may be granted access again.
+  void Heard(int kind, int64_t id) { detector_.Heard(kind, id); }
+  void Registered(int kind, int64_t id);
+  // The last judgement of silence: isolated (the storm guard holds every
+  // failure back) and how many servers are silent beyond the grace period.
+  bool isolated() const { return detector_.isolated(); }
+  int silent_servers() const { return detector_.silent_count(); }
   // A head's heartbeat: the chunks of the legs it holds dead now. A leg
   // not listed for a whole grace period is forgotten.
   void NoteDeadLegs(int64_t hsvr_id, const std::vector<int64_t>& chunks);
@@ -64,11 +83,19 @@ class Recovery {
   // attaches or deletes it (from Hold until the matching Release).
   void Hold(int64_t lvol_id);
   void Release(int64_t lvol_id);
-  // One pass of the loop (tests call it directly).
-  void RunOnce();
+  // One pass of both threads' work (tests call it directly).
+  void RunOnce() {
+    WatchOnce();
+    WorkOnce();
+  }
 
  private:
-  void FailStaleServers();
+  void WatchOnce();
+  void WorkOnce();
+  // Runs `pass` every tick on its own thread until Stop().
+  std::thread Loop(void (Recovery::*pass)());
+  void FailSilentServers();
+  void NoteIsolation(const SilenceVerdict& verdict);
   void ReplaceDeadLegs();
   void RebuildDetached();
   void PollRunning(const std::vector<RunningRebuild>& running);
@@ -80,11 +107,14 @@ class Recovery {
   Attacher* attacher_;
   Attacher::Locked locked_;
   RecoveryOptions options_;
+  const Clock* clock_;
+  FailureDetector detector_;
   std::mutex mu_;  // options_' rates, stop_
   std::condition_variable cv_;
   bool stop_ = false;
-  std::thread thread_;
-  // Mirrors whose start failed, and when they may be tried again.
+  std::thread watch_thread_, work_thread_;
+  // Mirrors whose start failed, and when they may be tried again (the
+  // work thread's own).
   std::map<int64_t, int64_t> backoff_until_ms_;
   // Dead legs by chunk, as heads report them (under mu_). Memory is
   // enough: a restarted manager hears of them again at the next beat.

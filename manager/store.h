@@ -19,6 +19,7 @@
 #include "manager/allocator.h"
 #include "manager/rebuild_scheduler.h"
 #include "manager/db.h"
+#include "manager/failure_detector.h"
 #include "manager/types.h"
 
 namespace vastsky {
@@ -151,8 +152,11 @@ class Store {
   // An attach to the head a volume is attached to for its rebuild: the
   // attachment becomes the caller's (adopted) and the rebuild goes on.
   Status AdoptRebuildAttachment(int64_t lvol_id, int64_t hsvr_id, bool* adopted);
-  // Live servers with an agent whose last heartbeat is older than grace_s.
-  Status StaleServers(int grace_s, std::vector<int64_t>* ssvrs, std::vector<int64_t>* hsvrs);
+  // Live servers with an agent: those whose silence means something
+  // (manager/failure_detector.h judges it).
+  Status MonitoredServers(std::vector<MonitoredServer>* out);
+  // Records a cluster-wide event (level "info", "warning" or "error").
+  Status NoteClusterEvent(const std::string& level, const std::string& type, const std::string& message);
   // A head's agent URL, initiator and CHAP credentials.
   Status LoadHeadAgent(int64_t hsvr_id, HeadAgentInfo* out);
   // The head, and every disk (with its agent) a fence must close to it.

@@ -1,5 +1,5 @@
 // Store: the rebuild queue as the scheduler and the recovery loop use it,
-// and the detection of servers that stopped heartbeating.
+// and the servers whose silence the failure detector judges.
 //
 // A rebuild runs where its volume is attached: the head's raid1 copies the
 // data into the replacement leg. Rows of one mirror move together (one
@@ -182,20 +182,20 @@ Status Store::AdoptRebuildAttachment(int64_t lvol_id, int64_t hsvr_id, bool* ado
   });
 }
 
-Status Store::StaleServers(int grace_s, std::vector<int64_t>* ssvrs, std::vector<int64_t>* hsvrs) {
+Status Store::MonitoredServers(std::vector<MonitoredServer>* out) {
   Txn txn(db_);
   VS_RETURN_IF_ERROR(txn.status());
-  const std::string cutoff = IsoSecondsAgo(grace_s);
-  // '' = not seen since an upgrade: never declared dead on that alone.
-  Stmt s(db_, "SELECT id FROM ssvr WHERE priority IN (1, 2, 3) AND last_seen != '' AND last_seen < ?1 AND url != ''");
-  s.Bind(1, cutoff);
-  while (s.Step()) ssvrs->push_back(s.Int(0));
+  Stmt s(db_, "SELECT id, domain FROM ssvr WHERE priority IN (1, 2, 3) AND url != '' ORDER BY id");
+  while (s.Step()) out->push_back({kTargetSsvr, s.Int(0), s.Text(1)});
   VS_RETURN_IF_ERROR(s.status());
-  Stmt h(db_, "SELECT id FROM hsvr WHERE priority IN (1, 2, 3) AND last_seen != '' AND last_seen < ?1 AND url != ''");
-  h.Bind(1, cutoff);
-  while (h.Step()) hsvrs->push_back(h.Int(0));
+  Stmt h(db_, "SELECT id FROM hsvr WHERE priority IN (1, 2, 3) AND url != '' ORDER BY id");
+  while (h.Step()) out->push_back({kTargetHsvr, h.Int(0), ""});
   VS_RETURN_IF_ERROR(h.status());
   return txn.Commit();
+}
+
+Status Store::NoteClusterEvent(const std::string& level, const std::string& type, const std::string& message) {
+  return Mutate([&](Change*) { return AddEvent(level, type, "cluster", 0, message); });
 }
 
 Status Store::FenceTargets(int64_t hsvr_id, HeadAgentInfo* head, std::vector<ChunkInfo>* disks) {

@@ -166,6 +166,11 @@ struct ClusterStatus {
   int64_t ssvrs = 0, ssvrs_online = 0, hsvrs = 0, hsvrs_online = 0;
   int64_t pdsks = 0, pdsks_online = 0, lvols = 0, mirrors = 0, mirrors_degraded = 0;
   int64_t rebuilds_queued = 0, rebuilds_running = 0, domains = 0;
+  // From the failure detector, not the database: servers silent beyond the
+  // grace period, and whether so many fell silent together that the
+  // manager holds every failure back (manager/failure_detector.h).
+  int64_t silent_servers = 0;
+  bool isolated = false;
 };
 
 }  // namespace vastsky

@@ -12,6 +12,7 @@
 #include "agents/head/agent_api.h"
 #include "agents/head/assembly.h"
 #include "agents/head/registration.h"
+#include "agents/head/watch.h"
 #include "lib/daemon.h"
 #include "lib/http_server.h"
 #include "lib/iscsi_names.h"
@@ -112,12 +113,10 @@ int main(int argc, char** argv) {
 
   ManagerLink link(agent.managers, http.secret, agent.ca_file, std::min(agent.heartbeat_s, 5) * 1000);
   HeadRegistration registration(agent.data_ips, initiator, agent.agent_url, agent.state_dir + "/hsvrid", &link);
+  HeadWatch watch(&assembly, agent.heartbeat_s);
   HeartbeatLoop heartbeat(
       "head server", agent.heartbeat_s, [&registration] { return registration.Register(); },
-      [&registration, &assembly] {
-        assembly.Reconcile();
-        return registration.Beat(assembly.Watch());
-      });
+      [&registration, &watch] { return registration.Beat(watch.DeadLegs()); });
   st = heartbeat.RegisterNow();
   if (!st.ok()) VS_LOG_WARN("first registration failed (%s); retrying every %d s", st.ToString().c_str(), agent.heartbeat_s);
 
@@ -127,11 +126,15 @@ int main(int argc, char** argv) {
   st = server.Start(http, [&service](const std::string& body) { return service.Handle(body); });
   if (!st.ok()) return daemon.Fail(st);
   std::thread beats([&heartbeat] { heartbeat.Run(); });
+  std::thread watching([&watch] { watch.Run(); });
 
   const int sig = WaitForStopSignal(stop);
   VS_LOG_INFO("signal %d: stopping; attached volumes stay in the kernel", sig);
   heartbeat.Stop();
   beats.join();
+  // A look blocked on a dying disk ends with its kernel calls' deadline.
+  watch.Stop();
+  watching.join();
   server.Stop();
   VS_LOG_INFO("stopped cleanly");
   return 0;

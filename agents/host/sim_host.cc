@@ -4,7 +4,8 @@
 // kernel's devices and sessions. No I/O is mapped; the rules the agent
 // relies on are kept (EEXIST, ENXIO, EBUSY while open, idempotent logout).
 // Line formats: tables "<name> <start> <length> <type> <params>", sessions
-// "<iqn> <portal> <device>".
+// "<iqn> <portal> <device>". A file "stall" in the device-mapper directory
+// makes status calls block while it exists (a dying disk).
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -94,6 +95,10 @@ class SimDeviceMapper : public DeviceMapper {
 
   // A simulated raid is always in sync: "raid1 2 AA 2048/2048 idle 0 0 -".
   Status GetStatus(const std::string& name, std::vector<DmTarget>* status) override {
+    // A file "stall" in the directory holds every status call until it
+    // goes, as a dying disk holds the kernel's (for tests of what must not
+    // wait on it).
+    for (int i = 0; i < 6000 && Exists(dir_ + "/stall"); ++i) usleep(100000);
     std::vector<DmTarget> table;
     VS_RETURN_IF_ERROR(GetTable(name, &table));
     for (DmTarget t : table) {

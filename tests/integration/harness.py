@@ -26,6 +26,9 @@ import xmlrpc.client
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN_DIR = os.environ.get("VASTSKY_BIN_DIR", os.path.join(ROOT, "build", "bin"))
 SECRET = "test-secret-0123456789abcdef"
+# Under ThreadSanitizer (tests/run-all.sh sets TSAN_OPTIONS) every read
+# into memory is a slow shadow update: tests that read GiBs read less.
+UNDER_TSAN = bool(os.environ.get("TSAN_OPTIONS"))
 VER = 5
 
 
@@ -82,6 +85,7 @@ class Manager(Daemon):
         if chunk_size:
             self.extra_args += ["--chunk-size", chunk_size]
         self.proc = None
+        self.env = None  # the process's environment; None: this one's
         self.log_path = os.path.join(self.dir, "manager.log")
         if tls:
             self.cert = os.path.join(self.dir, "cert.pem")
@@ -108,7 +112,7 @@ class Manager(Daemon):
 
     def start(self, wait=True):
         self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.argv(), stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(self.argv(), stdout=self.log, stderr=subprocess.STDOUT, env=self.env)
         if wait:
             self.wait_ready()
         return self

@@ -1,0 +1,38 @@
+// HeadWatch: the head's own look at its volumes, on a thread of its own,
+// every period: Assembly::Reconcile (re-assemble what went missing) and
+// Assembly::Watch (the legs dm raid holds dead; revive those that read
+// again). Both may block in the kernel behind a dying disk, so the heartbeat
+// never runs them: it sends the dead legs the last look found (DeadLegs()).
+// A stuck disk then delays the report of dead legs, never the heartbeat
+// whose absence would get a healthy head fenced.
+// Thread-safe.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+#include "agents/head/assembly.h"
+
+namespace vastsky {
+
+class HeadWatch {
+ public:
+  HeadWatch(Assembly* assembly, int period_s) : assembly_(assembly), period_s_(period_s) {}
+  // Looks every period until Stop().
+  void Run();
+  void Stop();
+  // The chunks of the legs dm raid held dead at the last look.
+  std::vector<int64_t> DeadLegs() const;
+
+ private:
+  Assembly* assembly_;
+  const int period_s_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::vector<int64_t> dead_legs_;
+};
+
+}  // namespace vastsky

@@ -1,0 +1,101 @@
+// The agents as the manager sees them: typed calls to a storage agent and to
+// a head agent (agents/PROTOCOL.md), each agent named by its URL. The
+// manager's logic (manager/attacher.h, manager/recovery.h) talks only to
+// these interfaces; RpcAgentClients speaks XML-RPC to the real agents, and
+// unit tests substitute a fake (tests/unit/fake_agents.h).
+//
+// Errors: an agent's fault comes back with its errno; a transport failure as
+// lib/rpc_client.h words it ("<url>: ..."): ECONNREFUSED (never reached the
+// agent), ETIMEDOUT or EIO (it may have acted: the outcome is unknown),
+// EACCES (credentials refused). Every call is bounded: calls that do kernel
+// work (attach, detach, grow, rebuild) by AgentOptions::timeout_ms, the
+// others (ACLs, listings, rates) by quick_timeout_ms.
+// Implementations are thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "lib/status.h"
+#include "manager/types.h"
+
+namespace vastsky {
+
+struct AgentOptions {
+  std::string secret;   // HTTP Basic password of user admin: the cluster secret
+  std::string ca_file;  // PEM CA to verify the agents' certificates; "" = system store
+  int timeout_ms = 300000;       // calls that do kernel work: attach, detach, grow, rebuild
+  int quick_timeout_ms = 15000;  // calls that only touch ACLs, list state or set rates
+};
+
+// One exported disk and the initiators its target lets in (listExports).
+struct ExportAcl {
+  int64_t pdsk_id = 0;
+  std::vector<std::string> initiators;
+};
+
+// One mirror as dm raid on the head reports it (listVolumes).
+struct HeadMirrorState {
+  int64_t mirror_id = 0;
+  std::string health, sync, action;  // "AA", "2048/2048", "idle"
+};
+
+struct HeadVolumeState {
+  int64_t lvol_id = 0;
+  std::vector<HeadMirrorState> mirrors;
+};
+
+class StorageAgentClient {
+ public:
+  virtual ~StorageAgentClient() = default;
+  // The head's initiator (with its CHAP credentials) let in on one disk.
+  virtual Status AllowInitiator(const std::string& url, const std::string& opid, int64_t pdsk_id,
+                                const HeadAgentInfo& head) = 0;
+  virtual Status RevokeInitiator(const std::string& url, const std::string& opid, int64_t pdsk_id,
+                                 const std::string& initiator) = 0;
+  virtual Status ListExports(const std::string& url, std::vector<ExportAcl>* out) = 0;
+};
+
+class HeadAgentClient {
+ public:
+  virtual ~HeadAgentClient() = default;
+  // Assembles the volume as layout says; *device is its path on the head.
+  virtual Status AttachVolume(const std::string& url, const std::string& opid, const VolumeLayout& layout,
+                              const HeadAgentInfo& head, std::string* device) = 0;
+  virtual Status DetachVolume(const std::string& url, const std::string& opid, int64_t lvol_id) = 0;
+  // Reloads the assembled volume longer: layout's first mirrors are the
+  // ones assembled, the rest are new.
+  virtual Status GrowVolume(const std::string& url, const std::string& opid, const VolumeLayout& layout) = 0;
+  // Converges one mirror to its legs in layout; source_pdsk 0 names none
+  // (legs only leave), rate_kib 0 keeps the head's rate.
+  virtual Status RebuildMirror(const std::string& url, const std::string& opid, const VolumeLayout& layout,
+                               int64_t mirror_id, int64_t source_pdsk, int64_t rate_kib) = 0;
+  virtual Status SetRebuildRate(const std::string& url, int64_t rate_kib) = 0;
+  virtual Status ListVolumes(const std::string& url, std::vector<HeadVolumeState>* out) = 0;
+};
+
+// Both, over XML-RPC.
+class RpcAgentClients : public StorageAgentClient, public HeadAgentClient {
+ public:
+  explicit RpcAgentClients(AgentOptions options) : options_(std::move(options)) {}
+
+  Status AllowInitiator(const std::string& url, const std::string& opid, int64_t pdsk_id,
+                        const HeadAgentInfo& head) override;
+  Status RevokeInitiator(const std::string& url, const std::string& opid, int64_t pdsk_id,
+                         const std::string& initiator) override;
+  Status ListExports(const std::string& url, std::vector<ExportAcl>* out) override;
+  Status AttachVolume(const std::string& url, const std::string& opid, const VolumeLayout& layout,
+                      const HeadAgentInfo& head, std::string* device) override;
+  Status DetachVolume(const std::string& url, const std::string& opid, int64_t lvol_id) override;
+  Status GrowVolume(const std::string& url, const std::string& opid, const VolumeLayout& layout) override;
+  Status RebuildMirror(const std::string& url, const std::string& opid, const VolumeLayout& layout,
+                       int64_t mirror_id, int64_t source_pdsk, int64_t rate_kib) override;
+  Status SetRebuildRate(const std::string& url, int64_t rate_kib) override;
+  Status ListVolumes(const std::string& url, std::vector<HeadVolumeState>* out) override;
+
+ private:
+  const AgentOptions options_;
+};
+
+}  // namespace vastsky

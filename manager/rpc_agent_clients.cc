@@ -1,0 +1,166 @@
+// The agents' XML-RPC wire form (agents/PROTOCOL.md): the 3.0 envelope (one
+// struct with `ver`), one connection per call.
+#include <map>
+
+#include "lib/ids.h"
+#include "lib/rpc_client.h"
+#include "lib/rpc_values.h"
+#include "lib/version.h"
+#include "manager/agent_clients.h"
+
+namespace vastsky {
+
+namespace {
+
+using Members = std::map<std::string, xmlrpc_c::value>;
+
+xmlrpc_c::value Str(const std::string& s) { return xmlrpc_c::value_string(s); }
+
+// The `lvol` member of attachLogicalVolume, growLogicalVolume and
+// rebuildMirror.
+xmlrpc_c::value VolumeSpecValue(const VolumeLayout& layout) {
+  std::vector<xmlrpc_c::value> mirrors;
+  for (const MirrorInfo& m : layout.mirrors) {
+    std::vector<xmlrpc_c::value> legs;
+    for (const ChunkInfo& c : m.chunks) {
+      std::vector<xmlrpc_c::value> portals;
+      // No portals: the leg's disk is failed or offline, a missing member.
+      if (c.reachable)
+        for (const std::string& ip : c.ssvr_ips) portals.push_back(Str(IscsiPortal(ip)));
+      legs.push_back(xmlrpc_c::value_struct(Members{{"chunkid", IntValue(c.id)},
+                                                    {"pdskid", IntValue(c.pdsk_id)},
+                                                    {"portals", xmlrpc_c::value_array(portals)},
+                                                    {"offset_mib", IntValue(c.offset_mib)},
+                                                    {"length_mib", IntValue(c.length_mib)},
+                                                    {"status", IntValue(c.status)}}));
+    }
+    mirrors.push_back(xmlrpc_c::value_struct(Members{{"mirrorid", IntValue(m.id)},
+                                                     {"offset_gib", IntValue(m.offset_gib)},
+                                                     {"capacity_gib", IntValue(m.capacity_gib)},
+                                                     {"legs", xmlrpc_c::value_array(legs)}}));
+  }
+  return xmlrpc_c::value_struct(Members{{"lvolid", IntValue(layout.volume.id)},
+                                        {"lvolname", Str(layout.volume.name)},
+                                        {"mirrors", xmlrpc_c::value_array(mirrors)}});
+}
+
+Status Call(const AgentOptions& options, bool quick, const std::string& url, const std::string& method,
+            Members members, xmlrpc_c::value* result) {
+  members["ver"] = xmlrpc_c::value_int(kProtocolVersion);
+  xmlrpc_c::paramList params;
+  params.add(xmlrpc_c::value_struct(members));
+  RpcEndpoint ep;
+  ep.url = url;
+  ep.password = options.secret;
+  ep.ca_file = options.ca_file;
+  ep.timeout_ms = quick ? options.quick_timeout_ms : options.timeout_ms;
+  // One client per call: RpcClient is not thread-safe, and calls for
+  // different agents run on different threads.
+  RpcClient client(ep);
+  return client.Call(method, params, result);
+}
+
+std::vector<xmlrpc_c::value> Items(const xmlrpc_c::value& v) {
+  if (v.type() != xmlrpc_c::value::TYPE_ARRAY) return {};
+  return xmlrpc_c::value_array(v).vectorValueValue();
+}
+
+}  // namespace
+
+Status RpcAgentClients::AllowInitiator(const std::string& url, const std::string& opid, int64_t pdsk_id,
+                                       const HeadAgentInfo& head) {
+  xmlrpc_c::value r;
+  return Call(options_, true, url, "allowInitiator",
+              {{"opid", Str(opid)},
+               {"pdskid", IntValue(pdsk_id)},
+               {"initiator", Str(head.initiator)},
+               {"chap_user", Str(head.chap_user)},
+               {"chap_secret", Str(head.chap_secret)}},
+              &r);
+}
+
+Status RpcAgentClients::RevokeInitiator(const std::string& url, const std::string& opid, int64_t pdsk_id,
+                                        const std::string& initiator) {
+  xmlrpc_c::value r;
+  return Call(options_, true, url, "revokeInitiator",
+              {{"opid", Str(opid)}, {"pdskid", IntValue(pdsk_id)}, {"initiator", Str(initiator)}}, &r);
+}
+
+Status RpcAgentClients::ListExports(const std::string& url, std::vector<ExportAcl>* out) {
+  xmlrpc_c::value r;
+  VS_RETURN_IF_ERROR(Call(options_, true, url, "listExports", {}, &r));
+  if (r.type() != xmlrpc_c::value::TYPE_ARRAY)
+    return Status::Error(EPROTO, url + ": listExports answered something other than a list");
+  for (const xmlrpc_c::value& e : Items(r)) {
+    ExportAcl acl;
+    acl.pdsk_id = IntMember(e, "pdskid");
+    const xmlrpc_c::value* initiators = FindMember(e, "initiators");
+    if (initiators)
+      for (const xmlrpc_c::value& i : Items(*initiators))
+        if (i.type() == xmlrpc_c::value::TYPE_STRING) acl.initiators.push_back(xmlrpc_c::value_string(i).cvalue());
+    out->push_back(acl);
+  }
+  return Status::OK();
+}
+
+Status RpcAgentClients::AttachVolume(const std::string& url, const std::string& opid, const VolumeLayout& layout,
+                                     const HeadAgentInfo& head, std::string* device) {
+  xmlrpc_c::value r;
+  VS_RETURN_IF_ERROR(Call(options_, false, url, "attachLogicalVolume",
+                          {{"opid", Str(opid)},
+                           {"lvol", VolumeSpecValue(layout)},
+                           {"chap_user", Str(head.chap_user)},
+                           {"chap_secret", Str(head.chap_secret)}},
+                          &r));
+  if (r.type() != xmlrpc_c::value::TYPE_STRING)
+    return Status::Error(EPROTO, "answered with something other than the device path");
+  *device = xmlrpc_c::value_string(r).cvalue();
+  return Status::OK();
+}
+
+Status RpcAgentClients::DetachVolume(const std::string& url, const std::string& opid, int64_t lvol_id) {
+  xmlrpc_c::value r;
+  return Call(options_, false, url, "detachLogicalVolume", {{"opid", Str(opid)}, {"lvolid", IntValue(lvol_id)}}, &r);
+}
+
+Status RpcAgentClients::GrowVolume(const std::string& url, const std::string& opid, const VolumeLayout& layout) {
+  xmlrpc_c::value r;
+  return Call(options_, false, url, "growLogicalVolume", {{"opid", Str(opid)}, {"lvol", VolumeSpecValue(layout)}},
+              &r);
+}
+
+Status RpcAgentClients::RebuildMirror(const std::string& url, const std::string& opid, const VolumeLayout& layout,
+                                      int64_t mirror_id, int64_t source_pdsk, int64_t rate_kib) {
+  Members m{{"opid", Str(opid)},
+            {"lvol", VolumeSpecValue(layout)},
+            {"mirrorid", IntValue(mirror_id)},
+            {"rate_kib", IntValue(rate_kib)}};
+  if (source_pdsk != 0) m["source_pdskid"] = IntValue(source_pdsk);
+  xmlrpc_c::value r;
+  return Call(options_, false, url, "rebuildMirror", m, &r);
+}
+
+Status RpcAgentClients::SetRebuildRate(const std::string& url, int64_t rate_kib) {
+  xmlrpc_c::value r;
+  return Call(options_, true, url, "setRebuildRate", {{"rate_kib", IntValue(rate_kib)}}, &r);
+}
+
+Status RpcAgentClients::ListVolumes(const std::string& url, std::vector<HeadVolumeState>* out) {
+  xmlrpc_c::value r;
+  VS_RETURN_IF_ERROR(Call(options_, true, url, "listVolumes", {}, &r));
+  if (r.type() != xmlrpc_c::value::TYPE_ARRAY)
+    return Status::Error(EPROTO, url + ": listVolumes answered something other than a list");
+  for (const xmlrpc_c::value& vol : Items(r)) {
+    HeadVolumeState v;
+    v.lvol_id = IntMember(vol, "lvolid");
+    const xmlrpc_c::value* mirrors = FindMember(vol, "mirrors");
+    if (mirrors)
+      for (const xmlrpc_c::value& m : Items(*mirrors))
+        v.mirrors.push_back(
+            {IntMember(m, "mirrorid"), StringMember(m, "health"), StringMember(m, "sync"), StringMember(m, "action")});
+    out->push_back(v);
+  }
+  return Status::OK();
+}
+
+}  // namespace vastsky

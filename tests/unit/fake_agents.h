@@ -1,0 +1,150 @@
+// FakeAgents: the storage and head agents as the manager's logic sees them
+// (manager/agent_clients.h), in memory. ACLs and assembled volumes are kept
+// per agent URL, every call is recorded, an agent can be made to fail every
+// call with an errno (ETIMEDOUT: a hung agent), and grants can be held in
+// flight until released (a slow storage agent). Thread-safe.
+#pragma once
+
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "manager/agent_clients.h"
+
+namespace vastsky {
+
+class FakeAgents : public StorageAgentClient, public HeadAgentClient {
+ public:
+  // Every later call to url fails with code (0: the agent answers again).
+  void Fail(const std::string& url, int code) {
+    std::lock_guard<std::mutex> lock(mu_);
+    failing_[url] = code;
+  }
+  // While held, AllowInitiator calls wait (counted in grants_waiting()).
+  void HoldGrants(bool hold) {
+    std::lock_guard<std::mutex> lock(mu_);
+    hold_grants_ = hold;
+    cv_.notify_all();
+  }
+  int grants_waiting() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return grants_waiting_;
+  }
+  // The initiators allowed on each disk, over every storage agent.
+  std::map<int64_t, std::set<std::string>> Acls() {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::map<int64_t, std::set<std::string>> out;
+    for (const auto& agent : acls_)
+      for (const auto& disk : agent.second)
+        if (!disk.second.empty()) out[disk.first] = disk.second;
+    return out;
+  }
+  std::set<int64_t> VolumesOn(const std::string& head_url) {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::set<int64_t> out;
+    for (const auto& v : volumes_[head_url]) out.insert(v.first);
+    return out;
+  }
+  // "<method> <url>" for every call, in order.
+  std::vector<std::string> Calls() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return calls_;
+  }
+  // An ACL the manager did not grant (made by hand, or restored by an
+  // agent that restarted).
+  void Allow(const std::string& url, int64_t pdsk, const std::string& initiator) {
+    std::lock_guard<std::mutex> lock(mu_);
+    acls_[url][pdsk].insert(initiator);
+  }
+
+  Status AllowInitiator(const std::string& url, const std::string&, int64_t pdsk_id,
+                        const HeadAgentInfo& head) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    ++grants_waiting_;
+    cv_.wait(lock, [this] { return !hold_grants_; });
+    --grants_waiting_;
+    VS_RETURN_IF_ERROR(Enter(url, "allowInitiator"));
+    acls_[url][pdsk_id].insert(head.initiator);
+    return Status::OK();
+  }
+  Status RevokeInitiator(const std::string& url, const std::string&, int64_t pdsk_id,
+                         const std::string& initiator) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    VS_RETURN_IF_ERROR(Enter(url, "revokeInitiator"));
+    acls_[url][pdsk_id].erase(initiator);
+    return Status::OK();
+  }
+  Status ListExports(const std::string& url, std::vector<ExportAcl>* out) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    VS_RETURN_IF_ERROR(Enter(url, "listExports"));
+    for (const auto& disk : acls_[url])
+      out->push_back({disk.first, std::vector<std::string>(disk.second.begin(), disk.second.end())});
+    return Status::OK();
+  }
+  Status AttachVolume(const std::string& url, const std::string&, const VolumeLayout& layout, const HeadAgentInfo&,
+                      std::string* device) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    VS_RETURN_IF_ERROR(Enter(url, "attachLogicalVolume"));
+    volumes_[url][layout.volume.id] = layout;
+    *device = "/dev/vastsky/" + layout.volume.name;
+    return Status::OK();
+  }
+  Status DetachVolume(const std::string& url, const std::string&, int64_t lvol_id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    VS_RETURN_IF_ERROR(Enter(url, "detachLogicalVolume"));
+    volumes_[url].erase(lvol_id);
+    return Status::OK();
+  }
+  Status GrowVolume(const std::string& url, const std::string&, const VolumeLayout& layout) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    VS_RETURN_IF_ERROR(Enter(url, "growLogicalVolume"));
+    volumes_[url][layout.volume.id] = layout;
+    return Status::OK();
+  }
+  Status RebuildMirror(const std::string& url, const std::string&, const VolumeLayout& layout, int64_t, int64_t,
+                       int64_t) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    VS_RETURN_IF_ERROR(Enter(url, "rebuildMirror"));
+    volumes_[url][layout.volume.id] = layout;
+    return Status::OK();
+  }
+  Status SetRebuildRate(const std::string& url, int64_t) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return Enter(url, "setRebuildRate");
+  }
+  // Every mirror of the head's volumes is in sync.
+  Status ListVolumes(const std::string& url, std::vector<HeadVolumeState>* out) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    VS_RETURN_IF_ERROR(Enter(url, "listVolumes"));
+    for (const auto& v : volumes_[url]) {
+      HeadVolumeState s{v.first, {}};
+      for (const MirrorInfo& m : v.second.mirrors)
+        s.mirrors.push_back({m.id, std::string(m.chunks.size(), 'A'), "1/1", "idle"});
+      out->push_back(s);
+    }
+    return Status::OK();
+  }
+
+ private:
+  // Records the call; the agent's programmed failure, if any (under mu_).
+  Status Enter(const std::string& url, const char* method) {
+    calls_.push_back(std::string(method) + " " + url);
+    auto f = failing_.find(url);
+    if (f == failing_.end() || f->second == 0) return Status::OK();
+    return Status::Error(f->second, url + ": " + method + " failed (fake)");
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool hold_grants_ = false;
+  int grants_waiting_ = 0;
+  std::map<std::string, int> failing_;
+  std::map<std::string, std::map<int64_t, std::set<std::string>>> acls_;
+  std::map<std::string, std::map<int64_t, VolumeLayout>> volumes_;
+  std::vector<std::string> calls_;
+};
+
+}  // namespace vastsky

@@ -1,0 +1,233 @@
+// The recovery loop's failure handling (manager/recovery.h) against fake
+// agents (tests/unit/fake_agents.h) and a clock the test moves: nothing the
+// manager's absence or isolation makes look dead is declared failed, and a
+// head is fenced on every disk, with no grant slipping behind the fence,
+// before its volumes are released.
+#include <cppunit/extensions/HelperMacros.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "lib/clock.h"
+#include "manager/attacher.h"
+#include "manager/recovery.h"
+#include "manager/store.h"
+#include "tests/unit/fake_agents.h"
+
+using namespace vastsky;
+
+namespace {
+const int64_t kDiskSectors = 100LL * 1024 * 2048;  // 100 GiB
+const int kGraceS = 60;
+const std::string kHeadUrl = "http://127.0.0.1:8882/RPC2";
+const std::string kIqn = "iqn.2024-01.org.example:head";
+
+std::string SsvrUrl(int i) { return "http://127.0.0.1:" + std::to_string(9000 + i) + "/RPC2"; }
+}  // namespace
+
+class RecoveryTest : public CppUnit::TestFixture {
+  CPPUNIT_TEST_SUITE(RecoveryTest);
+  CPPUNIT_TEST(RestartedManagerGivesEveryServerAGracePeriod);
+  CPPUNIT_TEST(StormOfSilenceDeclaresNothing);
+  CPPUNIT_TEST(SilentStorageServerIsDeclaredFailed);
+  CPPUNIT_TEST(SilentHeadIsFencedOnEveryDiskBeforeRelease);
+  CPPUNIT_TEST(FenceWaitsForGrantsInFlightAndRefusesNewOnes);
+  CPPUNIT_TEST(HungStorageAgentIsAskedOncePerFence);
+  CPPUNIT_TEST_SUITE_END();
+
+  std::string dir_;
+  std::unique_ptr<Store> store_;
+  std::mutex mu_;
+  FakeAgents agents_;
+  FakeClock clock_;
+  std::unique_ptr<Attacher> attacher_;
+  std::unique_ptr<Recovery> recovery_;
+  std::vector<int64_t> ssvrs_, pdsks_;
+  int64_t head_ = 0;
+
+  Attacher::Locked Locked() {
+    return [this](const std::function<Status()>& f) {
+      std::lock_guard<std::mutex> lock(mu_);
+      return f();
+    };
+  }
+
+  void NewRecovery() {
+    RecoveryOptions o;
+    o.grace_s = kGraceS;
+    recovery_.reset(new Recovery(store_.get(), attacher_.get(), Locked(), o, &clock_));
+  }
+
+  void HearAll() {
+    for (int64_t s : ssvrs_) recovery_->Heard(kTargetSsvr, s);
+    recovery_->Heard(kTargetHsvr, head_);
+  }
+
+  int Priority(int kind, int64_t id) {
+    if (kind == kTargetSsvr) {
+      std::vector<StorageServerInfo> out;
+      CPPUNIT_ASSERT(store_->ListStorageServers(id, &out).ok());
+      return out.at(0).priority;
+    }
+    std::vector<HeadServerInfo> out;
+    CPPUNIT_ASSERT(store_->ListHeadServers(id, &out).ok());
+    return out.at(0).priority;
+  }
+
+  int64_t AttachedVolume() {
+    int64_t v;
+    CPPUNIT_ASSERT(store_->CreateLogicalVolume("v" + std::to_string(ssvrs_.size()), 6, 2, &v).ok());
+    CPPUNIT_ASSERT(attacher_->Attach(VolumeRef{v, ""}, head_).ok());
+    return v;
+  }
+
+  int64_t HeadOf(int64_t lvol) {
+    VolumeRef ref{lvol, ""};
+    std::vector<VolumeInfo> vols;
+    CPPUNIT_ASSERT(store_->ListLogicalVolumes(&ref, &vols).ok());
+    return vols.at(0).hsvr_id;
+  }
+
+ public:
+  void setUp() override {
+    char tmpl[] = "/tmp/vastsky-unit-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    store_.reset(new Store);
+    CPPUNIT_ASSERT(store_->Open(dir_ + "/state.db", Store::Options()).ok());
+    attacher_.reset(new Attacher(store_.get(), Locked(), &agents_, &agents_));
+    ssvrs_.clear();
+    pdsks_.clear();
+    for (int s = 0; s < 6; ++s) {
+      int64_t id, pd;
+      const std::string url = SsvrUrl(s);
+      CPPUNIT_ASSERT(store_->RegisterStorageServer({"127.1.0." + std::to_string(s + 1)}, nullptr, &id, false, &url).ok());
+      CPPUNIT_ASSERT(store_->RegisterPhysicalDisk(id, "/dev/d0", kDiskSectors, &pd).ok());
+      ssvrs_.push_back(id);
+      pdsks_.push_back(pd);
+    }
+    CPPUNIT_ASSERT(store_->RegisterHeadServer({"127.2.0.1"}, &head_, false, &kHeadUrl, &kIqn).ok());
+    NewRecovery();
+  }
+
+  void tearDown() override {
+    recovery_.reset();
+    attacher_.reset();
+    store_.reset();
+    (void)system(("rm -rf " + dir_).c_str());
+  }
+
+  // API.md: "silence is measured on the monotonic clock, from the later of
+  // the manager's start and the last heartbeat it received".
+  void RestartedManagerGivesEveryServerAGracePeriod() {
+    const int64_t v = AttachedVolume();
+    clock_.Advance(3600 * 1000);  // the manager was away for an hour
+    NewRecovery();
+    clock_.Advance(kGraceS * 1000 - 1000);
+    recovery_->RunOnce();
+    HearAll();
+    clock_.Advance(kGraceS * 1000 - 1000);
+    recovery_->RunOnce();
+    for (int64_t s : ssvrs_) CPPUNIT_ASSERT_EQUAL(int(kHigh), Priority(kTargetSsvr, s));
+    CPPUNIT_ASSERT_EQUAL(int(kHigh), Priority(kTargetHsvr, head_));
+    CPPUNIT_ASSERT_EQUAL(head_, HeadOf(v));
+    CPPUNIT_ASSERT(!agents_.Acls().empty());
+  }
+
+  // API.md: "when more than a third of the servers fall silent within one
+  // grace period ... It declares nothing failed".
+  void StormOfSilenceDeclaresNothing() {
+    const int64_t v = AttachedVolume();
+    HearAll();
+    clock_.Advance(kGraceS * 1000 + 1);
+    recovery_->Heard(kTargetSsvr, ssvrs_[0]);
+    recovery_->Heard(kTargetSsvr, ssvrs_[1]);
+    recovery_->Heard(kTargetSsvr, ssvrs_[2]);  // 3 of 6 storage servers and the head silent
+    recovery_->RunOnce();
+    CPPUNIT_ASSERT(recovery_->isolated());
+    CPPUNIT_ASSERT_EQUAL(4, recovery_->silent_servers());
+    for (int64_t s : ssvrs_) CPPUNIT_ASSERT_EQUAL(int(kHigh), Priority(kTargetSsvr, s));
+    CPPUNIT_ASSERT_EQUAL(int(kHigh), Priority(kTargetHsvr, head_));
+    CPPUNIT_ASSERT_EQUAL(head_, HeadOf(v));
+    std::vector<EventInfo> events;
+    CPPUNIT_ASSERT(store_->ListEvents(0, 1000, &events).ok());
+    CPPUNIT_ASSERT_EQUAL(std::string("isolation"), events.back().type);
+    CPPUNIT_ASSERT_EQUAL(std::string("error"), events.back().level);
+  }
+
+  void SilentStorageServerIsDeclaredFailed() {
+    HearAll();
+    clock_.Advance(kGraceS * 1000 + 1);
+    for (size_t i = 1; i < ssvrs_.size(); ++i) recovery_->Heard(kTargetSsvr, ssvrs_[i]);
+    recovery_->Heard(kTargetHsvr, head_);
+    recovery_->RunOnce();
+    CPPUNIT_ASSERT(!recovery_->isolated());
+    CPPUNIT_ASSERT_EQUAL(int(kOffline), Priority(kTargetSsvr, ssvrs_[0]));
+    CPPUNIT_ASSERT_EQUAL(int(kHigh), Priority(kTargetSsvr, ssvrs_[1]));
+  }
+
+  // API.md: "A head is fenced first: ... its initiator is revoked on every
+  // disk of every live storage server, and only then are its volumes
+  // released."
+  void SilentHeadIsFencedOnEveryDiskBeforeRelease() {
+    const int64_t v = AttachedVolume();
+    agents_.Allow(SsvrUrl(5), pdsks_[5], kIqn);  // a disk it was never granted: revoked too
+    HearAll();
+    clock_.Advance(kGraceS * 1000 + 1);
+    for (int64_t s : ssvrs_) recovery_->Heard(kTargetSsvr, s);
+    recovery_->RunOnce();
+    CPPUNIT_ASSERT(agents_.Acls().empty());
+    int revokes = 0;
+    for (const std::string& c : agents_.Calls()) revokes += c.rfind("revokeInitiator", 0) == 0;
+    CPPUNIT_ASSERT_EQUAL(int(pdsks_.size()), revokes);
+    CPPUNIT_ASSERT_EQUAL(int(kOffline), Priority(kTargetHsvr, head_));
+    CPPUNIT_ASSERT_EQUAL(int64_t(0), HeadOf(v));
+  }
+
+  // API.md: "from that moment no access is granted to it, the grants
+  // already in flight are waited for".
+  void FenceWaitsForGrantsInFlightAndRefusesNewOnes() {
+    int64_t v;
+    CPPUNIT_ASSERT(store_->CreateLogicalVolume("late", 6, 2, &v).ok());
+    agents_.HoldGrants(true);
+    auto attach = std::async(std::launch::async, [&] { return attacher_->Attach(VolumeRef{v, ""}, head_); });
+    while (agents_.grants_waiting() == 0) usleep(1000);
+    auto fence = std::async(std::launch::async, [&] { return recovery_->FenceHead(head_); });
+    CPPUNIT_ASSERT(fence.wait_for(std::chrono::milliseconds(200)) == std::future_status::timeout);
+    agents_.HoldGrants(false);
+    CPPUNIT_ASSERT(fence.get().ok());
+    const Status st = attach.get();
+    CPPUNIT_ASSERT_EQUAL(EPERM, st.code());
+    CPPUNIT_ASSERT(agents_.Acls().empty());  // the grant that was in flight is revoked
+    CPPUNIT_ASSERT_EQUAL(int64_t(0), HeadOf(v));
+    // Registered again: it may be granted access again.
+    recovery_->Registered(kTargetHsvr, head_);
+    int64_t again;
+    CPPUNIT_ASSERT(store_->RegisterHeadServer({"127.2.0.1"}, &again, true, &kHeadUrl, &kIqn).ok());
+    CPPUNIT_ASSERT(attacher_->Attach(VolumeRef{v, ""}, head_).ok());
+  }
+
+  // API.md: "a server that does not answer is not asked again in that
+  // pass", and the others are fenced all the same.
+  void HungStorageAgentIsAskedOncePerFence() {
+    int64_t second;  // two disks on the hung server: still one call
+    CPPUNIT_ASSERT(store_->RegisterPhysicalDisk(ssvrs_[0], "/dev/d1", kDiskSectors, &second).ok());
+    const int64_t v = AttachedVolume();
+    agents_.Fail(SsvrUrl(0), ETIMEDOUT);
+    const Status st = recovery_->FenceHead(head_);
+    CPPUNIT_ASSERT_EQUAL(EAGAIN, st.code());
+    int asked = 0;
+    for (const std::string& c : agents_.Calls()) asked += c == "revokeInitiator " + SsvrUrl(0);
+    CPPUNIT_ASSERT_EQUAL(1, asked);
+    for (const auto& disk : agents_.Acls())  // only the hung server's are left
+      CPPUNIT_ASSERT(disk.first == pdsks_[0] || disk.first == second);
+    CPPUNIT_ASSERT_EQUAL(head_, HeadOf(v));  // not released: the fence is not confirmed
+  }
+};
+
+CPPUNIT_TEST_SUITE_REGISTRATION(RecoveryTest);
