@@ -37,7 +37,7 @@
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
 . "$(dirname "$(readlink -f "$0")")/cluster.sh"
 
-SERVERS=5 VOLS="v1 v2" REGION_MIB=8 REGIONS=32
+SERVERS=5 VOLS="v1 v2" REGION_MIB=8 REGIONS=16
 # Two legs per disk: room for the four legs, a dead server's replacements and
 # a drain's extra leg. Every rebuild writes a whole 1 GiB chunk into the
 # guest's RAM, so free space is punched out of the backing files (reclaim).
@@ -295,7 +295,7 @@ attach() {
   start_writers
 }
 final_heal() { STEP_BAD0=$AUDIT_BAD; heal && no_orphan; }
-legs_identical() { local v rc=0; for v in $VOLS; do vs_legs_identical $v 256 || rc=1; done; return $rc; }
+legs_identical() { local v rc=0; for v in $VOLS; do vs_legs_identical $v $((REGIONS * REGION_MIB)) || rc=1; done; return $rc; }
 verify_both() { local v rc=0; for v in $VOLS; do verify_all $v || rc=1; done; return $rc; }
 
 summary() {
