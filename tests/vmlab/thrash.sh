@@ -129,7 +129,8 @@ writer() {
     echo "$k $r $seed $rc" >> $VS_W/writes-$v
     if [ $rc != 0 ]; then
       tlog "WRITE ERROR on $v: region $r, seed $seed, fio exit $rc"
-      tail -15 $VS_W/fio-$v.log; cp $VS_W/fio-$v.log $VS_W/fio-$v-fail-$k.log
+      tail -15 $VS_W/fio-$v.log
+      [ -e $VS_W/fio-$v-first-failure.log ] || cp $VS_W/fio-$v.log $VS_W/fio-$v-first-failure.log
     fi
     k=$((k + 1))
   done
