@@ -76,7 +76,7 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
          return Status::OK();
        }},
       {"registerStorageServer",
-       [&s](const Params& p, xmlrpc_c::value* r) {
+       [&s, this](const Params& p, xmlrpc_c::value* r) {
          std::vector<std::string> ips;
          VS_RETURN_IF_ERROR(p.StringArray("ip_data", kMaxIps, &ips));
          std::string domain;
@@ -88,6 +88,8 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
          VS_RETURN_IF_ERROR(OptionalString(p, "url", &url_value, &url));
          int64_t id;
          VS_RETURN_IF_ERROR(s.RegisterStorageServer(ips, p.Has("domain") ? &domain : nullptr, &id, reconnect, url));
+         // Its agent may have restored ACLs a fence revoked meanwhile.
+         recovery_.acl_reconciler()->Mark(id);
          *r = IdValue(id);
          return Status::OK();
        }},

@@ -43,7 +43,11 @@ bool InSync(const std::string& health, const std::string& sync, const std::strin
 }  // namespace
 
 Recovery::Recovery(Store* store, Attacher* attacher, Attacher::Locked locked, RecoveryOptions options)
-    : store_(store), attacher_(attacher), locked_(std::move(locked)), options_(options) {}
+    : store_(store),
+      attacher_(attacher),
+      locked_(std::move(locked)),
+      acls_(store, attacher, locked_),
+      options_(options) {}
 
 Recovery::~Recovery() { Stop(); }
 
@@ -202,6 +206,7 @@ void Recovery::RebuildDetached() {
 }
 
 void Recovery::RunOnce() {
+  acls_.RunPending();
   FailStaleServers();
   ReplaceDeadLegs();
   RebuildDetached();

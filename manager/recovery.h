@@ -30,6 +30,7 @@
 #include <thread>
 #include <vector>
 
+#include "manager/acl_reconcile.h"
 #include "manager/attacher.h"
 #include "manager/store.h"
 
@@ -66,6 +67,8 @@ class Recovery {
   void Release(int64_t lvol_id);
   // One pass of the loop (tests call it directly).
   void RunOnce();
+  // Storage servers whose ACLs each pass compares with the manager's view.
+  AclReconciler* acl_reconciler() { return &acls_; }
 
  private:
   void FailStaleServers();
@@ -79,6 +82,7 @@ class Recovery {
   Store* store_;
   Attacher* attacher_;
   Attacher::Locked locked_;
+  AclReconciler acls_;
   RecoveryOptions options_;
   std::mutex mu_;  // options_' rates, stop_
   std::condition_variable cv_;
