@@ -436,7 +436,7 @@ class StorageAgent(Agent):
         for i, gib in enumerate(disks_gib):
             path = os.path.join(self.dir, "disk%d.img" % i)
             with open(path, "wb") as f:
-                f.truncate(gib * 2**30)
+                f.truncate(int(gib * 2**30))
             self.disks.append(path)
 
     @staticmethod
