@@ -1,11 +1,16 @@
 # VastSky build. `make` builds every program into build/bin with warnings as
 # errors; `make check` runs every test; `make bench` runs the benchmarks.
-# SAN=1 builds an AddressSanitizer+UBSan variant into build-asan/.
+# SAN=1 builds an AddressSanitizer+UBSan variant into build-asan/;
+# SAN=thread a ThreadSanitizer variant into build-tsan/.
 
 SAN ?= 0
 ifeq ($(SAN),1)
 BUILD := build-asan
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT := -O1
+else ifeq ($(SAN),thread)
+BUILD := build-tsan
+SANFLAGS := -fsanitize=thread
 OPT := -O1
 else
 BUILD := build
@@ -149,7 +154,7 @@ demo: deps-ok all
 	tools/demo.sh
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-tsan
 
 # Only the programs (what rpm/vastsky.spec packages): no Debian dependency
 # check, no tests or benchmarks. `make rpm` builds the RPMs from the working

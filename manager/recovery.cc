@@ -39,6 +39,7 @@ Recovery::Recovery(Store* store, Attacher* attacher, Attacher::Locked locked, Re
     : store_(store),
       attacher_(attacher),
       locked_(std::move(locked)),
+      acls_(store, attacher, locked_),
       options_(options),
       clock_(clock),
       detector_(clock, FailureDetector::Options{options.grace_s, options.storm_share}) {}
@@ -210,6 +211,7 @@ void Recovery::RebuildDetached() {
 }
 
 void Recovery::WatchOnce() {
+  acls_.RunPending();
   FailSilentServers();
   ReplaceDeadLegs();
 }

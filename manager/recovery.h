@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "lib/clock.h"
+#include "manager/acl_reconcile.h"
 #include "manager/attacher.h"
 #include "manager/failure_detector.h"
 #include "manager/store.h"
@@ -88,6 +89,8 @@ class Recovery {
     WatchOnce();
     WorkOnce();
   }
+  // Storage servers whose ACLs each pass compares with the manager's view.
+  AclReconciler* acl_reconciler() { return &acls_; }
 
  private:
   void WatchOnce();
@@ -106,6 +109,7 @@ class Recovery {
   Store* store_;
   Attacher* attacher_;
   Attacher::Locked locked_;
+  AclReconciler acls_;
   RecoveryOptions options_;
   const Clock* clock_;
   FailureDetector detector_;

@@ -161,6 +161,10 @@ class Store {
   Status LoadHeadAgent(int64_t hsvr_id, HeadAgentInfo* out);
   // The head, and every disk (with its agent) a fence must close to it.
   Status FenceTargets(int64_t hsvr_id, HeadAgentInfo* head, std::vector<ChunkInfo>* disks);
+  // What the manager grants on ssvr_id's disks: for every head with an
+  // initiator, the disks holding legs of the volumes attached to it or in
+  // transition on it (as DisksStillNeeded counts them). One transaction.
+  Status GrantedAclsOn(int64_t ssvr_id, GrantedAcls* out);
 
   // Checks the database against VastSky's invariants; one line per problem.
   static Status Audit(const std::string& path, std::vector<std::string>* problems);

@@ -3,7 +3,10 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "lib/ids.h"
@@ -111,6 +114,13 @@ struct HeadAgentInfo {
   int64_t id = 0;
   std::string url;  // "" = no agent: attach and detach record state only
   std::string initiator, chap_user, chap_secret;
+};
+
+// The iSCSI ACLs the manager grants on one storage server's disks
+// (Store::GrantedAcls, manager/acl_reconcile.h).
+struct GrantedAcls {
+  std::map<std::string, int64_t> heads;              // every known head's initiator -> hsvr id
+  std::set<std::pair<int64_t, std::string>> granted;  // (pdsk id, initiator)
 };
 
 // What driving an attach through the agents needs, read in the transaction
