@@ -102,6 +102,9 @@ class Recovery {
   Status StartOne(int64_t mirror_id, int64_t source_pdsk);
   // Asks the head running r to reload its mirror without the given legs.
   Status DropLegs(const RunningRebuild& r, VolumeLayout layout, const std::vector<int64_t>& chunks);
+  // The head answered rebuildMirror with layout's legs for mirror_id: what
+  // is held for it there otherwise is freed (called in the head's turn).
+  void ConfirmMirror(int64_t hsvr_id, const VolumeLayout& layout, int64_t mirror_id);
 
   Store* store_;
   Attacher* attacher_;
