@@ -318,8 +318,9 @@ Status Recovery::FenceHead(int64_t hsvr_id) {
   if (!failed.empty()) return Status::Error(EAGAIN, "revoke not confirmed on" + failed);
   VS_LOG_WARN("%s fenced: its initiator %s is revoked on all %zu disks; its volumes are released",
               FormatId("hsvr", hsvr_id).c_str(), head.initiator.c_str(), disks.size());
-  // Old legs it held are freed on these disks only: a server that was not
-  // live missed the revoke, and keeps them held until it is reconciled.
+  // Old legs it held are freed on these disks only (a head without an
+  // initiator was never granted any): a server that was not live missed the
+  // revoke, and keeps them held until it is reconciled.
   std::set<int64_t> fenced;
   for (const ChunkInfo& d : disks) fenced.insert(d.pdsk_id);
   return locked_([&] { return store_->NotifyFailure(kTargetHsvr, hsvr_id, &fenced); });

@@ -65,8 +65,9 @@ class Recovery {
   Status SetRates(int64_t disk_mibs, int64_t cluster_mibs);
   void Rates(int64_t* disk_mibs, int64_t* cluster_mibs);
   // Fences a head (its initiator revoked on every disk of every live
-  // storage server), then marks it failed and releases its volumes. EAGAIN
-  // naming the disks not confirmed: the volumes stay held.
+  // storage server), then marks it failed, releases its volumes and frees
+  // the old legs held for it on those disks. EAGAIN naming the disks not
+  // confirmed: the volumes stay held.
   Status FenceHead(int64_t hsvr_id);
   // An agent was heard: a heartbeat, or (Registered) a registration, which
   // also ends a head's fence: it may be granted access again.
