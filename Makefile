@@ -78,7 +78,8 @@ $(BUILD)/libhost.a: $(call objs,$(HOST_SRC))
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BIN)/vastsky-manager: $(call objs,manager/main.cc) $(BUILD)/libmanager.a $(BUILD)/libvastsky.a
+# libhead.a: the audit reads head agents' volume records with their own decoder.
+$(BIN)/vastsky-manager: $(call objs,manager/main.cc) $(BUILD)/libmanager.a $(BUILD)/libhead.a $(BUILD)/libvastsky.a
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(MANAGER_LIBS)
 

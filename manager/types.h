@@ -99,6 +99,7 @@ struct ChunkInfo {
 struct MirrorInfo {
   int64_t id = 0;
   int64_t offset_gib = 0, capacity_gib = 0;
+  bool written = false;  // handed to a head before: its legs may hold data
   std::vector<ChunkInfo> chunks;
 };
 
@@ -107,6 +108,14 @@ struct VolumeLayout {
   int64_t origin_top_node = 0;  // for a snapshot: its origin's SNAPSHOT-ORIGIN node
   std::vector<MirrorInfo> mirrors;
   std::vector<VolumeLayout> snapshots;
+};
+
+// The extent of a leg that left its mirror while a head may still have it
+// assembled (manager/store_held.cc): offset_mib and length_mib as a
+// chunk's, not free until that head lets it go.
+struct HeldExtent {
+  int64_t pdsk_id = 0, offset_mib = 0, length_mib = 0;
+  int64_t hsvr_id = 0, lvol_id = 0, mirror_id = 0, chunk_id = 0;
 };
 
 // A head server as the manager calls its agent.

@@ -161,10 +161,13 @@ class Manager(Daemon):
         return self.start()
 
 
-    def audit(self):
-        """Runs `vastsky-manager --db X --audit`; returns (exit code, output)."""
-        r = subprocess.run([os.path.join(BIN_DIR, "vastsky-manager"), "--db", self.db, "--audit"],
-                           capture_output=True, text=True)
+    def audit(self, head_records=()):
+        """Runs `vastsky-manager --db X --audit` (with --head-records, the
+        given head agents' record dirs); returns (exit code, output)."""
+        argv = [os.path.join(BIN_DIR, "vastsky-manager"), "--db", self.db, "--audit"]
+        if head_records:
+            argv += ["--head-records", ",".join(head_records)]
+        r = subprocess.run(argv, capture_output=True, text=True)
         return r.returncode, r.stdout + r.stderr
 
     def __enter__(self):
