@@ -75,11 +75,13 @@ void AclReconciler::RevokeUngranted(int64_t ssvr_id, const std::string& url, con
     return;
   }
   const std::string whose = hsvr_id ? FormatId("hsvr", hsvr_id) : "no head known to the manager";
+  std::set<int64_t> revoked;
   for (int64_t pdsk : exported) {
     if (view.granted.count({pdsk, initiator})) continue;
     st = attacher_->storage()->RevokeInitiator(url, opid + "-" + std::to_string(pdsk), pdsk, initiator);
     // ENOENT: the agent no longer exports that disk, so nothing is open.
     if (st.ok() || st.code() == ENOENT) {
+      revoked.insert(pdsk);
       VS_LOG_WARN("revoked %s (%s) on %s: the manager does not grant it that disk (a fence or detach the server "
                   "missed, or an ACL made by hand)",
                   initiator.c_str(), whose.c_str(), FormatId("pdsk", pdsk).c_str());
@@ -87,6 +89,13 @@ void AclReconciler::RevokeUngranted(int64_t ssvr_id, const std::string& url, con
       *failed += " " + FormatId("pdsk", pdsk) + " " + initiator + " (" + ErrnoName(st.code()) + ")";
     }
   }
+  // The head can no longer write there: what was held for it (a fence
+  // that found this server OFFLINE kept it) may go back to the pool.
+  if (hsvr_id == 0 || revoked.empty()) return;
+  st = locked_([&] { return store_->ReleaseRevoked(hsvr_id, revoked); });
+  if (!st.ok())
+    VS_LOG_ERROR("cannot free the space held for %s on the disks it was just revoked on: %s", whose.c_str(),
+                 st.ToString().c_str());
 }
 
 }  // namespace vastsky
