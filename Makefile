@@ -1,12 +1,17 @@
 # VastSky build. `make` builds every program into build/bin with warnings as
 # errors; `make check` runs every test; `make bench` runs the benchmarks;
 # `make soak` runs the VM lab's thrash test for an hour.
-# SAN=1 builds an AddressSanitizer+UBSan variant into build-asan/.
+# SAN=1 builds an AddressSanitizer+UBSan variant into build-asan/;
+# SAN=thread a ThreadSanitizer variant into build-tsan/.
 
 SAN ?= 0
 ifeq ($(SAN),1)
 BUILD := build-asan
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT := -O1
+else ifeq ($(SAN),thread)
+BUILD := build-tsan
+SANFLAGS := -fsanitize=thread
 OPT := -O1
 else
 BUILD := build
@@ -74,7 +79,8 @@ $(BUILD)/libhost.a: $(call objs,$(HOST_SRC))
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BIN)/vastsky-manager: $(call objs,manager/main.cc) $(BUILD)/libmanager.a $(BUILD)/libvastsky.a
+# libhead.a: the audit reads head agents' volume records with their own decoder.
+$(BIN)/vastsky-manager: $(call objs,manager/main.cc) $(BUILD)/libmanager.a $(BUILD)/libhead.a $(BUILD)/libvastsky.a
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(MANAGER_LIBS)
 
@@ -159,7 +165,7 @@ demo: deps-ok all
 	tools/demo.sh
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-tsan
 
 # Only the programs (what rpm/vastsky.spec packages): no Debian dependency
 # check, no tests or benchmarks. `make rpm` builds the RPMs from the working

@@ -27,6 +27,7 @@ Status ManagerLink::Call(const std::string& method, std::map<std::string, xmlrpc
   members["ver"] = xmlrpc_c::value_int(kProtocolVersion);
   xmlrpc_c::paramList params;
   params.add(xmlrpc_c::value_struct(members));
+  std::lock_guard<std::mutex> lock(mu_);
   Status st = Status::Error(EINVAL, "no manager URL configured");
   for (size_t i = 0; i < clients_.size(); ++i) {
     const size_t at = (preferred_ + i) % clients_.size();

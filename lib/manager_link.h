@@ -2,13 +2,16 @@
 // with `ver`), the cluster credentials, and fail-over across the configured
 // manager URLs in order (a transport failure tries the next; a fault is the
 // answer). Every call is bounded by timeout_ms so a hung manager cannot
-// stall the agent. Not thread-safe: one thread makes the calls.
+// stall the agent. Thread-safe: calls from several threads take turns (one
+// call at a time), so a thread that must not wait behind another's calls
+// (the heartbeat behind a scrub report) gets a link of its own.
 #pragma once
 
 #include <xmlrpc-c/base.hpp>
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -27,6 +30,7 @@ class ManagerLink {
   static bool Unreachable(const Status& st);
 
  private:
+  std::mutex mu_;  // the clients (RpcClient is not thread-safe) and preferred_
   std::vector<std::unique_ptr<RpcClient>> clients_;
   size_t preferred_ = 0;  // the last one that answered is tried first
 };

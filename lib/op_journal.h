@@ -5,7 +5,8 @@
 // recorded: a failed operation did not finish, so a repeat acts again.
 // Bounded: the oldest entries are dropped beyond `capacity`. Persisted in
 // one state file so a restarted agent still knows what it did.
-// Not thread-safe: the agent serialises its calls.
+// Not thread-safe: the agents' handlers that use it run serialised
+// (RpcService::Add), on one RPC thread at a time.
 #pragma once
 
 #include <deque>

@@ -46,6 +46,15 @@ inline int64_t IntMember(const xmlrpc_c::value& v, const char* name) {
   return 0;
 }
 
+inline std::vector<std::string> StringsMember(const xmlrpc_c::value& v, const char* name) {
+  std::vector<std::string> out;
+  const xmlrpc_c::value* m = FindMember(v, name);
+  if (!m || m->type() != xmlrpc_c::value::TYPE_ARRAY) return out;
+  for (const xmlrpc_c::value& s : xmlrpc_c::value_array(*m).vectorValueValue())
+    if (s.type() == xmlrpc_c::value::TYPE_STRING) out.push_back(xmlrpc_c::value_string(s).cvalue());
+  return out;
+}
+
 inline bool BoolMember(const xmlrpc_c::value& v, const char* name) {
   const xmlrpc_c::value* m = FindMember(v, name);
   return m && m->type() == xmlrpc_c::value::TYPE_BOOLEAN && xmlrpc_c::value_boolean(*m).cvalue();

@@ -131,8 +131,10 @@ Status Attacher::UndoAttach(const AttachPlan& plan, const Op& op, const std::vec
   // again covers an attach that finished but whose answer was lost.
   std::string unconfirmed;
   int undo_code = 0;
+  bool head_clear = false;  // the head answered that it has nothing of the volume
   if (head_tried) {
     Status st = head_->DetachVolume(head.url, op.Id("undo-head"), vol.id);
+    head_clear = st.ok();
     // Refused twice: the attach never reached the head, there is nothing there.
     if (!st.ok() && !(failure.code() == ECONNREFUSED && st.code() == ECONNREFUSED)) {
       unconfirmed = StepFailed("hsvr", head.id, head.url, "detachLogicalVolume (undo)", st).message();
@@ -145,7 +147,7 @@ Status Attacher::UndoAttach(const AttachPlan& plan, const Op& op, const std::vec
   Revoke(head, vol.id, op, tried, &leftovers);
   Status st;
   if (unconfirmed.empty()) {
-    st = locked_([&] { return store_->AbortAttach(plan, failure.ToString() + leftovers); });
+    st = locked_([&] { return store_->AbortAttach(plan, failure.ToString() + leftovers, head_clear); });
   } else {
     st = locked_([&] {
       return store_->MarkAttachmentError(vol.id, head.id,
@@ -218,11 +220,14 @@ Status Attacher::Detach(const VolumeRef& ref, bool rebuild_attachment) {
               Where("hsvr", head.id, head.url).c_str());
   if (st.ok()) st = head_->DetachVolume(head.url, op.Id("head"), vol.id);
   if (!st.ok()) {
+    const Status failed = st;
     st = StepFailed("hsvr", head.id, head.url, "detachLogicalVolume", st);
-    // A timeout may have torn down part of it; anything else left it as it was.
+    // With no answer (a timeout, a connection lost mid-call) part of it may
+    // be torn down; the head's own refusal left it as it was.
+    const bool unknown = OutcomeUnknown(failed, head.url);
     Status rec = locked_([&] {
-      return st.code() == ETIMEDOUT ? store_->MarkAttachmentError(vol.id, head.id, "detach failed: " + st.ToString())
-                                    : store_->RestoreBound(plan, st.ToString());
+      return unknown ? store_->MarkAttachmentError(vol.id, head.id, "detach failed: " + st.ToString())
+                     : store_->RestoreBound(plan, st.ToString());
     });
     if (!rec.ok())
       VS_LOG_ERROR("cannot record the failed detach of %s: %s", FormatId("lvol", vol.id).c_str(), rec.ToString().c_str());

@@ -67,10 +67,12 @@ inline bool Unreachable(const Status& st) {
 }
 
 // A call whose answer never came although the request may have reached the
-// agent (a timeout, a connection broken mid-call): whether it acted is
-// unknown. lib/rpc_client.h words transport failures "<url>: ...", while a
-// fault is the agent's own answer.
+// agent (a timeout, a connection broken mid-call), or whose agent's own
+// kernel call timed out (an ETIMEDOUT fault: the call may still complete):
+// whether it acted is unknown. lib/rpc_client.h words transport failures
+// "<url>: ...", while a fault is the agent's own answer.
 inline bool OutcomeUnknown(const Status& st, const std::string& url) {
+  if (st.code() == ETIMEDOUT) return true;
   const bool transport = st.message().compare(0, url.size() + 2, url + ": ") == 0;
   return transport && st.code() != ECONNREFUSED && st.code() != EACCES;
 }

@@ -28,6 +28,7 @@ struct Settings {
   std::string agent_quick_timeout;
   ServeSettings serve;
   bool audit = false;
+  std::string head_records;
 };
 
 void Declare(DaemonSettings* d, Settings* s) {
@@ -54,6 +55,10 @@ void Declare(DaemonSettings* d, Settings* s) {
   d->Add("rebuild-cluster-rate", "rebuild_cluster_rate", "MiB/s all rebuilds together may use (default 0: no limit)",
          "MIBS", &s->rebuild_cluster_rate);
   d->AddSwitch("audit", "check the database's consistency and exit", &s->audit);
+  d->Add("head-records", "head_records",
+         "with --audit: head agents' volume record directories (state_dir/volumes), comma-separated; no leg "
+         "recorded there may lie on free space or another chunk",
+         "DIRS", &s->head_records);
 }
 
 
@@ -77,9 +82,10 @@ Status ParseChunkSize(const std::string& text, int64_t* gib) {
   return Status::OK();
 }
 
-int RunAudit(const DaemonSettings& daemon, const std::string& db) {
+int RunAudit(const DaemonSettings& daemon, const std::string& db, const std::string& head_records) {
   std::vector<std::string> problems;
   Status st = Store::Audit(db, &problems);
+  if (st.ok() && !head_records.empty()) st = Store::AuditHeadRecords(db, SplitList(head_records), &problems);
   if (!st.ok()) return daemon.Fail(st);
   for (const std::string& p : problems) printf("audit: %s\n", p.c_str());
   if (problems.empty()) printf("audit: OK\n");
@@ -95,7 +101,7 @@ int main(int argc, char** argv) {
   Declare(&daemon, &settings);
   Status st = daemon.Parse(argc, argv);
   if (!st.ok()) return daemon.Fail(st);
-  if (settings.audit) return RunAudit(daemon, settings.db);
+  if (settings.audit) return RunAudit(daemon, settings.db, settings.head_records);
   st = daemon.InitLogging();
   if (!st.ok()) return daemon.Fail(st);
 

@@ -39,6 +39,7 @@ Recovery::Recovery(Store* store, Attacher* attacher, Attacher::Locked locked, Re
     : store_(store),
       attacher_(attacher),
       locked_(std::move(locked)),
+      acls_(store, attacher, locked_),
       options_(options),
       clock_(clock),
       detector_(clock, FailureDetector::Options{options.grace_s, options.storm_share}) {}
@@ -210,6 +211,7 @@ void Recovery::RebuildDetached() {
 }
 
 void Recovery::WatchOnce() {
+  acls_.RunPending();
   FailSilentServers();
   ReplaceDeadLegs();
 }
@@ -318,7 +320,12 @@ Status Recovery::FenceHead(int64_t hsvr_id) {
   if (!failed.empty()) return Status::Error(EAGAIN, "revoke not confirmed on" + failed);
   VS_LOG_WARN("%s fenced: its initiator %s is revoked on all %zu disks; its volumes are released",
               FormatId("hsvr", hsvr_id).c_str(), head.initiator.c_str(), disks.size());
-  return locked_([&] { return store_->NotifyFailure(kTargetHsvr, hsvr_id); });
+  // Old legs it held are freed on these disks only (a head without an
+  // initiator was never granted any): a server that was not live missed the
+  // revoke, and keeps them held until it is reconciled.
+  std::set<int64_t> fenced;
+  for (const ChunkInfo& d : disks) fenced.insert(d.pdsk_id);
+  return locked_([&] { return store_->NotifyFailure(kTargetHsvr, hsvr_id, &fenced); });
 }
 
 void Recovery::PollRunning(const std::vector<RunningRebuild>& running) {
@@ -378,7 +385,21 @@ Status Recovery::DropLegs(const RunningRebuild& r, VolumeLayout layout, const st
   Status st = attacher_->head()->RebuildMirror(r.head_url, OpId("retire-" + std::to_string(r.mirror_id)), layout,
                                                r.mirror_id, 0, 0);
   if (!st.ok()) return Status::Error(st.code(), FormatId("hsvr", r.hsvr_id) + " could not drop the drained leg(s): " + st.ToString());
+  ConfirmMirror(r.hsvr_id, layout, r.mirror_id);
   return Status::OK();
+}
+
+void Recovery::ConfirmMirror(int64_t hsvr_id, const VolumeLayout& layout, int64_t mirror_id) {
+  // The head's mirror now has exactly the legs it was given: the space of
+  // any other it had (a replaced leg) may go back to the pool.
+  std::set<int64_t> legs;
+  for (const MirrorInfo& m : layout.mirrors)
+    if (m.id == mirror_id)
+      for (const ChunkInfo& c : m.chunks) legs.insert(c.id);
+  Status st = locked_([&] { return store_->ConfirmLegs(hsvr_id, layout.volume.id, mirror_id, legs); });
+  if (!st.ok())
+    VS_LOG_ERROR("%s dropped old legs of %s, but their space stays held: %s", FormatId("hsvr", hsvr_id).c_str(),
+                 FormatId("mirr", mirror_id).c_str(), st.ToString().c_str());
 }
 
 Status Recovery::StartOne(int64_t mirror_id, int64_t source_pdsk) {
@@ -401,6 +422,7 @@ Status Recovery::StartOne(int64_t mirror_id, int64_t source_pdsk) {
   Status st = attacher_->head()->RebuildMirror(plan.head.url, op + "-head", plan.layout, mirror_id, plan.source_pdsk,
                                                disk_rate * 1024);
   if (!st.ok()) return Status::Error(st.code(), FormatId("hsvr", plan.head.id) + " rebuildMirror: " + st.ToString());
+  ConfirmMirror(plan.head.id, plan.layout, mirror_id);
   VS_LOG_INFO("rebuilding %s of %s on %s from %s at %lld MiB/s", FormatId("mirr", mirror_id).c_str(),
               FormatId("lvol", plan.layout.volume.id).c_str(), FormatId("hsvr", plan.head.id).c_str(),
               FormatId("pdsk", plan.source_pdsk).c_str(), static_cast<long long>(disk_rate));

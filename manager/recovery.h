@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "lib/clock.h"
+#include "manager/acl_reconcile.h"
 #include "manager/attacher.h"
 #include "manager/failure_detector.h"
 #include "manager/store.h"
@@ -65,8 +66,9 @@ class Recovery {
   Status SetRates(int64_t disk_mibs, int64_t cluster_mibs);
   void Rates(int64_t* disk_mibs, int64_t* cluster_mibs);
   // Fences a head (its initiator revoked on every disk of every live
-  // storage server), then marks it failed and releases its volumes. EAGAIN
-  // naming the disks not confirmed: the volumes stay held.
+  // storage server), then marks it failed, releases its volumes and frees
+  // the old legs held for it on those disks. EAGAIN naming the disks not
+  // confirmed: the volumes stay held.
   Status FenceHead(int64_t hsvr_id);
   // An agent was heard: a heartbeat, or (Registered) a registration, which
   // also ends a head's fence: it may be granted access again.
@@ -88,6 +90,8 @@ class Recovery {
     WatchOnce();
     WorkOnce();
   }
+  // Storage servers whose ACLs each pass compares with the manager's view.
+  AclReconciler* acl_reconciler() { return &acls_; }
 
  private:
   void WatchOnce();
@@ -102,10 +106,14 @@ class Recovery {
   Status StartOne(int64_t mirror_id, int64_t source_pdsk);
   // Asks the head running r to reload its mirror without the given legs.
   Status DropLegs(const RunningRebuild& r, VolumeLayout layout, const std::vector<int64_t>& chunks);
+  // The head answered rebuildMirror with layout's legs for mirror_id: what
+  // is held for it there otherwise is freed (called in the head's turn).
+  void ConfirmMirror(int64_t hsvr_id, const VolumeLayout& layout, int64_t mirror_id);
 
   Store* store_;
   Attacher* attacher_;
   Attacher::Locked locked_;
+  AclReconciler acls_;
   RecoveryOptions options_;
   const Clock* clock_;
   FailureDetector detector_;

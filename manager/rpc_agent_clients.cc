@@ -94,10 +94,7 @@ Status RpcAgentClients::ListExports(const std::string& url, std::vector<ExportAc
   for (const xmlrpc_c::value& e : Items(r)) {
     ExportAcl acl;
     acl.pdsk_id = IntMember(e, "pdskid");
-    const xmlrpc_c::value* initiators = FindMember(e, "initiators");
-    if (initiators)
-      for (const xmlrpc_c::value& i : Items(*initiators))
-        if (i.type() == xmlrpc_c::value::TYPE_STRING) acl.initiators.push_back(xmlrpc_c::value_string(i).cvalue());
+    acl.initiators = StringsMember(e, "initiators");
     out->push_back(acl);
   }
   return Status::OK();

@@ -158,6 +158,29 @@ ALTER TABLE rebuild ADD COLUMN started TEXT NOT NULL DEFAULT '';
 ALTER TABLE rebuild ADD COLUMN retire_chunk INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE attachment ADD COLUMN rebuild_only INTEGER NOT NULL DEFAULT 0;
 )SQL",
+    // 5 -> 6: space is freed only once no head can write it. A leg that
+    // leaves its mirror (replaced, moved) while its volume is attached keeps
+    // its extent in held_extent (offset_mib and length_mib as in chunk) for
+    // that head, until the head confirms it dropped the leg, is fenced on
+    // that disk, or is deleted; the allocator counts it as used. A mirror
+    // once handed to a head (the intent of an attach or grow) is `written`:
+    // its legs are never given out ALLOCATED (built nosync) again.
+    R"SQL(
+CREATE TABLE held_extent(
+  pdsk_id INTEGER NOT NULL REFERENCES pdsk(id),
+  offset_mib INTEGER NOT NULL CHECK(offset_mib >= 0),
+  length_mib INTEGER NOT NULL CHECK(length_mib > 0),
+  hsvr_id INTEGER NOT NULL REFERENCES hsvr(id),
+  lvol_id INTEGER NOT NULL,
+  mirror_id INTEGER NOT NULL,
+  chunk_id INTEGER NOT NULL,
+  ctime TEXT NOT NULL,
+  PRIMARY KEY(pdsk_id, offset_mib)) WITHOUT ROWID;
+CREATE INDEX held_extent_hsvr ON held_extent(hsvr_id, lvol_id);
+ALTER TABLE mirror ADD COLUMN written INTEGER NOT NULL DEFAULT 0;
+UPDATE mirror SET written = 1 WHERE lvol_id IN (SELECT lvol_id FROM attachment)
+  OR EXISTS (SELECT 1 FROM chunk c WHERE c.mirror_id = mirror.id AND c.status != 1);
+)SQL",
 };
 
 constexpr int kNumMigrations = sizeof(kMigrations) / sizeof(kMigrations[0]);

@@ -7,7 +7,7 @@
 
 namespace vastsky {
 
-constexpr int kSchemaVersion = 5;
+constexpr int kSchemaVersion = 6;
 
 Status Migrate(Db& db);
 

@@ -80,9 +80,15 @@ class Store {
   // EAGAIN if the intent vanished meanwhile (the head was reported failed).
   Status FinishAttach(const AttachPlan& plan, const std::string& device);
   // Removes the intent; an error event says which step failed and why.
-  Status AbortAttach(const AttachPlan& plan, const std::string& why);
+  // Only when the head holds nothing of the volume (it was never reached,
+  // or its undo was confirmed): head_clear says the head answered that it
+  // has nothing, so what is held for it there is freed. Mirrors handed to
+  // a head for the first time by this attach are unwritten again.
+  Status AbortAttach(const AttachPlan& plan, const std::string& why, bool head_clear = false);
   // Whatever the transition, the head's state is unknown: bind_status
-  // ERROR, no event; only a detach clears it.
+  // ERROR, no event; only a detach clears it. Nothing is freed, and legs
+  // the head may have built are never ALLOCATED again (INSYNC, or SPARE
+  // beside an in-sync leg).
   Status MarkAttachmentError(int64_t lvol_id, int64_t hsvr_id, const std::string& why);
   // rebuild_attachment: detach only an attachment the manager made for a
   // rebuild; otherwise only a user's (a rebuild attachment is not the
@@ -111,8 +117,10 @@ class Store {
   Status ListLogicalVolumes(const VolumeRef* ref, std::vector<VolumeInfo>* out);
   Status ShowLogicalVolume(const VolumeRef& ref, VolumeLayout* out);
 
-  // Failures and cluster-wide operations.
-  Status NotifyFailure(int target, int64_t target_id);
+  // Failures and cluster-wide operations. For a head (target 1),
+  // fenced_pdsks are the disks its access was revoked on (Recovery::
+  // FenceHead): the extents held for it there are freed; null frees none.
+  Status NotifyFailure(int target, int64_t target_id, const std::set<int64_t>* fenced_pdsks = nullptr);
   Status NotifyBadBlocks(int64_t pdsk_id, const std::vector<int64_t>& blocks_gib);
   Status ShutdownAll();
   Status ListEvents(int64_t since, int64_t limit, std::vector<EventInfo>* out);
@@ -161,11 +169,36 @@ class Store {
   Status LoadHeadAgent(int64_t hsvr_id, HeadAgentInfo* out);
   // The head, and every disk (with its agent) a fence must close to it.
   Status FenceTargets(int64_t hsvr_id, HeadAgentInfo* head, std::vector<ChunkInfo>* disks);
+  // What the manager grants on ssvr_id's disks: for every head with an
+  // initiator, the disks holding legs of the volumes attached to it or in
+  // transition on it (as DisksStillNeeded counts them). One transaction.
+  Status GrantedAclsOn(int64_t ssvr_id, GrantedAcls* out);
+
+  // Space a head may still write (manager/store_held.cc). A leg that
+  // leaves its mirror (replaced, moved) while its volume is attached, in
+  // any state, keeps its extent held for that head instead of freeing it.
+  // The head answered a call that gave it exactly `chunks` as the legs of
+  // mirror_id (0: of the whole volume) of lvol_id: what is held for it
+  // there and not among them is freed.
+  Status ConfirmLegs(int64_t hsvr_id, int64_t lvol_id, int64_t mirror_id, const std::set<int64_t>& chunks);
+  // The head's access to these disks was revoked (a fence, or the ACL
+  // reconcile at a storage agent's registration): what is held for it
+  // there is freed.
+  Status ReleaseRevoked(int64_t hsvr_id, const std::set<int64_t>& pdsks);
+  Status ListHeld(std::vector<HeldExtent>* out);
 
   // Checks the database against VastSky's invariants; one line per problem.
+  // Chunks, free and held extents tile every disk.
   static Status Audit(const std::string& path, std::vector<std::string>* problems);
+  // The invariant of held space against heads' volume records (the files
+  // of a head agent's state_dir/volumes, in each of record_dirs): no leg a
+  // head has recorded (missing ones too) lies on free space or under
+  // another chunk; a held extent under it is fine.
+  static Status AuditHeadRecords(const std::string& path, const std::vector<std::string>& record_dirs,
+                                 std::vector<std::string>* problems);
 
  private:
+  struct Change;
   Status LoadAllocator();
   // At Open: a transition no manager is driving any more becomes ERROR.
   Status ClearInterruptedTransitions();
@@ -173,7 +206,8 @@ class Store {
   Status CheckAttachable(const VolumeRef& ref, int64_t hsvr_id, VolumeInfo* vol);
   // The attachment rows of vol and its snapshots, BOUND, legs INSYNC.
   Status RecordAttached(const VolumeInfo& vol, int64_t hsvr_id);
-  Status RecordDetached(const VolumeInfo& vol);
+  // Frees what is held for the head under the volume: it has let it go.
+  Status RecordDetached(const VolumeInfo& vol, Change* change);
   Status NextIds(const char* kind, int64_t count, int64_t* first);
   Status AddEvent(const std::string& level, const std::string& type, const std::string& target,
                   int64_t target_id, const std::string& message);
@@ -227,6 +261,27 @@ class Store {
   // except_chunk (0: none), in slot order: the candidate rebuild sources.
   Status SourceDisks(int64_t mirror_id, int64_t except_chunk, std::vector<int64_t>* out);
   Status ReplaceChunksOn(const char* where_sql, int64_t id, Change* change);
+  // Deletes a leg leaving its mirror; its extent is held for the head its
+  // volume is attached to (*held_for), or freed (*held_for 0).
+  Status RetireChunk(int64_t chunk_id, Change* change, int64_t* held_for);
+  // Which held extents a head has let go: its own, of one volume and one
+  // mirror (0: any), except those of the kept chunks, on the given disks.
+  struct HeldFilter {
+    int64_t hsvr_id = 0, lvol_id = 0, mirror_id = 0;
+    const std::set<int64_t>* kept = nullptr;     // null: none kept
+    const std::set<int64_t>* on_pdsks = nullptr;  // null: every disk
+  };
+  Status FreeHeld(const HeldFilter& filter, Change* change, int64_t* freed = nullptr);
+  // FreeHeld as a transaction of its own, with an event on target if any.
+  Status ReleaseHeld(const HeldFilter& filter, const std::string& target, int64_t target_id, const std::string& why);
+  // Frees what is held for the head under lvol_id and its snapshots.
+  Status FreeHeldOfVolume(const VolumeInfo& vol, int64_t hsvr_id, Change* change);
+  // Mirrors of lvol_id from index from_idx on are handed to a head.
+  Status MarkWritten(int64_t lvol_id, int64_t from_idx);
+  // Gives the ALLOCATED legs of lvol_id's written mirrors (every volume's
+  // if 0) a status a head never builds nosync: INSYNC where no leg is in
+  // sync (they were built together), else SPARE, queued for rebuild.
+  Status SettleWrittenLegs(int64_t lvol_id);
 
   Db db_;
   Allocator alloc_;

@@ -2,6 +2,7 @@
 // and as the intent/outcome transactions around the agents' work
 // (manager/attacher.h).
 #include <cerrno>
+#include <set>
 
 #include "lib/ids.h"
 #include "lib/log.h"
@@ -59,13 +60,16 @@ Status Store::RecordAttached(const VolumeInfo& vol, int64_t hsvr_id) {
   for (int64_t id : ids) {
     VS_RETURN_IF_ERROR(att.Bind(1, id).Bind(2, hsvr_id).Bind(3, NowIso8601()).Run());
     VS_RETURN_IF_ERROR(sync.Bind(1, id).Run());
+    VS_RETURN_IF_ERROR(MarkWritten(id, 0));
   }
   return AddEvent("info", "attach", "lvol", vol.id, Quote(vol.name) + " attached to hsvr " + std::to_string(hsvr_id));
 }
 
-Status Store::RecordDetached(const VolumeInfo& vol) {
+Status Store::RecordDetached(const VolumeInfo& vol, Change* change) {
   Stmt del(db_, "DELETE FROM attachment WHERE lvol_id = ?1 OR lvol_id IN (SELECT id FROM lvol WHERE origin_id = ?1)");
   VS_RETURN_IF_ERROR(del.Bind(1, vol.id).Run());
+  // The head has let the volume go (or, without an agent, its owner says so).
+  VS_RETURN_IF_ERROR(FreeHeldOfVolume(vol, vol.hsvr_id, change));
   // A rebuild the head was running stops with the mirror: queued again.
   Stmt requeue(db_,
                "UPDATE rebuild SET state = 0, hsvr_id = 0, started = '' WHERE state = 1 AND mirror_id IN "
@@ -83,13 +87,13 @@ Status Store::AttachLogicalVolume(const VolumeRef& ref, int64_t hsvr_id) {
 }
 
 Status Store::DetachLogicalVolume(const VolumeRef& ref) {
-  return Mutate([&](Change*) {
+  return Mutate([&](Change* change) {
     VolumeInfo vol;
     VS_RETURN_IF_ERROR(ResolveVolume(ref, &vol));
     if (vol.kind != 0) return Status::Error(EINVAL, "snapshots follow their origin; detach " + FormatId("lvol", vol.origin_id));
     if (vol.hsvr_id == 0) return Status::OK();
     if (vol.bind_event != kNoEvent) return Status::Error(EAGAIN, Quote(vol.name) + " is being attached or detached");
-    return RecordDetached(vol);
+    return RecordDetached(vol, change);
   });
 }
 
@@ -104,7 +108,12 @@ Status Store::BeginAttach(const VolumeRef& ref, int64_t hsvr_id, bool rebuild_on
       return Status::Error(ENOTSUP, Quote(vol.name) + " has snapshots, and snapshots are not built on the data path yet");
     if (plan->head.chap_user.empty())
       return Status::Internal(Hsvr(hsvr_id) + " has an agent but no CHAP credentials");
+    // Handed to a head before: never built nosync again.
+    VS_RETURN_IF_ERROR(SettleWrittenLegs(vol.id));
     VS_RETURN_IF_ERROR(LoadLayout(vol, &plan->layout));
+    // From this intent on, the head may write every mirror, even if its
+    // answer is lost.
+    VS_RETURN_IF_ERROR(MarkWritten(vol.id, 0));
     // UNBOUND + BINDING: nothing is settled on the head until the outcome.
     Stmt att(db_,
              "INSERT INTO attachment(lvol_id, hsvr_id, status, event, ctime, rebuild_only) VALUES (?1, ?2, 0, 1, ?3, ?4)");
@@ -114,7 +123,7 @@ Status Store::BeginAttach(const VolumeRef& ref, int64_t hsvr_id, bool rebuild_on
 
 Status Store::FinishAttach(const AttachPlan& plan, const std::string& device) {
   const VolumeInfo& vol = plan.layout.volume;
-  return Mutate([&](Change*) {
+  return Mutate([&](Change* change) {
     Stmt up(db_, "UPDATE attachment SET status = 1, event = 0 WHERE lvol_id = ?1 AND hsvr_id = ?2 AND event = 1");
     VS_RETURN_IF_ERROR(up.Bind(1, vol.id).Bind(2, plan.head.id).Run());
     if (sqlite3_changes(db_.handle()) != 1)
@@ -123,19 +132,37 @@ Status Store::FinishAttach(const AttachPlan& plan, const std::string& device) {
     // Only the legs the head just built: a leg replaced meanwhile is new
     // and still has to be synced.
     Stmt sync(db_, "UPDATE chunk SET status = 2 WHERE id = ?1 AND status = 1");
+    std::set<int64_t> built;
     for (const MirrorInfo& m : plan.layout.mirrors)
-      for (const ChunkInfo& c : m.chunks)
+      for (const ChunkInfo& c : m.chunks) {
+        built.insert(c.id);
         if (c.status == kAllocated) VS_RETURN_IF_ERROR(sync.Bind(1, c.id).Run());
+      }
+    // The head has exactly the planned legs: an older leg held for it is gone.
+    HeldFilter held;
+    held.hsvr_id = plan.head.id;
+    held.lvol_id = vol.id;
+    held.kept = &built;
+    VS_RETURN_IF_ERROR(FreeHeld(held, change));
     return AddEvent("info", "attach", "lvol", vol.id,
                     Quote(vol.name) + " attached to hsvr " + std::to_string(plan.head.id) + " as " + device);
   });
 }
 
-Status Store::AbortAttach(const AttachPlan& plan, const std::string& why) {
+Status Store::AbortAttach(const AttachPlan& plan, const std::string& why, bool head_clear) {
   const VolumeInfo& vol = plan.layout.volume;
-  return Mutate([&](Change*) {
+  return Mutate([&](Change* change) {
     Stmt del(db_, "DELETE FROM attachment WHERE lvol_id = ?1 AND hsvr_id = ?2 AND event = 1");
     VS_RETURN_IF_ERROR(del.Bind(1, vol.id).Bind(2, plan.head.id).Run());
+    if (head_clear) VS_RETURN_IF_ERROR(FreeHeldOfVolume(vol, plan.head.id, change));
+    // Nothing was written through this attach. A mirror that got a SPARE
+    // replacement meanwhile stays written: its legs are settled in sync
+    // at the next attach and the replacement rebuilt from them.
+    Stmt unwritten(db_,
+                   "UPDATE mirror SET written = 0 WHERE id = ?1 AND NOT EXISTS "
+                   "(SELECT 1 FROM chunk WHERE mirror_id = ?1 AND status != 1)");
+    for (const MirrorInfo& m : plan.layout.mirrors)
+      if (!m.written) VS_RETURN_IF_ERROR(unwritten.Bind(1, m.id).Run());
     return AddEvent("error", "attach", "lvol", vol.id,
                     "attaching " + Quote(vol.name) + " to hsvr " + std::to_string(plan.head.id) +
                         " failed and was undone: " + why);
@@ -146,6 +173,7 @@ Status Store::MarkAttachmentError(int64_t lvol_id, int64_t hsvr_id, const std::s
   return Mutate([&](Change*) {
     Stmt up(db_, "UPDATE attachment SET status = 2, event = 0 WHERE lvol_id = ?1 AND hsvr_id = ?2");
     VS_RETURN_IF_ERROR(up.Bind(1, lvol_id).Bind(2, hsvr_id).Run());
+    VS_RETURN_IF_ERROR(SettleWrittenLegs(lvol_id));
     return AddEvent("error", "attachment", "lvol", lvol_id,
                     "state on hsvr " + std::to_string(hsvr_id) + " unknown (ERROR): " + why +
                         "; detach the volume to clear it");
@@ -153,7 +181,7 @@ Status Store::MarkAttachmentError(int64_t lvol_id, int64_t hsvr_id, const std::s
 }
 
 Status Store::BeginDetach(const VolumeRef& ref, DetachPlan* plan, bool rebuild_attachment) {
-  return Mutate([&](Change*) {
+  return Mutate([&](Change* change) {
     VolumeInfo vol;
     VS_RETURN_IF_ERROR(ResolveVolume(ref, &vol));
     plan->agent = false;
@@ -162,7 +190,7 @@ Status Store::BeginDetach(const VolumeRef& ref, DetachPlan* plan, bool rebuild_a
     if (vol.hsvr_id == 0 || vol.rebuild_only != rebuild_attachment) return Status::OK();
     if (vol.bind_event != kNoEvent) return Status::Error(EAGAIN, Quote(vol.name) + " is being attached or detached");
     VS_RETURN_IF_ERROR(LoadHeadAgent(vol.hsvr_id, &plan->head));
-    if (plan->head.url.empty()) return RecordDetached(vol);
+    if (plan->head.url.empty()) return RecordDetached(vol, change);
     plan->agent = true;
     plan->prior_status = vol.bind_status;
     VS_RETURN_IF_ERROR(LoadLayout(vol, &plan->layout));
@@ -173,8 +201,8 @@ Status Store::BeginDetach(const VolumeRef& ref, DetachPlan* plan, bool rebuild_a
 
 Status Store::FinishDetach(const DetachPlan& plan, const std::string& leftovers) {
   const VolumeInfo& vol = plan.layout.volume;
-  return Mutate([&](Change*) {
-    VS_RETURN_IF_ERROR(RecordDetached(vol));
+  return Mutate([&](Change* change) {
+    VS_RETURN_IF_ERROR(RecordDetached(vol, change));
     if (leftovers.empty()) return Status::OK();
     return AddEvent("warning", "detach", "lvol", vol.id, "access not revoked everywhere" + leftovers);
   });
@@ -213,8 +241,10 @@ Status Store::ClearInterruptedTransitions() {
       VS_RETURN_IF_ERROR(q.status());
     }
     if (binding.empty() && unbinding.empty() && resizing.empty()) return Status::OK();
-    // Nobody drives these any more, and what the agents did is unknown.
+    // Nobody drives these any more, and what the agents did is unknown:
+    // whatever was handed to a head may hold data.
     VS_RETURN_IF_ERROR(db_.Exec("UPDATE attachment SET status = 2, event = 0 WHERE event != 0"));
+    VS_RETURN_IF_ERROR(SettleWrittenLegs(0));
     for (const auto& b : binding)
       VS_RETURN_IF_ERROR(AddEvent("error", "attach", "lvol", b.first,
                                   "the manager stopped while attaching it to hsvr " + std::to_string(b.second) +

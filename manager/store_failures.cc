@@ -13,26 +13,36 @@
 
 namespace vastsky {
 
+namespace {
+std::string HeldWords(int64_t held_for) {
+  if (held_for == 0) return "";
+  return "; its space stays held until " + FormatId("hsvr", held_for) + " drops the old leg or is fenced";
+}
+}  // namespace
+
 Status Store::ReplaceChunk(int64_t chunk_id, int64_t source_pdsk, std::unordered_map<int64_t, double>* load,
                            bool avoid_own_server, Change* change) {
-  Stmt q(db_, "SELECT mirror_id, pdsk_id, offset_mib, length_mib, status, slot FROM chunk WHERE id = ?1");
+  Stmt q(db_,
+         "SELECT c.mirror_id, c.pdsk_id, c.length_mib, c.status, c.slot, m.written FROM chunk c "
+         "JOIN mirror m ON m.id = c.mirror_id WHERE c.id = ?1");
   q.Bind(1, chunk_id);
   if (!q.Step()) {
     VS_RETURN_IF_ERROR(q.status());
     return Status::Error(ENOENT, "no chunk " + FormatId("dext", chunk_id));
   }
-  const int64_t mirror_id = q.Int(0), pdsk_id = q.Int(1), offset = q.Int(2), length = q.Int(3), slot = q.Int(5);
-  const int status = static_cast<int>(q.Int(4));
+  const int64_t mirror_id = q.Int(0), pdsk_id = q.Int(1), length = q.Int(2), slot = q.Int(4);
+  const int status = static_cast<int>(q.Int(3));
+  const bool written = q.Int(5) != 0;
   q.Reset();
+  int64_t held_for = 0;
   // A leg being drained already has its successor: it just goes.
   Stmt retiring(db_, "UPDATE rebuild SET retire_chunk = 0 WHERE retire_chunk = ?1");
   VS_RETURN_IF_ERROR(retiring.Bind(1, chunk_id).Run());
   if (sqlite3_changes(db_.handle()) > 0) {
-    Stmt del(db_, "DELETE FROM chunk WHERE id = ?1");
-    VS_RETURN_IF_ERROR(del.Bind(1, chunk_id).Run());
-    alloc_.Free(pdsk_id, offset, length + kMetaMib, &change->journal);
+    VS_RETURN_IF_ERROR(RetireChunk(chunk_id, change, &held_for));
     return AddEvent("warning", "replace", "mirr", mirror_id,
-                    FormatId("dext", chunk_id) + " lost while being drained: its successor is being rebuilt");
+                    FormatId("dext", chunk_id) + " lost while being drained: its successor is being rebuilt" +
+                        HeldWords(held_for));
   }
   std::vector<Placement> keep;
   Stmt legs(db_,
@@ -54,8 +64,9 @@ Status Store::ReplaceChunk(int64_t chunk_id, int64_t source_pdsk, std::unordered
   (*load)[placed[0].pdsk_id] += 1;
   int64_t new_id;
   VS_RETURN_IF_ERROR(NextIds("lvol", 1, &new_id));
-  // A leg never attached holds nothing yet, so its replacement needs no copy.
-  const int new_status = status == kAllocated ? kAllocated : kSpare;
+  // A mirror never handed to a head holds nothing yet, so its replacement
+  // needs no copy; once handed, even a leg still ALLOCATED may hold data.
+  const int new_status = status == kAllocated && !written ? kAllocated : kSpare;
   Stmt ins(db_,
            "INSERT INTO chunk(id, mirror_id, pdsk_id, offset_mib, length_mib, status, slot) "
            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
@@ -66,12 +77,10 @@ Status Store::ReplaceChunk(int64_t chunk_id, int64_t source_pdsk, std::unordered
             "INSERT INTO rebuild(mirror_id, chunk_id, state, ctime, source_pdsk) VALUES (?1, ?2, 0, ?3, ?4)");
     VS_RETURN_IF_ERROR(rb.Bind(1, mirror_id).Bind(2, new_id).Bind(3, NowIso8601()).Bind(4, source_pdsk).Run());
   }
-  Stmt del(db_, "DELETE FROM chunk WHERE id = ?1");
-  VS_RETURN_IF_ERROR(del.Bind(1, chunk_id).Run());
-  alloc_.Free(pdsk_id, offset, length + kMetaMib, &change->journal);
+  VS_RETURN_IF_ERROR(RetireChunk(chunk_id, change, &held_for));
   return AddEvent("info", "replace", "mirr", mirror_id,
                   FormatId("dext", chunk_id) + " on " + FormatId("pdsk", pdsk_id) + " replaced by " +
-                      FormatId("dext", new_id) + " on " + FormatId("pdsk", placed[0].pdsk_id));
+                      FormatId("dext", new_id) + " on " + FormatId("pdsk", placed[0].pdsk_id) + HeldWords(held_for));
 }
 
 Status Store::QueuedRebuildLoad(std::unordered_map<int64_t, double>* load) {
@@ -142,7 +151,7 @@ Status Store::ReplaceChunksOn(const char* where_sql, int64_t id, Change* change)
   return ReplaceChunks(chunks, change);
 }
 
-Status Store::NotifyFailure(int target, int64_t target_id) {
+Status Store::NotifyFailure(int target, int64_t target_id, const std::set<int64_t>* fenced_pdsks) {
   if (target < kTargetHsvr || target > kTargetDext)
     return Status::Error(EINVAL, "target must be 1 (hsvr), 2 (ssvr), 3 (pdsk) or 4 (dext)");
   return Mutate([&](Change* change) -> Status {
@@ -158,8 +167,18 @@ Status Store::NotifyFailure(int target, int64_t target_id) {
         int detached = sqlite3_changes(db_.handle());
         Stmt requeue(db_, "UPDATE rebuild SET state = 0, hsvr_id = 0, started = '' WHERE state = 1 AND hsvr_id = ?1");
         VS_RETURN_IF_ERROR(requeue.Bind(1, target_id).Run());
+        // Fenced on these disks, it can no longer write its old legs there;
+        // elsewhere (a server it could not be revoked on) they stay held.
+        int64_t freed = 0;
+        if (fenced_pdsks) {
+          HeldFilter held;
+          held.hsvr_id = target_id;
+          held.on_pdsks = fenced_pdsks;
+          VS_RETURN_IF_ERROR(FreeHeld(held, change, &freed));
+        }
         return AddEvent("warning", "failure", "hsvr", target_id,
-                        "head server reported failed; " + std::to_string(detached) + " volumes marked detached");
+                        "head server reported failed; " + std::to_string(detached) + " volumes marked detached" +
+                            (freed ? "; " + std::to_string(freed) + " old leg(s) it held freed" : std::string()));
       }
       case kTargetSsvr: {
         VS_RETURN_IF_ERROR(GetPriority("ssvr", target_id, &prio));

@@ -55,6 +55,8 @@ Status Store::BeginResize(const VolumeRef& ref, int64_t capacity_gib, ResizePlan
     const std::string grown = Quote(vol.name) + " grown from " + Gib(vol.capacity_gib) + " to " + Gib(capacity_gib);
     vol.capacity_gib = capacity_gib;
     if (vol.hsvr_id == 0) return AddEvent("info", "resize", "lvol", vol.id, grown);
+    // Handed to the head from this intent on, whatever its answer.
+    VS_RETURN_IF_ERROR(MarkWritten(vol.id, next_idx));
 
     VS_RETURN_IF_ERROR(LoadHeadAgent(vol.hsvr_id, &plan->head));
     if (plan->head.url.empty()) {
@@ -96,10 +98,16 @@ Status Store::FinishResize(const ResizePlan& plan) {
 Status Store::AbortResize(const ResizePlan& plan, const std::string& why) {
   const VolumeInfo& vol = plan.layout.volume;
   return Mutate([&](Change* change) {
-    // The chunks as they are now: a leg replaced meanwhile is freed too.
+    // The chunks as they are now: a leg replaced meanwhile is freed too,
+    // and so is the one it replaced (the head built none of them).
     Stmt q(db_, "SELECT pdsk_id, offset_mib, length_mib FROM chunk WHERE mirror_id = ?1");
     Stmt del(db_, "DELETE FROM mirror WHERE id = ?1");
+    HeldFilter held;
+    held.hsvr_id = plan.head.id;
+    held.lvol_id = vol.id;
     for (int64_t mirror : plan.new_mirrors) {
+      held.mirror_id = mirror;
+      VS_RETURN_IF_ERROR(FreeHeld(held, change));
       q.Bind(1, mirror);
       while (q.Step()) alloc_.Free(q.Int(0), q.Int(1), q.Int(2) + kMetaMib, &change->journal);
       VS_RETURN_IF_ERROR(q.status());

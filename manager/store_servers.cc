@@ -347,9 +347,13 @@ Status Store::CheckDeletable(const char* table, const char* what, int64_t id, co
 }
 
 Status Store::DeleteHeadServer(int64_t id) {
-  return Mutate([&](Change*) {
+  return Mutate([&](Change* change) {
     VS_RETURN_IF_ERROR(CheckDeletable("hsvr", "head server", id, "SELECT count(*) FROM attachment WHERE hsvr_id = ?1",
                                       "attached volumes"));
+    // The operator says it is gone for good: nothing it had is written now.
+    HeldFilter held;
+    held.hsvr_id = id;
+    VS_RETURN_IF_ERROR(FreeHeld(held, change));
     Stmt del(db_, "DELETE FROM hsvr WHERE id = ?1");
     VS_RETURN_IF_ERROR(del.Bind(1, id).Run());
     return AddEvent("info", "delete", "hsvr", id, "head server deleted");
@@ -359,8 +363,10 @@ Status Store::DeleteHeadServer(int64_t id) {
 Status Store::DeleteStorageServer(int64_t id) {
   return Mutate([&](Change* change) {
     VS_RETURN_IF_ERROR(CheckDeletable("ssvr", "storage server", id,
-                                      "SELECT count(*) FROM chunk c JOIN pdsk p ON p.id = c.pdsk_id WHERE p.ssvr_id = ?1",
-                                      "chunks"));
+                                      "SELECT (SELECT count(*) FROM chunk c JOIN pdsk p ON p.id = c.pdsk_id "
+                                      "WHERE p.ssvr_id = ?1) + (SELECT count(*) FROM held_extent h "
+                                      "JOIN pdsk p ON p.id = h.pdsk_id WHERE p.ssvr_id = ?1)",
+                                      "chunks or old legs a head may still write"));
     Stmt disks(db_, "SELECT id FROM pdsk WHERE ssvr_id = ?1");
     disks.Bind(1, id);
     while (disks.Step()) alloc_.RemoveDisk(disks.Int(0));
@@ -374,7 +380,10 @@ Status Store::DeleteStorageServer(int64_t id) {
 
 Status Store::DeletePhysicalDisk(int64_t id) {
   return Mutate([&](Change* change) {
-    VS_RETURN_IF_ERROR(CheckDeletable("pdsk", "disk", id, "SELECT count(*) FROM chunk WHERE pdsk_id = ?1", "chunks"));
+    VS_RETURN_IF_ERROR(CheckDeletable("pdsk", "disk", id,
+                                      "SELECT (SELECT count(*) FROM chunk WHERE pdsk_id = ?1) + "
+                                      "(SELECT count(*) FROM held_extent WHERE pdsk_id = ?1)",
+                                      "chunks or old legs a head may still write"));
     Stmt del(db_, "DELETE FROM pdsk WHERE id = ?1");
     VS_RETURN_IF_ERROR(del.Bind(1, id).Run());
     alloc_.RemoveDisk(id);

@@ -231,6 +231,7 @@ Status Store::ListLogicalVolumes(const VolumeRef* ref, std::vector<VolumeInfo>* 
 }
 
 Status Store::LoadLayout(const VolumeInfo& vol, VolumeLayout* out) {
+  *out = VolumeLayout();  // a plan may be filled again: never mix two layouts
   out->volume = vol;
   std::map<int64_t, std::vector<std::string>> ips;
   {
@@ -244,7 +245,7 @@ Status Store::LoadLayout(const VolumeInfo& vol, VolumeLayout* out) {
   }
   Stmt q(db_,
          "SELECT m.id, m.offset_gib, m.capacity_gib, c.id, c.pdsk_id, p.ssvr_id, c.offset_mib, c.length_mib, c.status, "
-         "s.url, p.priority IN (1, 2, 3) AND s.priority IN (1, 2, 3) "
+         "s.url, p.priority IN (1, 2, 3) AND s.priority IN (1, 2, 3), m.written "
          "FROM mirror m JOIN chunk c ON c.mirror_id = m.id JOIN pdsk p ON p.id = c.pdsk_id "
          "JOIN ssvr s ON s.id = p.ssvr_id WHERE m.lvol_id = ?1 ORDER BY m.idx, c.slot");
   q.Bind(1, vol.id);
@@ -254,6 +255,7 @@ Status Store::LoadLayout(const VolumeInfo& vol, VolumeLayout* out) {
       m.id = q.Int(0);
       m.offset_gib = q.Int(1);
       m.capacity_gib = q.Int(2);
+      m.written = q.Int(11) != 0;
       out->mirrors.push_back(m);
     }
     ChunkInfo c;

@@ -3,7 +3,10 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "lib/ids.h"
@@ -96,6 +99,7 @@ struct ChunkInfo {
 struct MirrorInfo {
   int64_t id = 0;
   int64_t offset_gib = 0, capacity_gib = 0;
+  bool written = false;  // handed to a head before: its legs may hold data
   std::vector<ChunkInfo> chunks;
 };
 
@@ -106,11 +110,26 @@ struct VolumeLayout {
   std::vector<VolumeLayout> snapshots;
 };
 
+// The extent of a leg that left its mirror while a head may still have it
+// assembled (manager/store_held.cc): offset_mib and length_mib as a
+// chunk's, not free until that head lets it go.
+struct HeldExtent {
+  int64_t pdsk_id = 0, offset_mib = 0, length_mib = 0;
+  int64_t hsvr_id = 0, lvol_id = 0, mirror_id = 0, chunk_id = 0;
+};
+
 // A head server as the manager calls its agent.
 struct HeadAgentInfo {
   int64_t id = 0;
   std::string url;  // "" = no agent: attach and detach record state only
   std::string initiator, chap_user, chap_secret;
+};
+
+// The iSCSI ACLs the manager grants on one storage server's disks
+// (Store::GrantedAcls, manager/acl_reconcile.h).
+struct GrantedAcls {
+  std::map<std::string, int64_t> heads;              // every known head's initiator -> hsvr id
+  std::set<std::pair<int64_t, std::string>> granted;  // (pdsk id, initiator)
 };
 
 // What driving an attach through the agents needs, read in the transaction

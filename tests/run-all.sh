@@ -1,10 +1,10 @@
 #!/bin/bash
 # Every test VastSky has: unit tests (plain and under AddressSanitizer +
 # UBSan), the integration tests against the sanitized daemons over real
-# sockets, then the VM lab (a real kernel under QEMU): the agents' host
-# layer, the smoke test of the data path, end to end, faults and thrash.
-# Ends with one "check: N passed, N failed" line. VASTSKY_SKIP_VMLAB=1
-# leaves the VM lab out (say so loudly).
+# sockets, the concurrency tests under ThreadSanitizer, then the VM lab (a
+# real kernel under QEMU): the agents' host layer, the smoke test of the data
+# path, end to end, faults and thrash. Ends with one "check: N passed, N
+# failed" line. VASTSKY_SKIP_VMLAB=1 leaves the VM lab out (say so loudly).
 set -u
 cd "$(dirname "$0")/.."
 tools/install-deps.sh --check-or-install --vmlab || exit 1
@@ -13,6 +13,8 @@ jobs=$(nproc 2>/dev/null || echo 2)
 make -j"$jobs" all >/dev/null || { echo "check: build failed"; exit 1; }
 make -j"$jobs" SAN=1 build-asan/bin/vastsky-manager build-asan/bin/vastsky build-asan/bin/vastsky-storage-agent build-asan/bin/vastsky-head-agent build-asan/bin/VastSkySR build-asan/bin/vastsky-xapi-plugin build-asan/bin/unit-tests >/dev/null \
   || { echo "check: sanitizer build failed"; exit 1; }
+make -j"$jobs" SAN=thread build-tsan/bin/vastsky-manager build-tsan/bin/vastsky-storage-agent build-tsan/bin/vastsky-head-agent build-tsan/bin/unit-tests >/dev/null \
+  || { echo "check: ThreadSanitizer build failed"; exit 1; }
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=87
@@ -39,6 +41,17 @@ echo "== integration tests (ASan+UBSan daemons)"
 VASTSKY_BIN_DIR=$PWD/build-asan/bin python3 tests/integration/run.py 2>&1 | tee "$log/integration"
 [ "${PIPESTATUS[0]}" = 0 ] || status=1
 tally "$log/integration"
+echo "== concurrency tests (ThreadSanitizer daemons: agents' heartbeat, scrub and RPC threads, the manager's)"
+# A race report stops the process at once with status 88: the test fails
+# (the manager's exit is checked, an agent's counts through run.py).
+tsan_options=halt_on_error=1:exitcode=88:second_deadlock_stack=1
+TSAN_OPTIONS=$tsan_options build-tsan/bin/unit-tests 2>&1 | tee "$log/unit-tsan" | grep -v ': OK$' || true
+[ "${PIPESTATUS[0]}" = 0 ] || status=1
+tally "$log/unit-tsan"
+TSAN_OPTIONS=$tsan_options VASTSKY_BIN_DIR=$PWD/build-tsan/bin python3 tests/integration/run.py --label tsan \
+  test_attach_agents.py test_storage_agent.py test_reconnect_heartbeat.py test_acl_reconcile.py 2>&1 | tee "$log/tsan"
+[ "${PIPESTATUS[0]}" = 0 ] || status=1
+tally "$log/tsan"
 echo "== RPM packages: build, lint, file lists"
 tests/rpm/check.sh 2>&1 | tee "$log/rpm"
 [ "${PIPESTATUS[0]}" = 0 ] || status=1

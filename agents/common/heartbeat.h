@@ -3,6 +3,8 @@
 // never gives up on the manager; it logs an outage once at WARNING (and its
 // end at INFO), and registers again when the manager answers after an
 // outage or answers ENOENT (it no longer knows this server).
+// RegisterNow, then Run, on one thread at a time (reg and beat run there
+// only); Stop from any thread.
 #pragma once
 
 #include <condition_variable>

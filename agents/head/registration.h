@@ -3,7 +3,8 @@
 // manager calls it on, with reconnect so a restart keeps its id. The id goes
 // to id_file too: the XCP driver on this host (sm_plugin/) reads it to know
 // which head server it attaches volumes to.
-// agents/common/heartbeat.h drives Register() and Beat().
+// agents/common/heartbeat.h drives Register() and Beat(), on the heartbeat
+// thread only (not thread-safe; the link is that thread's own).
 #pragma once
 
 #include <cstdint>

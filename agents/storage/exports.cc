@@ -72,9 +72,13 @@ Status Exports::Allow(int64_t pdsk_id, const InitiatorAccess& access) {
 Status Exports::Revoke(int64_t pdsk_id, const std::string& initiator) {
   std::lock_guard<std::mutex> lock(mu_);
   if (!devices_.count(pdsk_id)) return Status::Error(ENOENT, FormatId("pdsk", pdsk_id) + " is not exported here");
-  // Revoke on the target first: fencing must not be undone by a restart.
+  // Revoke on the target first, then persist, and only then answer: a
+  // fence must not be undone by a restart. The file is written even when
+  // acls_ no longer has the initiator (it was only in the kernel, or an
+  // earlier revoke's write failed and this is the manager's retry): only a
+  // successful write says the file lacks it too.
   VS_RETURN_IF_ERROR(target_->Revoke(DiskIqn(pdsk_id), initiator));
-  if (acls_[pdsk_id].erase(initiator) == 0) return Status::OK();
+  acls_[pdsk_id].erase(initiator);
   return SaveAcls();
 }
 

@@ -2,8 +2,9 @@
 // (iqn DiskIqn(pdskid), LUN 0, serial the pdsk id, a portal per data IP) and
 // the initiators the manager allowed on each. Allowed ACLs are persisted in
 // state_dir/acls so they are re-applied after a reboot, when the kernel
-// target has forgotten them. Thread-safe: the RPC threads and the
-// registration thread share it.
+// target has forgotten them. Thread-safe (one lock, held across each
+// kernel call): the RPC threads, the heartbeat thread (registration) and
+// the scrub thread (List) share it.
 #pragma once
 
 #include <cstdint>
@@ -36,6 +37,8 @@ class Exports {
   // ENOENT if pdsk_id is not exported here. Credentials must be checked
   // by the caller (ValidIscsiName, CheckChap).
   Status Allow(int64_t pdsk_id, const InitiatorAccess& access);
+  // Success means the initiator is out of the kernel's ACL and the ACL
+  // file is synced without it, so no restart brings it back.
   Status Revoke(int64_t pdsk_id, const std::string& initiator);
   Status List(std::vector<ExportInfo>* out);
 

@@ -123,8 +123,11 @@ int main(int argc, char** argv) {
   if (!st.ok()) return daemon.Fail(st);
   // Calls are bounded well under a heartbeat period so a hung manager
   // delays beats, never the agent's service or its shutdown for long.
-  ManagerLink link(settings.agent.managers, http.secret, settings.agent.ca_file,
-                   std::min(reg_options.heartbeat_s, 5) * 1000);
+  // A ManagerLink is not thread-safe: the heartbeat thread and the scrub
+  // thread each own one.
+  const int link_timeout_ms = std::min(reg_options.heartbeat_s, 5) * 1000;
+  ManagerLink link(settings.agent.managers, http.secret, settings.agent.ca_file, link_timeout_ms);
+  ManagerLink scrub_link(settings.agent.managers, http.secret, settings.agent.ca_file, link_timeout_ms);
   Registration registration(reg_options, &link, &exports);
   VS_LOG_INFO("vastsky-storage-agent %s: %zu disk(s), target %s, state in %s", VASTSKY_VERSION,
               reg_options.disks.size(), settings.target.c_str(), settings.agent.state_dir.c_str());
@@ -154,11 +157,11 @@ int main(int argc, char** argv) {
           for (const ExportInfo& e : list) disks.push_back({e.pdsk_id, e.device});
         return disks;
       },
-      [&link](int64_t pdsk_id, const std::vector<int64_t>& bad_gib) {
+      [&scrub_link](int64_t pdsk_id, const std::vector<int64_t>& bad_gib) {
         std::vector<xmlrpc_c::value> blocks;
         for (int64_t b : bad_gib) blocks.push_back(IntValue(b));
         xmlrpc_c::value r;
-        return link.Call("notifyBadBlocks", {{"pdskid", IntValue(pdsk_id)}, {"blocks", xmlrpc_c::value_array(blocks)}},
+        return scrub_link.Call("notifyBadBlocks", {{"pdskid", IntValue(pdsk_id)}, {"blocks", xmlrpc_c::value_array(blocks)}},
                          &r);
       });
   std::thread scrubbing([&scrubber] { scrubber.Run(); });

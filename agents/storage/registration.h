@@ -2,7 +2,9 @@
 // disks (with reconnect, so a restart keeps its ids), an export of each
 // registered disk, and the ids in state_dir/ids (so the disks are exported
 // again at boot even while the manager is down). agents/common/heartbeat.h
-// drives Register() and Beat().
+// drives Register() and Beat(). Not thread-safe: RestoreExports runs
+// before the heartbeat thread starts, and only that thread uses it after;
+// its ManagerLink is that thread's own (the scrub thread has another).
 #pragma once
 
 #include <cstdint>

@@ -3,6 +3,8 @@
 // its mirror still hold the data, not during the rebuild that needs it.
 // Each unreadable GiB is reported (the manager's notifyBadBlocks), and the
 // manager moves the chunks there, not the whole disk.
+// Run() on its own thread, which alone calls read, disks and report (so
+// report gets a ManagerLink of its own); Stop() from any thread.
 #pragma once
 
 #include <condition_variable>

@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <map>
 #include <set>
 #include <string>
 
@@ -38,6 +39,7 @@ class ManagerAttachTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(AbortRemovesIntent);
   CPPUNIT_TEST(HeadWithoutAgentIsStateOnly);
   CPPUNIT_TEST(DisksStillNeededByOtherVolumes);
+  CPPUNIT_TEST(GrantedAclsOnAServer);
   CPPUNIT_TEST(ReopenTurnsTransitionsIntoError);
   CPPUNIT_TEST(DetachRefusedGoesBack);
   CPPUNIT_TEST(SnapshotsAreNotOnTheDataPath);
@@ -190,11 +192,12 @@ class ManagerAttachTest : public CppUnit::TestFixture {
     AttachPlan plan;
     CPPUNIT_ASSERT(store_->BeginAttach(VolumeRef{v, ""}, h, false, &plan).ok());
     // A disk fails while the agents work: its leg is replaced by a new one
-    // the head never built.
+    // the head never built. The head may be writing the mirror already, so
+    // the new leg is SPARE, to be rebuilt, never ALLOCATED (nosync).
     const int64_t lost = plan.layout.mirrors[0].chunks[0].pdsk_id;
     CPPUNIT_ASSERT(store_->NotifyFailure(kTargetPdsk, lost).ok());
     CPPUNIT_ASSERT(store_->FinishAttach(plan, "/dev/vastsky/v").ok());
-    CPPUNIT_ASSERT(LegStatuses(v) == (std::set<int>{kAllocated, kInsync}));
+    CPPUNIT_ASSERT(LegStatuses(v) == (std::set<int>{kInsync, kSpare}));
   }
 
   void AbortRemovesIntent() {
@@ -258,6 +261,30 @@ class ManagerAttachTest : public CppUnit::TestFixture {
     needed.clear();
     CPPUNIT_ASSERT(store_->DisksStillNeeded(Head("127.2.0.2", kHeadUrl, kIqn + "2"), c, &needed).ok());
     CPPUNIT_ASSERT(needed.empty());
+  }
+
+  // What ACL reconciliation (manager/acl_reconcile.h) keeps on a server:
+  // each head's initiator on the disks of its volumes there, attached or
+  // in transition; a fenced head's are gone; every initiator is named.
+  void GrantedAclsOnAServer() {
+    Cluster(2);  // redundancy 2: every volume has a leg on each server
+    const int64_t h = Head("127.2.0.1"), g = Head("127.2.0.2", kHeadUrl, kIqn + "2");
+    const int64_t a = Volume("a", 4), b = Volume("b", 4);
+    AttachPlan plan;
+    CPPUNIT_ASSERT(store_->BeginAttach(VolumeRef{a, ""}, h, false, &plan).ok());
+    CPPUNIT_ASSERT(store_->FinishAttach(plan, "/dev/x").ok());
+    CPPUNIT_ASSERT(store_->BeginAttach(VolumeRef{b, ""}, g, false, &plan).ok());  // b stays BINDING
+    GrantedAcls view;
+    CPPUNIT_ASSERT(store_->GrantedAclsOn(ssvrs_[0], &view).ok());
+    CPPUNIT_ASSERT((view.heads == std::map<std::string, int64_t>{{kIqn, h}, {kIqn + "2", g}}));
+    std::vector<PhysicalDiskInfo> disks;
+    CPPUNIT_ASSERT(store_->ListPhysicalDisks(ssvrs_[0], &disks).ok());
+    const int64_t pdsk = disks.at(0).id;
+    CPPUNIT_ASSERT((view.granted == std::set<std::pair<int64_t, std::string>>{{pdsk, kIqn}, {pdsk, kIqn + "2"}}));
+    CPPUNIT_ASSERT(store_->NotifyFailure(kTargetHsvr, h).ok());  // fenced: its volume released
+    view = GrantedAcls();
+    CPPUNIT_ASSERT(store_->GrantedAclsOn(ssvrs_[0], &view).ok());
+    CPPUNIT_ASSERT((view.granted == std::set<std::pair<int64_t, std::string>>{{pdsk, kIqn + "2"}}));
   }
 
   void ReopenTurnsTransitionsIntoError() {

@@ -1,0 +1,150 @@
+// Store: space a head may still write, and legs that may hold data.
+//
+// A leg that leaves its mirror while its volume is attached (any bind
+// status or event) may still be assembled on that head, and written
+// through: its extent goes to held_extent for that head, not back to the
+// pool, until the head confirms it dropped the leg (an answer whose spec
+// no longer names it), the head is fenced on that disk, or the head is
+// deleted. Until then the allocator counts it as used: it is in neither
+// chunk nor free_extent, and LoadAllocator reads free space only.
+//
+// A mirror handed to a head (the intent of an attach or grow, recorded
+// before any agent is called) is `written`: its legs are never given out
+// ALLOCATED again, since a head builds an all-ALLOCATED mirror nosync.
+#include <cerrno>
+
+#include "lib/ids.h"
+#include "manager/store.h"
+
+namespace vastsky {
+
+Status Store::RetireChunk(int64_t chunk_id, Change* change, int64_t* held_for) {
+  Stmt q(db_,
+         "SELECT c.pdsk_id, c.offset_mib, c.length_mib, c.mirror_id, m.lvol_id, ifnull(a.hsvr_id, 0) "
+         "FROM chunk c JOIN mirror m ON m.id = c.mirror_id LEFT JOIN attachment a ON a.lvol_id = m.lvol_id "
+         "WHERE c.id = ?1");
+  q.Bind(1, chunk_id);
+  if (!q.Step()) return q.status().ok() ? Status::Error(ENOENT, "no chunk " + FormatId("dext", chunk_id)) : q.status();
+  const int64_t pdsk = q.Int(0), offset = q.Int(1), length = q.Int(2), mirror = q.Int(3), lvol = q.Int(4);
+  *held_for = q.Int(5);
+  q.Reset();
+  Stmt del(db_, "DELETE FROM chunk WHERE id = ?1");
+  VS_RETURN_IF_ERROR(del.Bind(1, chunk_id).Run());
+  if (*held_for == 0) {
+    alloc_.Free(pdsk, offset, length + kMetaMib, &change->journal);
+    return Status::OK();
+  }
+  Stmt hold(db_,
+            "INSERT INTO held_extent(pdsk_id, offset_mib, length_mib, hsvr_id, lvol_id, mirror_id, chunk_id, ctime) "
+            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+  hold.Bind(1, pdsk).Bind(2, offset).Bind(3, length).Bind(4, *held_for).Bind(5, lvol).Bind(6, mirror);
+  return hold.Bind(7, chunk_id).Bind(8, NowIso8601()).Run();
+}
+
+Status Store::FreeHeld(const HeldFilter& f, Change* change, int64_t* freed) {
+  Stmt q(db_,
+         "SELECT pdsk_id, offset_mib, length_mib, chunk_id FROM held_extent WHERE hsvr_id = ?1 "
+         "AND (?2 = 0 OR lvol_id = ?2) AND (?3 = 0 OR mirror_id = ?3)");
+  q.Bind(1, f.hsvr_id).Bind(2, f.lvol_id).Bind(3, f.mirror_id);
+  std::vector<HeldExtent> gone;
+  while (q.Step()) {
+    if (f.kept && f.kept->count(q.Int(3))) continue;
+    if (f.on_pdsks && !f.on_pdsks->count(q.Int(0))) continue;
+    HeldExtent h;
+    h.pdsk_id = q.Int(0);
+    h.offset_mib = q.Int(1);
+    h.length_mib = q.Int(2);
+    gone.push_back(h);
+  }
+  VS_RETURN_IF_ERROR(q.status());
+  Stmt del(db_, "DELETE FROM held_extent WHERE pdsk_id = ?1 AND offset_mib = ?2");
+  for (const HeldExtent& h : gone) {
+    VS_RETURN_IF_ERROR(del.Bind(1, h.pdsk_id).Bind(2, h.offset_mib).Run());
+    alloc_.Free(h.pdsk_id, h.offset_mib, h.length_mib + kMetaMib, &change->journal);
+  }
+  if (freed) *freed = static_cast<int64_t>(gone.size());
+  return Status::OK();
+}
+
+Status Store::FreeHeldOfVolume(const VolumeInfo& vol, int64_t hsvr_id, Change* change) {
+  HeldFilter f;
+  f.hsvr_id = hsvr_id;
+  f.lvol_id = vol.id;
+  VS_RETURN_IF_ERROR(FreeHeld(f, change));
+  for (const Association& a : vol.associated_from) {
+    f.lvol_id = a.lvol_id;
+    VS_RETURN_IF_ERROR(FreeHeld(f, change));
+  }
+  return Status::OK();
+}
+
+Status Store::ReleaseHeld(const HeldFilter& f, const std::string& target, int64_t target_id, const std::string& why) {
+  return Mutate([&](Change* change) {
+    int64_t freed = 0;
+    VS_RETURN_IF_ERROR(FreeHeld(f, change, &freed));
+    if (freed == 0) return Status::OK();
+    return AddEvent("info", "released", target, target_id, std::to_string(freed) + " old leg(s) freed: " + why);
+  });
+}
+
+Status Store::ConfirmLegs(int64_t hsvr_id, int64_t lvol_id, int64_t mirror_id, const std::set<int64_t>& chunks) {
+  HeldFilter f;
+  f.hsvr_id = hsvr_id;
+  f.lvol_id = lvol_id;
+  f.mirror_id = mirror_id;
+  f.kept = &chunks;
+  return ReleaseHeld(f, "lvol", lvol_id, FormatId("hsvr", hsvr_id) + " has dropped them");
+}
+
+Status Store::ReleaseRevoked(int64_t hsvr_id, const std::set<int64_t>& pdsks) {
+  HeldFilter f;
+  f.hsvr_id = hsvr_id;
+  f.on_pdsks = &pdsks;
+  return ReleaseHeld(f, "hsvr", hsvr_id, "the head's access to their disks is revoked");
+}
+
+Status Store::ListHeld(std::vector<HeldExtent>* out) {
+  Stmt q(db_,
+         "SELECT pdsk_id, offset_mib, length_mib, hsvr_id, lvol_id, mirror_id, chunk_id FROM held_extent "
+         "ORDER BY pdsk_id, offset_mib");
+  while (q.Step()) {
+    HeldExtent h;
+    h.pdsk_id = q.Int(0);
+    h.offset_mib = q.Int(1);
+    h.length_mib = q.Int(2);
+    h.hsvr_id = q.Int(3);
+    h.lvol_id = q.Int(4);
+    h.mirror_id = q.Int(5);
+    h.chunk_id = q.Int(6);
+    out->push_back(h);
+  }
+  return q.status();
+}
+
+Status Store::MarkWritten(int64_t lvol_id, int64_t from_idx) {
+  Stmt up(db_, "UPDATE mirror SET written = 1 WHERE lvol_id = ?1 AND idx >= ?2");
+  return up.Bind(1, lvol_id).Bind(2, from_idx).Run();
+}
+
+Status Store::SettleWrittenLegs(int64_t lvol_id) {
+  // Legs built together hold the same data: in sync with each other. A
+  // leg never built beside an in-sync one holds nothing yet: rebuilt.
+  Stmt q(db_,
+         "SELECT c.id, c.mirror_id, EXISTS(SELECT 1 FROM chunk i WHERE i.mirror_id = c.mirror_id AND i.status = 2) "
+         "FROM chunk c JOIN mirror m ON m.id = c.mirror_id "
+         "WHERE c.status = 1 AND m.written = 1 AND (?1 = 0 OR m.lvol_id = ?1)");
+  q.Bind(1, lvol_id);
+  std::vector<std::pair<int64_t, int64_t>> insync, spare;  // chunk, mirror
+  while (q.Step()) (q.Int(2) ? spare : insync).emplace_back(q.Int(0), q.Int(1));
+  VS_RETURN_IF_ERROR(q.status());
+  Stmt up(db_, "UPDATE chunk SET status = ?2 WHERE id = ?1");
+  Stmt rb(db_, "INSERT OR IGNORE INTO rebuild(mirror_id, chunk_id, state, ctime) VALUES (?1, ?2, 0, ?3)");
+  for (const auto& c : insync) VS_RETURN_IF_ERROR(up.Bind(1, c.first).Bind(2, int{kInsync}).Run());
+  for (const auto& c : spare) {
+    VS_RETURN_IF_ERROR(up.Bind(1, c.first).Bind(2, int{kSpare}).Run());
+    VS_RETURN_IF_ERROR(rb.Bind(1, c.second).Bind(2, c.first).Bind(3, NowIso8601()).Run());
+  }
+  return Status::OK();
+}
+
+}  // namespace vastsky
