@@ -31,6 +31,8 @@ class Store {
     bool chunk_explicit = false;  // else the database's own size stands
   };
 
+  // Takes the database's lock first (EBUSY while another manager holds
+  // it, see DbLock) and keeps it until the Store is destroyed.
   Status Open(const std::string& path, const Options& options);
   int64_t chunk_gib() const { return chunk_gib_; }
 
@@ -165,8 +167,14 @@ class Store {
   // Checks the database against VastSky's invariants; one line per problem.
   static Status Audit(const std::string& path, std::vector<std::string>* problems);
 
+  // For tests only. The connection, to arm its fault injection
+  // (Db::FailAfter); and the first difference between the in-memory
+  // allocator and one loaded afresh from the database ("" if none).
+  Db* db_for_test() { return &db_; }
+  Status AllocatorDifference(std::string* difference);
+
  private:
-  Status LoadAllocator();
+  Status LoadAllocator(Allocator* into);
   // At Open: a transition no manager is driving any more becomes ERROR.
   Status ClearInterruptedTransitions();
   // The rules every attach obeys; vol is the volume ref names.
@@ -228,6 +236,7 @@ class Store {
   Status SourceDisks(int64_t mirror_id, int64_t except_chunk, std::vector<int64_t>* out);
   Status ReplaceChunksOn(const char* where_sql, int64_t id, Change* change);
 
+  DbLock lock_;  // before db_: released after the database is closed
   Db db_;
   Allocator alloc_;
   int64_t chunk_gib_ = 4;
