@@ -13,21 +13,12 @@
 #include <vector>
 
 #include "manager/store.h"
+#include "tests/unit/temp_db.h"
 
 using namespace vastsky;
 
 namespace {
 const int64_t kDiskSectors = 40LL * 1024 * 2048;  // 40 GiB
-
-struct TempDb {
-  std::string dir, path;
-  TempDb() {
-    char tmpl[] = "/tmp/vastsky-faults-XXXXXX";
-    dir = mkdtemp(tmpl);
-    path = dir + "/state.db";
-  }
-  ~TempDb() { (void)system(("rm -rf " + dir).c_str()); }
-};
 
 // Every row of every table, as sorted text: equal dumps, equal content.
 std::string Dump(const std::string& path) {
@@ -64,6 +55,7 @@ class StoreFaultsTest : public CppUnit::TestFixture {
   TempDb* tmp_ = nullptr;
   Store* store_ = nullptr;
   int attempts_ = 0;
+  int servers_ = 0;  // registered by Servers(): 127.1.0.<n>
   std::vector<int64_t> attached_;  // through the head's agent
 
  public:
@@ -197,7 +189,7 @@ class StoreFaultsTest : public CppUnit::TestFixture {
   void Servers(int count, std::vector<int64_t>* ssvrs, std::vector<int64_t>* pdsks) {
     for (int s = 0; s < count; ++s) {
       int64_t ssvr, pdsk;
-      const std::string ip = "127.1.0." + std::to_string(ssvrs->size() + 1), domain = "rack" + ip;
+      const std::string ip = "127.1.0." + std::to_string(++servers_), domain = "rack" + ip;
       Walk("RegisterStorageServer", [&] { return store_->RegisterStorageServer({ip}, &domain, &ssvr); });
       Walk("RegisterPhysicalDisk", [&] { return store_->RegisterPhysicalDisk(ssvr, "/dev/d", kDiskSectors, &pdsk); });
       ssvrs->push_back(ssvr);
@@ -275,6 +267,32 @@ class StoreFaultsTest : public CppUnit::TestFixture {
     const int64_t failed_ssvr = Layout(a).mirrors.at(1).chunks.at(0).ssvr_id;
     Walk("NotifyFailure ssvr", [&] { return store_->NotifyFailure(kTargetSsvr, failed_ssvr); });
     RebuildAll();
+
+    // A detached volume with a leg to rebuild: attached for the rebuild
+    // only, then adopted by a user's attach.
+    int64_t d;
+    Walk("CreateLogicalVolume", [&] { return store_->CreateLogicalVolume("d", 4, 2, &d); });
+    const ChunkInfo worn = Layout(d).mirrors.at(0).chunks.at(0);
+    Walk("NotifyBadBlocks detached", [&] { return store_->NotifyBadBlocks(worn.pdsk_id, {worn.offset_mib / 1024 + 1}); });
+    Walk("BeginAttach rebuild only", [&] { return store_->BeginAttach(VolumeRef{d, ""}, head, true, &attach); });
+    Walk("FinishAttach rebuild only", [&] { return store_->FinishAttach(attach, "/dev/vastsky/d"); });
+    bool adopted = false;
+    Walk("AdoptRebuildAttachment", [&] { return store_->AdoptRebuildAttachment(d, head, &adopted); });
+    CPPUNIT_ASSERT(adopted);
+    attached_.push_back(d);
+    RebuildAll();
+
+    // Agents coming back: a failed server and its disk, a restarted agent
+    // whose disk grew.
+    int64_t back = 0;
+    const size_t index = std::find(ssvrs.begin(), ssvrs.end(), failed_ssvr) - ssvrs.begin();
+    const std::string failed_ip = "127.1.0." + std::to_string(index + 1);
+    Walk("RegisterStorageServer back", [&] { return store_->RegisterStorageServer({failed_ip}, nullptr, &back); });
+    int64_t back_disk = 0;
+    Walk("RegisterPhysicalDisk back", [&] { return store_->RegisterPhysicalDisk(back, "/dev/d", kDiskSectors, &back_disk); });
+    int64_t grown = 0;
+    Walk("RegisterPhysicalDisk grown", [&] { return store_->RegisterPhysicalDisk(ssvrs[4], "/dev/d", 2 * kDiskSectors, &grown, true); });
+    CPPUNIT_ASSERT_EQUAL(pdsks[4], grown);
 
     // Deletes: volumes, then a server that never held anything, and heads.
     Walk("DeleteLogicalVolume snapshot", [&] { return store_->DeleteLogicalVolume(VolumeRef{snap, ""}); });
