@@ -132,9 +132,9 @@ class StoreFaultsTest : public CppUnit::TestFixture {
   // the second of the last one may not).
   void Walk(const std::string& name, const std::function<Status()>& mutation, bool must_change = true) {
     Db* db = store_->db_for_test();
+    const std::string before = Dump(tmp_->path);  // and after every failed attempt
     for (Db::Fault kind : {Db::Fault::kCommit, Db::Fault::kStatement}) {
       for (int n = 1;; ++n) {
-        const std::string before = Dump(tmp_->path);
         db->FailAfter(n, kind);
         Status st = mutation();
         const bool fired = !db->fault_pending();
