@@ -93,12 +93,11 @@ class StoreFaultsTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_MESSAGE(what + ": allocator differs from a reload: " + difference, difference.empty());
   }
 
-  // Proves manager/store.h: "Each public mutation is one SQLite transaction;
-  // the in-memory allocator is updated in step and reverted if the
-  // transaction does not commit". A free extent changed behind the Store's
-  // back makes the journal's UPDATE match no row: that fails the whole
-  // transaction instead of committing chunks over space the database does
-  // not count as free.
+  // Proves manager/API.md: "A 500 naming a `pdsk` and "the allocator and
+  // the database disagree" means the database was changed behind the
+  // manager's back". The journal's UPDATE then matches no row: that fails
+  // the whole transaction instead of committing chunks over space the
+  // database does not count as free.
   void JournalMatchingNoRowFails() {
     int64_t ssvr, pdsk, id;
     for (int s = 0; s < 2; ++s) {
@@ -143,7 +142,9 @@ class StoreFaultsTest : public CppUnit::TestFixture {
         const std::string what = name + (kind == Db::Fault::kCommit ? " commit " : " statement ") + std::to_string(n);
         if (!fired) {
           CPPUNIT_ASSERT_MESSAGE(what + " failed on its own: " + st.ToString(), st.ok());
-          CPPUNIT_ASSERT_MESSAGE(name + " changed nothing: the walk proved little", !must_change || before != Dump(tmp_->path));
+          const bool changed = before != Dump(tmp_->path);
+          CPPUNIT_ASSERT_MESSAGE(name + " changed rows without a transaction", kind == Db::Fault::kStatement || !changed);
+          CPPUNIT_ASSERT_MESSAGE(name + " changed nothing: the walk proved little", !must_change || changed);
           AssertConsistent(what);
           return;  // done: it ran to the end untouched
         }
@@ -197,6 +198,10 @@ class StoreFaultsTest : public CppUnit::TestFixture {
     }
   }
 
+  // Proves manager/store.h: "Each public mutation is one SQLite transaction;
+  // the in-memory allocator is updated in step and reverted if the
+  // transaction does not commit". A scenario through every kind of
+  // mutation, each one walked (Walk).
   void EveryMutationSurvivesEveryFault() {
     std::vector<int64_t> ssvrs, pdsks;
     Servers(5, &ssvrs, &pdsks);
