@@ -272,6 +272,16 @@ class StoreFaultsTest : public CppUnit::TestFixture {
     const int64_t failed_ssvr = Layout(a).mirrors.at(1).chunks.at(0).ssvr_id;
     Walk("NotifyFailure ssvr", [&] { return store_->NotifyFailure(kTargetSsvr, failed_ssvr); });
     RebuildAll();
+    // The replaced legs' space stays held for the head until it lets go.
+    std::vector<HeldExtent> held;
+    CPPUNIT_ASSERT(store_->ListHeld(&held).ok());
+    CPPUNIT_ASSERT(!held.empty());
+    Walk("ReleaseRevoked", [&] { return store_->ReleaseRevoked(head, {held.front().pdsk_id}); });
+    std::set<int64_t> legs_now;
+    for (const MirrorInfo& m : Layout(a).mirrors)
+      for (const ChunkInfo& l : m.chunks) legs_now.insert(l.id);
+    Walk("ConfirmLegs", [&] { return store_->ConfirmLegs(head, a, 0, legs_now); });
+    Walk("NoteClusterEvent", [&] { return store_->NoteClusterEvent("error", "isolation", "4 of 9 silent"); });
 
     // A detached volume with a leg to rebuild: attached for the rebuild
     // only, then adopted by a user's attach.
