@@ -259,4 +259,26 @@ const std::map<int64_t, int64_t>* Allocator::FreeList(int64_t pdsk_id) const {
   return it == disks_.end() ? nullptr : &it->second.free;
 }
 
+std::string Allocator::Difference(const Allocator& other) const {
+  if (disks_.size() != other.disks_.size())
+    return std::to_string(disks_.size()) + " disks, not " + std::to_string(other.disks_.size());
+  for (const auto& entry : disks_) {
+    const Disk& a = entry.second;
+    auto it = other.disks_.find(entry.first);
+    const std::string name = "pdsk " + std::to_string(entry.first);
+    if (it == other.disks_.end()) return name + " missing";
+    const Disk& b = it->second;
+    if (a.spec.ssvr_id != b.spec.ssvr_id || a.spec.size_mib != b.spec.size_mib || a.spec.weight != b.spec.weight ||
+        a.spec.allocatable != b.spec.allocatable)
+      return name + ": spec differs";
+    if (a.free != b.free) return name + ": free list differs";
+    if (a.used != b.used || a.largest != b.largest || a.indexed != b.indexed || (a.indexed && a.key != b.key))
+      return name + ": derived figures or fill order differ";
+  }
+  if (server_domain_ != other.server_domain_)
+    return "server domains differ (" + std::to_string(server_domain_.size()) + " servers with a domain, not " +
+           std::to_string(other.server_domain_.size()) + ")";
+  return "";
+}
+
 }  // namespace vastsky

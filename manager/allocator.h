@@ -110,6 +110,10 @@ class Allocator {
   int64_t Available(int64_t pdsk_id) const;
   const std::map<int64_t, int64_t>* FreeList(int64_t pdsk_id) const;
   size_t disk_count() const { return disks_.size(); }
+  // For tests: the first difference in disks, specs, free lists, fill
+  // order and domains from `other` ("" if none). The random tie-breaking
+  // salts are not compared.
+  std::string Difference(const Allocator& other) const;
 
  private:
   struct Disk {

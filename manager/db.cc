@@ -1,5 +1,11 @@
 #include "manager/db.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <ctime>
 
 namespace vastsky {
@@ -36,6 +42,11 @@ void Db::Close() {
 }
 
 Status Db::Exec(const std::string& sql) {
+  if (Injected(Fault::kStatement)) return Status::Internal("SQL failed (" + sql.substr(0, 60) + "): injected fault");
+  return ExecUnfaulted(sql);
+}
+
+Status Db::ExecUnfaulted(const std::string& sql) {
   char* err = nullptr;
   if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
     std::string msg = err ? err : "unknown error";
@@ -45,7 +56,7 @@ Status Db::Exec(const std::string& sql) {
   return Status::OK();
 }
 
-Stmt::Stmt(const Db& db, const char* sql) : db_(db.handle()) {
+Stmt::Stmt(const Db& db, const char* sql) : owner_(db), db_(db.handle()) {
   if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr) != SQLITE_OK)
     status_ = SqlError(db_, std::string("prepare ") + sql);
 }
@@ -71,6 +82,10 @@ Stmt& Stmt::BindNull(int i) {
 
 bool Stmt::Step() {
   if (!stmt_ || !status_.ok()) return false;
+  if (owner_.Injected(Db::Fault::kStatement)) {
+    status_ = Status::Internal(std::string("step ") + sqlite3_sql(stmt_) + ": injected fault");
+    return false;
+  }
   int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
   if (rc != SQLITE_DONE) status_ = SqlError(db_, std::string("step ") + sqlite3_sql(stmt_));
@@ -106,14 +121,44 @@ Txn::Txn(Db& db) : db_(db) {
 }
 
 Txn::~Txn() {
-  if (open_) db_.Exec("ROLLBACK");
+  if (open_) (void)db_.ExecUnfaulted("ROLLBACK");
 }
 
 Status Txn::Commit() {
   if (!open_) return status_.ok() ? Status::Internal("transaction not open") : status_;
-  Status st = db_.Exec("COMMIT");
+  if (db_.Injected(Db::Fault::kCommit)) return Status::Internal("COMMIT: injected fault");
+  Status st = db_.ExecUnfaulted("COMMIT");
   if (st.ok()) open_ = false;
   return st;
+}
+
+Status DbLock::Acquire(const std::string& db_path) {
+  Release();
+  const std::string path = db_path + ".lock";
+  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::Error(errno, "cannot open " + path + ": " + strerror(errno));
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    char pid[32] = "";
+    ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+    pid[n > 0 ? n : 0] = '\0';
+    pid[strcspn(pid, "\n")] = '\0';
+    close(fd);
+    if (err != EWOULDBLOCK) return Status::Error(err, "cannot lock " + path + ": " + strerror(err));
+    return Status::Error(EBUSY, "another vastsky-manager (pid " + std::string(*pid ? pid : "unknown") +
+                                    ") is using the database " + db_path + ": one manager per database");
+  }
+  // The holder's pid, for the message above: best effort, the lock is what counts.
+  const std::string me = std::to_string(getpid()) + "\n";
+  const bool noted = ftruncate(fd, 0) == 0 && pwrite(fd, me.data(), me.size(), 0) > 0;
+  (void)noted;
+  fd_ = fd;
+  return Status::OK();
+}
+
+void DbLock::Release() {
+  if (fd_ >= 0) close(fd_);  // closing drops the flock
+  fd_ = -1;
 }
 
 std::string NowIso8601() { return IsoSecondsAgo(0); }

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 
+#include "lib/ids.h"
 #include "lib/log.h"
 #include "manager/schema.h"
 
@@ -15,6 +16,7 @@ constexpr int64_t kEventRetention = 100000;
 }  // namespace
 
 Status Store::Open(const std::string& path, const Options& options) {
+  VS_RETURN_IF_ERROR(lock_.Acquire(path));  // before anything is written
   VS_RETURN_IF_ERROR(db_.Open(path));
   VS_RETURN_IF_ERROR(Migrate(db_));
   bool stored = false;
@@ -35,11 +37,18 @@ Status Store::Open(const std::string& path, const Options& options) {
     VS_RETURN_IF_ERROR(w.Bind(1, std::to_string(chunk_gib_)).Run());
     VS_LOG_INFO("chunk size for new volumes: %lld GiB", static_cast<long long>(chunk_gib_));
   }
-  VS_RETURN_IF_ERROR(LoadAllocator());
+  VS_RETURN_IF_ERROR(LoadAllocator(&alloc_));
   return ClearInterruptedTransitions();
 }
 
-Status Store::LoadAllocator() {
+Status Store::AllocatorDifference(std::string* difference) {
+  Allocator fresh;
+  VS_RETURN_IF_ERROR(LoadAllocator(&fresh));
+  *difference = alloc_.Difference(fresh);
+  return Status::OK();
+}
+
+Status Store::LoadAllocator(Allocator* into) {
   std::map<int64_t, std::vector<Extent>> free;
   {
     Stmt q(db_, "SELECT pdsk_id, offset_mib, length_mib FROM free_extent");
@@ -48,7 +57,7 @@ Status Store::LoadAllocator() {
   }
   {
     Stmt q(db_, "SELECT id, domain FROM ssvr WHERE domain != ''");
-    while (q.Step()) alloc_.SetServerDomain(q.Int(0), q.Text(1));
+    while (q.Step()) into->SetServerDomain(q.Int(0), q.Text(1));
     VS_RETURN_IF_ERROR(q.status());
   }
   Stmt q(db_,
@@ -61,7 +70,7 @@ Status Store::LoadAllocator() {
     spec.size_mib = q.Int(2);
     spec.weight = q.Double(3);
     spec.allocatable = TakesNewWork(static_cast<int>(q.Int(4))) && TakesNewWork(static_cast<int>(q.Int(5)));
-    alloc_.AddDisk(spec, free[spec.id]);
+    into->AddDisk(spec, free[spec.id]);
   }
   return q.status();
 }
@@ -95,6 +104,10 @@ Status Store::AddEvent(const std::string& level, const std::string& type, const 
   return Status::OK();
 }
 
+// A change that finds no row means the allocator and the database
+// disagree: committing would let the allocator hand out space the database
+// does not count as free (or lose space it does). The transaction fails
+// instead, and Mutate reverts the allocator.
 Status Store::ApplyJournal(const Journal& journal) {
   Stmt upd(db_, "UPDATE free_extent SET offset_mib = ?3, length_mib = ?4 WHERE pdsk_id = ?1 AND offset_mib = ?2");
   Stmt del(db_, "DELETE FROM free_extent WHERE pdsk_id = ?1 AND offset_mib = ?2");
@@ -102,30 +115,39 @@ Status Store::ApplyJournal(const Journal& journal) {
   for (const ExtentChange& c : journal.changes()) {
     if (c.old_offset < 0) {
       VS_RETURN_IF_ERROR(ins.Bind(1, c.pdsk_id).Bind(2, c.new_offset).Bind(3, c.new_length).Run());
-    } else if (c.new_length == 0) {
+      continue;
+    }
+    if (c.new_length == 0) {
       VS_RETURN_IF_ERROR(del.Bind(1, c.pdsk_id).Bind(2, c.old_offset).Run());
     } else {
       upd.Bind(1, c.pdsk_id).Bind(2, c.old_offset).Bind(3, c.new_offset).Bind(4, c.new_length);
       VS_RETURN_IF_ERROR(upd.Run());
     }
+    if (db_.changes() != 1)
+      return Status::Internal("the allocator and the database disagree: " + FormatId("pdsk", c.pdsk_id) +
+                              " has no free extent at " + std::to_string(c.old_offset) +
+                              " MiB in the database; nothing changed (run vastsky-manager --audit)");
   }
   return Status::OK();
 }
 
 Status Store::Mutate(const std::function<Status(Change*)>& body) {
-  Txn txn(db_);
-  VS_RETURN_IF_ERROR(txn.status());
   Change change;
-  Status st = body(&change);
-  if (st.ok()) st = ApplyJournal(change.journal);
-  if (st.ok()) st = txn.Commit();
-  if (st.ok()) return st;
+  Status st;
+  {
+    Txn txn(db_);
+    VS_RETURN_IF_ERROR(txn.status());
+    st = body(&change);
+    if (st.ok()) st = ApplyJournal(change.journal);
+    if (st.ok()) st = txn.Commit();
+    if (st.ok()) return st;
+  }  // rolled back: a reload below must not read the failed change
   if (!change.specs_changed) {
     alloc_.Undo(&change.journal);
     return st;
   }
   alloc_ = Allocator();
-  Status reload = LoadAllocator();
+  Status reload = LoadAllocator(&alloc_);
   if (!reload.ok()) VS_LOG_ERROR("cannot reload the allocator after a failed change: %s", reload.ToString().c_str());
   return st;
 }

@@ -31,6 +31,8 @@ class Store {
     bool chunk_explicit = false;  // else the database's own size stands
   };
 
+  // Takes the database's lock first (EBUSY while another manager holds
+  // it, see DbLock) and keeps it until the Store is destroyed.
   Status Open(const std::string& path, const Options& options);
   int64_t chunk_gib() const { return chunk_gib_; }
 
@@ -197,9 +199,15 @@ class Store {
   static Status AuditHeadRecords(const std::string& path, const std::vector<std::string>& record_dirs,
                                  std::vector<std::string>* problems);
 
+  // For tests only. The connection, to arm its fault injection
+  // (Db::FailAfter); and the first difference between the in-memory
+  // allocator and one loaded afresh from the database ("" if none).
+  Db* db_for_test() { return &db_; }
+  Status AllocatorDifference(std::string* difference);
+
  private:
   struct Change;
-  Status LoadAllocator();
+  Status LoadAllocator(Allocator* into);
   // At Open: a transition no manager is driving any more becomes ERROR.
   Status ClearInterruptedTransitions();
   // The rules every attach obeys; vol is the volume ref names.
@@ -283,6 +291,7 @@ class Store {
   // sync (they were built together), else SPARE, queued for rebuild.
   Status SettleWrittenLegs(int64_t lvol_id);
 
+  DbLock lock_;  // before db_: released after the database is closed
   Db db_;
   Allocator alloc_;
   int64_t chunk_gib_ = 4;

@@ -371,6 +371,7 @@ Status Store::DeleteStorageServer(int64_t id) {
     disks.Bind(1, id);
     while (disks.Step()) alloc_.RemoveDisk(disks.Int(0));
     VS_RETURN_IF_ERROR(disks.status());
+    alloc_.SetServerDomain(id, "");
     change->specs_changed = true;
     Stmt del(db_, "DELETE FROM ssvr WHERE id = ?1");
     VS_RETURN_IF_ERROR(del.Bind(1, id).Run());

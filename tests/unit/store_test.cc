@@ -9,21 +9,12 @@
 #include <string>
 
 #include "manager/store.h"
+#include "tests/unit/temp_db.h"
 
 using namespace vastsky;
 
 namespace {
 const int64_t kDiskSectors = 100LL * 1024 * 2048;  // 100 GiB
-
-struct TempDb {
-  std::string dir, path;
-  TempDb() {
-    char tmpl[] = "/tmp/vastsky-unit-XXXXXX";
-    dir = mkdtemp(tmpl);
-    path = dir + "/state.db";
-  }
-  ~TempDb() { (void)system(("rm -rf " + dir).c_str()); }
-};
 }  // namespace
 
 class StoreTest : public CppUnit::TestFixture {
