@@ -12,18 +12,10 @@ namespace vastsky {
 AclReconciler::AclReconciler(Store* store, Attacher* attacher, Attacher::Locked locked)
     : store_(store), attacher_(attacher), locked_(std::move(locked)) {}
 
-void AclReconciler::Mark(int64_t ssvr_id) {
-  std::lock_guard<std::mutex> lock(mu_);
-  pending_.insert(ssvr_id);
-}
+void AclReconciler::Mark(int64_t ssvr_id) { pending_.Mark(ssvr_id); }
 
 void AclReconciler::RunPending() {
-  std::set<int64_t> now;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    now.swap(pending_);
-  }
-  for (int64_t id : now) {
+  for (int64_t id : pending_.Take()) {
     Status st = Reconcile(id);
     if (st.ok()) continue;
     VS_LOG_ERROR("cannot compare the ACLs of %s with what the manager grants (retrying): %s",

@@ -15,12 +15,12 @@
 
 #include <cstdint>
 #include <map>
-#include <mutex>
 #include <set>
 #include <string>
 
 #include "lib/status.h"
 #include "manager/attacher.h"
+#include "manager/marked_ids.h"
 #include "manager/store.h"
 
 namespace vastsky {
@@ -46,8 +46,7 @@ class AclReconciler {
   Store* store_;
   Attacher* attacher_;
   Attacher::Locked locked_;
-  std::mutex mu_;
-  std::set<int64_t> pending_;  // under mu_
+  MarkedIds pending_;
 };
 
 }  // namespace vastsky

@@ -40,6 +40,7 @@ Recovery::Recovery(Store* store, Attacher* attacher, Attacher::Locked locked, Re
       attacher_(attacher),
       locked_(std::move(locked)),
       acls_(store, attacher, locked_),
+      heads_(store, attacher, locked_),
       options_(options),
       clock_(clock),
       detector_(clock, FailureDetector::Options{options.grace_s, options.storm_share}) {}
@@ -75,7 +76,9 @@ void Recovery::Stop() {
 
 void Recovery::Registered(int kind, int64_t id) {
   detector_.Heard(kind, id);
-  if (kind == kTargetHsvr) attacher_->EndFence(id);
+  if (kind != kTargetHsvr) return;
+  attacher_->EndFence(id);
+  heads_.Mark(id);
 }
 
 Status Recovery::SetRates(int64_t disk_mibs, int64_t cluster_mibs) {
@@ -115,18 +118,25 @@ void Recovery::Rates(int64_t* disk_mibs, int64_t* cluster_mibs) {
 
 void Recovery::NoteDeadLegs(int64_t hsvr_id, const std::vector<int64_t>& chunks) {
   const int64_t now = clock_->MonotonicMs();
+  const std::set<int64_t> listed(chunks.begin(), chunks.end());
   std::lock_guard<std::mutex> lock(mu_);
+  // A leg the head took back is alive now, even if it died a moment ago:
+  // only the latest report counts, or a leg back within the grace period
+  // would still be replaced.
+  for (auto& d : dead_legs_)
+    if (d.second.hsvr_id == hsvr_id && !listed.count(d.first)) d.second.dead_now = false;
   // A leg that comes back is not forgotten at once: one that dies again
   // within the grace period (revived, then failing again mid-resync) counts
   // as dead since it first died, or it would be revived forever.
-  for (int64_t c : chunks) {
+  for (int64_t c : listed) {
     auto it = dead_legs_.find(c);
     if (it == dead_legs_.end() || it->second.hsvr_id != hsvr_id) {
-      dead_legs_[c] = {hsvr_id, now, now, false};
+      dead_legs_[c] = {hsvr_id, now, now, true, false, false};
       VS_LOG_WARN("%s reports %s dead; replaced if it stays dead for %d s", FormatId("hsvr", hsvr_id).c_str(),
                   FormatId("dext", c).c_str(), options_.grace_s);
     } else {
       it->second.last_ms = now;
+      it->second.dead_now = true;
     }
   }
 }
@@ -137,17 +147,21 @@ void Recovery::ReplaceDeadLegs() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto it = dead_legs_.begin(); it != dead_legs_.end();) {
-      // Alive for a whole grace period (or its head silent: the stale-server
-      // path's business): forgotten.
+      // Not reported for a whole grace period (alive, replaced and gone
+      // from the head, or its head silent: the silent-server path's
+      // business): forgotten.
       if (now - it->second.last_ms > 1000L * options_.grace_s) {
-        VS_LOG_INFO("%s has stayed alive on %s", FormatId("dext", it->first).c_str(),
-                    FormatId("hsvr", it->second.hsvr_id).c_str());
+        if (!it->second.settled)
+          VS_LOG_INFO("%s has stayed alive on %s", FormatId("dext", it->first).c_str(),
+                      FormatId("hsvr", it->second.hsvr_id).c_str());
         it = dead_legs_.erase(it);
         continue;
       }
-      // Replaced when it first died a grace period ago and is dead now.
-      if (now - it->second.first_ms >= 1000L * options_.grace_s && now - it->second.last_ms <= kDeadNowMs)
-        due.push_back({it->first, it->second.hsvr_id});
+      // Replaced when it first died a grace period ago and the head's
+      // latest (and recent) heartbeat still lists it.
+      const DeadLeg& d = it->second;
+      if (!d.settled && d.dead_now && now - d.first_ms >= 1000L * options_.grace_s && now - d.last_ms <= kDeadNowMs)
+        due.push_back({it->first, d.hsvr_id});
       ++it;
     }
   }
@@ -155,9 +169,12 @@ void Recovery::ReplaceDeadLegs() {
     Status st = locked_([&] { return store_->ReplaceDeadLeg(d.first, d.second); });
     std::lock_guard<std::mutex> lock(mu_);
     auto it = dead_legs_.find(d.first);
+    if (it == dead_legs_.end()) continue;
     if (st.ok()) {
-      if (it != dead_legs_.end()) dead_legs_.erase(it);
-    } else if (it != dead_legs_.end() && !it->second.told) {
+      // Kept while the head still lists it, so it is neither replaced nor
+      // announced again.
+      it->second.settled = true;
+    } else if (!it->second.told) {
       it->second.told = true;
       VS_LOG_ERROR("%s dead on %s is not replaced: %s", FormatId("dext", d.first).c_str(),
                    FormatId("hsvr", d.second).c_str(), st.ToString().c_str());
@@ -217,6 +234,7 @@ void Recovery::WatchOnce() {
 }
 
 void Recovery::WorkOnce() {
+  heads_.RunPending();
   RebuildDetached();
   std::vector<RebuildTask> queued;
   std::set<int64_t> busy;

@@ -41,6 +41,7 @@
 #include "manager/acl_reconcile.h"
 #include "manager/attacher.h"
 #include "manager/failure_detector.h"
+#include "manager/head_reconcile.h"
 #include "manager/store.h"
 
 namespace vastsky {
@@ -114,6 +115,7 @@ class Recovery {
   Attacher* attacher_;
   Attacher::Locked locked_;
   AclReconciler acls_;
+  HeadReconciler heads_;
   RecoveryOptions options_;
   const Clock* clock_;
   FailureDetector detector_;
@@ -128,7 +130,9 @@ class Recovery {
   // enough: a restarted manager hears of them again at the next beat.
   struct DeadLeg {
     int64_t hsvr_id, first_ms, last_ms;
-    bool told;  // "only copy" already logged
+    bool dead_now;  // listed by the head's latest heartbeat
+    bool told;      // "only copy" already logged
+    bool settled;   // replaced (or nothing to replace): not again
   };
   std::map<int64_t, DeadLeg> dead_legs_;
   // Volumes not to attach for a rebuild before the given time (a failed

@@ -11,6 +11,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -39,6 +40,9 @@ class RecoveryTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(SilentHeadIsFencedOnEveryDiskBeforeRelease);
   CPPUNIT_TEST(FenceWaitsForGrantsInFlightAndRefusesNewOnes);
   CPPUNIT_TEST(HungStorageAgentIsAskedOncePerFence);
+  CPPUNIT_TEST(LegTakenBackWithinTheGracePeriodIsKept);
+  CPPUNIT_TEST(LegDeadThroughTheGracePeriodIsReplacedOnce);
+  CPPUNIT_TEST(FencedHeadLetsGoOfWhatWasReleasedWhenItReturns);
   CPPUNIT_TEST_SUITE_END();
 
   std::string dir_;
@@ -50,6 +54,7 @@ class RecoveryTest : public CppUnit::TestFixture {
   std::unique_ptr<Recovery> recovery_;
   std::vector<int64_t> ssvrs_, pdsks_;
   int64_t head_ = 0;
+  int volumes_ = 0;
 
   Attacher::Locked Locked() {
     return [this](const std::function<Status()>& f) {
@@ -82,9 +87,28 @@ class RecoveryTest : public CppUnit::TestFixture {
 
   int64_t AttachedVolume() {
     int64_t v;
-    CPPUNIT_ASSERT(store_->CreateLogicalVolume("v" + std::to_string(ssvrs_.size()), 6, 2, &v).ok());
+    CPPUNIT_ASSERT(store_->CreateLogicalVolume("v" + std::to_string(++volumes_), 6, 2, &v).ok());
     CPPUNIT_ASSERT(attacher_->Attach(VolumeRef{v, ""}, head_).ok());
     return v;
+  }
+
+  std::set<int64_t> Legs(int64_t lvol) {
+    VolumeLayout layout;
+    CPPUNIT_ASSERT(store_->ShowLogicalVolume(VolumeRef{lvol, ""}, &layout).ok());
+    std::set<int64_t> out;
+    for (const MirrorInfo& m : layout.mirrors)
+      for (const ChunkInfo& c : m.chunks) out.insert(c.id);
+    return out;
+  }
+
+  // Every server heard and the head reporting dead_legs, every 5 s for ms.
+  void Beat(int64_t ms, const std::vector<int64_t>& dead_legs) {
+    for (int64_t t = 0; t < ms; t += 5000) {
+      HearAll();
+      recovery_->NoteDeadLegs(head_, dead_legs);
+      clock_.Advance(5000);
+      recovery_->RunOnce();
+    }
   }
 
   int64_t HeadOf(int64_t lvol) {
@@ -227,6 +251,52 @@ class RecoveryTest : public CppUnit::TestFixture {
     for (const auto& disk : agents_.Acls())  // only the hung server's are left
       CPPUNIT_ASSERT(disk.first == pdsks_[0] || disk.first == second);
     CPPUNIT_ASSERT_EQUAL(head_, HeadOf(v));  // not released: the fence is not confirmed
+  }
+
+  // API.md: a leg reported dead is replaced when it stays dead for the
+  // grace period; one the head took back (a link down for less) is not,
+  // however late in the grace period it came back.
+  void LegTakenBackWithinTheGracePeriodIsKept() {
+    const int64_t v = AttachedVolume();
+    const std::set<int64_t> before = Legs(v);
+    const int64_t leg = *before.begin();
+    Beat(kGraceS * 1000 - 5000, {leg});
+    Beat(3 * kGraceS * 1000, {});
+    CPPUNIT_ASSERT(Legs(v) == before);
+  }
+
+  void LegDeadThroughTheGracePeriodIsReplacedOnce() {
+    const int64_t v = AttachedVolume();
+    const std::set<int64_t> before = Legs(v);
+    const int64_t leg = *before.begin();
+    // The head keeps listing it until the rebuild reload drops it.
+    Beat(3 * kGraceS * 1000, {leg});
+    const std::set<int64_t> after = Legs(v);
+    CPPUNIT_ASSERT(!after.count(leg));
+    CPPUNIT_ASSERT_EQUAL(before.size(), after.size());
+    std::vector<EventInfo> events;
+    CPPUNIT_ASSERT(store_->ListEvents(0, 1000, &events).ok());
+    int replaced = 0;
+    for (const EventInfo& e : events) replaced += e.type == "failure" && e.target_id == leg;
+    CPPUNIT_ASSERT_EQUAL(1, replaced);
+  }
+
+  // The database is the truth: a head fenced while cut off, back again,
+  // lets go of the volumes released meanwhile.
+  void FencedHeadLetsGoOfWhatWasReleasedWhenItReturns() {
+    const int64_t v = AttachedVolume();
+    CPPUNIT_ASSERT(recovery_->FenceHead(head_).ok());
+    CPPUNIT_ASSERT(agents_.VolumesOn(kHeadUrl).count(v));
+    int64_t again;
+    CPPUNIT_ASSERT(store_->RegisterHeadServer({"127.2.0.1"}, &again, true, &kHeadUrl, &kIqn).ok());
+    recovery_->Registered(kTargetHsvr, head_);
+    recovery_->RunOnce();
+    CPPUNIT_ASSERT(agents_.VolumesOn(kHeadUrl).empty());
+    // One it still holds stays: a second volume attached after its return.
+    const int64_t w = AttachedVolume();
+    recovery_->Registered(kTargetHsvr, head_);
+    recovery_->RunOnce();
+    CPPUNIT_ASSERT(agents_.VolumesOn(kHeadUrl) == std::set<int64_t>{w});
   }
 };
 
