@@ -2,6 +2,8 @@
 // boundaries instead of exceptions. A failure is an errno (the same number the
 // XML-RPC API puts in faultCode) plus a sentence for logs and humans.
 // Code 500 is "internal error": a bug or an unexpected backend failure.
+// [[nodiscard]]: a Status dropped unread does not compile; where ignoring
+// one is right, the caller casts it to (void) and says why.
 #pragma once
 
 #include <string>
@@ -9,7 +11,7 @@
 
 namespace vastsky {
 
-class Status {
+class [[nodiscard]] Status {
  public:
   static constexpr int kInternal = 500;
 

@@ -496,8 +496,15 @@ Status Assembly::Rebuild(const VolumeSpec& spec, int64_t mirror_id, int rate_kib
   std::vector<std::string> made;
   std::vector<int64_t> logged_in;
   auto undo = [&](const Status& why) {
-    for (auto n = made.rbegin(); n != made.rend(); ++n) RemoveDevice(dm_, *n);
-    for (int64_t pdsk : logged_in) iscsi_->Logout(DiskIqn(pdsk));
+    // What the undo cannot remove is left for Reconcile and named here.
+    for (auto n = made.rbegin(); n != made.rend(); ++n) {
+      Status left = RemoveDevice(dm_, *n);
+      if (!left.ok()) VS_LOG_WARN("undo left device %s behind: %s", n->c_str(), left.ToString().c_str());
+    }
+    for (int64_t pdsk : logged_in) {
+      Status left = iscsi_->Logout(DiskIqn(pdsk));
+      if (!left.ok()) VS_LOG_WARN("undo left the session to %s: %s", DiskIqn(pdsk).c_str(), left.ToString().c_str());
+    }
     VS_LOG_ERROR("rebuild of %s failed, nothing changed: %s", FormatId("mirr", mirror_id).c_str(), why.ToString().c_str());
     return why;
   };

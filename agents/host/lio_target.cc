@@ -125,7 +125,7 @@ class LioTarget : public IscsiTarget {
   Status Unexport(const std::string& iqn) override {
     const std::string tpg = Tpg(iqn);
     if (Exists(tpg)) {
-      if (Exists(tpg + "/enable")) Write(tpg + "/enable", "0");
+      if (Exists(tpg + "/enable")) VS_RETURN_IF_ERROR(Write(tpg + "/enable", "0"));
       for (const std::string& acl : Entries(tpg + "/acls")) VS_RETURN_IF_ERROR(RemoveAcl(tpg, acl));
       for (const std::string& np : Entries(tpg + "/np")) VS_RETURN_IF_ERROR(Rmdir(tpg + "/np/" + np));
       for (const std::string& lun : Entries(tpg + "/lun")) {

@@ -79,7 +79,9 @@ class OpenIscsiInitiator : public IscsiInitiator {
       for (const auto& s : settings) VS_RETURN_IF_ERROR(Admin(Plus(node, {"-o", "update", "-n", s.first, "-v", s.second}), {0}));
       Status st = Admin(Plus(node, {"--login"}), {0, 15});
       if (!st.ok()) {
-        Admin(Plus(node, {"-o", "delete"}), {0, 21});
+        // The login's failure is the answer; a node record that outlives
+        // it holds no session and is replaced at the next login.
+        (void)Admin(Plus(node, {"-o", "delete"}), {0, 21});
         return st;
       }
     }

@@ -62,9 +62,9 @@ class DeviceMapperKernelTest : public CppUnit::TestFixture {
 
   void tearDown() override {
     std::vector<std::string> names;
-    dm_->List(&names);
+    CPPUNIT_ASSERT(dm_->List(&names).ok());
     for (const std::string& n : names)
-      if (n.rfind("vstest-", 0) == 0) dm_->Remove(n);
+      if (n.rfind("vstest-", 0) == 0) CPPUNIT_ASSERT(dm_->Remove(n).ok());
   }
 
   void CreateInspectRemove() {

@@ -80,11 +80,11 @@ class IscsiKernelChecks : public CppUnit::TestFixture {
   }
 
   void tearDown() override {
-    initiator_->Logout(kIqn);
+    CPPUNIT_ASSERT(initiator_->Logout(kIqn).ok());
     Status st = target_->Unexport(kIqn);
     CPPUNIT_ASSERT_MESSAGE(st.ToString(), st.ok());
     std::vector<TargetInfo> left;
-    target_->List(&left);
+    CPPUNIT_ASSERT(target_->List(&left).ok());
     for (const TargetInfo& t : left) CPPUNIT_ASSERT(t.iqn != kIqn);
   }
 
