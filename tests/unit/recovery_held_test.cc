@@ -5,45 +5,21 @@
 // on that disk free a replaced leg; a head that does not answer, or a disk
 // the fence did not reach, keeps it held.
 #include <cppunit/extensions/HelperMacros.h>
-#include <unistd.h>
 
 #include <cerrno>
-#include <cstdlib>
-#include <memory>
-#include <mutex>
 #include <string>
 
-#include "lib/clock.h"
-#include "manager/attacher.h"
-#include "manager/recovery.h"
-#include "manager/store.h"
-#include "tests/unit/fake_agents.h"
+#include "tests/unit/recovery_fixture.h"
 
 using namespace vastsky;
 
-namespace {
-const int64_t kDiskSectors = 100LL * 1024 * 2048;  // 100 GiB
-const std::string kHeadUrl = "http://127.0.0.1:8882/RPC2";
-const std::string kIqn = "iqn.2024-01.org.example:head";
-}  // namespace
-
-class RecoveryHeldTest : public CppUnit::TestFixture {
+class RecoveryHeldTest : public RecoveryFixture {
   CPPUNIT_TEST_SUITE(RecoveryHeldTest);
   CPPUNIT_TEST(RebuildAnswerFreesTheReplacedLeg);
   CPPUNIT_TEST(SilentHeadKeepsItHeld);
   CPPUNIT_TEST(FenceFreesOnlyWhereItRevoked);
   CPPUNIT_TEST(DetachAnswerFreesIt);
   CPPUNIT_TEST_SUITE_END();
-
-  std::string dir_;
-  std::unique_ptr<Store> store_;
-  std::mutex mu_;
-  FakeAgents agents_;
-  FakeClock clock_;
-  std::unique_ptr<Attacher> attacher_;
-  std::unique_ptr<Recovery> recovery_;
-  std::vector<int64_t> ssvrs_;
-  int64_t head_ = 0;
 
   size_t Held() {
     std::vector<HeldExtent> h;
@@ -66,36 +42,7 @@ class RecoveryHeldTest : public CppUnit::TestFixture {
   }
 
  public:
-  void setUp() override {
-    char tmpl[] = "/tmp/vastsky-unit-XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    store_.reset(new Store);
-    CPPUNIT_ASSERT(store_->Open(dir_ + "/state.db", Store::Options()).ok());
-    auto locked = [this](const std::function<Status()>& f) {
-      std::lock_guard<std::mutex> lock(mu_);
-      return f();
-    };
-    attacher_.reset(new Attacher(store_.get(), locked, &agents_, &agents_));
-    ssvrs_.clear();
-    for (int s = 0; s < 4; ++s) {
-      int64_t id, pd;
-      const std::string url = "http://127.0.0.1:" + std::to_string(9000 + s) + "/RPC2";
-      CPPUNIT_ASSERT(store_->RegisterStorageServer({"127.1.0." + std::to_string(s + 1)}, nullptr, &id, false, &url).ok());
-      CPPUNIT_ASSERT(store_->RegisterPhysicalDisk(id, "/dev/d0", kDiskSectors, &pd).ok());
-      ssvrs_.push_back(id);
-    }
-    CPPUNIT_ASSERT(store_->RegisterHeadServer({"127.2.0.1"}, &head_, false, &kHeadUrl, &kIqn).ok());
-    RecoveryOptions o;
-    o.grace_s = 60;
-    recovery_.reset(new Recovery(store_.get(), attacher_.get(), locked, o, &clock_));
-  }
-
-  void tearDown() override {
-    recovery_.reset();
-    attacher_.reset();
-    store_.reset();
-    (void)system(("rm -rf " + dir_).c_str());
-  }
+  void setUp() override { SetUpPool(4); }
 
   void RebuildAnswerFreesTheReplacedLeg() {
     int64_t lost;

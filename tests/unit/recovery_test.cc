@@ -7,32 +7,16 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdlib>
 #include <future>
-#include <memory>
-#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
 
-#include "lib/clock.h"
-#include "manager/attacher.h"
-#include "manager/recovery.h"
-#include "manager/store.h"
-#include "tests/unit/fake_agents.h"
+#include "tests/unit/recovery_fixture.h"
 
 using namespace vastsky;
 
-namespace {
-const int64_t kDiskSectors = 100LL * 1024 * 2048;  // 100 GiB
-const int kGraceS = 60;
-const std::string kHeadUrl = "http://127.0.0.1:8882/RPC2";
-const std::string kIqn = "iqn.2024-01.org.example:head";
-
-std::string SsvrUrl(int i) { return "http://127.0.0.1:" + std::to_string(9000 + i) + "/RPC2"; }
-}  // namespace
-
-class RecoveryTest : public CppUnit::TestFixture {
+class RecoveryTest : public RecoveryFixture {
   CPPUNIT_TEST_SUITE(RecoveryTest);
   CPPUNIT_TEST(RestartedManagerGivesEveryServerAGracePeriod);
   CPPUNIT_TEST(StormOfSilenceDeclaresNothing);
@@ -45,29 +29,7 @@ class RecoveryTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(FencedHeadLetsGoOfWhatWasReleasedWhenItReturns);
   CPPUNIT_TEST_SUITE_END();
 
-  std::string dir_;
-  std::unique_ptr<Store> store_;
-  std::mutex mu_;
-  FakeAgents agents_;
-  FakeClock clock_;
-  std::unique_ptr<Attacher> attacher_;
-  std::unique_ptr<Recovery> recovery_;
-  std::vector<int64_t> ssvrs_, pdsks_;
-  int64_t head_ = 0;
   int volumes_ = 0;
-
-  Attacher::Locked Locked() {
-    return [this](const std::function<Status()>& f) {
-      std::lock_guard<std::mutex> lock(mu_);
-      return f();
-    };
-  }
-
-  void NewRecovery() {
-    RecoveryOptions o;
-    o.grace_s = kGraceS;
-    recovery_.reset(new Recovery(store_.get(), attacher_.get(), Locked(), o, &clock_));
-  }
 
   void HearAll() {
     for (int64_t s : ssvrs_) recovery_->Heard(kTargetSsvr, s);
@@ -119,32 +81,7 @@ class RecoveryTest : public CppUnit::TestFixture {
   }
 
  public:
-  void setUp() override {
-    char tmpl[] = "/tmp/vastsky-unit-XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    store_.reset(new Store);
-    CPPUNIT_ASSERT(store_->Open(dir_ + "/state.db", Store::Options()).ok());
-    attacher_.reset(new Attacher(store_.get(), Locked(), &agents_, &agents_));
-    ssvrs_.clear();
-    pdsks_.clear();
-    for (int s = 0; s < 6; ++s) {
-      int64_t id, pd;
-      const std::string url = SsvrUrl(s);
-      CPPUNIT_ASSERT(store_->RegisterStorageServer({"127.1.0." + std::to_string(s + 1)}, nullptr, &id, false, &url).ok());
-      CPPUNIT_ASSERT(store_->RegisterPhysicalDisk(id, "/dev/d0", kDiskSectors, &pd).ok());
-      ssvrs_.push_back(id);
-      pdsks_.push_back(pd);
-    }
-    CPPUNIT_ASSERT(store_->RegisterHeadServer({"127.2.0.1"}, &head_, false, &kHeadUrl, &kIqn).ok());
-    NewRecovery();
-  }
-
-  void tearDown() override {
-    recovery_.reset();
-    attacher_.reset();
-    store_.reset();
-    (void)system(("rm -rf " + dir_).c_str());
-  }
+  void setUp() override { SetUpPool(6); }
 
   // API.md: "silence is measured on the monotonic clock, from the later of
   // the manager's start and the last heartbeat it received".
