@@ -291,6 +291,21 @@ def footprint(leg):
 
 # ---------------------------------------------------------------- test case --
 
+def stop_and_audit(m):
+    """Stops manager m and removes its dir; raises if it did not exit
+    cleanly or its database fails --audit."""
+    try:
+        rc = m.stop()
+        code, out = m.audit()
+        log = m.read_log()
+    finally:
+        shutil.rmtree(m.dir, ignore_errors=True)
+    if rc not in (0, None):
+        raise AssertionError("manager exited with %s; log tail:\n%s" % (rc, log[-3000:]))
+    if code != 0 or "audit: OK" not in out:
+        raise AssertionError("audit failed (exit %d):\n%s" % (code, out))
+
+
 class ManagerCase(unittest.TestCase):
     """A TestCase class sharing one manager: started before its first test,
     stopped after its last, and then the database must pass --audit.
@@ -315,16 +330,7 @@ class ManagerCase(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.api("close")()
-        try:
-            rc = cls.m.stop()
-            code, out = cls.m.audit()
-            log = cls.m.read_log()
-        finally:
-            shutil.rmtree(cls.m.dir, ignore_errors=True)
-        if rc not in (0, None):
-            raise AssertionError("manager exited with %s; log tail:\n%s" % (rc, log[-3000:]))
-        if code != 0 or "audit: OK" not in out:
-            raise AssertionError("audit failed (exit %d):\n%s" % (code, out))
+        stop_and_audit(cls.m)
 
     # -- helpers for tests --
     @classmethod

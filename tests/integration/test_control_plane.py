@@ -5,11 +5,11 @@ manager, four storage agents (target sim) and a head agent (host sim) on
 loopback, with a grace period of a few seconds."""
 import os
 import signal
-import shutil
 import time
 import unittest
 
-from harness import (BOUND, INSYNC, T_SSVR, HeadAgent, Manager, StorageAgent, legs_of, req, wait_for)
+from harness import (BOUND, INSYNC, T_SSVR, HeadAgent, Manager, StorageAgent, legs_of, req, stop_and_audit,
+                     wait_for)
 
 GRACE = 3
 IQN = "iqn.2024-01.org.example:cp-head-%d"
@@ -59,14 +59,7 @@ class Pool(unittest.TestCase):
     def tearDownClass(cls):
         for a in cls.agents:
             a.cleanup()
-        rc = cls.m.stop()
-        code, out = cls.m.audit()
-        log = cls.m.read_log()
-        shutil.rmtree(cls.m.dir, ignore_errors=True)
-        if rc not in (0, None):
-            raise AssertionError("manager exited with %s; log tail:\n%s" % (rc, log[-3000:]))
-        if code != 0 or "audit: OK" not in out:
-            raise AssertionError("audit failed (exit %d):\n%s" % (code, out))
+        stop_and_audit(cls.m)
 
     @classmethod
     def step_clock(cls, offset):
