@@ -19,7 +19,8 @@ import unittest
 import xmlrpc.client
 
 from harness import (ALLOCATED, BIND_ERROR, BOUND, INSYNC, ROOT, SECRET, T_HSVR, UNBOUND, BIN_DIR,
-                     HeadAgent, Manager, StorageAgent, disk_sectors, free_port, legs_of, req, wait_for)
+                     HeadAgent, Manager, StorageAgent, disk_sectors, free_port, legs_of, req, stop_and_audit,
+                     wait_for)
 
 BINDING, UNBINDING = 1, 2
 IQN = "iqn.2024-01.org.example:head-%d"
@@ -69,14 +70,7 @@ class Base(unittest.TestCase):
     def tearDownClass(cls):
         for a in cls.agents + cls.heads:
             a.cleanup()
-        rc = cls.m.stop()
-        code, out = cls.m.audit()
-        log = cls.m.read_log()
-        shutil.rmtree(cls.m.dir, ignore_errors=True)
-        if rc not in (0, None):
-            raise AssertionError("manager exited with %s; log tail:\n%s" % (rc, log[-3000:]))
-        if code != 0 or "audit: OK" not in out:
-            raise AssertionError("audit failed (exit %d):\n%s" % (code, out))
+        stop_and_audit(cls.m)
 
     _n = 0
 

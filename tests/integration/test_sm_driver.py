@@ -14,7 +14,7 @@ import unittest
 import uuid as uuidlib
 import xml.etree.ElementTree as ET
 
-from harness import BIN_DIR, ROOT, SECRET, HeadAgent, Manager, StorageAgent, req, wait_for
+from harness import BIN_DIR, ROOT, SECRET, HeadAgent, Manager, StorageAgent, req, stop_and_audit, wait_for
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "sm"))
 from fake_xapi import FakeXapi  # noqa: E402
@@ -82,15 +82,8 @@ class SmDriverTest(unittest.TestCase):
             cls.x.stop()
         for a in cls.agents:
             a.cleanup()
-        rc = cls.m.stop()
-        code, out = cls.m.audit()
-        log = cls.m.read_log()
-        shutil.rmtree(cls.m.dir, ignore_errors=True)
         shutil.rmtree(cls.dir, ignore_errors=True)
-        if rc not in (0, None):
-            raise AssertionError("manager exited with %s; log tail:\n%s" % (rc, log[-3000:]))
-        if code != 0 or "audit: OK" not in out:
-            raise AssertionError("audit failed (exit %d):\n%s" % (code, out))
+        stop_and_audit(cls.m)
 
     # --- xapi's side -------------------------------------------------------
     def new_sr(self, **dc):

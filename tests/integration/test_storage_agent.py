@@ -13,7 +13,8 @@ import time
 import unittest
 import xmlrpc.client
 
-from harness import HIGH, ISO_UTC, UNDER_TSAN, Manager, StorageAgent, free_port, http_request, req, wait_for
+from harness import (HIGH, ISO_UTC, UNDER_TSAN, Manager, StorageAgent, free_port, http_request, req, stop_and_audit,
+                     wait_for)
 
 IQN_HEAD = "iqn.2024-01.org.example:head1"
 CHAP = {"chap_user": "head1", "chap_secret": "0123456789abcd"}
@@ -42,10 +43,7 @@ class StorageAgentTest(unittest.TestCase):
     def tearDownClass(cls):
         for a in cls.agents:
             a.cleanup()
-        rc = cls.m.stop()
-        code, out = cls.m.audit()
-        if rc not in (0, None) or code != 0:
-            raise AssertionError("manager exit %s, audit %s: %s" % (rc, code, out))
+        stop_and_audit(cls.m)
 
     def server_of(self, agent):
         rows = [s for s in self.api.listStorageServers(req()) if s["ip_data"] == [agent.data_ip]]
