@@ -91,8 +91,6 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
          int64_t id;
          VS_RETURN_IF_ERROR(s.RegisterStorageServer(ips, p.Has("domain") ? &domain : nullptr, &id, reconnect, url));
          recovery_.Registered(kTargetSsvr, id);
-         // Its agent may have restored ACLs a fence revoked meanwhile.
-         recovery_.acl_reconciler()->Mark(id);
          *r = IdValue(id);
          return Status::OK();
        }},

@@ -8,11 +8,8 @@
 #include <set>
 
 #include "lib/ids.h"
-#include "lib/rpc_values.h"
 #include "lib/log.h"
-#include "lib/rpc_client.h"
 #include "lib/secret.h"
-#include "lib/version.h"
 
 namespace vastsky {
 

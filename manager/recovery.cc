@@ -76,7 +76,11 @@ void Recovery::Stop() {
 
 void Recovery::Registered(int kind, int64_t id) {
   detector_.Heard(kind, id);
-  if (kind != kTargetHsvr) return;
+  if (kind == kTargetSsvr) {
+    // Its agent may have restored ACLs a fence revoked meanwhile.
+    acls_.Mark(id);
+    return;
+  }
   attacher_->EndFence(id);
   heads_.Mark(id);
 }

@@ -71,8 +71,10 @@ class Recovery {
   // the old legs held for it on those disks. EAGAIN naming the disks not
   // confirmed: the volumes stay held.
   Status FenceHead(int64_t hsvr_id);
-  // An agent was heard: a heartbeat, or (Registered) a registration, which
-  // also ends a head's fence: it may be granted access again.
+  // An agent was heard: a heartbeat, or (Registered) a registration. A
+  // registration also brings the agent back to the database at the next
+  // pass: a storage server's ACLs are reconciled, a head's fence ends (it
+  // may be granted access again) and what it holds unattached is detached.
   void Heard(int kind, int64_t id) { detector_.Heard(kind, id); }
   void Registered(int kind, int64_t id);
   // The last judgement of silence: isolated (the storm guard holds every
@@ -91,8 +93,6 @@ class Recovery {
     WatchOnce();
     WorkOnce();
   }
-  // Storage servers whose ACLs each pass compares with the manager's view.
-  AclReconciler* acl_reconciler() { return &acls_; }
 
  private:
   void WatchOnce();

@@ -65,6 +65,17 @@ std::vector<xmlrpc_c::value> Items(const xmlrpc_c::value& v) {
   return xmlrpc_c::value_array(v).vectorValueValue();
 }
 
+// A listing (no members, a quick call): EPROTO unless the answer is a list.
+Status CallForList(const AgentOptions& options, const std::string& url, const std::string& method,
+                   std::vector<xmlrpc_c::value>* items) {
+  xmlrpc_c::value r;
+  VS_RETURN_IF_ERROR(Call(options, true, url, method, {}, &r));
+  if (r.type() != xmlrpc_c::value::TYPE_ARRAY)
+    return Status::Error(EPROTO, url + ": " + method + " answered something other than a list");
+  *items = Items(r);
+  return Status::OK();
+}
+
 }  // namespace
 
 Status RpcAgentClients::AllowInitiator(const std::string& url, const std::string& opid, int64_t pdsk_id,
@@ -87,11 +98,9 @@ Status RpcAgentClients::RevokeInitiator(const std::string& url, const std::strin
 }
 
 Status RpcAgentClients::ListExports(const std::string& url, std::vector<ExportAcl>* out) {
-  xmlrpc_c::value r;
-  VS_RETURN_IF_ERROR(Call(options_, true, url, "listExports", {}, &r));
-  if (r.type() != xmlrpc_c::value::TYPE_ARRAY)
-    return Status::Error(EPROTO, url + ": listExports answered something other than a list");
-  for (const xmlrpc_c::value& e : Items(r)) {
+  std::vector<xmlrpc_c::value> items;
+  VS_RETURN_IF_ERROR(CallForList(options_, url, "listExports", &items));
+  for (const xmlrpc_c::value& e : items) {
     ExportAcl acl;
     acl.pdsk_id = IntMember(e, "pdskid");
     acl.initiators = StringsMember(e, "initiators");
@@ -143,11 +152,9 @@ Status RpcAgentClients::SetRebuildRate(const std::string& url, int64_t rate_kib)
 }
 
 Status RpcAgentClients::ListVolumes(const std::string& url, std::vector<HeadVolumeState>* out) {
-  xmlrpc_c::value r;
-  VS_RETURN_IF_ERROR(Call(options_, true, url, "listVolumes", {}, &r));
-  if (r.type() != xmlrpc_c::value::TYPE_ARRAY)
-    return Status::Error(EPROTO, url + ": listVolumes answered something other than a list");
-  for (const xmlrpc_c::value& vol : Items(r)) {
+  std::vector<xmlrpc_c::value> items;
+  VS_RETURN_IF_ERROR(CallForList(options_, url, "listVolumes", &items));
+  for (const xmlrpc_c::value& vol : items) {
     HeadVolumeState v;
     v.lvol_id = IntMember(vol, "lvolid");
     const xmlrpc_c::value* mirrors = FindMember(vol, "mirrors");
