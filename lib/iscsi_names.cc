@@ -4,6 +4,7 @@
 #include <cerrno>
 
 #include "lib/iscsi_names.h"
+#include "lib/ids.h"
 
 namespace vastsky {
 
@@ -49,6 +50,14 @@ Status CheckChap(const std::string& user, const std::string& secret) {
   if (secret.size() < 12 || secret.size() > 16 || !printable(secret))
     return Status::Error(EINVAL, "chap_secret must be 12 to 16 printable characters without spaces");
   return Status::OK();
+}
+
+std::string LegSerial(int64_t chunk_id) { return FormatId("leg", chunk_id); }
+
+bool ParseLegSerial(const std::string& serial, int64_t* chunk_id) {
+  const size_t a = serial.find_first_not_of(' '), b = serial.find_last_not_of(' ');
+  if (a == std::string::npos || serial.compare(a, 4, "leg-") != 0) return false;
+  return ParseId(serial.substr(a, b - a + 1), "leg", chunk_id);
 }
 
 }  // namespace vastsky

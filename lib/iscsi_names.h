@@ -3,6 +3,7 @@
 // or the manager's database.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "lib/status.h"
@@ -16,5 +17,12 @@ bool ValidIscsiName(const std::string& name, std::string* why);
 // LIO's CHAP rules: a user of 1..255 printable characters, a secret of
 // 12..16. EINVAL naming the problem otherwise.
 Status CheckChap(const std::string& user, const std::string& secret);
+
+// A leg's LUN serial (SCSI VPD page 0x80), "leg-0000002a" for chunk 42: the
+// head finds a leg's SCSI disk by it, the storage agent names the LUN by it.
+std::string LegSerial(int64_t chunk_id);
+// The chunk id of a LegSerial (surrounding blanks ignored: tgt pads the
+// serial); false for any other serial.
+bool ParseLegSerial(const std::string& serial, int64_t* chunk_id);
 
 }  // namespace vastsky

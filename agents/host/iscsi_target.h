@@ -1,9 +1,9 @@
 // A storage server's iSCSI target side, behind an interface: one target per
-// physical disk, one LUN (0 for LIO; 1 for tgt, whose LUN 0 is its
-// controller), and access only for the initiators the manager authorises,
-// each with its own CHAP credentials (tgt: per target, see tgt_target.cc).
-// Every call is idempotent, because the agent replays them after a restart
-// or reboot.
+// physical disk, one LUN per leg (named by its serial, LegSerial(chunk)),
+// and per allowed initiator an ACL with its own CHAP credentials and the
+// LUNs it may see (LIO's mapped LUNs; tgt cannot mask LUNs per initiator,
+// see tgt_target.cc). Every call is idempotent, because the agent replays
+// them after a restart or reboot. Implementations are thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -18,9 +18,12 @@ namespace vastsky {
 
 struct TargetSpec {
   std::string iqn;                   // iqn.2010-10.org.vastsky:pdsk-0000000a
-  std::string device;                // block device (or file, for tests)
-  std::string serial;                // stable SCSI serial: heads match on it
   std::vector<std::string> portals;  // "10.0.0.5:3260"
+};
+
+struct LunSpec {
+  std::string serial;  // LegSerial(chunk): the head finds the leg by it
+  std::string device;  // block device (or regular file, for tests)
 };
 
 struct InitiatorAccess {
@@ -29,22 +32,39 @@ struct InitiatorAccess {
   std::string chap_secret; // 12..16 characters for LIO
 };
 
+struct InitiatorInfo {
+  std::string initiator;
+  std::vector<std::string> serials;  // the LUNs it sees (tgt: all of them)
+};
+
 struct TargetInfo {
-  std::string iqn, device;
-  std::vector<std::string> initiators;
+  std::string iqn;
+  std::vector<LunSpec> luns;
+  std::vector<InitiatorInfo> initiators;
 };
 
 class IscsiTarget {
  public:
   virtual ~IscsiTarget() = default;
-  // Creates or completes the export; a target already serving another
-  // device is EEXIST.
+  // Creates or completes the target and its portals; no LUN.
   virtual Status Export(const TargetSpec& spec) = 0;
-  // Tears the target down; unknown is fine (already gone).
+  // Tears the target down with its LUNs and ACLs; unknown is fine.
   virtual Status Unexport(const std::string& iqn) = 0;
-  // Adds the initiator's ACL or updates its credentials.
+  // Adds the LUN if missing. ENOENT if the target is not exported; EEXIST if
+  // the serial already serves another device.
+  virtual Status AddLun(const std::string& iqn, const LunSpec& lun) = 0;
+  // Unmaps the LUN from every ACL, then removes it; absent is fine.
+  virtual Status RemoveLun(const std::string& iqn, const std::string& serial) = 0;
+  // Adds the initiator's ACL or updates its credentials; maps nothing.
+  // ENOENT if the target is not exported.
   virtual Status Allow(const std::string& iqn, const InitiatorAccess& access) = 0;
-  // Removes the ACL; the kernel ends that initiator's sessions (fencing).
+  // Afterwards the initiator sees exactly these LUNs (by serial): the
+  // missing are mapped at free mapped-LUN numbers of its own, the rest
+  // unmapped. ENOENT if the ACL or one of the LUNs does not exist.
+  virtual Status Map(const std::string& iqn, const std::string& initiator,
+                     const std::vector<std::string>& serials) = 0;
+  // Unmaps everything and removes the ACL; the initiator's sessions end
+  // (fencing). Unknown is fine.
   virtual Status Revoke(const std::string& iqn, const std::string& initiator) = 0;
   virtual Status List(std::vector<TargetInfo>* out) = 0;
 };
@@ -59,8 +79,9 @@ std::unique_ptr<IscsiTarget> NewSimTarget(const std::string& state_file);
 // tgt (scsi-target-utils) through tgtadm; tgtd must already run (the agent
 // never starts it). control_port is tgtd's -C (several tgtds on one host);
 // timeout_ms bounds each tgtadm call. See tgt_target.cc for what differs
-// from LIO: LUN 1 (tgt's LUN 0 is its controller), CHAP accounts per target
-// rather than per initiator, portals decided by tgtd.
+// from LIO: LUNs from 1 (tgt's LUN 0 is its controller), every allowed
+// initiator sees every LUN (no per-initiator masking), CHAP accounts per
+// target rather than per initiator, portals decided by tgtd.
 std::unique_ptr<IscsiTarget> NewTgtTarget(int control_port = 0, int timeout_ms = 15000);
 
 // What `tgtadm --lld iscsi --mode target --op show` reports, per target.

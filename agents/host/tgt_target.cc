@@ -5,12 +5,10 @@
 //   target <tid> <iqn>      tid = the pdsk id in the IQN when that is free
 //                           (stable across restarts), else the highest + 1;
 //                           every call looks the tid up by IQN anyway
-//   LUN 1 -> the device     backing store "rdwr"; scsi_sn = spec.serial.
-//                           tgt's LUN 0 is its own controller (SCSI type 12,
-//                           no block device on the head), so the disk is LUN
-//                           1; open-iscsi lists both LUNs in the session and
-//                           "Attached scsi disk" only under LUN 1, which is
-//                           what the head's ParseSessionDetails picks up.
+//   LUN k+1 per leg         backing store "rdwr", scsi_sn = the leg serial,
+//                           at the smallest free number from 1. tgt's LUN 0
+//                           is its own controller (SCSI type 12, no block
+//                           device on the head).
 //   ACL: initiator names    bind --initiator-name per allowed head. No
 //                           address ACL is ever bound: tgt admits a login if
 //                           the address OR the name matches.
@@ -23,6 +21,11 @@
 //                           revoking the last head and allowing the next.
 //
 // What tgt cannot do that LIO does:
+//  - No per-initiator LUN masking: every initiator allowed on a target sees
+//    every LUN of it, so a head can read the legs of other heads' volumes on
+//    that disk. Map only checks that the ACL and the LUNs exist, and List
+//    reports every LUN as mapped to every initiator (the truth). Per-leg
+//    isolation is LIO only.
 //  - CHAP is per target, not per initiator. Any initiator name in a target's
 //    ACL logs in with ANY account bound to that target: on a disk two heads
 //    may use, head A can present head B's initiator name with A's own
@@ -222,7 +225,6 @@ std::vector<std::string> ParseTgtAccounts(const std::string& text) {
 namespace {
 
 const char kLockUser[] = "vastsky-tgt-lock";
-const int kLun = 1;
 
 bool IsIscsiName(const std::string& s) {
   return StartsWith(s, "iqn.") || StartsWith(s, "eui.") || StartsWith(s, "naa.");
@@ -267,38 +269,79 @@ class TgtTarget : public IscsiTarget {
   Status Export(const TargetSpec& spec) override {
     std::lock_guard<std::mutex> lock(mu_);
     VS_RETURN_IF_ERROR(CheckWord("target name", spec.iqn));
-    VS_RETURN_IF_ERROR(CheckWord("device", spec.device));
-    if (!spec.serial.empty()) VS_RETURN_IF_ERROR(CheckWord("serial", spec.serial));
-    if (spec.serial.size() > 36) return Status::Error(EINVAL, "tgt: a SCSI serial has at most 36 characters");
-    struct stat st;
-    if (stat(spec.device.c_str(), &st) != 0) return Status::Error(ENOENT, spec.device + " does not exist");
     std::vector<TgtTargetShow> all;
     VS_RETURN_IF_ERROR(Show(&all));
     const TgtTargetShow* t = Find(all, spec.iqn);
-    const TgtLun* lun = nullptr;
     int tid;
     if (t) {
       tid = t->tid;
-      for (const TgtLun& l : t->luns)
-        if (l.lun == kLun) lun = &l;
-      if (lun && lun->path != spec.device)
-        return Status::Error(EEXIST, spec.iqn + " already exports " + (lun->path.empty() ? "another device" : lun->path));
     } else {
       tid = ChooseTid(spec.iqn, all);
       VS_RETURN_IF_ERROR(Adm({"--mode", "target", "--op", "new", "--tid", std::to_string(tid), "--targetname", spec.iqn}));
     }
-    const std::string tid_s = std::to_string(tid);
-    if (!lun)
-      VS_RETURN_IF_ERROR(Adm({"--mode", "logicalunit", "--op", "new", "--tid", tid_s, "--lun", std::to_string(kLun),
-                              "--backing-store", spec.device}));
-    if (!spec.serial.empty() && (!lun || lun->serial != spec.serial))
-      VS_RETURN_IF_ERROR(Adm({"--mode", "logicalunit", "--op", "update", "--tid", tid_s, "--lun", std::to_string(kLun),
-                              "--params", "scsi_sn=" + spec.serial}));
     if (!t || !Contains(t->accounts, kLockUser)) {
       VS_RETURN_IF_ERROR(EnsureLockAccount());
-      VS_RETURN_IF_ERROR(Adm({"--mode", "account", "--op", "bind", "--tid", tid_s, "--user", kLockUser}));
+      VS_RETURN_IF_ERROR(Adm({"--mode", "account", "--op", "bind", "--tid", std::to_string(tid), "--user", kLockUser}));
     }
     WarnUnservedPortals(spec);
+    return Status::OK();
+  }
+
+  // A LUN is found by its serial; one with the device but another serial is
+  // this call's own earlier attempt that stopped between "new" and "update".
+  Status AddLun(const std::string& iqn, const LunSpec& lun) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    VS_RETURN_IF_ERROR(CheckWord("device", lun.device));
+    VS_RETURN_IF_ERROR(CheckWord("serial", lun.serial));
+    if (lun.serial.size() > 36) return Status::Error(EINVAL, "tgt: a SCSI serial has at most 36 characters");
+    struct stat st;
+    if (stat(lun.device.c_str(), &st) != 0) return Status::Error(ENOENT, lun.device + " does not exist");
+    const TgtTargetShow* t;
+    VS_RETURN_IF_ERROR(Target(iqn, &t));
+    const TgtLun* found = nullptr;
+    std::set<int> used;
+    for (const TgtLun& l : t->luns) {
+      used.insert(l.lun);
+      if (l.serial == lun.serial && l.path != lun.device)
+        return Status::Error(EEXIST, "LUN " + lun.serial + " already serves " + l.path);
+      if (l.path == lun.device && (!found || l.serial == lun.serial)) found = &l;
+    }
+    const std::string tid = std::to_string(t->tid);
+    int n = found ? found->lun : 1;
+    while (!found && used.count(n)) ++n;
+    if (!found)
+      VS_RETURN_IF_ERROR(Adm({"--mode", "logicalunit", "--op", "new", "--tid", tid, "--lun", std::to_string(n),
+                              "--backing-store", lun.device}));
+    if (found && found->serial == lun.serial) return Status::OK();
+    return Adm({"--mode", "logicalunit", "--op", "update", "--tid", tid, "--lun", std::to_string(n), "--params",
+                "scsi_sn=" + lun.serial});
+  }
+
+  Status RemoveLun(const std::string& iqn, const std::string& serial) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<TgtTargetShow> all;
+    VS_RETURN_IF_ERROR(Show(&all));
+    const TgtTargetShow* t = Find(all, iqn);
+    if (!t) return Status::OK();
+    for (const TgtLun& l : t->luns)
+      if (l.lun != 0 && l.serial == serial)
+        VS_RETURN_IF_ERROR(Adm({"--mode", "logicalunit", "--op", "delete", "--tid", std::to_string(t->tid), "--lun",
+                                std::to_string(l.lun)}));
+    return Status::OK();
+  }
+
+  // tgt cannot mask LUNs per initiator (see the top of this file): every
+  // allowed initiator sees every LUN whatever this is asked.
+  Status Map(const std::string& iqn, const std::string& initiator, const std::vector<std::string>& serials) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    const TgtTargetShow* t;
+    VS_RETURN_IF_ERROR(Target(iqn, &t));
+    if (!Contains(t->acls, initiator)) return Status::Error(ENOENT, initiator + " has no ACL on " + iqn);
+    for (const std::string& serial : serials) {
+      bool has = false;
+      for (const TgtLun& l : t->luns) has |= l.lun != 0 && l.serial == serial;
+      if (!has) return Status::Error(ENOENT, "no LUN " + serial + " on " + iqn);
+    }
     return Status::OK();
   }
 
@@ -377,10 +420,14 @@ class TgtTarget : public IscsiTarget {
     for (const TgtTargetShow& t : all) {
       TargetInfo info;
       info.iqn = t.iqn;
+      std::vector<std::string> serials;
       for (const TgtLun& l : t.luns)
-        if (l.lun == kLun || (info.device.empty() && l.lun != 0)) info.device = l.path;
+        if (l.lun != 0) {
+          info.luns.push_back({l.serial, l.path});
+          serials.push_back(l.serial);
+        }
       for (const std::string& acl : t.acls)
-        if (IsIscsiName(acl)) info.initiators.push_back(acl);
+        if (IsIscsiName(acl)) info.initiators.push_back({acl, serials});
       out->push_back(info);
     }
     return Status::OK();
@@ -418,6 +465,14 @@ class TgtTarget : public IscsiTarget {
       what += (what.empty() ? "" : " ") + (secret ? std::string("***") : args[i]);
     }
     return Status::Error(code, "tgtadm " + what + " (exit " + std::to_string(r.exit_code) + "): " + msg);
+  }
+
+  // The target iqn as tgtd shows it now (valid until the next Show); ENOENT
+  // if it is not exported.
+  Status Target(const std::string& iqn, const TgtTargetShow** t) {
+    VS_RETURN_IF_ERROR(Show(&shown_));
+    *t = Find(shown_, iqn);
+    return *t ? Status::OK() : Status::Error(ENOENT, iqn + " is not exported");
   }
 
   Status Show(std::vector<TgtTargetShow>* all) {
@@ -590,6 +645,7 @@ class TgtTarget : public IscsiTarget {
   std::map<std::string, std::map<std::string, std::string>> users_;
   std::map<std::string, std::string> secrets_;  // accounts this process set
   std::set<std::string> warned_;
+  std::vector<TgtTargetShow> shown_;  // Target()'s latest show
 };
 
 }  // namespace
