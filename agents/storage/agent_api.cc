@@ -1,6 +1,7 @@
 #include "agents/storage/agent_api.h"
 
 #include <cerrno>
+#include <set>
 
 #include "agents/common/op_once.h"
 #include "lib/ids.h"
@@ -18,6 +19,54 @@ Status Initiator(const Params& p, std::string* out) {
   return Status::OK();
 }
 
+// A disk serves up to a few thousand legs; more in one call is a bug.
+const size_t kMaxLegsPerCall = 65536;
+
+// `legs: [{chunkid, thin_id[, size_mib, create]}]`; `full` asks for the
+// allowInitiator members (size and create), else deleteLegs' two.
+Status Legs(const Params& p, bool full, std::vector<Leg>* out) {
+  std::vector<Params> items;
+  if (!p.Has("legs")) return Status::OK();  // 3.0-era allowInitiator: the ACL only
+  VS_RETURN_IF_ERROR(p.StructArray("legs", kMaxLegsPerCall, &items));
+  std::set<int64_t> seen;
+  for (const Params& item : items) {
+    Leg leg;
+    VS_RETURN_IF_ERROR(item.Id("chunkid", &leg.chunk_id));
+    VS_RETURN_IF_ERROR(item.Int("thin_id", &leg.thin_id));
+    if (leg.thin_id < 1 || leg.thin_id > kMaxThinId)
+      return Status::Error(EINVAL, "thin_id " + std::to_string(leg.thin_id) + " is outside 1.." +
+                                       std::to_string(kMaxThinId));
+    if (full) {
+      VS_RETURN_IF_ERROR(item.Int("size_mib", &leg.size_mib));
+      VS_RETURN_IF_ERROR(item.Bool("create", &leg.create));
+      if (leg.size_mib < 1) return Status::Error(EINVAL, "size_mib must be positive");
+    }
+    if (!seen.insert(leg.chunk_id).second)
+      return Status::Error(EINVAL, FormatId("dext", leg.chunk_id) + " is twice in legs");
+    out->push_back(leg);
+  }
+  return Status::OK();
+}
+
+xmlrpc_c::value ExportValue(const ExportInfo& e) {
+  std::vector<xmlrpc_c::value> maps, legs;
+  for (const auto& m : e.maps) {
+    std::vector<xmlrpc_c::value> chunks;
+    for (int64_t c : m.second) chunks.push_back(IntValue(c));
+    maps.push_back(xmlrpc_c::value_struct(std::map<std::string, xmlrpc_c::value>{
+        {"initiator", xmlrpc_c::value_string(m.first)}, {"chunks", xmlrpc_c::value_array(chunks)}}));
+  }
+  for (const Leg& l : e.legs)
+    legs.push_back(xmlrpc_c::value_struct(std::map<std::string, xmlrpc_c::value>{
+        {"chunkid", IntValue(l.chunk_id)}, {"thin_id", IntValue(l.thin_id)}, {"size_mib", IntValue(l.size_mib)}}));
+  return xmlrpc_c::value_struct(std::map<std::string, xmlrpc_c::value>{
+      {"pdskid", IntValue(e.pdsk_id)},
+      {"iqn", xmlrpc_c::value_string(e.iqn)},
+      {"device", xmlrpc_c::value_string(e.device)},
+      {"initiators", StringsValue(e.initiators)},
+      {"maps", xmlrpc_c::value_array(maps)},
+      {"legs", xmlrpc_c::value_array(legs)}});
+}
 
 }  // namespace
 
@@ -34,9 +83,12 @@ void AddStorageAgentMethods(Exports* exports, OpJournal* journal, RpcService* se
     VS_RETURN_IF_ERROR(p.String("chap_user", &access.chap_user));
     VS_RETURN_IF_ERROR(p.String("chap_secret", &access.chap_secret));
     VS_RETURN_IF_ERROR(CheckChap(access.chap_user, access.chap_secret));
+    std::vector<Leg> legs;
+    VS_RETURN_IF_ERROR(Legs(p, true, &legs));
     VS_RETURN_IF_ERROR(RunOnce(journal, p, "allowInitiator", [&] {
-      VS_RETURN_IF_ERROR(exports->Allow(pdsk, access));
-      VS_LOG_INFO("allowed %s on %s", access.initiator.c_str(), FormatId("pdsk", pdsk).c_str());
+      VS_RETURN_IF_ERROR(exports->Allow(pdsk, access, legs));
+      VS_LOG_INFO("allowed %s on %s with %zu leg(s)", access.initiator.c_str(), FormatId("pdsk", pdsk).c_str(),
+                  legs.size());
       return Status::OK();
     }));
     *r = xmlrpc_c::value_int(0);
@@ -55,16 +107,25 @@ void AddStorageAgentMethods(Exports* exports, OpJournal* journal, RpcService* se
     *r = xmlrpc_c::value_int(0);
     return Status::OK();
   });
+  service->Add("deleteLegs", [exports, journal](const Params& p, xmlrpc_c::value* r) {
+    int64_t pdsk;
+    std::vector<Leg> legs;
+    VS_RETURN_IF_ERROR(p.Id("pdskid", &pdsk));
+    if (!p.Has("legs")) return Status::Error(EINVAL, "legs is missing");
+    VS_RETURN_IF_ERROR(Legs(p, false, &legs));
+    VS_RETURN_IF_ERROR(RunOnce(journal, p, "deleteLegs", [&] {
+      VS_RETURN_IF_ERROR(exports->DeleteLegs(pdsk, legs));
+      VS_LOG_INFO("deleted %zu leg(s) of %s", legs.size(), FormatId("pdsk", pdsk).c_str());
+      return Status::OK();
+    }));
+    *r = xmlrpc_c::value_int(0);
+    return Status::OK();
+  });
   service->Add("listExports", [exports](const Params&, xmlrpc_c::value* r) {
     std::vector<ExportInfo> list;
     VS_RETURN_IF_ERROR(exports->List(&list));
     std::vector<xmlrpc_c::value> out;
-    for (const ExportInfo& e : list)
-      out.push_back(xmlrpc_c::value_struct(std::map<std::string, xmlrpc_c::value>{
-          {"pdskid", xmlrpc_c::value_int(static_cast<int>(e.pdsk_id))},
-          {"iqn", xmlrpc_c::value_string(e.iqn)},
-          {"device", xmlrpc_c::value_string(e.device)},
-          {"initiators", StringsValue(e.initiators)}}));
+    for (const ExportInfo& e : list) out.push_back(ExportValue(e));
     *r = xmlrpc_c::value_array(out);
     return Status::OK();
   });

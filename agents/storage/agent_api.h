@@ -1,5 +1,5 @@
 // The methods the manager calls on a storage agent (agents/PROTOCOL.md):
-// helloWorld, allowInitiator, revokeInitiator, listExports. Mutations carry
+// helloWorld, allowInitiator, revokeInitiator, deleteLegs, listExports. Mutations carry
 // an opid; a repeat of a finished one returns its recorded result (0)
 // without acting again.
 #pragma once

@@ -1,8 +1,11 @@
 // What this storage server exports: one iSCSI target per registered disk
-// (iqn DiskIqn(pdskid), LUN 0, serial the pdsk id, a portal per data IP) and
-// the initiators the manager allowed on each. Allowed ACLs are persisted in
-// state_dir/acls so they are re-applied after a reboot, when the kernel
-// target has forgotten them. Thread-safe (one lock, held across each
+// (iqn DiskIqn(pdskid), a portal per data IP), one LUN per leg (serial
+// LegSerial(chunk), over the leg's thin device), and per allowed initiator
+// an ACL that maps exactly the legs the manager granted it.
+// state_dir keeps what the kernel forgets at a reboot: `acls` (credentials
+// and mapped chunk ids per disk and initiator) and `legs` (pdsk, chunk,
+// thin id, size), so Export re-provides every known leg, re-adds its LUN
+// and re-applies the ACLs and maps. Thread-safe (one lock, held across each
 // kernel call): the RPC threads, the heartbeat thread (registration) and
 // the scrub thread (List) share it.
 #pragma once
@@ -19,38 +22,85 @@
 
 namespace vastsky {
 
+// The thin devices behind legs (ThinPools on a real server). Thread-safe.
+class LegDevices {
+ public:
+  virtual ~LegDevices() = default;
+  // Activates thin device thin_id of disk pdsk (size_mib) and names its
+  // block device. A missing one is created only if `create`; else ENOENT.
+  virtual Status Provide(int64_t pdsk, int64_t thin_id, int64_t size_mib, bool create, std::string* device) = 0;
+  // Deactivates and deletes it; absent is fine.
+  virtual Status Delete(int64_t pdsk, int64_t thin_id) = 0;
+};
+
+// dm-thin device ids are 24 bits; 0 is never assigned.
+constexpr int64_t kMaxThinId = (int64_t{1} << 24) - 1;
+
+struct Leg {
+  int64_t chunk_id = 0, thin_id = 0, size_mib = 0;
+  bool create = false;  // allowInitiator only: the thin device may be created
+};
+
 struct ExportInfo {
   int64_t pdsk_id = 0;
   std::string iqn, device;
-  std::vector<std::string> initiators;
+  std::vector<std::string> initiators;                // the kernel's ACLs
+  std::map<std::string, std::vector<int64_t>> maps;   // initiator -> chunk ids it sees (kernel)
+  std::vector<Leg> legs;                              // known here (state_dir/legs)
 };
 
 class Exports {
  public:
-  Exports(std::unique_ptr<IscsiTarget> target, std::vector<std::string> portals, std::string acl_file);
+  // Keeps its state in state_dir (acls, legs).
+  Exports(std::unique_ptr<IscsiTarget> target, std::shared_ptr<LegDevices> devices, std::vector<std::string> portals,
+          std::string state_dir);
 
-  // Loads the persisted ACLs; call once before anything else.
+  // Loads the persisted ACLs and legs; call once before anything else.
   Status Load();
-  // Exports device as disk pdsk_id (again, after a restart) and re-applies
-  // its persisted ACLs. A disk that moved to a new id drops the old target.
+  // Exports disk pdsk_id (device: the disk itself, for the scrub), again
+  // after a restart: every known leg is provided (never created), gets its
+  // LUN, and the persisted ACLs and maps are applied. A leg that cannot be
+  // provided is logged and left out (its LUN and maps missing). A disk that
+  // moved to a new id drops the old target.
   Status Export(int64_t pdsk_id, const std::string& device);
-  // ENOENT if pdsk_id is not exported here. Credentials must be checked
-  // by the caller (ValidIscsiName, CheckChap).
-  Status Allow(int64_t pdsk_id, const InitiatorAccess& access);
-  // Success means the initiator is out of the kernel's ACL and the ACL
-  // file is synced without it, so no restart brings it back.
+  // allowInitiator: each leg provided (created if missing only when
+  // `create`) with its LUN, the ACL with its credentials, and the
+  // initiator's map exactly these legs (fewer legs narrow it). ENOENT if
+  // pdsk_id is not exported here or a leg is missing; EEXIST if a chunk is
+  // known here with another thin id. Credentials must be checked by the
+  // caller (ValidIscsiName, CheckChap). The ACL file is written before the
+  // kernel allows anything.
+  Status Allow(int64_t pdsk_id, const InitiatorAccess& access, const std::vector<Leg>& legs);
+  // Success means the initiator is out of the kernel's ACL (all unmapped)
+  // and the ACL file is synced without it, so no restart brings it back.
   Status Revoke(int64_t pdsk_id, const std::string& initiator);
+  // Per leg (chunk_id, thin_id): its LUN unmapped everywhere and removed,
+  // the maps persisted without it, its thin device deleted, then it is
+  // forgotten. Absent is fine; ENOENT if pdsk_id is not exported here.
+  Status DeleteLegs(int64_t pdsk_id, const std::vector<Leg>& legs);
   Status List(std::vector<ExportInfo>* out);
 
  private:
+  struct Acl {
+    InitiatorAccess access;
+    std::vector<int64_t> chunks;  // mapped
+  };
+
   Status SaveAcls();
+  Status SaveLegs();
+  Status CheckExported(int64_t pdsk_id) const;
+  // Provides the leg's device and its LUN; records it (and saves) if new.
+  Status AddLeg(int64_t pdsk_id, const Leg& leg);
+  Status ApplyAcl(int64_t pdsk_id, const Acl& acl);
 
   std::mutex mu_;
   std::unique_ptr<IscsiTarget> target_;
+  std::shared_ptr<LegDevices> devices_;
   std::vector<std::string> portals_;
-  std::string acl_file_;
-  std::map<int64_t, std::string> devices_;  // pdsk id -> device, exported now
-  std::map<int64_t, std::map<std::string, InitiatorAccess>> acls_;
+  std::string acl_file_, leg_file_;
+  std::map<int64_t, std::string> disks_;  // pdsk id -> disk device, exported now
+  std::map<int64_t, std::map<std::string, Acl>> acls_;
+  std::map<int64_t, std::map<int64_t, Leg>> legs_;  // pdsk -> chunk -> leg
 };
 
 }  // namespace vastsky

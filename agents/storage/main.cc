@@ -2,8 +2,14 @@
 // manager (agents/PROTOCOL.md, "Storage agent"). Flags win over the config
 // file (/etc/vastsky/storage-agent.conf, section [storage-agent]).
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -72,6 +78,40 @@ Status NewTarget(const Settings& s, std::unique_ptr<IscsiTarget>* out) {
   return Status::OK();
 }
 
+// TEMPORARY, until ThinPools (agents/host/thin_pool.h) backs the legs: each
+// leg is a sparse file state_dir/leg-files/<pdsk>-<thin_id>, which every
+// target kind serves (LIO as fileio). No pool, no space accounting.
+class TemporaryFileLegDevices : public LegDevices {
+ public:
+  explicit TemporaryFileLegDevices(std::string dir) : dir_(std::move(dir)) {}
+
+  Status Provide(int64_t pdsk, int64_t thin_id, int64_t size_mib, bool create, std::string* device) override {
+    *device = Path(pdsk, thin_id);
+    struct stat st;
+    if (stat(device->c_str(), &st) != 0 && !create) return Status::Error(ENOENT, "no thin device " + *device);
+    VS_RETURN_IF_ERROR(MakeStateDir(dir_));
+    const int fd = open(device->c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return Status::Error(errno, "cannot create " + *device + ": " + strerror(errno));
+    const off_t bytes = static_cast<off_t>(size_mib) << 20;
+    int rc = fstat(fd, &st) == 0 && st.st_size < bytes ? ftruncate(fd, bytes) : 0;
+    const int err = errno;
+    close(fd);
+    return rc == 0 ? Status::OK() : Status::Error(err, "cannot size " + *device + ": " + strerror(err));
+  }
+
+  Status Delete(int64_t pdsk, int64_t thin_id) override {
+    const std::string path = Path(pdsk, thin_id);
+    if (unlink(path.c_str()) == 0 || errno == ENOENT) return Status::OK();
+    return Status::Error(errno, "cannot delete " + path + ": " + strerror(errno));
+  }
+
+ private:
+  std::string Path(int64_t pdsk, int64_t thin_id) const {
+    return dir_ + "/" + std::to_string(pdsk) + "-" + std::to_string(thin_id);
+  }
+  std::string dir_;
+};
+
 Status Check(Settings* s, RegistrationOptions* reg, ScrubOptions* scrub) {
   VS_RETURN_IF_ERROR(s->agent.Check());
   int rate = 0, pause = 0;
@@ -116,7 +156,9 @@ int main(int argc, char** argv) {
   const sigset_t stop = BlockStopSignals();
   RaiseXmlSizeLimit();
 
-  Exports exports(std::move(target), reg_options.data_ips, settings.agent.state_dir + "/acls");
+  Exports exports(std::move(target),
+                  std::make_shared<TemporaryFileLegDevices>(settings.agent.state_dir + "/leg-files"),
+                  reg_options.data_ips, settings.agent.state_dir);
   OpJournal journal;
   st = exports.Load();
   if (st.ok()) st = journal.Open(settings.agent.state_dir + "/ops");
