@@ -1,13 +1,17 @@
 // The storage agent's exports (agents/storage/exports.h) and its link to
 // the manager (lib/manager_link.h): agents/PROTOCOL.md, "A revoke is on
-// disk before it is acknowledged", and a link shared by threads.
+// disk before it is acknowledged", the legs of allowInitiator, deleteLegs
+// and listExports, and a link shared by threads.
 #include <cppunit/extensions/HelperMacros.h>
 
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -28,21 +32,67 @@ std::string TempDir() {
   return path;
 }
 
+// Thin devices in memory: survive a "reboot" (a new Exports over a new sim
+// kernel) as a pool on disk does.
+class FakeLegDevices : public LegDevices {
+ public:
+  Status Provide(int64_t pdsk, int64_t thin_id, int64_t size_mib, bool create, std::string* device) override {
+    if (!thins.count({pdsk, thin_id})) {
+      if (!create) return Status::Error(ENOENT, "no thin device " + std::to_string(thin_id));
+      ++creates;
+    }
+    thins[{pdsk, thin_id}] = size_mib;
+    *device = "/dev/mapper/thin-" + std::to_string(pdsk) + "-" + std::to_string(thin_id);
+    return Status::OK();
+  }
+  Status Delete(int64_t pdsk, int64_t thin_id) override {
+    thins.erase({pdsk, thin_id});
+    return Status::OK();
+  }
+  std::map<std::pair<int64_t, int64_t>, int64_t> thins;  // (pdsk, thin id) -> MiB
+  int creates = 0;
+};
+
 // An Exports as the agent builds it at start, over state in dir; `kernel`
 // names the simulated kernel target's state (a new name: a reboot).
-std::unique_ptr<Exports> Open(const std::string& dir, const std::string& kernel) {
-  std::unique_ptr<Exports> e(new Exports(NewSimTarget(dir + "/" + kernel), {"127.0.0.1"}, dir + "/acls"));
+std::unique_ptr<Exports> Open(const std::string& dir, const std::string& kernel,
+                              std::shared_ptr<FakeLegDevices> devices = std::make_shared<FakeLegDevices>()) {
+  std::unique_ptr<Exports> e(new Exports(NewSimTarget(dir + "/" + kernel), devices, {"127.0.0.1"}, dir));
   CPPUNIT_ASSERT(e->Load().ok());
   return e;
 }
 
-std::vector<std::string> Initiators(Exports* e, int64_t pdsk_id) {
+ExportInfo Disk(Exports* e, int64_t pdsk_id) {
   std::vector<ExportInfo> list;
   CPPUNIT_ASSERT(e->List(&list).ok());
   for (const ExportInfo& x : list)
-    if (x.pdsk_id == pdsk_id) return x.initiators;
+    if (x.pdsk_id == pdsk_id) return x;
+  CPPUNIT_FAIL("disk not listed");
   return {};
 }
+
+std::vector<std::string> Initiators(Exports* e, int64_t pdsk_id) { return Disk(e, pdsk_id).initiators; }
+
+// The chunk ids initiator sees on pdsk_id, sorted.
+std::set<int64_t> Mapped(Exports* e, int64_t pdsk_id, const std::string& initiator) {
+  const std::map<std::string, std::vector<int64_t>> maps = Disk(e, pdsk_id).maps;
+  auto it = maps.find(initiator);
+  return it == maps.end() ? std::set<int64_t>() : std::set<int64_t>(it->second.begin(), it->second.end());
+}
+
+std::set<int64_t> Legs(Exports* e, int64_t pdsk_id) {
+  std::set<int64_t> out;
+  for (const Leg& l : Disk(e, pdsk_id).legs) out.insert(l.chunk_id);
+  return out;
+}
+
+Leg NewLeg(int64_t chunk, int64_t thin) { return Leg{chunk, thin, 64, true}; }
+Leg OldLeg(int64_t chunk, int64_t thin) { return Leg{chunk, thin, 64, false}; }
+
+const char kHeadA[] = "iqn.2024-01.org.example:head-a";
+const char kHeadB[] = "iqn.2024-01.org.example:head-b";
+const InitiatorAccess kAccessA{kHeadA, "user-a", "secret-secret"};
+const InitiatorAccess kAccessB{kHeadB, "user-b", "secret-secret"};
 
 }  // namespace
 
@@ -50,6 +100,12 @@ class StorageExportsTest : public CppUnit::TestFixture {
   CPPUNIT_TEST_SUITE(StorageExportsTest);
   CPPUNIT_TEST(RevokeIsOnDiskBeforeItIsAcknowledged);
   CPPUNIT_TEST(RevokeOfAnInitiatorOnlyInTheKernelSucceeds);
+  CPPUNIT_TEST(AllowMapsExactlyTheGrantedLegs);
+  CPPUNIT_TEST(LegIsCreatedOnlyWhenAsked);
+  CPPUNIT_TEST(ChunkWithAnotherThinIdIsRefused);
+  CPPUNIT_TEST(RebootBringsBackLegsAndMaps);
+  CPPUNIT_TEST(RebootLeavesOutALegWhoseDeviceIsGone);
+  CPPUNIT_TEST(DeleteLegsUnmapsEverywhereAndFrees);
   CPPUNIT_TEST(ManagerLinkIsSharedByThreads);
   CPPUNIT_TEST_SUITE_END();
 
@@ -64,7 +120,7 @@ class StorageExportsTest : public CppUnit::TestFixture {
     {
       std::unique_ptr<Exports> e = Open(dir, "kernel-1");
       CPPUNIT_ASSERT(e->Export(7, disk).ok());
-      CPPUNIT_ASSERT(e->Allow(7, {head, "user", "secret-secret"}).ok());
+      CPPUNIT_ASSERT(e->Allow(7, {head, "user", "secret-secret"}, {}).ok());
       CPPUNIT_ASSERT_EQUAL(0, mkdir((dir + "/acls.tmp").c_str(), 0700));  // the next write fails
       CPPUNIT_ASSERT(!e->Revoke(7, head).ok());
       CPPUNIT_ASSERT_EQUAL(0, rmdir((dir + "/acls.tmp").c_str()));
@@ -91,6 +147,120 @@ class StorageExportsTest : public CppUnit::TestFixture {
     std::unique_ptr<Exports> after = Open(dir, "kernel-after-reboot");
     CPPUNIT_ASSERT(after->Export(7, disk).ok());
     CPPUNIT_ASSERT(Initiators(after.get(), 7).empty());
+    std::filesystem::remove_all(dir);
+  }
+
+  // PROTOCOL.md, allowInitiator: "the initiator's mapped LUNs on this disk
+  // are exactly these legs (narrowing is an allowInitiator with fewer
+  // legs)"; another head's legs stay out of its view.
+  void AllowMapsExactlyTheGrantedLegs() {
+    const std::string dir = TempDir();
+    std::unique_ptr<Exports> e = Open(dir, "kernel");
+    CPPUNIT_ASSERT(e->Export(7, dir + "/disk").ok());
+    CPPUNIT_ASSERT(e->Allow(7, kAccessA, {NewLeg(1, 1), NewLeg(2, 2)}).ok());
+    CPPUNIT_ASSERT(e->Allow(7, kAccessB, {NewLeg(3, 3)}).ok());
+    CPPUNIT_ASSERT((Mapped(e.get(), 7, kHeadA) == std::set<int64_t>{1, 2}));
+    CPPUNIT_ASSERT((Mapped(e.get(), 7, kHeadB) == std::set<int64_t>{3}));
+    CPPUNIT_ASSERT(e->Allow(7, kAccessA, {OldLeg(2, 2)}).ok());
+    CPPUNIT_ASSERT((Mapped(e.get(), 7, kHeadA) == std::set<int64_t>{2}));
+    CPPUNIT_ASSERT((Legs(e.get(), 7) == std::set<int64_t>{1, 2, 3}));  // narrowing deletes nothing
+    CPPUNIT_ASSERT(e->Allow(7, kAccessA, {}).ok());  // a 3.0-era call: the ACL only
+    CPPUNIT_ASSERT(Mapped(e.get(), 7, kHeadA).empty());
+    CPPUNIT_ASSERT_EQUAL(size_t{2}, Initiators(e.get(), 7).size());
+    CPPUNIT_ASSERT_EQUAL(ENOENT, e->Allow(8, kAccessA, {}).code());  // not exported here
+    std::filesystem::remove_all(dir);
+  }
+
+  // "each leg's thin device exists (created only if `create`, else ENOENT
+  // naming the leg)": the ACL is not given either.
+  void LegIsCreatedOnlyWhenAsked() {
+    const std::string dir = TempDir();
+    auto devices = std::make_shared<FakeLegDevices>();
+    std::unique_ptr<Exports> e = Open(dir, "kernel", devices);
+    CPPUNIT_ASSERT(e->Export(7, dir + "/disk").ok());
+    Status st = e->Allow(7, kAccessA, {OldLeg(5, 9)});
+    CPPUNIT_ASSERT_EQUAL(ENOENT, st.code());
+    CPPUNIT_ASSERT(st.message().find("dext-00000005") != std::string::npos);
+    CPPUNIT_ASSERT(Initiators(e.get(), 7).empty());
+    CPPUNIT_ASSERT(devices->thins.empty());
+    CPPUNIT_ASSERT(e->Allow(7, kAccessA, {NewLeg(5, 9)}).ok());
+    CPPUNIT_ASSERT(e->Allow(7, kAccessA, {NewLeg(5, 9)}).ok());  // the same again: created once
+    CPPUNIT_ASSERT_EQUAL(1, devices->creates);
+    std::filesystem::remove_all(dir);
+  }
+
+  void ChunkWithAnotherThinIdIsRefused() {
+    const std::string dir = TempDir();
+    std::unique_ptr<Exports> e = Open(dir, "kernel");
+    CPPUNIT_ASSERT(e->Export(7, dir + "/disk").ok());
+    CPPUNIT_ASSERT(e->Allow(7, kAccessA, {NewLeg(5, 9)}).ok());
+    CPPUNIT_ASSERT_EQUAL(EEXIST, e->Allow(7, kAccessA, {NewLeg(5, 10)}).code());
+    CPPUNIT_ASSERT((Mapped(e.get(), 7, kHeadA) == std::set<int64_t>{5}));
+    std::filesystem::remove_all(dir);
+  }
+
+  // state_dir: "new `legs` file (pdsk, chunk, thin_id, size_mib) to
+  // re-activate and re-export after a reboot": the thin devices are
+  // provided again, never created, and each head sees its legs again.
+  void RebootBringsBackLegsAndMaps() {
+    const std::string dir = TempDir();
+    auto devices = std::make_shared<FakeLegDevices>();
+    {
+      std::unique_ptr<Exports> e = Open(dir, "kernel-1", devices);
+      CPPUNIT_ASSERT(e->Export(7, dir + "/disk").ok());
+      CPPUNIT_ASSERT(e->Allow(7, kAccessA, {NewLeg(1, 1), NewLeg(2, 2)}).ok());
+      CPPUNIT_ASSERT(e->Allow(7, kAccessB, {NewLeg(3, 3)}).ok());
+    }
+    std::unique_ptr<Exports> after = Open(dir, "kernel-2", devices);
+    CPPUNIT_ASSERT(after->Export(7, dir + "/disk").ok());
+    CPPUNIT_ASSERT_EQUAL(3, devices->creates);
+    CPPUNIT_ASSERT((Mapped(after.get(), 7, kHeadA) == std::set<int64_t>{1, 2}));
+    CPPUNIT_ASSERT((Mapped(after.get(), 7, kHeadB) == std::set<int64_t>{3}));
+    CPPUNIT_ASSERT((Legs(after.get(), 7) == std::set<int64_t>{1, 2, 3}));
+    std::filesystem::remove_all(dir);
+  }
+
+  // A leg whose thin device is gone (a pool repaired without it) does not
+  // keep the disk's other legs from coming back.
+  void RebootLeavesOutALegWhoseDeviceIsGone() {
+    const std::string dir = TempDir();
+    auto devices = std::make_shared<FakeLegDevices>();
+    {
+      std::unique_ptr<Exports> e = Open(dir, "kernel-1", devices);
+      CPPUNIT_ASSERT(e->Export(7, dir + "/disk").ok());
+      CPPUNIT_ASSERT(e->Allow(7, kAccessA, {NewLeg(1, 1), NewLeg(2, 2)}).ok());
+    }
+    devices->thins.erase({7, 1});
+    std::unique_ptr<Exports> after = Open(dir, "kernel-2", devices);
+    CPPUNIT_ASSERT(after->Export(7, dir + "/disk").ok());
+    CPPUNIT_ASSERT((Mapped(after.get(), 7, kHeadA) == std::set<int64_t>{2}));
+    CPPUNIT_ASSERT(!devices->thins.count({7, 1}));  // never created again
+    std::filesystem::remove_all(dir);
+  }
+
+  // deleteLegs: "per leg: LUN unmapped everywhere and removed, thin device
+  // deactivated and deleted from the pool. Absent is fine."; a reboot does
+  // not bring it back.
+  void DeleteLegsUnmapsEverywhereAndFrees() {
+    const std::string dir = TempDir();
+    auto devices = std::make_shared<FakeLegDevices>();
+    {
+      std::unique_ptr<Exports> e = Open(dir, "kernel-1", devices);
+      CPPUNIT_ASSERT(e->Export(7, dir + "/disk").ok());
+      CPPUNIT_ASSERT(e->Allow(7, kAccessA, {NewLeg(1, 1), NewLeg(2, 2)}).ok());
+      CPPUNIT_ASSERT(e->Allow(7, kAccessB, {NewLeg(2, 2)}).ok());
+      CPPUNIT_ASSERT(e->DeleteLegs(7, {Leg{2, 2, 0, false}, Leg{4, 4, 0, false}}).ok());
+      CPPUNIT_ASSERT((Mapped(e.get(), 7, kHeadA) == std::set<int64_t>{1}));
+      CPPUNIT_ASSERT(Mapped(e.get(), 7, kHeadB).empty());
+      CPPUNIT_ASSERT((Legs(e.get(), 7) == std::set<int64_t>{1}));
+      CPPUNIT_ASSERT(!devices->thins.count({7, 2}));
+      CPPUNIT_ASSERT(e->DeleteLegs(7, {Leg{2, 2, 0, false}}).ok());  // again: absent is fine
+      CPPUNIT_ASSERT_EQUAL(ENOENT, e->DeleteLegs(8, {}).code());
+    }
+    std::unique_ptr<Exports> after = Open(dir, "kernel-2", devices);
+    CPPUNIT_ASSERT(after->Export(7, dir + "/disk").ok());
+    CPPUNIT_ASSERT((Mapped(after.get(), 7, kHeadA) == std::set<int64_t>{1}));
+    CPPUNIT_ASSERT((Legs(after.get(), 7) == std::set<int64_t>{1}));
     std::filesystem::remove_all(dir);
   }
 
