@@ -163,6 +163,61 @@ class StorageAgentTest(unittest.TestCase):
         a.start()
         self.assertEqual(a.proxy().helloWorld(req()), 0)
 
+    def test_9_legs_maps_and_delete(self):
+        # PROTOCOL.md, allowInitiator: "the initiator's mapped LUNs on this
+        # disk are exactly these legs"; deleteLegs; listExports' maps and
+        # legs; a reboot (the simulated kernel forgotten) brings them back.
+        a = self.agents[2]
+        p = a.proxy()
+        pdsk = self.disks_of(a)[0]["pdskid"]
+        other = "iqn.2024-01.org.example:head2"
+
+        def leg(chunk, thin, create=True):
+            return {"chunkid": chunk, "thin_id": thin, "size_mib": 65, "create": create}
+
+        def export():
+            return {e["pdskid"]: e for e in p.listExports(req())}[pdsk]
+
+        def maps():
+            return {m["initiator"]: sorted(m["chunks"]) for m in export()["maps"]}
+
+        self.assertEqual(p.allowInitiator(req(opid="l-1", pdskid=pdsk, initiator=IQN_HEAD,
+                                              legs=[leg(101, 1), leg(102, 2)], **CHAP)), 0)
+        self.assertEqual(p.allowInitiator(req(opid="l-2", pdskid=pdsk, initiator=other, legs=[leg(103, 3)], **CHAP)), 0)
+        self.assertEqual(maps(), {IQN_HEAD: [101, 102], other: [103]})
+        self.assertEqual(sorted((l["chunkid"], l["thin_id"], l["size_mib"]) for l in export()["legs"]),
+                         [(101, 1, 65), (102, 2, 65), (103, 3, 65)])
+        # Narrowing: the same call with fewer legs.
+        self.assertEqual(p.allowInitiator(req(opid="l-3", pdskid=pdsk, initiator=IQN_HEAD,
+                                              legs=[leg(102, 2, False)], **CHAP)), 0)
+        self.assertEqual(maps(), {IQN_HEAD: [102], other: [103]})
+        # A leg never created, without create: ENOENT, and nothing changes.
+        self.assertFault("ENOENT", p.allowInitiator, req(opid="l-4", pdskid=pdsk, initiator=IQN_HEAD,
+                                                         legs=[leg(104, 4, False)], **CHAP))
+        self.assertEqual(maps(), {IQN_HEAD: [102], other: [103]})
+        self.assertFault("EINVAL", p.allowInitiator, req(opid="l-5", pdskid=pdsk, initiator=IQN_HEAD,
+                                                         legs=[leg(105, 1 << 24)], **CHAP))
+        self.assertFault("EINVAL", p.allowInitiator, req(opid="l-6", pdskid=pdsk, initiator=IQN_HEAD,
+                                                         legs=[{"chunkid": 105, "thin_id": 5}], **CHAP))
+        # After a reboot the legs come back without being created again.
+        self.assertEqual(a.stop(), 0)
+        os.unlink(os.path.join(a.state_dir, "sim-target"))
+        a.start()
+        self.assertEqual(maps(), {IQN_HEAD: [102], other: [103]})
+        # deleteLegs: unmapped everywhere, gone from the pool; absent is fine.
+        self.assertEqual(p.deleteLegs(req(opid="l-7", pdskid=pdsk, legs=[{"chunkid": 103, "thin_id": 3},
+                                                                           {"chunkid": 101, "thin_id": 1},
+                                                                           {"chunkid": 109, "thin_id": 9}])), 0)
+        self.assertEqual(maps(), {IQN_HEAD: [102], other: []})
+        self.assertEqual([l["chunkid"] for l in export()["legs"]], [102])
+        self.assertFault("EINVAL", p.deleteLegs, req(opid="l-8", pdskid=pdsk))
+        self.assertFault("ENOENT", p.deleteLegs, req(opid="l-9", pdskid=0x7ffffff0, legs=[]))
+        for initiator in (IQN_HEAD, other):
+            self.assertEqual(p.revokeInitiator(req(opid="l-r-" + initiator, pdskid=pdsk, initiator=initiator)), 0)
+        self.assertEqual(p.deleteLegs(req(opid="l-10", pdskid=pdsk, legs=[{"chunkid": 102, "thin_id": 2}])), 0)
+        self.assertEqual(export()["maps"], [])
+        self.assertEqual(export()["legs"], [])
+
     def test_8_tgt_without_tgtd_says_so(self):
         # target=tgt with no tgtd behind its control port: the agent stays
         # up (tgtd may come later) and says what to do; SIGTERM still stops it.
