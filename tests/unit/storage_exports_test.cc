@@ -94,6 +94,18 @@ const char kHeadB[] = "iqn.2024-01.org.example:head-b";
 const InitiatorAccess kAccessA{kHeadA, "user-a", "secret-secret"};
 const InitiatorAccess kAccessB{kHeadB, "user-b", "secret-secret"};
 
+// Disk 7 exported over a new kernel, head A given legs_a and (unless empty)
+// head B legs_b.
+std::unique_ptr<Exports> Granted(const std::string& dir, const std::string& kernel,
+                                 std::shared_ptr<FakeLegDevices> devices, const std::vector<Leg>& legs_a,
+                                 const std::vector<Leg>& legs_b) {
+  std::unique_ptr<Exports> e = Open(dir, kernel, devices);
+  CPPUNIT_ASSERT(e->Export(7, dir + "/disk").ok());
+  CPPUNIT_ASSERT(e->Allow(7, kAccessA, legs_a).ok());
+  if (!legs_b.empty()) CPPUNIT_ASSERT(e->Allow(7, kAccessB, legs_b).ok());
+  return e;
+}
+
 }  // namespace
 
 class StorageExportsTest : public CppUnit::TestFixture {
@@ -155,10 +167,8 @@ class StorageExportsTest : public CppUnit::TestFixture {
   // legs)"; another head's legs stay out of its view.
   void AllowMapsExactlyTheGrantedLegs() {
     const std::string dir = TempDir();
-    std::unique_ptr<Exports> e = Open(dir, "kernel");
-    CPPUNIT_ASSERT(e->Export(7, dir + "/disk").ok());
-    CPPUNIT_ASSERT(e->Allow(7, kAccessA, {NewLeg(1, 1), NewLeg(2, 2)}).ok());
-    CPPUNIT_ASSERT(e->Allow(7, kAccessB, {NewLeg(3, 3)}).ok());
+    std::unique_ptr<Exports> e =
+        Granted(dir, "kernel", std::make_shared<FakeLegDevices>(), {NewLeg(1, 1), NewLeg(2, 2)}, {NewLeg(3, 3)});
     CPPUNIT_ASSERT((Mapped(e.get(), 7, kHeadA) == std::set<int64_t>{1, 2}));
     CPPUNIT_ASSERT((Mapped(e.get(), 7, kHeadB) == std::set<int64_t>{3}));
     CPPUNIT_ASSERT(e->Allow(7, kAccessA, {OldLeg(2, 2)}).ok());
@@ -205,12 +215,7 @@ class StorageExportsTest : public CppUnit::TestFixture {
   void RebootBringsBackLegsAndMaps() {
     const std::string dir = TempDir();
     auto devices = std::make_shared<FakeLegDevices>();
-    {
-      std::unique_ptr<Exports> e = Open(dir, "kernel-1", devices);
-      CPPUNIT_ASSERT(e->Export(7, dir + "/disk").ok());
-      CPPUNIT_ASSERT(e->Allow(7, kAccessA, {NewLeg(1, 1), NewLeg(2, 2)}).ok());
-      CPPUNIT_ASSERT(e->Allow(7, kAccessB, {NewLeg(3, 3)}).ok());
-    }
+    Granted(dir, "kernel-1", devices, {NewLeg(1, 1), NewLeg(2, 2)}, {NewLeg(3, 3)});
     std::unique_ptr<Exports> after = Open(dir, "kernel-2", devices);
     CPPUNIT_ASSERT(after->Export(7, dir + "/disk").ok());
     CPPUNIT_ASSERT_EQUAL(3, devices->creates);
@@ -225,11 +230,7 @@ class StorageExportsTest : public CppUnit::TestFixture {
   void RebootLeavesOutALegWhoseDeviceIsGone() {
     const std::string dir = TempDir();
     auto devices = std::make_shared<FakeLegDevices>();
-    {
-      std::unique_ptr<Exports> e = Open(dir, "kernel-1", devices);
-      CPPUNIT_ASSERT(e->Export(7, dir + "/disk").ok());
-      CPPUNIT_ASSERT(e->Allow(7, kAccessA, {NewLeg(1, 1), NewLeg(2, 2)}).ok());
-    }
+    Granted(dir, "kernel-1", devices, {NewLeg(1, 1), NewLeg(2, 2)}, {});
     devices->thins.erase({7, 1});
     std::unique_ptr<Exports> after = Open(dir, "kernel-2", devices);
     CPPUNIT_ASSERT(after->Export(7, dir + "/disk").ok());
@@ -245,10 +246,7 @@ class StorageExportsTest : public CppUnit::TestFixture {
     const std::string dir = TempDir();
     auto devices = std::make_shared<FakeLegDevices>();
     {
-      std::unique_ptr<Exports> e = Open(dir, "kernel-1", devices);
-      CPPUNIT_ASSERT(e->Export(7, dir + "/disk").ok());
-      CPPUNIT_ASSERT(e->Allow(7, kAccessA, {NewLeg(1, 1), NewLeg(2, 2)}).ok());
-      CPPUNIT_ASSERT(e->Allow(7, kAccessB, {NewLeg(2, 2)}).ok());
+      std::unique_ptr<Exports> e = Granted(dir, "kernel-1", devices, {NewLeg(1, 1), NewLeg(2, 2)}, {NewLeg(2, 2)});
       CPPUNIT_ASSERT(e->DeleteLegs(7, {Leg{2, 2, 0, false}, Leg{4, 4, 0, false}}).ok());
       CPPUNIT_ASSERT((Mapped(e.get(), 7, kHeadA) == std::set<int64_t>{1}));
       CPPUNIT_ASSERT(Mapped(e.get(), 7, kHeadB).empty());
