@@ -131,17 +131,17 @@ vs_disk_table() {   # I TARGET_ARGS: swap the table under server i's disk
 }
 vs_disk_errors() { vs_disk_table "$1" error; }   # I: every read and write fails
 vs_disk_heal() { vs_disk_table "$1" "linear ${VS_RAW[$1]} 0"; }
-# vs_lun_remove PDSKID: the disk's LUN removed from its LIO target (ACL
-# mappings first), the storage server left running: its heads see the leg fail.
+# vs_lun_remove PDSKID: every leg LUN of the disk removed from its LIO target
+# (ACL mappings first), the storage server left running: its heads see the
+# legs fail.
 vs_lun_remove() {
-  local t=$VMLAB_LIO/iscsi/iqn.2010-10.org.vastsky:pdsk-$(printf %08x "$1")/tpgt_1 a l
-  [ -d "$t/lun/lun_0" ] || { echo "no LUN at $t"; return 1; }
-  for a in "$t"/acls/*/; do
-    [ -d "$a/lun_0" ] || continue
-    rm -f "$a/lun_0/lun_0" && rmdir "$a/lun_0" || return 1
+  local t=$VMLAB_LIO/iscsi/iqn.2010-10.org.vastsky:pdsk-$(printf %08x "$1")/tpgt_1 d l
+  ls -d "$t"/lun/lun_* >/dev/null 2>&1 || { echo "no LUN at $t"; return 1; }
+  for d in "$t"/acls/*/lun_* "$t"/lun/lun_*; do
+    [ -d "$d" ] || continue
+    for l in "$d"/*; do [ -L "$l" ] && { rm "$l" || return 1; }; done
+    rmdir "$d" || return 1
   done
-  for l in "$t"/lun/lun_0/*; do [ -L "$l" ] && { rm "$l" || return 1; }; done
-  rmdir "$t/lun/lun_0"
 }
 
 # The whole cluster: manager, every storage agent, the head agent, and
