@@ -172,9 +172,10 @@ class LioTarget : public IscsiTarget {
       for (const auto& a : ix->maps) acls.push_back(a.first);
       for (const std::string& acl : acls) VS_RETURN_IF_ERROR(Dropping(iqn, RemoveAcl(iqn, ix, acl)));
       for (const std::string& np : Entries(tpg + "/np")) VS_RETURN_IF_ERROR(Rmdir(tpg + "/np/" + np));
-      std::vector<std::string> serials;
-      for (const auto& l : ix->serial_at) serials.push_back(l.second);
-      for (const std::string& serial : serials) VS_RETURN_IF_ERROR(Dropping(iqn, RemoveLunLocked(iqn, ix, serial)));
+      const std::map<int, std::string> luns = ix->serial_at;
+      for (const auto& l : luns)  // a LUN without its link is one an earlier call left half made
+        VS_RETURN_IF_ERROR(Dropping(iqn, l.second.empty() ? Rmdir(tpg + "/lun/lun_" + std::to_string(l.first))
+                                                          : RemoveLunLocked(iqn, ix, l.second)));
       VS_RETURN_IF_ERROR(Rmdir(tpg));
     }
     index_.erase(iqn);
