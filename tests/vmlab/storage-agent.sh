@@ -3,9 +3,10 @@
 # servers (netns ss1, ss2) exporting loop devices through kernel LIO (or
 # tgt: TARGET=tgt, one tgtd per netns), and a real manager over HTTPS on the
 # head's bridge address. Checks registration, that only an initiator the
-# manager authorised (via allowInitiator, with CHAP) can log in, that an
-# agent restart keeps ids and access, and that revokeInitiator fences a
-# logged-in head.
+# manager authorised (via allowInitiator, with CHAP) can log in and that it
+# finds its leg's LUN by serial, that an agent restart keeps ids and access,
+# that revokeInitiator fences a logged-in head, and that deleteLegs removes
+# the leg's LUN.
 # Host side:
 #   tests/vmlab/vm.sh run tests/vmlab/storage-agent.sh                            (LIO)
 #   TARGET=tgt VMLAB_PASSENV=TARGET tests/vmlab/vm.sh run tests/vmlab/storage-agent.sh
@@ -31,6 +32,13 @@ trap 'cp $W/*.log "$VMLAB_SHARED/" 2>/dev/null' EXIT
 mrpc() { python3 "$HERE/rpc.py" "$MGR" $W/cert.pem $W/secret "$@"; }
 arpc() { local i=$1; shift; vmlab_in ss$i python3 "$HERE/rpc.py" "https://$(vmlab_ss_ip $i):8883/RPC2" $W/cert.pem $W/secret "$@"; }
 iqn_of() { printf 'iqn.2010-10.org.vastsky:pdsk-%08x' "$1"; }
+# The one leg the head is given on disk 1: chunk 42, serial leg-0000002a.
+LEG_SERIAL=leg-0000002a
+allow_head() {   # OPID: allowInitiator on disk 1 with the leg
+  arpc 1 allowInitiator "{\"opid\": \"$1\", \"pdskid\": ${PDSK[1]}, \"initiator\": \"$VMLAB_HEAD_IQN\", \"chap_user\": \"$CHAP_USER\", \"chap_secret\": \"$CHAP_SECRET\", \"legs\": [{\"chunkid\": 42, \"thin_id\": 1, \"size_mib\": 8, \"create\": true}]}" >/dev/null
+}
+# serial_of DISK: its VPD unit serial (tgt pads it with leading spaces).
+serial_of() { tail -c +5 "/sys/block/${1#/dev/}/device/vpd_pg80" | tr -d ' \0'; }
 
 setup() {
   vmlab_load_modules loop && vmlab_net_setup 2 && vmlab_iscsid_start && vmlab_disks_mount 1g || return 1
@@ -78,13 +86,11 @@ exported() {
     [ -d "/sys/kernel/config/target/iscsi/$iqn/tpgt_1" ]
     return
   fi
-  # tgt: tid = the pdsk id, LUN 1 on the loop device with the pdsk serial,
-  # CHAP required (the lock account is bound).
-  tgt_target "$i" | awk -v t="Target ${PDSK[$i]}: $iqn" -v dev="${LOOP[$i]}" -v sn="$(printf 'pdsk-%08x' "${PDSK[$i]}")" '
-    $0 == t { f = 1 } f && $1 == "LUN:" { l = ($2 == 1) }
-    l && $0 ~ /SCSI SN: / { s = ($3 == sn) } l && /Backing store path:/ { p = ($4 == dev); l = 0 }
-    f && /^        vastsky-tgt-lock$/ { k = 1 }
-    END { exit !(f && s && p && k) }'
+  # tgt: tid = the pdsk id, CHAP required (the lock account is bound); no
+  # LUN until a leg is allowed.
+  tgt_target "$i" | awk -v t="Target ${PDSK[$i]}: $iqn" '
+    $0 == t { f = 1 } f && /^        vastsky-tgt-lock$/ { k = 1 }
+    END { exit !(f && k) }'
 }
 # tgt_target I: server I's target as tgtadm shows it (tgt only).
 tgt_target() {
@@ -96,13 +102,14 @@ login_refused_before_allow() {
   ! vmlab_iscsi_login "$(iqn_of "${PDSK[1]}")" "$(vmlab_ss_ip 1)" >/dev/null 2>&1
 }
 allowed_login_sees_data() {
-  arpc 1 allowInitiator "{\"opid\": \"op-1\", \"pdskid\": ${PDSK[1]}, \"initiator\": \"$VMLAB_HEAD_IQN\", \"chap_user\": \"$CHAP_USER\", \"chap_secret\": \"$CHAP_SECRET\"}" >/dev/null || return 1
+  allow_head op-1 || return 1
   # The same operation again is a no-op.
-  arpc 1 allowInitiator "{\"opid\": \"op-1\", \"pdskid\": ${PDSK[1]}, \"initiator\": \"$VMLAB_HEAD_IQN\", \"chap_user\": \"$CHAP_USER\", \"chap_secret\": \"$CHAP_SECRET\"}" >/dev/null || return 1
-  dd if=/dev/urandom of=$W/pattern bs=1M count=4 status=none &&
-  dd if=$W/pattern of="${LOOP[1]}" bs=1M oflag=direct status=none || return 1
+  allow_head op-1 || return 1
   local disk; disk=$(vmlab_iscsi_login "$(iqn_of "${PDSK[1]}")" "$(vmlab_ss_ip 1)") || return 1
-  cmp -n $((4 << 20)) $W/pattern "$disk"
+  [ "$(serial_of "$disk")" = $LEG_SERIAL ] || { echo "$disk has serial '$(serial_of "$disk")'"; return 1; }
+  dd if=/dev/urandom of=$W/pattern bs=1M count=4 status=none &&
+  dd if=$W/pattern of="$disk" bs=1M oflag=direct status=none || return 1
+  cmp -n $((4 << 20)) $W/pattern <(dd if="$disk" bs=1M count=4 iflag=direct status=none)
 }
 # The authorised initiator name is not enough: it needs the CHAP secret
 # (tgt: the lock account keeps CHAP required on every target).
@@ -136,7 +143,8 @@ restart_keeps_ids_and_access() {
   [ "$(mrpc listStorageServers '{}' | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = 2 ] || return 1
   vmlab_iscsi_logout "$(iqn_of "${PDSK[1]}")" "$(vmlab_ss_ip 1)" >/dev/null 2>&1
   local disk; disk=$(vmlab_iscsi_login "$(iqn_of "${PDSK[1]}")" "$(vmlab_ss_ip 1)") || return 1
-  cmp -n $((4 << 20)) $W/pattern "$disk"
+  [ "$(serial_of "$disk")" = $LEG_SERIAL ] || return 1
+  cmp -n $((4 << 20)) $W/pattern <(dd if="$disk" bs=1M count=4 iflag=direct status=none)
 }
 revoke_fences() {
   local disk; disk=$(vmlab_iscsi_disk "$(iqn_of "${PDSK[1]}")") || return 1
@@ -174,6 +182,17 @@ no_tgtd_is_explained() {
   [ $rc = 0 ] || cat $W/nodaemon.log
   return $rc
 }
+# deleteLegs: the leg's LUN is gone from the target and from listExports.
+delete_legs_removes_the_lun() {
+  arpc 1 deleteLegs "{\"opid\": \"op-4\", \"pdskid\": ${PDSK[1]}, \"legs\": [{\"chunkid\": 42, \"thin_id\": 1}]}" >/dev/null || return 1
+  arpc 1 listExports '{}' | python3 -c 'import json,sys; sys.exit(any(e["legs"] for e in json.load(sys.stdin)))' || return 1
+  if [ "$TARGET" = lio ]; then
+    ! ls -d "/sys/kernel/config/target/iscsi/$(iqn_of "${PDSK[1]}")"/tpgt_1/lun/lun_* >/dev/null 2>&1 &&
+      ! ls -d /sys/kernel/config/target/core/*/vastsky-$LEG_SERIAL >/dev/null 2>&1
+  else
+    ! tgt_target 1 | grep -q "SCSI SN: $LEG_SERIAL"
+  fi
+}
 unknown_disk_is_enoent() {
   local err; err=$(arpc 2 allowInitiator "{\"opid\": \"op-3\", \"pdskid\": 999999, \"initiator\": \"$VMLAB_HEAD_IQN\", \"chap_user\": \"u\", \"chap_secret\": \"$CHAP_SECRET\"}" 2>&1 >/dev/null)
   [ "$err" = ENOENT ]
@@ -188,14 +207,15 @@ vmlab_check "two storage agents in their netns" agents_up || { cat $W/agent*.log
 if [ "$TARGET" = lio ]; then
   vmlab_check "servers and disks registered, LIO targets exported" registered
 else
-  vmlab_check "servers and disks registered, tgt targets exported (tid = pdsk id, LUN 1, serial, CHAP lock)" registered
+  vmlab_check "servers and disks registered, tgt targets exported (tid = pdsk id, CHAP lock)" registered
 fi
 vmlab_check "no login before the manager authorises the head" login_refused_before_allow
-vmlab_check "allowInitiator (twice, one opid): head logs in with CHAP and reads the data" allowed_login_sees_data
+vmlab_check "allowInitiator with a leg (twice, one opid): head logs in with CHAP, finds the leg by serial, writes and reads" allowed_login_sees_data
 vmlab_check "the head with a wrong CHAP secret, or none, is refused" wrong_or_no_chap_refused
 vmlab_check "an initiator not authorised is refused" intruder_refused
 vmlab_check "agent restart: same ids, ACL restored, head logs in again" restart_keeps_ids_and_access
 vmlab_check "revokeInitiator fences the logged-in head" revoke_fences
+vmlab_check "deleteLegs removes the leg's LUN" delete_legs_removes_the_lun
 vmlab_check "allowInitiator on an unknown disk is ENOENT" unknown_disk_is_enoent
 [ "$TARGET" = tgt ] && vmlab_check "without tgtd the agent says 'tgtd is not running' and starts none" no_tgtd_is_explained
 stopped_cleanly() {
