@@ -3,6 +3,7 @@
 #include <cctype>
 #include <cerrno>
 
+#include "lib/ids.h"
 #include "lib/iscsi_names.h"
 
 namespace vastsky {
@@ -50,5 +51,8 @@ Status CheckChap(const std::string& user, const std::string& secret) {
     return Status::Error(EINVAL, "chap_secret must be 12 to 16 printable characters without spaces");
   return Status::OK();
 }
+
+// The SCSI unit serial of a leg's LUN (VPD page 0x80); heads find legs by it.
+std::string LegSerial(int64_t chunk_id) { return FormatId("leg", chunk_id); }
 
 }  // namespace vastsky

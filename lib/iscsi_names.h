@@ -3,6 +3,7 @@
 // or the manager's database.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "lib/status.h"
@@ -16,5 +17,7 @@ bool ValidIscsiName(const std::string& name, std::string* why);
 // LIO's CHAP rules: a user of 1..255 printable characters, a secret of
 // 12..16. EINVAL naming the problem otherwise.
 Status CheckChap(const std::string& user, const std::string& secret);
+// The SCSI unit serial of a leg's LUN: "leg-0000002a".
+std::string LegSerial(int64_t chunk_id);
 
 }  // namespace vastsky
