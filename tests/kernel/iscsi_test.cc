@@ -4,7 +4,8 @@
 // 127.0.0.1:3260; tgt through the tgtd that kernel-tests.sh started on
 // 127.0.0.2:3260 with control port VASTSKY_TGT_PORT. The same checks run
 // against both; tgt's disk is LUN 1 (LUN 0 is its controller), which the
-// initiator must find all the same.
+// initiator must find all the same: the head finds a LUN by its unit
+// serial, never by number.
 #include <cppunit/extensions/HelperMacros.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -22,6 +23,7 @@ using namespace vastsky;
 
 namespace {
 const char kIqn[] = "iqn.2010-10.org.vastsky:pdsk-7e570001";
+const char kSerial[] = "7e570001";
 
 std::string TestDevice(int n) {
   const char* env = getenv("VASTSKY_TEST_DEVS");
@@ -60,6 +62,12 @@ class IscsiKernelChecks : public CppUnit::TestFixture {
 
   virtual std::unique_ptr<IscsiTarget> MakeTarget() = 0;
 
+  // Logs in as head1 and finds the exported disk by its serial.
+  Status LogIn(const std::string& secret, std::string* disk) {
+    VS_RETURN_IF_ERROR(initiator_->Login({kIqn, portal_, "head1", secret}));
+    return initiator_->LunDevice(kIqn, kSerial, disk);
+  }
+
  public:
   void setUp() override {
     target_ = MakeTarget();
@@ -91,10 +99,10 @@ class IscsiKernelChecks : public CppUnit::TestFixture {
   void AuthorisedInitiatorLogsInAndSeesTheData() {
     CPPUNIT_ASSERT(target_->Allow(kIqn, {me_, "head1", "secret-0123456"}).ok());
     std::string disk, again;
-    Status st = initiator_->Login({kIqn, portal_, "head1", "secret-0123456"}, &disk);
+    Status st = LogIn("secret-0123456", &disk);
     CPPUNIT_ASSERT_MESSAGE(st.ToString(), st.ok());
     CPPUNIT_ASSERT(ReadBack(disk, "vastsky-iscsi-check"));
-    CPPUNIT_ASSERT(initiator_->Login({kIqn, portal_, "head1", "secret-0123456"}, &again).ok());
+    CPPUNIT_ASSERT(LogIn("secret-0123456", &again).ok());
     CPPUNIT_ASSERT_EQUAL(disk, again);
     std::vector<TargetInfo> targets;
     CPPUNIT_ASSERT(target_->List(&targets).ok());
@@ -106,10 +114,37 @@ class IscsiKernelChecks : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(initiator_->Logout(kIqn).ok());  // nothing left: still fine
   }
 
+  // "The head finds a leg by serial (rescanning its session) and, once the
+  // leg leaves, deletes its SCSI device so the kernel forgets the LUN."
+  void LunIsFoundBySerialAndForgotten() {
+    CPPUNIT_ASSERT(target_->Allow(kIqn, {me_, "head1", "secret-0123456"}).ok());
+    std::string disk, again;
+    Status st = LogIn("secret-0123456", &disk);
+    CPPUNIT_ASSERT_MESSAGE(st.ToString(), st.ok());
+    const std::string sysfs = "/sys/block/" + disk.substr(5);
+    CPPUNIT_ASSERT_EQUAL(0, access(sysfs.c_str(), F_OK));
+    st = initiator_->ForgetLun(kIqn, kSerial);
+    CPPUNIT_ASSERT_MESSAGE(st.ToString(), st.ok());
+    CPPUNIT_ASSERT(access(sysfs.c_str(), F_OK) != 0);
+    CPPUNIT_ASSERT(initiator_->ForgetLun(kIqn, kSerial).ok());  // absent: fine
+    // Still mapped: a rescan finds it again, with the data.
+    st = initiator_->LunDevice(kIqn, kSerial, &again);
+    CPPUNIT_ASSERT_MESSAGE(st.ToString(), st.ok());
+    CPPUNIT_ASSERT(ReadBack(again, "vastsky-iscsi-check"));
+    // A serial the target does not have never shows up: bounded.
+    std::unique_ptr<IscsiInitiator> quick = NewOpenIscsiInitiator(3000);
+    st = quick->LunDevice(kIqn, "leg-0badbeef", &disk);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE(st.ToString(), ETIMEDOUT, st.code());
+    CPPUNIT_ASSERT(st.message().find("leg-0badbeef") != std::string::npos);
+    CPPUNIT_ASSERT(initiator_->Logout(kIqn).ok());
+    CPPUNIT_ASSERT_EQUAL(ENOENT, initiator_->LunDevice(kIqn, kSerial, &disk).code());
+    CPPUNIT_ASSERT(initiator_->ForgetLun(kIqn, kSerial).ok());
+  }
+
   void WrongChapSecretIsRefused() {
     CPPUNIT_ASSERT(target_->Allow(kIqn, {me_, "head1", "secret-0123456"}).ok());
     std::string disk;
-    Status st = initiator_->Login({kIqn, portal_, "head1", "wrong-secret-99"}, &disk);
+    Status st = LogIn("wrong-secret-99", &disk);
     CPPUNIT_ASSERT_EQUAL_MESSAGE(st.ToString(), EACCES, st.code());
     std::vector<IscsiSession> sessions;
     CPPUNIT_ASSERT(initiator_->Sessions(&sessions).ok());
@@ -119,14 +154,14 @@ class IscsiKernelChecks : public CppUnit::TestFixture {
   void UnlistedInitiatorIsRefused() {
     CPPUNIT_ASSERT(target_->Allow(kIqn, {"iqn.1993-08.org.debian:01:someone-else", "head1", "secret-0123456"}).ok());
     std::string disk;
-    Status st = initiator_->Login({kIqn, portal_, "head1", "secret-0123456"}, &disk);
+    Status st = LogIn("secret-0123456", &disk);
     CPPUNIT_ASSERT_EQUAL_MESSAGE(st.ToString(), EACCES, st.code());
   }
 
   void RevokeFencesALoggedInHead() {
     CPPUNIT_ASSERT(target_->Allow(kIqn, {me_, "head1", "secret-0123456"}).ok());
     std::string disk;
-    CPPUNIT_ASSERT(initiator_->Login({kIqn, portal_, "head1", "secret-0123456"}, &disk).ok());
+    CPPUNIT_ASSERT(LogIn("secret-0123456", &disk).ok());
     Status st = target_->Revoke(kIqn, me_);
     CPPUNIT_ASSERT_MESSAGE(st.ToString(), st.ok());
     CPPUNIT_ASSERT(target_->Revoke(kIqn, me_).ok());  // idempotent
@@ -139,13 +174,14 @@ class IscsiKernelChecks : public CppUnit::TestFixture {
     }
     CPPUNIT_ASSERT_MESSAGE("I/O through a revoked session must fail", fenced);
     CPPUNIT_ASSERT(initiator_->Logout(kIqn).ok());
-    st = initiator_->Login({kIqn, portal_, "head1", "secret-0123456"}, &disk);
+    st = LogIn("secret-0123456", &disk);
     CPPUNIT_ASSERT_EQUAL(EACCES, st.code());
   }
 };
 
 #define VS_ISCSI_KERNEL_CHECKS                        \
   CPPUNIT_TEST(AuthorisedInitiatorLogsInAndSeesTheData); \
+  CPPUNIT_TEST(LunIsFoundBySerialAndForgotten);          \
   CPPUNIT_TEST(WrongChapSecretIsRefused);                \
   CPPUNIT_TEST(UnlistedInitiatorIsRefused);              \
   CPPUNIT_TEST(RevokeFencesALoggedInHead)
@@ -231,15 +267,15 @@ class TgtKernelTest : public IscsiKernelChecks {
     CPPUNIT_ASSERT_EQUAL(me_, t->acls[0]);
     CPPUNIT_ASSERT_EQUAL(size_t(2), t->accounts.size());  // head1 and the lock
     std::string disk;
-    Status st = initiator_->Login({kIqn, portal_, "head1", "secret-0123456"}, &disk);
+    Status st = LogIn("secret-0123456", &disk);
     CPPUNIT_ASSERT_MESSAGE(st.ToString(), st.ok());
     CPPUNIT_ASSERT(ReadBack(disk, "vastsky-iscsi-check"));
     // A new secret for head1 replaces the old one: the old is refused.
     CPPUNIT_ASSERT(initiator_->Logout(kIqn).ok());
     CPPUNIT_ASSERT(target_->Allow(kIqn, {me_, "head1", "secret-new-7777"}).ok());
-    st = initiator_->Login({kIqn, portal_, "head1", "secret-0123456"}, &disk);
+    st = LogIn("secret-0123456", &disk);
     CPPUNIT_ASSERT_EQUAL_MESSAGE(st.ToString(), EACCES, st.code());
-    st = initiator_->Login({kIqn, portal_, "head1", "secret-new-7777"}, &disk);
+    st = LogIn("secret-new-7777", &disk);
     CPPUNIT_ASSERT_MESSAGE(st.ToString(), st.ok());
   }
 
