@@ -3,7 +3,6 @@
 // target on the box, and the head must only know what the manager told it).
 // LUNs are found in sysfs by unit serial: LUN numbers are the target's
 // business (each head's ACL maps its legs at numbers of its own).
-#include <dirent.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -16,6 +15,7 @@
 
 #include "agents/host/iscsi_initiator.h"
 #include "lib/deadline.h"
+#include "lib/state_file.h"
 #include "lib/subprocess.h"
 
 namespace vastsky {
@@ -47,16 +47,6 @@ std::vector<IscsiSession> ParseSessionDetails(const std::string& text) {
 }
 
 namespace {
-
-std::vector<std::string> DirEntries(const std::string& dir) {
-  std::vector<std::string> out;
-  if (DIR* d = opendir(dir.c_str())) {
-    while (dirent* e = readdir(d))
-      if (e->d_name[0] != '.') out.push_back(e->d_name);
-    closedir(d);
-  }
-  return out;
-}
 
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

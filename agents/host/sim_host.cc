@@ -6,7 +6,6 @@
 // Line formats: tables "<name> <start> <length> <type> <params>", sessions
 // "<iqn> <portal> -"; a LUN is the file luns/<iqn>/<serial>. A file "stall" in the device-mapper directory
 // makes status calls block while it exists (a dying disk).
-#include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -217,7 +216,7 @@ class SimInitiator : public IscsiInitiator {
     for (const IscsiSession& s : all)
       if (s.iqn != iqn) kept.push_back(s);
     // A logout takes the session's SCSI devices with it.
-    for (const std::string& serial : ListDir(LunDir(iqn))) unlink((LunDir(iqn) + "/" + serial).c_str());
+    for (const std::string& serial : DirEntries(LunDir(iqn))) unlink((LunDir(iqn) + "/" + serial).c_str());
     rmdir(LunDir(iqn).c_str());
     return Save(kept);
   }
@@ -261,16 +260,6 @@ class SimInitiator : public IscsiInitiator {
     return ReadStateFile(dir_ + "/" + name, &text).ok() && ("\n" + text).find("\n" + word + "\n") != std::string::npos;
   }
   std::string LunDir(const std::string& iqn) const { return dir_ + "/luns/" + iqn; }
-  static std::vector<std::string> ListDir(const std::string& dir) {
-    std::vector<std::string> out;
-    if (DIR* d = opendir(dir.c_str())) {
-      while (dirent* e = readdir(d))
-        if (e->d_name[0] != '.') out.push_back(e->d_name);
-      closedir(d);
-    }
-    return out;
-  }
-
   const std::string dir_, name_;
   std::mutex mu_;
 };

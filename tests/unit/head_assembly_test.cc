@@ -5,7 +5,6 @@
 // a grow reloads an open volume longer or, failing, leaves it as it was.
 #include <cppunit/extensions/HelperMacros.h>
 
-#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -478,11 +477,8 @@ class HeadAssemblyTest : public CppUnit::TestFixture {
   std::vector<std::string> Luns() const {
     std::vector<std::string> out;
     for (int64_t pdsk = 1; pdsk < 64; ++pdsk)
-      if (DIR* d = opendir((dir_ + "/iscsi/luns/" + DiskIqn(pdsk)).c_str())) {
-        while (dirent* e = readdir(d))
-          if (e->d_name[0] != '.') out.push_back(FormatId("pdsk", pdsk) + "/" + e->d_name);
-        closedir(d);
-      }
+      for (const std::string& serial : DirEntries(dir_ + "/iscsi/luns/" + DiskIqn(pdsk)))
+        out.push_back(FormatId("pdsk", pdsk) + "/" + serial);
     std::sort(out.begin(), out.end());
     return out;
   }
