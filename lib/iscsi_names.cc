@@ -4,6 +4,7 @@
 #include <cerrno>
 
 #include "lib/iscsi_names.h"
+
 #include "lib/ids.h"
 
 namespace vastsky {
@@ -52,6 +53,7 @@ Status CheckChap(const std::string& user, const std::string& secret) {
   return Status::OK();
 }
 
+// The SCSI unit serial of a leg's LUN (VPD page 0x80); heads find legs by it.
 std::string LegSerial(int64_t chunk_id) { return FormatId("leg", chunk_id); }
 
 bool ParseLegSerial(const std::string& serial, int64_t* chunk_id) {

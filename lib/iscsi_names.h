@@ -17,6 +17,8 @@ bool ValidIscsiName(const std::string& name, std::string* why);
 // LIO's CHAP rules: a user of 1..255 printable characters, a secret of
 // 12..16. EINVAL naming the problem otherwise.
 Status CheckChap(const std::string& user, const std::string& secret);
+// The SCSI unit serial of a leg's LUN: "leg-0000002a".
+std::string LegSerial(int64_t chunk_id);
 
 // A leg's LUN serial (SCSI VPD page 0x80), "leg-0000002a" for chunk 42: the
 // head finds a leg's SCSI disk by it, the storage agent names the LUN by it.

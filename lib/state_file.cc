@@ -1,5 +1,6 @@
 #include "lib/state_file.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -74,6 +75,16 @@ Status MakeStateDir(const std::string& dir) {
     if (mkdir(part.c_str(), 0700) != 0 && errno != EEXIST) return Errno("mkdir " + part);
   }
   return Status::OK();
+}
+
+std::vector<std::string> DirEntries(const std::string& dir) {
+  std::vector<std::string> out;
+  if (DIR* d = opendir(dir.c_str())) {
+    while (dirent* e = readdir(d))
+      if (e->d_name[0] != '.') out.push_back(e->d_name);
+    closedir(d);
+  }
+  return out;
 }
 
 }  // namespace vastsky

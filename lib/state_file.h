@@ -5,6 +5,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "lib/status.h"
 
@@ -16,5 +17,7 @@ Status ReadStateFile(const std::string& path, std::string* content);
 Status WriteStateFile(const std::string& path, const std::string& content, int mode = 0600);
 // Creates the directory (and parents) if missing.
 Status MakeStateDir(const std::string& dir);
+// The names in a directory, dot files aside; none if it cannot be read.
+std::vector<std::string> DirEntries(const std::string& dir);
 
 }  // namespace vastsky

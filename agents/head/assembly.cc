@@ -16,6 +16,7 @@
 #include "agents/head/plan.h"
 #include "lib/deadline.h"
 #include "lib/ids.h"
+#include "lib/iscsi_names.h"
 #include "lib/log.h"
 #include "lib/state_file.h"
 
@@ -94,6 +95,16 @@ Status ZeroMeta(const std::string& path, int timeout_ms) {
     close(fd);
     return err == 0 ? Status::OK() : Status::Error(err, "cannot zero " + path);
   });
+}
+
+// Logs in to the leg's disk at the first of its portals that answers.
+Status LoginToDisk(IscsiInitiator* iscsi, const LegSpec& leg, const std::string& user, const std::string& secret) {
+  Status st;
+  for (const std::string& portal : leg.portals) {
+    st = iscsi->Login({DiskIqn(leg.pdsk_id), portal, user, secret});
+    if (st.ok()) break;
+  }
+  return st;
 }
 
 // The pdsk id in one of our target names; 0 if not ours.
@@ -206,23 +217,10 @@ std::vector<Assembly::Node> Assembly::Nodes(const Record& record, bool attaching
     for (const LegSpec& leg : m.legs) {
       if (leg.missing() || login.count(leg.pdsk_id)) continue;
       const int64_t pdsk = leg.pdsk_id;
-      const std::vector<std::string> portals = leg.portals;
       const bool shared = DiskUsedByOthers(pdsk, lvol);
       Node n;
       n.name = "login " + DiskIqn(pdsk);
-      n.up = [=] {
-        Status st;
-        for (const std::string& portal : portals) {  // the first that answers
-          std::string disk;
-          st = iscsi->Login({DiskIqn(pdsk), portal, record.chap_user, record.chap_secret}, &disk);
-          if (st.ok()) {
-            std::lock_guard<std::mutex> lock(ctx->mu);
-            ctx->disks[pdsk] = disk;
-            return st;
-          }
-        }
-        return st;
-      };
+      n.up = [=] { return LoginToDisk(iscsi, leg, record.chap_user, record.chap_secret); };
       n.down = [=] { return shared || ctx->keep_sessions.count(pdsk) ? Status::OK() : iscsi->Logout(DiskIqn(pdsk)); };
       login[pdsk] = static_cast<int>(nodes.size());
       nodes.push_back(n);
@@ -235,11 +233,25 @@ std::vector<Assembly::Node> Assembly::Nodes(const Record& record, bool attaching
     for (size_t i = 0; i < m.legs.size(); ++i) {
       const LegSpec& leg = m.legs[i];
       if (leg.missing()) continue;
-      const int64_t pdsk = leg.pdsk_id;
-      const uint64_t meta_at = static_cast<uint64_t>(leg.offset_mib) * kSectorsPerMib;
-      const std::string meta = SliceDm(lvol, leg.chunk_id, "meta"), data = SliceDm(lvol, leg.chunk_id, "data");
-      Node mn{"slice " + meta, {login[pdsk]}, nullptr, nullptr};
-      mn.up = [=] { return EnsureDevice(dm, meta, {{0, kMetaSectors, "linear", ctx->Disk(pdsk) + " " + std::to_string(meta_at)}}); };
+      const int64_t chunk = leg.chunk_id;
+      const std::string iqn = DiskIqn(leg.pdsk_id), serial = LegSerial(chunk);
+      // The leg's own LUN: found by serial once the session sees it, and
+      // forgotten once its slices are gone, so an unmapped LUN leaves no
+      // SCSI device behind.
+      Node un{"LUN " + serial + " of " + iqn, {login[leg.pdsk_id]}, nullptr, nullptr};
+      un.up = [=] {
+        std::string lun;
+        VS_RETURN_IF_ERROR(iscsi->LunDevice(iqn, serial, &lun));
+        std::lock_guard<std::mutex> lock(ctx->mu);
+        ctx->luns[chunk] = lun;
+        return Status::OK();
+      };
+      un.down = [=] { return iscsi->ForgetLun(iqn, serial); };
+      const int lun_node = static_cast<int>(nodes.size());
+      nodes.push_back(un);
+      const std::string meta = SliceDm(lvol, chunk, "meta"), data = SliceDm(lvol, chunk, "data");
+      Node mn{"slice " + meta, {lun_node}, nullptr, nullptr};
+      mn.up = [=] { return EnsureDevice(dm, meta, MetaTable(ctx->Lun(chunk))); };
       mn.down = [=] { return RemoveDevice(dm, meta); };
       raid_deps.push_back(static_cast<int>(nodes.size()));
       nodes.push_back(mn);
@@ -250,10 +262,8 @@ std::vector<Assembly::Node> Assembly::Nodes(const Record& record, bool attaching
         raid_deps.push_back(static_cast<int>(nodes.size()));
         nodes.push_back(zn);
       }
-      Node dn{"slice " + data, {login[pdsk]}, nullptr, nullptr};
-      dn.up = [=] {
-        return EnsureDevice(dm, data, {{0, sectors, "linear", ctx->Disk(pdsk) + " " + std::to_string(meta_at + kMetaSectors)}});
-      };
+      Node dn{"slice " + data, {lun_node}, nullptr, nullptr};
+      dn.up = [=] { return EnsureDevice(dm, data, DataTable(ctx->Lun(chunk), sectors)); };
       dn.down = [=] { return RemoveDevice(dm, data); };
       raid_deps.push_back(static_cast<int>(nodes.size()));
       nodes.push_back(dn);
@@ -441,6 +451,7 @@ void Assembly::Reconcile() {
 Status Assembly::RemoveLeg(int64_t lvol, const LegSpec& leg) {
   VS_RETURN_IF_ERROR(RemoveDevice(dm_, SliceDm(lvol, leg.chunk_id, "meta")));
   VS_RETURN_IF_ERROR(RemoveDevice(dm_, SliceDm(lvol, leg.chunk_id, "data")));
+  VS_RETURN_IF_ERROR(iscsi_->ForgetLun(DiskIqn(leg.pdsk_id), LegSerial(leg.chunk_id)));
   bool used = false;
   for (const auto& r : records_)
     for (const MirrorSpec& m : r.second.spec.mirrors)
@@ -494,12 +505,17 @@ Status Assembly::Rebuild(const VolumeSpec& spec, int64_t mirror_id, int rate_kib
 
   const uint64_t sectors = static_cast<uint64_t>(want->capacity_gib) * kSectorsPerGib;
   std::vector<std::string> made;
+  std::vector<const LegSpec*> found;  // new legs whose LUN this call found
   std::vector<int64_t> logged_in;
   auto undo = [&](const Status& why) {
     // What the undo cannot remove is left for Reconcile and named here.
     for (auto n = made.rbegin(); n != made.rend(); ++n) {
       Status left = RemoveDevice(dm_, *n);
       if (!left.ok()) VS_LOG_WARN("undo left device %s behind: %s", n->c_str(), left.ToString().c_str());
+    }
+    for (const LegSpec* leg : found) {
+      Status left = iscsi_->ForgetLun(DiskIqn(leg->pdsk_id), LegSerial(leg->chunk_id));
+      if (!left.ok()) VS_LOG_WARN("undo left the SCSI device of %s: %s", LegSerial(leg->chunk_id).c_str(), left.ToString().c_str());
     }
     for (int64_t pdsk : logged_in) {
       Status left = iscsi_->Logout(DiskIqn(pdsk));
@@ -515,20 +531,18 @@ Status Assembly::Rebuild(const VolumeSpec& spec, int64_t mirror_id, int rate_kib
   for (size_t i : changed) {
     const LegSpec& leg = want->legs[i];
     if (leg.missing()) continue;
-    std::string disk;
-    Status st;
-    for (const std::string& portal : leg.portals) {
-      st = iscsi_->Login({DiskIqn(leg.pdsk_id), portal, rec->second.chap_user, rec->second.chap_secret}, &disk);
-      if (st.ok()) break;
-    }
+    Status st = LoginToDisk(iscsi_, leg, rec->second.chap_user, rec->second.chap_secret);
     if (!st.ok()) return undo(st);
     if (!had_session.count(leg.pdsk_id) && had_session.insert(leg.pdsk_id).second) logged_in.push_back(leg.pdsk_id);
-    const uint64_t meta_at = static_cast<uint64_t>(leg.offset_mib) * kSectorsPerMib;
+    std::string lun;
+    st = iscsi_->LunDevice(DiskIqn(leg.pdsk_id), LegSerial(leg.chunk_id), &lun);
+    if (!st.ok()) return undo(st);
+    found.push_back(&leg);
     const std::string meta = SliceDm(lvol, leg.chunk_id, "meta"), data = SliceDm(lvol, leg.chunk_id, "data");
-    st = EnsureDevice(dm_, meta, {{0, kMetaSectors, "linear", disk + " " + std::to_string(meta_at)}});
+    st = EnsureDevice(dm_, meta, MetaTable(lun));
     if (!st.ok()) return undo(st);
     made.push_back(meta);
-    st = EnsureDevice(dm_, data, {{0, sectors, "linear", disk + " " + std::to_string(meta_at + kMetaSectors)}});
+    st = EnsureDevice(dm_, data, DataTable(lun, sectors));
     if (!st.ok()) return undo(st);
     made.push_back(data);
     st = ZeroMeta(dm_->DevicePath(meta), options_.kernel_timeout_ms);

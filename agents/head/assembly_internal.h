@@ -26,20 +26,25 @@ inline std::string MirrorDm(int64_t lvol, int64_t mirror) { return VolumeDm(lvol
 inline std::string SliceDm(int64_t lvol, int64_t chunk, const char* part) {
   return VolumeDm(lvol) + "-c" + std::to_string(chunk) + "-" + part;
 }
+// A leg's slices of its own LUN: dm-raid metadata in the first MiB, data after.
+inline std::vector<DmTarget> MetaTable(const std::string& lun) { return {{0, kMetaSectors, "linear", lun + " 0"}}; }
+inline std::vector<DmTarget> DataTable(const std::string& lun, uint64_t sectors) {
+  return {{0, sectors, "linear", lun + " " + std::to_string(kMetaSectors)}};
+}
 
 }  // namespace assembly_internal
 
-// Built once per attach, detach or grow: what the login steps found, for
+// Built once per attach, detach or grow: what the LUN steps found, for
 // the slice steps that follow them (steps run on the Plan's threads).
 struct Assembly::Context {
   std::mutex mu;
-  std::map<int64_t, std::string> disks;  // pdsk id -> SCSI disk of its session
+  std::map<int64_t, std::string> luns;  // chunk id -> SCSI disk of its leg's LUN
   // Disks whose sessions this call must never log out of, even undoing:
   // a grown volume's existing mirrors use them. Set before the plan runs.
   std::set<int64_t> keep_sessions;
-  std::string Disk(int64_t pdsk) {
+  std::string Lun(int64_t chunk) {
     std::lock_guard<std::mutex> lock(mu);
-    return disks[pdsk];
+    return luns[chunk];
   }
 };
 

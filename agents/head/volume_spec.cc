@@ -17,13 +17,13 @@ Status ParseLeg(const Params& p, int64_t capacity_gib, LegSpec* leg) {
   int64_t status;
   VS_RETURN_IF_ERROR(p.Id("chunkid", &leg->chunk_id));
   VS_RETURN_IF_ERROR(p.Id("pdskid", &leg->pdsk_id));
-  VS_RETURN_IF_ERROR(p.Int("offset_mib", &leg->offset_mib));
+  // offset_mib, if a manager still sends it, is its own business.
   VS_RETURN_IF_ERROR(p.Int("length_mib", &leg->length_mib));
   VS_RETURN_IF_ERROR(p.Int("status", &status));
   VS_RETURN_IF_ERROR(p.StringArray("portals", kMaxPortals, &leg->portals));
   if (status < 1 || status > 3) return Bad("leg status must be 1, 2 or 3");
   leg->status = static_cast<int>(status);
-  if (leg->offset_mib < 0 || leg->length_mib < capacity_gib * 1024 || leg->length_mib > (int64_t{1} << 40))
+  if (leg->length_mib < capacity_gib * 1024 || leg->length_mib > (int64_t{1} << 40))
     return Bad("chunk " + std::to_string(leg->chunk_id) + " is smaller than its mirror or out of range");
   for (const std::string& portal : leg->portals)
     if (portal.empty() || portal.size() > 64 || portal.find_first_of(" \t\n/") != std::string::npos)
@@ -75,8 +75,7 @@ bool SameLayout(const VolumeSpec& a, const VolumeSpec& b) {
       return false;
     for (size_t j = 0; j < x.legs.size(); ++j) {
       const LegSpec &l = x.legs[j], &m = y.legs[j];
-      if (l.chunk_id != m.chunk_id || l.pdsk_id != m.pdsk_id || l.offset_mib != m.offset_mib ||
-          l.length_mib != m.length_mib || l.missing() != m.missing())
+      if (l.chunk_id != m.chunk_id || l.pdsk_id != m.pdsk_id || l.length_mib != m.length_mib || l.missing() != m.missing())
         return false;
     }
   }
@@ -89,7 +88,7 @@ std::string EncodeVolumeRecord(const VolumeSpec& spec, const std::string& chap_u
     nlohmann::json legs = nlohmann::json::array();
     for (const LegSpec& l : m.legs)
       legs.push_back({{"chunkid", l.chunk_id}, {"pdskid", l.pdsk_id}, {"portals", l.portals},
-                      {"offset_mib", l.offset_mib}, {"length_mib", l.length_mib}, {"status", l.status}});
+                      {"length_mib", l.length_mib}, {"status", l.status}});
     mirrors.push_back({{"mirrorid", m.mirror_id}, {"offset_gib", m.offset_gib}, {"capacity_gib", m.capacity_gib},
                        {"legs", legs}});
   }
@@ -116,7 +115,6 @@ Status DecodeVolumeRecord(const std::string& text, VolumeSpec* spec, std::string
         l.chunk_id = jl.at("chunkid").get<int64_t>();
         l.pdsk_id = jl.at("pdskid").get<int64_t>();
         l.portals = jl.at("portals").get<std::vector<std::string>>();
-        l.offset_mib = jl.at("offset_mib").get<int64_t>();
         l.length_mib = jl.at("length_mib").get<int64_t>();
         l.status = jl.at("status").get<int>();
         m.legs.push_back(l);

@@ -1,5 +1,5 @@
 // What the manager tells a head agent to assemble: a volume's mirrors and
-// the legs of each, where every leg lives (disk, portals, offset). Parsed
+// the legs of each, where every leg lives (disk, portals). Parsed
 // and checked from the attach call's `lvol` struct (agents/PROTOCOL.md),
 // and kept as JSON in the agent's state so it can re-assemble after a
 // restart or reboot without the manager.
@@ -17,7 +17,8 @@ namespace vastsky {
 struct LegSpec {
   int64_t chunk_id = 0, pdsk_id = 0;
   std::vector<std::string> portals;  // "ip:3260"
-  int64_t offset_mib = 0;            // the 1 MiB metadata slice; data follows
+  // The leg is its own LUN (serial LegSerial(chunk_id)) on its disk's
+  // target: dm-raid metadata in its first MiB, then length_mib of data.
   int64_t length_mib = 0;
   int status = 0;                    // 1 ALLOCATED (never used), 2 INSYNC, 3 SPARE (to rebuild)
   bool fresh() const { return status == 1; }

@@ -1,16 +1,21 @@
-// IscsiInitiator over iscsiadm. Node records are created per target and
-// portal (no SendTargets discovery: LIO answers it with every target on the
-// box, and the head must only know what the manager told it).
+// IscsiInitiator over iscsiadm and sysfs. Node records are created per
+// target and portal (no SendTargets discovery: LIO answers it with every
+// target on the box, and the head must only know what the manager told it).
+// LUNs are found in sysfs by unit serial: LUN numbers are the target's
+// business (each head's ACL maps its legs at numbers of its own).
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <sstream>
 #include <thread>
 
 #include "agents/host/iscsi_initiator.h"
+#include "lib/deadline.h"
+#include "lib/state_file.h"
 #include "lib/subprocess.h"
 
 namespace vastsky {
@@ -43,9 +48,60 @@ std::vector<IscsiSession> ParseSessionDetails(const std::string& text) {
 
 namespace {
 
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+std::string Trim(const std::string& s) {
+  const char* space = " \t\n";
+  const std::string t = s.substr(0, s.find('\0'));
+  const size_t a = t.find_first_not_of(space);
+  return a == std::string::npos ? "" : t.substr(a, t.find_last_not_of(space) - a + 1);
+}
+
+// The unit serial in a raw VPD page 0x80 (4-byte header, then the serial).
+std::string UnitSerial(const std::string& page) {
+  if (page.size() < 4 || static_cast<unsigned char>(page[1]) != 0x80) return "";
+  const size_t len = (static_cast<unsigned char>(page[2]) << 8) | static_cast<unsigned char>(page[3]);
+  return Trim(page.substr(4, len));
+}
+
+bool StartsWith(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
+
+}  // namespace
+
+Status FindSysfsLun(const std::string& sysfs_root, const std::string& iqn, const std::string& serial, SysfsLun* out) {
+  *out = SysfsLun();
+  const std::string sessions = sysfs_root + "/class/iscsi_session";
+  for (const std::string& sess : DirEntries(sessions)) {
+    if (!StartsWith(sess, "session") || Trim(ReadAll(sessions + "/" + sess + "/targetname")) != iqn) continue;
+    if (out->session.empty()) out->session = sess.substr(7);
+    // session<N>/device/target<H:C:T>/<H:C:T:L>: the session's SCSI devices.
+    const std::string dev = sessions + "/" + sess + "/device";
+    for (const std::string& target : DirEntries(dev)) {
+      if (!StartsWith(target, "target")) continue;
+      for (const std::string& lun : DirEntries(dev + "/" + target)) {
+        const std::string dir = dev + "/" + target + "/" + lun;
+        if (!isdigit(static_cast<unsigned char>(lun[0])) || UnitSerial(ReadAll(dir + "/vpd_pg80")) != serial) continue;
+        out->session = sess.substr(7);
+        out->scsi_dir = dir;
+        const std::vector<std::string> block = DirEntries(dir + "/block");
+        if (!block.empty()) out->block = block[0];
+        return Status::OK();
+      }
+    }
+  }
+  return out->session.empty() ? Status::Error(ENOENT, "no iSCSI session to " + iqn) : Status::OK();
+}
+
+namespace {
+
 class OpenIscsiInitiator : public IscsiInitiator {
  public:
-  explicit OpenIscsiInitiator(int timeout_ms) : timeout_ms_(timeout_ms) {}
+  OpenIscsiInitiator(int timeout_ms, std::string sysfs) : timeout_ms_(timeout_ms), sysfs_(std::move(sysfs)) {}
 
   Status InitiatorName(std::string* name) override {
     std::ifstream in("/etc/iscsi/initiatorname.iscsi");
@@ -58,47 +114,69 @@ class OpenIscsiInitiator : public IscsiInitiator {
     return Status::Error(ENOENT, "no InitiatorName in /etc/iscsi/initiatorname.iscsi");
   }
 
-  Status Login(const IscsiLogin& l, std::string* device) override {
+  Status Login(const IscsiLogin& l) override {
     // iscsiadm is not safe to run concurrently against one node database.
     std::lock_guard<std::mutex> lock(mu_);
     std::vector<IscsiSession> sessions;
     VS_RETURN_IF_ERROR(SessionsLocked(&sessions));
-    bool logged_in = false;
-    for (const IscsiSession& s : sessions) logged_in |= s.iqn == l.iqn && s.portal == l.portal;
-    if (!logged_in) {
-      // The ",1" (target portal group) keeps the record in the per-portal
-      // layout; without it iscsiadm writes a legacy flat record.
-      const std::vector<std::string> node = {"iscsiadm", "-m", "node", "-T", l.iqn, "-p", l.portal + ",1"};
-      VS_RETURN_IF_ERROR(Admin(Plus(node, {"-o", "new"}), {0, 15}));
-      const std::pair<const char*, std::string> settings[] = {
-          {"node.startup", "manual"},
-          {"node.session.auth.authmethod", "CHAP"},
-          {"node.session.auth.username", l.chap_user},
-          {"node.session.auth.password", l.chap_secret},
-      };
-      for (const auto& s : settings) VS_RETURN_IF_ERROR(Admin(Plus(node, {"-o", "update", "-n", s.first, "-v", s.second}), {0}));
-      Status st = Admin(Plus(node, {"--login"}), {0, 15});
-      if (!st.ok()) {
-        // The login's failure is the answer; a node record that outlives
-        // it holds no session and is replaced at the next login.
-        (void)Admin(Plus(node, {"-o", "delete"}), {0, 21});
-        return st;
-      }
-    }
-    // The SCSI disk shows up shortly after the login returns.
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms_);
+    for (const IscsiSession& s : sessions)
+      if (s.iqn == l.iqn && s.portal == l.portal) return Status::OK();
+    // The ",1" (target portal group) keeps the record in the per-portal
+    // layout; without it iscsiadm writes a legacy flat record.
+    const std::vector<std::string> node = {"iscsiadm", "-m", "node", "-T", l.iqn, "-p", l.portal + ",1"};
+    VS_RETURN_IF_ERROR(Admin(Plus(node, {"-o", "new"}), {0, 15}));
+    const std::pair<const char*, std::string> settings[] = {
+        {"node.startup", "manual"},
+        {"node.session.auth.authmethod", "CHAP"},
+        {"node.session.auth.username", l.chap_user},
+        {"node.session.auth.password", l.chap_secret},
+    };
+    for (const auto& s : settings) VS_RETURN_IF_ERROR(Admin(Plus(node, {"-o", "update", "-n", s.first, "-v", s.second}), {0}));
+    Status st = Admin(Plus(node, {"--login"}), {0, 15});
+    // The login's failure is the answer; a node record that outlives it
+    // holds no session and is replaced at the next login.
+    if (!st.ok()) (void)Admin(Plus(node, {"-o", "delete"}), {0, 21});
+    return st;
+  }
+
+  Status LunDevice(const std::string& iqn, const std::string& serial, std::string* device) override {
+    const auto start = std::chrono::steady_clock::now();
+    const auto deadline = start + std::chrono::milliseconds(timeout_ms_);
+    auto rescan_at = start;  // look once before the first rescan
     for (;;) {
-      sessions.clear();
-      VS_RETURN_IF_ERROR(SessionsLocked(&sessions));
-      for (const IscsiSession& s : sessions)
-        if (s.iqn == l.iqn && s.portal == l.portal && !s.device.empty() && access(s.device.c_str(), F_OK) == 0) {
-          *device = s.device;
-          return Status::OK();
-        }
-      if (std::chrono::steady_clock::now() > deadline)
-        return Status::Error(ETIMEDOUT, "logged in to " + l.iqn + " but no disk appeared");
+      SysfsLun lun;
+      VS_RETURN_IF_ERROR(FindSysfsLun(sysfs_, iqn, serial, &lun));
+      // devtmpfs makes the node with the disk: no udev needed.
+      if (!lun.block.empty() && access(("/dev/" + lun.block).c_str(), F_OK) == 0) {
+        *device = "/dev/" + lun.block;
+        return Status::OK();
+      }
+      const auto now = std::chrono::steady_clock::now();
+      if (now > deadline)
+        return Status::Error(ETIMEDOUT, "no LUN with serial " + serial + " in the session to " + iqn + " after " +
+                                            std::to_string(timeout_ms_ / 1000) + " s: the target does not map it to this head");
+      if (lun.scsi_dir.empty() && now >= rescan_at) {
+        VS_RETURN_IF_ERROR(Rescan(iqn, lun.session, now));
+        rescan_at = now + std::chrono::seconds(2);  // a LUN mapped meanwhile shows at the next
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
+  }
+
+  Status ForgetLun(const std::string& iqn, const std::string& serial) override {
+    SysfsLun lun;
+    Status st = FindSysfsLun(sysfs_, iqn, serial, &lun);
+    if (st.code() == ENOENT || (st.ok() && lun.scsi_dir.empty())) return Status::OK();
+    VS_RETURN_IF_ERROR(st);
+    // The kernel flushes the disk's cache on delete, which blocks while the
+    // session is down: bounded, and the write then goes on by itself.
+    const std::string file = lun.scsi_dir + "/delete";
+    return RunWithDeadline(timeout_ms_, "deleting the SCSI device of " + serial, [file] {
+      std::ofstream out(file);
+      out << "1";
+      out.flush();
+      return out ? Status::OK() : Status::Error(EIO, "cannot write " + file);
+    });
   }
 
   Status Logout(const std::string& iqn) override {
@@ -117,6 +195,17 @@ class OpenIscsiInitiator : public IscsiInitiator {
   static std::vector<std::string> Plus(std::vector<std::string> a, const std::vector<std::string>& b) {
     a.insert(a.end(), b.begin(), b.end());
     return a;
+  }
+
+  // Rescans the session unless another call did since `asked` (LUNs of
+  // one disk are looked for in parallel: one rescan finds them all).
+  Status Rescan(const std::string& iqn, const std::string& sid, std::chrono::steady_clock::time_point asked) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto& last = last_rescan_[iqn];
+    if (last > asked) return Status::OK();
+    last = std::chrono::steady_clock::now();
+    Status st = Admin({"iscsiadm", "-m", "session", "-r", sid, "--rescan"}, {0});
+    return st.ok() ? st : Status::Error(st.code(), "rescan of the session to " + iqn + ": " + st.message());
   }
 
   Status SessionsLocked(std::vector<IscsiSession>* out) {
@@ -145,14 +234,16 @@ class OpenIscsiInitiator : public IscsiInitiator {
     return Status::Error(err, what + argv[4] + " failed (iscsiadm exit " + std::to_string(r.exit_code) + "): " + out);
   }
 
-  int timeout_ms_;
+  const int timeout_ms_;
+  const std::string sysfs_;
   std::mutex mu_;
+  std::map<std::string, std::chrono::steady_clock::time_point> last_rescan_;  // by iqn
 };
 
 }  // namespace
 
-std::unique_ptr<IscsiInitiator> NewOpenIscsiInitiator(int timeout_ms) {
-  return std::unique_ptr<IscsiInitiator>(new OpenIscsiInitiator(timeout_ms));
+std::unique_ptr<IscsiInitiator> NewOpenIscsiInitiator(int timeout_ms, const std::string& sysfs_root) {
+  return std::unique_ptr<IscsiInitiator>(new OpenIscsiInitiator(timeout_ms, sysfs_root));
 }
 
 }  // namespace vastsky

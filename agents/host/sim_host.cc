@@ -4,7 +4,7 @@
 // kernel's devices and sessions. No I/O is mapped; the rules the agent
 // relies on are kept (EEXIST, ENXIO, EBUSY while open, idempotent logout).
 // Line formats: tables "<name> <start> <length> <type> <params>", sessions
-// "<iqn> <portal> <device>". A file "stall" in the device-mapper directory
+// "<iqn> <portal> -"; a LUN is the file luns/<iqn>/<serial>. A file "stall" in the device-mapper directory
 // makes status calls block while it exists (a dying disk).
 #include <fcntl.h>
 #include <unistd.h>
@@ -168,7 +168,8 @@ class SimDeviceMapper : public DeviceMapper {
 };
 
 // Logins always succeed, except to a target named in the file "refuse"
-// (one IQN per line): a test's stand-in for a missing ACL (EACCES).
+// (one IQN per line): a test's stand-in for a missing ACL (EACCES). Every
+// LUN is mapped, except a serial named in "refuse-luns" (one per line).
 class SimInitiator : public IscsiInitiator {
  public:
   SimInitiator(std::string dir, std::string name) : dir_(std::move(dir)), name_(std::move(name)) {}
@@ -178,24 +179,34 @@ class SimInitiator : public IscsiInitiator {
     return Status::OK();
   }
 
-  Status Login(const IscsiLogin& login, std::string* device) override {
+  Status Login(const IscsiLogin& login) override {
     std::lock_guard<std::mutex> lock(mu_);
-    std::string refused;
-    if (ReadStateFile(dir_ + "/refuse", &refused).ok() && ("\n" + refused).find("\n" + login.iqn + "\n") != std::string::npos)
+    if (Listed("refuse", login.iqn))
       return Status::Error(EACCES, "login to " + login.iqn + " at " + login.portal + " refused (authorization failure)");
     std::vector<IscsiSession> all;
     VS_RETURN_IF_ERROR(Load(&all));
     for (const IscsiSession& s : all)
-      if (s.iqn == login.iqn && s.portal == login.portal) {
-        *device = s.device;
-        return Status::OK();
-      }
-    VS_RETURN_IF_ERROR(MakeStateDir(dir_ + "/disks"));
-    IscsiSession s{login.iqn, login.portal, dir_ + "/disks/" + login.iqn};
-    VS_RETURN_IF_ERROR(MakeDeviceFile(s.device, 0));
-    all.push_back(s);
-    *device = s.device;
+      if (s.iqn == login.iqn && s.portal == login.portal) return Status::OK();
+    all.push_back({login.iqn, login.portal, ""});
     return Save(all);
+  }
+
+  Status LunDevice(const std::string& iqn, const std::string& serial, std::string* device) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    VS_RETURN_IF_ERROR(FindSession(iqn));
+    if (Listed("refuse-luns", serial))
+      return Status::Error(ENXIO, "no LUN with serial " + serial + " in the session to " + iqn +
+                                      ": the target does not map it to this head");
+    VS_RETURN_IF_ERROR(MakeStateDir(LunDir(iqn)));
+    *device = LunDir(iqn) + "/" + serial;
+    return Exists(*device) ? Status::OK() : MakeDeviceFile(*device, 0);
+  }
+
+  Status ForgetLun(const std::string& iqn, const std::string& serial) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    const std::string path = LunDir(iqn) + "/" + serial;
+    if (unlink(path.c_str()) != 0 && errno != ENOENT) return Status::Error(errno, "cannot remove " + path);
+    return Status::OK();
   }
 
   Status Logout(const std::string& iqn) override {
@@ -204,6 +215,9 @@ class SimInitiator : public IscsiInitiator {
     VS_RETURN_IF_ERROR(Load(&all));
     for (const IscsiSession& s : all)
       if (s.iqn != iqn) kept.push_back(s);
+    // A logout takes the session's SCSI devices with it.
+    for (const std::string& serial : DirEntries(LunDir(iqn))) unlink((LunDir(iqn) + "/" + serial).c_str());
+    rmdir(LunDir(iqn).c_str());
     return Save(kept);
   }
 
@@ -220,16 +234,32 @@ class SimInitiator : public IscsiInitiator {
     VS_RETURN_IF_ERROR(st);
     std::istringstream in(text);
     IscsiSession s;
-    while (in >> s.iqn >> s.portal >> s.device) all->push_back(s);
+    while (in >> s.iqn >> s.portal >> s.device) {
+      if (s.device == "-") s.device.clear();
+      all->push_back(s);
+    }
     return Status::OK();
   }
   Status Save(const std::vector<IscsiSession>& all) {
     std::string text;
-    for (const IscsiSession& s : all) text += s.iqn + " " + s.portal + " " + s.device + "\n";
+    for (const IscsiSession& s : all) text += s.iqn + " " + s.portal + " " + (s.device.empty() ? "-" : s.device) + "\n";
     VS_RETURN_IF_ERROR(MakeStateDir(dir_));
     return WriteStateFile(dir_ + "/sessions", text, 0644);
   }
 
+  Status FindSession(const std::string& iqn) {
+    std::vector<IscsiSession> all;
+    VS_RETURN_IF_ERROR(Load(&all));
+    for (const IscsiSession& s : all)
+      if (s.iqn == iqn) return Status::OK();
+    return Status::Error(ENOENT, "no iSCSI session to " + iqn);
+  }
+  // True if `word` is a line of the file dir/name.
+  bool Listed(const char* name, const std::string& word) {
+    std::string text;
+    return ReadStateFile(dir_ + "/" + name, &text).ok() && ("\n" + text).find("\n" + word + "\n") != std::string::npos;
+  }
+  std::string LunDir(const std::string& iqn) const { return dir_ + "/luns/" + iqn; }
   const std::string dir_, name_;
   std::mutex mu_;
 };

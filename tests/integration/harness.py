@@ -482,6 +482,13 @@ class HeadAgent(Agent):
         with open(os.path.join(d, "refuse"), "w") as f:
             f.write("".join("iqn.2010-10.org.vastsky:pdsk-%08x\n" % p for p in pdskids))
 
+    def refuse_luns(self, chunkids):
+        """The simulated initiator never sees these legs' LUNs (ENXIO): not mapped to this head."""
+        d = os.path.join(self.state_dir, "sim", "iscsi")
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, "refuse-luns"), "w") as f:
+            f.write("".join("leg-%08x\n" % c for c in chunkids))
+
     def open_marker(self, lvolid):
         """Creating this file makes the simulated dm device count as open."""
         return os.path.join(self.state_dir, "sim", "dm", "mapper", "vastsky-%d.open" % lvolid)

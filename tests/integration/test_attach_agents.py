@@ -421,6 +421,30 @@ class WithHeadAgent(Base):
         self.assertEqual(self.api.attachLogicalVolume(req(lvolid=v, hsvrid=self.h)), 0)
         self.assertEqual(self.api.detachLogicalVolume(req(lvolid=v)), 0)
 
+    def test_2_unmapped_lun_is_undone(self):
+        """PROTOCOL.md: a LUN that does not show up (the target does not map it
+        to this head) fails the step naming the leg's serial and the disk, and
+        the attach undoes everything."""
+        v, _ = self.create()
+        leg = legs_of(self.api.showLogicalVolume(req(lvolid=v)))[-1]
+        self.head.refuse_luns([leg["lvolid"]])
+        try:
+            self.assertFault("ENXIO", self.api.attachLogicalVolume, req(lvolid=v, hsvrid=self.h))
+        finally:
+            self.head.refuse_luns([])
+        self.assertUnattached(v)
+        self.assertEqual(self.allowed(), {})
+        self.assertNotIn(v, self.head_volumes())
+        errors = self.events(v, "error")
+        self.assertEqual(len(errors), 1, errors)
+        self.assertIn("ENXIO", errors[0]["message"])
+        # The head's log names the leg and its disk.
+        line = [l for l in self.head.read_log().splitlines() if "attach of lvol-%08x" % v in l][-1]
+        self.assertIn("leg-%08x" % leg["lvolid"], line)
+        self.assertIn("pdsk-%08x" % leg["lvolspec"]["pdskid"], line)
+        self.assertEqual(self.api.attachLogicalVolume(req(lvolid=v, hsvrid=self.h)), 0)
+        self.assertEqual(self.api.detachLogicalVolume(req(lvolid=v)), 0)
+
     def test_3_open_device_refuses_detach(self):
         v, _ = self.create()
         self.assertEqual(self.api.attachLogicalVolume(req(lvolid=v, hsvrid=self.h)), 0)

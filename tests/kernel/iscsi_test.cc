@@ -200,13 +200,11 @@ class IscsiKernelChecks : public CppUnit::TestFixture {
   virtual std::unique_ptr<IscsiTarget> MakeTarget() = 0;
 
   // Allows this host with CHAP and maps it the given legs, then logs in.
-  std::string LoginWith(const std::vector<std::string>& serials) {
+  void LoginWith(const std::vector<std::string>& serials) {
     CPPUNIT_ASSERT(target_->Allow(kIqn, {me_, "head1", "secret-0123456"}).ok());
     CPPUNIT_ASSERT(target_->Map(kIqn, me_, serials).ok());
-    std::string any;
-    Status st = initiator_->Login({kIqn, portal_, "head1", "secret-0123456"}, &any);
+    Status st = initiator_->Login({kIqn, portal_, "head1", "secret-0123456"});
     CPPUNIT_ASSERT_MESSAGE(st.ToString(), st.ok());
-    return any;
   }
 
  public:
@@ -242,8 +240,7 @@ class IscsiKernelChecks : public CppUnit::TestFixture {
     LoginWith({kSerialA});
     const std::string disk = DeviceOf(kIqn, kSerialA);
     CPPUNIT_ASSERT(ReadBack(disk, kPatternA));
-    std::string again;
-    CPPUNIT_ASSERT(initiator_->Login({kIqn, portal_, "head1", "secret-0123456"}, &again).ok());
+    CPPUNIT_ASSERT(initiator_->Login({kIqn, portal_, "head1", "secret-0123456"}).ok());
     std::vector<TargetInfo> targets;
     CPPUNIT_ASSERT(target_->List(&targets).ok());
     bool listed = false;
@@ -259,11 +256,38 @@ class IscsiKernelChecks : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(initiator_->Logout(kIqn).ok());  // nothing left: still fine
   }
 
+  // "The head finds a leg by serial (rescanning its session) and, once the
+  // leg leaves, deletes its SCSI device so the kernel forgets the LUN."
+  void LunIsFoundBySerialAndForgotten() {
+    LoginWith({kSerialA});
+    std::string disk, again;
+    Status st = initiator_->LunDevice(kIqn, kSerialA, &disk);
+    CPPUNIT_ASSERT_MESSAGE(st.ToString(), st.ok());
+    const std::string sysfs = "/sys/block/" + disk.substr(5);
+    CPPUNIT_ASSERT_EQUAL(0, access(sysfs.c_str(), F_OK));
+    st = initiator_->ForgetLun(kIqn, kSerialA);
+    CPPUNIT_ASSERT_MESSAGE(st.ToString(), st.ok());
+    CPPUNIT_ASSERT(access(sysfs.c_str(), F_OK) != 0);
+    CPPUNIT_ASSERT(initiator_->ForgetLun(kIqn, kSerialA).ok());  // absent: fine
+    // Still mapped: a rescan finds it again, with the data.
+    st = initiator_->LunDevice(kIqn, kSerialA, &again);
+    CPPUNIT_ASSERT_MESSAGE(st.ToString(), st.ok());
+    CPPUNIT_ASSERT(ReadBack(again, kPatternA));
+    // A serial the target does not have never shows up: bounded.
+    std::unique_ptr<IscsiInitiator> quick = NewOpenIscsiInitiator(3000);
+    const std::string absent = LegSerial(0xbadbeef);
+    st = quick->LunDevice(kIqn, absent, &disk);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE(st.ToString(), ETIMEDOUT, st.code());
+    CPPUNIT_ASSERT(st.message().find(absent) != std::string::npos);
+    CPPUNIT_ASSERT(initiator_->Logout(kIqn).ok());
+    CPPUNIT_ASSERT_EQUAL(ENOENT, initiator_->LunDevice(kIqn, kSerialA, &disk).code());
+    CPPUNIT_ASSERT(initiator_->ForgetLun(kIqn, kSerialA).ok());
+  }
+
   void WrongChapSecretIsRefused() {
     CPPUNIT_ASSERT(target_->Allow(kIqn, {me_, "head1", "secret-0123456"}).ok());
     CPPUNIT_ASSERT(target_->Map(kIqn, me_, {kSerialA}).ok());
-    std::string disk;
-    Status st = initiator_->Login({kIqn, portal_, "head1", "wrong-secret-99"}, &disk);
+    Status st = initiator_->Login({kIqn, portal_, "head1", "wrong-secret-99"});
     CPPUNIT_ASSERT_EQUAL_MESSAGE(st.ToString(), EACCES, st.code());
     std::vector<IscsiSession> sessions;
     CPPUNIT_ASSERT(initiator_->Sessions(&sessions).ok());
@@ -274,8 +298,7 @@ class IscsiKernelChecks : public CppUnit::TestFixture {
     const std::string other = "iqn.1993-08.org.debian:01:someone-else";
     CPPUNIT_ASSERT(target_->Allow(kIqn, {other, "head1", "secret-0123456"}).ok());
     CPPUNIT_ASSERT(target_->Map(kIqn, other, {kSerialA}).ok());
-    std::string disk;
-    Status st = initiator_->Login({kIqn, portal_, "head1", "secret-0123456"}, &disk);
+    Status st = initiator_->Login({kIqn, portal_, "head1", "secret-0123456"});
     CPPUNIT_ASSERT_EQUAL_MESSAGE(st.ToString(), EACCES, st.code());
   }
 
@@ -294,8 +317,7 @@ class IscsiKernelChecks : public CppUnit::TestFixture {
     }
     CPPUNIT_ASSERT_MESSAGE("I/O through a revoked session must fail", fenced);
     CPPUNIT_ASSERT(initiator_->Logout(kIqn).ok());
-    std::string again;
-    st = initiator_->Login({kIqn, portal_, "head1", "secret-0123456"}, &again);
+    st = initiator_->Login({kIqn, portal_, "head1", "secret-0123456"});
     CPPUNIT_ASSERT_EQUAL(EACCES, st.code());
   }
 
@@ -318,6 +340,7 @@ class IscsiKernelChecks : public CppUnit::TestFixture {
 
 #define VS_ISCSI_KERNEL_CHECKS                           \
   CPPUNIT_TEST(AuthorisedInitiatorLogsInAndSeesTheData); \
+  CPPUNIT_TEST(LunIsFoundBySerialAndForgotten);          \
   CPPUNIT_TEST(WrongChapSecretIsRefused);                \
   CPPUNIT_TEST(UnlistedInitiatorIsRefused);              \
   CPPUNIT_TEST(RevokeFencesALoggedInHead);               \
@@ -439,16 +462,15 @@ class TgtKernelTest : public IscsiKernelChecks {
     CPPUNIT_ASSERT_EQUAL(size_t(1), t->acls.size());
     CPPUNIT_ASSERT_EQUAL(me_, t->acls[0]);
     CPPUNIT_ASSERT_EQUAL(size_t(2), t->accounts.size());  // head1 and the lock
-    std::string disk;
-    Status st = initiator_->Login({kIqn, portal_, "head1", "secret-0123456"}, &disk);
+    Status st = initiator_->Login({kIqn, portal_, "head1", "secret-0123456"});
     CPPUNIT_ASSERT_MESSAGE(st.ToString(), st.ok());
     CPPUNIT_ASSERT(ReadBack(DeviceOf(kIqn, kSerialA), kPatternA));
     // A new secret for head1 replaces the old one: the old is refused.
     CPPUNIT_ASSERT(initiator_->Logout(kIqn).ok());
     CPPUNIT_ASSERT(target_->Allow(kIqn, {me_, "head1", "secret-new-7777"}).ok());
-    st = initiator_->Login({kIqn, portal_, "head1", "secret-0123456"}, &disk);
+    st = initiator_->Login({kIqn, portal_, "head1", "secret-0123456"});
     CPPUNIT_ASSERT_EQUAL_MESSAGE(st.ToString(), EACCES, st.code());
-    st = initiator_->Login({kIqn, portal_, "head1", "secret-new-7777"}, &disk);
+    st = initiator_->Login({kIqn, portal_, "head1", "secret-new-7777"});
     CPPUNIT_ASSERT_MESSAGE(st.ToString(), st.ok());
   }
 

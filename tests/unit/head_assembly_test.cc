@@ -17,19 +17,19 @@
 #include "agents/head/assembly.h"
 #include "agents/head/plan.h"
 #include "agents/head/volume_spec.h"
-#include "lib/state_file.h"
 #include "lib/ids.h"
+#include "lib/iscsi_names.h"
+#include "lib/state_file.h"
 
 using namespace vastsky;
 
 namespace {
 
-LegSpec Leg(int64_t chunk, int64_t pdsk, int status, int64_t offset_mib = 0) {
+LegSpec Leg(int64_t chunk, int64_t pdsk, int status) {
   LegSpec l;
   l.chunk_id = chunk;
   l.pdsk_id = pdsk;
   l.portals = {"10.0.0." + std::to_string(pdsk) + ":3260"};
-  l.offset_mib = offset_mib;
   l.length_mib = 1024;
   l.status = status;
   return l;
@@ -45,7 +45,7 @@ VolumeSpec Volume(int64_t id, int mirrors, int status = 1, int64_t first_pdsk = 
     m.mirror_id = id * 100 + i;
     m.offset_gib = i;
     m.capacity_gib = 1;
-    m.legs = {Leg(id * 1000 + 2 * i, first_pdsk + 2 * i, status), Leg(id * 1000 + 2 * i + 1, first_pdsk + 2 * i + 1, status, 1025)};
+    m.legs = {Leg(id * 1000 + 2 * i, first_pdsk + 2 * i, status), Leg(id * 1000 + 2 * i + 1, first_pdsk + 2 * i + 1, status)};
     v.mirrors.push_back(m);
   }
   return v;
@@ -61,6 +61,9 @@ class HeadAssemblyTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(RebuildPutsTheNewLegInTheOldSlot);
   CPPUNIT_TEST(DrainGrowsTheMirrorThenDropsTheOldLeg);
   CPPUNIT_TEST(RefusedLoginLeavesNothing);
+  CPPUNIT_TEST(UnmappedLunFailsTheAttachAndUndoes);
+  CPPUNIT_TEST(UnmappedLunFailsTheRebuildAndUndoes);
+  CPPUNIT_TEST(DroppedLegIsForgotten);
   CPPUNIT_TEST(DetachRefusesOpenVolume);
   CPPUNIT_TEST(DetachKeepsSessionsOthersUse);
   CPPUNIT_TEST(RestartAdoptsAndClearsLeftovers);
@@ -117,11 +120,19 @@ class HeadAssemblyTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(size_t(4), t.size());
     CPPUNIT_ASSERT_EQUAL(uint64_t(3) << 21, t[3].start);
     CPPUNIT_ASSERT_EQUAL(dm_->DevicePath("vastsky-7-m703") + " 0", t[3].params);
-    t.clear();
-    CPPUNIT_ASSERT(dm_->GetTable("vastsky-7-c7001-data", &t).ok());
-    // Second leg: meta at 1025 MiB, data one MiB later, 1 GiB long.
-    CPPUNIT_ASSERT_EQUAL(uint64_t(1) << 21, t[0].length);
-    CPPUNIT_ASSERT(t[0].params.find(" " + std::to_string(1026 * 2048)) != std::string::npos);
+    // "Each leg's device is its LUN, found by serial; meta at 0, data at 1 MiB."
+    for (int64_t chunk = 7000; chunk < 7008; ++chunk) {
+      const std::string lun = LunPath(1 + (chunk - 7000), chunk);
+      t.clear();
+      CPPUNIT_ASSERT(dm_->GetTable("vastsky-7-c" + std::to_string(chunk) + "-meta", &t).ok());
+      CPPUNIT_ASSERT_EQUAL(uint64_t(2048), t[0].length);
+      CPPUNIT_ASSERT_EQUAL(lun + " 0", t[0].params);
+      t.clear();
+      CPPUNIT_ASSERT(dm_->GetTable("vastsky-7-c" + std::to_string(chunk) + "-data", &t).ok());
+      CPPUNIT_ASSERT_EQUAL(uint64_t(1) << 21, t[0].length);
+      CPPUNIT_ASSERT_EQUAL(lun + " 2048", t[0].params);
+    }
+    CPPUNIT_ASSERT_EQUAL(size_t(8), Luns().size());
     std::vector<IscsiSession> sessions;
     CPPUNIT_ASSERT(iscsi_->Sessions(&sessions).ok());
     CPPUNIT_ASSERT_EQUAL(size_t(8), sessions.size());
@@ -213,6 +224,66 @@ class HeadAssemblyTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(vols.empty());
   }
 
+  // "A LUN that never shows up (not mapped to this head) fails the attach,
+  // naming the leg and its disk, and the attach undoes everything."
+  void UnmappedLunFailsTheAttachAndUndoes() {
+    std::ofstream(dir_ + "/iscsi/refuse-luns") << LegSerial(5005) << "\n";
+    std::string device;
+    Status st = assembly_->Attach(Volume(5, 4), "user", "secret-secret", &device);
+    CPPUNIT_ASSERT_EQUAL(ENXIO, st.code());
+    CPPUNIT_ASSERT_MESSAGE(st.message(), st.message().find(LegSerial(5005)) != std::string::npos);
+    CPPUNIT_ASSERT_MESSAGE(st.message(), st.message().find(DiskIqn(6)) != std::string::npos);
+    AssertNothingLeft();
+    std::vector<VolumeState> vols;
+    CPPUNIT_ASSERT(assembly_->List(&vols).ok());
+    CPPUNIT_ASSERT(vols.empty());
+  }
+
+  void UnmappedLunFailsTheRebuildAndUndoes() {
+    VolumeSpec v = Volume(4, 1, 2);  // disks 1, 2
+    std::string device;
+    CPPUNIT_ASSERT(assembly_->Attach(v, "user", "secret-secret", &device).ok());
+    const std::string raid = "vastsky-4-m" + std::to_string(v.mirrors[0].mirror_id);
+    std::vector<DmTarget> before, after;
+    CPPUNIT_ASSERT(dm_->GetTable(raid, &before).ok());
+    VolumeSpec next = v;
+    next.mirrors[0].legs.push_back(Leg(4900, 1, 3));  // mapped, on a disk in use
+    next.mirrors[0].legs.push_back(Leg(4901, 9, 3));  // not mapped, on a new disk
+    std::ofstream(dir_ + "/iscsi/refuse-luns") << LegSerial(4901) << "\n";
+    Status st = assembly_->Rebuild(next, v.mirrors[0].mirror_id, 0);
+    CPPUNIT_ASSERT_EQUAL(ENXIO, st.code());
+    CPPUNIT_ASSERT(dm_->GetTable(raid, &after).ok());
+    CPPUNIT_ASSERT_EQUAL(before[0].params, after[0].params);
+    // The LUN found is forgotten, the new session gone, the old kept.
+    CPPUNIT_ASSERT_EQUAL(std::string(LunKey(1, 4000) + " " + LunKey(2, 4001)), Join(Luns()));
+    std::vector<IscsiSession> sessions;
+    CPPUNIT_ASSERT(iscsi_->Sessions(&sessions).ok());
+    CPPUNIT_ASSERT_EQUAL(size_t(2), sessions.size());
+    std::vector<std::string> names;
+    CPPUNIT_ASSERT(dm_->List(&names).ok());
+    CPPUNIT_ASSERT_EQUAL(size_t(1 + 1 + 4), names.size());
+  }
+
+  // "When a leg leaves (rebuild drop, detach), its SCSI device is deleted",
+  // even while the session to its disk stays for other legs.
+  void DroppedLegIsForgotten() {
+    VolumeSpec v = Volume(6, 1, 2);  // legs 6000 on disk 1, 6001 on disk 2
+    std::string device;
+    CPPUNIT_ASSERT(assembly_->Attach(v, "user", "secret-secret", &device).ok());
+    VolumeSpec next = v;
+    next.mirrors[0].legs[0] = Leg(6900, 1, 3);  // a replacement on the same disk
+    CPPUNIT_ASSERT(assembly_->Rebuild(next, v.mirrors[0].mirror_id, 0).ok());
+    CPPUNIT_ASSERT_EQUAL(std::string(LunKey(1, 6900) + " " + LunKey(2, 6001)), Join(Luns()));
+    // Another volume shares disk 2: detaching this one forgets its LUNs
+    // there but keeps the session.
+    VolumeSpec w = Volume(3, 1, 2, 2);  // legs 3000 on disk 2, 3001 on disk 3
+    CPPUNIT_ASSERT(assembly_->Attach(w, "user", "secret-secret", &device).ok());
+    CPPUNIT_ASSERT(assembly_->Detach(6).ok());
+    CPPUNIT_ASSERT_EQUAL(std::string(LunKey(2, 3000) + " " + LunKey(3, 3001)), Join(Luns()));
+    CPPUNIT_ASSERT(assembly_->Detach(3).ok());
+    AssertNothingLeft();
+  }
+
   void DetachRefusesOpenVolume() {
     std::string device;
     CPPUNIT_ASSERT(assembly_->Attach(Volume(4, 2), "user", "secret-secret", &device).ok());
@@ -246,8 +317,7 @@ class HeadAssemblyTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(assembly_->Attach(Volume(8, 2), "user", "secret-secret", &device).ok());
     // A crash mid-attach of lvol 9 left a slice and a session, no record.
     CPPUNIT_ASSERT(dm_->Create("vastsky-9-c9000-meta", {{0, 2048, "linear", "/x 0"}}).ok());
-    std::string disk;
-    CPPUNIT_ASSERT(iscsi_->Login({DiskIqn(42), "10.0.0.42:3260", "u", "s"}, &disk).ok());
+    CPPUNIT_ASSERT(iscsi_->Login({DiskIqn(42), "10.0.0.42:3260", "u", "s"}).ok());
     Open();  // the agent restarts
     CPPUNIT_ASSERT(assembly_->Start().ok());
     assembly_->Reconcile();
@@ -337,7 +407,7 @@ class HeadAssemblyTest : public CppUnit::TestFixture {
     m2.mirror_id = 502;
     m2.offset_gib = 2;
     m2.capacity_gib = 1;
-    m2.legs = {Leg(5900, 1, 1, 3000), Leg(5901, 9, 1)};  // joins disk 1's session, opens disk 9's
+    m2.legs = {Leg(5900, 1, 1), Leg(5901, 9, 1)};  // joins disk 1's session, opens disk 9's
     m3.mirror_id = 503;
     m3.offset_gib = 3;
     m3.capacity_gib = 1;
@@ -396,6 +466,21 @@ class HeadAssemblyTest : public CppUnit::TestFixture {
     std::vector<IscsiSession> sessions;
     CPPUNIT_ASSERT(iscsi_->Sessions(&sessions).ok());
     CPPUNIT_ASSERT_EQUAL(size_t(0), sessions.size());
+    CPPUNIT_ASSERT_EQUAL(std::string(""), Join(Luns()));
+  }
+  // The simulated initiator's LUN of a leg: a file per (disk, serial).
+  std::string LunPath(int64_t pdsk, int64_t chunk) const {
+    return dir_ + "/iscsi/luns/" + DiskIqn(pdsk) + "/" + LegSerial(chunk);
+  }
+  static std::string LunKey(int64_t pdsk, int64_t chunk) { return FormatId("pdsk", pdsk) + "/" + LegSerial(chunk); }
+  // The LUNs the simulated kernel knows, "pdsk-00000001/leg-00000fa0", sorted.
+  std::vector<std::string> Luns() const {
+    std::vector<std::string> out;
+    for (int64_t pdsk = 1; pdsk < 64; ++pdsk)
+      for (const std::string& serial : DirEntries(dir_ + "/iscsi/luns/" + DiskIqn(pdsk)))
+        out.push_back(FormatId("pdsk", pdsk) + "/" + serial);
+    std::sort(out.begin(), out.end());
+    return out;
   }
   static std::string Join(const std::vector<std::string>& v) {
     std::string s;

@@ -1,7 +1,15 @@
-// Reading open-iscsi's session report: which disk belongs to which target.
+// Reading open-iscsi's session report: which disk belongs to which target;
+// and sysfs: which SCSI disk of a session is the LUN with a given serial.
 #include <cppunit/extensions/HelperMacros.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <fstream>
 
 #include "agents/host/iscsi_initiator.h"
+#include "lib/state_file.h"
 
 using namespace vastsky;
 
@@ -37,6 +45,7 @@ class IscsiParseTest : public CppUnit::TestFixture {
   CPPUNIT_TEST_SUITE(IscsiParseTest);
   CPPUNIT_TEST(SessionsWithAndWithoutDisks);
   CPPUNIT_TEST(EmptyReport);
+  CPPUNIT_TEST(SysfsLunBySerial);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -52,6 +61,45 @@ class IscsiParseTest : public CppUnit::TestFixture {
   }
 
   void EmptyReport() { CPPUNIT_ASSERT(ParseSessionDetails("").empty()); }
+
+  // sysfs as the 6.1 kernel lays it out: session<N>/targetname, and the
+  // session's SCSI devices under session<N>/device/target<H:C:T>/<H:C:T:L>,
+  // each with its raw VPD page 0x80 and, once attached, block/<sdX>.
+  void SysfsLunBySerial() {
+    char tmpl[] = "/tmp/vastsky-sysfs-XXXXXX";
+    const std::string root = mkdtemp(tmpl);
+    const std::string s3 = root + "/class/iscsi_session/session3", s4 = root + "/class/iscsi_session/session4";
+    const std::string iqn = "iqn.2010-10.org.vastsky:pdsk-00000001";
+    CPPUNIT_ASSERT(MakeStateDir(s4).ok());
+    std::ofstream(s4 + "/targetname") << "iqn.2010-10.org.vastsky:pdsk-00000002\n";
+    SysfsLun lun;
+    CPPUNIT_ASSERT_EQUAL(ENOENT, FindSysfsLun(root, iqn, "leg-0000002a", &lun).code());
+    CPPUNIT_ASSERT(MakeStateDir(s3 + "/device/target2:0:0").ok());
+    std::ofstream(s3 + "/targetname") << iqn << "\n";
+    CPPUNIT_ASSERT(FindSysfsLun(root, iqn, "leg-0000002a", &lun).ok());
+    CPPUNIT_ASSERT_EQUAL(std::string("3"), lun.session);
+    CPPUNIT_ASSERT_EQUAL(std::string(""), lun.scsi_dir);  // not scanned yet
+    // LUN 0 is another leg; LUN 5 ours, its serial padded as tgt pads it.
+    Lun(s3 + "/device/target2:0:0/2:0:0:0", "leg-0000002b", "sdb");
+    Lun(s3 + "/device/target2:0:0/2:0:0:5", "    leg-0000002a", "");
+    CPPUNIT_ASSERT(FindSysfsLun(root, iqn, "leg-0000002a", &lun).ok());
+    CPPUNIT_ASSERT_EQUAL(s3 + "/device/target2:0:0/2:0:0:5", lun.scsi_dir);
+    CPPUNIT_ASSERT_EQUAL(std::string(""), lun.block);  // the disk is not attached yet
+    CPPUNIT_ASSERT(MakeStateDir(lun.scsi_dir + "/block/sdc").ok());
+    CPPUNIT_ASSERT(FindSysfsLun(root, iqn, "leg-0000002a", &lun).ok());
+    CPPUNIT_ASSERT_EQUAL(std::string("sdc"), lun.block);
+    CPPUNIT_ASSERT(FindSysfsLun(root, iqn, "leg-0000002b", &lun).ok());
+    CPPUNIT_ASSERT_EQUAL(std::string("sdb"), lun.block);
+    CPPUNIT_ASSERT_EQUAL(0, system(("rm -rf '" + root + "'").c_str()));
+  }
+
+ private:
+  // A SCSI device whose VPD page 0x80 holds `serial`.
+  static void Lun(const std::string& dir, const std::string& serial, const std::string& block) {
+    CPPUNIT_ASSERT(MakeStateDir(block.empty() ? dir : dir + "/block/" + block).ok());
+    std::string page = {0, '\x80', 0, static_cast<char>(serial.size())};
+    std::ofstream(dir + "/vpd_pg80", std::ios::binary) << page + serial;
+  }
 };
 
 CPPUNIT_TEST_SUITE_REGISTRATION(IscsiParseTest);

@@ -48,7 +48,6 @@ VolumeSpec SpecOf(const VolumeLayout& layout) {
       LegSpec leg;
       leg.chunk_id = c.id;
       leg.pdsk_id = c.pdsk_id;
-      leg.offset_mib = c.offset_mib;
       leg.length_mib = c.length_mib;
       leg.status = kInsync;
       leg.portals = {"127.0.0.1:3260"};
