@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <map>
+#include <set>
 
 #include "agents/head/volume_spec.h"
 #include "lib/ids.h"
@@ -18,18 +19,11 @@ namespace vastsky {
 
 namespace {
 
-struct Piece {
-  int64_t offset, end;  // MiB, [offset, end)
-  int64_t chunk_id;     // 0: free space
-};
-
-// Every piece of every disk that a leg must not overlap: free extents and
-// chunks (held extents may lie under a head's leg: that is what they are for).
-Status LoadPieces(Db& db, std::map<int64_t, std::vector<Piece>>* out) {
-  Stmt f(db, "SELECT pdsk_id, offset_mib, offset_mib + length_mib, 0 FROM free_extent UNION ALL "
-             "SELECT pdsk_id, offset_mib, offset_mib + length_mib + ?1, id FROM chunk");
-  f.Bind(1, kMetaMib);
-  while (f.Step()) (*out)[f.Int(0)].push_back({f.Int(1), f.Int(2), f.Int(3)});
+// The legs each disk may hold: chunks, and held extents (a leg that left
+// its mirror but that a head may still write).
+Status LoadLegs(Db& db, std::map<int64_t, std::set<int64_t>>* out) {
+  Stmt f(db, "SELECT pdsk_id, id FROM chunk UNION ALL SELECT pdsk_id, chunk_id FROM held_extent");
+  while (f.Step()) (*out)[f.Int(0)].insert(f.Int(1));
   return f.status();
 }
 
@@ -45,18 +39,14 @@ Status RecordFiles(const std::string& dir, std::vector<std::string>* names) {
   return Status::OK();
 }
 
+// With thin legs a leg is its own thin device: it must be one the
+// database still counts (a chunk or a held extent) on that disk.
 void CheckLeg(const std::string& where, const VolumeSpec& spec, const LegSpec& leg,
-              const std::map<int64_t, std::vector<Piece>>& pieces, std::vector<std::string>* problems) {
-  auto disk = pieces.find(leg.pdsk_id);
-  if (disk == pieces.end()) return;  // a disk deleted: nothing can be placed on it
-  const int64_t begin = leg.offset_mib, end = leg.offset_mib + leg.length_mib + kMetaMib;
-  for (const Piece& p : disk->second) {
-    if (p.end <= begin || p.offset >= end || p.chunk_id == leg.chunk_id) continue;
-    problems->push_back(where + ": " + FormatId("lvol", spec.lvol_id) + " leg " + FormatId("dext", leg.chunk_id) +
-                        " on " + FormatId("pdsk", leg.pdsk_id) + " at " + std::to_string(begin) + " MiB overlaps " +
-                        (p.chunk_id ? FormatId("dext", p.chunk_id) : std::string("free space")) + " at " +
-                        std::to_string(p.offset) + " MiB");
-  }
+              const std::map<int64_t, std::set<int64_t>>& legs, std::vector<std::string>* problems) {
+  auto disk = legs.find(leg.pdsk_id);
+  if (disk != legs.end() && disk->second.count(leg.chunk_id)) return;
+  problems->push_back(where + ": " + FormatId("lvol", spec.lvol_id) + " leg " + FormatId("dext", leg.chunk_id) + " on " +
+                      FormatId("pdsk", leg.pdsk_id) + " is neither a chunk nor held there");
 }
 
 }  // namespace
@@ -65,8 +55,8 @@ Status Store::AuditHeadRecords(const std::string& path, const std::vector<std::s
                                std::vector<std::string>* problems) {
   Db db;
   VS_RETURN_IF_ERROR(db.Open(path, /*read_only=*/true));
-  std::map<int64_t, std::vector<Piece>> pieces;
-  VS_RETURN_IF_ERROR(LoadPieces(db, &pieces));
+  std::map<int64_t, std::set<int64_t>> pieces;
+  VS_RETURN_IF_ERROR(LoadLegs(db, &pieces));
   for (const std::string& dir : record_dirs) {
     std::vector<std::string> names;
     Status st = RecordFiles(dir, &names);
