@@ -173,6 +173,14 @@ class KernelDeviceMapper : public DeviceMapper {
     return Status::OK();
   }
 
+  Status Message(const std::string& name, const std::string& message) override {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    Task t(DM_DEVICE_TARGET_MSG, name);
+    if (t.get() && (!dm_task_set_sector(t.get(), 0) || !dm_task_set_message(t.get(), message.c_str())))
+      return Status::Internal("libdevmapper: cannot set message " + message);
+    return t.Run(("message '" + message + "' to").c_str(), name);
+  }
+
   std::string DevicePath(const std::string& name) override { return "/dev/mapper/" + name; }
 
  private:
