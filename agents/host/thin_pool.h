@@ -37,7 +37,7 @@ struct PoolUsage {
 };
 
 struct ThinPoolOptions {
-  std::string thin_check = "thin_check";  // thin-provisioning-tools' checker (PATH is searched)
+  std::string thin_check = "/usr/sbin/thin_check";  // thin-provisioning-tools' checker
   int thin_check_timeout_ms = 600000;
   uint64_t block_sectors = 128;  // pool block for Format: a power of two, 64 KiB .. 1 GiB
 };
