@@ -204,6 +204,12 @@ Status ThinPools::ReadLabel(const std::string& device, PoolLabel* out) {
   return Status::Error(ENOENT, device + " is blank (no VastSky label)");
 }
 
+Status ThinPools::Plan(const std::string& device, PoolLabel* out) {
+  int64_t sectors = 0;
+  VS_RETURN_IF_ERROR(DiskSectors(device, &sectors));
+  return PlanPool(static_cast<uint64_t>(sectors), options_.block_sectors, out);
+}
+
 Status ThinPools::Format(const std::string& device, const std::string& cluster, int64_t pdsk_id, PoolLabel* out) {
   std::lock_guard<std::mutex> lock(mu_);
   if (pdsk_id <= 0) return Status::Error(EINVAL, "no pdsk id to format " + device + " with");
@@ -214,10 +220,8 @@ Status ThinPools::Format(const std::string& device, const std::string& cluster, 
   if (st.ok())
     return Status::Error(EEXIST, device + " is already " + FormatId("pdsk", old.pdsk_id) + " of cluster " + old.cluster);
   if (st.code() != ENOENT) return st;
-  int64_t sectors = 0;
-  VS_RETURN_IF_ERROR(DiskSectors(device, &sectors));
   PoolLabel l;
-  VS_RETURN_IF_ERROR(PlanPool(static_cast<uint64_t>(sectors), options_.block_sectors, &l));
+  VS_RETURN_IF_ERROR(Plan(device, &l));
   l.cluster = cluster;
   l.pdsk_id = pdsk_id;
   // Zero metadata is what makes dm-thin write a new, empty pool.

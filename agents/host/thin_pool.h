@@ -65,6 +65,9 @@ class ThinPools {
   // or foreign data: never formatted. EPROTO: an unknown label format, or
   // a label that does not fit the disk.
   Status ReadLabel(const std::string& device, PoolLabel* out);
+  // The label Format would write on device (cluster and pdsk id unset):
+  // its data_mib is the capacity a blank disk registers with.
+  Status Plan(const std::string& device, PoolLabel* out);
   // Writes the label of a fresh pool on a disk ReadLabel calls blank (its
   // errno otherwise; EEXIST if labelled). The metadata's superblock is
   // zeroed first and the label written last, so a crash leaves a blank disk.

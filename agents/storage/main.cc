@@ -9,7 +9,9 @@
 #include <thread>
 #include <vector>
 
+#include "agents/host/device_mapper.h"
 #include "agents/host/iscsi_target.h"
+#include "agents/host/thin_pool.h"
 #include "agents/storage/agent_api.h"
 #include "agents/storage/exports.h"
 #include "agents/common/agent_settings.h"
@@ -39,6 +41,7 @@ struct Settings {
   std::string target = "lio";
   std::string tgt_control_port = "0";
   std::string scrub_rate = "32", scrub_pause = "86400";
+  std::string thin_check = "/usr/sbin/thin_check", thin_check_timeout = "600";
 };
 
 void Declare(DaemonSettings* d, Settings* s) {
@@ -49,6 +52,10 @@ void Declare(DaemonSettings* d, Settings* s) {
   d->Add("scrub-rate", "scrub_rate", "MiB/s the background scrub reads each disk at (default 32; 0: no scrub)", "MIBS",
          &s->scrub_rate);
   d->Add("scrub-pause", "scrub_pause", "seconds between scrub passes (default 86400)", "SECONDS", &s->scrub_pause);
+  d->Add("thin-check", "thin_check", "thin-provisioning-tools' thin_check, run on each pool before activation",
+         "PATH", &s->thin_check);
+  d->Add("thin-check-timeout", "thin_check_timeout", "seconds thin_check may take per disk (default 600)", "SECONDS",
+         &s->thin_check_timeout);
   d->Add("tgt-control-port", "tgt_control_port", "target=tgt: tgtd's control port (tgtd -C N; default 0)", "N",
          &s->tgt_control_port);
 }
@@ -69,6 +76,25 @@ Status NewTarget(const Settings& s, std::unique_ptr<IscsiTarget>* out) {
   } else {
     return Status::Error(EINVAL, "target must be lio, tgt or sim, not '" + s.target + "'");
   }
+  return Status::OK();
+}
+
+// The disks' pools: the kernel's device-mapper, or with target=sim the
+// simulated one, whose metadata is no dm-thin's (nothing to check).
+Status NewPools(const Settings& s, std::unique_ptr<ThinPools>* out) {
+  ThinPoolOptions o;
+  int timeout_s = 0;
+  VS_RETURN_IF_ERROR(ParseWhole("thin_check_timeout", "seconds", s.thin_check_timeout, 1, &timeout_s));
+  o.thin_check_timeout_ms = timeout_s * 1000;
+  o.thin_check = s.thin_check;
+  std::shared_ptr<DeviceMapper> dm;
+  if (s.target == "sim") {
+    dm = NewSimDeviceMapper(s.agent.state_dir + "/sim-dm");
+    o.thin_check = "true";
+  } else {
+    dm = WithDeadlines(std::shared_ptr<DeviceMapper>(NewKernelDeviceMapper()), 30000);
+  }
+  out->reset(new ThinPools(dm, o));
   return Status::OK();
 }
 
@@ -107,6 +133,10 @@ int main(int argc, char** argv) {
   std::unique_ptr<IscsiTarget> target;
   st = NewTarget(settings, &target);
   if (!st.ok()) return daemon.Fail(st);
+  // The exports layer reaches the pools through it (LegDevices).
+  std::unique_ptr<ThinPools> pools;
+  st = NewPools(settings, &pools);
+  if (!st.ok()) return daemon.Fail(st);
   st = MakeStateDir(settings.agent.state_dir);
   if (!st.ok()) return daemon.Fail(st);
   HttpOptions http;
@@ -128,7 +158,7 @@ int main(int argc, char** argv) {
   const int link_timeout_ms = std::min(reg_options.heartbeat_s, 5) * 1000;
   ManagerLink link(settings.agent.managers, http.secret, settings.agent.ca_file, link_timeout_ms);
   ManagerLink scrub_link(settings.agent.managers, http.secret, settings.agent.ca_file, link_timeout_ms);
-  Registration registration(reg_options, &link, &exports);
+  Registration registration(reg_options, &link, &exports, pools.get());
   VS_LOG_INFO("vastsky-storage-agent %s: %zu disk(s), target %s, state in %s", VASTSKY_VERSION,
               reg_options.disks.size(), settings.target.c_str(), settings.agent.state_dir.c_str());
   // Steps 1-4 of the start-up: what the last run exported comes back at
