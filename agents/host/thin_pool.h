@@ -39,7 +39,13 @@ struct PoolUsage {
 struct ThinPoolOptions {
   std::string thin_check = "/usr/sbin/thin_check";  // thin-provisioning-tools' checker
   int thin_check_timeout_ms = 600000;
-  uint64_t block_sectors = 128;  // pool block for Format: a power of two, 64 KiB .. 1 GiB
+  // Pool block for Format: a power of two, 64 KiB .. 1 GiB. 64 KiB, by
+  // tests/vmlab/thin-blocksize.sh (TCG, tmpfs): random 4 KiB writes to
+  // fresh space ran at about 400 IOPS with 64 KiB blocks, 200 with 256 KiB,
+  // 60 with 1 MiB (rewrites 1,200-3,500 for all: dm-thin zeroes the rest
+  // of each new block), for 12 GiB of metadata on a 16 TiB disk (3 GiB,
+  // 768 MiB), 0.07% of it.
+  uint64_t block_sectors = 128;
 };
 
 constexpr int kPoolLabelFormat = 1;

@@ -33,10 +33,10 @@ for kib in 64 256 1024; do
   timeout 30 dmsetup create vsbs-thin --table "0 $((16 * 1024 * 2048)) thin /dev/mapper/vsbs-pool 1" || exit 1
   read -r fi fl < <(fio_write /dev/mapper/vsbs-thin)
   read -r ri rl < <(fio_write /dev/mapper/vsbs-thin)
-  used=$(dmsetup status vsbs-pool | awk '{print $5}')
+  used=$(dmsetup status vsbs-pool | awk '{print $6}')
   m48=$((48 * (16 * 1024 * 1024 * 1024 * 2 / sectors) / 1048576))
   mtools=$(thin_metadata_size -b "${kib}k" -s 16t -m 10000 -u m -n 2>/dev/null)
-  printf '%-8s %12s %12s %12s %12s %8s %12sMiB %12sMiB   (pool used %s)\n' "${kib}KiB" "$fi" "$fl" "$ri" "$rl" \
+  printf '%-8s %12s %12s %12s %12s %8s %12sMiB %12sMiB   (data blocks used %s)\n' "${kib}KiB" "$fi" "$fl" "$ri" "$rl" \
     "$(python3 -c "print('%.1f' % ($fl / $rl))")" "$m48" "${mtools%.*}" "$used"
   timeout 30 dmsetup remove vsbs-thin && timeout 30 dmsetup remove vsbs-pool || exit 1
   # The next pool starts from nothing: punch the data out of tmpfs.
