@@ -177,6 +177,11 @@ class ThinPoolKernelTest : public CppUnit::TestFixture {
     st = after->ActivateThin(kPdsk, 1, 16, &dev);
     CPPUNIT_ASSERT_MESSAGE(st.ToString(), st.ok());
     CPPUNIT_ASSERT_EQUAL(sum, Checksum(dev, 4 * kMib, 8 * kMib));
+    // CreateThin of an id the pool has (dm-thin: EEXIST) activates it as it is.
+    CPPUNIT_ASSERT(dm_->Remove(ThinName(kPdsk, 1)).ok());
+    st = after->CreateThin(kPdsk, 1, 16, &dev);
+    CPPUNIT_ASSERT_MESSAGE(st.ToString(), st.ok());
+    CPPUNIT_ASSERT_EQUAL(sum, Checksum(dev, 4 * kMib, 8 * kMib));
     st = after->ActivateThin(kPdsk, 2, 16, &again);
     CPPUNIT_ASSERT_EQUAL_MESSAGE(st.ToString(), ENOENT, st.code());
     int fd = open(dev.c_str(), O_RDONLY);
