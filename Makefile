@@ -94,7 +94,7 @@ $(BUILD)/libhead.a: $(call objs,$(HEAD_CORE_SRC))
 
 $(BIN)/vastsky-storage-agent: $(call objs,agents/storage/main.cc $(AGENT_COMMON_SRC)) $(BUILD)/libstorage.a $(BUILD)/libhost.a $(BUILD)/libvastsky.a
 	@mkdir -p $(dir $@)
-	$(CXX) $(LDFLAGS) -o $@ $^ $(LIB_LIBS) -lpthread
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LIB_LIBS) -ldevmapper -lpthread
 
 $(BIN)/vastsky-head-agent: $(call objs,agents/head/main.cc $(AGENT_COMMON_SRC)) $(BUILD)/libhead.a $(BUILD)/libhost.a $(BUILD)/libvastsky.a
 	@mkdir -p $(dir $@)

@@ -9,6 +9,10 @@ namespace vastsky {
 
 // prefix is "lvol", "mirr", "dext", "pdsk", "ssvr" or "hsvr".
 std::string FormatId(const char* prefix, int64_t id);
+
+// A leg's thin device id in its disk's pool: dm-thin's ids are 24 bits; the
+// manager assigns them per disk from 1, never reusing one.
+constexpr int64_t kMaxThinId = (int64_t{1} << 24) - 1;
 // Accepts "<prefix>-XXXXXXXX" or exactly 8 hex digits (3.0's rule); anything
 // else is not an id (for volumes it is then a name). Returns false if not.
 bool ParseId(const std::string& s, const char* prefix, int64_t* id);
@@ -23,8 +27,8 @@ struct VolumeRef {
   std::string name;
 };
 
-// The iSCSI name of a disk's target: one target per disk, LUN 0. The manager
-// hands it to heads; the storage agent exports under it.
+// The iSCSI name of a disk's target: one target per disk, a LUN per leg. The
+// manager hands it to heads; the storage agent exports under it.
 std::string DiskIqn(int64_t pdsk_id);
 // Where a storage server serves iSCSI on a data address: "ip:3260", an IPv6
 // address in brackets ("[fd00::5]:3260").

@@ -24,6 +24,13 @@ Status IniFile::Load(const std::string& path) {
   return Status::OK();
 }
 
+Status IniFile::Parse(const std::string& text, const std::string& what) {
+  int rc = ini_parse_string(text.c_str(), OnValue, &values_);
+  if (rc < 0) return Status::Error(ENOMEM, "cannot parse " + what);
+  if (rc > 0) return Status::Error(EINVAL, what + ":" + std::to_string(rc) + ": not INI syntax");
+  return Status::OK();
+}
+
 bool IniFile::Has(const std::string& section, const std::string& key) const {
   return values_.count(section + "." + key) > 0;
 }

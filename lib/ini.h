@@ -1,5 +1,6 @@
 // Read-only INI file ("[section]" then "key = value"), parsed by inih.
-// Used for /etc/vastsky/*.conf; command-line flags override what it says.
+// Used for /etc/vastsky/*.conf (flags override what it says) and for the
+// thin pool label on a storage server's disk.
 #pragma once
 
 #include <map>
@@ -13,6 +14,8 @@ class IniFile {
  public:
   // ENOENT if the file is missing, EINVAL (with the line number) if malformed.
   Status Load(const std::string& path);
+  // The same from text (a label read off a disk); what names it in errors.
+  Status Parse(const std::string& text, const std::string& what);
   bool Has(const std::string& section, const std::string& key) const;
   std::string Get(const std::string& section, const std::string& key,
                   const std::string& fallback = "") const;

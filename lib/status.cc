@@ -14,6 +14,7 @@ struct Name {
 const Name kNames[] = {
     {EPERM, "EPERM", "operation not permitted"},
     {ENOENT, "ENOENT", "no such object"},
+    {EXDEV, "EXDEV", "belongs to another cluster"},
     {ENXIO, "ENXIO", "no such device or address"},
     {EIO, "EIO", "input/output error"},
     {EAGAIN, "EAGAIN", "operation in progress, try again"},
@@ -24,6 +25,7 @@ const Name kNames[] = {
     {ENOSPC, "ENOSPC", "no space left in the pool"},
     {ERANGE, "ERANGE", "value out of range"},
     {ENOSYS, "ENOSYS", "not implemented"},
+    {ENODATA, "ENODATA", "no such data"},
     {EPROTO, "EPROTO", "protocol version mismatch"},
     {EMSGSIZE, "EMSGSIZE", "message too long"},
     {ENOTSUP, "ENOTSUP", "operation not supported"},
@@ -31,6 +33,8 @@ const Name kNames[] = {
     {ETIMEDOUT, "ETIMEDOUT", "timed out"},
     {EHOSTDOWN, "EHOSTDOWN", "host is down"},
     {EHOSTUNREACH, "EHOSTUNREACH", "host unreachable"},
+    {EUCLEAN, "EUCLEAN", "damaged, needs repair"},
+    {EMEDIUMTYPE, "EMEDIUMTYPE", "not a VastSky disk"},
 };
 }  // namespace
 

@@ -41,6 +41,10 @@ class DeviceMapper {
   // The target's status line per segment (dm raid: "raid1 2 AA 2048/2048 idle 0 0 -").
   virtual Status GetStatus(const std::string& name, std::vector<DmTarget>* status) = 0;
   virtual Status List(std::vector<std::string>* names) = 0;
+  // A target message at sector 0 (dm-thin's pool: "create_thin 7",
+  // "delete 7"). The errno is the target's: dm-thin says EEXIST for an id
+  // it has, ENODATA for one it lacks.
+  virtual Status Message(const std::string& name, const std::string& message) = 0;
   // The device node, "/dev/mapper/<name>" for the kernel's.
   virtual std::string DevicePath(const std::string& name) = 0;
 };
@@ -53,6 +57,10 @@ std::unique_ptr<DeviceMapper> NewKernelDeviceMapper();
 // open counts live in dir/tables and survive the process, as the kernel's
 // devices survive a daemon restart. A device counts as open while a file
 // "<path>.open" exists (tests create it to play a VM holding the disk).
+// dm-thin is emulated: a thin-pool's thin devices are files under
+// dir/thin/<pool key>/<id> (the key names the metadata's place on its disk,
+// so ids outlive the pool's activation, and zeroed metadata, as after a
+// format, is a fresh pool); the pool's status counts their allocated blocks.
 std::unique_ptr<DeviceMapper> NewSimDeviceMapper(const std::string& dir);
 // Bounds every call of inner by timeout_ms (lib/deadline.h): a dm ioctl
 // stuck on a dead path becomes ETIMEDOUT instead of a hung agent.

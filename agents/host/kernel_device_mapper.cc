@@ -88,15 +88,38 @@ class KernelDeviceMapper : public DeviceMapper {
     });
   }
 
+  // Create, load, resume as three ioctls (what libdevmapper's one-call
+  // create does inside), so a table the target refuses returns the
+  // target's errno (dm-thin: ENODATA for a thin id its pool lacks), which
+  // the one-call create loses.
   Status Create(const std::string& name, const std::vector<DmTarget>& table) override {
     std::lock_guard<std::recursive_mutex> lock(mu_);
     DmInfo info;
     VS_RETURN_IF_ERROR(GetInfo(name, &info));
     if (info.exists) return Status::Error(EEXIST, "device-mapper device " + name + " exists");
-    Task t(DM_DEVICE_CREATE, name);
-    VS_RETURN_IF_ERROR(AddTable(t.get(), table));
-    dm_task_set_add_node(t.get(), DM_ADD_NODE_ON_CREATE);
-    Status st = t.Run("create", name);
+    if (table.empty()) return Status::Error(EINVAL, "an empty table would make a device with no table");
+    {
+      Task t(DM_DEVICE_CREATE, name);
+      dm_task_set_add_node(t.get(), DM_ADD_NODE_ON_CREATE);
+      VS_RETURN_IF_ERROR(t.Run("create", name));
+    }
+    Status st;
+    {
+      Task load(DM_DEVICE_RELOAD, name);
+      st = AddTable(load.get(), table);
+      if (st.ok()) st = load.Run("load a table into", name);
+    }
+    if (st.ok()) {
+      Task resume(DM_DEVICE_RESUME, name);
+      dm_task_set_add_node(resume.get(), DM_ADD_NODE_ON_CREATE);
+      st = resume.Run("resume", name);
+    }
+    if (!st.ok()) {
+      // On failure nothing is left behind.
+      Task remove(DM_DEVICE_REMOVE, name);
+      Status gone = remove.Run("remove", name);
+      if (!gone.ok()) VS_LOG_WARN("a failed create left %s behind: %s", name.c_str(), gone.ToString().c_str());
+    }
     dm_udev_wait(0);
     return st;
   }
@@ -171,6 +194,14 @@ class KernelDeviceMapper : public DeviceMapper {
       n = reinterpret_cast<dm_names*>(reinterpret_cast<char*>(n) + n->next);
     }
     return Status::OK();
+  }
+
+  Status Message(const std::string& name, const std::string& message) override {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    Task t(DM_DEVICE_TARGET_MSG, name);
+    if (t.get() && (!dm_task_set_sector(t.get(), 0) || !dm_task_set_message(t.get(), message.c_str())))
+      return Status::Internal("libdevmapper: cannot set message " + message);
+    return t.Run(("message '" + message + "' to").c_str(), name);
   }
 
   std::string DevicePath(const std::string& name) override { return "/dev/mapper/" + name; }

@@ -7,9 +7,13 @@
 // "<iqn> <portal> -"; a LUN is the file luns/<iqn>/<serial>. A file "stall" in the device-mapper directory
 // makes status calls block while it exists (a dying disk).
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <sstream>
@@ -45,7 +49,17 @@ class SimDeviceMapper : public DeviceMapper {
     if (all.count(name)) return Status::Error(EEXIST, "device-mapper device " + name + " exists");
     if (table.empty()) return Status::Error(EINVAL, "an empty table would make a device with no table");
     VS_RETURN_IF_ERROR(MakeStateDir(dir_ + "/mapper"));
-    VS_RETURN_IF_ERROR(MakeDeviceFile(DevicePath(name), (table.back().start + table.back().length) * 512));
+    const std::string path = DevicePath(name);
+    unlink(path.c_str());  // a thin's link left by a crash
+    if (table[0].type == "thin-pool") VS_RETURN_IF_ERROR(ActivatePool(all, table[0]));
+    if (table[0].type == "thin") {
+      // The device is a link to the thin's file, so its data outlives the
+      // activation as a thin device's blocks do.
+      std::string file;
+      VS_RETURN_IF_ERROR(ThinFile(all, table[0].params, &file));
+      if (symlink(file.c_str(), path.c_str()) != 0) return Status::Error(errno, "cannot link " + path);
+    }
+    VS_RETURN_IF_ERROR(MakeDeviceFile(path, (table.back().start + table.back().length) * 512));
     all[name] = table;
     return Save(all);
   }
@@ -94,34 +108,50 @@ class SimDeviceMapper : public DeviceMapper {
   }
 
   // A simulated raid is always in sync: "raid1 2 AA 2048/2048 idle 0 0 -".
+  // A thin-pool counts its thins' allocated blocks (dm-thin's status line).
   Status GetStatus(const std::string& name, std::vector<DmTarget>* status) override {
     // A file "stall" in the directory holds every status call until it
     // goes, as a dying disk holds the kernel's (for tests of what must not
     // wait on it).
     for (int i = 0; i < 6000 && Exists(dir_ + "/stall"); ++i) usleep(100000);
-    std::vector<DmTarget> table;
-    VS_RETURN_IF_ERROR(GetTable(name, &table));
-    for (DmTarget t : table) {
-      if (t.type == "raid") {
-        std::istringstream in(t.params);
-        std::string level, tok;
-        int nparams = 0, ndevs = 0;
-        in >> level >> nparams;
-        for (int i = 0; i < nparams; ++i) in >> tok;
-        in >> ndevs;
-        std::string health;
-        for (int i = 0; i < ndevs; ++i) {
-          std::string meta, data;
-          in >> meta >> data;
-          health += data == "-" ? 'D' : 'A';
-        }
-        t.params = level + " " + std::to_string(ndevs) + " " + health + " " + std::to_string(t.length) + "/" +
-                   std::to_string(t.length) + " idle 0 0 -";
-      } else {
-        t.params.clear();
-      }
+    std::lock_guard<std::mutex> lock(mu_);
+    Tables all;
+    VS_RETURN_IF_ERROR(Load(&all));
+    auto it = all.find(name);
+    if (it == all.end()) return Status::Error(ENXIO, "no device-mapper device " + name);
+    for (DmTarget t : it->second) {
+      if (t.type == "raid") t.params = RaidStatus(t);
+      else if (t.type == "thin-pool") t.params = PoolStatus(all, t);
+      else t.params.clear();
       status->push_back(t);
     }
+    return Status::OK();
+  }
+
+  // dm-thin's pool messages: "create_thin N" (EEXIST if present), "delete N"
+  // (ENODATA if absent, EBUSY while a thin device over it is active).
+  Status Message(const std::string& name, const std::string& message) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Tables all;
+    VS_RETURN_IF_ERROR(Load(&all));
+    auto it = all.find(name);
+    if (it == all.end()) return Status::Error(ENXIO, "no device-mapper device " + name);
+    if (it->second[0].type != "thin-pool") return Status::Error(EINVAL, name + " takes no messages");
+    std::istringstream in(message);
+    std::string verb;
+    uint64_t id = 0;
+    if (!(in >> verb >> id) || (verb != "create_thin" && verb != "delete"))
+      return Status::Error(EINVAL, "unknown message '" + message + "' to " + name);
+    const std::string file = PoolDir(all, it->second[0]) + "/" + std::to_string(id);
+    if (verb == "create_thin") {
+      if (Exists(file)) return Status::Error(EEXIST, name + " has thin " + std::to_string(id));
+      return MakeDeviceFile(file, 0);
+    }
+    if (!Exists(file)) return Status::Error(ENODATA, name + " has no thin " + std::to_string(id));
+    for (const auto& d : all)
+      if (d.second[0].type == "thin" && d.second[0].params == DevicePath(name) + " " + std::to_string(id))
+        return Status::Error(EBUSY, "thin " + std::to_string(id) + " of " + name + " is active as " + d.first);
+    unlink(file.c_str());
     return Status::OK();
   }
 
@@ -153,6 +183,114 @@ class SimDeviceMapper : public DeviceMapper {
     }
     return Status::OK();
   }
+  static std::string RaidStatus(const DmTarget& t) {
+    std::istringstream in(t.params);
+    std::string level, tok;
+    int nparams = 0, ndevs = 0;
+    in >> level >> nparams;
+    for (int i = 0; i < nparams; ++i) in >> tok;
+    in >> ndevs;
+    std::string health;
+    for (int i = 0; i < ndevs; ++i) {
+      std::string meta, data;
+      in >> meta >> data;
+      health += data == "-" ? 'D' : 'A';
+    }
+    return level + " " + std::to_string(ndevs) + " " + health + " " + std::to_string(t.length) + "/" +
+           std::to_string(t.length) + " idle 0 0 -";
+  }
+
+  // The sectors of a device: its table's length if it is one of ours.
+  uint64_t Length(const Tables& all, const std::string& path) {
+    for (const auto& d : all)
+      if (DevicePath(d.first) == path) return d.second.back().start + d.second.back().length;
+    return 0;
+  }
+
+  // Where a thin-pool's metadata lives: "<disk> <offset>" of the linear
+  // device under it (the pool's identity across activations).
+  std::string MetaPlace(const Tables& all, const DmTarget& pool) {
+    std::istringstream in(pool.params);
+    std::string meta;
+    in >> meta;
+    for (const auto& d : all)
+      if (DevicePath(d.first) == meta && d.second[0].type == "linear") return d.second[0].params;
+    return meta + " 0";
+  }
+
+  std::string PoolDir(const Tables& all, const DmTarget& pool) {
+    std::string key = MetaPlace(all, pool);
+    for (char& c : key)
+      if (!isalnum(static_cast<unsigned char>(c))) c = '_';
+    return dir_ + "/thin/" + key;
+  }
+
+  // As dm-thin does: all-zero metadata is a new pool (its thins are
+  // forgotten); the sim then marks the metadata as in use.
+  Status ActivatePool(const Tables& all, const DmTarget& pool) {
+    std::istringstream in(MetaPlace(all, pool));
+    std::string disk;
+    uint64_t offset = 0;
+    in >> disk >> offset;
+    const std::string dir = PoolDir(all, pool);
+    int fd = open(disk.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd >= 0) {
+      char super[4096] = {0};
+      const ssize_t n = pread(fd, super, sizeof super, static_cast<off_t>(offset * 512));
+      static const char kMark[] = "vastsky sim thin-pool metadata\n";
+      if (n <= 0 || std::all_of(super, super + n, [](char c) { return c == 0; })) {
+        std::error_code ec;
+        std::filesystem::remove_all(dir, ec);
+        const ssize_t w = pwrite(fd, kMark, sizeof kMark - 1, static_cast<off_t>(offset * 512));
+        close(fd);
+        if (w != sizeof kMark - 1) return Status::Error(EIO, "cannot write the sim's pool metadata on " + disk);
+      } else {
+        close(fd);
+      }
+    }
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    return ec ? Status::Error(ec.value(), "cannot make " + dir) : Status::OK();
+  }
+
+  // "<pool device> <id>" -> the thin's file; ENODATA if the pool lacks it.
+  Status ThinFile(const Tables& all, const std::string& params, std::string* file) {
+    std::istringstream in(params);
+    std::string pool;
+    uint64_t id = 0;
+    in >> pool >> id;
+    for (const auto& d : all)
+      if (DevicePath(d.first) == pool && d.second[0].type == "thin-pool") {
+        *file = PoolDir(all, d.second[0]) + "/" + std::to_string(id);
+        if (!Exists(*file)) return Status::Error(ENODATA, d.first + " has no thin " + std::to_string(id));
+        return Status::OK();
+      }
+    return Status::Error(ENXIO, "no thin-pool " + pool);
+  }
+
+  // "<transaction> <used meta>/<meta> <used data>/<data> <held root> <mode>
+  // <discard> <no-space policy> <needs_check> <meta low water>", blocks of
+  // 4 KiB (metadata) and of the pool's block size (data).
+  std::string PoolStatus(const Tables& all, const DmTarget& pool) {
+    std::istringstream in(pool.params);
+    std::string meta, data;
+    uint64_t block = 1;
+    in >> meta >> data >> block;
+    uint64_t used = 0, thins = 0;
+    std::error_code ec;
+    for (const auto& f : std::filesystem::directory_iterator(PoolDir(all, pool), ec)) {
+      struct stat st;
+      if (stat(f.path().c_str(), &st) != 0) continue;
+      ++thins;
+      used += (static_cast<uint64_t>(st.st_blocks) + block - 1) / block;
+    }
+    const uint64_t total = Length(all, data) / std::max<uint64_t>(block, 1);
+    const bool error = pool.params.find("error_if_no_space") != std::string::npos;
+    return "0 " + std::to_string(1 + thins) + "/" + std::to_string(Length(all, meta) / 8) + " " +
+           std::to_string(used) + "/" + std::to_string(total) + " - " + (used >= total ? "out_of_data_space" : "rw") +
+           " discard_passdown " + (error ? "error_if_no_space" : "queue_if_no_space") + " - 1024";
+  }
+
   Status Save(const Tables& all) {
     std::string text;
     for (const auto& d : all)

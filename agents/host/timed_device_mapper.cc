@@ -42,6 +42,11 @@ class TimedDeviceMapper : public DeviceMapper {
     return Fetch<std::vector<std::string>>("dm list", names,
                                            [](DeviceMapper* dm, std::vector<std::string>* out) { return dm->List(out); });
   }
+  Status Message(const std::string& name, const std::string& message) override {
+    auto in = inner_;
+    return RunWithDeadline(timeout_ms_, "dm message '" + message + "' to " + name,
+                           [in, name, message] { return in->Message(name, message); });
+  }
   std::string DevicePath(const std::string& name) override { return inner_->DevicePath(name); }
 
  private:

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "agents/host/iscsi_target.h"
+#include "lib/ids.h"
 #include "lib/status.h"
 
 namespace vastsky {
@@ -32,9 +33,6 @@ class LegDevices {
   // Deactivates and deletes it; absent is fine.
   virtual Status Delete(int64_t pdsk, int64_t thin_id) = 0;
 };
-
-// dm-thin device ids are 24 bits; 0 is never assigned.
-constexpr int64_t kMaxThinId = (int64_t{1} << 24) - 1;
 
 struct Leg {
   int64_t chunk_id = 0, thin_id = 0, size_mib = 0;

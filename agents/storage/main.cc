@@ -2,22 +2,19 @@
 // manager (agents/PROTOCOL.md, "Storage agent"). Flags win over the config
 // file (/etc/vastsky/storage-agent.conf, section [storage-agent]).
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "agents/host/device_mapper.h"
 #include "agents/host/iscsi_target.h"
+#include "agents/host/thin_pool.h"
 #include "agents/storage/agent_api.h"
 #include "agents/storage/exports.h"
+#include "agents/storage/pool_legs.h"
 #include "agents/common/agent_settings.h"
 #include "agents/common/heartbeat.h"
 #include "lib/manager_link.h"
@@ -45,6 +42,7 @@ struct Settings {
   std::string target = "lio";
   std::string tgt_control_port = "0";
   std::string scrub_rate = "32", scrub_pause = "86400";
+  std::string thin_check = "/usr/sbin/thin_check", thin_check_timeout = "600";
 };
 
 void Declare(DaemonSettings* d, Settings* s) {
@@ -55,6 +53,10 @@ void Declare(DaemonSettings* d, Settings* s) {
   d->Add("scrub-rate", "scrub_rate", "MiB/s the background scrub reads each disk at (default 32; 0: no scrub)", "MIBS",
          &s->scrub_rate);
   d->Add("scrub-pause", "scrub_pause", "seconds between scrub passes (default 86400)", "SECONDS", &s->scrub_pause);
+  d->Add("thin-check", "thin_check", "thin-provisioning-tools' thin_check, run on each pool before activation",
+         "PATH", &s->thin_check);
+  d->Add("thin-check-timeout", "thin_check_timeout", "seconds thin_check may take per disk (default 600)", "SECONDS",
+         &s->thin_check_timeout);
   d->Add("tgt-control-port", "tgt_control_port", "target=tgt: tgtd's control port (tgtd -C N; default 0)", "N",
          &s->tgt_control_port);
 }
@@ -78,39 +80,24 @@ Status NewTarget(const Settings& s, std::unique_ptr<IscsiTarget>* out) {
   return Status::OK();
 }
 
-// TEMPORARY, until ThinPools (agents/host/thin_pool.h) backs the legs: each
-// leg is a sparse file state_dir/leg-files/<pdsk>-<thin_id>, which every
-// target kind serves (LIO as fileio). No pool, no space accounting.
-class TemporaryFileLegDevices : public LegDevices {
- public:
-  explicit TemporaryFileLegDevices(std::string dir) : dir_(std::move(dir)) {}
-
-  Status Provide(int64_t pdsk, int64_t thin_id, int64_t size_mib, bool create, std::string* device) override {
-    *device = Path(pdsk, thin_id);
-    struct stat st;
-    if (stat(device->c_str(), &st) != 0 && !create) return Status::Error(ENOENT, "no thin device " + *device);
-    VS_RETURN_IF_ERROR(MakeStateDir(dir_));
-    const int fd = open(device->c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) return Status::Error(errno, "cannot create " + *device + ": " + strerror(errno));
-    const off_t bytes = static_cast<off_t>(size_mib) << 20;
-    int rc = fstat(fd, &st) == 0 && st.st_size < bytes ? ftruncate(fd, bytes) : 0;
-    const int err = errno;
-    close(fd);
-    return rc == 0 ? Status::OK() : Status::Error(err, "cannot size " + *device + ": " + strerror(err));
+// The disks' pools: the kernel's device-mapper, or with target=sim the
+// simulated one, whose metadata is no dm-thin's (nothing to check).
+Status NewPools(const Settings& s, std::unique_ptr<ThinPools>* out) {
+  ThinPoolOptions o;
+  int timeout_s = 0;
+  VS_RETURN_IF_ERROR(ParseWhole("thin_check_timeout", "seconds", s.thin_check_timeout, 1, &timeout_s));
+  o.thin_check_timeout_ms = timeout_s * 1000;
+  o.thin_check = s.thin_check;
+  std::shared_ptr<DeviceMapper> dm;
+  if (s.target == "sim") {
+    dm = NewSimDeviceMapper(s.agent.state_dir + "/sim-dm");
+    o.thin_check = "true";
+  } else {
+    dm = WithDeadlines(std::shared_ptr<DeviceMapper>(NewKernelDeviceMapper()), 30000);
   }
-
-  Status Delete(int64_t pdsk, int64_t thin_id) override {
-    const std::string path = Path(pdsk, thin_id);
-    if (unlink(path.c_str()) == 0 || errno == ENOENT) return Status::OK();
-    return Status::Error(errno, "cannot delete " + path + ": " + strerror(errno));
-  }
-
- private:
-  std::string Path(int64_t pdsk, int64_t thin_id) const {
-    return dir_ + "/" + std::to_string(pdsk) + "-" + std::to_string(thin_id);
-  }
-  std::string dir_;
-};
+  out->reset(new ThinPools(dm, o));
+  return Status::OK();
+}
 
 Status Check(Settings* s, RegistrationOptions* reg, ScrubOptions* scrub) {
   VS_RETURN_IF_ERROR(s->agent.Check());
@@ -147,6 +134,10 @@ int main(int argc, char** argv) {
   std::unique_ptr<IscsiTarget> target;
   st = NewTarget(settings, &target);
   if (!st.ok()) return daemon.Fail(st);
+  // The exports layer reaches the pools through it (LegDevices).
+  std::unique_ptr<ThinPools> pools;
+  st = NewPools(settings, &pools);
+  if (!st.ok()) return daemon.Fail(st);
   st = MakeStateDir(settings.agent.state_dir);
   if (!st.ok()) return daemon.Fail(st);
   HttpOptions http;
@@ -156,9 +147,8 @@ int main(int argc, char** argv) {
   const sigset_t stop = BlockStopSignals();
   RaiseXmlSizeLimit();
 
-  Exports exports(std::move(target),
-                  std::make_shared<TemporaryFileLegDevices>(settings.agent.state_dir + "/leg-files"),
-                  reg_options.data_ips, settings.agent.state_dir);
+  Exports exports(std::move(target), std::make_shared<PoolLegDevices>(pools.get()), reg_options.data_ips,
+                  settings.agent.state_dir);
   OpJournal journal;
   st = exports.Load();
   if (st.ok()) st = journal.Open(settings.agent.state_dir + "/ops");
@@ -170,7 +160,7 @@ int main(int argc, char** argv) {
   const int link_timeout_ms = std::min(reg_options.heartbeat_s, 5) * 1000;
   ManagerLink link(settings.agent.managers, http.secret, settings.agent.ca_file, link_timeout_ms);
   ManagerLink scrub_link(settings.agent.managers, http.secret, settings.agent.ca_file, link_timeout_ms);
-  Registration registration(reg_options, &link, &exports);
+  Registration registration(reg_options, &link, &exports, pools.get());
   VS_LOG_INFO("vastsky-storage-agent %s: %zu disk(s), target %s, state in %s", VASTSKY_VERSION,
               reg_options.disks.size(), settings.target.c_str(), settings.agent.state_dir.c_str());
   // Steps 1-4 of the start-up: what the last run exported comes back at

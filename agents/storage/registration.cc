@@ -3,7 +3,6 @@
 #include <cerrno>
 #include <sstream>
 
-#include "agents/host/disk_size.h"
 #include "lib/ids.h"
 #include "lib/log.h"
 #include "lib/rpc_values.h"
@@ -17,8 +16,8 @@ int64_t IdOf(const xmlrpc_c::value& v) {
 }
 }  // namespace
 
-Registration::Registration(RegistrationOptions options, ManagerLink* link, Exports* exports)
-    : options_(std::move(options)), link_(link), exports_(exports) {}
+Registration::Registration(RegistrationOptions options, ManagerLink* link, Exports* exports, ThinPools* pools)
+    : options_(std::move(options)), link_(link), exports_(exports), pools_(pools) {}
 
 // Line format: "ssvr <id>" then "pdsk <id> <path>" per disk.
 Status Registration::RestoreExports() {
@@ -36,8 +35,14 @@ Status Registration::RestoreExports() {
   for (const std::string& disk : options_.disks) {
     auto it = pdsk_ids_.find(disk);
     if (it == pdsk_ids_.end()) continue;
-    st = exports_->Export(it->second, disk);
-    if (!st.ok()) VS_LOG_ERROR("cannot export %s: %s", disk.c_str(), st.ToString().c_str());
+    PoolLabel label;
+    st = pools_->ReadLabel(disk, &label);
+    if (st.ok() && label.pdsk_id != it->second)
+      st = Status::Error(EPROTO, disk + " is labelled " + FormatId("pdsk", label.pdsk_id) + ", recorded as " +
+                                     FormatId("pdsk", it->second) + ": waiting for the manager");
+    if (st.ok()) st = pools_->Open(disk, label);
+    if (st.ok()) st = exports_->Export(it->second, disk);
+    if (!st.ok()) VS_LOG_ERROR("disk %s not in service: %s", disk.c_str(), st.ToString().c_str());
   }
   return Status::OK();
 }
@@ -59,20 +64,10 @@ Status Registration::Register() {
     VS_LOG_WARN("the manager gave this server %s; it was %s before", FormatId("ssvr", IdOf(r)).c_str(),
                 FormatId("ssvr", ssvr_id_).c_str());
   ssvr_id_ = IdOf(r);
+  std::string cluster;
+  VS_RETURN_IF_ERROR(ClusterId(&cluster));
   for (const std::string& disk : options_.disks) {
-    int64_t sectors;
-    Status st = DiskSectors(disk, &sectors);
-    if (st.ok())
-      st = link_->Call("registerPhysicalDisk",
-                       {{"ssvrid", xmlrpc_c::value_int(static_cast<int>(ssvr_id_))},
-                        {"local_path", xmlrpc_c::value_string(disk)},
-                        {"capacity", xmlrpc_c::value_string(std::to_string(sectors))},
-                        {"reconnect", xmlrpc_c::value_boolean(true)}},
-                       &r);
-    if (st.ok()) {
-      pdsk_ids_[disk] = IdOf(r);
-      st = exports_->Export(IdOf(r), disk);
-    }
+    Status st = RegisterDisk(disk, cluster);
     if (!st.ok()) {
       // One bad disk must not keep the others out of service.
       VS_LOG_ERROR("disk %s not in service: %s", disk.c_str(), st.ToString().c_str());
@@ -84,9 +79,62 @@ Status Registration::Register() {
   return Status::OK();
 }
 
-Status Registration::Beat() {
+// The label's cluster is checked against the one the manager made.
+Status Registration::ClusterId(std::string* cluster) {
   xmlrpc_c::value r;
-  return link_->Call("heartbeat", {{"ssvrid", xmlrpc_c::value_int(static_cast<int>(ssvr_id_))}}, &r);
+  VS_RETURN_IF_ERROR(link_->Call("getClusterStatus", {}, &r));
+  *cluster = StringMember(r, "cluster_id");
+  if (cluster->empty())
+    return Status::Error(EPROTO, "the manager's getClusterStatus has no cluster_id: it predates thin pools; "
+                                 "upgrade the manager (no disk is put in service until then)");
+  return Status::OK();
+}
+
+// A labelled disk registers under its label's id; a blank one without an
+// id, and is formatted with the one it gets. capacity: the pool's data.
+Status Registration::RegisterDisk(const std::string& disk, const std::string& cluster) {
+  PoolLabel label;
+  Status st = pools_->ReadLabel(disk, &label);
+  const bool blank = st.code() == ENOENT;
+  if (blank) st = pools_->Plan(disk, &label);
+  else if (st.ok()) st = CheckPoolCluster(label, cluster, disk);
+  VS_RETURN_IF_ERROR(st);
+  std::map<std::string, xmlrpc_c::value> req{
+      {"ssvrid", IntValue(ssvr_id_)},
+      {"local_path", xmlrpc_c::value_string(disk)},
+      {"capacity", xmlrpc_c::value_string(std::to_string(label.data_mib * 2048))},
+      {"reconnect", xmlrpc_c::value_boolean(true)}};
+  if (!blank) req["pdskid"] = IntValue(label.pdsk_id);
+  xmlrpc_c::value r;
+  VS_RETURN_IF_ERROR(link_->Call("registerPhysicalDisk", req, &r));
+  const int64_t id = IdOf(r);
+  if (!blank && id != label.pdsk_id)
+    return Status::Error(EPROTO, "the manager registered " + disk + " (labelled " + FormatId("pdsk", label.pdsk_id) +
+                                     ") as " + FormatId("pdsk", id));
+  if (blank) VS_RETURN_IF_ERROR(pools_->Format(disk, cluster, id, &label));
+  VS_RETURN_IF_ERROR(pools_->Open(disk, label));
+  pdsk_ids_[disk] = id;
+  return exports_->Export(id, disk);
+}
+
+Status Registration::Beat() {
+  std::vector<xmlrpc_c::value> pools;
+  for (int64_t id : pools_->Opened()) {
+    PoolUsage u;
+    Status st = pools_->Usage(id, &u);
+    if (!st.ok()) {
+      VS_LOG_WARN("no usage of %s's pool in this heartbeat: %s", FormatId("pdsk", id).c_str(), st.ToString().c_str());
+      continue;
+    }
+    pools.push_back(xmlrpc_c::value_struct({{"pdskid", IntValue(id)},
+                                            {"data_used_mib", IntValue(static_cast<int64_t>(u.data_used_mib))},
+                                            {"data_mib", IntValue(static_cast<int64_t>(u.data_mib))},
+                                            {"meta_used_kib", IntValue(static_cast<int64_t>(u.meta_used_kib))},
+                                            {"meta_kib", IntValue(static_cast<int64_t>(u.meta_kib))},
+                                            {"mode", xmlrpc_c::value_string(u.mode)}}));
+  }
+  xmlrpc_c::value r;
+  return link_->Call("heartbeat", {{"ssvrid", IntValue(ssvr_id_)}, {"pools", xmlrpc_c::value_array(pools)}}, &r);
 }
 
 }  // namespace vastsky

@@ -1,7 +1,10 @@
 // The storage agent's registration with the manager: the server and its
-// disks (with reconnect, so a restart keeps its ids), an export of each
-// registered disk, and the ids in state_dir/ids (so the disks are exported
-// again at boot even while the manager is down). agents/common/heartbeat.h
+// disks (with reconnect, so a restart keeps its ids), each disk's thin pool
+// (agents/host/thin_pool.h: a labelled disk registers under its label's
+// pdsk id, a blank one is formatted with the id the manager gives it), an
+// export of each registered disk, and the ids in state_dir/ids (so the
+// pools come up and the disks are exported again at boot even while the
+// manager is down). Heartbeats carry each open pool's usage. agents/common/heartbeat.h
 // drives Register() and Beat(). Not thread-safe: RestoreExports runs
 // before the heartbeat thread starts, and only that thread uses it after;
 // its ManagerLink is that thread's own (the scrub thread has another).
@@ -12,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "agents/host/thin_pool.h"
 #include "agents/storage/exports.h"
 #include "lib/manager_link.h"
 
@@ -28,21 +32,27 @@ struct RegistrationOptions {
 
 class Registration {
  public:
-  Registration(RegistrationOptions options, ManagerLink* link, Exports* exports);
+  Registration(RegistrationOptions options, ManagerLink* link, Exports* exports, ThinPools* pools);
 
-  // Exports the disks whose ids a previous run recorded (no manager needed).
+  // Opens the pools and exports the disks a previous run recorded, when
+  // their labels still say so (no manager needed).
   Status RestoreExports();
-  // One registration pass: server, disks, exports, ids file.
+  // One registration pass: server, cluster id, disks, pools, exports, ids
+  // file. A disk refused (foreign, old layout, other cluster, damaged
+  // metadata) is logged with what to do and skipped; the others go on.
   Status Register();
-  // One heartbeat.
+  // One heartbeat, with the pools' usage.
   Status Beat();
 
  private:
   Status SaveIds();
+  Status ClusterId(std::string* cluster);
+  Status RegisterDisk(const std::string& disk, const std::string& cluster);
 
   RegistrationOptions options_;
   ManagerLink* link_;
   Exports* exports_;
+  ThinPools* pools_;
   int64_t ssvr_id_ = 0;
   std::map<std::string, int64_t> pdsk_ids_;  // path -> id
 };

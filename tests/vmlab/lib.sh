@@ -70,7 +70,8 @@ vmlab_summary() {
 
 # ------------------------------------------------------------ modules
 # dm-linear is built into dm-mod. raid1 is md's personality behind dm-raid.
-VMLAB_MODULES="dm-mod dm-raid raid1 dm-flakey configfs target_core_mod target_core_file
+# dm-thin-pool: the storage servers' disks are thin pools.
+VMLAB_MODULES="dm-mod dm-raid raid1 dm-flakey dm-thin-pool configfs target_core_mod target_core_file
 target_core_iblock iscsi_target_mod scsi_transport_iscsi iscsi_tcp sd_mod veth bridge"
 vmlab_load_modules() {   # [EXTRA_MODULES...]
   # One modprobe for all: each process start costs under TCG.

@@ -1,0 +1,387 @@
+#include "agents/host/thin_pool.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+
+#include "agents/host/disk_size.h"
+#include "lib/ids.h"
+#include "lib/ini.h"
+#include "lib/log.h"
+#include "lib/subprocess.h"
+
+namespace vastsky {
+
+namespace {
+
+constexpr uint64_t kMib = 1 << 20;
+constexpr uint64_t kSectorsPerMib = kMib / 512;
+constexpr size_t kLabelBytes = 4096;
+constexpr uint32_t kDmRaidMagic = 0x64526D44;  // "DmRd": dm-raid's superblock, the slice layout's sector 0
+constexpr uint64_t kMetaBytesPerBlock = 48;
+constexpr uint64_t kMinMetaMib = 16;
+constexpr uint64_t kMaxMetaMib = 16320;  // dm-thin uses no more (DM_THIN_METADATA_MAX_SECTORS)
+constexpr uint64_t kMetaBlockKib = 4;    // dm-thin's metadata block
+constexpr const char* kSection = "vastsky-pool";
+
+std::string Hex8(int64_t id) {
+  char buf[16];
+  snprintf(buf, sizeof buf, "%08llx", static_cast<unsigned long long>(id));
+  return buf;
+}
+
+// Reads and writes bypass the page cache where the device allows (a block
+// device's cache does not see what dm-linear wrote over it); a file system
+// that refuses O_DIRECT (tmpfs, in tests) gets plain I/O.
+int OpenDirect(const std::string& path, int flags) {
+  int fd = open(path.c_str(), flags | O_DIRECT | O_CLOEXEC);
+  if (fd < 0 && errno == EINVAL) fd = open(path.c_str(), flags | O_CLOEXEC);
+  return fd;
+}
+
+// bytes: a multiple of 4 KiB; offset too.
+Status ReadAt(const std::string& path, uint64_t offset, size_t bytes, std::string* out) {
+  int fd = OpenDirect(path, O_RDONLY);
+  if (fd < 0) return Status::Error(errno, "cannot open " + path);
+  void* buf = nullptr;
+  if (posix_memalign(&buf, 4096, bytes) != 0) {
+    close(fd);
+    return Status::Error(ENOMEM, "no memory to read " + path);
+  }
+  const ssize_t n = pread(fd, buf, bytes, static_cast<off_t>(offset));
+  const int err = errno;
+  close(fd);
+  if (n >= 0) out->assign(static_cast<char*>(buf), static_cast<size_t>(n));
+  free(buf);
+  if (n < 0) return Status::Error(err, "cannot read " + path + " at byte " + std::to_string(offset));
+  out->resize(bytes, '\0');  // past the end reads as zeros
+  return Status::OK();
+}
+
+Status WriteAt(const std::string& path, uint64_t offset, const std::string& data) {
+  int fd = OpenDirect(path, O_WRONLY);
+  if (fd < 0) return Status::Error(errno, "cannot open " + path);
+  void* buf = nullptr;
+  if (posix_memalign(&buf, 4096, data.size()) != 0) {
+    close(fd);
+    return Status::Error(ENOMEM, "no memory to write " + path);
+  }
+  memcpy(buf, data.data(), data.size());
+  ssize_t n = pwrite(fd, buf, data.size(), static_cast<off_t>(offset));
+  int err = errno;
+  free(buf);
+  if (n == static_cast<ssize_t>(data.size()) && fdatasync(fd) != 0) {
+    n = -1;
+    err = errno;
+  }
+  close(fd);
+  if (n != static_cast<ssize_t>(data.size()))
+    return Status::Error(n < 0 ? err : EIO, "cannot write " + path + " at byte " + std::to_string(offset));
+  return Status::OK();
+}
+
+bool AllZero(const std::string& s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return c == 0; });
+}
+
+bool PowerOfTwo(uint64_t v) { return v && !(v & (v - 1)); }
+
+Status LabelNumber(const IniFile& ini, const char* key, const std::string& device, uint64_t* out) {
+  const std::string v = ini.Get(kSection, key);
+  char* end = nullptr;
+  errno = 0;
+  *out = strtoull(v.c_str(), &end, 10);
+  if (v.empty() || *end || errno || v[0] == '-')
+    return Status::Error(EPROTO, "label of " + device + ": '" + key + "' is not a number ('" + v + "')");
+  return Status::OK();
+}
+
+Status ParseLabel(const std::string& text, const std::string& device, uint64_t disk_sectors, PoolLabel* out) {
+  IniFile ini;
+  Status st = ini.Parse(text, "label of " + device);
+  if (!st.ok()) return Status::Error(EPROTO, st.message());
+  const std::string format = ini.Get(kSection, "format");
+  if (format != std::to_string(kPoolLabelFormat))
+    return Status::Error(EPROTO, "label of " + device + " has format '" + format + "', this VastSky knows " +
+                                     std::to_string(kPoolLabelFormat) + ": run the release that wrote it");
+  PoolLabel l;
+  uint64_t pdsk = 0;
+  VS_RETURN_IF_ERROR(LabelNumber(ini, "pdsk", device, &pdsk));
+  VS_RETURN_IF_ERROR(LabelNumber(ini, "block_sectors", device, &l.block_sectors));
+  VS_RETURN_IF_ERROR(LabelNumber(ini, "meta_offset_mib", device, &l.meta_offset_mib));
+  VS_RETURN_IF_ERROR(LabelNumber(ini, "meta_mib", device, &l.meta_mib));
+  VS_RETURN_IF_ERROR(LabelNumber(ini, "data_offset_mib", device, &l.data_offset_mib));
+  VS_RETURN_IF_ERROR(LabelNumber(ini, "data_mib", device, &l.data_mib));
+  l.pdsk_id = static_cast<int64_t>(pdsk);
+  l.cluster = ini.Get(kSection, "cluster");
+  const uint64_t disk_mib = disk_sectors / kSectorsPerMib;
+  if (l.cluster.empty() || pdsk == 0 || pdsk > 0x7fffffff || !PowerOfTwo(l.block_sectors) || l.block_sectors < 128 ||
+      l.meta_offset_mib < 1 || l.meta_mib == 0 || l.data_mib == 0 ||
+      l.data_offset_mib < l.meta_offset_mib + l.meta_mib || l.data_offset_mib + l.data_mib > disk_mib ||
+      (l.data_mib * kSectorsPerMib) % l.block_sectors != 0)
+    return Status::Error(EPROTO, "label of " + device + " does not describe a pool on this disk (" +
+                                     std::to_string(disk_mib) + " MiB): wrong disk or damaged label");
+  *out = l;
+  return Status::OK();
+}
+
+DmTarget Linear(const std::string& device, uint64_t offset_mib, uint64_t mib) {
+  return {0, mib * kSectorsPerMib, "linear", device + " " + std::to_string(offset_mib * kSectorsPerMib)};
+}
+
+}  // namespace
+
+std::string PoolName(int64_t pdsk_id) { return "vastsky-pool-" + Hex8(pdsk_id); }
+std::string ThinName(int64_t pdsk_id, int64_t thin_id) {
+  return "vastsky-thin-" + Hex8(pdsk_id) + "-" + std::to_string(thin_id);
+}
+
+Status PlanPool(uint64_t disk_sectors, uint64_t block_sectors, PoolLabel* out) {
+  if (!PowerOfTwo(block_sectors) || block_sectors < 128 || block_sectors > 2097152)
+    return Status::Error(EINVAL, "pool block of " + std::to_string(block_sectors) +
+                                     " sectors: dm-thin takes a power of two from 128 (64 KiB) to 2097152 (1 GiB)");
+  PoolLabel l;
+  const uint64_t disk_mib = disk_sectors / kSectorsPerMib;
+  const uint64_t meta_bytes = kMetaBytesPerBlock * (disk_sectors / block_sectors);
+  l.block_sectors = block_sectors;
+  l.meta_offset_mib = 1;
+  l.meta_mib = std::min(kMaxMetaMib, std::max(kMinMetaMib, (meta_bytes + kMib - 1) / kMib));
+  l.data_offset_mib = l.meta_offset_mib + l.meta_mib;
+  const uint64_t rest = disk_mib > l.data_offset_mib ? (disk_mib - l.data_offset_mib) * kSectorsPerMib : 0;
+  l.data_mib = rest / std::max(block_sectors, kSectorsPerMib) * std::max(block_sectors, kSectorsPerMib) / kSectorsPerMib;
+  if (l.data_mib == 0)
+    return Status::Error(EINVAL, "a disk of " + std::to_string(disk_mib) + " MiB has no room for a pool's data after " +
+                                     std::to_string(l.data_offset_mib) + " MiB of label and metadata");
+  *out = l;
+  return Status::OK();
+}
+
+Status CheckPoolCluster(const PoolLabel& label, const std::string& cluster, const std::string& device) {
+  if (label.cluster == cluster) return Status::OK();
+  return Status::Error(EXDEV, device + " holds " + FormatId("pdsk", label.pdsk_id) + " of cluster " + label.cluster +
+                                  ", not of this cluster (" + cluster + "): give it back to its cluster, or wipe it");
+}
+
+std::string FormatPoolLabel(const PoolLabel& l) {
+  std::ostringstream o;
+  o << "[" << kSection << "]\n"
+    << "format = " << l.format << "\ncluster = " << l.cluster << "\npdsk = " << l.pdsk_id
+    << "\nblock_sectors = " << l.block_sectors << "\nmeta_offset_mib = " << l.meta_offset_mib
+    << "\nmeta_mib = " << l.meta_mib << "\ndata_offset_mib = " << l.data_offset_mib << "\ndata_mib = " << l.data_mib
+    << "\n";
+  return o.str();
+}
+
+ThinPools::ThinPools(std::shared_ptr<DeviceMapper> dm, ThinPoolOptions options)
+    : dm_(std::move(dm)), options_(std::move(options)) {}
+
+Status ThinPools::ReadLabel(const std::string& device, PoolLabel* out) {
+  int64_t sectors = 0;
+  VS_RETURN_IF_ERROR(DiskSectors(device, &sectors));
+  std::string head;
+  VS_RETURN_IF_ERROR(ReadAt(device, 0, kMib, &head));
+  const std::string section = std::string("[") + kSection + "]";
+  if (head.compare(0, section.size(), section) == 0)
+    return ParseLabel(head.substr(0, std::min(head.find('\0'), kLabelBytes)), device, static_cast<uint64_t>(sectors),
+                      out);
+  uint32_t magic = 0;
+  for (int i = 3; i >= 0; --i) magic = magic << 8 | static_cast<unsigned char>(head[i]);
+  if (magic == kDmRaidMagic)
+    return Status::Error(EMEDIUMTYPE, device + " holds VastSky's old slice layout (a dm-raid superblock at sector 0), "
+                                               "which this release does not read: if its data is not needed, wipe "
+                                               "its first MiB (dd if=/dev/zero of=" + device +
+                                          " bs=1M count=1) and restart the agent");
+  if (!AllZero(head))
+    return Status::Error(EMEDIUMTYPE, device + " holds data that is not VastSky's (its first MiB is not blank): "
+                                               "check the disks setting; if the data is not needed, wipe its first "
+                                               "MiB and restart the agent");
+  return Status::Error(ENOENT, device + " is blank (no VastSky label)");
+}
+
+Status ThinPools::Plan(const std::string& device, PoolLabel* out) {
+  int64_t sectors = 0;
+  VS_RETURN_IF_ERROR(DiskSectors(device, &sectors));
+  return PlanPool(static_cast<uint64_t>(sectors), options_.block_sectors, out);
+}
+
+Status ThinPools::Format(const std::string& device, const std::string& cluster, int64_t pdsk_id, PoolLabel* out) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (pdsk_id <= 0) return Status::Error(EINVAL, "no pdsk id to format " + device + " with");
+  if (cluster.empty() || cluster.find_first_not_of("0123456789abcdefABCDEF-") != std::string::npos)
+    return Status::Error(EINVAL, "cluster id '" + cluster + "' is not a uuid");
+  PoolLabel old;
+  Status st = ReadLabel(device, &old);
+  if (st.ok())
+    return Status::Error(EEXIST, device + " is already " + FormatId("pdsk", old.pdsk_id) + " of cluster " + old.cluster);
+  if (st.code() != ENOENT) return st;
+  PoolLabel l;
+  VS_RETURN_IF_ERROR(Plan(device, &l));
+  l.cluster = cluster;
+  l.pdsk_id = pdsk_id;
+  // Zero metadata is what makes dm-thin write a new, empty pool.
+  VS_RETURN_IF_ERROR(WriteAt(device, l.meta_offset_mib * kMib, std::string(kLabelBytes, '\0')));
+  std::string text = FormatPoolLabel(l);
+  text.resize(kLabelBytes, '\0');
+  VS_RETURN_IF_ERROR(WriteAt(device, 0, text));
+  VS_LOG_INFO("formatted %s as %s: %llu MiB of data in %llu-sector blocks, %llu MiB of metadata", device.c_str(),
+              FormatId("pdsk", pdsk_id).c_str(), static_cast<unsigned long long>(l.data_mib),
+              static_cast<unsigned long long>(l.block_sectors), static_cast<unsigned long long>(l.meta_mib));
+  *out = l;
+  return Status::OK();
+}
+
+// An active device is adopted if its table is the one wanted.
+Status ThinPools::EnsureDevice(const std::string& name, const DmTarget& want) {
+  DmInfo info;
+  VS_RETURN_IF_ERROR(dm_->GetInfo(name, &info));
+  if (!info.exists) return dm_->Create(name, {want});
+  std::vector<DmTarget> table;
+  VS_RETURN_IF_ERROR(dm_->GetTable(name, &table));
+  if (table.size() == 1 && table[0].length == want.length && table[0].type == want.type) return Status::OK();
+  return Status::Error(EBUSY, name + " is active with another table than " + want.type + " of " +
+                                  std::to_string(want.length) + " sectors: remove it (dmsetup remove " + name +
+                                  ") if nothing uses it");
+}
+
+Status ThinPools::CheckMetadata(const std::string& device, const PoolLabel& label) {
+  std::string super;
+  VS_RETURN_IF_ERROR(ReadAt(device, label.meta_offset_mib * kMib, kLabelBytes, &super));
+  if (AllZero(super)) return Status::OK();  // new: dm-thin writes it at activation
+  const std::string meta = dm_->DevicePath(PoolName(label.pdsk_id) + "-meta");
+  SubprocessResult r;
+  Status st = RunProgram({options_.thin_check, "-q", "--clear-needs-check-flag", meta}, options_.thin_check_timeout_ms, &r);
+  const std::string what = "thin_check of " + FormatId("pdsk", label.pdsk_id) + "'s pool metadata on " + device;
+  if (st.code() == ETIMEDOUT)
+    return Status::Error(ETIMEDOUT, what + " took over " + std::to_string(options_.thin_check_timeout_ms / 1000) +
+                                        " s: run it by hand (thin_check " + meta + ") and restart the agent");
+  VS_RETURN_IF_ERROR(st);
+  if (r.exit_code == 0) return Status::OK();
+  std::string out = r.output.substr(0, 400);
+  std::replace(out.begin(), out.end(), '\n', ' ');
+  return Status::Error(EUCLEAN, what + " failed (" + out + "); the disk is not exported. Repair: thin_repair -i " +
+                                    meta + " -o <a spare device of " + std::to_string(label.meta_mib) +
+                                    " MiB>, check it, copy it back over " + meta + ", restart the agent");
+}
+
+Status ThinPools::Open(const std::string& device, const PoolLabel& label) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const std::string pool = PoolName(label.pdsk_id);
+  const DmTarget want{0, label.data_mib * kSectorsPerMib, "thin-pool",
+                      dm_->DevicePath(pool + "-meta") + " " + dm_->DevicePath(pool + "-data") + " " +
+                          std::to_string(label.block_sectors) + " 0 1 error_if_no_space"};
+  DmInfo info;
+  VS_RETURN_IF_ERROR(dm_->GetInfo(pool, &info));
+  if (!info.exists) {
+    // thin_check must never read metadata a live pool is changing: only
+    // before activation.
+    VS_RETURN_IF_ERROR(EnsureDevice(pool + "-meta", Linear(device, label.meta_offset_mib, label.meta_mib)));
+    VS_RETURN_IF_ERROR(CheckMetadata(device, label));
+    VS_RETURN_IF_ERROR(EnsureDevice(pool + "-data", Linear(device, label.data_offset_mib, label.data_mib)));
+  }
+  VS_RETURN_IF_ERROR(EnsureDevice(pool, want));
+  open_[label.pdsk_id] = label;
+  return Status::OK();
+}
+
+Status ThinPools::PoolPath(int64_t pdsk_id, std::string* path) {
+  if (!open_.count(pdsk_id)) return Status::Error(ENOENT, "the pool of " + FormatId("pdsk", pdsk_id) + " is not open here");
+  *path = dm_->DevicePath(PoolName(pdsk_id));
+  return Status::OK();
+}
+
+Status ThinPools::Activate(int64_t pdsk_id, int64_t thin_id, int64_t size_mib, std::string* device) {
+  if (thin_id < 1 || thin_id > kMaxThinId || size_mib <= 0)
+    return Status::Error(EINVAL, "thin " + std::to_string(thin_id) + " of " + std::to_string(size_mib) +
+                                     " MiB: ids are 1.." + std::to_string(kMaxThinId) + ", sizes positive");
+  std::string pool;
+  VS_RETURN_IF_ERROR(PoolPath(pdsk_id, &pool));
+  const std::string name = ThinName(pdsk_id, thin_id);
+  const DmTarget want{0, static_cast<uint64_t>(size_mib) * kSectorsPerMib, "thin", pool + " " + std::to_string(thin_id)};
+  DmInfo info;
+  VS_RETURN_IF_ERROR(dm_->GetInfo(name, &info));
+  Status st = info.exists ? Status::OK() : dm_->Create(name, {want});
+  if (st.code() == ENODATA)
+    return Status::Error(ENOENT, PoolName(pdsk_id) + " has no thin " + std::to_string(thin_id));
+  VS_RETURN_IF_ERROR(st);
+  std::vector<DmTarget> table;
+  VS_RETURN_IF_ERROR(dm_->GetTable(name, &table));
+  // A leg that grew: the thin device grows with it (never shrinks: data).
+  if (table.size() == 1 && table[0].length < want.length) VS_RETURN_IF_ERROR(dm_->Replace(name, {want}));
+  *device = dm_->DevicePath(name);
+  return Status::OK();
+}
+
+Status ThinPools::CreateThin(int64_t pdsk_id, int64_t thin_id, int64_t size_mib, std::string* device) {
+  std::lock_guard<std::mutex> lock(mu_);
+  DmInfo info;
+  VS_RETURN_IF_ERROR(dm_->GetInfo(ThinName(pdsk_id, thin_id), &info));
+  if (!info.exists && open_.count(pdsk_id) && thin_id >= 1 && thin_id <= kMaxThinId) {
+    std::vector<DmTarget> status;
+    VS_RETURN_IF_ERROR(dm_->GetStatus(PoolName(pdsk_id), &status));
+    if (!status.empty() && status[0].params.find(" out_of_data_space ") != std::string::npos)
+      return Status::Error(ENOSPC, PoolName(pdsk_id) + " is out of data space: no new thin " + std::to_string(thin_id));
+    Status st = dm_->Message(PoolName(pdsk_id), "create_thin " + std::to_string(thin_id));
+    if (!st.ok() && st.code() != EEXIST) return st;
+  }
+  return Activate(pdsk_id, thin_id, size_mib, device);
+}
+
+Status ThinPools::ActivateThin(int64_t pdsk_id, int64_t thin_id, int64_t size_mib, std::string* device) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return Activate(pdsk_id, thin_id, size_mib, device);
+}
+
+Status ThinPools::DeleteThin(int64_t pdsk_id, int64_t thin_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string pool;
+  VS_RETURN_IF_ERROR(PoolPath(pdsk_id, &pool));
+  const std::string name = ThinName(pdsk_id, thin_id);
+  DmInfo info;
+  VS_RETURN_IF_ERROR(dm_->GetInfo(name, &info));
+  if (info.exists) VS_RETURN_IF_ERROR(dm_->Remove(name));
+  Status st = dm_->Message(PoolName(pdsk_id), "delete " + std::to_string(thin_id));
+  return st.code() == ENODATA ? Status::OK() : st;
+}
+
+Status ThinPools::Usage(int64_t pdsk_id, PoolUsage* out) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string pool;
+  VS_RETURN_IF_ERROR(PoolPath(pdsk_id, &pool));
+  std::vector<DmTarget> status;
+  VS_RETURN_IF_ERROR(dm_->GetStatus(PoolName(pdsk_id), &status));
+  if (status.empty()) return Status::Internal(PoolName(pdsk_id) + " has no status");
+  // "<transaction> <used meta>/<meta> <used data>/<data> <held root> <mode> ..."; "Fail" or
+  // "Error" alone when the pool failed.
+  std::istringstream in(status[0].params);
+  std::string transaction, root, mode;
+  unsigned long long used_meta = 0, meta = 0, used_data = 0, data = 0;
+  char slash1 = 0, slash2 = 0;
+  if (!(in >> transaction >> used_meta >> slash1 >> meta >> used_data >> slash2 >> data >> root >> mode) ||
+      slash1 != '/' || slash2 != '/') {
+    *out = PoolUsage();
+    out->mode = "fail";
+    return Status::OK();
+  }
+  const uint64_t block = open_[pdsk_id].block_sectors;
+  out->data_used_mib = used_data * block / kSectorsPerMib;
+  out->data_mib = data * block / kSectorsPerMib;
+  out->meta_used_kib = used_meta * kMetaBlockKib;
+  out->meta_kib = meta * kMetaBlockKib;
+  out->mode = mode;
+  return Status::OK();
+}
+
+std::vector<int64_t> ThinPools::Opened() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<int64_t> ids;
+  for (const auto& p : open_) ids.push_back(p.first);
+  return ids;
+}
+
+}  // namespace vastsky

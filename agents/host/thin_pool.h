@@ -1,0 +1,110 @@
+// A storage server's disk as a dm-thin pool behind a VastSky label, so a
+// disk is known by what is on it, not by its path. Layout (MiB):
+//   [0, 1)                         label: INI text in the first 4 KiB, zero-padded
+//   [meta_offset, +meta_mib)       pool metadata
+//   [data_offset, +data_mib)       pool data (a whole number of pool blocks)
+// dm names never collide with a head's "vastsky-<digits>":
+// vastsky-pool-<pdsk8hex>{-meta,-data,} and vastsky-thin-<pdsk8hex>-<thin_id>.
+// The pool is created with error_if_no_space: a write that finds the pool
+// full fails at once (EIO) instead of queueing, so dm raid fails that leg
+// and the manager sees it (agents/PROTOCOL.md, "Disk layout").
+// ThinPools is thread-safe: one lock, held across each call (kernel calls
+// and thin_check included).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "agents/host/device_mapper.h"
+#include "lib/ids.h"
+#include "lib/status.h"
+
+namespace vastsky {
+
+struct PoolLabel {
+  int format = 1;
+  std::string cluster;
+  int64_t pdsk_id = 0;
+  uint64_t block_sectors = 0, meta_offset_mib = 0, meta_mib = 0, data_offset_mib = 0, data_mib = 0;
+};
+
+struct PoolUsage {
+  uint64_t data_used_mib = 0, data_mib = 0, meta_used_kib = 0, meta_kib = 0;
+  std::string mode;  // dm-thin's: "rw", "out_of_data_space", "ro"; "fail" if the pool failed
+};
+
+struct ThinPoolOptions {
+  std::string thin_check = "/usr/sbin/thin_check";  // thin-provisioning-tools' checker
+  int thin_check_timeout_ms = 600000;
+  // Pool block for Format: a power of two, 64 KiB .. 1 GiB. 64 KiB, by
+  // tests/vmlab/thin-blocksize.sh (TCG, tmpfs): random 4 KiB writes to
+  // fresh space ran at about 400 IOPS with 64 KiB blocks, 200 with 256 KiB,
+  // 60 with 1 MiB (rewrites 1,200-3,500 for all: dm-thin zeroes the rest
+  // of each new block), for 12 GiB of metadata on a 16 TiB disk (3 GiB,
+  // 768 MiB), 0.07% of it.
+  uint64_t block_sectors = 128;
+};
+
+constexpr int kPoolLabelFormat = 1;
+
+std::string PoolName(int64_t pdsk_id);
+std::string ThinName(int64_t pdsk_id, int64_t thin_id);
+// The layout Format writes on a disk of disk_sectors (cluster and pdsk_id
+// left unset). Metadata: 48 bytes per data block (dm-thin's guide in the
+// kernel's thin-provisioning.txt), at least 16 MiB, at most what dm-thin
+// can use (16320 MiB). EINVAL for a bad block size or a disk too small.
+Status PlanPool(uint64_t disk_sectors, uint64_t block_sectors, PoolLabel* out);
+// EXDEV unless the label is this cluster's.
+Status CheckPoolCluster(const PoolLabel& label, const std::string& cluster, const std::string& device);
+std::string FormatPoolLabel(const PoolLabel& label);
+
+class ThinPools {
+ public:
+  ThinPools(std::shared_ptr<DeviceMapper> dm, ThinPoolOptions options);
+
+  // ENOENT: no label and the first MiB reads zeros (Format may be called).
+  // EMEDIUMTYPE: the old slice layout (a dm-raid superblock at sector 0)
+  // or foreign data: never formatted. EPROTO: an unknown label format, or
+  // a label that does not fit the disk.
+  Status ReadLabel(const std::string& device, PoolLabel* out);
+  // The label Format would write on device (cluster and pdsk id unset):
+  // its data_mib is the capacity a blank disk registers with.
+  Status Plan(const std::string& device, PoolLabel* out);
+  // Writes the label of a fresh pool on a disk ReadLabel calls blank (its
+  // errno otherwise; EEXIST if labelled). The metadata's superblock is
+  // zeroed first and the label written last, so a crash leaves a blank disk.
+  Status Format(const std::string& device, const std::string& cluster, int64_t pdsk_id, PoolLabel* out);
+  // thin_check (unless the metadata is new) and activation. Idempotent:
+  // adopts a pool already active with the same table; EBUSY if active with
+  // another. EUCLEAN if thin_check finds the metadata damaged (the error
+  // names the disk and the thin_repair command), ETIMEDOUT if it overruns.
+  Status Open(const std::string& device, const PoolLabel& label);
+  // Creates thin_id (size_mib) if missing and activates it; *device its
+  // path. Never EEXIST: the same id twice is fine. ENOSPC if the pool is
+  // out of data space. ENOENT if the pool is not open here.
+  Status CreateThin(int64_t pdsk_id, int64_t thin_id, int64_t size_mib, std::string* device);
+  // Activates an existing thin (ENOENT if the pool has no such id).
+  Status ActivateThin(int64_t pdsk_id, int64_t thin_id, int64_t size_mib, std::string* device);
+  // Deactivates and deletes; absent is fine. EBUSY if the dm device is open.
+  Status DeleteThin(int64_t pdsk_id, int64_t thin_id);
+  Status Usage(int64_t pdsk_id, PoolUsage* out);
+  // The pdsk ids of the pools Open brought up, in order.
+  std::vector<int64_t> Opened();
+
+ private:
+  Status PoolPath(int64_t pdsk_id, std::string* path);
+  Status Activate(int64_t pdsk_id, int64_t thin_id, int64_t size_mib, std::string* device);
+  Status EnsureDevice(const std::string& name, const DmTarget& table);
+  Status CheckMetadata(const std::string& device, const PoolLabel& label);
+
+  std::mutex mu_;
+  std::shared_ptr<DeviceMapper> dm_;
+  const ThinPoolOptions options_;
+  std::map<int64_t, PoolLabel> open_;  // pdsk id -> label of its active pool
+};
+
+}  // namespace vastsky
