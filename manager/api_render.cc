@@ -41,6 +41,7 @@ xmlrpc_c::value RenderChunk(const ChunkInfo& c, int64_t capacity_gib) {
               {"offset", Int(c.offset_mib + kMetaMib)},
               {"meta_offset", Int(c.offset_mib)},
               {"length", Int(c.length_mib)},
+              {"thin_id", Int(c.thin_id)},
               {"iqn", Str(DiskIqn(c.pdsk_id))},
               {"iscsi_path", StringsValue(paths)}};
   return Node(c.id, kDext, capacity_gib, c.status, spec, {}, {});

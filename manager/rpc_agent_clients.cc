@@ -30,7 +30,6 @@ xmlrpc_c::value VolumeSpecValue(const VolumeLayout& layout) {
       legs.push_back(xmlrpc_c::value_struct(Members{{"chunkid", IntValue(c.id)},
                                                     {"pdskid", IntValue(c.pdsk_id)},
                                                     {"portals", xmlrpc_c::value_array(portals)},
-                                                    {"offset_mib", IntValue(c.offset_mib)},
                                                     {"length_mib", IntValue(c.length_mib)},
                                                     {"status", IntValue(c.status)}}));
     }

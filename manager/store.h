@@ -35,6 +35,10 @@ class Store {
   // it, see DbLock) and keeps it until the Store is destroyed.
   Status Open(const std::string& path, const Options& options);
   int64_t chunk_gib() const { return chunk_gib_; }
+  // Made once with the database (setting cluster_id): every disk's label
+  // names it.
+  const std::string& cluster_id() const { return cluster_id_; }
+  double overcommit() const { return overcommit_; }
 
   // Servers and disks. With reconnect, a registration matching a live
   // record (the same set of addresses; the same path on that server) is a
@@ -208,6 +212,8 @@ class Store {
  private:
   struct Change;
   Status LoadAllocator(Allocator* into);
+  // Reads cluster_id (making it if new) and overcommit.
+  Status LoadClusterSettings();
   // At Open: a transition no manager is driving any more becomes ERROR.
   Status ClearInterruptedTransitions();
   // The rules every attach obeys; vol is the volume ref names.
@@ -217,6 +223,8 @@ class Store {
   // Frees what is held for the head under the volume: it has let it go.
   Status RecordDetached(const VolumeInfo& vol, Change* change);
   Status NextIds(const char* kind, int64_t count, int64_t* first);
+  // The next thin device id of a disk (never reused); ENOSPC past kMaxThinId.
+  Status NextThinId(int64_t pdsk_id, int64_t* thin_id);
   Status AddEvent(const std::string& level, const std::string& type, const std::string& target,
                   int64_t target_id, const std::string& message);
   Status ResolveVolume(const VolumeRef& ref, VolumeInfo* out);
@@ -295,6 +303,8 @@ class Store {
   Db db_;
   Allocator alloc_;
   int64_t chunk_gib_ = 4;
+  std::string cluster_id_;
+  double overcommit_ = 1.0;
 };
 
 }  // namespace vastsky

@@ -27,6 +27,8 @@ enum Target { kTargetHsvr = 1, kTargetSsvr = 2, kTargetPdsk = 3, kTargetDext = 4
 constexpr int64_t kMaxVolumeGib = 1024 * 1024;
 constexpr int kMinRedundancy = 2, kMaxRedundancy = 9, kDefaultRedundancy = 3;
 constexpr int64_t kMetaMib = 1;  // dm-raid superblock + write-intent bitmap per leg
+// dm-thin device ids are 24 bits; 0 is never given out.
+constexpr int64_t kMaxThinId = (int64_t{1} << 24) - 1;
 
 const char* PriorityName(int priority);
 // HIGH and LOW servers and disks take new chunks and attachments.
@@ -88,8 +90,9 @@ struct VolumeInfo {
 
 struct ChunkInfo {
   int64_t id = 0, pdsk_id = 0, ssvr_id = 0;
-  int64_t offset_mib = 0;  // metadata slice; data follows it
-  int64_t length_mib = 0;  // data
+  int64_t offset_mib = 0;  // its reservation slot in the disk's allocator (never sent to a head)
+  int64_t length_mib = 0;  // data; the thin device is kMetaMib + length_mib
+  int64_t thin_id = 0;     // its dm-thin device id in the disk's pool
   int status = kAllocated;
   std::vector<std::string> ssvr_ips;
   std::string ssvr_url;  // the storage agent's; "" = none

@@ -1,0 +1,143 @@
+// The Store on thin legs (manager/API.md, "Thin legs"): the schema that
+// refuses the slice layout, thin ids per disk, registration by a disk's
+// label, the overcommit setting, doomed legs and pool reports.
+#include <cppunit/extensions/HelperMacros.h>
+
+#include <cerrno>
+#include <map>
+#include <set>
+#include <string>
+
+#include "manager/schema.h"
+#include "manager/store.h"
+#include "tests/unit/temp_db.h"
+
+using namespace vastsky;
+
+namespace {
+const int64_t kDiskSectors = 100LL * 1024 * 2048;  // 100 GiB
+}  // namespace
+
+class StoreThinTest : public CppUnit::TestFixture {
+  CPPUNIT_TEST_SUITE(StoreThinTest);
+  CPPUNIT_TEST(SliceLayoutDatabaseIsRefused);
+  CPPUNIT_TEST(ClusterIdIsMadeOnce);
+  CPPUNIT_TEST(ThinIdsPerDiskNeverReused);
+  CPPUNIT_TEST(ThinIdSpaceRunsOut);
+  CPPUNIT_TEST_SUITE_END();
+
+  TempDb* tmp_ = nullptr;
+  Store* store_ = nullptr;
+  std::vector<int64_t> ssvrs_, pdsks_;
+
+ public:
+  void setUp() override {
+    tmp_ = new TempDb;
+    store_ = new Store;
+    CPPUNIT_ASSERT(store_->Open(tmp_->path, Store::Options()).ok());
+    ssvrs_.clear();
+    pdsks_.clear();
+  }
+  void tearDown() override {
+    delete store_;
+    delete tmp_;
+  }
+
+  void Cluster(int servers) {
+    for (int s = 0; s < servers; ++s) {
+      int64_t id, pd;
+      CPPUNIT_ASSERT(store_->RegisterStorageServer({"127.1.0." + std::to_string(s + 1)}, nullptr, &id).ok());
+      CPPUNIT_ASSERT(store_->RegisterPhysicalDisk(id, "/dev/d0", kDiskSectors, &pd).ok());
+      ssvrs_.push_back(id);
+      pdsks_.push_back(pd);
+    }
+  }
+
+  void Audit() {
+    std::vector<std::string> problems;
+    CPPUNIT_ASSERT(Store::Audit(tmp_->path, &problems).ok());
+    CPPUNIT_ASSERT_MESSAGE(problems.empty() ? "" : problems[0], problems.empty());
+  }
+
+  // pdsk -> thin ids of the volume's legs there.
+  std::map<int64_t, std::set<int64_t>> ThinIds(int64_t lvol_id) {
+    VolumeRef ref;
+    ref.id = lvol_id;
+    VolumeLayout layout;
+    CPPUNIT_ASSERT(store_->ShowLogicalVolume(ref, &layout).ok());
+    std::map<int64_t, std::set<int64_t>> out;
+    for (const MirrorInfo& m : layout.mirrors)
+      for (const ChunkInfo& c : m.chunks) {
+        CPPUNIT_ASSERT(c.thin_id >= 1 && c.thin_id <= kMaxThinId);
+        CPPUNIT_ASSERT(out[c.pdsk_id].insert(c.thin_id).second);
+      }
+    return out;
+  }
+
+  // API.md: "A database of an older schema (the slice layout) is refused:
+  // start a fresh one."
+  void SliceLayoutDatabaseIsRefused() {
+    delete store_;
+    store_ = nullptr;
+    TempDb old;
+    {
+      Db db;
+      CPPUNIT_ASSERT(db.Open(old.path).ok());
+      CPPUNIT_ASSERT(db.Exec("CREATE TABLE setting(key TEXT PRIMARY KEY, value TEXT NOT NULL); "
+                             "PRAGMA user_version = 6").ok());
+    }
+    Store s;
+    Status st = s.Open(old.path, Store::Options());
+    CPPUNIT_ASSERT_EQUAL(EPROTO, st.code());
+    CPPUNIT_ASSERT(st.message().find("slice layout") != std::string::npos);
+    CPPUNIT_ASSERT(st.message().find("fresh database") != std::string::npos);
+    std::vector<std::string> problems;
+    CPPUNIT_ASSERT_EQUAL(EPROTO, Store::Audit(old.path, &problems).code());
+    store_ = new Store;
+    CPPUNIT_ASSERT(store_->Open(tmp_->path, Store::Options()).ok());
+  }
+
+  void ClusterIdIsMadeOnce() {
+    const std::string id = store_->cluster_id();
+    CPPUNIT_ASSERT_EQUAL(size_t(36), id.size());
+    CPPUNIT_ASSERT_EQUAL('4', id[14]);
+    delete store_;
+    store_ = new Store;
+    CPPUNIT_ASSERT(store_->Open(tmp_->path, Store::Options()).ok());
+    CPPUNIT_ASSERT_EQUAL(id, store_->cluster_id());
+    TempDb other;
+    Store s;
+    CPPUNIT_ASSERT(s.Open(other.path, Store::Options()).ok());
+    CPPUNIT_ASSERT(s.cluster_id() != id);
+  }
+
+  // API.md: "thin ids are assigned per disk, monotonic, never reused".
+  void ThinIdsPerDiskNeverReused() {
+    Cluster(3);
+    int64_t a, b;
+    CPPUNIT_ASSERT(store_->CreateLogicalVolume("a", 12, 3, &a).ok());
+    auto first = ThinIds(a);
+    for (const auto& d : first) CPPUNIT_ASSERT(d.second == std::set<int64_t>({1, 2, 3}));
+    VolumeRef ref;
+    ref.id = a;
+    CPPUNIT_ASSERT(store_->DeleteLogicalVolume(ref).ok());
+    CPPUNIT_ASSERT(store_->CreateLogicalVolume("b", 4, 3, &b).ok());
+    for (const auto& d : ThinIds(b)) CPPUNIT_ASSERT(d.second == std::set<int64_t>({4}));
+    Audit();
+  }
+
+  void ThinIdSpaceRunsOut() {
+    Cluster(2);
+    CPPUNIT_ASSERT(store_->db_for_test()->Exec("UPDATE pdsk SET next_thin_id = " + std::to_string(kMaxThinId)).ok());
+    int64_t id;
+    CPPUNIT_ASSERT(store_->CreateLogicalVolume("last", 4, 2, &id).ok());
+    for (const auto& d : ThinIds(id)) CPPUNIT_ASSERT(d.second == std::set<int64_t>({kMaxThinId}));
+    CPPUNIT_ASSERT_EQUAL(ENOSPC, store_->CreateLogicalVolume("more", 4, 2, &id).code());
+    std::string diff;
+    CPPUNIT_ASSERT(store_->AllocatorDifference(&diff).ok());
+    CPPUNIT_ASSERT_EQUAL(std::string(), diff);
+    Audit();
+  }
+};
+
+CPPUNIT_TEST_SUITE_REGISTRATION(StoreThinTest);
