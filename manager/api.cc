@@ -106,7 +106,11 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
            return Status::Error(EINVAL, "capacity must be a decimal count of 512-byte sectors");
          bool reconnect;
          VS_RETURN_IF_ERROR(Reconnect(p, &reconnect));
-         VS_RETURN_IF_ERROR(s.RegisterPhysicalDisk(ssvr, path, std::stoll(capacity), &id, reconnect));
+         // A labelled disk names itself: its path may have changed.
+         int64_t label = 0;
+         if (p.Has("pdskid")) VS_RETURN_IF_ERROR(p.Id("pdskid", &label));
+         VS_RETURN_IF_ERROR(s.RegisterPhysicalDisk(ssvr, path, std::stoll(capacity), &id, reconnect,
+                                                   p.Has("pdskid") ? &label : nullptr));
          *r = IdValue(id);
          return Status::OK();
        }},
@@ -278,6 +282,15 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
          VS_RETURN_IF_ERROR(s.Heartbeat(storage ? kTargetSsvr : kTargetHsvr, id));
          recovery_.Heard(storage ? kTargetSsvr : kTargetHsvr, id);
          if (!storage) recovery_.NoteDeadLegs(id, dead);
+         *r = Zero();
+         return Status::OK();
+       }},
+      {"setClusterSetting",
+       [&s](const Params& p, xmlrpc_c::value* r) {
+         std::string name, value;
+         VS_RETURN_IF_ERROR(p.String("name", &name));
+         VS_RETURN_IF_ERROR(p.String("value", &value));
+         VS_RETURN_IF_ERROR(s.SetClusterSetting(name, value));
          *r = Zero();
          return Status::OK();
        }},

@@ -130,6 +130,8 @@ xmlrpc_c::value RenderEvent(const EventInfo& e) {
 xmlrpc_c::value RenderClusterStatus(const ClusterStatus& c) {
   return xmlrpc_c::value_struct(Struct{{"version", Str(VASTSKY_VERSION)},
                                        {"protocol", Int(kProtocolVersion)},
+                                       {"cluster_id", Str(c.cluster_id)},
+                                       {"overcommit", xmlrpc_c::value_double(c.overcommit)},
                                        {"chunk_size", Int(c.chunk_gib)},
                                        {"capacity", Int(c.capacity_gib)},
                                        {"used", Int(c.used_gib)},

@@ -105,7 +105,7 @@ Status Store::LoadAllocator(Allocator* into) {
     spec.ssvr_id = q.Int(1);
     spec.size_mib = q.Int(2);
     spec.weight = q.Double(3);
-    spec.allocatable = TakesNewWork(static_cast<int>(q.Int(4))) && TakesNewWork(static_cast<int>(q.Int(5)));
+    spec.allocatable = DiskTakesLegs(spec.id, static_cast<int>(q.Int(4)), static_cast<int>(q.Int(5)));
     into->AddDisk(spec, free[spec.id]);
   }
   return q.status();
@@ -211,14 +211,17 @@ Status Store::GetPriority(const char* table, int64_t id, int* priority) {
   return Status::OK();
 }
 
+bool Store::DiskTakesLegs(int64_t pdsk_id, int priority, int ssvr_priority) const {
+  return TakesNewWork(priority) && TakesNewWork(ssvr_priority) && !nearfull_.count(pdsk_id);
+}
+
 Status Store::RefreshAllocatable(int64_t ssvr_id, Change* change) {
   Stmt q(db_,
          "SELECT p.id, p.priority, s.priority FROM pdsk p JOIN ssvr s ON s.id = p.ssvr_id WHERE s.id = ?1");
   q.Bind(1, ssvr_id);
   while (q.Step()) {
     int64_t id = q.Int(0);
-    bool ok = TakesNewWork(static_cast<int>(q.Int(1))) && TakesNewWork(static_cast<int>(q.Int(2)));
-    alloc_.SetAllocatable(id, ok);
+    alloc_.SetAllocatable(id, DiskTakesLegs(id, static_cast<int>(q.Int(1)), static_cast<int>(q.Int(2))));
     change->specs_changed = true;
   }
   return q.status();

@@ -51,8 +51,16 @@ class Store {
                             const std::string* url = nullptr, const std::string* initiator = nullptr);
   Status RegisterStorageServer(const std::vector<std::string>& ips, const std::string* domain,
                                int64_t* id, bool reconnect = false, const std::string* url = nullptr);
+  // sectors: the disk's pool data size. label_pdsk: the id in the disk's
+  // label, if it has one: that record (its path updated) if it is this
+  // server's disk, EEXIST if another server's, ENOENT if unknown. Without
+  // a label, the record of that path on that server, if any.
   Status RegisterPhysicalDisk(int64_t ssvr_id, const std::string& path, int64_t sectors,
-                              int64_t* id, bool reconnect = false);
+                              int64_t* id, bool reconnect = false, const int64_t* label_pdsk = nullptr);
+  // Cluster-wide settings; only "overcommit" (1.0 to 20): every disk's
+  // slots become floor(pool_mib x overcommit) MiB. EBUSY, naming the disk,
+  // if lowering it leaves a disk's reserved legs beyond its slots.
+  Status SetClusterSetting(const std::string& name, const std::string& value);
   // Records that an agent is alive (last_seen = now); ENOENT if unknown.
   // target is kTargetHsvr or kTargetSsvr.
   Status Heartbeat(int target, int64_t id);
@@ -251,6 +259,12 @@ class Store {
   Status Mutate(const std::function<Status(Change*)>& body);
   // Re-derives which of a server's disks take new chunks.
   Status RefreshAllocatable(int64_t ssvr_id, Change* change);
+  // Whether a disk takes new legs: it and its server HIGH/LOW, its pool below nearfull.
+  bool DiskTakesLegs(int64_t pdsk_id, int priority, int ssvr_priority) const;
+  int64_t SlotMib(int64_t pool_mib) const;
+  // Gives a disk new_size MiB of slots (EBUSY if reserved legs lie beyond).
+  Status ResizeSlots(int64_t pdsk_id, int64_t new_size, Change* change);
+  Status FindDiskRecord(int64_t ssvr_id, const std::string& path, const int64_t* label_pdsk, int64_t* id);
   Status GetPriority(const char* table, int64_t id, int* priority);
   // A registration whose addresses belong to server `owner` (table kind,
   // "ssvr" or "hsvr"): a live one is the same agent reconnecting (with
@@ -305,6 +319,7 @@ class Store {
   int64_t chunk_gib_ = 4;
   std::string cluster_id_;
   double overcommit_ = 1.0;
+  std::set<int64_t> nearfull_;  // disks whose pool reported nearfull or worse (heartbeats)
 };
 
 }  // namespace vastsky

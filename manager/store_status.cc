@@ -31,6 +31,8 @@ Status Store::ListEvents(int64_t since, int64_t limit, std::vector<EventInfo>* o
 
 Status Store::GetClusterStatus(ClusterStatus* out) {
   out->chunk_gib = chunk_gib_;
+  out->cluster_id = cluster_id_;
+  out->overcommit = overcommit_;
   Stmt disks(db_, "SELECT id, size_mib, priority FROM pdsk");
   int64_t cap = 0, used = 0, avail = 0;
   while (disks.Step()) {

@@ -27,6 +27,7 @@ enum Target { kTargetHsvr = 1, kTargetSsvr = 2, kTargetPdsk = 3, kTargetDext = 4
 constexpr int64_t kMaxVolumeGib = 1024 * 1024;
 constexpr int kMinRedundancy = 2, kMaxRedundancy = 9, kDefaultRedundancy = 3;
 constexpr int64_t kMetaMib = 1;  // dm-raid superblock + write-intent bitmap per leg
+constexpr double kMinOvercommit = 1.0, kMaxOvercommit = 20.0;
 // dm-thin device ids are 24 bits; 0 is never given out.
 constexpr int64_t kMaxThinId = (int64_t{1} << 24) - 1;
 
@@ -183,6 +184,8 @@ struct EventInfo {
 };
 
 struct ClusterStatus {
+  std::string cluster_id;  // made once with the database; every disk label names it
+  double overcommit = 1.0;
   int64_t chunk_gib = 0;
   int64_t capacity_gib = 0, used_gib = 0, available_gib = 0;
   int64_t ssvrs = 0, ssvrs_online = 0, hsvrs = 0, hsvrs_online = 0;

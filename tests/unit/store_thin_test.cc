@@ -24,6 +24,8 @@ class StoreThinTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(ClusterIdIsMadeOnce);
   CPPUNIT_TEST(ThinIdsPerDiskNeverReused);
   CPPUNIT_TEST(ThinIdSpaceRunsOut);
+  CPPUNIT_TEST(RegistrationByLabel);
+  CPPUNIT_TEST(OvercommitScalesSlots);
   CPPUNIT_TEST_SUITE_END();
 
   TempDb* tmp_ = nullptr;
@@ -136,6 +138,71 @@ class StoreThinTest : public CppUnit::TestFixture {
     std::string diff;
     CPPUNIT_ASSERT(store_->AllocatorDifference(&diff).ok());
     CPPUNIT_ASSERT_EQUAL(std::string(), diff);
+    Audit();
+  }
+
+  int64_t SlotsGib(int64_t pdsk) {
+    std::vector<PhysicalDiskInfo> disks;
+    CPPUNIT_ASSERT(store_->ListPhysicalDisks(0, &disks).ok());
+    for (const PhysicalDiskInfo& d : disks)
+      if (d.id == pdsk) return d.capacity_gib;
+    CPPUNIT_FAIL("no such disk");
+    return 0;
+  }
+
+  // API.md registerPhysicalDisk: "pdskid, the id in the disk's label: that
+  // disk if it is this server's (its path may have changed), EEXIST if
+  // another server's, ENOENT if unknown".
+  void RegistrationByLabel() {
+    Cluster(2);
+    int64_t id = 0;
+    const int64_t mine = pdsks_[0], theirs = pdsks_[1], unknown = 999;
+    CPPUNIT_ASSERT(store_->RegisterPhysicalDisk(ssvrs_[0], "/dev/sdz", kDiskSectors, &id, true, &mine).ok());
+    CPPUNIT_ASSERT_EQUAL(mine, id);
+    std::vector<PhysicalDiskInfo> disks;
+    CPPUNIT_ASSERT(store_->ListPhysicalDisks(ssvrs_[0], &disks).ok());
+    CPPUNIT_ASSERT_EQUAL(size_t(1), disks.size());
+    CPPUNIT_ASSERT_EQUAL(std::string("/dev/sdz"), disks[0].path);
+    CPPUNIT_ASSERT_EQUAL(EEXIST, store_->RegisterPhysicalDisk(ssvrs_[0], "/dev/sdy", kDiskSectors, &id, true, &theirs).code());
+    CPPUNIT_ASSERT_EQUAL(ENOENT, store_->RegisterPhysicalDisk(ssvrs_[0], "/dev/sdy", kDiskSectors, &id, true, &unknown).code());
+    // Without reconnect a live labelled disk is EEXIST, as by path.
+    CPPUNIT_ASSERT_EQUAL(EEXIST, store_->RegisterPhysicalDisk(ssvrs_[0], "/dev/sdz", kDiskSectors, &id, false, &mine).code());
+    Audit();
+  }
+
+  // API.md setClusterSetting: "each disk's slots are floor(pool x overcommit)".
+  void OvercommitScalesSlots() {
+    Cluster(2);
+    CPPUNIT_ASSERT_EQUAL(int64_t(100), SlotsGib(pdsks_[0]));
+    CPPUNIT_ASSERT_EQUAL(EINVAL, store_->SetClusterSetting("overcommit", "0.5").code());
+    CPPUNIT_ASSERT_EQUAL(EINVAL, store_->SetClusterSetting("overcommit", "21").code());
+    CPPUNIT_ASSERT_EQUAL(EINVAL, store_->SetClusterSetting("overcommit", "1.5x").code());
+    CPPUNIT_ASSERT_EQUAL(EINVAL, store_->SetClusterSetting("colour", "1.5").code());
+    CPPUNIT_ASSERT(store_->SetClusterSetting("overcommit", "2.5").ok());
+    CPPUNIT_ASSERT_EQUAL(int64_t(250), SlotsGib(pdsks_[0]));
+    int64_t id;
+    CPPUNIT_ASSERT(store_->CreateLogicalVolume("big", 200, 2, &id).ok());
+    Audit();
+    // 200 GiB reserved on each disk: 1.0 would leave them beyond the slots.
+    Status st = store_->SetClusterSetting("overcommit", "1.0");
+    CPPUNIT_ASSERT_EQUAL(EBUSY, st.code());
+    CPPUNIT_ASSERT(st.message().find("pdsk-") != std::string::npos);
+    CPPUNIT_ASSERT_EQUAL(2.5, store_->overcommit());
+    CPPUNIT_ASSERT(store_->SetClusterSetting("overcommit", "2.1").ok());
+    CPPUNIT_ASSERT_EQUAL(int64_t(210), SlotsGib(pdsks_[0]));
+    std::string diff;
+    CPPUNIT_ASSERT(store_->AllocatorDifference(&diff).ok());
+    CPPUNIT_ASSERT_EQUAL(std::string(), diff);
+    Audit();
+    // The setting survives a restart, and a disk registered later gets it.
+    delete store_;
+    store_ = new Store;
+    CPPUNIT_ASSERT(store_->Open(tmp_->path, Store::Options()).ok());
+    CPPUNIT_ASSERT_EQUAL(2.1, store_->overcommit());
+    int64_t s, d;
+    CPPUNIT_ASSERT(store_->RegisterStorageServer({"127.1.0.9"}, nullptr, &s).ok());
+    CPPUNIT_ASSERT(store_->RegisterPhysicalDisk(s, "/dev/d0", kDiskSectors, &d).ok());
+    CPPUNIT_ASSERT_EQUAL(int64_t(210), SlotsGib(d));
     Audit();
   }
 };
