@@ -113,9 +113,10 @@ class Store {
   Status FinishDetach(const DetachPlan& plan, const std::string& leftovers);
   // The head refused (device open): back to plan.prior_status, no event.
   Status RestoreBound(const DetachPlan& plan, const std::string& why);
-  // The disks holding legs of the volumes attached to (or in transition
-  // on) hsvr_id, except lvol_id's: the ACLs that must stay.
-  Status DisksStillNeeded(int64_t hsvr_id, int64_t lvol_id, std::set<int64_t>* pdsks);
+  // The legs a head is given, per disk: those of the volumes attached to
+  // (or in transition on) hsvr_id, except lvol_id's (0: none), and the old
+  // legs held for it. A disk not listed needs no ACL for it.
+  Status HeadLegs(int64_t hsvr_id, int64_t lvol_id, std::map<int64_t, std::vector<LegGrant>>* by_pdsk);
   // Growing a volume (manager/attacher.h drives the agents). BeginResize
   // checks (EINVAL shrink or snapshot, ENOTSUP snapshots, EBUSY in
   // transition or ERROR) and in one transaction places new mirrors over
@@ -184,8 +185,8 @@ class Store {
   // The head, and every disk (with its agent) a fence must close to it.
   Status FenceTargets(int64_t hsvr_id, HeadAgentInfo* head, std::vector<ChunkInfo>* disks);
   // What the manager grants on ssvr_id's disks: for every head with an
-  // initiator, the disks holding legs of the volumes attached to it or in
-  // transition on it (as DisksStillNeeded counts them). One transaction.
+  // initiator, its legs on each disk (as HeadLegs counts them), and which
+  // thin ids the database knows there. One transaction.
   Status GrantedAclsOn(int64_t ssvr_id, GrantedAcls* out);
 
   // Space a head may still write (manager/store_held.cc). A leg that
@@ -200,6 +201,12 @@ class Store {
   // there is freed.
   Status ReleaseRevoked(int64_t hsvr_id, const std::set<int64_t>& pdsks);
   Status ListHeld(std::vector<HeldExtent>* out);
+  // Doomed legs (their thin devices to delete) on live disks of live
+  // servers with an agent, per disk.
+  Status DoomedLegs(std::vector<DoomedDisk>* out);
+  // The agent deleted these legs' thin devices: their slots are free. One
+  // transaction; legs no longer doomed are skipped.
+  Status ForgetDoomed(int64_t pdsk_id, const std::vector<LegRef>& legs);
 
   // Checks the database against VastSky's invariants; one line per problem.
   // Chunks, free and held extents tile every disk.
@@ -220,6 +227,8 @@ class Store {
  private:
   struct Change;
   Status LoadAllocator(Allocator* into);
+  Status EachGrantedLeg(int64_t hsvr_id, int64_t except_lvol, int64_t ssvr_id,
+                        const std::function<void(int64_t hsvr, int64_t pdsk, const LegGrant&)>& fn);
   // Reads cluster_id (making it if new) and overcommit.
   Status LoadClusterSettings();
   // At Open: a transition no manager is driving any more becomes ERROR.
@@ -291,8 +300,17 @@ class Store {
   // except_chunk (0: none), in slot order: the candidate rebuild sources.
   Status SourceDisks(int64_t mirror_id, int64_t except_chunk, std::vector<int64_t>* out);
   Status ReplaceChunksOn(const char* where_sql, int64_t id, Change* change);
+  // A leg gone for good (its chunk or held row already deleted). Its slot
+  // is freed at once if no thin device can exist for it (its mirror was
+  // never handed to a head, or its server has no agent); else it waits in
+  // doomed_leg, still used, until its agent confirms the device deleted.
+  struct LegExtent {
+    int64_t pdsk_id = 0, offset_mib = 0, length_mib = 0, chunk_id = 0, thin_id = 0;
+    bool written = true;
+  };
+  Status DropLeg(const LegExtent& leg, Journal* journal);
   // Deletes a leg leaving its mirror; its extent is held for the head its
-  // volume is attached to (*held_for), or freed (*held_for 0).
+  // volume is attached to (*held_for), or dropped (*held_for 0).
   Status RetireChunk(int64_t chunk_id, Change* change, int64_t* held_for);
   // Which held extents a head has let go: its own, of one volume and one
   // mirror (0: any), except those of the kept chunks, on the given disks.

@@ -461,6 +461,9 @@ Status Store::DeleteStorageServer(int64_t id) {
                                       "WHERE p.ssvr_id = ?1) + (SELECT count(*) FROM held_extent h "
                                       "JOIN pdsk p ON p.id = h.pdsk_id WHERE p.ssvr_id = ?1)",
                                       "chunks or old legs a head may still write"));
+    // Legs doomed there go with the disks: a disk that comes back is refused by its label.
+    Stmt doomed(db_, "DELETE FROM doomed_leg WHERE pdsk_id IN (SELECT id FROM pdsk WHERE ssvr_id = ?1)");
+    VS_RETURN_IF_ERROR(doomed.Bind(1, id).Run());
     Stmt disks(db_, "SELECT id FROM pdsk WHERE ssvr_id = ?1");
     disks.Bind(1, id);
     while (disks.Step()) alloc_.RemoveDisk(disks.Int(0));
@@ -479,6 +482,8 @@ Status Store::DeletePhysicalDisk(int64_t id) {
                                       "SELECT (SELECT count(*) FROM chunk WHERE pdsk_id = ?1) + "
                                       "(SELECT count(*) FROM held_extent WHERE pdsk_id = ?1)",
                                       "chunks or old legs a head may still write"));
+    Stmt doomed(db_, "DELETE FROM doomed_leg WHERE pdsk_id = ?1");
+    VS_RETURN_IF_ERROR(doomed.Bind(1, id).Run());
     Stmt del(db_, "DELETE FROM pdsk WHERE id = ?1");
     VS_RETURN_IF_ERROR(del.Bind(1, id).Run());
     alloc_.RemoveDisk(id);

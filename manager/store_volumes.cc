@@ -123,10 +123,11 @@ Status Store::AllocateMirrors(int64_t lvol_id, int64_t from_gib, int64_t to_gib,
 
 Status Store::FreeVolumeChunks(int64_t lvol_id, Journal* journal) {
   Stmt q(db_,
-         "SELECT c.pdsk_id, c.offset_mib, c.length_mib FROM chunk c JOIN mirror m ON m.id = c.mirror_id "
-         "WHERE m.lvol_id = ?1");
+         "SELECT c.pdsk_id, c.offset_mib, c.length_mib, c.id, c.thin_id, m.written FROM chunk c "
+         "JOIN mirror m ON m.id = c.mirror_id WHERE m.lvol_id = ?1");
   q.Bind(1, lvol_id);
-  while (q.Step()) alloc_.Free(q.Int(0), q.Int(1), q.Int(2) + kMetaMib, journal);
+  while (q.Step())
+    VS_RETURN_IF_ERROR(DropLeg(LegExtent{q.Int(0), q.Int(1), q.Int(2), q.Int(3), q.Int(4), q.Int(5) != 0}, journal));
   return q.status();
 }
 

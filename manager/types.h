@@ -122,6 +122,28 @@ struct HeldExtent {
   int64_t hsvr_id = 0, lvol_id = 0, mirror_id = 0, chunk_id = 0;
 };
 
+// A leg as a storage agent knows it: its LUN (serial from chunk_id) and
+// its thin device in the disk's pool.
+struct LegRef {
+  int64_t chunk_id = 0, thin_id = 0;
+};
+
+// A leg a head is given on a disk (allowInitiator's legs): its thin device
+// (size_mib = kMetaMib + length_mib) is created if missing only when
+// create (it is not INSYNC: it may be new), and mapped to the head.
+struct LegGrant {
+  int64_t chunk_id = 0, thin_id = 0, size_mib = 0;
+  bool create = false;
+};
+
+// Legs gone from the database whose thin devices a storage agent must
+// delete before their slots are free (Store::DoomedLegs).
+struct DoomedDisk {
+  int64_t pdsk_id = 0, ssvr_id = 0;
+  std::string url;  // the storage agent's
+  std::vector<LegRef> legs;
+};
+
 // A head server as the manager calls its agent.
 struct HeadAgentInfo {
   int64_t id = 0;
@@ -132,8 +154,13 @@ struct HeadAgentInfo {
 // The iSCSI ACLs the manager grants on one storage server's disks
 // (Store::GrantedAcls, manager/acl_reconcile.h).
 struct GrantedAcls {
-  std::map<std::string, int64_t> heads;              // every known head's initiator -> hsvr id
-  std::set<std::pair<int64_t, std::string>> granted;  // (pdsk id, initiator)
+  std::map<std::string, int64_t> heads;  // every known head's initiator -> hsvr id
+  // (pdsk id, initiator) -> the legs it is given there
+  std::map<std::pair<int64_t, std::string>, std::vector<LegGrant>> granted;
+  // Per disk: every thin id the database knows there (legs, held and
+  // doomed ones), and the disk's next thin id.
+  std::map<int64_t, std::set<int64_t>> known_thin;
+  std::map<int64_t, int64_t> next_thin;
 };
 
 // What driving an attach through the agents needs, read in the transaction
