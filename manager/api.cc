@@ -51,6 +51,23 @@ Status OptionalString(const Params& p, const char* key, std::string* value, cons
   return Status::OK();
 }
 
+// A storage agent's heartbeat `pools` (agents/PROTOCOL.md).
+Status Pools(const Params& p, std::vector<PoolReport>* out) {
+  std::vector<Params> items;
+  VS_RETURN_IF_ERROR(p.StructArray("pools", 4096, &items));
+  for (const Params& i : items) {
+    PoolReport r;
+    VS_RETURN_IF_ERROR(i.Id("pdskid", &r.pdsk_id));
+    VS_RETURN_IF_ERROR(i.Int("data_used_mib", &r.data_used_mib));
+    VS_RETURN_IF_ERROR(i.Int("data_mib", &r.data_mib));
+    VS_RETURN_IF_ERROR(i.Int("meta_used_kib", &r.meta_used_kib));
+    VS_RETURN_IF_ERROR(i.Int("meta_kib", &r.meta_kib));
+    VS_RETURN_IF_ERROR(i.String("mode", &r.mode));
+    out->push_back(r);
+  }
+  return Status::OK();
+}
+
 }  // namespace
 
 Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
@@ -279,7 +296,10 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
          VS_RETURN_IF_ERROR(p.Id(storage ? "ssvrid" : "hsvrid", &id));
          std::vector<int64_t> dead;
          if (!storage && p.Has("deadlegs")) VS_RETURN_IF_ERROR(p.IntArray("deadlegs", 100000, &dead));
+         std::vector<PoolReport> pools;
+         if (storage && p.Has("pools")) VS_RETURN_IF_ERROR(Pools(p, &pools));
          VS_RETURN_IF_ERROR(s.Heartbeat(storage ? kTargetSsvr : kTargetHsvr, id));
+         if (!pools.empty()) VS_RETURN_IF_ERROR(s.NotePools(id, pools));
          recovery_.Heard(storage ? kTargetSsvr : kTargetHsvr, id);
          if (!storage) recovery_.NoteDeadLegs(id, dead);
          *r = Zero();

@@ -78,7 +78,12 @@ xmlrpc_c::value RenderPhysicalDisk(const PhysicalDiskInfo& d) {
                                        {"resync", Int(d.resync)},
                                        {"capacity", Int(d.capacity_gib)},
                                        {"available", Int(d.available_gib)},
-                                       {"weight", xmlrpc_c::value_double(d.weight)}});
+                                       {"weight", xmlrpc_c::value_double(d.weight)},
+                                       {"pool_used_mib", Int(d.pool_used_mib)},
+                                       {"pool_mib", Int(d.pool_mib)},
+                                       {"pool_meta_used_kib", Int(d.pool_meta_used_kib)},
+                                       {"pool_meta_kib", Int(d.pool_meta_kib)},
+                                       {"pool_mode", Str(d.pool_mode)}});
 }
 
 xmlrpc_c::value RenderVolume(const VolumeInfo& v) {

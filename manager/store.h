@@ -64,6 +64,12 @@ class Store {
   // Records that an agent is alive (last_seen = now); ENOENT if unknown.
   // target is kTargetHsvr or kTargetSsvr.
   Status Heartbeat(int target, int64_t id);
+  // A storage agent's pool reports (kept in memory; pools of disks not of
+  // ssvr_id are ignored). A pool crossing nearfull or full (of data or
+  // metadata), or leaving mode "rw", gives a warning or error event naming
+  // it and its server, once per crossing, and an info event when it drops
+  // back; a disk at or past nearfull takes no new legs.
+  Status NotePools(int64_t ssvr_id, const std::vector<PoolReport>& pools);
   Status DeleteHeadServer(int64_t id);
   Status DeleteStorageServer(int64_t id);
   Status DeletePhysicalDisk(int64_t id);
@@ -338,6 +344,11 @@ class Store {
   std::string cluster_id_;
   double overcommit_ = 1.0;
   std::set<int64_t> nearfull_;  // disks whose pool reported nearfull or worse (heartbeats)
+  struct PoolState {
+    PoolReport report;
+    int level = 0;  // 0 fine, 1 nearfull, 2 full or not "rw"
+  };
+  std::map<int64_t, PoolState> pools_;
 };
 
 }  // namespace vastsky

@@ -594,7 +594,7 @@ Status Store::ListPhysicalDisks(int64_t ssvr_id, std::vector<PhysicalDiskInfo>* 
     VS_RETURN_IF_ERROR(r.status());
   }
   Stmt q(db_,
-         "SELECT id, ssvr_id, priority, local_path, size_mib, weight FROM pdsk "
+         "SELECT id, ssvr_id, priority, local_path, size_mib, weight, pool_mib FROM pdsk "
          "WHERE ?1 = 0 OR ssvr_id = ?1 ORDER BY id");
   q.Bind(1, ssvr_id);
   while (q.Step()) {
@@ -607,6 +607,16 @@ Status Store::ListPhysicalDisks(int64_t ssvr_id, std::vector<PhysicalDiskInfo>* 
     d.available_gib = alloc_.Available(d.id) / 1024;
     d.weight = q.Double(5);
     d.resync = resync[d.id];
+    d.pool_mib = q.Int(6);
+    auto pool = pools_.find(d.id);
+    if (pool != pools_.end()) {
+      const PoolReport& r = pool->second.report;
+      d.pool_used_mib = r.data_used_mib;
+      d.pool_mib = r.data_mib;
+      d.pool_meta_used_kib = r.meta_used_kib;
+      d.pool_meta_kib = r.meta_kib;
+      d.pool_mode = r.mode;
+    }
     out->push_back(d);
   }
   return q.status();

@@ -57,6 +57,15 @@ struct StorageServerInfo {
   std::string url;        // where its agent answers; "" = no agent
 };
 
+// A storage agent's report of one disk's thin pool (heartbeat pools).
+struct PoolReport {
+  int64_t pdsk_id = 0;
+  int64_t data_used_mib = 0, data_mib = 0, meta_used_kib = 0, meta_kib = 0;
+  std::string mode;  // dm-thin's: "rw", "out_of_data_space", "ro", "fail"
+};
+// Of data or metadata: nearfull stops new legs there, full is an error.
+constexpr double kPoolNearfull = 0.85, kPoolFull = 0.95;
+
 struct PhysicalDiskInfo {
   int64_t id = 0, ssvr_id = 0;
   int priority = 0;
@@ -64,6 +73,9 @@ struct PhysicalDiskInfo {
   int resync = 0;
   int64_t capacity_gib = 0, available_gib = 0;
   double weight = 1.0;
+  // Its pool as last reported (pool_mib as registered, mode "" until a report).
+  int64_t pool_used_mib = 0, pool_mib = 0, pool_meta_used_kib = 0, pool_meta_kib = 0;
+  std::string pool_mode;
 };
 
 struct Association {

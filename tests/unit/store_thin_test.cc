@@ -26,6 +26,7 @@ class StoreThinTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(ThinIdSpaceRunsOut);
   CPPUNIT_TEST(RegistrationByLabel);
   CPPUNIT_TEST(OvercommitScalesSlots);
+  CPPUNIT_TEST(PoolReportsStopPlacement);
   CPPUNIT_TEST_SUITE_END();
 
   TempDb* tmp_ = nullptr;
@@ -204,6 +205,53 @@ class StoreThinTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(store_->RegisterPhysicalDisk(s, "/dev/d0", kDiskSectors, &d).ok());
     CPPUNIT_ASSERT_EQUAL(int64_t(210), SlotsGib(d));
     Audit();
+  }
+
+  std::vector<EventInfo> PoolEvents() {
+    std::vector<EventInfo> all, out;
+    CPPUNIT_ASSERT(store_->ListEvents(0, 1000, &all).ok());
+    for (const EventInfo& e : all)
+      if (e.type == "pool") out.push_back(e);
+    return out;
+  }
+
+  // API.md heartbeat pools: "nearfull 0.85 / full 0.95 of data or metadata
+  // ... events naming the pool, once per crossing, and the disk takes no
+  // new legs while at or past nearfull".
+  void PoolReportsStopPlacement() {
+    Cluster(2);  // redundancy 2 needs both disks
+    PoolReport r{pdsks_[0], 100, 1000, 10, 1000, "rw"};
+    CPPUNIT_ASSERT(store_->NotePools(ssvrs_[0], {r}).ok());
+    CPPUNIT_ASSERT(PoolEvents().empty());
+    r.meta_used_kib = 860;  // metadata counts as data does
+    CPPUNIT_ASSERT(store_->NotePools(ssvrs_[0], {r}).ok());
+    CPPUNIT_ASSERT(store_->NotePools(ssvrs_[0], {r}).ok());
+    std::vector<EventInfo> ev = PoolEvents();
+    CPPUNIT_ASSERT_EQUAL(size_t(1), ev.size());
+    CPPUNIT_ASSERT_EQUAL(std::string("warning"), ev[0].level);
+    CPPUNIT_ASSERT(ev[0].message.find("pdsk-") != std::string::npos && ev[0].message.find("ssvr-") != std::string::npos);
+    int64_t id;
+    CPPUNIT_ASSERT_EQUAL(ENOSPC, store_->CreateLogicalVolume("v", 4, 2, &id).code());
+    std::vector<PhysicalDiskInfo> disks;
+    CPPUNIT_ASSERT(store_->ListPhysicalDisks(ssvrs_[0], &disks).ok());
+    CPPUNIT_ASSERT_EQUAL(int64_t(100), disks[0].pool_used_mib);
+    CPPUNIT_ASSERT_EQUAL(int64_t(1000), disks[0].pool_mib);
+    CPPUNIT_ASSERT_EQUAL(int64_t(860), disks[0].pool_meta_used_kib);
+    CPPUNIT_ASSERT_EQUAL(std::string("rw"), disks[0].pool_mode);
+    r.mode = "out_of_data_space";
+    CPPUNIT_ASSERT(store_->NotePools(ssvrs_[0], {r}).ok());
+    CPPUNIT_ASSERT_EQUAL(std::string("error"), PoolEvents().back().level);
+    // Another server's disk is not this agent's to report.
+    PoolReport other{pdsks_[1], 990, 1000, 0, 1000, "rw"};
+    CPPUNIT_ASSERT(store_->NotePools(ssvrs_[0], {other}).ok());
+    CPPUNIT_ASSERT_EQUAL(size_t(2), PoolEvents().size());
+    r = PoolReport{pdsks_[0], 100, 1000, 10, 1000, "rw"};
+    CPPUNIT_ASSERT(store_->NotePools(ssvrs_[0], {r}).ok());
+    CPPUNIT_ASSERT_EQUAL(std::string("info"), PoolEvents().back().level);
+    CPPUNIT_ASSERT(store_->CreateLogicalVolume("v", 4, 2, &id).ok());
+    std::string diff;
+    CPPUNIT_ASSERT(store_->AllocatorDifference(&diff).ok());
+    CPPUNIT_ASSERT_EQUAL(std::string(), diff);
   }
 };
 
