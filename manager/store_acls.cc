@@ -8,7 +8,8 @@ namespace vastsky {
 // Every leg, SPARE ones too, of the volumes attached to a head or in
 // transition there (an attach, detach, grow or rebuild may have granted
 // them by now), and the old legs held for it (it may still have them
-// assembled). hsvr 0: every head; except: a volume (and its snapshots)
+// assembled; created if missing: its data no longer counts, and a device
+// it never had must not make every later grant there fail). hsvr 0: every head; except: a volume (and its snapshots)
 // not counted; ssvr 0: every server's disks.
 Status Store::EachGrantedLeg(int64_t hsvr_id, int64_t except_lvol, int64_t ssvr_id,
                              const std::function<void(int64_t hsvr, int64_t pdsk, const LegGrant&)>& fn) {
@@ -17,7 +18,7 @@ Status Store::EachGrantedLeg(int64_t hsvr_id, int64_t except_lvol, int64_t ssvr_
          "JOIN mirror m ON m.lvol_id = a.lvol_id JOIN chunk c ON c.mirror_id = m.id JOIN pdsk p ON p.id = c.pdsk_id "
          "WHERE (?1 = 0 OR a.hsvr_id = ?1) AND (?3 = 0 OR p.ssvr_id = ?3) AND a.lvol_id != ?2 "
          "AND a.lvol_id NOT IN (SELECT id FROM lvol WHERE origin_id = ?2) "
-         "UNION ALL SELECT h.hsvr_id, h.pdsk_id, h.chunk_id, h.thin_id, h.length_mib, 0 FROM held_extent h "
+         "UNION ALL SELECT h.hsvr_id, h.pdsk_id, h.chunk_id, h.thin_id, h.length_mib, 1 FROM held_extent h "
          "JOIN pdsk p ON p.id = h.pdsk_id WHERE (?1 = 0 OR h.hsvr_id = ?1) AND (?3 = 0 OR p.ssvr_id = ?3) "
          "AND h.lvol_id != ?2 AND h.lvol_id NOT IN (SELECT id FROM lvol WHERE origin_id = ?2) "
          "ORDER BY 1, 2, 3");
