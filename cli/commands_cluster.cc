@@ -1,4 +1,6 @@
-// cluster status: the manager's one-screen summary of the pool.
+// cluster status: the manager's one-screen summary of the pool; cluster
+// set: a cluster-wide setting.
+#include <cstdio>
 #include <iostream>
 
 #include "cli/command.h"
@@ -18,6 +20,10 @@ void PrintStatus(const Json& s) {
   KeyValues kv;
   kv.Add("version", JsonText(s, "version"));
   kv.Add("protocol", JsonText(s, "protocol"));
+  kv.Add("cluster id", JsonText(s, "cluster_id"));
+  char overcommit[32];
+  snprintf(overcommit, sizeof overcommit, "%.2f", JsonDouble(s, "overcommit"));
+  kv.Add("overcommit", overcommit);
   kv.Add("chunk size", FormatGiB(JsonInt(s, "chunk_size")));
   kv.Add("capacity", FormatGiB(JsonInt(s, "capacity")));
   kv.Add("used", FormatGiB(JsonInt(s, "used")));
@@ -46,11 +52,23 @@ int ClusterStatus(std::vector<std::string> args) {
   return cl.Run("getClusterStatus", {}, "cannot get the cluster status", PrintStatus);
 }
 
+int ClusterSet(std::vector<std::string> args) {
+  CommandLine cl("Sets a cluster-wide setting. overcommit (1.0 to 20): each disk offers its pool's size times "
+                 "this to new legs; 1.0 keeps every volume's full size reserved, so no pool can fill. Lowering "
+                 "it fails (EBUSY) if a disk's reserved legs would not fit.");
+  TCLAP::UnlabeledValueArg<std::string> name("NAME", "The setting: overcommit.", true, "", "NAME", cl.cmd());
+  TCLAP::UnlabeledValueArg<std::string> value("VALUE", "Its new value, e.g. 1.5.", true, "", "VALUE", cl.cmd());
+  if (!cl.Parse(std::move(args))) return cl.exit_code();
+  Members m = {{"name", xmlrpc_c::value_string(name.getValue())}, {"value", xmlrpc_c::value_string(value.getValue())}};
+  return cl.Run("setClusterSetting", m, "cannot set " + name.getValue(), PrintNothing);
+}
+
 }  // namespace
 
 void AddClusterCommands(std::vector<Command>* out) {
   out->push_back(
       {"cluster", "status", "", "summarise capacity, servers and rebuilds", ClusterStatus});
+  out->push_back({"cluster", "set", "NAME VALUE", "set a cluster-wide setting (overcommit)", ClusterSet});
 }
 
 }  // namespace cli

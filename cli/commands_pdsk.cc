@@ -13,16 +13,30 @@ namespace cli {
 
 namespace {
 
+// "12% data, 3% meta" of the pool as its agent last reported it; "-" before any report.
+std::string PoolUse(const Json& d) {
+  if (JsonText(d, "pool_mode").empty()) return "-";
+  auto pct = [&](const char* used, const char* total) {
+    const int64_t t = JsonInt(d, total);
+    return t > 0 ? static_cast<int>(100 * JsonInt(d, used) / t) : 0;
+  };
+  char buf[64];
+  snprintf(buf, sizeof buf, "%d%% data, %d%% meta", pct("pool_used_mib", "pool_mib"),
+           pct("pool_meta_used_kib", "pool_meta_kib"));
+  return buf;
+}
+
 void PrintDisks(const Json& answer) {
-  Table t(
-      {"pdskid", "ssvrid", "priority", "weight", "capacity", "available", "resync", "local_path"});
+  Table t({"pdskid", "ssvrid", "priority", "weight", "capacity", "available", "resync", "pool", "pool_use",
+           "pool_mode", "local_path"});
   for (const Json& d : AsArray(answer)) {
     char weight[32];
     snprintf(weight, sizeof weight, "%.2f", JsonDouble(d, "weight"));
+    const std::string mode = JsonText(d, "pool_mode");
     t.AddRow({FormatId("pdsk", JsonInt(d, "pdskid")), FormatId("ssvr", JsonInt(d, "ssvrid")),
               PriorityName(JsonInt(d, "priority")), weight, FormatGiB(JsonInt(d, "capacity")),
-              FormatGiB(JsonInt(d, "available")), JsonText(d, "resync"),
-              JsonText(d, "local_path")});
+              FormatGiB(JsonInt(d, "available")), JsonText(d, "resync"), FormatGiB(JsonInt(d, "pool_mib") / 1024),
+              PoolUse(d), mode.empty() ? "-" : mode, JsonText(d, "local_path")});
   }
   t.Print(std::cout);
 }

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -29,10 +30,13 @@ struct AgentOptions {
   int quick_timeout_ms = 15000;  // calls that only touch ACLs, list state or set rates
 };
 
-// One exported disk and the initiators its target lets in (listExports).
+// One exported disk (listExports): the initiators its target lets in, the
+// chunks each sees, and the thin devices in its pool (create unused).
 struct ExportAcl {
   int64_t pdsk_id = 0;
   std::vector<std::string> initiators;
+  std::map<std::string, std::vector<int64_t>> maps;
+  std::vector<LegGrant> legs;
 };
 
 // One mirror as dm raid on the head reports it (listVolumes).
@@ -49,11 +53,15 @@ struct HeadVolumeState {
 class StorageAgentClient {
  public:
   virtual ~StorageAgentClient() = default;
-  // The head's initiator (with its CHAP credentials) let in on one disk.
+  // The head's initiator (with its CHAP credentials) let in on one disk,
+  // seeing exactly `legs` there (fewer than before narrows it).
   virtual Status AllowInitiator(const std::string& url, const std::string& opid, int64_t pdsk_id,
-                                const HeadAgentInfo& head) = 0;
+                                const HeadAgentInfo& head, const std::vector<LegGrant>& legs) = 0;
   virtual Status RevokeInitiator(const std::string& url, const std::string& opid, int64_t pdsk_id,
                                  const std::string& initiator) = 0;
+  // Unmaps and removes each leg's LUN and deletes its thin device; absent is fine.
+  virtual Status DeleteLegs(const std::string& url, const std::string& opid, int64_t pdsk_id,
+                            const std::vector<LegRef>& legs) = 0;
   virtual Status ListExports(const std::string& url, std::vector<ExportAcl>* out) = 0;
 };
 
@@ -81,9 +89,11 @@ class RpcAgentClients : public StorageAgentClient, public HeadAgentClient {
   explicit RpcAgentClients(AgentOptions options) : options_(std::move(options)) {}
 
   Status AllowInitiator(const std::string& url, const std::string& opid, int64_t pdsk_id,
-                        const HeadAgentInfo& head) override;
+                        const HeadAgentInfo& head, const std::vector<LegGrant>& legs) override;
   Status RevokeInitiator(const std::string& url, const std::string& opid, int64_t pdsk_id,
                          const std::string& initiator) override;
+  Status DeleteLegs(const std::string& url, const std::string& opid, int64_t pdsk_id,
+                    const std::vector<LegRef>& legs) override;
   Status ListExports(const std::string& url, std::vector<ExportAcl>* out) override;
   Status AttachVolume(const std::string& url, const std::string& opid, const VolumeLayout& layout,
                       const HeadAgentInfo& head, std::string* device) override;

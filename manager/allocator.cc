@@ -206,9 +206,10 @@ Status Allocator::PlaceMirror(int legs, int64_t length, const std::vector<Placem
         if (best_len == length) break;
       }
     }
-    // Take the tail of the extent: the free row keeps its key and only
-    // shrinks, the cheapest change to write.
-    const int64_t at = best_off + best_len - length;
+    // Take the head of the extent: reservations stay packed at the low
+    // offsets, so lowering the overcommit ratio (which cuts the disk's
+    // tail) fits whenever the reserved space does.
+    const int64_t at = best_off;
     TakeRange(*chosen, at, length, journal);
     journal->ops_.push_back({true, chosen->spec.id, at, length});
     servers.push_back(chosen->spec.ssvr_id);

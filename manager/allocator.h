@@ -12,7 +12,7 @@
 // each leg goes to the eligible disk with the lowest used/(size*weight),
 // ties broken at random so that every disk's chunks have their other legs
 // all over the pool (a rebuild then reads from everywhere, not from a few
-// partners), and inside that disk to the smallest free extent that fits
+// partners), and inside that disk to the start of the smallest free extent that fits
 // (best fit keeps large holes for large chunks).
 #pragma once
 

@@ -51,6 +51,23 @@ Status OptionalString(const Params& p, const char* key, std::string* value, cons
   return Status::OK();
 }
 
+// A storage agent's heartbeat `pools` (agents/PROTOCOL.md).
+Status Pools(const Params& p, std::vector<PoolReport>* out) {
+  std::vector<Params> items;
+  VS_RETURN_IF_ERROR(p.StructArray("pools", 4096, &items));
+  for (const Params& i : items) {
+    PoolReport r;
+    VS_RETURN_IF_ERROR(i.Id("pdskid", &r.pdsk_id));
+    VS_RETURN_IF_ERROR(i.Int("data_used_mib", &r.data_used_mib));
+    VS_RETURN_IF_ERROR(i.Int("data_mib", &r.data_mib));
+    VS_RETURN_IF_ERROR(i.Int("meta_used_kib", &r.meta_used_kib));
+    VS_RETURN_IF_ERROR(i.Int("meta_kib", &r.meta_kib));
+    VS_RETURN_IF_ERROR(i.String("mode", &r.mode));
+    out->push_back(r);
+  }
+  return Status::OK();
+}
+
 }  // namespace
 
 Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
@@ -106,7 +123,11 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
            return Status::Error(EINVAL, "capacity must be a decimal count of 512-byte sectors");
          bool reconnect;
          VS_RETURN_IF_ERROR(Reconnect(p, &reconnect));
-         VS_RETURN_IF_ERROR(s.RegisterPhysicalDisk(ssvr, path, std::stoll(capacity), &id, reconnect));
+         // A labelled disk names itself: its path may have changed.
+         int64_t label = 0;
+         if (p.Has("pdskid")) VS_RETURN_IF_ERROR(p.Id("pdskid", &label));
+         VS_RETURN_IF_ERROR(s.RegisterPhysicalDisk(ssvr, path, std::stoll(capacity), &id, reconnect,
+                                                   p.Has("pdskid") ? &label : nullptr));
          *r = IdValue(id);
          return Status::OK();
        }},
@@ -275,9 +296,21 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
          VS_RETURN_IF_ERROR(p.Id(storage ? "ssvrid" : "hsvrid", &id));
          std::vector<int64_t> dead;
          if (!storage && p.Has("deadlegs")) VS_RETURN_IF_ERROR(p.IntArray("deadlegs", 100000, &dead));
+         std::vector<PoolReport> pools;
+         if (storage && p.Has("pools")) VS_RETURN_IF_ERROR(Pools(p, &pools));
          VS_RETURN_IF_ERROR(s.Heartbeat(storage ? kTargetSsvr : kTargetHsvr, id));
+         if (!pools.empty()) VS_RETURN_IF_ERROR(s.NotePools(id, pools));
          recovery_.Heard(storage ? kTargetSsvr : kTargetHsvr, id);
          if (!storage) recovery_.NoteDeadLegs(id, dead);
+         *r = Zero();
+         return Status::OK();
+       }},
+      {"setClusterSetting",
+       [&s](const Params& p, xmlrpc_c::value* r) {
+         std::string name, value;
+         VS_RETURN_IF_ERROR(p.String("name", &name));
+         VS_RETURN_IF_ERROR(p.String("value", &value));
+         VS_RETURN_IF_ERROR(s.SetClusterSetting(name, value));
          *r = Zero();
          return Status::OK();
        }},

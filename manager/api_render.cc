@@ -41,6 +41,7 @@ xmlrpc_c::value RenderChunk(const ChunkInfo& c, int64_t capacity_gib) {
               {"offset", Int(c.offset_mib + kMetaMib)},
               {"meta_offset", Int(c.offset_mib)},
               {"length", Int(c.length_mib)},
+              {"thin_id", Int(c.thin_id)},
               {"iqn", Str(DiskIqn(c.pdsk_id))},
               {"iscsi_path", StringsValue(paths)}};
   return Node(c.id, kDext, capacity_gib, c.status, spec, {}, {});
@@ -77,7 +78,12 @@ xmlrpc_c::value RenderPhysicalDisk(const PhysicalDiskInfo& d) {
                                        {"resync", Int(d.resync)},
                                        {"capacity", Int(d.capacity_gib)},
                                        {"available", Int(d.available_gib)},
-                                       {"weight", xmlrpc_c::value_double(d.weight)}});
+                                       {"weight", xmlrpc_c::value_double(d.weight)},
+                                       {"pool_used_mib", Int(d.pool_used_mib)},
+                                       {"pool_mib", Int(d.pool_mib)},
+                                       {"pool_meta_used_kib", Int(d.pool_meta_used_kib)},
+                                       {"pool_meta_kib", Int(d.pool_meta_kib)},
+                                       {"pool_mode", Str(d.pool_mode)}});
 }
 
 xmlrpc_c::value RenderVolume(const VolumeInfo& v) {
@@ -129,6 +135,8 @@ xmlrpc_c::value RenderEvent(const EventInfo& e) {
 xmlrpc_c::value RenderClusterStatus(const ClusterStatus& c) {
   return xmlrpc_c::value_struct(Struct{{"version", Str(VASTSKY_VERSION)},
                                        {"protocol", Int(kProtocolVersion)},
+                                       {"cluster_id", Str(c.cluster_id)},
+                                       {"overcommit", xmlrpc_c::value_double(c.overcommit)},
                                        {"chunk_size", Int(c.chunk_gib)},
                                        {"capacity", Int(c.capacity_gib)},
                                        {"used", Int(c.used_gib)},

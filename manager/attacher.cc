@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include <cerrno>
+#include <map>
 #include <set>
 
 #include "lib/ids.h"
@@ -34,14 +35,20 @@ std::mutex* Attacher::HeadMutex(int64_t hsvr_id) {
   return mu.get();
 }
 
-Status Attacher::Grant(const HeadAgentInfo& head, int64_t pdsk_id, const std::string& url, const std::string& opid) {
+Status Attacher::Grant(const HeadAgentInfo& head, int64_t pdsk_id, const std::string& url, const std::string& opid,
+                       const std::vector<LegGrant>* legs) {
+  std::map<int64_t, std::vector<LegGrant>> all;
+  if (!legs) {
+    VS_RETURN_IF_ERROR(locked_([&] { return store_->HeadLegs(head.id, 0, &all); }));
+    legs = &all[pdsk_id];
+  }
   {
     std::lock_guard<std::mutex> lock(fence_mu_);
     if (fencing_.count(head.id))
       return Status::Error(EPERM, FormatId("hsvr", head.id) + " is being fenced: no access is granted to it");
     ++grants_in_flight_[head.id];
   }
-  Status st = storage_->AllowInitiator(url, opid, pdsk_id, head);
+  Status st = storage_->AllowInitiator(url, opid, pdsk_id, head, *legs);
   std::lock_guard<std::mutex> lock(fence_mu_);
   if (--grants_in_flight_[head.id] == 0) grants_in_flight_.erase(head.id);
   grant_done_.notify_all();
@@ -159,8 +166,8 @@ Status Attacher::UndoAttach(const AttachPlan& plan, const Op& op, const std::vec
 
 void Attacher::Revoke(const HeadAgentInfo& head, int64_t lvol_id, const Op& op, const std::vector<Disk>& disks,
                       std::string* leftovers) {
-  std::set<int64_t> needed;
-  Status st = locked_([&] { return store_->DisksStillNeeded(head.id, lvol_id, &needed); });
+  std::map<int64_t, std::vector<LegGrant>> needed;
+  Status st = locked_([&] { return store_->HeadLegs(head.id, lvol_id, &needed); });
   if (!st.ok()) {
     // Without knowing what the head still uses, keeping access is the safe side.
     *leftovers += "; ACLs kept, cannot tell which the head still needs: " + st.ToString();
@@ -168,13 +175,16 @@ void Attacher::Revoke(const HeadAgentInfo& head, int64_t lvol_id, const Op& op, 
   }
   std::set<int64_t> unreachable;  // servers that did not answer: each call would wait as long
   for (const Disk& d : disks) {
-    if (needed.count(d.pdsk_id)) continue;
+    auto legs = needed.find(d.pdsk_id);
+    const bool narrow = legs != needed.end();
     if (d.url.empty()) st = Status::Error(ENXIO, "not tried: the server has no agent url");
     else if (unreachable.count(d.ssvr_id)) st = Status::Error(EHOSTUNREACH, "not tried: the server did not answer for another disk");
+    else if (narrow) st = Grant(head, d.pdsk_id, d.url, op.Disk("narrow-p", d.pdsk_id), &legs->second);
     else st = storage_->RevokeInitiator(d.url, op.Disk("revoke-p", d.pdsk_id), d.pdsk_id, head.initiator);
     if (st.ok()) continue;
     if (Unreachable(st)) unreachable.insert(d.ssvr_id);
-    const std::string what = "ACL for " + head.initiator + " left on " + FormatId("pdsk", d.pdsk_id) + " of " +
+    const std::string what = std::string(narrow ? "legs it no longer needs left mapped to " : "ACL for ") +
+                             head.initiator + " on " + FormatId("pdsk", d.pdsk_id) + " of " +
                              Where("ssvr", d.ssvr_id, d.url) + ": " + ErrnoName(st.code()) + ", " + Detail(st, d.url);
     VS_LOG_WARN("%s; revoke it on that storage server once it answers", what.c_str());
     *leftovers += "; " + what;

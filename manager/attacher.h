@@ -60,7 +60,8 @@ class Attacher {
   Status Grow(const VolumeRef& ref, int64_t capacity_gib);
 
   // Legs `gone` have left a volume attached to hsvr_id (a drain): its
-  // access to their disks is revoked where none of its volumes needs them.
+  // access to their disks is revoked where none of its volumes needs them,
+  // and narrowed to the legs it still needs elsewhere.
   // What could not be revoked is logged, as after a detach.
   void RevokeLeft(int64_t hsvr_id, const VolumeLayout& layout, const std::vector<int64_t>& gone);
 
@@ -71,8 +72,11 @@ class Attacher {
   StorageAgentClient* storage() const { return storage_; }
   HeadAgentClient* head() const { return head_; }
   // allowInitiator for a head on one disk (the agent at url), unless the
-  // head is being fenced: then EPERM and nothing is sent.
-  Status Grant(const HeadAgentInfo& head, int64_t pdsk_id, const std::string& url, const std::string& opid);
+  // head is being fenced: then EPERM and nothing is sent. It carries the
+  // head's legs there: `legs`, or if null all the database gives it
+  // (Store::HeadLegs; the intent of the change is recorded first).
+  Status Grant(const HeadAgentInfo& head, int64_t pdsk_id, const std::string& url, const std::string& opid,
+               const std::vector<LegGrant>* legs = nullptr);
   // A fence starts: from now until EndFence no grant goes out to the head,
   // and BeginFence returns only once the grants already in flight to it
   // have returned (each is bounded by its timeout), so nothing it revokes
@@ -93,8 +97,9 @@ class Attacher {
   Status Allow(const HeadAgentInfo& head, const Op& op, const std::vector<Disk>& disks, std::vector<Disk>* tried);
   Status UndoAttach(const AttachPlan& plan, const Op& op, const std::vector<Disk>& tried, bool head_tried,
                     const Status& failure);
-  // Revokes the head's initiator on each disk no other volume of the head
-  // needs; what could not be revoked is described in *leftovers.
+  // Revokes the head's initiator on each disk where it needs no leg once
+  // lvol_id is not counted; where it still needs some, narrows its grant
+  // to them. What could not be done is described in *leftovers.
   void Revoke(const HeadAgentInfo& head, int64_t lvol_id, const Op& op, const std::vector<Disk>& disks,
               std::string* leftovers);
 

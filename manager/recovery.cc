@@ -235,6 +235,28 @@ void Recovery::WatchOnce() {
   acls_.RunPending();
   FailSilentServers();
   ReplaceDeadLegs();
+  DeleteDoomedLegs();
+}
+
+void Recovery::DeleteDoomedLegs() {
+  std::vector<DoomedDisk> disks;
+  Status st = locked_([&] { return store_->DoomedLegs(&disks); });
+  if (!st.ok()) {
+    VS_LOG_ERROR("cannot read the legs to delete: %s", st.ToString().c_str());
+    return;
+  }
+  std::set<int64_t> unreachable;  // servers that did not answer this pass
+  for (const DoomedDisk& d : disks) {
+    if (unreachable.count(d.ssvr_id)) continue;
+    // Any failure, an unknown outcome too, keeps them doomed: the next pass
+    // asks again, and deleting twice is harmless.
+    st = attacher_->storage()->DeleteLegs(d.url, OpId("delete-" + std::to_string(d.pdsk_id)), d.pdsk_id, d.legs);
+    if (st.ok()) st = locked_([&] { return store_->ForgetDoomed(d.pdsk_id, d.legs); });
+    if (st.ok()) continue;
+    if (st.code() == ECONNREFUSED || st.code() == ETIMEDOUT || st.code() == EIO) unreachable.insert(d.ssvr_id);
+    VS_LOG_WARN("%zu deleted leg(s) of %s keep their space until their thin devices are gone (retrying): %s",
+                d.legs.size(), FormatId("pdsk", d.pdsk_id).c_str(), st.ToString().c_str());
+  }
 }
 
 void Recovery::WorkOnce() {

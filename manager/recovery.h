@@ -17,6 +17,8 @@
 //  2. replaces the legs a head has reported dead (heartbeat "deadlegs")
 //     for longer than the grace period while their server lives: a LUN
 //     gone, a disk returning read errors;
+//  2b. asks storage agents to delete the thin devices of doomed legs
+//     (deleteLegs) and frees their space once they confirm;
 // The work thread, every tick,
 //  3. completes the rebuilds whose head reports the mirror in sync;
 //  4. attaches detached volumes with legs to rebuild to a live head
@@ -102,6 +104,7 @@ class Recovery {
   void FailSilentServers();
   void NoteIsolation(const SilenceVerdict& verdict);
   void ReplaceDeadLegs();
+  void DeleteDoomedLegs();
   void RebuildDetached();
   void PollRunning(const std::vector<RunningRebuild>& running);
   Status StartOne(int64_t mirror_id, int64_t source_pdsk);

@@ -30,7 +30,6 @@ xmlrpc_c::value VolumeSpecValue(const VolumeLayout& layout) {
       legs.push_back(xmlrpc_c::value_struct(Members{{"chunkid", IntValue(c.id)},
                                                     {"pdskid", IntValue(c.pdsk_id)},
                                                     {"portals", xmlrpc_c::value_array(portals)},
-                                                    {"offset_mib", IntValue(c.offset_mib)},
                                                     {"length_mib", IntValue(c.length_mib)},
                                                     {"status", IntValue(c.status)}}));
     }
@@ -60,6 +59,12 @@ Status Call(const AgentOptions& options, bool quick, const std::string& url, con
   return client.Call(method, params, result);
 }
 
+int64_t IntOf(const xmlrpc_c::value& v) {
+  if (v.type() == xmlrpc_c::value::TYPE_INT) return xmlrpc_c::value_int(v).cvalue();
+  if (v.type() == xmlrpc_c::value::TYPE_I8) return xmlrpc_c::value_i8(v).cvalue();
+  return 0;
+}
+
 std::vector<xmlrpc_c::value> Items(const xmlrpc_c::value& v) {
   if (v.type() != xmlrpc_c::value::TYPE_ARRAY) return {};
   return xmlrpc_c::value_array(v).vectorValueValue();
@@ -78,16 +83,34 @@ Status CallForList(const AgentOptions& options, const std::string& url, const st
 
 }  // namespace
 
+// A grant may create thin devices and LUNs: kernel work, the long timeout.
 Status RpcAgentClients::AllowInitiator(const std::string& url, const std::string& opid, int64_t pdsk_id,
-                                       const HeadAgentInfo& head) {
+                                       const HeadAgentInfo& head, const std::vector<LegGrant>& legs) {
+  std::vector<xmlrpc_c::value> items;
+  for (const LegGrant& l : legs)
+    items.push_back(xmlrpc_c::value_struct(Members{{"chunkid", IntValue(l.chunk_id)},
+                                                   {"thin_id", IntValue(l.thin_id)},
+                                                   {"size_mib", IntValue(l.size_mib)},
+                                                   {"create", xmlrpc_c::value_boolean(l.create)}}));
   xmlrpc_c::value r;
-  return Call(options_, true, url, "allowInitiator",
+  return Call(options_, false, url, "allowInitiator",
               {{"opid", Str(opid)},
                {"pdskid", IntValue(pdsk_id)},
                {"initiator", Str(head.initiator)},
                {"chap_user", Str(head.chap_user)},
-               {"chap_secret", Str(head.chap_secret)}},
+               {"chap_secret", Str(head.chap_secret)},
+               {"legs", xmlrpc_c::value_array(items)}},
               &r);
+}
+
+Status RpcAgentClients::DeleteLegs(const std::string& url, const std::string& opid, int64_t pdsk_id,
+                                   const std::vector<LegRef>& legs) {
+  std::vector<xmlrpc_c::value> items;
+  for (const LegRef& l : legs)
+    items.push_back(xmlrpc_c::value_struct(Members{{"chunkid", IntValue(l.chunk_id)}, {"thin_id", IntValue(l.thin_id)}}));
+  xmlrpc_c::value r;
+  return Call(options_, false, url, "deleteLegs",
+              {{"opid", Str(opid)}, {"pdskid", IntValue(pdsk_id)}, {"legs", xmlrpc_c::value_array(items)}}, &r);
 }
 
 Status RpcAgentClients::RevokeInitiator(const std::string& url, const std::string& opid, int64_t pdsk_id,
@@ -104,6 +127,16 @@ Status RpcAgentClients::ListExports(const std::string& url, std::vector<ExportAc
     ExportAcl acl;
     acl.pdsk_id = IntMember(e, "pdskid");
     acl.initiators = StringsMember(e, "initiators");
+    // 3.0-era agents list neither: nothing mapped, no thin device.
+    if (const xmlrpc_c::value* maps = FindMember(e, "maps"))
+      for (const xmlrpc_c::value& m : Items(*maps)) {
+        std::vector<int64_t>& chunks = acl.maps[StringMember(m, "initiator")];
+        if (const xmlrpc_c::value* ids = FindMember(m, "chunks"))
+          for (const xmlrpc_c::value& id : Items(*ids)) chunks.push_back(IntOf(id));
+      }
+    if (const xmlrpc_c::value* legs = FindMember(e, "legs"))
+      for (const xmlrpc_c::value& l : Items(*legs))
+        acl.legs.push_back({IntMember(l, "chunkid"), IntMember(l, "thin_id"), IntMember(l, "size_mib"), false});
     out->push_back(acl);
   }
   return Status::OK();

@@ -181,6 +181,27 @@ ALTER TABLE mirror ADD COLUMN written INTEGER NOT NULL DEFAULT 0;
 UPDATE mirror SET written = 1 WHERE lvol_id IN (SELECT lvol_id FROM attachment)
   OR EXISTS (SELECT 1 FROM chunk c WHERE c.mirror_id = mirror.id AND c.status != 1);
 )SQL",
+    // 6 -> 7: thin legs. Each leg is a dm-thin device (thin_id, assigned
+    // per disk from next_thin_id, never reused) in its disk's pool of
+    // pool_mib MiB; offsets are reservation slots only. A freed leg a head
+    // may have written waits in doomed_leg (still used) until its storage
+    // agent confirms the thin device is deleted. Only a fresh database gets
+    // here (Migrate refuses 1..6: the slice layout).
+    R"SQL(
+ALTER TABLE chunk ADD COLUMN thin_id INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE held_extent ADD COLUMN thin_id INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE pdsk ADD COLUMN next_thin_id INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE pdsk ADD COLUMN pool_mib INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE doomed_leg(
+  pdsk_id INTEGER NOT NULL REFERENCES pdsk(id),
+  thin_id INTEGER NOT NULL,
+  chunk_id INTEGER NOT NULL,
+  offset_mib INTEGER NOT NULL CHECK(offset_mib >= 0),
+  length_mib INTEGER NOT NULL CHECK(length_mib > 0),
+  ctime TEXT NOT NULL,
+  PRIMARY KEY(pdsk_id, offset_mib)) WITHOUT ROWID;
+INSERT INTO setting(key, value) VALUES ('overcommit', '1.0');
+)SQL",
 };
 
 constexpr int kNumMigrations = sizeof(kMigrations) / sizeof(kMigrations[0]);
@@ -201,6 +222,10 @@ Status Migrate(Db& db) {
     return Status::Error(EPROTO, "database schema version " + std::to_string(version) +
                                      " is newer than this manager understands (" +
                                      std::to_string(kSchemaVersion) + ")");
+  if (version > 0 && version < kFirstThinSchema)
+    return Status::Error(EPROTO, "database schema version " + std::to_string(version) +
+                                     " is the slice layout, which this manager no longer supports "
+                                     "(no migration): start a fresh database");
   for (int v = version; v < kSchemaVersion; ++v) VS_RETURN_IF_ERROR(db.Exec(kMigrations[v]));
   if (version != kSchemaVersion)
     VS_RETURN_IF_ERROR(db.Exec("PRAGMA user_version=" + std::to_string(kSchemaVersion)));

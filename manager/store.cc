@@ -6,6 +6,7 @@
 
 #include "lib/ids.h"
 #include "lib/log.h"
+#include "lib/secret.h"
 #include "manager/schema.h"
 
 namespace vastsky {
@@ -37,8 +38,43 @@ Status Store::Open(const std::string& path, const Options& options) {
     VS_RETURN_IF_ERROR(w.Bind(1, std::to_string(chunk_gib_)).Run());
     VS_LOG_INFO("chunk size for new volumes: %lld GiB", static_cast<long long>(chunk_gib_));
   }
+  VS_RETURN_IF_ERROR(LoadClusterSettings());
   VS_RETURN_IF_ERROR(LoadAllocator(&alloc_));
   return ClearInterruptedTransitions();
+}
+
+namespace {
+// A version 4 uuid (RFC 4122 layout) from the kernel's random source.
+Status MakeUuid(std::string* out) {
+  std::string hex;
+  VS_RETURN_IF_ERROR(RandomString(32, kHexDigits, &hex));
+  hex[12] = '4';
+  hex[16] = "89ab"[hex[16] % 4];
+  *out = hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" + hex.substr(16, 4) + "-" +
+         hex.substr(20);
+  return Status::OK();
+}
+}  // namespace
+
+// The cluster id is made once, with the database: the storage agents
+// write it in every disk's label, so a disk is known as this cluster's.
+Status Store::LoadClusterSettings() {
+  Txn txn(db_);
+  VS_RETURN_IF_ERROR(txn.status());
+  Stmt q(db_, "SELECT key, value FROM setting WHERE key IN ('cluster_id', 'overcommit')");
+  while (q.Step()) {
+    if (q.Text(0) == "cluster_id") cluster_id_ = q.Text(1);
+    else overcommit_ = std::stod(q.Text(1));
+  }
+  VS_RETURN_IF_ERROR(q.status());
+  if (cluster_id_.empty()) {
+    Status st = MakeUuid(&cluster_id_);
+    if (!st.ok()) return Status::Error(st.code(), "cannot make the cluster id: " + st.message());
+    Stmt w(db_, "INSERT INTO setting(key, value) VALUES ('cluster_id', ?1)");
+    VS_RETURN_IF_ERROR(w.Bind(1, cluster_id_).Run());
+    VS_LOG_INFO("new cluster %s", cluster_id_.c_str());
+  }
+  return txn.Commit();
 }
 
 Status Store::AllocatorDifference(std::string* difference) {
@@ -69,7 +105,7 @@ Status Store::LoadAllocator(Allocator* into) {
     spec.ssvr_id = q.Int(1);
     spec.size_mib = q.Int(2);
     spec.weight = q.Double(3);
-    spec.allocatable = TakesNewWork(static_cast<int>(q.Int(4))) && TakesNewWork(static_cast<int>(q.Int(5)));
+    spec.allocatable = DiskTakesLegs(spec.id, static_cast<int>(q.Int(4)), static_cast<int>(q.Int(5)));
     into->AddDisk(spec, free[spec.id]);
   }
   return q.status();
@@ -82,6 +118,17 @@ Status Store::NextIds(const char* kind, int64_t count, int64_t* first) {
   *first = q.Int(0);
   if (*first + count - 1 > 0x7fffffff)
     return Status::Error(ENOSPC, std::string("the ") + kind + " id space is exhausted");
+  return Status::OK();
+}
+
+Status Store::NextThinId(int64_t pdsk_id, int64_t* thin_id) {
+  Stmt q(db_, "UPDATE pdsk SET next_thin_id = next_thin_id + 1 WHERE id = ?1 RETURNING next_thin_id - 1");
+  q.Bind(1, pdsk_id);
+  if (!q.Step()) return q.status().ok() ? Status::Error(ENOENT, "no disk " + FormatId("pdsk", pdsk_id)) : q.status();
+  *thin_id = q.Int(0);
+  if (*thin_id > kMaxThinId)
+    return Status::Error(ENOSPC, FormatId("pdsk", pdsk_id) + " has used up its thin device ids (" +
+                                     std::to_string(kMaxThinId) + "); drain it and register it afresh");
   return Status::OK();
 }
 
@@ -164,14 +211,17 @@ Status Store::GetPriority(const char* table, int64_t id, int* priority) {
   return Status::OK();
 }
 
+bool Store::DiskTakesLegs(int64_t pdsk_id, int priority, int ssvr_priority) const {
+  return TakesNewWork(priority) && TakesNewWork(ssvr_priority) && !nearfull_.count(pdsk_id);
+}
+
 Status Store::RefreshAllocatable(int64_t ssvr_id, Change* change) {
   Stmt q(db_,
          "SELECT p.id, p.priority, s.priority FROM pdsk p JOIN ssvr s ON s.id = p.ssvr_id WHERE s.id = ?1");
   q.Bind(1, ssvr_id);
   while (q.Step()) {
     int64_t id = q.Int(0);
-    bool ok = TakesNewWork(static_cast<int>(q.Int(1))) && TakesNewWork(static_cast<int>(q.Int(2)));
-    alloc_.SetAllocatable(id, ok);
+    alloc_.SetAllocatable(id, DiskTakesLegs(id, static_cast<int>(q.Int(1)), static_cast<int>(q.Int(2))));
     change->specs_changed = true;
   }
   return q.status();

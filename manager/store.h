@@ -35,6 +35,10 @@ class Store {
   // it, see DbLock) and keeps it until the Store is destroyed.
   Status Open(const std::string& path, const Options& options);
   int64_t chunk_gib() const { return chunk_gib_; }
+  // Made once with the database (setting cluster_id): every disk's label
+  // names it.
+  const std::string& cluster_id() const { return cluster_id_; }
+  double overcommit() const { return overcommit_; }
 
   // Servers and disks. With reconnect, a registration matching a live
   // record (the same set of addresses; the same path on that server) is a
@@ -47,11 +51,25 @@ class Store {
                             const std::string* url = nullptr, const std::string* initiator = nullptr);
   Status RegisterStorageServer(const std::vector<std::string>& ips, const std::string* domain,
                                int64_t* id, bool reconnect = false, const std::string* url = nullptr);
+  // sectors: the disk's pool data size. label_pdsk: the id in the disk's
+  // label, if it has one: that record (its path updated) if it is this
+  // server's disk, EEXIST if another server's, ENOENT if unknown. Without
+  // a label, the record of that path on that server, if any.
   Status RegisterPhysicalDisk(int64_t ssvr_id, const std::string& path, int64_t sectors,
-                              int64_t* id, bool reconnect = false);
+                              int64_t* id, bool reconnect = false, const int64_t* label_pdsk = nullptr);
+  // Cluster-wide settings; only "overcommit" (1.0 to 20): every disk's
+  // slots become floor(pool_mib x overcommit) MiB. EBUSY, naming the disk,
+  // if lowering it leaves a disk's reserved legs beyond its slots.
+  Status SetClusterSetting(const std::string& name, const std::string& value);
   // Records that an agent is alive (last_seen = now); ENOENT if unknown.
   // target is kTargetHsvr or kTargetSsvr.
   Status Heartbeat(int target, int64_t id);
+  // A storage agent's pool reports (kept in memory; pools of disks not of
+  // ssvr_id are ignored). A pool crossing nearfull or full (of data or
+  // metadata), or leaving mode "rw", gives a warning or error event naming
+  // it and its server, once per crossing, and an info event when it drops
+  // back; a disk at or past nearfull takes no new legs.
+  Status NotePools(int64_t ssvr_id, const std::vector<PoolReport>& pools);
   Status DeleteHeadServer(int64_t id);
   Status DeleteStorageServer(int64_t id);
   Status DeletePhysicalDisk(int64_t id);
@@ -101,9 +119,10 @@ class Store {
   Status FinishDetach(const DetachPlan& plan, const std::string& leftovers);
   // The head refused (device open): back to plan.prior_status, no event.
   Status RestoreBound(const DetachPlan& plan, const std::string& why);
-  // The disks holding legs of the volumes attached to (or in transition
-  // on) hsvr_id, except lvol_id's: the ACLs that must stay.
-  Status DisksStillNeeded(int64_t hsvr_id, int64_t lvol_id, std::set<int64_t>* pdsks);
+  // The legs a head is given, per disk: those of the volumes attached to
+  // (or in transition on) hsvr_id, except lvol_id's (0: none), and the old
+  // legs held for it. A disk not listed needs no ACL for it.
+  Status HeadLegs(int64_t hsvr_id, int64_t lvol_id, std::map<int64_t, std::vector<LegGrant>>* by_pdsk);
   // Growing a volume (manager/attacher.h drives the agents). BeginResize
   // checks (EINVAL shrink or snapshot, ENOTSUP snapshots, EBUSY in
   // transition or ERROR) and in one transaction places new mirrors over
@@ -172,8 +191,8 @@ class Store {
   // The head, and every disk (with its agent) a fence must close to it.
   Status FenceTargets(int64_t hsvr_id, HeadAgentInfo* head, std::vector<ChunkInfo>* disks);
   // What the manager grants on ssvr_id's disks: for every head with an
-  // initiator, the disks holding legs of the volumes attached to it or in
-  // transition on it (as DisksStillNeeded counts them). One transaction.
+  // initiator, its legs on each disk (as HeadLegs counts them), and which
+  // thin ids the database knows there. One transaction.
   Status GrantedAclsOn(int64_t ssvr_id, GrantedAcls* out);
 
   // Space a head may still write (manager/store_held.cc). A leg that
@@ -188,6 +207,12 @@ class Store {
   // there is freed.
   Status ReleaseRevoked(int64_t hsvr_id, const std::set<int64_t>& pdsks);
   Status ListHeld(std::vector<HeldExtent>* out);
+  // Doomed legs (their thin devices to delete) on live disks of live
+  // servers with an agent, per disk.
+  Status DoomedLegs(std::vector<DoomedDisk>* out);
+  // The agent deleted these legs' thin devices: their slots are free. One
+  // transaction; legs no longer doomed are skipped.
+  Status ForgetDoomed(int64_t pdsk_id, const std::vector<LegRef>& legs);
 
   // Checks the database against VastSky's invariants; one line per problem.
   // Chunks, free and held extents tile every disk.
@@ -208,6 +233,10 @@ class Store {
  private:
   struct Change;
   Status LoadAllocator(Allocator* into);
+  Status EachGrantedLeg(int64_t hsvr_id, int64_t except_lvol, int64_t ssvr_id,
+                        const std::function<void(int64_t hsvr, int64_t pdsk, const LegGrant&)>& fn);
+  // Reads cluster_id (making it if new) and overcommit.
+  Status LoadClusterSettings();
   // At Open: a transition no manager is driving any more becomes ERROR.
   Status ClearInterruptedTransitions();
   // The rules every attach obeys; vol is the volume ref names.
@@ -217,6 +246,8 @@ class Store {
   // Frees what is held for the head under the volume: it has let it go.
   Status RecordDetached(const VolumeInfo& vol, Change* change);
   Status NextIds(const char* kind, int64_t count, int64_t* first);
+  // The next thin device id of a disk (never reused); ENOSPC past kMaxThinId.
+  Status NextThinId(int64_t pdsk_id, int64_t* thin_id);
   Status AddEvent(const std::string& level, const std::string& type, const std::string& target,
                   int64_t target_id, const std::string& message);
   Status ResolveVolume(const VolumeRef& ref, VolumeInfo* out);
@@ -243,6 +274,12 @@ class Store {
   Status Mutate(const std::function<Status(Change*)>& body);
   // Re-derives which of a server's disks take new chunks.
   Status RefreshAllocatable(int64_t ssvr_id, Change* change);
+  // Whether a disk takes new legs: it and its server HIGH/LOW, its pool below nearfull.
+  bool DiskTakesLegs(int64_t pdsk_id, int priority, int ssvr_priority) const;
+  int64_t SlotMib(int64_t pool_mib) const;
+  // Gives a disk new_size MiB of slots (EBUSY if reserved legs lie beyond).
+  Status ResizeSlots(int64_t pdsk_id, int64_t new_size, Change* change);
+  Status FindDiskRecord(int64_t ssvr_id, const std::string& path, const int64_t* label_pdsk, int64_t* id);
   Status GetPriority(const char* table, int64_t id, int* priority);
   // A registration whose addresses belong to server `owner` (table kind,
   // "ssvr" or "hsvr"): a live one is the same agent reconnecting (with
@@ -269,8 +306,17 @@ class Store {
   // except_chunk (0: none), in slot order: the candidate rebuild sources.
   Status SourceDisks(int64_t mirror_id, int64_t except_chunk, std::vector<int64_t>* out);
   Status ReplaceChunksOn(const char* where_sql, int64_t id, Change* change);
+  // A leg gone for good (its chunk or held row already deleted). Its slot
+  // is freed at once if no thin device can exist for it (its mirror was
+  // never handed to a head, or its server has no agent); else it waits in
+  // doomed_leg, still used, until its agent confirms the device deleted.
+  struct LegExtent {
+    int64_t pdsk_id = 0, offset_mib = 0, length_mib = 0, chunk_id = 0, thin_id = 0;
+    bool written = true;
+  };
+  Status DropLeg(const LegExtent& leg, Journal* journal);
   // Deletes a leg leaving its mirror; its extent is held for the head its
-  // volume is attached to (*held_for), or freed (*held_for 0).
+  // volume is attached to (*held_for), or dropped (*held_for 0).
   Status RetireChunk(int64_t chunk_id, Change* change, int64_t* held_for);
   // Which held extents a head has let go: its own, of one volume and one
   // mirror (0: any), except those of the kept chunks, on the given disks.
@@ -295,6 +341,14 @@ class Store {
   Db db_;
   Allocator alloc_;
   int64_t chunk_gib_ = 4;
+  std::string cluster_id_;
+  double overcommit_ = 1.0;
+  std::set<int64_t> nearfull_;  // disks whose pool reported nearfull or worse (heartbeats)
+  struct PoolState {
+    PoolReport report;
+    int level = 0;  // 0 fine, 1 nearfull, 2 full or not "rw"
+  };
+  std::map<int64_t, PoolState> pools_;
 };
 
 }  // namespace vastsky

@@ -219,18 +219,6 @@ Status Store::RestoreBound(const DetachPlan& plan, const std::string& why) {
   });
 }
 
-Status Store::DisksStillNeeded(int64_t hsvr_id, int64_t lvol_id, std::set<int64_t>* pdsks) {
-  // Every leg, SPARE ones too: a leg that dropped out comes back through
-  // the same ACL when it resyncs.
-  Stmt q(db_,
-         "SELECT DISTINCT c.pdsk_id FROM attachment a JOIN mirror m ON m.lvol_id = a.lvol_id "
-         "JOIN chunk c ON c.mirror_id = m.id WHERE a.hsvr_id = ?1 AND a.lvol_id != ?2 "
-         "AND a.lvol_id NOT IN (SELECT id FROM lvol WHERE origin_id = ?2)");
-  q.Bind(1, hsvr_id).Bind(2, lvol_id);
-  while (q.Step()) pdsks->insert(q.Int(0));
-  return q.status();
-}
-
 Status Store::ClearInterruptedTransitions() {
   return Mutate([&](Change*) {
     std::vector<std::pair<int64_t, int64_t>> binding, unbinding, resizing;  // (lvol, hsvr)

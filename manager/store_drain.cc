@@ -95,9 +95,12 @@ Status Store::AddLegBeside(int64_t chunk_id, std::unordered_map<int64_t, double>
   (*load)[out[0].pdsk_id] += 1;
   int64_t new_id;
   VS_RETURN_IF_ERROR(NextIds("lvol", 1, &new_id));
+  int64_t thin_id;
+  VS_RETURN_IF_ERROR(NextThinId(out[0].pdsk_id, &thin_id));
   Stmt ins(db_,
-           "INSERT INTO chunk(id, mirror_id, pdsk_id, offset_mib, length_mib, status, slot) "
-           "VALUES (?1, ?2, ?3, ?4, ?5, 3, ?6)");
+           "INSERT INTO chunk(id, mirror_id, pdsk_id, offset_mib, length_mib, status, slot, thin_id) "
+           "VALUES (?1, ?2, ?3, ?4, ?5, 3, ?6, ?7)");
+  ins.Bind(7, thin_id);
   ins.Bind(1, new_id).Bind(2, mirror_id).Bind(3, out[0].pdsk_id).Bind(4, out[0].offset).Bind(5, length);
   VS_RETURN_IF_ERROR(ins.Bind(6, next_slot).Run());
   Stmt rb(db_,

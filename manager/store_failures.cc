@@ -67,9 +67,12 @@ Status Store::ReplaceChunk(int64_t chunk_id, int64_t source_pdsk, std::unordered
   // A mirror never handed to a head holds nothing yet, so its replacement
   // needs no copy; once handed, even a leg still ALLOCATED may hold data.
   const int new_status = status == kAllocated && !written ? kAllocated : kSpare;
+  int64_t thin_id;
+  VS_RETURN_IF_ERROR(NextThinId(placed[0].pdsk_id, &thin_id));
   Stmt ins(db_,
-           "INSERT INTO chunk(id, mirror_id, pdsk_id, offset_mib, length_mib, status, slot) "
-           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+           "INSERT INTO chunk(id, mirror_id, pdsk_id, offset_mib, length_mib, status, slot, thin_id) "
+           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+  ins.Bind(8, thin_id);
   ins.Bind(1, new_id).Bind(2, mirror_id).Bind(3, placed[0].pdsk_id).Bind(4, placed[0].offset).Bind(5, length);
   VS_RETURN_IF_ERROR(ins.Bind(6, new_status).Bind(7, slot).Run());
   if (new_status == kSpare) {

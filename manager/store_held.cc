@@ -20,47 +20,62 @@ namespace vastsky {
 
 Status Store::RetireChunk(int64_t chunk_id, Change* change, int64_t* held_for) {
   Stmt q(db_,
-         "SELECT c.pdsk_id, c.offset_mib, c.length_mib, c.mirror_id, m.lvol_id, ifnull(a.hsvr_id, 0) "
+         "SELECT c.pdsk_id, c.offset_mib, c.length_mib, c.mirror_id, m.lvol_id, ifnull(a.hsvr_id, 0), c.thin_id, "
+         "m.written "
          "FROM chunk c JOIN mirror m ON m.id = c.mirror_id LEFT JOIN attachment a ON a.lvol_id = m.lvol_id "
          "WHERE c.id = ?1");
   q.Bind(1, chunk_id);
   if (!q.Step()) return q.status().ok() ? Status::Error(ENOENT, "no chunk " + FormatId("dext", chunk_id)) : q.status();
   const int64_t pdsk = q.Int(0), offset = q.Int(1), length = q.Int(2), mirror = q.Int(3), lvol = q.Int(4);
   *held_for = q.Int(5);
+  LegExtent leg{pdsk, offset, length, chunk_id, q.Int(6), q.Int(7) != 0};
   q.Reset();
   Stmt del(db_, "DELETE FROM chunk WHERE id = ?1");
   VS_RETURN_IF_ERROR(del.Bind(1, chunk_id).Run());
-  if (*held_for == 0) {
-    alloc_.Free(pdsk, offset, length + kMetaMib, &change->journal);
+  if (*held_for == 0) return DropLeg(leg, &change->journal);
+  Stmt hold(db_,
+            "INSERT INTO held_extent(pdsk_id, offset_mib, length_mib, hsvr_id, lvol_id, mirror_id, chunk_id, ctime, "
+            "thin_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+  hold.Bind(1, pdsk).Bind(2, offset).Bind(3, length).Bind(4, *held_for).Bind(5, lvol).Bind(6, mirror);
+  return hold.Bind(7, chunk_id).Bind(8, NowIso8601()).Bind(9, leg.thin_id).Run();
+}
+
+Status Store::DropLeg(const LegExtent& leg, Journal* journal) {
+  bool agent = false;
+  if (leg.written) {
+    Stmt q(db_, "SELECT s.url != '' FROM pdsk p JOIN ssvr s ON s.id = p.ssvr_id WHERE p.id = ?1");
+    q.Bind(1, leg.pdsk_id);
+    agent = q.Step() && q.Int(0) != 0;
+    VS_RETURN_IF_ERROR(q.status());
+  }
+  if (!agent) {
+    alloc_.Free(leg.pdsk_id, leg.offset_mib, leg.length_mib + kMetaMib, journal);
     return Status::OK();
   }
-  Stmt hold(db_,
-            "INSERT INTO held_extent(pdsk_id, offset_mib, length_mib, hsvr_id, lvol_id, mirror_id, chunk_id, ctime) "
-            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
-  hold.Bind(1, pdsk).Bind(2, offset).Bind(3, length).Bind(4, *held_for).Bind(5, lvol).Bind(6, mirror);
-  return hold.Bind(7, chunk_id).Bind(8, NowIso8601()).Run();
+  Stmt ins(db_,
+           "INSERT INTO doomed_leg(pdsk_id, thin_id, chunk_id, offset_mib, length_mib, ctime) "
+           "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+  ins.Bind(1, leg.pdsk_id).Bind(2, leg.thin_id).Bind(3, leg.chunk_id).Bind(4, leg.offset_mib);
+  return ins.Bind(5, leg.length_mib).Bind(6, NowIso8601()).Run();
 }
 
 Status Store::FreeHeld(const HeldFilter& f, Change* change, int64_t* freed) {
   Stmt q(db_,
-         "SELECT pdsk_id, offset_mib, length_mib, chunk_id FROM held_extent WHERE hsvr_id = ?1 "
+         "SELECT pdsk_id, offset_mib, length_mib, chunk_id, thin_id FROM held_extent WHERE hsvr_id = ?1 "
          "AND (?2 = 0 OR lvol_id = ?2) AND (?3 = 0 OR mirror_id = ?3)");
   q.Bind(1, f.hsvr_id).Bind(2, f.lvol_id).Bind(3, f.mirror_id);
-  std::vector<HeldExtent> gone;
+  // A held leg was handed to a head: its thin device may exist.
+  std::vector<LegExtent> gone;
   while (q.Step()) {
     if (f.kept && f.kept->count(q.Int(3))) continue;
     if (f.on_pdsks && !f.on_pdsks->count(q.Int(0))) continue;
-    HeldExtent h;
-    h.pdsk_id = q.Int(0);
-    h.offset_mib = q.Int(1);
-    h.length_mib = q.Int(2);
-    gone.push_back(h);
+    gone.push_back(LegExtent{q.Int(0), q.Int(1), q.Int(2), q.Int(3), q.Int(4), true});
   }
   VS_RETURN_IF_ERROR(q.status());
   Stmt del(db_, "DELETE FROM held_extent WHERE pdsk_id = ?1 AND offset_mib = ?2");
-  for (const HeldExtent& h : gone) {
+  for (const LegExtent& h : gone) {
     VS_RETURN_IF_ERROR(del.Bind(1, h.pdsk_id).Bind(2, h.offset_mib).Run());
-    alloc_.Free(h.pdsk_id, h.offset_mib, h.length_mib + kMetaMib, &change->journal);
+    VS_RETURN_IF_ERROR(DropLeg(h, &change->journal));
   }
   if (freed) *freed = static_cast<int64_t>(gone.size());
   return Status::OK();
@@ -119,6 +134,37 @@ Status Store::ListHeld(std::vector<HeldExtent>* out) {
     out->push_back(h);
   }
   return q.status();
+}
+
+Status Store::DoomedLegs(std::vector<DoomedDisk>* out) {
+  Stmt q(db_,
+         "SELECT d.pdsk_id, p.ssvr_id, s.url, d.chunk_id, d.thin_id FROM doomed_leg d JOIN pdsk p ON p.id = d.pdsk_id "
+         "JOIN ssvr s ON s.id = p.ssvr_id WHERE s.url != '' AND p.priority IN (1, 2, 3) AND s.priority IN (1, 2, 3) "
+         "ORDER BY d.pdsk_id, d.thin_id");
+  while (q.Step()) {
+    if (out->empty() || out->back().pdsk_id != q.Int(0)) out->push_back(DoomedDisk{q.Int(0), q.Int(1), q.Text(2), {}});
+    out->back().legs.push_back(LegRef{q.Int(3), q.Int(4)});
+  }
+  return q.status();
+}
+
+Status Store::ForgetDoomed(int64_t pdsk_id, const std::vector<LegRef>& legs) {
+  return Mutate([&](Change* change) {
+    Stmt del(db_, "DELETE FROM doomed_leg WHERE pdsk_id = ?1 AND chunk_id = ?2 RETURNING offset_mib, length_mib");
+    int64_t freed = 0;
+    for (const LegRef& leg : legs) {
+      del.Bind(1, pdsk_id).Bind(2, leg.chunk_id);
+      if (del.Step()) {
+        alloc_.Free(pdsk_id, del.Int(0), del.Int(1) + kMetaMib, &change->journal);
+        ++freed;
+      }
+      VS_RETURN_IF_ERROR(del.status());
+      del.Reset();
+    }
+    if (freed == 0) return Status::OK();
+    return AddEvent("info", "released", "pdsk", pdsk_id,
+                    std::to_string(freed) + " deleted leg(s) freed: their thin devices are gone");
+  });
 }
 
 Status Store::MarkWritten(int64_t lvol_id, int64_t from_idx) {

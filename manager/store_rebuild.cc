@@ -89,7 +89,7 @@ Status Store::FinishRebuild(int64_t mirror_id, const std::vector<int64_t>& chunk
   return Mutate([&](Change* change) {
     Stmt sync(db_, "UPDATE chunk SET status = 2 WHERE id = ?1 AND status = 3");
     Stmt del(db_, "DELETE FROM rebuild WHERE chunk_id = ?1 AND state = 1 RETURNING retire_chunk");
-    Stmt retired(db_, "DELETE FROM chunk WHERE id = ?1 RETURNING pdsk_id, offset_mib, length_mib");
+    Stmt retired(db_, "DELETE FROM chunk WHERE id = ?1 RETURNING pdsk_id, offset_mib, length_mib, thin_id");
     int64_t done = 0, gone = 0;
     for (int64_t c : chunks) {
       del.Bind(1, c);
@@ -107,7 +107,8 @@ Status Store::FinishRebuild(int64_t mirror_id, const std::vector<int64_t>& chunk
       // first), so its space may go to others now.
       retired.Bind(1, retire);
       if (retired.Step()) {
-        alloc_.Free(retired.Int(0), retired.Int(1), retired.Int(2) + kMetaMib, &change->journal);
+        VS_RETURN_IF_ERROR(DropLeg(LegExtent{retired.Int(0), retired.Int(1), retired.Int(2), retire, retired.Int(3), true},
+                                   &change->journal));
         ++gone;
       }
       VS_RETURN_IF_ERROR(retired.status());

@@ -100,7 +100,9 @@ Status Store::AbortResize(const ResizePlan& plan, const std::string& why) {
   return Mutate([&](Change* change) {
     // The chunks as they are now: a leg replaced meanwhile is freed too,
     // and so is the one it replaced (the head built none of them).
-    Stmt q(db_, "SELECT pdsk_id, offset_mib, length_mib FROM chunk WHERE mirror_id = ?1");
+    Stmt q(db_,
+           "SELECT c.pdsk_id, c.offset_mib, c.length_mib, c.id, c.thin_id, m.written FROM chunk c "
+           "JOIN mirror m ON m.id = c.mirror_id WHERE c.mirror_id = ?1");
     Stmt del(db_, "DELETE FROM mirror WHERE id = ?1");
     HeldFilter held;
     held.hsvr_id = plan.head.id;
@@ -109,7 +111,9 @@ Status Store::AbortResize(const ResizePlan& plan, const std::string& why) {
       held.mirror_id = mirror;
       VS_RETURN_IF_ERROR(FreeHeld(held, change));
       q.Bind(1, mirror);
-      while (q.Step()) alloc_.Free(q.Int(0), q.Int(1), q.Int(2) + kMetaMib, &change->journal);
+      while (q.Step())
+        VS_RETURN_IF_ERROR(
+            DropLeg(LegExtent{q.Int(0), q.Int(1), q.Int(2), q.Int(3), q.Int(4), q.Int(5) != 0}, &change->journal));
       VS_RETURN_IF_ERROR(q.status());
       q.Reset();
       VS_RETURN_IF_ERROR(del.Bind(1, mirror).Run());

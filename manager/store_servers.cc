@@ -257,14 +257,91 @@ Status Store::RegisterStorageServer(const std::vector<std::string>& ips, const s
   });
 }
 
+// A disk's slots: its pool's data size times the overcommit ratio.
+int64_t Store::SlotMib(int64_t pool_mib) const {
+  return static_cast<int64_t>(static_cast<double>(pool_mib) * overcommit_);
+}
+
+Status Store::ResizeSlots(int64_t pdsk_id, int64_t new_size, Change* change) {
+  Stmt q(db_,
+         "SELECT p.ssvr_id, p.size_mib, p.weight, p.priority, s.priority FROM pdsk p JOIN ssvr s ON s.id = p.ssvr_id "
+         "WHERE p.id = ?1");
+  q.Bind(1, pdsk_id);
+  if (!q.Step()) return q.status().ok() ? Status::Error(ENOENT, "no disk " + FormatId("pdsk", pdsk_id)) : q.status();
+  const int64_t old_size = q.Int(1);
+  DiskSpec spec{pdsk_id, q.Int(0), new_size, q.Double(2),
+                DiskTakesLegs(pdsk_id, static_cast<int>(q.Int(3)), static_cast<int>(q.Int(4)))};
+  q.Reset();
+  if (new_size == old_size) return Status::OK();
+  std::vector<Extent> free;
+  if (const auto* fl = alloc_.FreeList(pdsk_id))
+    for (const auto& e : *fl) free.push_back({e.first, e.second});
+  if (new_size < old_size) {
+    // Only free space may go: the tail [new_size, old_size) must be one free extent's end.
+    if (free.empty() || free.back().offset + free.back().length != old_size || free.back().offset > new_size)
+      return Status::Error(EBUSY, FormatId("pdsk", pdsk_id) + " has legs reserved beyond " +
+                                      std::to_string(new_size) + " MiB: they would not fit");
+    Extent& tail = free.back();
+    tail.length = new_size - tail.offset;
+    Stmt up(db_, "UPDATE free_extent SET length_mib = ?3 WHERE pdsk_id = ?1 AND offset_mib = ?2");
+    Stmt del(db_, "DELETE FROM free_extent WHERE pdsk_id = ?1 AND offset_mib = ?2");
+    if (tail.length > 0) VS_RETURN_IF_ERROR(up.Bind(1, pdsk_id).Bind(2, tail.offset).Bind(3, tail.length).Run());
+    else VS_RETURN_IF_ERROR(del.Bind(1, pdsk_id).Bind(2, tail.offset).Run());
+    if (tail.length == 0) free.pop_back();
+  }
+  Stmt up(db_, "UPDATE pdsk SET size_mib = ?2 WHERE id = ?1");
+  VS_RETURN_IF_ERROR(up.Bind(1, pdsk_id).Bind(2, new_size).Run());
+  alloc_.AddDisk(spec, free);
+  change->specs_changed = true;
+  // A larger disk's new tail is free space, released through the journal.
+  if (new_size > old_size) alloc_.Free(pdsk_id, old_size, new_size - old_size, &change->journal);
+  return Status::OK();
+}
+
+// Which record a registration names: the disk's label (label_pdsk, this
+// server's disk or nothing), else the same path on the same server.
+Status Store::FindDiskRecord(int64_t ssvr_id, const std::string& path, const int64_t* label_pdsk, int64_t* id) {
+  *id = 0;
+  if (!label_pdsk) {
+    Stmt find(db_, "SELECT id FROM pdsk WHERE ssvr_id = ?1 AND local_path = ?2");
+    find.Bind(1, ssvr_id).Bind(2, path);
+    if (find.Step()) *id = find.Int(0);
+    return find.status();
+  }
+  Stmt q(db_, "SELECT ssvr_id FROM pdsk WHERE id = ?1");
+  q.Bind(1, *label_pdsk);
+  if (!q.Step()) {
+    VS_RETURN_IF_ERROR(q.status());
+    return Status::Error(ENOENT, path + " is labelled " + FormatId("pdsk", *label_pdsk) +
+                                     ", a disk this manager does not know (deleted, or a database restored from "
+                                     "an old backup); wipe it to use it again");
+  }
+  if (q.Int(0) != ssvr_id)
+    return Status::Error(EEXIST, path + " is labelled " + FormatId("pdsk", *label_pdsk) + " of " +
+                                     FormatId("ssvr", q.Int(0)) + ", not of " + FormatId("ssvr", ssvr_id));
+  q.Reset();
+  // Its path may have changed (device names are not stable): the label says which disk it is.
+  Stmt other(db_, "SELECT id FROM pdsk WHERE ssvr_id = ?1 AND local_path = ?2 AND id != ?3");
+  other.Bind(1, ssvr_id).Bind(2, path).Bind(3, *label_pdsk);
+  if (other.Step())
+    return Status::Error(EEXIST, path + " is recorded as " + FormatId("pdsk", other.Int(0)) + " but labelled " +
+                                     FormatId("pdsk", *label_pdsk));
+  VS_RETURN_IF_ERROR(other.status());
+  Stmt up(db_, "UPDATE pdsk SET local_path = ?2 WHERE id = ?1");
+  VS_RETURN_IF_ERROR(up.Bind(1, *label_pdsk).Bind(2, path).Run());
+  *id = *label_pdsk;
+  return Status::OK();
+}
+
 Status Store::RegisterPhysicalDisk(int64_t ssvr_id, const std::string& path, int64_t sectors,
-                                   int64_t* id, bool reconnect) {
+                                   int64_t* id, bool reconnect, const int64_t* label_pdsk) {
   VS_RETURN_IF_ERROR(CheckDiskPath(path));
-  const int64_t size_mib = sectors / 2048;
+  const int64_t pool_mib = sectors / 2048;
   const int64_t min_mib = chunk_gib_ * 1024 + kMetaMib;
-  if (sectors <= 0 || size_mib < min_mib)
+  if (sectors <= 0 || pool_mib < min_mib)
     return Status::Error(EINVAL, "disk " + path + " is smaller than one chunk (" +
                                      std::to_string(min_mib) + " MiB)");
+  const int64_t size_mib = SlotMib(pool_mib);
   return Mutate([&](Change* change) {
     int sprio;
     Status st = GetPriority("ssvr", ssvr_id, &sprio);
@@ -272,47 +349,64 @@ Status Store::RegisterPhysicalDisk(int64_t ssvr_id, const std::string& path, int
     VS_RETURN_IF_ERROR(st);
     if (!TakesNewWork(sprio))
       return Status::Error(EINVAL, "storage server " + std::to_string(ssvr_id) + " is " + PriorityName(sprio));
-    Stmt find(db_, "SELECT id, priority, size_mib, weight FROM pdsk WHERE ssvr_id = ?1 AND local_path = ?2");
-    find.Bind(1, ssvr_id).Bind(2, path);
-    if (find.Step()) {
-      int64_t old_id = find.Int(0), old_size = find.Int(2);
-      int prio = static_cast<int>(find.Int(1));
+    int64_t old_id;
+    VS_RETURN_IF_ERROR(FindDiskRecord(ssvr_id, path, label_pdsk, &old_id));
+    if (old_id != 0) {
+      int prio;
+      VS_RETURN_IF_ERROR(GetPriority("pdsk", old_id, &prio));
       const bool live = Live(prio);
       if (live && !reconnect)
         return Status::Error(EEXIST, path + " is already registered as pdsk " + std::to_string(old_id));
-      if (size_mib < old_size)
+      Stmt q(db_, "SELECT pool_mib FROM pdsk WHERE id = ?1");
+      q.Bind(1, old_id);
+      if (q.Step() && pool_mib < q.Int(0))
         return Status::Error(EINVAL, path + " came back smaller than it was; delete and re-add it");
-      // A grown disk's new tail is free space, released through the journal.
+      VS_RETURN_IF_ERROR(q.status());
+      q.Reset();
       // A live disk of a restarted agent keeps its priority.
       Stmt up(db_, "UPDATE pdsk SET priority = CASE WHEN ?4 THEN priority ELSE 1 END, sectors = ?2, "
-                   "size_mib = ?3 WHERE id = ?1");
-      VS_RETURN_IF_ERROR(up.Bind(1, old_id).Bind(2, sectors).Bind(3, size_mib).Bind(4, static_cast<int64_t>(live)).Run());
-      if (size_mib > old_size) {
-        std::vector<Extent> free;
-        if (const auto* fl = alloc_.FreeList(old_id))
-          for (const auto& e : *fl) free.push_back({e.first, e.second});
-        alloc_.AddDisk(DiskSpec{old_id, ssvr_id, size_mib, find.Double(3), false}, free);
-        change->specs_changed = true;
-        alloc_.Free(old_id, old_size, size_mib - old_size, &change->journal);
-      }
+                   "pool_mib = ?3 WHERE id = ?1");
+      VS_RETURN_IF_ERROR(up.Bind(1, old_id).Bind(2, sectors).Bind(3, pool_mib).Bind(4, static_cast<int64_t>(live)).Run());
+      VS_RETURN_IF_ERROR(ResizeSlots(old_id, size_mib, change));
       *id = old_id;
       VS_RETURN_IF_ERROR(RefreshAllocatable(ssvr_id, change));
       return AddEvent("info", "register", "pdsk", old_id, path + (live ? " reconnected" : " back online"));
     }
-    VS_RETURN_IF_ERROR(find.status());
     VS_RETURN_IF_ERROR(NextIds("pdsk", 1, id));
     Stmt ins(db_,
-             "INSERT INTO pdsk(id, ssvr_id, local_path, sectors, size_mib, priority, ctime) "
-             "VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6)");
-    ins.Bind(1, *id).Bind(2, ssvr_id).Bind(3, path).Bind(4, sectors).Bind(5, size_mib).Bind(6, NowIso8601());
-    VS_RETURN_IF_ERROR(ins.Run());
+             "INSERT INTO pdsk(id, ssvr_id, local_path, sectors, size_mib, pool_mib, priority, ctime) "
+             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7)");
+    ins.Bind(1, *id).Bind(2, ssvr_id).Bind(3, path).Bind(4, sectors).Bind(5, size_mib).Bind(6, pool_mib);
+    VS_RETURN_IF_ERROR(ins.Bind(7, NowIso8601()).Run());
     Stmt fe(db_, "INSERT INTO free_extent(pdsk_id, offset_mib, length_mib) VALUES (?1, 0, ?2)");
     VS_RETURN_IF_ERROR(fe.Bind(1, *id).Bind(2, size_mib).Run());
     alloc_.AddDisk(DiskSpec{*id, ssvr_id, size_mib, 1.0, true}, {{0, size_mib}});
     change->specs_changed = true;
     return AddEvent("info", "register", "pdsk", *id,
-                    path + " (" + std::to_string(size_mib / 1024) + " GiB) on ssvr " + std::to_string(ssvr_id));
+                    path + " (" + std::to_string(pool_mib / 1024) + " GiB pool) on ssvr " + std::to_string(ssvr_id));
   });
+}
+
+Status Store::SetClusterSetting(const std::string& name, const std::string& value) {
+  if (name != "overcommit") return Status::Error(EINVAL, "unknown cluster setting '" + name + "' (known: overcommit)");
+  char* end = nullptr;
+  const double ratio = strtod(value.c_str(), &end);
+  if (value.empty() || *end != '\0' || !(ratio >= kMinOvercommit && ratio <= kMaxOvercommit))
+    return Status::Error(EINVAL, "overcommit must be a number from 1.0 to 20");
+  const double before = overcommit_;
+  overcommit_ = ratio;
+  Status st = Mutate([&](Change* change) {
+    Stmt w(db_, "UPDATE setting SET value = ?1 WHERE key = 'overcommit'");
+    VS_RETURN_IF_ERROR(w.Bind(1, value).Run());
+    Stmt q(db_, "SELECT id, pool_mib FROM pdsk ORDER BY id");
+    std::vector<std::pair<int64_t, int64_t>> disks;
+    while (q.Step()) disks.emplace_back(q.Int(0), q.Int(1));
+    VS_RETURN_IF_ERROR(q.status());
+    for (const auto& d : disks) VS_RETURN_IF_ERROR(ResizeSlots(d.first, SlotMib(d.second), change));
+    return AddEvent("info", "setting", "cluster", 0, "overcommit set to " + value);
+  });
+  if (!st.ok()) overcommit_ = before;
+  return st;
 }
 
 Status Store::Heartbeat(int target, int64_t id) {
@@ -367,6 +461,9 @@ Status Store::DeleteStorageServer(int64_t id) {
                                       "WHERE p.ssvr_id = ?1) + (SELECT count(*) FROM held_extent h "
                                       "JOIN pdsk p ON p.id = h.pdsk_id WHERE p.ssvr_id = ?1)",
                                       "chunks or old legs a head may still write"));
+    // Legs doomed there go with the disks: a disk that comes back is refused by its label.
+    Stmt doomed(db_, "DELETE FROM doomed_leg WHERE pdsk_id IN (SELECT id FROM pdsk WHERE ssvr_id = ?1)");
+    VS_RETURN_IF_ERROR(doomed.Bind(1, id).Run());
     Stmt disks(db_, "SELECT id FROM pdsk WHERE ssvr_id = ?1");
     disks.Bind(1, id);
     while (disks.Step()) alloc_.RemoveDisk(disks.Int(0));
@@ -385,6 +482,8 @@ Status Store::DeletePhysicalDisk(int64_t id) {
                                       "SELECT (SELECT count(*) FROM chunk WHERE pdsk_id = ?1) + "
                                       "(SELECT count(*) FROM held_extent WHERE pdsk_id = ?1)",
                                       "chunks or old legs a head may still write"));
+    Stmt doomed(db_, "DELETE FROM doomed_leg WHERE pdsk_id = ?1");
+    VS_RETURN_IF_ERROR(doomed.Bind(1, id).Run());
     Stmt del(db_, "DELETE FROM pdsk WHERE id = ?1");
     VS_RETURN_IF_ERROR(del.Bind(1, id).Run());
     alloc_.RemoveDisk(id);
@@ -495,7 +594,7 @@ Status Store::ListPhysicalDisks(int64_t ssvr_id, std::vector<PhysicalDiskInfo>* 
     VS_RETURN_IF_ERROR(r.status());
   }
   Stmt q(db_,
-         "SELECT id, ssvr_id, priority, local_path, size_mib, weight FROM pdsk "
+         "SELECT id, ssvr_id, priority, local_path, size_mib, weight, pool_mib FROM pdsk "
          "WHERE ?1 = 0 OR ssvr_id = ?1 ORDER BY id");
   q.Bind(1, ssvr_id);
   while (q.Step()) {
@@ -508,6 +607,16 @@ Status Store::ListPhysicalDisks(int64_t ssvr_id, std::vector<PhysicalDiskInfo>* 
     d.available_gib = alloc_.Available(d.id) / 1024;
     d.weight = q.Double(5);
     d.resync = resync[d.id];
+    d.pool_mib = q.Int(6);
+    auto pool = pools_.find(d.id);
+    if (pool != pools_.end()) {
+      const PoolReport& r = pool->second.report;
+      d.pool_used_mib = r.data_used_mib;
+      d.pool_mib = r.data_mib;
+      d.pool_meta_used_kib = r.meta_used_kib;
+      d.pool_meta_kib = r.meta_kib;
+      d.pool_mode = r.mode;
+    }
     out->push_back(d);
   }
   return q.status();

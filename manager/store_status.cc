@@ -31,6 +31,8 @@ Status Store::ListEvents(int64_t since, int64_t limit, std::vector<EventInfo>* o
 
 Status Store::GetClusterStatus(ClusterStatus* out) {
   out->chunk_gib = chunk_gib_;
+  out->cluster_id = cluster_id_;
+  out->overcommit = overcommit_;
   Stmt disks(db_, "SELECT id, size_mib, priority FROM pdsk");
   int64_t cap = 0, used = 0, avail = 0;
   while (disks.Step()) {
@@ -76,7 +78,7 @@ void Problem(std::vector<std::string>* problems, const std::string& p) {
   if (problems->size() < 1000) problems->push_back(p);
 }
 
-// Chunks, held and free extents must tile each disk exactly: no gap, no
+// Chunks, held, doomed and free extents must tile each disk exactly: no gap, no
 // overlap.
 Status AuditDisks(Db& db, std::vector<std::string>* problems) {
   struct Piece {
@@ -89,7 +91,8 @@ Status AuditDisks(Db& db, std::vector<std::string>* problems) {
   while (d.Step()) disks[d.Int(0)] = d.Int(1);
   VS_RETURN_IF_ERROR(d.status());
   Stmt c(db, "SELECT pdsk_id, offset_mib, length_mib FROM chunk UNION ALL "
-             "SELECT pdsk_id, offset_mib, length_mib FROM held_extent");
+             "SELECT pdsk_id, offset_mib, length_mib FROM held_extent UNION ALL "
+             "SELECT pdsk_id, offset_mib, length_mib FROM doomed_leg");
   while (c.Step()) pieces[c.Int(0)].push_back({c.Int(1), c.Int(2) + kMetaMib, false});
   VS_RETURN_IF_ERROR(c.status());
   Stmt f(db, "SELECT pdsk_id, offset_mib, length_mib FROM free_extent");
@@ -154,6 +157,9 @@ Status Store::Audit(const std::string& path, std::vector<std::string>* problems)
     const int64_t version = v.Step() ? v.Int(0) : 0;
     VS_RETURN_IF_ERROR(v.status());
     if (version > kSchemaVersion) return Status::Error(EPROTO, "database is newer than this program");
+    if (version < kFirstThinSchema)
+      return Status::Error(EPROTO, "database schema " + std::to_string(version) +
+                                       " is the slice layout, which this program no longer supports: start a fresh database");
     if (version < kSchemaVersion)
       return Status::Error(EPROTO, "database schema " + std::to_string(version) + " is older than this program's (" +
                                        std::to_string(kSchemaVersion) + "): start the manager on it once to upgrade it");

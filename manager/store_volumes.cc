@@ -94,8 +94,8 @@ Status Store::AllocateMirrors(int64_t lvol_id, int64_t from_gib, int64_t to_gib,
                               int64_t first_id, Journal* journal) {
   Stmt insm(db_, "INSERT INTO mirror(id, lvol_id, idx, offset_gib, capacity_gib) VALUES (?1, ?2, ?3, ?4, ?5)");
   Stmt insc(db_,
-            "INSERT INTO chunk(id, mirror_id, pdsk_id, offset_mib, length_mib, status, slot) "
-            "VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6)");
+            "INSERT INTO chunk(id, mirror_id, pdsk_id, offset_mib, length_mib, status, slot, thin_id) "
+            "VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7)");
   int64_t next = first_id, offset = from_gib;
   std::vector<Placement> placed;
   for (int64_t idx = first_idx; offset < to_gib; ++idx) {
@@ -109,6 +109,9 @@ Status Store::AllocateMirrors(int64_t lvol_id, int64_t from_gib, int64_t to_gib,
     VS_RETURN_IF_ERROR(insm.Bind(1, mirror_id).Bind(2, lvol_id).Bind(3, idx).Bind(4, offset).Bind(5, gib).Run());
     for (size_t slot = 0; slot < placed.size(); ++slot) {
       const Placement& p = placed[slot];
+      int64_t thin_id;
+      VS_RETURN_IF_ERROR(NextThinId(p.pdsk_id, &thin_id));
+      insc.Bind(7, thin_id);
       insc.Bind(1, next++).Bind(2, mirror_id).Bind(3, p.pdsk_id).Bind(4, p.offset).Bind(5, gib * 1024);
       insc.Bind(6, static_cast<int64_t>(slot));
       VS_RETURN_IF_ERROR(insc.Run());
@@ -120,10 +123,11 @@ Status Store::AllocateMirrors(int64_t lvol_id, int64_t from_gib, int64_t to_gib,
 
 Status Store::FreeVolumeChunks(int64_t lvol_id, Journal* journal) {
   Stmt q(db_,
-         "SELECT c.pdsk_id, c.offset_mib, c.length_mib FROM chunk c JOIN mirror m ON m.id = c.mirror_id "
-         "WHERE m.lvol_id = ?1");
+         "SELECT c.pdsk_id, c.offset_mib, c.length_mib, c.id, c.thin_id, m.written FROM chunk c "
+         "JOIN mirror m ON m.id = c.mirror_id WHERE m.lvol_id = ?1");
   q.Bind(1, lvol_id);
-  while (q.Step()) alloc_.Free(q.Int(0), q.Int(1), q.Int(2) + kMetaMib, journal);
+  while (q.Step())
+    VS_RETURN_IF_ERROR(DropLeg(LegExtent{q.Int(0), q.Int(1), q.Int(2), q.Int(3), q.Int(4), q.Int(5) != 0}, journal));
   return q.status();
 }
 
@@ -245,7 +249,7 @@ Status Store::LoadLayout(const VolumeInfo& vol, VolumeLayout* out) {
   }
   Stmt q(db_,
          "SELECT m.id, m.offset_gib, m.capacity_gib, c.id, c.pdsk_id, p.ssvr_id, c.offset_mib, c.length_mib, c.status, "
-         "s.url, p.priority IN (1, 2, 3) AND s.priority IN (1, 2, 3), m.written "
+         "s.url, p.priority IN (1, 2, 3) AND s.priority IN (1, 2, 3), m.written, c.thin_id "
          "FROM mirror m JOIN chunk c ON c.mirror_id = m.id JOIN pdsk p ON p.id = c.pdsk_id "
          "JOIN ssvr s ON s.id = p.ssvr_id WHERE m.lvol_id = ?1 ORDER BY m.idx, c.slot");
   q.Bind(1, vol.id);
@@ -268,6 +272,7 @@ Status Store::LoadLayout(const VolumeInfo& vol, VolumeLayout* out) {
     c.ssvr_ips = ips[c.ssvr_id];
     c.ssvr_url = q.Text(9);
     c.reachable = q.Int(10) != 0;
+    c.thin_id = q.Int(12);
     out->mirrors.back().chunks.push_back(c);
   }
   VS_RETURN_IF_ERROR(q.status());

@@ -27,6 +27,9 @@ enum Target { kTargetHsvr = 1, kTargetSsvr = 2, kTargetPdsk = 3, kTargetDext = 4
 constexpr int64_t kMaxVolumeGib = 1024 * 1024;
 constexpr int kMinRedundancy = 2, kMaxRedundancy = 9, kDefaultRedundancy = 3;
 constexpr int64_t kMetaMib = 1;  // dm-raid superblock + write-intent bitmap per leg
+constexpr double kMinOvercommit = 1.0, kMaxOvercommit = 20.0;
+// dm-thin device ids are 24 bits; 0 is never given out.
+constexpr int64_t kMaxThinId = (int64_t{1} << 24) - 1;
 
 const char* PriorityName(int priority);
 // HIGH and LOW servers and disks take new chunks and attachments.
@@ -54,6 +57,15 @@ struct StorageServerInfo {
   std::string url;        // where its agent answers; "" = no agent
 };
 
+// A storage agent's report of one disk's thin pool (heartbeat pools).
+struct PoolReport {
+  int64_t pdsk_id = 0;
+  int64_t data_used_mib = 0, data_mib = 0, meta_used_kib = 0, meta_kib = 0;
+  std::string mode;  // dm-thin's: "rw", "out_of_data_space", "ro", "fail"
+};
+// Of data or metadata: nearfull stops new legs there, full is an error.
+constexpr double kPoolNearfull = 0.85, kPoolFull = 0.95;
+
 struct PhysicalDiskInfo {
   int64_t id = 0, ssvr_id = 0;
   int priority = 0;
@@ -61,6 +73,9 @@ struct PhysicalDiskInfo {
   int resync = 0;
   int64_t capacity_gib = 0, available_gib = 0;
   double weight = 1.0;
+  // Its pool as last reported (pool_mib as registered, mode "" until a report).
+  int64_t pool_used_mib = 0, pool_mib = 0, pool_meta_used_kib = 0, pool_meta_kib = 0;
+  std::string pool_mode;
 };
 
 struct Association {
@@ -88,8 +103,9 @@ struct VolumeInfo {
 
 struct ChunkInfo {
   int64_t id = 0, pdsk_id = 0, ssvr_id = 0;
-  int64_t offset_mib = 0;  // metadata slice; data follows it
-  int64_t length_mib = 0;  // data
+  int64_t offset_mib = 0;  // its reservation slot in the disk's allocator (never sent to a head)
+  int64_t length_mib = 0;  // data; the thin device is kMetaMib + length_mib
+  int64_t thin_id = 0;     // its dm-thin device id in the disk's pool
   int status = kAllocated;
   std::vector<std::string> ssvr_ips;
   std::string ssvr_url;  // the storage agent's; "" = none
@@ -118,6 +134,28 @@ struct HeldExtent {
   int64_t hsvr_id = 0, lvol_id = 0, mirror_id = 0, chunk_id = 0;
 };
 
+// A leg as a storage agent knows it: its LUN (serial from chunk_id) and
+// its thin device in the disk's pool.
+struct LegRef {
+  int64_t chunk_id = 0, thin_id = 0;
+};
+
+// A leg a head is given on a disk (allowInitiator's legs): its thin device
+// (size_mib = kMetaMib + length_mib) is created if missing only when
+// create (it is not INSYNC: it may be new), and mapped to the head.
+struct LegGrant {
+  int64_t chunk_id = 0, thin_id = 0, size_mib = 0;
+  bool create = false;
+};
+
+// Legs gone from the database whose thin devices a storage agent must
+// delete before their slots are free (Store::DoomedLegs).
+struct DoomedDisk {
+  int64_t pdsk_id = 0, ssvr_id = 0;
+  std::string url;  // the storage agent's
+  std::vector<LegRef> legs;
+};
+
 // A head server as the manager calls its agent.
 struct HeadAgentInfo {
   int64_t id = 0;
@@ -128,8 +166,13 @@ struct HeadAgentInfo {
 // The iSCSI ACLs the manager grants on one storage server's disks
 // (Store::GrantedAcls, manager/acl_reconcile.h).
 struct GrantedAcls {
-  std::map<std::string, int64_t> heads;              // every known head's initiator -> hsvr id
-  std::set<std::pair<int64_t, std::string>> granted;  // (pdsk id, initiator)
+  std::map<std::string, int64_t> heads;  // every known head's initiator -> hsvr id
+  // (pdsk id, initiator) -> the legs it is given there
+  std::map<std::pair<int64_t, std::string>, std::vector<LegGrant>> granted;
+  // Per disk: every thin id the database knows there (legs, held and
+  // doomed ones), and the disk's next thin id.
+  std::map<int64_t, std::set<int64_t>> known_thin;
+  std::map<int64_t, int64_t> next_thin;
 };
 
 // What driving an attach through the agents needs, read in the transaction
@@ -180,6 +223,8 @@ struct EventInfo {
 };
 
 struct ClusterStatus {
+  std::string cluster_id;  // made once with the database; every disk label names it
+  double overcommit = 1.0;
   int64_t chunk_gib = 0;
   int64_t capacity_gib = 0, used_gib = 0, available_gib = 0;
   int64_t ssvrs = 0, ssvrs_online = 0, hsvrs = 0, hsvrs_online = 0;

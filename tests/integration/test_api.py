@@ -506,6 +506,56 @@ class Registration(Checks):
                                                                capacity=disk_sectors(2)))
         self.assertEqual(self.api.listPhysicalDisks(req(ssvrid=s)), [])
 
+    def test_register_disk_by_label(self):
+        """API.md registerPhysicalDisk `pdskid`: that disk if it is this
+        server's (path updated), EEXIST another server's, ENOENT unknown."""
+        s = self.api.registerStorageServer(req(ip_data=["10.12.0.1"]))
+        t = self.api.registerStorageServer(req(ip_data=["10.12.0.2"]))
+        d = self.api.registerPhysicalDisk(req(ssvrid=s, local_path="/dev/sdb", capacity=disk_sectors(10)))
+        again = self.api.registerPhysicalDisk(req(ssvrid=s, local_path="/dev/sdc", capacity=disk_sectors(10),
+                                                  reconnect=True, pdskid=d))
+        self.assertEqual(again, d)
+        self.assertEqual([x["local_path"] for x in self.api.listPhysicalDisks(req(ssvrid=s))], ["/dev/sdc"])
+        self.assertFault("EEXIST", "registerPhysicalDisk", req(ssvrid=t, local_path="/dev/sdc",
+                                                               capacity=disk_sectors(10), reconnect=True, pdskid=d))
+        self.assertFault("ENOENT", "registerPhysicalDisk", req(ssvrid=s, local_path="/dev/sdd",
+                                                               capacity=disk_sectors(10), reconnect=True,
+                                                               pdskid=UNKNOWN_ID))
+
+    def test_cluster_id_and_overcommit(self):
+        """API.md "Thin legs": a uuid made once; overcommit scales capacity."""
+        st = self.api.getClusterStatus(req())
+        self.assertRegex(st["cluster_id"], r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+        self.assertEqual(st["overcommit"], 1.0)
+        s = self.api.registerStorageServer(req(ip_data=["10.13.0.1"]))
+        d = self.api.registerPhysicalDisk(req(ssvrid=s, local_path="/dev/sdb", capacity=disk_sectors(10)))
+        self.assertEqual(self.api.setClusterSetting(req(name="overcommit", value="3")), 0)
+        self.assertEqual(self.api.getClusterStatus(req())["overcommit"], 3.0)
+        self.assertEqual(self.api.listPhysicalDisks(req(ssvrid=s))[0]["capacity"], 30)
+        for bad in ("0.9", "20.5", "x"):
+            self.assertFault("EINVAL", "setClusterSetting", req(name="overcommit", value=bad))
+        self.assertFault("EINVAL", "setClusterSetting", req(name="chunk_size", value="2"))
+        self.assertEqual(self.api.setClusterSetting(req(name="overcommit", value="1")), 0)
+        self.assertEqual(self.api.listPhysicalDisks(req(ssvrid=s))[0]["capacity"], 10)
+        self.assertEqual(self.api.getClusterStatus(req())["cluster_id"], st["cluster_id"])
+        del d
+
+    def test_heartbeat_pools(self):
+        """API.md heartbeat `pools`: shown in listPhysicalDisks; nearfull
+        gives a warning event naming the pool."""
+        s = self.api.registerStorageServer(req(ip_data=["10.14.0.1"]))
+        d = self.api.registerPhysicalDisk(req(ssvrid=s, local_path="/dev/sdb", capacity=disk_sectors(10)))
+        self.assertEqual(self.api.listPhysicalDisks(req(ssvrid=s))[0]["pool_mode"], "")
+        pool = dict(pdskid=d, data_used_mib=9000, data_mib=10000, meta_used_kib=10, meta_kib=1000, mode="rw")
+        self.assertEqual(self.api.heartbeat(req(ssvrid=s, pools=[pool])), 0)
+        row = self.api.listPhysicalDisks(req(ssvrid=s))[0]
+        self.assertEqual((row["pool_used_mib"], row["pool_mib"], row["pool_meta_used_kib"], row["pool_meta_kib"],
+                          row["pool_mode"]), (9000, 10000, 10, 1000, "rw"))
+        self.assertEqual(row["available"], 0)  # nearfull: no new legs
+        ev = [e for e in self.api.listEvents(req(limit=10000)) if e["type"] == "pool"]
+        self.assertEqual([(e["level"], e["targetid"]) for e in ev], [("warning", d)])
+        self.assertFault("EINVAL", "heartbeat", req(ssvrid=s, pools=[{"pdskid": d}]))
+
     def test_domain_and_weight_setters(self):
         s = self.api.registerStorageServer(req(ip_data=["10.11.0.1"]))
         d = self.api.registerPhysicalDisk(req(ssvrid=s, local_path="/dev/w", capacity=disk_sectors(10)))

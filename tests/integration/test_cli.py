@@ -88,7 +88,7 @@ class TestHelp(CliCase):
             for cmd in ("lvol create", "lvol delete", "lvol attach", "lvol detach", "lvol resize",
                         "lvol list", "lvol show", "snap create", "hsvr list", "hsvr delete", "ssvr list",
                         "ssvr delete", "ssvr set-domain", "pdsk list", "pdsk delete",
-                        "pdsk set-weight", "event list", "cluster status"):
+                        "pdsk set-weight", "event list", "cluster status", "cluster set"):
                 self.assertIn(cmd, out, args)
 
     def test_command_help(self):
@@ -296,7 +296,7 @@ class TestServersAndDisks(CliCase):
     def test_disks_and_weight(self):
         table = self.rows(self.ok("pdsk", "list"))
         self.assertEqual(table[0], ["pdskid", "ssvrid", "priority", "weight", "capacity", "available",
-                                    "resync", "local_path"])
+                                    "resync", "pool", "pool_use", "pool_mode", "local_path"])
         self.assertEqual(sorted(r[0] for r in table[1:]), sorted("pdsk-%08x" % p for p in self.pdsks))
         of_one = self.js("pdsk", "list", "ssvr-%08x" % self.ssvrs[0])
         self.assertEqual(len(of_one), 2)
@@ -368,6 +368,22 @@ class TestEventsAndStatus(CliCase):
         self.assertRegex(out, r"(?m)^storage servers\s+%d \(%d online\)$"
                          % (status["ssvrs"], status["ssvrs_online"]))
         self.assertRegex(out, r"(?m)^capacity\s+\S+ [KMGTP]iB$")
+        self.assertRegex(out, r"(?m)^cluster id\s+[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+        self.assertRegex(out, r"(?m)^overcommit\s+1\.00$")
+
+    def test_cluster_set_overcommit(self):
+        """API.md setClusterSetting: overcommit 1.0 to 20 scales every disk's capacity."""
+        before = {d["pdskid"]: d["capacity"] for d in self.api.listPhysicalDisks(req())}
+        self.ok("cluster", "set", "overcommit", "2")
+        self.assertEqual(self.status()["overcommit"], 2.0)
+        self.assertRegex(self.ok("cluster", "status"), r"(?m)^overcommit\s+2\.00$")
+        after = {d["pdskid"]: d["capacity"] for d in self.api.listPhysicalDisks(req())}
+        self.assertEqual(after, {p: 2 * c for p, c in before.items()})
+        err = self.fails(1, "cluster", "set", "overcommit", "0.5")
+        self.assertIn("cannot set overcommit: invalid argument (EINVAL)", err)
+        self.fails(1, "cluster", "set", "colour", "blue")
+        self.ok("cluster", "set", "overcommit", "1.0")
+        self.assertEqual({d["pdskid"]: d["capacity"] for d in self.api.listPhysicalDisks(req())}, before)
 
 
 class TestEndpoint(CliCase):

@@ -1,6 +1,8 @@
 // FakeAgents: the storage and head agents as the manager's logic sees them
-// (manager/agent_clients.h), in memory. ACLs and assembled volumes are kept
-// per agent URL, every call is recorded, an agent can be made to fail every
+// (manager/agent_clients.h), in memory. ACLs, the chunks each initiator is
+// mapped, thin devices and assembled volumes are kept per agent URL (a
+// grant naming a leg whose device is missing without `create` is ENOENT,
+// as the agent answers), every call is recorded, an agent can be made to fail every
 // call with an errno (ETIMEDOUT: a hung agent), and grants can be held in
 // flight until released (a slow storage agent). Thread-safe.
 #pragma once
@@ -60,13 +62,57 @@ class FakeAgents : public StorageAgentClient, public HeadAgentClient {
     acls_[url][pdsk].insert(initiator);
   }
 
-  Status AllowInitiator(const std::string& url, const std::string&, int64_t pdsk_id,
-                        const HeadAgentInfo& head) override {
+  // The chunks mapped to an initiator on a disk (over every agent).
+  std::set<int64_t> Mapped(int64_t pdsk, const std::string& initiator) {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::set<int64_t> out;
+    for (const auto& agent : maps_) {
+      auto d = agent.second.find(pdsk);
+      if (d == agent.second.end()) continue;
+      auto i = d->second.find(initiator);
+      if (i != d->second.end()) out.insert(i->second.begin(), i->second.end());
+    }
+    return out;
+  }
+  // The thin ids of the devices in a disk's pool (over every agent).
+  std::set<int64_t> ThinIds(int64_t pdsk) {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::set<int64_t> out;
+    for (const auto& agent : thins_) {
+      auto d = agent.second.find(pdsk);
+      if (d != agent.second.end())
+        for (const auto& t : d->second) out.insert(t.second.thin_id);
+    }
+    return out;
+  }
+  // A thin device the manager does not know (an agent's leftover), or a
+  // mapping beyond the grant.
+  void AddThin(const std::string& url, int64_t pdsk, const LegGrant& leg) {
+    std::lock_guard<std::mutex> lock(mu_);
+    thins_[url][pdsk][leg.chunk_id] = leg;
+  }
+  void Map(const std::string& url, int64_t pdsk, const std::string& initiator, int64_t chunk) {
+    std::lock_guard<std::mutex> lock(mu_);
+    maps_[url][pdsk][initiator].insert(chunk);
+  }
+
+  Status AllowInitiator(const std::string& url, const std::string&, int64_t pdsk_id, const HeadAgentInfo& head,
+                        const std::vector<LegGrant>& legs) override {
     std::unique_lock<std::mutex> lock(mu_);
     ++grants_waiting_;
     cv_.wait(lock, [this] { return !hold_grants_; });
     --grants_waiting_;
     VS_RETURN_IF_ERROR(Enter(url, "allowInitiator"));
+    std::map<int64_t, LegGrant>& thins = thins_[url][pdsk_id];
+    for (const LegGrant& l : legs)
+      if (!l.create && !thins.count(l.chunk_id))
+        return Status::Error(ENOENT, "no thin device for leg " + std::to_string(l.chunk_id) + " (fake)");
+    std::set<int64_t>& mapped = maps_[url][pdsk_id][head.initiator];
+    mapped.clear();
+    for (const LegGrant& l : legs) {
+      if (!thins.count(l.chunk_id)) thins[l.chunk_id] = l;
+      mapped.insert(l.chunk_id);
+    }
     acls_[url][pdsk_id].insert(head.initiator);
     return Status::OK();
   }
@@ -75,13 +121,34 @@ class FakeAgents : public StorageAgentClient, public HeadAgentClient {
     std::lock_guard<std::mutex> lock(mu_);
     VS_RETURN_IF_ERROR(Enter(url, "revokeInitiator"));
     acls_[url][pdsk_id].erase(initiator);
+    maps_[url][pdsk_id].erase(initiator);
+    return Status::OK();
+  }
+  Status DeleteLegs(const std::string& url, const std::string&, int64_t pdsk_id,
+                    const std::vector<LegRef>& legs) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    VS_RETURN_IF_ERROR(Enter(url, "deleteLegs"));
+    for (const LegRef& l : legs) {
+      thins_[url][pdsk_id].erase(l.chunk_id);
+      for (auto& m : maps_[url][pdsk_id]) m.second.erase(l.chunk_id);
+    }
     return Status::OK();
   }
   Status ListExports(const std::string& url, std::vector<ExportAcl>* out) override {
     std::lock_guard<std::mutex> lock(mu_);
     VS_RETURN_IF_ERROR(Enter(url, "listExports"));
-    for (const auto& disk : acls_[url])
-      out->push_back({disk.first, std::vector<std::string>(disk.second.begin(), disk.second.end())});
+    std::set<int64_t> disks;
+    for (const auto& d : acls_[url]) disks.insert(d.first);
+    for (const auto& d : thins_[url]) disks.insert(d.first);
+    for (int64_t pdsk : disks) {
+      ExportAcl e;
+      e.pdsk_id = pdsk;
+      const std::set<std::string>& acl = acls_[url][pdsk];
+      e.initiators.assign(acl.begin(), acl.end());
+      for (const auto& m : maps_[url][pdsk]) e.maps[m.first].assign(m.second.begin(), m.second.end());
+      for (const auto& t : thins_[url][pdsk]) e.legs.push_back(t.second);
+      out->push_back(e);
+    }
     return Status::OK();
   }
   Status AttachVolume(const std::string& url, const std::string&, const VolumeLayout& layout, const HeadAgentInfo&,
@@ -143,6 +210,9 @@ class FakeAgents : public StorageAgentClient, public HeadAgentClient {
   int grants_waiting_ = 0;
   std::map<std::string, int> failing_;
   std::map<std::string, std::map<int64_t, std::set<std::string>>> acls_;
+  // url -> pdsk -> initiator -> mapped chunks; url -> pdsk -> chunk -> thin device
+  std::map<std::string, std::map<int64_t, std::map<std::string, std::set<int64_t>>>> maps_;
+  std::map<std::string, std::map<int64_t, std::map<int64_t, LegGrant>>> thins_;
   std::map<std::string, std::map<int64_t, VolumeLayout>> volumes_;
   std::vector<std::string> calls_;
 };

@@ -38,7 +38,7 @@ class ManagerAttachTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(FinishSyncsOnlyPlannedLegs);
   CPPUNIT_TEST(AbortRemovesIntent);
   CPPUNIT_TEST(HeadWithoutAgentIsStateOnly);
-  CPPUNIT_TEST(DisksStillNeededByOtherVolumes);
+  CPPUNIT_TEST(HeadLegsOfOtherVolumes);
   CPPUNIT_TEST(GrantedAclsOnAServer);
   CPPUNIT_TEST(ReopenTurnsTransitionsIntoError);
   CPPUNIT_TEST(DetachRefusedGoesBack);
@@ -234,7 +234,15 @@ class ManagerAttachTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(int64_t(0), Info(v).hsvr_id);
   }
 
-  void DisksStillNeededByOtherVolumes() {
+  static std::set<int64_t> Disks(const std::map<int64_t, std::vector<LegGrant>>& legs) {
+    std::set<int64_t> out;
+    for (const auto& d : legs) out.insert(d.first);
+    return out;
+  }
+
+  // API.md: a grant carries "the head's legs on that disk (volumes attached
+  // or in transition there), create unless INSYNC".
+  void HeadLegsOfOtherVolumes() {
     Cluster(4);
     const int64_t h = Head("127.2.0.1"), a = Volume("a", 4), b = Volume("b", 4), c = Volume("c", 4);
     for (int64_t v : {a, b}) {
@@ -250,17 +258,37 @@ class ManagerAttachTest : public CppUnit::TestFixture {
         for (const ChunkInfo& ch : m.chunks) out.insert(ch.pdsk_id);
       return out;
     };
-    std::set<int64_t> needed;
-    CPPUNIT_ASSERT(store_->DisksStillNeeded(h, a, &needed).ok());
-    CPPUNIT_ASSERT(needed == disks(b));  // in transition counts
+    std::map<int64_t, std::vector<LegGrant>> needed;
+    CPPUNIT_ASSERT(store_->HeadLegs(h, a, &needed).ok());
+    CPPUNIT_ASSERT(Disks(needed) == disks(b));  // in transition counts
+    VolumeLayout lb;
+    CPPUNIT_ASSERT(store_->ShowLogicalVolume(VolumeRef{b, ""}, &lb).ok());
+    for (const ChunkInfo& ch : lb.mirrors.at(0).chunks) {
+      CPPUNIT_ASSERT_EQUAL(size_t(1), needed[ch.pdsk_id].size());
+      const LegGrant& g = needed[ch.pdsk_id][0];
+      CPPUNIT_ASSERT_EQUAL(ch.id, g.chunk_id);
+      CPPUNIT_ASSERT_EQUAL(ch.thin_id, g.thin_id);
+      CPPUNIT_ASSERT_EQUAL(kMetaMib + ch.length_mib, g.size_mib);
+      CPPUNIT_ASSERT(g.create);  // ALLOCATED: maybe new
+    }
     needed.clear();
-    CPPUNIT_ASSERT(store_->DisksStillNeeded(h, c, &needed).ok());
+    CPPUNIT_ASSERT(store_->HeadLegs(h, c, &needed).ok());
     std::set<int64_t> both = disks(a);
     for (int64_t d : disks(b)) both.insert(d);
-    CPPUNIT_ASSERT(needed == both);
+    CPPUNIT_ASSERT(Disks(needed) == both);
+    size_t existing = 0;
+    for (const auto& d : needed)
+      for (const LegGrant& g : d.second) existing += !g.create;
+    CPPUNIT_ASSERT_EQUAL(size_t(2), existing);  // a's legs are INSYNC: never created again
     needed.clear();
-    CPPUNIT_ASSERT(store_->DisksStillNeeded(Head("127.2.0.2", kHeadUrl, kIqn + "2"), c, &needed).ok());
+    CPPUNIT_ASSERT(store_->HeadLegs(Head("127.2.0.2", kHeadUrl, kIqn + "2"), c, &needed).ok());
     CPPUNIT_ASSERT(needed.empty());
+  }
+
+  static std::set<std::pair<int64_t, std::string>> Granted(const GrantedAcls& view) {
+    std::set<std::pair<int64_t, std::string>> out;
+    for (const auto& g : view.granted) out.insert(g.first);
+    return out;
   }
 
   // What ACL reconciliation (manager/acl_reconcile.h) keeps on a server:
@@ -280,11 +308,14 @@ class ManagerAttachTest : public CppUnit::TestFixture {
     std::vector<PhysicalDiskInfo> disks;
     CPPUNIT_ASSERT(store_->ListPhysicalDisks(ssvrs_[0], &disks).ok());
     const int64_t pdsk = disks.at(0).id;
-    CPPUNIT_ASSERT((view.granted == std::set<std::pair<int64_t, std::string>>{{pdsk, kIqn}, {pdsk, kIqn + "2"}}));
+    CPPUNIT_ASSERT(Granted(view) == (std::set<std::pair<int64_t, std::string>>{{pdsk, kIqn}, {pdsk, kIqn + "2"}}));
+    CPPUNIT_ASSERT_EQUAL(size_t(1), (view.granted[{pdsk, kIqn}].size()));
+    CPPUNIT_ASSERT(view.known_thin[pdsk] == (std::set<int64_t>{1, 2}));
+    CPPUNIT_ASSERT_EQUAL(int64_t(3), view.next_thin[pdsk]);
     CPPUNIT_ASSERT(store_->NotifyFailure(kTargetHsvr, h).ok());  // fenced: its volume released
     view = GrantedAcls();
     CPPUNIT_ASSERT(store_->GrantedAclsOn(ssvrs_[0], &view).ok());
-    CPPUNIT_ASSERT((view.granted == std::set<std::pair<int64_t, std::string>>{{pdsk, kIqn + "2"}}));
+    CPPUNIT_ASSERT(Granted(view) == (std::set<std::pair<int64_t, std::string>>{{pdsk, kIqn + "2"}}));
   }
 
   void ReopenTurnsTransitionsIntoError() {

@@ -187,11 +187,20 @@ class StoreFaultsTest : public CppUnit::TestFixture {
     }
   }
 
+  // The storage agents deleted every doomed leg.
+  void ForgetDoomed() {
+    std::vector<DoomedDisk> doomed;
+    CPPUNIT_ASSERT(store_->DoomedLegs(&doomed).ok());
+    CPPUNIT_ASSERT(!doomed.empty());
+    for (const DoomedDisk& dd : doomed) Walk("ForgetDoomed", [&] { return store_->ForgetDoomed(dd.pdsk_id, dd.legs); });
+  }
+
   void Servers(int count, std::vector<int64_t>* ssvrs, std::vector<int64_t>* pdsks) {
     for (int s = 0; s < count; ++s) {
       int64_t ssvr, pdsk;
       const std::string ip = "127.1.0." + std::to_string(++servers_), domain = "rack" + ip;
-      Walk("RegisterStorageServer", [&] { return store_->RegisterStorageServer({ip}, &domain, &ssvr); });
+      const std::string url = "http://" + ip + ":1";  // an agent: freed legs are doomed first
+      Walk("RegisterStorageServer", [&] { return store_->RegisterStorageServer({ip}, &domain, &ssvr, false, &url); });
       Walk("RegisterPhysicalDisk", [&] { return store_->RegisterPhysicalDisk(ssvr, "/dev/d", kDiskSectors, &pdsk); });
       ssvrs->push_back(ssvr);
       pdsks->push_back(pdsk);
@@ -282,6 +291,7 @@ class StoreFaultsTest : public CppUnit::TestFixture {
       for (const ChunkInfo& l : m.chunks) legs_now.insert(l.id);
     Walk("ConfirmLegs", [&] { return store_->ConfirmLegs(head, a, 0, legs_now); });
     Walk("NoteClusterEvent", [&] { return store_->NoteClusterEvent("error", "isolation", "4 of 9 silent"); });
+    ForgetDoomed();
 
     // A detached volume with a leg to rebuild: attached for the rebuild
     // only, then adopted by a user's attach.
@@ -308,10 +318,18 @@ class StoreFaultsTest : public CppUnit::TestFixture {
     int64_t grown = 0;
     Walk("RegisterPhysicalDisk grown", [&] { return store_->RegisterPhysicalDisk(ssvrs[4], "/dev/d", 2 * kDiskSectors, &grown, true); });
     CPPUNIT_ASSERT_EQUAL(pdsks[4], grown);
+    int64_t labelled = 0;
+    Walk("RegisterPhysicalDisk labelled", [&] {
+      return store_->RegisterPhysicalDisk(ssvrs[3], "/dev/renamed", kDiskSectors, &labelled, true, &pdsks[3]);
+    });
+    CPPUNIT_ASSERT_EQUAL(pdsks[3], labelled);
+    Walk("SetClusterSetting up", [&] { return store_->SetClusterSetting("overcommit", "2.0"); });
+    Walk("SetClusterSetting down", [&] { return store_->SetClusterSetting("overcommit", "1.5"); });
 
     // Deletes: volumes, then a server that never held anything, and heads.
     Walk("DeleteLogicalVolume snapshot", [&] { return store_->DeleteLogicalVolume(VolumeRef{snap, ""}); });
     Walk("DeleteLogicalVolume", [&] { return store_->DeleteLogicalVolume(VolumeRef{b, ""}); });
+    ForgetDoomed();
     std::vector<int64_t> spare_ssvrs, spare_pdsks;
     Servers(1, &spare_ssvrs, &spare_pdsks);
     Walk("NotifyFailure ssvr empty", [&] { return store_->NotifyFailure(kTargetSsvr, spare_ssvrs[0]); });

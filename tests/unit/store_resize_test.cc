@@ -238,8 +238,19 @@ class StoreResizeTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(EAGAIN, store_->BeginDetach(ref, &detach).code());
     Audit();  // grown already in the database
 
-    // The head failed: back to 4 GiB, space returned, nothing else.
+    // The head failed: back to 4 GiB, nothing else. The new legs were
+    // handed to the head (it may have created their thin devices): doomed,
+    // their space returned once their agents delete them.
     CPPUNIT_ASSERT(store_->AbortResize(plan, "EACCES: login refused").ok());
+    CPPUNIT_ASSERT(Used() > used);
+    std::vector<DoomedDisk> doomed;
+    CPPUNIT_ASSERT(store_->DoomedLegs(&doomed).ok());
+    size_t legs = 0;
+    for (const DoomedDisk& d : doomed) {
+      legs += d.legs.size();
+      CPPUNIT_ASSERT(store_->ForgetDoomed(d.pdsk_id, d.legs).ok());
+    }
+    CPPUNIT_ASSERT_EQUAL(size_t(2 * 2), legs);
     CPPUNIT_ASSERT_EQUAL(used, Used());
     VolumeLayout l = Layout(id);
     CPPUNIT_ASSERT_EQUAL(int64_t(4), l.volume.capacity_gib);
@@ -254,8 +265,8 @@ class StoreResizeTest : public CppUnit::TestFixture {
     l = AssertGrownInsync(id, 10);
     CPPUNIT_ASSERT_EQUAL(int(kBound), l.volume.bind_status);
     // The head needs the disks of every leg now.
-    std::set<int64_t> needed;
-    CPPUNIT_ASSERT(store_->DisksStillNeeded(h, 0, &needed).ok());
+    std::map<int64_t, std::vector<LegGrant>> needed;
+    CPPUNIT_ASSERT(store_->HeadLegs(h, 0, &needed).ok());
     for (const MirrorInfo& m : l.mirrors)
       for (const ChunkInfo& c : m.chunks) CPPUNIT_ASSERT(needed.count(c.pdsk_id));
     Audit();
