@@ -19,10 +19,12 @@ namespace vastsky {
 
 namespace {
 
-// The legs each disk may hold: chunks, and held extents (a leg that left
-// its mirror but that a head may still write).
+// The legs each disk still has space for: chunks, held extents (a leg that
+// left its mirror but that a head may still write) and doomed legs (their
+// thin devices not yet deleted by the storage agent).
 Status LoadLegs(Db& db, std::map<int64_t, std::set<int64_t>>* out) {
-  Stmt f(db, "SELECT pdsk_id, id FROM chunk UNION ALL SELECT pdsk_id, chunk_id FROM held_extent");
+  Stmt f(db, "SELECT pdsk_id, id FROM chunk UNION ALL SELECT pdsk_id, chunk_id FROM held_extent "
+             "UNION ALL SELECT pdsk_id, chunk_id FROM doomed_leg");
   while (f.Step()) (*out)[f.Int(0)].insert(f.Int(1));
   return f.status();
 }
@@ -39,14 +41,14 @@ Status RecordFiles(const std::string& dir, std::vector<std::string>* names) {
   return Status::OK();
 }
 
-// With thin legs a leg is its own thin device: it must be one the
-// database still counts (a chunk or a held extent) on that disk.
+// With thin legs a leg is its own thin device: it must be one whose space
+// the database still counts on that disk.
 void CheckLeg(const std::string& where, const VolumeSpec& spec, const LegSpec& leg,
               const std::map<int64_t, std::set<int64_t>>& legs, std::vector<std::string>* problems) {
   auto disk = legs.find(leg.pdsk_id);
   if (disk != legs.end() && disk->second.count(leg.chunk_id)) return;
   problems->push_back(where + ": " + FormatId("lvol", spec.lvol_id) + " leg " + FormatId("dext", leg.chunk_id) + " on " +
-                      FormatId("pdsk", leg.pdsk_id) + " is neither a chunk nor held there");
+                      FormatId("pdsk", leg.pdsk_id) + " is no longer counted there: its space is free");
 }
 
 }  // namespace

@@ -28,8 +28,6 @@ constexpr int64_t kMaxVolumeGib = 1024 * 1024;
 constexpr int kMinRedundancy = 2, kMaxRedundancy = 9, kDefaultRedundancy = 3;
 constexpr int64_t kMetaMib = 1;  // dm-raid superblock + write-intent bitmap per leg
 constexpr double kMinOvercommit = 1.0, kMaxOvercommit = 20.0;
-// dm-thin device ids are 24 bits; 0 is never given out.
-constexpr int64_t kMaxThinId = (int64_t{1} << 24) - 1;
 
 const char* PriorityName(int priority);
 // HIGH and LOW servers and disks take new chunks and attachments.

@@ -12,6 +12,7 @@
 
 #include "agents/host/thin_pool.h"
 #include "agents/storage/exports.h"
+#include "agents/storage/pool_legs.h"
 #include "agents/storage/registration.h"
 #include "lib/api_params.h"
 #include "lib/http_server.h"
@@ -105,7 +106,8 @@ class StorageRegistrationTest : public CppUnit::TestFixture {
     ThinPoolOptions o;
     o.thin_check = "true";
     a->pools.reset(new ThinPools(NewSimDeviceMapper(tmp_->dir + "/dm"), o));
-    a->exports.reset(new Exports(NewSimTarget(tmp_->dir + "/target"), {"127.0.0.1"}, tmp_->dir + "/acls"));
+    a->exports.reset(new Exports(NewSimTarget(tmp_->dir + "/target"), std::make_shared<PoolLegDevices>(a->pools.get()),
+                                 {"127.0.0.1"}, tmp_->dir));
     CPPUNIT_ASSERT(a->exports->Load().ok());
     a->link.reset(new ManagerLink({manager_->url()}, "test-secret-0123456789", "", 5000));
     RegistrationOptions r;

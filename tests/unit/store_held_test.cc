@@ -320,7 +320,7 @@ class StoreHeldTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(store_->ForgetDoomed(gone.pdsk_id, {LegRef{gone.id, gone.thin_id}}).ok());
     std::vector<std::string> problems = Problems({records});
     CPPUNIT_ASSERT_EQUAL(size_t(1), problems.size());
-    CPPUNIT_ASSERT(problems[0].find("is neither a chunk nor held there") != std::string::npos);
+    CPPUNIT_ASSERT(problems[0].find("is no longer counted there") != std::string::npos);
     // A record that is not a record is a problem too.
     CPPUNIT_ASSERT(WriteStateFile(records + "/77", "{", 0600).ok());
     CPPUNIT_ASSERT(Problems({records}).size() > problems.size());
