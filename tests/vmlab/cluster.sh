@@ -131,17 +131,24 @@ vs_disk_table() {   # I TARGET_ARGS: swap the table under server i's disk
 }
 vs_disk_errors() { vs_disk_table "$1" error; }   # I: every read and write fails
 vs_disk_heal() { vs_disk_table "$1" "linear ${VS_RAW[$1]} 0"; }
-# vs_lun_remove PDSKID: the disk's LUN removed from its LIO target (ACL
-# mappings first), the storage server left running: its heads see the leg fail.
+# vs_lun_remove PDSKID: every LUN of the disk (one per leg) removed from
+# its LIO target, the mapped LUNs of each ACL first, the storage server left
+# running: its heads see those legs fail.
 vs_lun_remove() {
-  local t=$VMLAB_LIO/iscsi/iqn.2010-10.org.vastsky:pdsk-$(printf %08x "$1")/tpgt_1 a l
-  [ -d "$t/lun/lun_0" ] || { echo "no LUN at $t"; return 1; }
-  for a in "$t"/acls/*/; do
-    [ -d "$a/lun_0" ] || continue
-    rm -f "$a/lun_0/lun_0" && rmdir "$a/lun_0" || return 1
+  local t=$VMLAB_LIO/iscsi/iqn.2010-10.org.vastsky:pdsk-$(printf %08x "$1")/tpgt_1 a l n=0
+  [ -d "$t/lun" ] || { echo "no target at $t"; return 1; }
+  for a in "$t"/acls/*/lun_*/; do
+    [ -d "$a" ] || continue
+    for l in "$a"*; do [ -L "$l" ] && { rm "$l" || return 1; }; done
+    rmdir "$a" || return 1
   done
-  for l in "$t"/lun/lun_0/*; do [ -L "$l" ] && { rm "$l" || return 1; }; done
-  rmdir "$t/lun/lun_0"
+  for a in "$t"/lun/lun_*/; do
+    [ -d "$a" ] || continue
+    for l in "$a"*; do [ -L "$l" ] && { rm "$l" || return 1; }; done
+    rmdir "$a" || return 1
+    n=$((n + 1))
+  done
+  [ $n -gt 0 ] || { echo "no LUN at $t"; return 1; }
 }
 
 # The whole cluster: manager, every storage agent, the head agent, and
@@ -168,8 +175,11 @@ vs_cluster_down() {
   return $rc
 }
 
-# What the head has: our dm devices, our iSCSI sessions.
-vs_dm_devices() { dmsetup ls 2>/dev/null | awk '$1 ~ /^vastsky-/{print $1}' | sort; }
+# What the head has: our dm devices (vastsky-<lvolid>..., not the storage
+# servers' pools and thin legs, vastsky-pool-* and vastsky-thin-*, which
+# share this kernel), our iSCSI sessions.
+vs_dm_devices() { dmsetup ls 2>/dev/null | awk '$1 ~ /^vastsky-[0-9]/{print $1}' | sort; }
+vs_thin_devices() { dmsetup ls 2>/dev/null | awk '$1 ~ /^vastsky-thin-/{print $1}' | sort; }
 vs_sessions() { vmlab_ia -m session 2>/dev/null | grep -o 'iqn.2010-10.org.vastsky:pdsk-[0-9a-f]*' | sort -u; }
 
 # Logs and state worth reading when a check failed.
