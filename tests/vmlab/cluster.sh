@@ -151,6 +151,23 @@ vs_lun_remove() {
   [ $n -gt 0 ] || { echo "no LUN at $t"; return 1; }
 }
 
+# vs_pdsk_wipe PDSKID: what a storage server exported and activated for the
+# disk gone from the kernel, as on a new machine: its LIO target with every
+# LUN, ACL and per-leg backstore, then its thin devices and pool.
+vs_pdsk_wipe() {
+  local hex; hex=$(printf %08x "$1")
+  local t=$VMLAB_LIO/iscsi/iqn.2010-10.org.vastsky:pdsk-$hex l stores=() d
+  for l in "$t"/tpgt_1/lun/lun_*/*; do [ -L "$l" ] && stores+=("$(readlink -f "$l")"); done
+  vmlab_lio_unexport "iqn.2010-10.org.vastsky:pdsk-$hex" "vastsky-pdsk-$hex" || return 1
+  for d in "${stores[@]}"; do rmdir "$d" || return 1; done
+  for d in $(dmsetup ls | awk -v p="vastsky-thin-$hex-" 'index($1, p) == 1 {print $1}'); do
+    dmsetup remove "$d" || return 1
+  done
+  for d in vastsky-pool-$hex vastsky-pool-$hex-meta vastsky-pool-$hex-data; do
+    ! dmsetup info "$d" >/dev/null 2>&1 || dmsetup remove "$d" || return 1
+  done
+}
+
 # The whole cluster: manager, every storage agent, the head agent, and
 # every server and disk registered with the manager.
 vs_cluster_up() {
