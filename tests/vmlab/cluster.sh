@@ -131,16 +131,40 @@ vs_disk_table() {   # I TARGET_ARGS: swap the table under server i's disk
 }
 vs_disk_errors() { vs_disk_table "$1" error; }   # I: every read and write fails
 vs_disk_heal() { vs_disk_table "$1" "linear ${VS_RAW[$1]} 0"; }
-# vs_lun_remove PDSKID: every leg LUN of the disk removed from its LIO target
-# (ACL mappings first), the storage server left running: its heads see the
-# legs fail.
+# vs_lun_remove PDSKID: every LUN of the disk (one per leg) removed from
+# its LIO target, the mapped LUNs of each ACL first, the storage server left
+# running: its heads see those legs fail.
 vs_lun_remove() {
-  local t=$VMLAB_LIO/iscsi/iqn.2010-10.org.vastsky:pdsk-$(printf %08x "$1")/tpgt_1 d l
-  ls -d "$t"/lun/lun_* >/dev/null 2>&1 || { echo "no LUN at $t"; return 1; }
-  for d in "$t"/acls/*/lun_* "$t"/lun/lun_*; do
-    [ -d "$d" ] || continue
-    for l in "$d"/*; do [ -L "$l" ] && { rm "$l" || return 1; }; done
-    rmdir "$d" || return 1
+  local t=$VMLAB_LIO/iscsi/iqn.2010-10.org.vastsky:pdsk-$(printf %08x "$1")/tpgt_1 a l n=0
+  [ -d "$t/lun" ] || { echo "no target at $t"; return 1; }
+  for a in "$t"/acls/*/lun_*/; do
+    [ -d "$a" ] || continue
+    for l in "$a"*; do [ -L "$l" ] && { rm "$l" || return 1; }; done
+    rmdir "$a" || return 1
+  done
+  for a in "$t"/lun/lun_*/; do
+    [ -d "$a" ] || continue
+    for l in "$a"*; do [ -L "$l" ] && { rm "$l" || return 1; }; done
+    rmdir "$a" || return 1
+    n=$((n + 1))
+  done
+  [ $n -gt 0 ] || { echo "no LUN at $t"; return 1; }
+}
+
+# vs_pdsk_wipe PDSKID: what a storage server exported and activated for the
+# disk gone from the kernel, as on a new machine: its LIO target with every
+# LUN, ACL and per-leg backstore, then its thin devices and pool.
+vs_pdsk_wipe() {
+  local hex; hex=$(printf %08x "$1")
+  local t=$VMLAB_LIO/iscsi/iqn.2010-10.org.vastsky:pdsk-$hex l stores=() d
+  for l in "$t"/tpgt_1/lun/lun_*/*; do [ -L "$l" ] && stores+=("$(readlink -f "$l")"); done
+  vmlab_lio_unexport "iqn.2010-10.org.vastsky:pdsk-$hex" "vastsky-pdsk-$hex" || return 1
+  for d in "${stores[@]}"; do rmdir "$d" || return 1; done
+  for d in $(dmsetup ls | awk -v p="vastsky-thin-$hex-" 'index($1, p) == 1 {print $1}'); do
+    dmsetup remove "$d" || return 1
+  done
+  for d in vastsky-pool-$hex vastsky-pool-$hex-meta vastsky-pool-$hex-data; do
+    ! dmsetup info "$d" >/dev/null 2>&1 || dmsetup remove "$d" || return 1
   done
 }
 
@@ -168,8 +192,11 @@ vs_cluster_down() {
   return $rc
 }
 
-# What the head has: our dm devices, our iSCSI sessions.
-vs_dm_devices() { dmsetup ls 2>/dev/null | awk '$1 ~ /^vastsky-/{print $1}' | sort; }
+# What the head has: our dm devices (vastsky-<lvolid>..., not the storage
+# servers' pools and thin legs, vastsky-pool-* and vastsky-thin-*, which
+# share this kernel), our iSCSI sessions.
+vs_dm_devices() { dmsetup ls 2>/dev/null | awk '$1 ~ /^vastsky-[0-9]/{print $1}' | sort; }
+vs_thin_devices() { dmsetup ls 2>/dev/null | awk '$1 ~ /^vastsky-thin-/{print $1}' | sort; }
 vs_sessions() { vmlab_ia -m session 2>/dev/null | grep -o 'iqn.2010-10.org.vastsky:pdsk-[0-9a-f]*' | sort -u; }
 
 # Logs and state worth reading when a check failed.

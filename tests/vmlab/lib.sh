@@ -304,6 +304,34 @@ vmlab_iscsi_login() {
   vmlab_ia -m node -T "$1" -p "$2:3260,1" -I "${3:-default}" --login >&2 || return
   vmlab_iscsi_disk "$1"
 }
+# vmlab_iscsi_luns TARGET: rescans TARGET's session(s), then prints one
+# line per SCSI disk they have, "SERIAL /dev/sdX", the serial read from the
+# unit serial page (VPD 0x80) in sysfs: no udev in the lab. Without a LUN
+# mapped to this initiator a target shows no disk at all.
+vmlab_iscsi_luns() {
+  local s d sn b
+  for s in /sys/class/iscsi_session/session*; do
+    [ "$(cat "$s/targetname" 2>/dev/null)" = "$1" ] || continue
+    vmlab_ia -m session -r "${s##*session}" --rescan >/dev/null 2>&1
+    for d in "$s"/device/target*/*:*:*:*; do
+      [ -d "$d/block" ] || continue
+      sn=$(tail -c +5 "$d/vpd_pg80" 2>/dev/null | tr -d '\0 ')
+      b=$(ls "$d/block" | head -1)
+      echo "$sn /dev/$b"
+    done
+  done
+}
+# vmlab_iscsi_lun TARGET SERIAL [SECONDS]: the /dev/sdX of that LUN, waiting
+# (rescanning) for it to appear.
+vmlab_iscsi_lun() {
+  local i d
+  for i in $(seq $(( ${3:-20} * 2 ))); do
+    d=$(vmlab_iscsi_luns "$1" | awk -v s="$2" '$1 == s {print $2; exit}')
+    [ -n "$d" ] && [ -b "$d" ] && { echo "$d"; return 0; }
+    sleep 0.5
+  done
+  return 1
+}
 vmlab_iscsi_logout() {   # TARGET IP
   vmlab_ia -m node -T "$1" -p "$2:3260" --logout >&2
 }

@@ -242,10 +242,7 @@ fault_drain() {
   vs_stop $i && vs_mrpc deleteStorageServer "{\"ssvrid\": $s}" >/dev/null || return 1
   tlog "ssvr $s deleted; ss$i comes back as a new server with a blank disk"
   # A new machine: no LIO targets, no agent state, a blank disk.
-  for p in $pdsks; do
-    p=pdsk-$(printf %08x "$p")
-    vmlab_lio_unexport "iqn.2010-10.org.vastsky:$p" "vastsky-$p" || return 1
-  done
+  for p in $pdsks; do vs_pdsk_wipe "$p" || return 1; done
   rm -rf "${VS_W:?}/ss$i" && fallocate -p -o 0 -l $((DISK_MIB << 20)) "$(disk_file $i)" && start_agent $i
 }
 

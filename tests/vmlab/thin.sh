@@ -1,0 +1,131 @@
+#!/bin/bash
+# Runs INSIDE the VM lab: thin legs end to end. Two storage servers of one
+# 2200 MiB disk each (a thin pool each), the manager and a head agent.
+#   1. Volume va (1 GiB, 2 legs) is filled with a pattern, detached and
+#      deleted; the manager has the agents delete its thin devices and the
+#      pools hold no data block afterwards.
+#   2. Volume vb, on the same disks, reads zeros in every MiB of both legs;
+#      4 KiB blocks then written into it read back, and every other byte of
+#      both legs still reads zero (dm-thin zeroes a newly provisioned block).
+#   3. Volume vc is attached and detached, so its LUNs exist on the same
+#      targets; with vb attached, the head's sessions (its own CHAP
+#      credentials, a full rescan) show vb's legs and never vc's.
+# Host side: tests/vmlab/vm.sh run tests/vmlab/thin.sh
+. "$(dirname "$(readlink -f "$0")")/lib.sh"
+. "$(dirname "$(readlink -f "$0")")/cluster.sh"
+
+HSVR=
+NBLOCKS=16
+setup() { vs_lab_setup 2 1 2200; }
+cluster() { vs_cluster_up && HSVR=$(vs_hsvr) && [ -n "$HSVR" ]; }
+attach() { vs_mrpc attachLogicalVolume "{\"lvolname\": \"$1\", \"hsvrid\": $HSVR}" >/dev/null; }
+detach() { vs_mrpc detachLogicalVolume "{\"lvolname\": \"$1\"}" >/dev/null; }
+create() { vs_mrpc createLogicalVolume "{\"lvolname\": \"$1\", \"capacity\": 1, \"redundancy\": 2}" >/dev/null; }
+lvolid() { vs_mrpc listLogicalVolumes "{\"lvolname\": \"$1\"}" | vs_json "d[0]['lvolid']"; }
+# legs NAME: "chunkid pdskid" per leg of the volume.
+legs() { vs_state legs "$1" | awk '{print $4, $5}'; }
+pool_blocks() {   # PDSKID: data blocks the pool has in use (thin-pool status)
+  dmsetup status "$(printf 'vastsky-pool-%08x' "$1")" | awk '{split($6, a, "/"); print a[1]}'
+}
+pdsks() { vs_mrpc listPhysicalDisks '{}' | vs_json '" ".join(str(p["pdskid"]) for p in d)'; }
+
+filled_and_deleted() {
+  create va && attach va || return 1
+  # 1 GiB of 'Z': every block of both legs provisioned with non-zero data.
+  tr '\0' 'Z' < /dev/zero | timeout 900 dd of=/dev/vastsky/va bs=1M count=1024 oflag=direct iflag=fullblock status=none ||
+    return 1
+  [ "$(dd if=/dev/vastsky/va bs=1M skip=1000 count=1 iflag=direct status=none | tr -d Z | wc -c)" = 0 ] ||
+    { echo "the pattern did not read back"; return 1; }
+  local p; for p in $(pdsks); do echo "pdsk $p: $(pool_blocks "$p") data blocks in use"; done
+  detach va && vs_mrpc deleteLogicalVolume '{"lvolname": "va"}' >/dev/null
+}
+pools_empty() {
+  local p; for p in $(pdsks); do [ "$(pool_blocks "$p")" = 0 ] || return 1; done
+  [ -z "$(vs_thin_devices)" ]
+}
+space_returned() {
+  vs_wait 300 pools_empty || { for p in $(pdsks); do echo "pdsk $p: $(pool_blocks "$p") blocks"; done; vs_thin_devices; return 1; }
+}
+
+# check_leg DEVICE LVOL_BYTES OFFSETS...: python reads the data slice; the
+# 4 KiB blocks at OFFSETS must hold the pattern, every other byte zero.
+check_leg() {
+  python3 - "$@" <<'EOF'
+import os, sys
+dev, size, offs = sys.argv[1], int(sys.argv[2]), set(int(o) for o in sys.argv[3:])
+pattern = b"vastsky-thin-leg" * 256
+fd = os.open(dev, os.O_RDONLY)
+bad = 0
+for at in range(0, size, 1 << 20):
+    buf = os.pread(fd, 1 << 20, at)
+    for o in [o for o in offs if at <= o < at + (1 << 20)]:
+        if buf[o - at:o - at + 4096] != pattern: bad += 1; print("block at %d: not the pattern" % o)
+        buf = buf[:o - at] + bytes(4096) + buf[o - at + 4096:]
+    if buf.count(0) != len(buf): bad += 1; print("MiB at %d: not zero" % at)
+sys.exit(1 if bad else 0)
+EOF
+}
+fresh_reads_zeros() {
+  create vb && attach vb || return 1
+  local id c n=0 total=0; id=$(lvolid vb)
+  while read -r c _; do
+    total=$((total + 1))
+    check_leg "/dev/mapper/vastsky-$id-c$c-data" $((1 << 30)) && n=$((n + 1))
+  done <<< "$(legs vb)"
+  echo "compared $n legs of $total with zeros (1024 MiB each)"
+  [ "$n" = "$total" ] && [ "$total" = 2 ]
+}
+OFFSETS=
+written_blocks_only() {
+  local i o id c n=0 total=0
+  for i in $(seq $NBLOCKS); do
+    o=$(( (RANDOM * 32768 + RANDOM) % (262144 - 1) * 4096 ))
+    OFFSETS+=" $o"
+    python3 -c 'import sys; sys.stdout.buffer.write(b"vastsky-thin-leg" * 256)' |
+      dd of=/dev/vastsky/vb bs=4096 seek=$((o / 4096)) count=1 oflag=direct status=none || return 1
+  done
+  id=$(lvolid vb)
+  while read -r c _; do
+    total=$((total + 1))
+    # shellcheck disable=SC2086
+    check_leg "/dev/mapper/vastsky-$id-c$c-data" $((1 << 30)) $OFFSETS && n=$((n + 1))
+  done <<< "$(legs vb)"
+  echo "compared $n legs of $total: $NBLOCKS written 4 KiB blocks, zeros elsewhere"
+  [ "$n" = "$total" ] && [ "$total" = 2 ]
+}
+
+# The serials the head's sessions show after a rescan of every target.
+head_serials() {
+  local t; for t in $(vs_sessions); do vmlab_iscsi_luns "$t"; done | awk '{print $1}' | sort
+}
+serials_of() { legs "$1" | while read -r c _; do printf 'leg-%08x\n' "$c"; done | sort; }
+others_invisible() {
+  create vc && attach vc && detach vc || return 1
+  # vc's LUNs are on the targets (so the check below means something)...
+  local p luns=0
+  for p in $(pdsks); do
+    luns=$((luns + $(ls -d "$VMLAB_LIO/iscsi/iqn.2010-10.org.vastsky:pdsk-$(printf %08x "$p")/tpgt_1/lun/lun_"* | wc -l)))
+  done
+  [ "$luns" = 4 ] || { echo "expected 4 LUNs (vb's and vc's legs) on the targets, found $luns"; return 1; }
+  # ...and the head, attached to vb with its own CHAP credentials, sees vb's legs only.
+  local seen; seen=$(head_serials)
+  [ "$seen" = "$(serials_of vb)" ] || { echo "the head sees: $seen; vb's legs: $(serials_of vb | tr '\n' ' ')"; return 1; }
+  echo "the head sees ${seen//$'\n'/ }; vc's legs $(serials_of vc | tr '\n' ' ')are on the targets but not mapped to it"
+}
+
+final_cleanup_and_audit() {
+  detach vb && vs_mrpc deleteLogicalVolume '{"lvolname": "vb"}' >/dev/null &&
+    vs_mrpc deleteLogicalVolume '{"lvolname": "vc"}' >/dev/null && space_returned && vs_cluster_down || return 1
+  "$VS_BIN/vastsky-manager" --db $VS_W/manager.db --audit
+}
+
+fail_out() { vs_dump; vmlab_summary thin; exit 1; }
+vmlab_check "setup: modules, 2 netns, iscsid, TLS, 2 loop disks of 2200 MiB" setup || fail_out
+vmlab_check "manager, 2 storage agents (a thin pool per disk) and the head agent up" cluster || fail_out
+vmlab_check "va: 1 GiB written with a pattern, detached, deleted" filled_and_deleted || fail_out
+vmlab_check "va's thin devices deleted by the agents; the pools hold no data block" space_returned
+vmlab_check "vb on the same disks: both legs read zeros in every MiB" fresh_reads_zeros
+vmlab_check "vb: 4 KiB blocks written read back; every other byte of both legs is zero" written_blocks_only
+vmlab_check "vc's LUNs on the same targets are invisible to the head attached to vb" others_invisible
+vmlab_check "detach, deletes, space back in the pools, clean shutdown, database audit" final_cleanup_and_audit
+vmlab_summary thin || { vs_dump; exit 1; }
