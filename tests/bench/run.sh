@@ -5,7 +5,8 @@
 # sets the manager's --chunk-size (default 4G); BENCH_KEEP=1 keeps the temp dir
 # (database, manager log) for a closer look. Exits non-zero only on errors; a
 # missed target is printed as MISS. Then the VM lab's data-path figures
-# (tests/vmlab/datapath-bench.sh) unless VASTSKY_SKIP_VMLAB=1. The rebuild
+# (tests/vmlab/datapath-bench.sh) and the scale of one LIO target's leg LUNs
+# (kernel-tests scale) unless VASTSKY_SKIP_VMLAB=1. The rebuild
 # simulator's MISS is reported but does not fail the run. The XCP driver's
 # per-call cost comes after the simulator.
 set -u
@@ -41,5 +42,7 @@ fi
 # The data path's figures need the VM lab (real iSCSI and dm raid1).
 if [ "${VASTSKY_SKIP_VMLAB:-0}" != 1 ]; then
   "$ROOT/tests/vmlab/vm.sh" run "$ROOT/tests/vmlab/datapath-bench.sh" | grep -E '^bench:|FAIL|datapath-bench:' || rc=1
+  # One LIO target with 2,000 leg LUNs, 256 of them mapped to one head.
+  "$ROOT/tests/vmlab/vm.sh" run "$ROOT/tests/vmlab/kernel-tests.sh" scale | grep -E '^bench:|FAIL|kernel-tests:' || rc=1
 fi
 exit $rc

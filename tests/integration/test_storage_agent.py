@@ -63,10 +63,13 @@ class StorageAgentTest(unittest.TestCase):
         for i, a in enumerate(self.agents):
             s = self.server_of(a)
             self.assertEqual(s["priority"], HIGH)
-            self.assertEqual(s["capacity"], sum(self.DISKS[i]))
+            # A disk registers its pool's data: the disk less its label and
+            # pool metadata (under 1 GiB at these sizes), in whole GiB.
+            pools = [gib - 1 for gib in self.DISKS[i]]
+            self.assertEqual(s["capacity"], sum(pools))
             disks = self.disks_of(a)
             self.assertEqual([d["local_path"] for d in disks], a.disks)
-            self.assertEqual([d["capacity"] for d in disks], list(self.DISKS[i]))
+            self.assertEqual([d["capacity"] for d in disks], pools)
             exports = a.proxy().listExports(req())
             self.assertEqual(sorted(e["pdskid"] for e in exports), sorted(d["pdskid"] for d in disks))
             for e in exports:
