@@ -41,7 +41,9 @@ if [ -s "$dir/manager.log" ]; then
 fi
 # The data path's figures need the VM lab (real iSCSI and dm raid1).
 if [ "${VASTSKY_SKIP_VMLAB:-0}" != 1 ]; then
-  "$ROOT/tests/vmlab/vm.sh" run "$ROOT/tests/vmlab/datapath-bench.sh" | grep -E '^bench:|FAIL|datapath-bench:' || rc=1
+  # A drain's rebuild writes whole legs into the lab's RAM-backed disks.
+  VMLAB_MEM=7168 VMLAB_TIMEOUT=2400 VS_TMPFS=5000m VMLAB_PASSENV=VS_TMPFS \
+    "$ROOT/tests/vmlab/vm.sh" run "$ROOT/tests/vmlab/datapath-bench.sh" | grep -E '^bench:|FAIL|datapath-bench:' || rc=1
   # One LIO target with 2,000 leg LUNs, 256 of them mapped to one head.
   "$ROOT/tests/vmlab/vm.sh" run "$ROOT/tests/vmlab/kernel-tests.sh" scale | grep -E '^bench:|FAIL|kernel-tests:' || rc=1
 fi

@@ -1,12 +1,16 @@
 #!/bin/bash
 # Runs INSIDE the VM lab (`make bench` runs it): the data path's figures.
-# 1. The six LUNs used directly (the head logged in to each, as the manager
-#    would authorise it): sequential and random, read and write, 4 fio jobs
-#    each spread over all six.
-# 2. A volume of four 1 GiB mirrors (redundancy 2) over the same LUNs: its
-#    attach time through the manager (three times), then the same fio runs,
-#    one job per mirror.
-# Under TCG absolute numbers mean little; the ratio volume/LUNs is the figure.
+# 1. The six disks raw, each exported as one LUN before any agent runs (the
+#    head logged in to each): sequential and random, read and write, 4 fio
+#    jobs each spread over all six.
+# 2. A volume of four 1 GiB mirrors (redundancy 2) on thin legs over the
+#    same disks: its attach time through the manager (three times), then
+#    the same fio runs, one job per mirror.
+# 3. First write against rewrite (4 KiB random, thin space), the attach time
+#    of a 16-mirror volume, sequential writes during a drain's rebuild
+#    against without, and each rebuilt leg's pool space against its mirror's
+#    other leg.
+# Under TCG absolute numbers mean little; the ratios are the figures.
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
 . "$(dirname "$(readlink -f "$0")")/cluster.sh"
 RUNTIME=${BENCH_FIO_SECONDS:-15}
@@ -29,26 +33,30 @@ fio_all() {   # PREFIX ARGS...: the four workloads
   fio_bw "$p rand-read" randread 4k "$@" && fio_bw "$p rand-write" randwrite 4k "$@"
 }
 
+# The disks raw: before any agent runs, each backing file is exported
+# through LIO as one LUN (the lab's own configfs helpers), the head logs in
+# and fio runs 1 GiB into each, clear of the first MiB that would later
+# hold the agent's label. Then everything is taken down again.
 raw_luns() {
-  local disks iqns=() devs=() i p ip
-  disks=$(vs_mrpc listPhysicalDisks '{}') || return 1
-  for p in $(echo "$disks" | vs_json "' '.join('%d:%d' % (x['pdskid'], x['ssvrid']) for x in d)"); do
-    i=${p#*:} p=${p%%:*}
-    vs_arpc "$i" allowInitiator "{\"opid\": \"bench-$p\", \"pdskid\": $p, \"initiator\": \"$VMLAB_HEAD_IQN\", \"chap_user\": \"$CHAP_USER\", \"chap_secret\": \"$CHAP_SECRET\"}" >/dev/null || return 1
-    local iqn; iqn=$(printf 'iqn.2010-10.org.vastsky:pdsk-%08x' "$p")
-    ip=$(vs_mrpc listStorageServers "{\"ssvrid\": $i}" | vs_json 'd[0]["ip_data"][0]')
-    vmlab_iscsi_node "$iqn" "$ip" && vmlab_iscsi_auth "$iqn" "$ip" $CHAP_USER $CHAP_SECRET || return 1
-    devs+=("$(vmlab_iscsi_login "$iqn" "$ip")") || return 1
-    iqns+=("$iqn|$ip|$i|$p")
+  local i d f iqn name ip devs=() names=()
+  for i in $(seq "$VS_SERVERS"); do
+    ip=$(vmlab_ss_ip "$i")
+    for d in $(seq "$VS_DISKS_PER"); do
+      f=$VMLAB_DISKS/ss$i-disk$d.img name=raw-ss$i-d$d iqn=iqn.2024-01.org.vastsky.vmlab:raw-ss$i-d$d
+      vmlab_lio_export "ss$i" "$name" "$iqn" "$f" "$ip" && vmlab_lio_allow "$iqn" "$VMLAB_HEAD_IQN" $CHAP_USER $CHAP_SECRET &&
+        vmlab_iscsi_node "$iqn" "$ip" && vmlab_iscsi_auth "$iqn" "$ip" $CHAP_USER $CHAP_SECRET || return 1
+      devs+=("$(vmlab_iscsi_login "$iqn" "$ip")") || return 1
+      names+=("$iqn|$ip|$name")
+    done
   done
   local files; files=$(IFS=:; echo "${devs[*]}")
   # Every job spreads over all six LUNs (fio round-robins its files).
-  fio_all raw --filename="$files" --size=256m || return 1
-  for p in "${iqns[@]}"; do   # back to how the manager left it
-    IFS="|" read -r iqn ip i p <<< "$p"
+  fio_all raw --filename="$files" --size=256m --offset=1g || return 1
+  for d in "${names[@]}"; do
+    IFS="|" read -r iqn ip name <<< "$d"
     vmlab_iscsi_logout "$iqn" "$ip" >/dev/null 2>&1
     vmlab_ia -m node -T "$iqn" -o delete >/dev/null 2>&1
-    vs_arpc "$i" revokeInitiator "{\"opid\": \"bench-r$p\", \"pdskid\": $p, \"initiator\": \"$VMLAB_HEAD_IQN\"}" >/dev/null || return 1
+    vmlab_lio_unexport "$iqn" "$name" || return 1
   done
 }
 
@@ -61,19 +69,100 @@ volume() {
     t0=$(vmlab_now)
     vs_mrpc attachLogicalVolume "{\"lvolname\": \"bench\", \"hsvrid\": $hsvr}" >/dev/null || return 1
     ATTACH_TIMES+=" $(vmlab_elapsed "$t0")s"
-    [ $n = 3 ] || vs_mrpc detachLogicalVolume '{"lvolname": "bench"}' >/dev/null || return 1
+    [ $n = 3 ] || echo "bench: first write to thin space, 4 KiB random: ${IOPS[fresh]:-?} IOPS; rewrite ${IOPS[rewrite]:-?} IOPS; ratio $(python3 -c "print('%.2f' % (${IOPS[fresh]:-0} / max(1, ${IOPS[rewrite]:-0})))")"
+echo "bench: attach of a 16-mirror volume (32 legs on 6 disks): ${BIG_ATTACH:-?} s"
+echo "bench: sequential write during a rebuild: ${BW[rebuild seq-write]:-?} KiB/s against ${BW[vol seq-write]:-?} without; ratio $(python3 -c "print('%.2f' % (${BW[rebuild seq-write]:-0} / max(1, ${BW[vol seq-write]:-0})))")"
+IFS=';' read -ra pairs <<< "$REBUILT"
+for p in "${pairs[@]}"; do
+  set -- $p
+  [ $# = 2 ] || continue
+  a=$(thin_sectors "${1%%:*}" "${1#*:}") b=$(thin_sectors "${2%%:*}" "${2#*:}")
+  echo "bench: mirror legs' pool space: pdsk ${1%%:*} thin ${1#*:} $((a / 2048)) MiB, pdsk ${2%%:*} thin ${2#*:} $((b / 2048)) MiB"
+done
+vs_mrpc detachLogicalVolume '{"lvolname": "bench"}' >/dev/null || return 1
   done
   # One job per mirror: 64 MiB at the start of each, all 8 legs busy.
   fio_all vol --filename=/dev/vastsky/bench --size=64m --offset_increment=1g
 }
 
+
+# First-write cost: 4 KiB random writes (32 MiB over 256 MiB, queue depth 16)
+# to a fresh volume, whose every write provisions and zeroes a pool block,
+# then the same offsets again (rewrites of provisioned blocks).
+declare -A IOPS
+fio_iops() {   # KEY ARGS...
+  local key=$1 out; shift
+  out=$(timeout 900 fio --name=fw --direct=1 --ioengine=libaio --iodepth=16 --rw=randwrite --bs=4k --size=256m \
+        --io_size=32m --randrepeat=1 --randseed=11 --output-format=json "$@") || return 1
+  IOPS[$key]=$(echo "$out" | vs_json "int(d['jobs'][0]['write']['iops'])")
+}
+first_write() {
+  local hsvr; hsvr=$(vs_hsvr)
+  vs_mrpc createLogicalVolume '{"lvolname": "fw", "capacity": 1, "redundancy": 2}' >/dev/null &&
+    vs_mrpc attachLogicalVolume "{\"lvolname\": \"fw\", \"hsvrid\": $hsvr}" >/dev/null || return 1
+  fio_iops fresh --filename=/dev/vastsky/fw && fio_iops rewrite --filename=/dev/vastsky/fw || return 1
+  vs_mrpc detachLogicalVolume '{"lvolname": "fw"}' >/dev/null
+}
+
+# Attach time of a volume of 16 mirrors (32 legs on 6 disks): overcommit 4
+# gives the room; thin legs hold nothing until written.
+BIG_ATTACH=
+big_attach() {
+  local hsvr t0; hsvr=$(vs_hsvr)
+  vs_mrpc setClusterSetting '{"name": "overcommit", "value": "4"}' >/dev/null &&
+    vs_mrpc createLogicalVolume '{"lvolname": "big", "capacity": 16, "redundancy": 2}' >/dev/null || return 1
+  t0=$(vmlab_now)
+  vs_mrpc attachLogicalVolume "{\"lvolname\": \"big\", \"hsvrid\": $hsvr}" >/dev/null || return 1
+  BIG_ATTACH=$(vmlab_elapsed "$t0")
+  vs_mrpc detachLogicalVolume '{"lvolname": "big"}' >/dev/null
+}
+
+# A rebuild under a client: the disk under the bench volume's first leg is
+# drained (a new leg is added and rebuilt, then the old one dropped) while
+# fio writes sequentially; then each rebuilt leg's pool space against its
+# source's (dm-thin's mapped sectors of the two thin devices).
+thin_sectors() {   # PDSKID THIN_ID: sectors the thin device has provisioned
+  dmsetup status "$(printf 'vastsky-thin-%08x-%d' "$1" "$2")" | awk '{print $4}'
+}
+REBUILT=
+rebuild_under_load() {
+  local from
+  from=$(vs_state legs bench | awk 'NR == 1 {print $5}')
+  [ -n "$from" ] || return 1
+  vs_mrpc setRebuildRates '{"disk_mibs": 50, "cluster_mibs": 0}' >/dev/null &&
+    vs_mrpc drainPhysicalDisk "{\"pdskid\": $from}" >/dev/null || return 1
+  fio_bw "rebuild seq-write" write 1m --filename=/dev/vastsky/bench --size=64m --offset_increment=1g || return 1
+  vs_wait 3000 drained "$from" || { echo "the drain did not finish"; return 1; }
+  # The moved legs: compared with the other leg of their mirror.
+  local line
+  while read -r line; do REBUILT+="$line;"; done < <(vs_mrpc showLogicalVolume '{"lvolname": "bench"}' | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+def legs(node):
+    if node["lvoltype"] == 3: yield node
+    for c in node.get("components", []): yield from legs(c)
+def mirrors(node):
+    if node["lvoltype"] == 2: yield node
+    for c in node.get("components", []): yield from mirrors(c)
+for m in mirrors(d):
+    l = [(x["lvolspec"]["pdskid"], x["lvolspec"]["thin_id"]) for x in legs(m)]
+    print(" ".join("%d:%d" % p for p in l))')
+}
+drained() {
+  ! vs_mrpc showLogicalVolume '{"lvolname": "bench"}' | grep -q "\"pdskid\": $1[,}]" &&
+    [ "$(vs_mrpc getClusterStatus '{}' | vs_json 'd["rebuilds_queued"] + d["rebuilds_running"]')" = 0 ]
+}
+
 vmlab_check "setup: 3 storage servers x 2 disks" vs_lab_setup 3 2 3700 || { vs_dump; exit 1; }
-vmlab_check "cluster up" vs_cluster_up || { vs_dump; exit 1; }
-vmlab_check "fio on the 6 LUNs directly" raw_luns || { vs_dump; exit 1; }
-vmlab_check "volume of 4 mirrors: attach x3, fio" volume || { vs_dump; exit 1; }
+vmlab_check "fio on the 6 disks raw, one LUN each, before any agent" raw_luns || { vs_dump; exit 1; }
+vmlab_check "cluster up: a thin pool per disk" vs_cluster_up || { vs_dump; exit 1; }
+vmlab_check "volume of 4 mirrors on thin legs: attach x3, fio" volume || { vs_dump; exit 1; }
+vmlab_check "first write against rewrite, 4 KiB random" first_write
+vmlab_check "attach of a 16-mirror volume" big_attach
+vmlab_check "a drain's rebuild under sequential writes" rebuild_under_load
 echo
 echo "bench: attach of a 4-mirror volume (8 legs on 6 disks), seconds:$ATTACH_TIMES"
-printf 'bench: %-11s %12s %12s %7s\n' mode "LUNs KiB/s" "volume KiB/s" ratio
+printf 'bench: %-11s %12s %12s %7s\n' mode "raw KiB/s" "thin KiB/s" ratio
 for m in seq-read seq-write rand-read rand-write; do
   printf 'bench: %-11s %12s %12s %7s\n' $m "${BW[raw $m]}" "${BW[vol $m]}" \
     "$(python3 -c "print('%.2f' % (${BW[vol $m]} / max(1, ${BW[raw $m]})))")"
