@@ -130,7 +130,8 @@ other_leg_invisible() {
     return 0
   fi
   [ "$(echo "$luns" | awk '{print $1}')" = "$(serial_of 1)" ] || { echo "the head sees: $luns"; return 1; }
-  [ -d "/sys/kernel/config/target/iscsi/$(iqn_of "${PDSK[1]}")/tpgt_1/lun/lun_1" ] || { echo "leg 2 has no LUN"; return 1; }
+  local n; n=$(ls -d "/sys/kernel/config/target/iscsi/$(iqn_of "${PDSK[1]}")/tpgt_1/lun/lun_"* | wc -l)
+  [ "$n" = 2 ] || { echo "the target has $n LUNs, not 2 (legs 1 and 2)"; return 1; }
 }
 # The kernel keeps a SCSI device whose LUN went away (a rescan adds LUNs, it
 # never removes them): narrowing shows as I/O errors on it, and the head
