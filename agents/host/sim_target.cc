@@ -195,7 +195,8 @@ class SimTarget : public IscsiTarget {
       f >> kind >> iqn >> a;
       if (kind == "target") {
         std::istringstream portals(Undash(a));
-        for (std::string p; std::getline(portals, p, ',');) (*all)[iqn].portals.push_back(p);
+        SimExport& e = (*all)[iqn];  // also without portals
+        for (std::string p; std::getline(portals, p, ',');) e.portals.push_back(p);
       } else if (kind == "lun" && f >> b) {
         SimExport& e = (*all)[iqn];
         int n = -1;
