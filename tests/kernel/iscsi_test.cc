@@ -482,23 +482,30 @@ class TgtKernelTest : public IscsiKernelChecks {
   }
 };
 
-// Issue 13, scale: "one disk exporting at least 2,000 leg LUNs" and an ACL
-// mapping 256 of them, through LIO's configfs from the agent's own code.
-// Backed by sparse files (fileio): the cost measured is configfs's. Prints
-// the times; asserts only the outcome.
-class LioScaleTest : public CppUnit::TestFixture {
-  CPPUNIT_TEST_SUITE(LioScaleTest);
-  CPPUNIT_TEST(TwoThousandLunsAndAMapOf256);
-  CPPUNIT_TEST_SUITE_END();
-
-  static constexpr int kLuns = 2000, kMapped = 256;
-  const std::string iqn_ = "iqn.2010-10.org.vastsky:pdsk-7e570002";
-  const std::string head_ = "iqn.2024-01.org.vastsky.test:scale-head";
+// A LIO target iqn_ over sparse files in a temporary directory (fileio
+// backstores): configfs's side only, no login.
+class LioFileLegsFixture : public CppUnit::TestFixture {
+ protected:
+  explicit LioFileLegsFixture(std::string iqn) : iqn_(std::move(iqn)) {}
+  const std::string iqn_;
   std::string dir_;
+
+  // n LUNs of 1 MiB files, serials from LegSerial(first_chunk).
+  std::vector<LunSpec> FileLegs(int n, int64_t first_chunk) {
+    std::vector<LunSpec> out;
+    for (int i = 0; i < n; ++i) {
+      LunSpec l{LegSerial(first_chunk + i), dir_ + "/leg-" + std::to_string(i)};
+      int fd = open(l.device.c_str(), O_WRONLY | O_CREAT, 0600);
+      CPPUNIT_ASSERT(fd >= 0 && ftruncate(fd, 1 << 20) == 0);
+      close(fd);
+      out.push_back(l);
+    }
+    return out;
+  }
 
  public:
   void setUp() override {
-    char path[] = "/tmp/vastsky-lio-scale-XXXXXX";
+    char path[] = "/tmp/vastsky-lio-legs-XXXXXX";
     CPPUNIT_ASSERT(mkdtemp(path) != nullptr);
     dir_ = path;
   }
@@ -506,16 +513,25 @@ class LioScaleTest : public CppUnit::TestFixture {
     (void)NewLioTarget()->Unexport(iqn_);
     std::filesystem::remove_all(dir_);
   }
+};
+
+// Issue 13, scale: "one disk exporting at least 2,000 leg LUNs" and an ACL
+// mapping 256 of them, through LIO's configfs from the agent's own code.
+// Backed by sparse files (fileio): the cost measured is configfs's. Prints
+// the times; asserts only the outcome.
+class LioScaleTest : public LioFileLegsFixture {
+  CPPUNIT_TEST_SUITE(LioScaleTest);
+  CPPUNIT_TEST(TwoThousandLunsAndAMapOf256);
+  CPPUNIT_TEST_SUITE_END();
+
+  static constexpr int kLuns = 2000, kMapped = 256;
+  const std::string head_ = "iqn.2024-01.org.vastsky.test:scale-head";
+
+ public:
+  LioScaleTest() : LioFileLegsFixture("iqn.2010-10.org.vastsky:pdsk-7e570002") {}
 
   void TwoThousandLunsAndAMapOf256() {
-    std::vector<LunSpec> luns;
-    for (int i = 0; i < kLuns; ++i) {
-      LunSpec l{LegSerial(0x10000 + i), dir_ + "/leg-" + std::to_string(i)};
-      int fd = open(l.device.c_str(), O_WRONLY | O_CREAT, 0600);
-      CPPUNIT_ASSERT(fd >= 0 && ftruncate(fd, 1 << 20) == 0);
-      close(fd);
-      luns.push_back(l);
-    }
+    const std::vector<LunSpec> luns = FileLegs(kLuns, 0x10000);
     std::vector<std::string> mapped, narrower;
     for (int i = 0; i < kMapped; ++i) mapped.push_back(luns[i * (kLuns / kMapped)].serial);
     narrower.assign(mapped.begin(), mapped.begin() + kMapped / 2);
@@ -566,15 +582,13 @@ class LioScaleTest : public CppUnit::TestFixture {
 // target torn down (as a reboot does) and the other two added again with
 // their recorded numbers: each ACL maps them at the numbers it had, which
 // are their target numbers. (Backed by sparse files: no login needed.)
-class LioLunNumberTest : public CppUnit::TestFixture {
+class LioLunNumberTest : public LioFileLegsFixture {
   CPPUNIT_TEST_SUITE(LioLunNumberTest);
   CPPUNIT_TEST(NumbersSurviveATeardownAfterAMiddleLegIsDeleted);
   CPPUNIT_TEST_SUITE_END();
 
-  const std::string iqn_ = "iqn.2010-10.org.vastsky:pdsk-7e570003";
   const std::string head_ = "iqn.2024-01.org.vastsky.test:numbers-head";
   const std::string root_ = "/sys/kernel/config/target/iscsi/" + iqn_ + "/tpgt_1";
-  std::string dir_;
 
   // The ACL's mapped LUN numbers in configfs, each with the target LUN it
   // links to ("lun_2" -> "lun_2").
@@ -598,25 +612,10 @@ class LioLunNumberTest : public CppUnit::TestFixture {
   }
 
  public:
-  void setUp() override {
-    char path[] = "/tmp/vastsky-lio-numbers-XXXXXX";
-    CPPUNIT_ASSERT(mkdtemp(path) != nullptr);
-    dir_ = path;
-  }
-  void tearDown() override {
-    (void)NewLioTarget()->Unexport(iqn_);
-    std::filesystem::remove_all(dir_);
-  }
+  LioLunNumberTest() : LioFileLegsFixture("iqn.2010-10.org.vastsky:pdsk-7e570003") {}
 
   void NumbersSurviveATeardownAfterAMiddleLegIsDeleted() {
-    std::vector<LunSpec> legs;
-    for (int i = 0; i < 3; ++i) {
-      LunSpec l{LegSerial(0x20000 + i), dir_ + "/leg-" + std::to_string(i)};
-      int fd = open(l.device.c_str(), O_WRONLY | O_CREAT, 0600);
-      CPPUNIT_ASSERT(fd >= 0 && ftruncate(fd, 1 << 20) == 0);
-      close(fd);
-      legs.push_back(l);
-    }
+    std::vector<LunSpec> legs = FileLegs(3, 0x20000);
     std::unique_ptr<IscsiTarget> t = NewLioTarget();
     CPPUNIT_ASSERT(t->Export({iqn_, {}}).ok());
     for (LunSpec& l : legs) {
