@@ -113,11 +113,23 @@ Status Exports::AddLeg(int64_t pdsk_id, const Leg& leg) {
     known = Leg{leg.chunk_id, leg.thin_id, leg.size_mib, false, known.lun};
     VS_RETURN_IF_ERROR(SaveLegs());
   }
+  // A line from before numbers were kept: a free number, or the one the
+  // kernel has it at already (kept from now on) unless another leg has
+  // that one recorded.
+  LunSpec spec{LegSerial(leg.chunk_id), device, known.lun >= 0 ? known.lun : FreeLun(pdsk_id)};
   int lun = -1;
-  st = target_->AddLun(DiskIqn(pdsk_id), LunSpec{LegSerial(leg.chunk_id), device, known.lun}, &lun);
+  st = target_->AddLun(DiskIqn(pdsk_id), spec, &lun);
+  if (st.code() == EEXIST && known.lun < 0) {
+    spec.lun = -1;
+    st = target_->AddLun(DiskIqn(pdsk_id), spec, &lun);
+  }
   if (!st.ok()) return Status::Error(st.code(), LegName(pdsk_id, leg) + ": " + st.message());
   if (known.lun == lun) return Status::OK();
-  known.lun = lun;  // a line from before numbers were kept: the kernel's number, kept from now on
+  for (const auto& l : disk)
+    if (l.second.lun == lun)
+      return Status::Error(EEXIST, LegName(pdsk_id, leg) + ": the kernel has it at LUN " + std::to_string(lun) +
+                                       ", recorded for " + FormatId("dext", l.first));
+  known.lun = lun;
   return SaveLegs();
 }
 

@@ -345,6 +345,15 @@ class StorageExportsTest : public CppUnit::TestFixture {
     std::string text;
     CPPUNIT_ASSERT(ReadStateFile(dir + "/legs", &text).ok());
     CPPUNIT_ASSERT_EQUAL(std::string("7 1 1 64 2\n7 2 2 64 1\n7 3 3 64 0\n"), text);
+    // An old line never takes a number another leg has recorded: leg 4
+    // (thin device gone) keeps 3, the kernel's smallest free.
+    devices->thins[{7, 5}] = 64;
+    CPPUNIT_ASSERT(WriteStateFile(dir + "/legs", text + "7 4 4 64 3\n7 5 5 64\n", 0600).ok());
+    std::unique_ptr<Exports> next = Open(dir, "kernel", devices);
+    CPPUNIT_ASSERT(next->Export(7, dir + "/disk").ok());
+    CPPUNIT_ASSERT_EQUAL(4, KernelLuns(dir, "kernel").at(5));
+    CPPUNIT_ASSERT(ReadStateFile(dir + "/legs", &text).ok());
+    CPPUNIT_ASSERT(text.find("7 5 5 64 4\n") != std::string::npos);
     std::filesystem::remove_all(dir);
   }
 
