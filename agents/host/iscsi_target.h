@@ -3,7 +3,12 @@
 // and per allowed initiator an ACL with its own CHAP credentials and the
 // LUNs it may see (LIO's mapped LUNs; tgt cannot mask LUNs per initiator,
 // see tgt_target.cc). Every call is idempotent, because the agent replays
-// them after a restart or reboot. Implementations are thread-safe.
+// them after a restart or reboot. A LUN keeps its number for the life of
+// its leg: a head whose session recovers across a storage server reboot
+// keeps its SCSI devices by LUN number, without checking serials, so the
+// caller records each number and gives it back (LunSpec::lun), and every
+// initiator sees a LUN at its target number. Implementations are
+// thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +29,9 @@ struct TargetSpec {
 struct LunSpec {
   std::string serial;  // LegSerial(chunk): the head finds the leg by it
   std::string device;  // block device (or regular file, for tests)
+  // The target LUN number (tgt: LUN lun + 1). -1 in AddLun: the number the
+  // serial has on the target already, else the smallest free one.
+  int lun = -1;
 };
 
 struct InitiatorAccess {
@@ -35,6 +43,7 @@ struct InitiatorAccess {
 struct InitiatorInfo {
   std::string initiator;
   std::vector<std::string> serials;  // the LUNs it sees (tgt: all of them)
+  std::vector<int> luns;             // the LUN number it sees each at
 };
 
 struct TargetInfo {
@@ -50,17 +59,22 @@ class IscsiTarget {
   virtual Status Export(const TargetSpec& spec) = 0;
   // Tears the target down with its LUNs and ACLs; unknown is fine.
   virtual Status Unexport(const std::string& iqn) = 0;
-  // Adds the LUN if missing. ENOENT if the target is not exported; EEXIST if
-  // the serial already serves another device.
-  virtual Status AddLun(const std::string& iqn, const LunSpec& lun) = 0;
+  // Adds the LUN if missing, at lun.lun when that is set; *number (may be
+  // null) is its LUN number. ENOENT if the target is not exported; EEXIST if
+  // the serial already serves another device, or lun.lun is set and another
+  // serial holds that number or this serial is at another number (kept
+  // there: a head may use it, and a LUN is never renumbered under a head).
+  virtual Status AddLun(const std::string& iqn, const LunSpec& lun, int* number) = 0;
+  Status AddLun(const std::string& iqn, const LunSpec& lun) { return AddLun(iqn, lun, nullptr); }
   // Unmaps the LUN from every ACL, then removes it; absent is fine.
   virtual Status RemoveLun(const std::string& iqn, const std::string& serial) = 0;
   // Adds the initiator's ACL or updates its credentials; maps nothing.
   // ENOENT if the target is not exported.
   virtual Status Allow(const std::string& iqn, const InitiatorAccess& access) = 0;
   // Afterwards the initiator sees exactly these LUNs (by serial): the
-  // missing are mapped at free mapped-LUN numbers of its own, the rest
-  // unmapped. ENOENT if the ACL or one of the LUNs does not exist.
+  // missing are mapped at their target LUN numbers (so a LUN's number is
+  // the same to every initiator and across reboots), the rest unmapped.
+  // ENOENT if the ACL or one of the LUNs does not exist.
   virtual Status Map(const std::string& iqn, const std::string& initiator,
                      const std::vector<std::string>& serials) = 0;
   // Unmaps everything and removes the ACL; the initiator's sessions end

@@ -3,9 +3,12 @@
 //   core/iblock_0/vastsky-<serial>   backstore per leg (fileio_0 for a
 //                                    regular file); wwn/vpd_unit_serial
 //   iscsi/<iqn>/tpgt_1/lun/lun_<k>/vastsky-<serial> -> the backstore
-//                                    (k: the smallest free number)
-//   iscsi/<iqn>/tpgt_1/acls/<initiator>/lun_<j>/lun -> .../lun/lun_<k>
-//                                    (j: the smallest free in that ACL), auth/*
+//                                    (k: the caller's, recorded for the life
+//                                    of the leg; else the smallest free)
+//   iscsi/<iqn>/tpgt_1/acls/<initiator>/lun_<k>/lun -> .../lun/lun_<k>
+//                                    (mapped at the target number: LIO allows
+//                                    sparse mapped LUNs, Linux finds them by
+//                                    REPORT LUNS), auth/*
 // with generate_node_acls=0 and authentication=1: only listed initiators
 // with the right CHAP secret log in, and each sees only its mapped LUNs.
 // configfs is global across network namespaces; a portal listens in the
@@ -182,7 +185,7 @@ class LioTarget : public IscsiTarget {
     return Rmdir(root_ + "/iscsi/" + iqn);
   }
 
-  Status AddLun(const std::string& iqn, const LunSpec& lun) override {
+  Status AddLun(const std::string& iqn, const LunSpec& lun, int* number) override {
     std::lock_guard<std::mutex> lock(mu_);
     if (lun.serial.empty() || lun.serial.find_first_of("/ \t\n") != std::string::npos || lun.serial.size() > 64)
       return Status::Error(EINVAL, "bad LUN serial '" + lun.serial + "'");
@@ -194,9 +197,11 @@ class LioTarget : public IscsiTarget {
       if (!current.empty() && current != lun.device)
         return Status::Error(EEXIST, "LUN " + lun.serial + " already serves " + current);
     }
+    int k = lun.lun;
+    VS_RETURN_IF_ERROR(ChooseLun(iqn, *ix, lun, &k));
+    if (number) *number = k;
     VS_RETURN_IF_ERROR(Dropping(iqn, CreateBackstore(store, lun)));
     if (ix->lun_of.count(lun.serial)) return Status::OK();
-    const int k = SmallestFree(ix->serial_at);
     const std::string dir = Tpg(iqn) + "/lun/lun_" + std::to_string(k);
     VS_RETURN_IF_ERROR(Dropping(iqn, Mkdir(dir)));
     VS_RETURN_IF_ERROR(Dropping(iqn, Symlink(store, dir + "/" + StoreName(lun.serial))));
@@ -248,12 +253,18 @@ class LioTarget : public IscsiTarget {
       VS_RETURN_IF_ERROR(Dropping(iqn, Unmap(iqn, initiator, it->first)));
       it = mapped.erase(it);
     }
+    // A map kept above may sit at another number (made before mapped
+    // numbers followed target numbers): moving it would renumber the LUN
+    // under a head. New maps take the target number.
     for (int k : wanted) {
-      const int j = SmallestFree(mapped);
-      const std::string dir = Tpg(iqn) + "/acls/" + initiator + "/lun_" + std::to_string(j);
+      auto taken = mapped.find(k);
+      if (taken != mapped.end())
+        return Status::Error(EEXIST, initiator + "'s lun_" + std::to_string(k) + " on " + iqn + " leads to lun_" +
+                                         std::to_string(taken->second) + ", not to lun_" + std::to_string(k));
+      const std::string dir = Tpg(iqn) + "/acls/" + initiator + "/lun_" + std::to_string(k);
       VS_RETURN_IF_ERROR(Dropping(iqn, Mkdir(dir)));
       VS_RETURN_IF_ERROR(Dropping(iqn, Symlink(Tpg(iqn) + "/lun/lun_" + std::to_string(k), dir + "/lun")));
-      mapped[j] = k;
+      mapped[k] = k;
     }
     return Status::OK();
   }
@@ -276,12 +287,14 @@ class LioTarget : public IscsiTarget {
       VS_RETURN_IF_ERROR(Index(iqn, &ix));
       TargetInfo t;
       t.iqn = iqn;
-      for (const auto& l : ix->lun_of) t.luns.push_back({l.first, StoreDevice(l.first)});
+      for (const auto& l : ix->lun_of) t.luns.push_back({l.first, StoreDevice(l.first), l.second});
       for (const auto& a : ix->maps) {
-        InitiatorInfo i{a.first, {}};
+        InitiatorInfo i{a.first, {}, {}};
         for (const auto& m : a.second) {
           auto serial = ix->serial_at.find(m.second);
-          if (serial != ix->serial_at.end() && !serial->second.empty()) i.serials.push_back(serial->second);
+          if (serial == ix->serial_at.end() || serial->second.empty()) continue;
+          i.serials.push_back(serial->second);
+          i.luns.push_back(m.first);
         }
         t.initiators.push_back(i);
       }
@@ -310,6 +323,30 @@ class LioTarget : public IscsiTarget {
   Status Dropping(const std::string& iqn, Status st) {
     if (!st.ok()) index_.erase(iqn);
     return st;
+  }
+
+  // The number lun gets on iqn (*k: lun.lun, or -1 to choose): the one it
+  // has already, else the smallest free. EEXIST if lun.lun is set and the
+  // serial is elsewhere or another serial is there.
+  static Status ChooseLun(const std::string& iqn, const TpgIndex& ix, const LunSpec& lun, int* k) {
+    auto have = ix.lun_of.find(lun.serial);
+    if (have != ix.lun_of.end()) {
+      if (*k >= 0 && have->second != *k)
+        return Status::Error(EEXIST, "LUN " + lun.serial + " is lun_" + std::to_string(have->second) + " of " + iqn +
+                                         ", not lun_" + std::to_string(*k) + " as recorded");
+      *k = have->second;
+      return Status::OK();
+    }
+    if (*k < 0) {
+      *k = SmallestFree(ix.serial_at);
+      return Status::OK();
+    }
+    auto at = ix.serial_at.find(*k);
+    // An entry without its link is one an earlier call left half made.
+    if (at != ix.serial_at.end() && !at->second.empty())
+      return Status::Error(EEXIST, "lun_" + std::to_string(*k) + " of " + iqn + " is LUN " + at->second + ", not " +
+                                       lun.serial);
+    return Status::OK();
   }
 
   // iqn's index, read from configfs unless already known. ENOENT if iqn is

@@ -4,8 +4,9 @@
 // exactly its mapped LUNs, idempotent removal) so the agent above it cannot
 // tell the difference. Line format:
 //   target <iqn> <portal,...|->
-//   lun <iqn> <serial> <device>
+//   lun <iqn> <serial> <device> [<number>]
 //   acl <iqn> <initiator> <chap_user|-> <chap_secret|-> [<mapped serial> ...]
+// A LUN is mapped at its target number, as LIO's are.
 #include <algorithm>
 #include <cerrno>
 #include <map>
@@ -24,10 +25,27 @@ struct SimAcl {
   std::vector<std::string> serials;  // mapped, in mapping order
 };
 
+struct SimLun {
+  std::string device;
+  int number = -1;
+};
+
 struct SimExport {
   std::vector<std::string> portals;
-  std::map<std::string, std::string> luns;  // serial -> device
+  std::map<std::string, SimLun> luns;  // by serial
   std::map<std::string, SimAcl> acls;
+
+  // The serial at LUN number n, "" if none.
+  std::string SerialAt(int n) const {
+    for (const auto& l : luns)
+      if (l.second.number == n) return l.first;
+    return "";
+  }
+  int SmallestFree() const {
+    int n = 0;
+    while (!SerialAt(n).empty()) ++n;
+    return n;
+  }
 };
 
 using SimState = std::map<std::string, SimExport>;
@@ -56,17 +74,26 @@ class SimTarget : public IscsiTarget {
     });
   }
 
-  Status AddLun(const std::string& iqn, const LunSpec& lun) override {
+  Status AddLun(const std::string& iqn, const LunSpec& lun, int* number) override {
     if (HasSpace(lun.serial) || HasSpace(lun.device)) return Status::Error(EINVAL, "sim target: bad LUN");
     return Change([&](SimState* all) {
       SimExport* e;
       VS_RETURN_IF_ERROR(Find(all, iqn, &e));
       for (const auto& t : *all) {
         auto l = t.second.luns.find(lun.serial);
-        if (l != t.second.luns.end() && l->second != lun.device)
-          return Status::Error(EEXIST, "LUN " + lun.serial + " already serves " + l->second);
+        if (l != t.second.luns.end() && l->second.device != lun.device)
+          return Status::Error(EEXIST, "LUN " + lun.serial + " already serves " + l->second.device);
       }
-      e->luns[lun.serial] = lun.device;
+      auto have = e->luns.find(lun.serial);
+      int k = have != e->luns.end() ? have->second.number : lun.lun >= 0 ? lun.lun : e->SmallestFree();
+      if (lun.lun >= 0 && k != lun.lun)
+        return Status::Error(EEXIST, "LUN " + lun.serial + " is LUN " + std::to_string(k) + " of " + iqn + ", not " +
+                                         std::to_string(lun.lun) + " as recorded");
+      const std::string there = e->SerialAt(k);
+      if (!there.empty() && there != lun.serial)
+        return Status::Error(EEXIST, "LUN " + std::to_string(k) + " of " + iqn + " is " + there + ", not " + lun.serial);
+      e->luns[lun.serial] = SimLun{lun.device, k};
+      if (number) *number = k;
       return Status::OK();
     });
   }
@@ -126,8 +153,12 @@ class SimTarget : public IscsiTarget {
     VS_RETURN_IF_ERROR(Load(&all));
     for (const auto& e : all) {
       TargetInfo t{e.first, {}, {}};
-      for (const auto& l : e.second.luns) t.luns.push_back({l.first, l.second});
-      for (const auto& a : e.second.acls) t.initiators.push_back({a.first, a.second.serials});
+      for (const auto& l : e.second.luns) t.luns.push_back({l.first, l.second.device, l.second.number});
+      for (const auto& a : e.second.acls) {
+        InitiatorInfo i{a.first, a.second.serials, {}};
+        for (const std::string& s : i.serials) i.luns.push_back(e.second.luns.at(s).number);
+        t.initiators.push_back(i);
+      }
       out->push_back(t);
     }
     return Status::OK();
@@ -164,9 +195,13 @@ class SimTarget : public IscsiTarget {
       f >> kind >> iqn >> a;
       if (kind == "target") {
         std::istringstream portals(Undash(a));
-        for (std::string p; std::getline(portals, p, ',');) (*all)[iqn].portals.push_back(p);
+        SimExport& e = (*all)[iqn];  // also without portals
+        for (std::string p; std::getline(portals, p, ',');) e.portals.push_back(p);
       } else if (kind == "lun" && f >> b) {
-        (*all)[iqn].luns[a] = b;
+        SimExport& e = (*all)[iqn];
+        int n = -1;
+        if (!(f >> n)) n = e.SmallestFree();  // a line from before numbers were kept
+        e.luns[a] = SimLun{b, n};
       } else if (kind == "acl" && f >> b >> c) {
         SimAcl& acl = (*all)[iqn].acls[a];
         acl.access = InitiatorAccess{a, Undash(b), Undash(c)};
@@ -184,7 +219,8 @@ class SimTarget : public IscsiTarget {
       std::string portals;
       for (const std::string& p : e.second.portals) portals += (portals.empty() ? "" : ",") + p;
       text += "target " + e.first + " " + Dash(portals) + "\n";
-      for (const auto& l : e.second.luns) text += "lun " + e.first + " " + l.first + " " + l.second + "\n";
+      for (const auto& l : e.second.luns)
+        text += "lun " + e.first + " " + l.first + " " + l.second.device + " " + std::to_string(l.second.number) + "\n";
       for (const auto& a : e.second.acls) {
         text += "acl " + e.first + " " + a.first + " " + Dash(a.second.access.chap_user) + " " +
                 Dash(a.second.access.chap_secret);

@@ -6,9 +6,10 @@
 //                           (stable across restarts), else the highest + 1;
 //                           every call looks the tid up by IQN anyway
 //   LUN k+1 per leg         backing store "rdwr", scsi_sn = the leg serial,
-//                           at the smallest free number from 1. tgt's LUN 0
-//                           is its own controller (SCSI type 12, no block
-//                           device on the head).
+//                           k the caller's LunSpec::lun (recorded for the
+//                           life of the leg), else the smallest free from 1.
+//                           tgt's LUN 0 is its own controller (SCSI type
+//                           12, no block device on the head).
 //   ACL: initiator names    bind --initiator-name per allowed head. No
 //                           address ACL is ever bound: tgt admits a login if
 //                           the address OR the name matches.
@@ -289,7 +290,7 @@ class TgtTarget : public IscsiTarget {
 
   // A LUN is found by its serial; one with the device but another serial is
   // this call's own earlier attempt that stopped between "new" and "update".
-  Status AddLun(const std::string& iqn, const LunSpec& lun) override {
+  Status AddLun(const std::string& iqn, const LunSpec& lun, int* number) override {
     std::lock_guard<std::mutex> lock(mu_);
     VS_RETURN_IF_ERROR(CheckWord("device", lun.device));
     VS_RETURN_IF_ERROR(CheckWord("serial", lun.serial));
@@ -299,16 +300,23 @@ class TgtTarget : public IscsiTarget {
     const TgtTargetShow* t;
     VS_RETURN_IF_ERROR(Target(iqn, &t));
     const TgtLun* found = nullptr;
-    std::set<int> used;
+    std::map<int, const TgtLun*> at;
     for (const TgtLun& l : t->luns) {
-      used.insert(l.lun);
+      at[l.lun] = &l;
       if (l.serial == lun.serial && l.path != lun.device)
         return Status::Error(EEXIST, "LUN " + lun.serial + " already serves " + l.path);
       if (l.path == lun.device && (!found || l.serial == lun.serial)) found = &l;
     }
+    int n = found ? found->lun : lun.lun >= 0 ? lun.lun + 1 : 1;  // tgt's LUN 0 is its controller
+    while (!found && lun.lun < 0 && at.count(n)) ++n;
+    if (lun.lun >= 0 && n != lun.lun + 1)
+      return Status::Error(EEXIST, "LUN " + lun.serial + " is tgt LUN " + std::to_string(n) + " of " + iqn +
+                                       ", not " + std::to_string(lun.lun + 1) + " as recorded");
+    if (!found && at.count(n))
+      return Status::Error(EEXIST, "tgt LUN " + std::to_string(n) + " of " + iqn + " is " + at[n]->serial + ", not " +
+                                       lun.serial);
+    if (number) *number = n - 1;
     const std::string tid = std::to_string(t->tid);
-    int n = found ? found->lun : 1;
-    while (!found && used.count(n)) ++n;
     if (!found)
       VS_RETURN_IF_ERROR(Adm({"--mode", "logicalunit", "--op", "new", "--tid", tid, "--lun", std::to_string(n),
                               "--backing-store", lun.device}));
@@ -420,14 +428,18 @@ class TgtTarget : public IscsiTarget {
     for (const TgtTargetShow& t : all) {
       TargetInfo info;
       info.iqn = t.iqn;
-      std::vector<std::string> serials;
+      InitiatorInfo sees;  // every initiator sees every LUN
       for (const TgtLun& l : t.luns)
         if (l.lun != 0) {
-          info.luns.push_back({l.serial, l.path});
-          serials.push_back(l.serial);
+          info.luns.push_back({l.serial, l.path, l.lun - 1});
+          sees.serials.push_back(l.serial);
+          sees.luns.push_back(l.lun);
         }
       for (const std::string& acl : t.acls)
-        if (IsIscsiName(acl)) info.initiators.push_back({acl, serials});
+        if (IsIscsiName(acl)) {
+          sees.initiator = acl;
+          info.initiators.push_back(sees);
+        }
       out->push_back(info);
     }
     return Status::OK();

@@ -30,7 +30,8 @@ Exports::Exports(std::unique_ptr<IscsiTarget> target, std::shared_ptr<LegDevices
 
 // acls: "<pdskid> <initiator> <chap_user> <chap_secret> [<mapped chunk id> ...]"
 // (mode 0600: it holds CHAP secrets). legs: "<pdskid> <chunk id> <thin id>
-// <size MiB>".
+// <size MiB> <LUN number>" (a line without the number, from before numbers
+// were kept, gets the one the kernel has or a new one at Export).
 Status Exports::Load() {
   std::lock_guard<std::mutex> lock(mu_);
   std::string text;
@@ -49,9 +50,14 @@ Status Exports::Load() {
   if (st.code() == ENOENT) return Status::OK();
   VS_RETURN_IF_ERROR(st);
   std::istringstream legs(text);
-  int64_t id;
-  Leg leg;
-  while (legs >> id >> leg.chunk_id >> leg.thin_id >> leg.size_mib) legs_[id][leg.chunk_id] = leg;
+  for (std::string line; std::getline(legs, line);) {
+    std::istringstream f(line);
+    int64_t id;
+    Leg leg;
+    if (!(f >> id >> leg.chunk_id >> leg.thin_id >> leg.size_mib)) continue;
+    if (!(f >> leg.lun) || leg.lun < 0) leg.lun = -1;
+    legs_[id][leg.chunk_id] = leg;
+  }
   return Status::OK();
 }
 
@@ -72,7 +78,8 @@ Status Exports::SaveLegs() {
   for (const auto& disk : legs_)
     for (const auto& l : disk.second)
       text += std::to_string(disk.first) + " " + std::to_string(l.first) + " " + std::to_string(l.second.thin_id) +
-              " " + std::to_string(l.second.size_mib) + "\n";
+              " " + std::to_string(l.second.size_mib) + (l.second.lun < 0 ? "" : " " + std::to_string(l.second.lun)) +
+              "\n";
   return WriteStateFile(leg_file_, text, 0600);
 }
 
@@ -81,17 +88,49 @@ Status Exports::CheckExported(int64_t pdsk_id) const {
   return Status::OK();
 }
 
+int Exports::FreeLun(int64_t pdsk_id) const {
+  std::set<int> used;
+  auto disk = legs_.find(pdsk_id);
+  if (disk != legs_.end())
+    for (const auto& l : disk->second) used.insert(l.second.lun);
+  int n = 0;
+  while (used.count(n)) ++n;
+  return n;
+}
+
 Status Exports::AddLeg(int64_t pdsk_id, const Leg& leg) {
   std::string device;
   Status st = devices_->Provide(pdsk_id, leg.thin_id, leg.size_mib, leg.create, &device);
   if (!st.ok()) return Status::Error(st.code(), LegName(pdsk_id, leg) + ": " + st.message());
-  // Recorded once the thin device exists, so a reboot provides it again.
-  Leg& known = legs_[pdsk_id][leg.chunk_id];
-  if (known.thin_id != leg.thin_id || known.size_mib != leg.size_mib) {
-    known = Leg{leg.chunk_id, leg.thin_id, leg.size_mib, false};
+  // Recorded once the thin device exists, so a reboot provides it again,
+  // and with its LUN number before the LUN exists, so no crash can leave a
+  // LUN whose number is not on disk.
+  std::map<int64_t, Leg>& disk = legs_[pdsk_id];
+  const bool fresh = !disk.count(leg.chunk_id);
+  Leg& known = disk[leg.chunk_id];
+  if (fresh) known.lun = FreeLun(pdsk_id);
+  if (fresh || known.thin_id != leg.thin_id || known.size_mib != leg.size_mib) {
+    known = Leg{leg.chunk_id, leg.thin_id, leg.size_mib, false, known.lun};
     VS_RETURN_IF_ERROR(SaveLegs());
   }
-  return target_->AddLun(DiskIqn(pdsk_id), LunSpec{LegSerial(leg.chunk_id), device});
+  // A line from before numbers were kept: a free number, or the one the
+  // kernel has it at already (kept from now on) unless another leg has
+  // that one recorded.
+  LunSpec spec{LegSerial(leg.chunk_id), device, known.lun >= 0 ? known.lun : FreeLun(pdsk_id)};
+  int lun = -1;
+  st = target_->AddLun(DiskIqn(pdsk_id), spec, &lun);
+  if (st.code() == EEXIST && known.lun < 0) {
+    spec.lun = -1;
+    st = target_->AddLun(DiskIqn(pdsk_id), spec, &lun);
+  }
+  if (!st.ok()) return Status::Error(st.code(), LegName(pdsk_id, leg) + ": " + st.message());
+  if (known.lun == lun) return Status::OK();
+  for (const auto& l : disk)
+    if (l.second.lun == lun)
+      return Status::Error(EEXIST, LegName(pdsk_id, leg) + ": the kernel has it at LUN " + std::to_string(lun) +
+                                       ", recorded for " + FormatId("dext", l.first));
+  known.lun = lun;
+  return SaveLegs();
 }
 
 Status Exports::ApplyAcl(int64_t pdsk_id, const Acl& acl) {
@@ -128,8 +167,14 @@ Status Exports::Export(int64_t pdsk_id, const std::string& device) {
     Status st = AddLeg(pdsk_id, l.second);
     if (st.ok()) continue;
     missing.insert(l.first);
-    VS_LOG_ERROR("cannot export leg %s: %s; heads granted it will not see it until the manager resolves it",
-                 LegName(pdsk_id, l.second).c_str(), st.ToString().c_str());
+    if (st.code() == EEXIST)  // the kernel has its LUN, or its number, otherwise than recorded
+      VS_LOG_ERROR("leg %s left unexported and unmapped: %s; its LUN is never renumbered, since a head whose "
+                   "session recovers keeps its disks by LUN number and would use another leg's data; compare "
+                   "the target's LUNs (targetcli ls) with %s before acting",
+                   LegName(pdsk_id, l.second).c_str(), st.ToString().c_str(), leg_file_.c_str());
+    else
+      VS_LOG_ERROR("cannot export leg %s: %s; heads granted it will not see it until the manager resolves it",
+                   LegName(pdsk_id, l.second).c_str(), st.ToString().c_str());
   }
   for (const auto& a : acls_[pdsk_id]) {
     Acl present = a.second;

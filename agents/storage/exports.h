@@ -4,8 +4,11 @@
 // an ACL that maps exactly the legs the manager granted it.
 // state_dir keeps what the kernel forgets at a reboot: `acls` (credentials
 // and mapped chunk ids per disk and initiator) and `legs` (pdsk, chunk,
-// thin id, size), so Export re-provides every known leg, re-adds its LUN
-// and re-applies the ACLs and maps. Thread-safe (one lock, held across each
+// thin id, size, LUN number), so Export re-provides every known leg,
+// re-adds its LUN at the same number and re-applies the ACLs and maps. A
+// leg's LUN number is chosen once and never changes while the leg lives: a
+// head whose session recovers across a reboot keeps its SCSI devices by
+// LUN number, so another number would hand it another leg's data. Thread-safe (one lock, held across each
 // kernel call): the RPC threads, the heartbeat thread (registration) and
 // the scrub thread (List) share it.
 #pragma once
@@ -37,6 +40,7 @@ class LegDevices {
 struct Leg {
   int64_t chunk_id = 0, thin_id = 0, size_mib = 0;
   bool create = false;  // allowInitiator only: the thin device may be created
+  int lun = -1;         // its target LUN number, for life (state_dir/legs); -1 not yet chosen
 };
 
 struct ExportInfo {
@@ -57,8 +61,9 @@ class Exports {
   Status Load();
   // Exports disk pdsk_id (device: the disk itself, for the scrub), again
   // after a restart: every known leg is provided (never created), gets its
-  // LUN, and the persisted ACLs and maps are applied. A leg that cannot be
-  // provided is logged and left out (its LUN and maps missing). A disk that
+  // LUN at its recorded number, and the persisted ACLs and maps are
+  // applied. A leg that cannot be provided, or whose LUN the kernel has at
+  // another number, is logged and left out (unmapped, never renumbered). A disk that
   // moved to a new id drops the old target.
   Status Export(int64_t pdsk_id, const std::string& device);
   // allowInitiator: each leg provided (created if missing only when
@@ -89,6 +94,8 @@ class Exports {
   Status CheckExported(int64_t pdsk_id) const;
   // Provides the leg's device and its LUN; records it (and saves) if new.
   Status AddLeg(int64_t pdsk_id, const Leg& leg);
+  // The smallest LUN number no recorded leg of pdsk_id has.
+  int FreeLun(int64_t pdsk_id) const;
   Status ApplyAcl(int64_t pdsk_id, const Acl& acl);
 
   std::mutex mu_;

@@ -482,23 +482,30 @@ class TgtKernelTest : public IscsiKernelChecks {
   }
 };
 
-// Issue 13, scale: "one disk exporting at least 2,000 leg LUNs" and an ACL
-// mapping 256 of them, through LIO's configfs from the agent's own code.
-// Backed by sparse files (fileio): the cost measured is configfs's. Prints
-// the times; asserts only the outcome.
-class LioScaleTest : public CppUnit::TestFixture {
-  CPPUNIT_TEST_SUITE(LioScaleTest);
-  CPPUNIT_TEST(TwoThousandLunsAndAMapOf256);
-  CPPUNIT_TEST_SUITE_END();
-
-  static constexpr int kLuns = 2000, kMapped = 256;
-  const std::string iqn_ = "iqn.2010-10.org.vastsky:pdsk-7e570002";
-  const std::string head_ = "iqn.2024-01.org.vastsky.test:scale-head";
+// A LIO target iqn_ over sparse files in a temporary directory (fileio
+// backstores): configfs's side only, no login.
+class LioFileLegsFixture : public CppUnit::TestFixture {
+ protected:
+  explicit LioFileLegsFixture(std::string iqn) : iqn_(std::move(iqn)) {}
+  const std::string iqn_;
   std::string dir_;
+
+  // n LUNs of 1 MiB files, serials from LegSerial(first_chunk).
+  std::vector<LunSpec> FileLegs(int n, int64_t first_chunk) {
+    std::vector<LunSpec> out;
+    for (int i = 0; i < n; ++i) {
+      LunSpec l{LegSerial(first_chunk + i), dir_ + "/leg-" + std::to_string(i)};
+      int fd = open(l.device.c_str(), O_WRONLY | O_CREAT, 0600);
+      CPPUNIT_ASSERT(fd >= 0 && ftruncate(fd, 1 << 20) == 0);
+      close(fd);
+      out.push_back(l);
+    }
+    return out;
+  }
 
  public:
   void setUp() override {
-    char path[] = "/tmp/vastsky-lio-scale-XXXXXX";
+    char path[] = "/tmp/vastsky-lio-legs-XXXXXX";
     CPPUNIT_ASSERT(mkdtemp(path) != nullptr);
     dir_ = path;
   }
@@ -506,16 +513,25 @@ class LioScaleTest : public CppUnit::TestFixture {
     (void)NewLioTarget()->Unexport(iqn_);
     std::filesystem::remove_all(dir_);
   }
+};
+
+// Issue 13, scale: "one disk exporting at least 2,000 leg LUNs" and an ACL
+// mapping 256 of them, through LIO's configfs from the agent's own code.
+// Backed by sparse files (fileio): the cost measured is configfs's. Prints
+// the times; asserts only the outcome.
+class LioScaleTest : public LioFileLegsFixture {
+  CPPUNIT_TEST_SUITE(LioScaleTest);
+  CPPUNIT_TEST(TwoThousandLunsAndAMapOf256);
+  CPPUNIT_TEST_SUITE_END();
+
+  static constexpr int kLuns = 2000, kMapped = 256;
+  const std::string head_ = "iqn.2024-01.org.vastsky.test:scale-head";
+
+ public:
+  LioScaleTest() : LioFileLegsFixture("iqn.2010-10.org.vastsky:pdsk-7e570002") {}
 
   void TwoThousandLunsAndAMapOf256() {
-    std::vector<LunSpec> luns;
-    for (int i = 0; i < kLuns; ++i) {
-      LunSpec l{LegSerial(0x10000 + i), dir_ + "/leg-" + std::to_string(i)};
-      int fd = open(l.device.c_str(), O_WRONLY | O_CREAT, 0600);
-      CPPUNIT_ASSERT(fd >= 0 && ftruncate(fd, 1 << 20) == 0);
-      close(fd);
-      luns.push_back(l);
-    }
+    const std::vector<LunSpec> luns = FileLegs(kLuns, 0x10000);
     std::vector<std::string> mapped, narrower;
     for (int i = 0; i < kMapped; ++i) mapped.push_back(luns[i * (kLuns / kMapped)].serial);
     narrower.assign(mapped.begin(), mapped.begin() + kMapped / 2);
@@ -561,7 +577,79 @@ class LioScaleTest : public CppUnit::TestFixture {
   }
 };
 
+// "A leg keeps its LUN number for life" (agents/PROTOCOL.md, storage agent
+// step 5), in LIO's configfs: three legs, the middle one deleted, the
+// target torn down (as a reboot does) and the other two added again with
+// their recorded numbers: each ACL maps them at the numbers it had, which
+// are their target numbers. (Backed by sparse files: no login needed.)
+class LioLunNumberTest : public LioFileLegsFixture {
+  CPPUNIT_TEST_SUITE(LioLunNumberTest);
+  CPPUNIT_TEST(NumbersSurviveATeardownAfterAMiddleLegIsDeleted);
+  CPPUNIT_TEST_SUITE_END();
+
+  const std::string head_ = "iqn.2024-01.org.vastsky.test:numbers-head";
+  const std::string root_ = "/sys/kernel/config/target/iscsi/" + iqn_ + "/tpgt_1";
+
+  // The ACL's mapped LUN numbers in configfs, each with the target LUN it
+  // links to ("lun_2" -> "lun_2").
+  std::map<std::string, std::string> AclMaps() {
+    std::map<std::string, std::string> out;
+    const std::string acl = root_ + "/acls/" + head_;
+    for (const std::string& lun : Entries(acl)) {
+      if (lun.compare(0, 4, "lun_") != 0) continue;
+      char buf[PATH_MAX];
+      const ssize_t n = readlink((acl + "/" + lun + "/lun").c_str(), buf, sizeof buf - 1);
+      const std::string to = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+      out[lun] = to.substr(to.rfind('/') + 1);
+    }
+    return out;
+  }
+
+  void Grant(IscsiTarget* t, const std::vector<std::string>& serials) {
+    CPPUNIT_ASSERT(t->Allow(iqn_, {head_, "numbers", "secret-0123456"}).ok());
+    Status st = t->Map(iqn_, head_, serials);
+    CPPUNIT_ASSERT_MESSAGE(st.ToString(), st.ok());
+  }
+
+ public:
+  LioLunNumberTest() : LioFileLegsFixture("iqn.2010-10.org.vastsky:pdsk-7e570003") {}
+
+  void NumbersSurviveATeardownAfterAMiddleLegIsDeleted() {
+    std::vector<LunSpec> legs = FileLegs(3, 0x20000);
+    std::unique_ptr<IscsiTarget> t = NewLioTarget();
+    CPPUNIT_ASSERT(t->Export({iqn_, {}}).ok());
+    for (LunSpec& l : legs) {
+      Status st = t->AddLun(iqn_, l, &l.lun);
+      CPPUNIT_ASSERT_MESSAGE(st.ToString(), st.ok());
+    }
+    CPPUNIT_ASSERT(legs[0].lun == 0 && legs[1].lun == 1 && legs[2].lun == 2);
+    Grant(t.get(), {legs[0].serial, legs[1].serial, legs[2].serial});
+    CPPUNIT_ASSERT(t->RemoveLun(iqn_, legs[1].serial).ok());
+    const std::map<std::string, std::string> before = AclMaps();
+    CPPUNIT_ASSERT((before == std::map<std::string, std::string>{{"lun_0", "lun_0"}, {"lun_2", "lun_2"}}));
+    CPPUNIT_ASSERT_EQUAL(EEXIST, t->AddLun(iqn_, {legs[2].serial, legs[2].device, 1}).code());
+    CPPUNIT_ASSERT_EQUAL(EEXIST, t->AddLun(iqn_, {legs[1].serial, legs[1].device, 2}).code());
+    CPPUNIT_ASSERT(t->Unexport(iqn_).ok());
+    CPPUNIT_ASSERT(!Exists(root_));
+    // A restarted agent on the rebooted server: a fresh index, the target
+    // made again, the legs given back in another order with their numbers.
+    std::unique_ptr<IscsiTarget> again = NewLioTarget();
+    CPPUNIT_ASSERT(again->Export({iqn_, {}}).ok());
+    for (int i : {2, 0}) {
+      int n = -1;
+      Status st = again->AddLun(iqn_, legs[i], &n);
+      CPPUNIT_ASSERT_MESSAGE(st.ToString(), st.ok());
+      CPPUNIT_ASSERT_EQUAL(legs[i].lun, n);
+    }
+    Grant(again.get(), {legs[2].serial, legs[0].serial});
+    CPPUNIT_ASSERT((AclMaps() == before));
+  }
+
+  static bool Exists(const std::string& p) { return access(p.c_str(), F_OK) == 0; }
+};
+
 CPPUNIT_TEST_SUITE_REGISTRATION(IscsiKernelTest);
+CPPUNIT_TEST_SUITE_REGISTRATION(LioLunNumberTest);
 CPPUNIT_TEST_SUITE_REGISTRATION(TgtKernelTest);
 // Minutes under TCG: `make bench` runs it (kernel-tests scale), make check not.
 CPPUNIT_TEST_SUITE_NAMED_REGISTRATION(LioScaleTest, "scale");

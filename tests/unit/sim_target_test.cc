@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,7 @@ class SimTargetTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(MapSetsExactlyTheSerials);
   CPPUNIT_TEST(RemoveLunUnmapsItEverywhere);
   CPPUNIT_TEST(SerialServingAnotherDeviceIsEEXIST);
+  CPPUNIT_TEST(LunNumbersAreGivenBackAndMappedAsIs);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -77,6 +79,38 @@ class SimTargetTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(t_->AddLun(kIqn, {LegSerial(1), "/dev/a"}).ok());
     CPPUNIT_ASSERT_EQUAL(EEXIST, t_->AddLun(kIqn, {LegSerial(1), "/dev/c"}).code());
     CPPUNIT_ASSERT_EQUAL(ENOENT, t_->AddLun("iqn.2010-10.org.vastsky:pdsk-00000009", {LegSerial(5), "/dev/e"}).code());
+  }
+
+  // iscsi_target.h, AddLun: "at lun.lun when that is set ... EEXIST if ...
+  // another serial holds that number or this serial is at another number";
+  // Map: "mapped at their target LUN numbers". A fresh kernel (a reboot)
+  // given the numbers back has the LUNs where they were, gaps included.
+  void LunNumbersAreGivenBackAndMappedAsIs() {
+    int n = -1;
+    CPPUNIT_ASSERT(t_->AddLun(kIqn, {LegSerial(1), "/dev/a"}, &n).ok());
+    CPPUNIT_ASSERT_EQUAL(0, n);
+    CPPUNIT_ASSERT(t_->AddLun(kIqn, {LegSerial(2), "/dev/b", 1}, &n).ok());
+    CPPUNIT_ASSERT_EQUAL(1, n);
+    CPPUNIT_ASSERT_EQUAL(EEXIST, t_->AddLun(kIqn, {LegSerial(2), "/dev/b", 4}).code());
+    CPPUNIT_ASSERT_EQUAL(EEXIST, t_->AddLun(kIqn, {LegSerial(3), "/dev/c", 1}).code());
+    std::unique_ptr<IscsiTarget> rebooted = NewSimTarget(dir_ + "/state-after-reboot");
+    CPPUNIT_ASSERT(rebooted->Export({kIqn, {}}).ok());
+    Status st = rebooted->AddLun(kIqn, {LegSerial(2), "/dev/b", 1}, &n);
+    CPPUNIT_ASSERT_MESSAGE(st.ToString(), st.ok());
+    CPPUNIT_ASSERT_EQUAL(1, n);
+    CPPUNIT_ASSERT(rebooted->AddLun(kIqn, {LegSerial(9), "/dev/i"}, &n).ok());
+    CPPUNIT_ASSERT_EQUAL(0, n);
+    CPPUNIT_ASSERT(rebooted->AddLun(kIqn, {LegSerial(7), "/dev/g", 5}, &n).ok());
+    CPPUNIT_ASSERT(rebooted->Allow(kIqn, {kHead, "u", "secret-secret"}).ok());
+    CPPUNIT_ASSERT(rebooted->Map(kIqn, kHead, {LegSerial(7), LegSerial(2)}).ok());
+    std::vector<TargetInfo> all;
+    CPPUNIT_ASSERT(rebooted->List(&all).ok());
+    std::map<std::string, int> target;
+    for (const LunSpec& l : all.at(0).luns) target[l.serial] = l.lun;
+    CPPUNIT_ASSERT_EQUAL(5, target[LegSerial(7)]);
+    const InitiatorInfo& head = all.at(0).initiators.at(0);
+    CPPUNIT_ASSERT_EQUAL(size_t{2}, head.luns.size());
+    for (size_t i = 0; i < head.serials.size(); ++i) CPPUNIT_ASSERT_EQUAL(target[head.serials[i]], head.luns[i]);
   }
 
  private:
