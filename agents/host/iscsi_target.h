@@ -26,6 +26,11 @@ struct TargetSpec {
   std::vector<std::string> portals;  // "10.0.0.5:3260"
 };
 
+// The lowest LUN number a leg gets. LUN 0 is never a leg: for an initiator
+// without a mapped LUN 0, LIO answers LUN 0 from its read-only virtual LUN,
+// so an unmapped leg at 0 would read zeros on a head instead of failing.
+constexpr int kFirstLegLun = 1;
+
 struct LunSpec {
   std::string serial;  // LegSerial(chunk): the head finds the leg by it
   std::string device;  // block device (or regular file, for tests)

@@ -131,11 +131,8 @@ bool IsBlockDevice(const std::string& path) {
 
 template <typename Map>
 int SmallestFree(const Map& used) {
-  int n = 0;
-  for (const auto& e : used) {
-    if (e.first != n) break;
-    ++n;
-  }
+  int n = kFirstLegLun;
+  while (used.count(n)) ++n;
   return n;
 }
 

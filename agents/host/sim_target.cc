@@ -42,7 +42,7 @@ struct SimExport {
     return "";
   }
   int SmallestFree() const {
-    int n = 0;
+    int n = kFirstLegLun;
     while (!SerialAt(n).empty()) ++n;
     return n;
   }

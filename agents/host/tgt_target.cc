@@ -7,7 +7,7 @@
 //                           every call looks the tid up by IQN anyway
 //   LUN k+1 per leg         backing store "rdwr", scsi_sn = the leg serial,
 //                           k the caller's LunSpec::lun (recorded for the
-//                           life of the leg), else the smallest free from 1.
+//                           life of the leg), else the smallest free from kFirstLegLun + 1.
 //                           tgt's LUN 0 is its own controller (SCSI type
 //                           12, no block device on the head).
 //   ACL: initiator names    bind --initiator-name per allowed head. No
@@ -307,7 +307,7 @@ class TgtTarget : public IscsiTarget {
         return Status::Error(EEXIST, "LUN " + lun.serial + " already serves " + l.path);
       if (l.path == lun.device && (!found || l.serial == lun.serial)) found = &l;
     }
-    int n = found ? found->lun : lun.lun >= 0 ? lun.lun + 1 : 1;  // tgt's LUN 0 is its controller
+    int n = found ? found->lun : (lun.lun >= 0 ? lun.lun : kFirstLegLun) + 1;  // tgt's LUN 0 is its controller
     while (!found && lun.lun < 0 && at.count(n)) ++n;
     if (lun.lun >= 0 && n != lun.lun + 1)
       return Status::Error(EEXIST, "LUN " + lun.serial + " is tgt LUN " + std::to_string(n) + " of " + iqn +

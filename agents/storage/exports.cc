@@ -93,7 +93,7 @@ int Exports::FreeLun(int64_t pdsk_id) const {
   auto disk = legs_.find(pdsk_id);
   if (disk != legs_.end())
     for (const auto& l : disk->second) used.insert(l.second.lun);
-  int n = 0;
+  int n = kFirstLegLun;
   while (used.count(n)) ++n;
   return n;
 }

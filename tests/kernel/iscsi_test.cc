@@ -427,7 +427,7 @@ class TgtKernelTest : public IscsiKernelChecks {
   }
 
  public:
-  // LUN 0 is tgt's controller; the legs are LUNs 1 and 2 with their serials.
+  // LUN 0 is tgt's controller; the legs are LUNs 2 and 3 (kFirstLegLun + 1 on).
   // tgt cannot mask: List says the initiator sees every LUN (PROTOCOL.md,
   // "per-leg isolation: LIO only").
   void ExportKeepsItsTidAndLunSerials() {
@@ -437,10 +437,10 @@ class TgtKernelTest : public IscsiKernelChecks {
     CPPUNIT_ASSERT_EQUAL(0x7e570001, t->tid);  // the pdsk id
     CPPUNIT_ASSERT_EQUAL(size_t(3), t->luns.size());
     CPPUNIT_ASSERT_EQUAL(std::string("controller"), t->luns[0].type);
-    CPPUNIT_ASSERT_EQUAL(1, t->luns[1].lun);
+    CPPUNIT_ASSERT_EQUAL(2, t->luns[1].lun);
     CPPUNIT_ASSERT_EQUAL(dev_a_, t->luns[1].path);
     CPPUNIT_ASSERT_EQUAL(kSerialA, t->luns[1].serial);
-    CPPUNIT_ASSERT_EQUAL(2, t->luns[2].lun);
+    CPPUNIT_ASSERT_EQUAL(3, t->luns[2].lun);
     CPPUNIT_ASSERT_EQUAL(kSerialB, t->luns[2].serial);
     CPPUNIT_ASSERT(t->acls.empty());
     CPPUNIT_ASSERT(target_->Allow(kIqn, {me_, "head1", "secret-0123456"}).ok());
@@ -591,7 +591,7 @@ class LioLunNumberTest : public LioFileLegsFixture {
   const std::string root_ = "/sys/kernel/config/target/iscsi/" + iqn_ + "/tpgt_1";
 
   // The ACL's mapped LUN numbers in configfs, each with the target LUN it
-  // links to ("lun_2" -> "lun_2").
+  // links to ("lun_3" -> "lun_3").
   std::map<std::string, std::string> AclMaps() {
     std::map<std::string, std::string> out;
     const std::string acl = root_ + "/acls/" + head_;
@@ -622,13 +622,13 @@ class LioLunNumberTest : public LioFileLegsFixture {
       Status st = t->AddLun(iqn_, l, &l.lun);
       CPPUNIT_ASSERT_MESSAGE(st.ToString(), st.ok());
     }
-    CPPUNIT_ASSERT(legs[0].lun == 0 && legs[1].lun == 1 && legs[2].lun == 2);
+    CPPUNIT_ASSERT(legs[0].lun == 1 && legs[1].lun == 2 && legs[2].lun == 3);  // never 0
     Grant(t.get(), {legs[0].serial, legs[1].serial, legs[2].serial});
     CPPUNIT_ASSERT(t->RemoveLun(iqn_, legs[1].serial).ok());
     const std::map<std::string, std::string> before = AclMaps();
-    CPPUNIT_ASSERT((before == std::map<std::string, std::string>{{"lun_0", "lun_0"}, {"lun_2", "lun_2"}}));
+    CPPUNIT_ASSERT((before == std::map<std::string, std::string>{{"lun_1", "lun_1"}, {"lun_3", "lun_3"}}));
     CPPUNIT_ASSERT_EQUAL(EEXIST, t->AddLun(iqn_, {legs[2].serial, legs[2].device, 1}).code());
-    CPPUNIT_ASSERT_EQUAL(EEXIST, t->AddLun(iqn_, {legs[1].serial, legs[1].device, 2}).code());
+    CPPUNIT_ASSERT_EQUAL(EEXIST, t->AddLun(iqn_, {legs[1].serial, legs[1].device, 3}).code());
     CPPUNIT_ASSERT(t->Unexport(iqn_).ok());
     CPPUNIT_ASSERT(!Exists(root_));
     // A restarted agent on the rebooted server: a fresh index, the target

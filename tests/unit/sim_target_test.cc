@@ -88,18 +88,18 @@ class SimTargetTest : public CppUnit::TestFixture {
   void LunNumbersAreGivenBackAndMappedAsIs() {
     int n = -1;
     CPPUNIT_ASSERT(t_->AddLun(kIqn, {LegSerial(1), "/dev/a"}, &n).ok());
-    CPPUNIT_ASSERT_EQUAL(0, n);
-    CPPUNIT_ASSERT(t_->AddLun(kIqn, {LegSerial(2), "/dev/b", 1}, &n).ok());
-    CPPUNIT_ASSERT_EQUAL(1, n);
+    CPPUNIT_ASSERT_EQUAL(kFirstLegLun, n);  // never 0 (iscsi_target.h)
+    CPPUNIT_ASSERT(t_->AddLun(kIqn, {LegSerial(2), "/dev/b", 2}, &n).ok());
+    CPPUNIT_ASSERT_EQUAL(2, n);
     CPPUNIT_ASSERT_EQUAL(EEXIST, t_->AddLun(kIqn, {LegSerial(2), "/dev/b", 4}).code());
-    CPPUNIT_ASSERT_EQUAL(EEXIST, t_->AddLun(kIqn, {LegSerial(3), "/dev/c", 1}).code());
+    CPPUNIT_ASSERT_EQUAL(EEXIST, t_->AddLun(kIqn, {LegSerial(3), "/dev/c", 2}).code());
     std::unique_ptr<IscsiTarget> rebooted = NewSimTarget(dir_ + "/state-after-reboot");
     CPPUNIT_ASSERT(rebooted->Export({kIqn, {}}).ok());
-    Status st = rebooted->AddLun(kIqn, {LegSerial(2), "/dev/b", 1}, &n);
+    Status st = rebooted->AddLun(kIqn, {LegSerial(2), "/dev/b", 2}, &n);
     CPPUNIT_ASSERT_MESSAGE(st.ToString(), st.ok());
-    CPPUNIT_ASSERT_EQUAL(1, n);
+    CPPUNIT_ASSERT_EQUAL(2, n);
     CPPUNIT_ASSERT(rebooted->AddLun(kIqn, {LegSerial(9), "/dev/i"}, &n).ok());
-    CPPUNIT_ASSERT_EQUAL(0, n);
+    CPPUNIT_ASSERT_EQUAL(1, n);
     CPPUNIT_ASSERT(rebooted->AddLun(kIqn, {LegSerial(7), "/dev/g", 5}, &n).ok());
     CPPUNIT_ASSERT(rebooted->Allow(kIqn, {kHead, "u", "secret-secret"}).ok());
     CPPUNIT_ASSERT(rebooted->Map(kIqn, kHead, {LegSerial(7), LegSerial(2)}).ok());

@@ -292,25 +292,25 @@ class StorageExportsTest : public CppUnit::TestFixture {
     {
       std::unique_ptr<Exports> e =
           Granted(dir, "kernel-1", devices, {NewLeg(1, 1), NewLeg(2, 2), NewLeg(3, 3)}, {NewLeg(3, 3)});
-      CPPUNIT_ASSERT((KernelLuns(dir, "kernel-1") == std::map<int64_t, int>{{1, 0}, {2, 1}, {3, 2}}));
+      CPPUNIT_ASSERT((KernelLuns(dir, "kernel-1") == std::map<int64_t, int>{{1, 1}, {2, 2}, {3, 3}}));
       CPPUNIT_ASSERT(e->DeleteLegs(7, {Leg{2, 2, 0, false}}).ok());
       before = KernelLuns(dir, "kernel-1");
     }
-    CPPUNIT_ASSERT((before == std::map<int64_t, int>{{1, 0}, {3, 2}}));
+    CPPUNIT_ASSERT((before == std::map<int64_t, int>{{1, 1}, {3, 3}}));
     std::unique_ptr<Exports> after = Open(dir, "kernel-2", devices);
     CPPUNIT_ASSERT(after->Export(7, dir + "/disk").ok());
     CPPUNIT_ASSERT((KernelLuns(dir, "kernel-2") == before));
     CPPUNIT_ASSERT((Mapped(after.get(), 7, kHeadA) == std::set<int64_t>{1, 3}));
     CPPUNIT_ASSERT(after->Allow(7, kAccessB, {NewLeg(3, 3), NewLeg(4, 4)}).ok());
-    CPPUNIT_ASSERT_EQUAL(1, KernelLuns(dir, "kernel-2")[4]);
+    CPPUNIT_ASSERT_EQUAL(2, KernelLuns(dir, "kernel-2")[4]);
     std::map<int, int64_t> numbers;  // recorded, as listExports gives them
     for (const Leg& l : Disk(after.get(), 7).legs) numbers[l.lun] = l.chunk_id;
-    CPPUNIT_ASSERT((numbers == std::map<int, int64_t>{{0, 1}, {1, 4}, {2, 3}}));
+    CPPUNIT_ASSERT((numbers == std::map<int, int64_t>{{1, 1}, {2, 4}, {3, 3}}));
     std::filesystem::remove_all(dir);
   }
 
   // "the mapped LUN number of a leg in every ACL equals its target LUN
-  // number": head B, given only the leg at target LUN 2, sees it at 2.
+  // number": head B, given only the leg at target LUN 3, sees it at 3.
   void AclMapsALegAtItsTargetNumber() {
     const std::string dir = TempDir();
     Granted(dir, "kernel", std::make_shared<FakeLegDevices>(), {NewLeg(1, 1), NewLeg(2, 2), NewLeg(3, 3)},
@@ -323,7 +323,7 @@ class StorageExportsTest : public CppUnit::TestFixture {
     for (const InitiatorInfo& i : all.at(0).initiators)
       for (size_t j = 0; j < i.serials.size(); ++j, ++maps) CPPUNIT_ASSERT_EQUAL(target[i.serials[j]], i.luns.at(j));
     CPPUNIT_ASSERT_EQUAL(size_t{4}, maps);
-    CPPUNIT_ASSERT_EQUAL(2, target[LegSerial(3)]);
+    CPPUNIT_ASSERT_EQUAL(3, target[LegSerial(3)]);
     std::filesystem::remove_all(dir);
   }
 
@@ -335,25 +335,25 @@ class StorageExportsTest : public CppUnit::TestFixture {
     auto devices = std::make_shared<FakeLegDevices>();
     Granted(dir, "kernel", devices, {NewLeg(1, 1), NewLeg(2, 2), NewLeg(3, 3)}, {});
     std::unique_ptr<IscsiTarget> kernel = NewSimTarget(dir + "/kernel");
-    CPPUNIT_ASSERT(kernel->RemoveLun(DiskIqn(7), LegSerial(1)).ok());  // the old agent's numbers: 3 at 0
+    CPPUNIT_ASSERT(kernel->RemoveLun(DiskIqn(7), LegSerial(1)).ok());  // the old agent's numbers: 3 at 1
     CPPUNIT_ASSERT(kernel->RemoveLun(DiskIqn(7), LegSerial(3)).ok());
-    CPPUNIT_ASSERT(kernel->AddLun(DiskIqn(7), {LegSerial(3), "/dev/mapper/thin-7-3", 0}).ok());
+    CPPUNIT_ASSERT(kernel->AddLun(DiskIqn(7), {LegSerial(3), "/dev/mapper/thin-7-3", 1}).ok());
     CPPUNIT_ASSERT(WriteStateFile(dir + "/legs", "7 1 1 64\n7 2 2 64\n7 3 3 64\n", 0600).ok());
     std::unique_ptr<Exports> e = Open(dir, "kernel", devices);
     CPPUNIT_ASSERT(e->Export(7, dir + "/disk").ok());
-    CPPUNIT_ASSERT((KernelLuns(dir, "kernel") == std::map<int64_t, int>{{1, 2}, {2, 1}, {3, 0}}));
+    CPPUNIT_ASSERT((KernelLuns(dir, "kernel") == std::map<int64_t, int>{{1, 3}, {2, 2}, {3, 1}}));
     std::string text;
     CPPUNIT_ASSERT(ReadStateFile(dir + "/legs", &text).ok());
-    CPPUNIT_ASSERT_EQUAL(std::string("7 1 1 64 2\n7 2 2 64 1\n7 3 3 64 0\n"), text);
+    CPPUNIT_ASSERT_EQUAL(std::string("7 1 1 64 3\n7 2 2 64 2\n7 3 3 64 1\n"), text);
     // An old line never takes a number another leg has recorded: leg 4
-    // (thin device gone) keeps 3, the kernel's smallest free.
+    // (thin device gone) keeps 4; leg 5 takes 5, the smallest free.
     devices->thins[{7, 5}] = 64;
-    CPPUNIT_ASSERT(WriteStateFile(dir + "/legs", text + "7 4 4 64 3\n7 5 5 64\n", 0600).ok());
+    CPPUNIT_ASSERT(WriteStateFile(dir + "/legs", text + "7 4 4 64 4\n7 5 5 64\n", 0600).ok());
     std::unique_ptr<Exports> next = Open(dir, "kernel", devices);
     CPPUNIT_ASSERT(next->Export(7, dir + "/disk").ok());
-    CPPUNIT_ASSERT_EQUAL(4, KernelLuns(dir, "kernel").at(5));
+    CPPUNIT_ASSERT_EQUAL(5, KernelLuns(dir, "kernel").at(5));
     CPPUNIT_ASSERT(ReadStateFile(dir + "/legs", &text).ok());
-    CPPUNIT_ASSERT(text.find("7 5 5 64 4\n") != std::string::npos);
+    CPPUNIT_ASSERT(text.find("7 5 5 64 5\n") != std::string::npos);
     std::filesystem::remove_all(dir);
   }
 
@@ -369,7 +369,7 @@ class StorageExportsTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(kernel->AddLun(DiskIqn(7), {LegSerial(2), "/dev/mapper/thin-7-2", 6}).ok());
     std::unique_ptr<Exports> e = Open(dir, "kernel", devices);
     CPPUNIT_ASSERT(e->Export(7, dir + "/disk").ok());
-    CPPUNIT_ASSERT((KernelLuns(dir, "kernel") == std::map<int64_t, int>{{1, 0}, {2, 6}}));
+    CPPUNIT_ASSERT((KernelLuns(dir, "kernel") == std::map<int64_t, int>{{1, 1}, {2, 6}}));
     CPPUNIT_ASSERT((Mapped(e.get(), 7, kHeadA) == std::set<int64_t>{1}));
     CPPUNIT_ASSERT_EQUAL(EEXIST, e->Allow(7, kAccessA, {OldLeg(1, 1), OldLeg(2, 2)}).code());
     std::filesystem::remove_all(dir);
