@@ -32,6 +32,7 @@
 #include <sstream>
 
 #include "agents/host/iscsi_target.h"
+#include "lib/state_file.h"
 
 namespace vastsky {
 
@@ -97,15 +98,7 @@ Status WriteIfDiffers(const std::string& p, const std::string& value) {
   return Write(p, value);
 }
 
-std::vector<std::string> Entries(const std::string& dir) {
-  std::vector<std::string> out;
-  DIR* d = opendir(dir.c_str());
-  if (!d) return out;
-  while (dirent* e = readdir(d))
-    if (e->d_name[0] != '.') out.push_back(e->d_name);
-  closedir(d);
-  return out;
-}
+std::vector<std::string> Entries(const std::string& dir) { return DirEntries(dir); }
 
 // The backstore and target-LUN link name of a LUN: "vastsky-leg-0000002a".
 const char kStorePrefix[] = "vastsky-";

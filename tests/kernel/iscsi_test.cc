@@ -29,6 +29,7 @@
 #include "agents/host/iscsi_initiator.h"
 #include "agents/host/iscsi_target.h"
 #include "lib/subprocess.h"
+#include "lib/state_file.h"
 
 using namespace vastsky;
 
@@ -72,15 +73,7 @@ void WritePattern(const std::string& dev, const std::string& pattern) {
   close(fd);
 }
 
-std::vector<std::string> Entries(const std::string& dir) {
-  std::vector<std::string> out;
-  DIR* d = opendir(dir.c_str());
-  if (!d) return out;
-  while (dirent* e = readdir(d))
-    if (e->d_name[0] != '.') out.push_back(e->d_name);
-  closedir(d);
-  return out;
-}
+std::vector<std::string> Entries(const std::string& dir) { return DirEntries(dir); }
 
 std::string ReadText(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "manager/store.h"
+#include "tests/unit/store_fixture.h"
 #include "tests/unit/temp_db.h"
 
 using namespace vastsky;
@@ -17,7 +18,7 @@ namespace {
 const int64_t kDiskSectors = 100LL * 1024 * 2048;  // 100 GiB
 }  // namespace
 
-class StoreTest : public CppUnit::TestFixture {
+class StoreTest : public StoreFixture {
   CPPUNIT_TEST_SUITE(StoreTest);
   CPPUNIT_TEST(RegistrationRules);
   CPPUNIT_TEST(VolumeLifecycle);
@@ -31,41 +32,10 @@ class StoreTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(ShutdownAllAndReturn);
   CPPUNIT_TEST_SUITE_END();
 
-  TempDb* tmp_ = nullptr;
-  Store* store_ = nullptr;
-  std::vector<int64_t> ssvrs_, pdsks_;
 
  public:
-  void setUp() override {
-    tmp_ = new TempDb;
-    store_ = new Store;
-    CPPUNIT_ASSERT(store_->Open(tmp_->path, Store::Options()).ok());
-    ssvrs_.clear();
-    pdsks_.clear();
-  }
-  void tearDown() override {
-    delete store_;
-    delete tmp_;
-  }
 
-  void Cluster(int servers, int disks, int64_t sectors = kDiskSectors) {
-    for (int s = 0; s < servers; ++s) {
-      int64_t id;
-      CPPUNIT_ASSERT(store_->RegisterStorageServer({"127.1.0." + std::to_string(ssvrs_.size() + 1)}, nullptr, &id).ok());
-      ssvrs_.push_back(id);
-      for (int d = 0; d < disks; ++d) {
-        int64_t pd;
-        CPPUNIT_ASSERT(store_->RegisterPhysicalDisk(id, "/dev/d" + std::to_string(d), sectors, &pd).ok());
-        pdsks_.push_back(pd);
-      }
-    }
-  }
-
-  void Audit() {
-    std::vector<std::string> problems;
-    CPPUNIT_ASSERT(Store::Audit(tmp_->path, &problems).ok());
-    CPPUNIT_ASSERT_MESSAGE(problems.empty() ? "" : problems[0], problems.empty());
-  }
+  void Cluster(int servers, int disks, int64_t sectors = kDiskSectors) { StoreFixture::Cluster(servers, disks, sectors); }
 
   ClusterStatus StatusNow() {
     ClusterStatus c;

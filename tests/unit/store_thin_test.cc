@@ -10,6 +10,7 @@
 
 #include "manager/schema.h"
 #include "manager/store.h"
+#include "tests/unit/store_fixture.h"
 #include "tests/unit/temp_db.h"
 
 using namespace vastsky;
@@ -18,7 +19,7 @@ namespace {
 const int64_t kDiskSectors = 100LL * 1024 * 2048;  // 100 GiB
 }  // namespace
 
-class StoreThinTest : public CppUnit::TestFixture {
+class StoreThinTest : public StoreFixture {
   CPPUNIT_TEST_SUITE(StoreThinTest);
   CPPUNIT_TEST(SliceLayoutDatabaseIsRefused);
   CPPUNIT_TEST(ClusterIdIsMadeOnce);
@@ -29,38 +30,9 @@ class StoreThinTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(PoolReportsStopPlacement);
   CPPUNIT_TEST_SUITE_END();
 
-  TempDb* tmp_ = nullptr;
-  Store* store_ = nullptr;
-  std::vector<int64_t> ssvrs_, pdsks_;
 
  public:
-  void setUp() override {
-    tmp_ = new TempDb;
-    store_ = new Store;
-    CPPUNIT_ASSERT(store_->Open(tmp_->path, Store::Options()).ok());
-    ssvrs_.clear();
-    pdsks_.clear();
-  }
-  void tearDown() override {
-    delete store_;
-    delete tmp_;
-  }
-
-  void Cluster(int servers) {
-    for (int s = 0; s < servers; ++s) {
-      int64_t id, pd;
-      CPPUNIT_ASSERT(store_->RegisterStorageServer({"127.1.0." + std::to_string(s + 1)}, nullptr, &id).ok());
-      CPPUNIT_ASSERT(store_->RegisterPhysicalDisk(id, "/dev/d0", kDiskSectors, &pd).ok());
-      ssvrs_.push_back(id);
-      pdsks_.push_back(pd);
-    }
-  }
-
-  void Audit() {
-    std::vector<std::string> problems;
-    CPPUNIT_ASSERT(Store::Audit(tmp_->path, &problems).ok());
-    CPPUNIT_ASSERT_MESSAGE(problems.empty() ? "" : problems[0], problems.empty());
-  }
+  void Cluster(int servers) { StoreFixture::Cluster(servers, 1, kDiskSectors); }
 
   // pdsk -> thin ids of the volume's legs there.
   std::map<int64_t, std::set<int64_t>> ThinIds(int64_t lvol_id) {
