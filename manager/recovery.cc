@@ -252,10 +252,17 @@ void Recovery::DeleteDoomedLegs() {
     // asks again, and deleting twice is harmless.
     st = attacher_->storage()->DeleteLegs(d.url, OpId("delete-" + std::to_string(d.pdsk_id)), d.pdsk_id, d.legs);
     if (st.ok()) st = locked_([&] { return store_->ForgetDoomed(d.pdsk_id, d.legs); });
-    if (st.ok()) continue;
+    if (st.ok()) {
+      doomed_logged_.erase(d.pdsk_id);
+      continue;
+    }
     if (st.code() == ECONNREFUSED || st.code() == ETIMEDOUT || st.code() == EIO) unreachable.insert(d.ssvr_id);
-    VS_LOG_WARN("%zu deleted leg(s) of %s keep their space until their thin devices are gone (retrying): %s",
-                d.legs.size(), FormatId("pdsk", d.pdsk_id).c_str(), st.ToString().c_str());
+    std::string& logged = doomed_logged_[d.pdsk_id];
+    if (logged == st.ToString()) continue;
+    logged = st.ToString();
+    VS_LOG_WARN("%zu deleted leg(s) of %s keep their space until their thin devices are gone (retrying every pass; "
+                "logged again only if the error changes): %s",
+                d.legs.size(), FormatId("pdsk", d.pdsk_id).c_str(), logged.c_str());
   }
 }
 

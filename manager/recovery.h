@@ -142,6 +142,9 @@ class Recovery {
   // try), and those users are working on (under mu_).
   std::map<int64_t, int64_t> retry_after_ms_;
   std::map<int64_t, int> held_;
+  // Per disk, the last failure to delete its doomed legs that was logged
+  // (the watch thread's own): a pool that refuses for hours logs once.
+  std::map<int64_t, std::string> doomed_logged_;
 };
 
 }  // namespace vastsky

@@ -116,7 +116,7 @@ kill_server() {
 }
 off_dead_and_whole() { ! legs | tr ' ' '\n' | grep -q ":$DEAD:" && whole; }
 replaced_and_rebuilt() {
-  vs_wait 1500 off_dead_and_whole || { health; legs; tail -5 $VS_W/manager.log; return 1; }
+  vs_wait 1500 off_dead_and_whole || { diagnose; vs_mrpc listEvents '{"count": 15}' | tail -c 3000; return 1; }
   [ "$(vs_mrpc getClusterStatus '{}' | vs_json 'd["rebuilds_queued"] + d["rebuilds_running"]')" = 0 ]
 }
 
