@@ -46,5 +46,7 @@ if [ "${VASTSKY_SKIP_VMLAB:-0}" != 1 ]; then
     "$ROOT/tests/vmlab/vm.sh" run "$ROOT/tests/vmlab/datapath-bench.sh" | grep -E '^bench:|FAIL|datapath-bench:' || rc=1
   # One LIO target with 2,000 leg LUNs, 256 of them mapped to one head.
   "$ROOT/tests/vmlab/vm.sh" run "$ROOT/tests/vmlab/kernel-tests.sh" scale | grep -E '^bench:|FAIL|kernel-tests:' || rc=1
+  # A head attaching a volume with 256 legs on each of two disks.
+  VMLAB_TIMEOUT=3600 "$ROOT/tests/vmlab/vm.sh" run "$ROOT/tests/vmlab/thin-scale.sh" | grep -E '^bench:|FAIL|thin-scale:' || rc=1
 fi
 exit $rc
