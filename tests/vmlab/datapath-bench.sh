@@ -69,17 +69,7 @@ volume() {
     t0=$(vmlab_now)
     vs_mrpc attachLogicalVolume "{\"lvolname\": \"bench\", \"hsvrid\": $hsvr}" >/dev/null || return 1
     ATTACH_TIMES+=" $(vmlab_elapsed "$t0")s"
-    [ $n = 3 ] || echo "bench: first write to thin space, 4 KiB random: ${IOPS[fresh]:-?} IOPS; rewrite ${IOPS[rewrite]:-?} IOPS; ratio $(python3 -c "print('%.2f' % (${IOPS[fresh]:-0} / max(1, ${IOPS[rewrite]:-0})))")"
-echo "bench: attach of a 16-mirror volume (32 legs on 6 disks): ${BIG_ATTACH:-?} s"
-echo "bench: sequential write during a rebuild: ${BW[rebuild seq-write]:-?} KiB/s against ${BW[vol seq-write]:-?} without; ratio $(python3 -c "print('%.2f' % (${BW[rebuild seq-write]:-0} / max(1, ${BW[vol seq-write]:-0})))")"
-IFS=';' read -ra pairs <<< "$REBUILT"
-for p in "${pairs[@]}"; do
-  set -- $p
-  [ $# = 2 ] || continue
-  a=$(thin_sectors "${1%%:*}" "${1#*:}") b=$(thin_sectors "${2%%:*}" "${2#*:}")
-  echo "bench: mirror legs' pool space: pdsk ${1%%:*} thin ${1#*:} $((a / 2048)) MiB, pdsk ${2%%:*} thin ${2#*:} $((b / 2048)) MiB"
-done
-vs_mrpc detachLogicalVolume '{"lvolname": "bench"}' >/dev/null || return 1
+    [ $n = 3 ] || vs_mrpc detachLogicalVolume '{"lvolname": "bench"}' >/dev/null || return 1
   done
   # One job per mirror: 64 MiB at the start of each, all 8 legs busy.
   fio_all vol --filename=/dev/vastsky/bench --size=64m --offset_increment=1g
@@ -166,6 +156,16 @@ printf 'bench: %-11s %12s %12s %7s\n' mode "raw KiB/s" "thin KiB/s" ratio
 for m in seq-read seq-write rand-read rand-write; do
   printf 'bench: %-11s %12s %12s %7s\n' $m "${BW[raw $m]}" "${BW[vol $m]}" \
     "$(python3 -c "print('%.2f' % (${BW[vol $m]} / max(1, ${BW[raw $m]})))")"
+done
+echo "bench: first write to thin space, 4 KiB random: ${IOPS[fresh]:-?} IOPS; rewrite ${IOPS[rewrite]:-?} IOPS; ratio $(python3 -c "print('%.2f' % (${IOPS[fresh]:-0} / max(1, ${IOPS[rewrite]:-0})))")"
+echo "bench: attach of a 16-mirror volume (32 legs on 6 disks): ${BIG_ATTACH:-?} s"
+echo "bench: sequential write during a rebuild: ${BW[rebuild seq-write]:-?} KiB/s against ${BW[vol seq-write]:-?} without; ratio $(python3 -c "print('%.2f' % (${BW[rebuild seq-write]:-0} / max(1, ${BW[vol seq-write]:-0})))")"
+IFS=';' read -ra pairs <<< "$REBUILT"
+for p in "${pairs[@]}"; do
+  set -- $p
+  [ $# = 2 ] || continue
+  a=$(thin_sectors "${1%%:*}" "${1#*:}") b=$(thin_sectors "${2%%:*}" "${2#*:}")
+  echo "bench: mirror legs' pool space: pdsk ${1%%:*} thin ${1#*:} $((a / 2048)) MiB, pdsk ${2%%:*} thin ${2#*:} $((b / 2048)) MiB"
 done
 vs_mrpc detachLogicalVolume '{"lvolname": "bench"}' >/dev/null
 vs_cluster_down
