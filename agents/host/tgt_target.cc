@@ -297,7 +297,7 @@ class TgtTarget : public IscsiTarget {
     if (lun.serial.size() > 36) return Status::Error(EINVAL, "tgt: a SCSI serial has at most 36 characters");
     struct stat st;
     if (stat(lun.device.c_str(), &st) != 0) return Status::Error(ENOENT, lun.device + " does not exist");
-    const TgtTargetShow* t;
+    const TgtTargetShow* t = nullptr;
     VS_RETURN_IF_ERROR(Target(iqn, &t));
     const TgtLun* found = nullptr;
     std::map<int, const TgtLun*> at;
@@ -342,7 +342,7 @@ class TgtTarget : public IscsiTarget {
   // allowed initiator sees every LUN whatever this is asked.
   Status Map(const std::string& iqn, const std::string& initiator, const std::vector<std::string>& serials) override {
     std::lock_guard<std::mutex> lock(mu_);
-    const TgtTargetShow* t;
+    const TgtTargetShow* t = nullptr;
     VS_RETURN_IF_ERROR(Target(iqn, &t));
     if (!Contains(t->acls, initiator)) return Status::Error(ENOENT, initiator + " has no ACL on " + iqn);
     for (const std::string& serial : serials) {
