@@ -93,9 +93,9 @@ serial_of() { printf 'leg-%08x' "$1"; }   # a leg's LUN serial: its chunk id
 tgt_target() {
   vmlab_tgtadm "$1" --mode target --op show | awk -v t="Target ${PDSK[$1]}: " 'index($0, t) == 1 { f = 1; print; next } /^Target / { f = 0 } f'
 }
-# allow I INITIATOR OPID LEGS_JSON: allowInitiator on server I's disk.
+# allow I INITIATOR OPID LEGS_JSON [CHAP_USER]: allowInitiator on server I's disk.
 allow() {
-  arpc "$1" allowInitiator "{\"opid\": \"$3\", \"pdskid\": ${PDSK[$1]}, \"initiator\": \"$2\", \"chap_user\": \"$CHAP_USER\", \"chap_secret\": \"$CHAP_SECRET\", \"legs\": $4}"
+  arpc "$1" allowInitiator "{\"opid\": \"$3\", \"pdskid\": ${PDSK[$1]}, \"initiator\": \"$2\", \"chap_user\": \"${5:-$CHAP_USER}\", \"chap_secret\": \"$CHAP_SECRET\", \"legs\": $4}"
 }
 LEG1='{"chunkid": 1, "thin_id": 1, "size_mib": 65, "create": true}'
 LEG2='{"chunkid": 2, "thin_id": 2, "size_mib": 65, "create": true}'
@@ -123,7 +123,9 @@ allowed_login_sees_leg() {
 # it (LIO maps LUNs per ACL); narrowing the head's grant takes its own leg
 # away, and granting it again gives it back with its data.
 other_leg_invisible() {
-  allow 1 "$INTRUDER" op-4 "[$LEG2]" >/dev/null || return 1
+  # Its own CHAP user: tgt binds accounts per target, and the revoke check
+  # below expects the head's account gone from this one.
+  allow 1 "$INTRUDER" op-4 "[$LEG2]" other-head >/dev/null || return 1
   local luns; luns=$(vmlab_iscsi_luns "$(iqn_of "${PDSK[1]}")")
   if [ "$TARGET" = tgt ]; then   # tgt cannot mask LUNs per initiator (PROTOCOL.md)
     grep -q "^$(serial_of 2) " <<< "$luns" || { echo "tgt: expected both legs: $luns"; return 1; }
@@ -216,7 +218,9 @@ delete_legs_frees() {
 # tgt: an agent whose tgtd is not running says so (and does not start one).
 no_tgtd_is_explained() {
   local p n rc=1
-  mkdir -p $W/nodaemon && printf 'ssvr 1\npdsk 77 %s\n' "${LOOP[2]}" > $W/nodaemon/ids
+  # The disk's own ids (its label says them): the agent exports it at once,
+  # before any manager answers, and so meets the missing tgtd.
+  mkdir -p $W/nodaemon && printf 'ssvr 1\npdsk %s %s\n' "${PDSK[2]}" "${LOOP[2]}" > $W/nodaemon/ids
   nsenter --net=/run/netns/ss2 "$BIN/vastsky-storage-agent" --manager "https://$VMLAB_HEAD_IP:1/RPC2" --ca-file $W/cert.pem \
     --secret-file $W/secret --listen "$(vmlab_ss_ip 2):8884" --tls-cert $W/cert.pem --tls-key $W/key.pem \
     --data-ip "$(vmlab_ss_ip 2)" --disks "${LOOP[2]}" --target tgt --tgt-control-port 9 --state-dir $W/nodaemon \
