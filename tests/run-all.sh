@@ -93,10 +93,10 @@ else
   VMLAB_MEM=7168 VMLAB_TIMEOUT=2700 VS_TMPFS=5000m VMLAB_PASSENV=VS_TMPFS tests/vmlab/vm.sh run tests/vmlab/faults.sh 2>&1 | tee "$log/faults"
   [ "${PIPESTATUS[0]}" = 0 ] || status=1
   tally "$log/faults"
-  echo "== thrash in the VM lab: 5 minutes of seeded faults under checksummed writes to two volumes"
+  echo "== thrash in the VM lab: 4 minutes of seeded faults under checksummed writes to two volumes"
   # Its seed is printed first: THRASH_SEED=N replays a failure. The deadline
   # covers the set-up, the last fault's healing and the final checks.
-  THRASH_SECONDS=300 VMLAB_MEM=7168 VMLAB_TIMEOUT=1200 VS_TMPFS=5500m VMLAB_PASSENV=VS_TMPFS \
+  THRASH_SECONDS=240 VMLAB_MEM=7168 VMLAB_TIMEOUT=1200 VS_TMPFS=5500m VMLAB_PASSENV=VS_TMPFS \
     tests/vmlab/vm.sh run tests/vmlab/thrash.sh 2>&1 | tee "$log/thrash"
   [ "${PIPESTATUS[0]}" = 0 ] || status=1
   tally "$log/thrash"
