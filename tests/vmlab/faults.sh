@@ -63,7 +63,7 @@ whole() { [ "$(health)" = AA:idle ] && [ -z "$(legs | tr ' ' '\n' | grep -v ':2$
 setup() { vs_lab_setup 5 1 3700 && vs_disks_dm; }
 cluster() {
   vs_manager_start --failure-grace 30 --rebuild-rate 200 || return 1
-  local i; for i in 1 2 3 4; do vs_storage_agent_start $i || return 1; done
+  local i; for i in $(seq "$VS_SERVERS"); do vs_storage_agent_start $i || return 1; done
   vs_head_agent_start && vs_wait 150 vs_registered && HSVR=$(vs_hsvr) && [ -n "$HSVR" ]
 }
 attach() {
