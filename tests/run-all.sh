@@ -18,90 +18,79 @@ make -j"$jobs" SAN=thread build-tsan/bin/vastsky-manager build-tsan/bin/vastsky-
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=87
-passed=0 failed=0
-tally() {  # $1 = log file with a "...: N passed, N failed" line
-  local line
-  line=$(grep -E '^[a-z-]+: [0-9]+ passed, [0-9]+ failed' "$1" | tail -1)
-  if [ -z "$line" ]; then failed=$((failed + 1)); return; fi
-  passed=$((passed + $(echo "$line" | sed -E 's/.*: ([0-9]+) passed.*/\1/')))
-  failed=$((failed + $(echo "$line" | sed -E 's/.*passed, ([0-9]+) failed.*/\1/')))
+passed=0 failed=0 status=0
+log=$(mktemp -d)
+report=()
+# suite NAME CMD...: runs one suite, its output shown and kept, then counts
+# its "...: N passed, N failed" line (none at all counts as one failure) and
+# keeps its time and its failing lines for the report at the end: CI often
+# shows only a run's tail, and that tail must say what failed.
+suite() {
+  local name=$1 line p=0 f=1 t0=$SECONDS rc
+  shift
+  "$@" 2>&1 | tee "$log/$name" | grep -v ': OK$'
+  rc=${PIPESTATUS[0]}
+  line=$(grep -E '^[a-z-]+: [0-9]+ passed, [0-9]+ failed' "$log/$name" | tail -1)
+  if [ -n "$line" ]; then
+    p=$(echo "$line" | sed -E 's/.*: ([0-9]+) passed.*/\1/')
+    f=$(echo "$line" | sed -E 's/.*passed, ([0-9]+) failed.*/\1/')
+  fi
+  if [ "$rc" != 0 ] || [ "$f" != 0 ]; then
+    status=1
+    [ "$f" != 0 ] || f=1
+  fi
+  passed=$((passed + p)) failed=$((failed + f))
+  report+=("$(printf '%-14s %5ss %5s passed %3s failed' "$name" $((SECONDS - t0)) "$p" "$f")")
+  [ "$f" = 0 ] || report+=("$(grep -E 'FAIL|^ERROR: |UNCLEAN EXIT|^Test name: |timed out|exited [1-9]' \
+    "$log/$name" | head -8 | sed 's/^/      /')")
 }
 
-log=$(mktemp -d)
-status=0
 echo "== unit tests"
-build/bin/unit-tests 2>&1 | tee "$log/unit" | grep -v ': OK$' || true
-[ "${PIPESTATUS[0]}" = 0 ] || status=1
-tally "$log/unit"
+suite unit build/bin/unit-tests
 echo "== unit tests (ASan+UBSan)"
-build-asan/bin/unit-tests 2>&1 | tee "$log/unit-asan" | grep -v ': OK$' || true
-[ "${PIPESTATUS[0]}" = 0 ] || status=1
-tally "$log/unit-asan"
+suite unit-asan build-asan/bin/unit-tests
 echo "== integration tests (ASan+UBSan daemons)"
-VASTSKY_BIN_DIR=$PWD/build-asan/bin python3 tests/integration/run.py 2>&1 | tee "$log/integration"
-[ "${PIPESTATUS[0]}" = 0 ] || status=1
-tally "$log/integration"
+VASTSKY_BIN_DIR=$PWD/build-asan/bin suite integration python3 tests/integration/run.py
 echo "== concurrency tests (ThreadSanitizer daemons: agents' heartbeat, scrub and RPC threads, the manager's)"
 # A race report stops the process at once with status 88: the test fails
 # (the manager's exit is checked, an agent's counts through run.py).
-tsan_options=halt_on_error=1:exitcode=88:second_deadlock_stack=1
-TSAN_OPTIONS=$tsan_options build-tsan/bin/unit-tests 2>&1 | tee "$log/unit-tsan" | grep -v ': OK$' || true
-[ "${PIPESTATUS[0]}" = 0 ] || status=1
-tally "$log/unit-tsan"
-TSAN_OPTIONS=$tsan_options VASTSKY_BIN_DIR=$PWD/build-tsan/bin python3 tests/integration/run.py --label tsan \
-  test_attach_agents.py test_storage_agent.py test_reconnect_heartbeat.py test_acl_reconcile.py 2>&1 | tee "$log/tsan"
-[ "${PIPESTATUS[0]}" = 0 ] || status=1
-tally "$log/tsan"
+export TSAN_OPTIONS=halt_on_error=1:exitcode=88:second_deadlock_stack=1
+suite unit-tsan build-tsan/bin/unit-tests
+VASTSKY_BIN_DIR=$PWD/build-tsan/bin suite tsan python3 tests/integration/run.py --label tsan \
+  test_attach_agents.py test_storage_agent.py test_reconnect_heartbeat.py test_acl_reconcile.py
+unset TSAN_OPTIONS
 echo "== RPM packages: build, lint, file lists"
-tests/rpm/check.sh 2>&1 | tee "$log/rpm"
-[ "${PIPESTATUS[0]}" = 0 ] || status=1
-tally "$log/rpm"
+suite rpm tests/rpm/check.sh
 if [ "${VASTSKY_SKIP_VMLAB:-0}" = 1 ]; then
   echo "== VM lab SKIPPED (VASTSKY_SKIP_VMLAB=1): the kernel data path was not tested"
 else
+  vm=tests/vmlab/vm.sh
   echo "== kernel layer in the VM lab"
-  tests/vmlab/vm.sh run tests/vmlab/kernel-tests.sh 2>&1 | tee "$log/kernel"
-  [ "${PIPESTATUS[0]}" = 0 ] || status=1
-  tally "$log/kernel"
+  suite kernel $vm run tests/vmlab/kernel-tests.sh
   echo "== storage agent against LIO in the VM lab"
-  tests/vmlab/vm.sh run tests/vmlab/storage-agent.sh 2>&1 | tee "$log/agent"
-  [ "${PIPESTATUS[0]}" = 0 ] || status=1
-  tally "$log/agent"
+  suite agent $vm run tests/vmlab/storage-agent.sh
   echo "== storage agent against tgt in the VM lab"
-  TARGET=tgt VMLAB_PASSENV=TARGET tests/vmlab/vm.sh run tests/vmlab/storage-agent.sh 2>&1 | tee "$log/agent-tgt"
-  [ "${PIPESTATUS[0]}" = 0 ] || status=1
-  tally "$log/agent-tgt"
+  TARGET=tgt VMLAB_PASSENV=TARGET suite agent-tgt $vm run tests/vmlab/storage-agent.sh
   echo "== data path smoke test in the VM lab"
-  tests/vmlab/vm.sh run tests/vmlab/smoke.sh 2>&1 | tee "$log/smoke"
-  [ "${PIPESTATUS[0]}" = 0 ] || status=1
-  tally "$log/smoke"
+  suite smoke $vm run tests/vmlab/smoke.sh
   echo "== end to end in the VM lab: manager, 3 storage agents, head agent, checksummed data"
-  VMLAB_TIMEOUT=1200 tests/vmlab/vm.sh run tests/vmlab/datapath.sh 2>&1 | tee "$log/datapath"
-  [ "${PIPESTATUS[0]}" = 0 ] || status=1
-  tally "$log/datapath"
+  VMLAB_TIMEOUT=1200 suite datapath $vm run tests/vmlab/datapath.sh
   echo "== thin legs in the VM lab: a deleted volume's space reads zeros in the next, a head sees only its legs"
-  VMLAB_MEM=4096 VMLAB_TIMEOUT=1200 VS_TMPFS=3000m VMLAB_PASSENV=VS_TMPFS tests/vmlab/vm.sh run tests/vmlab/thin.sh 2>&1 | tee "$log/thin"
-  [ "${PIPESTATUS[0]}" = 0 ] || status=1
-  tally "$log/thin"
+  VMLAB_MEM=4096 VMLAB_TIMEOUT=1200 VS_TMPFS=3000m VMLAB_PASSENV=VS_TMPFS suite thin $vm run tests/vmlab/thin.sh
   echo "== the XCP driver in the VM lab: a VDI's life through VastSkySR, checksummed data, online resize"
-  VMLAB_TIMEOUT=1500 tests/vmlab/vm.sh run tests/vmlab/sm-lifecycle.sh 2>&1 | tee "$log/sm-lifecycle"
-  [ "${PIPESTATUS[0]}" = 0 ] || status=1
-  tally "$log/sm-lifecycle"
+  VMLAB_TIMEOUT=1500 suite sm-lifecycle $vm run tests/vmlab/sm-lifecycle.sh
   echo "== failures under checksummed writes in the VM lab: link flap, LUN removed, disk errors, drain, server killed"
   # The lab's disks are sparse files in the guest's RAM; every rebuild
   # writes a whole chunk and freed chunks keep their pages: room for all.
-  VMLAB_MEM=7168 VMLAB_TIMEOUT=2700 VS_TMPFS=5000m VMLAB_PASSENV=VS_TMPFS tests/vmlab/vm.sh run tests/vmlab/faults.sh 2>&1 | tee "$log/faults"
-  [ "${PIPESTATUS[0]}" = 0 ] || status=1
-  tally "$log/faults"
+  VMLAB_MEM=7168 VMLAB_TIMEOUT=2700 VS_TMPFS=5000m VMLAB_PASSENV=VS_TMPFS suite faults $vm run tests/vmlab/faults.sh
   echo "== thrash in the VM lab: 4 minutes of seeded faults under checksummed writes to two volumes"
   # Its seed is printed first: THRASH_SEED=N replays a failure. The deadline
   # covers the set-up, the last fault's healing and the final checks.
   THRASH_SECONDS=240 VMLAB_MEM=7168 VMLAB_TIMEOUT=1200 VS_TMPFS=5500m VMLAB_PASSENV=VS_TMPFS \
-    tests/vmlab/vm.sh run tests/vmlab/thrash.sh 2>&1 | tee "$log/thrash"
-  [ "${PIPESTATUS[0]}" = 0 ] || status=1
-  tally "$log/thrash"
+    suite thrash $vm run tests/vmlab/thrash.sh
 fi
 rm -rf "$log"
-[ "$failed" = 0 ] || status=1
+echo "== every suite: time, counts, and what failed"
+printf '%s\n' "${report[@]}"
 echo "check: $passed passed, $failed failed"
 exit $status
