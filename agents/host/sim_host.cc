@@ -5,7 +5,8 @@
 // relies on are kept (EEXIST, ENXIO, EBUSY while open, idempotent logout).
 // Line formats: tables "<name> <start> <length> <type> <params>", sessions
 // "<iqn> <portal> -"; a LUN is the file luns/<iqn>/<serial>. A file "stall" in the device-mapper directory
-// makes status calls block while it exists (a dying disk).
+// makes status calls block while it exists (a dying disk); "stall-discard"
+// and "discard-errno" do the same for discards (device_mapper.h).
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -13,6 +14,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -27,6 +29,25 @@ namespace vastsky {
 namespace {
 
 bool Exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
+
+// Zeroes bytes of a device file as a discard on a thin device reads back:
+// a hole where the file system can punch one.
+Status ZeroRange(const std::string& path, uint64_t offset, uint64_t length) {
+  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return Status::Error(errno, "cannot open " + path);
+  int err = 0;
+  if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset), static_cast<off_t>(length)) != 0) {
+    const std::string zeros(1 << 20, '\0');
+    for (uint64_t done = 0; done < length && err == 0;) {
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(zeros.size(), length - done));
+      const ssize_t w = pwrite(fd, zeros.data(), n, static_cast<off_t>(offset + done));
+      if (w != static_cast<ssize_t>(n)) err = w < 0 ? errno : EIO;
+      done += n;
+    }
+  }
+  close(fd);
+  return err ? Status::Error(err, "cannot zero " + path) : Status::OK();
+}
 
 // A sparse regular file standing in for a block device.
 Status MakeDeviceFile(const std::string& path, uint64_t bytes) {
@@ -72,6 +93,7 @@ class SimDeviceMapper : public DeviceMapper {
     if (Exists(DevicePath(name) + ".open")) return Status::Error(EBUSY, name + " is open");
     all.erase(name);
     unlink(DevicePath(name).c_str());
+    unlink((DevicePath(name) + ".suspended").c_str());
     return Save(all);
   }
 
@@ -83,8 +105,42 @@ class SimDeviceMapper : public DeviceMapper {
     if (table.empty()) return Status::Error(EINVAL, "an empty table would leave the device with no table");
     // The device takes the new table's size, as the kernel's does at resume.
     VS_RETURN_IF_ERROR(MakeDeviceFile(DevicePath(name), (table.back().start + table.back().length) * 512));
+    unlink((DevicePath(name) + ".suspended").c_str());  // a reload ends with a resume
     all[name] = table;
     return Save(all);
+  }
+
+  Status Suspend(const std::string& name) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    VS_RETURN_IF_ERROR(Find(name));
+    return WriteStateFile(DevicePath(name) + ".suspended", "", 0644);
+  }
+
+  Status Resume(const std::string& name) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    VS_RETURN_IF_ERROR(Find(name));
+    unlink((DevicePath(name) + ".suspended").c_str());
+    return Status::OK();
+  }
+
+  Status Discard(const std::string& name, uint64_t offset_sectors, uint64_t length_sectors) override {
+    for (int i = 0; i < 6000 && Exists(dir_ + "/stall-discard"); ++i) usleep(100000);
+    std::string text;
+    if (ReadStateFile(dir_ + "/discard-errno", &text).ok() && atoi(text.c_str()) > 0)
+      return Status::Error(atoi(text.c_str()), "discard on " + name + " refused (the test's discard-errno)");
+    std::lock_guard<std::mutex> lock(mu_);
+    Tables all;
+    VS_RETURN_IF_ERROR(Load(&all));
+    if (!all.count(name)) return Status::Error(ENXIO, "no device-mapper device " + name);
+    if (offset_sectors + length_sectors > Length(all, DevicePath(name)))
+      return Status::Error(EINVAL, "discard past the end of " + name);
+    VS_RETURN_IF_ERROR(ZeroRange(DevicePath(name), offset_sectors * 512, length_sectors * 512));
+    const std::string line = name + " " + std::to_string(offset_sectors) + " " + std::to_string(length_sectors) + "\n";
+    int fd = open((dir_ + "/discards").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) return Status::Error(errno, "cannot record a discard in " + dir_);
+    const bool written = write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+    close(fd);
+    return written ? Status::OK() : Status::Error(EIO, "cannot record a discard in " + dir_);
   }
 
   Status GetInfo(const std::string& name, DmInfo* info) override {
@@ -94,6 +150,7 @@ class SimDeviceMapper : public DeviceMapper {
     *info = DmInfo();
     info->exists = all.count(name) > 0;
     info->open_count = info->exists && Exists(DevicePath(name) + ".open") ? 1 : 0;
+    info->suspended = info->exists && Exists(DevicePath(name) + ".suspended");
     return Status::OK();
   }
 
@@ -107,8 +164,10 @@ class SimDeviceMapper : public DeviceMapper {
     return Status::OK();
   }
 
-  // A simulated raid is always in sync: "raid1 2 AA 2048/2048 idle 0 0 -".
-  // A thin-pool counts its thins' allocated blocks (dm-thin's status line).
+  // A simulated raid is always in sync: "raid1 2 AA 2048/2048 idle 0 0 -",
+  // unless a file "<path>.status" gives its status line (a test's raid
+  // recovering or degraded). A thin-pool counts its thins' allocated
+  // blocks (dm-thin's status line).
   Status GetStatus(const std::string& name, std::vector<DmTarget>* status) override {
     // A file "stall" in the directory holds every status call until it
     // goes, as a dying disk holds the kernel's (for tests of what must not
@@ -120,7 +179,10 @@ class SimDeviceMapper : public DeviceMapper {
     auto it = all.find(name);
     if (it == all.end()) return Status::Error(ENXIO, "no device-mapper device " + name);
     for (DmTarget t : it->second) {
-      if (t.type == "raid") t.params = RaidStatus(t);
+      std::string forced;
+      if (t.type == "raid" && ReadStateFile(DevicePath(name) + ".status", &forced).ok())
+        t.params = forced.substr(0, forced.find('\n'));
+      else if (t.type == "raid") t.params = RaidStatus(t);
       else if (t.type == "thin-pool") t.params = PoolStatus(all, t);
       else t.params.clear();
       status->push_back(t);
@@ -167,6 +229,13 @@ class SimDeviceMapper : public DeviceMapper {
 
  private:
   using Tables = std::map<std::string, std::vector<DmTarget>>;
+
+  // ENXIO, as the kernel's ioctls say, if there is no such device.
+  Status Find(const std::string& name) {
+    Tables all;
+    VS_RETURN_IF_ERROR(Load(&all));
+    return all.count(name) ? Status::OK() : Status::Error(ENXIO, "no device-mapper device " + name);
+  }
 
   Status Load(Tables* all) {
     std::string text;
