@@ -28,6 +28,7 @@ const Name kNames[] = {
     {ENODATA, "ENODATA", "no such data"},
     {EPROTO, "EPROTO", "protocol version mismatch"},
     {EMSGSIZE, "EMSGSIZE", "message too long"},
+    {E2BIG, "E2BIG", "too many to list"},
     {ENOTSUP, "ENOTSUP", "operation not supported"},
     {ECONNREFUSED, "ECONNREFUSED", "connection refused"},
     {ETIMEDOUT, "ETIMEDOUT", "timed out"},

@@ -6,7 +6,11 @@
 // Line formats: tables "<name> <start> <length> <type> <params>", sessions
 // "<iqn> <portal> -"; a LUN is the file luns/<iqn>/<serial>. A file "stall" in the device-mapper directory
 // makes status calls block while it exists (a dying disk); "stall-discard"
-// and "discard-errno" do the same for discards (device_mapper.h).
+// and "discard-errno" do the same for discards (device_mapper.h). A thin
+// pool's metadata snapshot is the file thin/<pool key>.snap (its status then
+// shows a held root), and NewSimThinDumper describes a thin's file as
+// thin_dump would: a pool block is mapped if the file has data in it
+// (SEEK_DATA).
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -22,6 +26,7 @@
 
 #include "agents/host/device_mapper.h"
 #include "agents/host/iscsi_initiator.h"
+#include "agents/host/thin_pool.h"
 #include "lib/state_file.h"
 
 namespace vastsky {
@@ -191,7 +196,9 @@ class SimDeviceMapper : public DeviceMapper {
   }
 
   // dm-thin's pool messages: "create_thin N" (EEXIST if present), "delete N"
-  // (ENODATA if absent, EBUSY while a thin device over it is active).
+  // (ENODATA if absent, EBUSY while a thin device over it is active),
+  // "reserve_metadata_snap" (EBUSY if one is held), "release_metadata_snap"
+  // (EINVAL if none is).
   Status Message(const std::string& name, const std::string& message) override {
     std::lock_guard<std::mutex> lock(mu_);
     Tables all;
@@ -199,6 +206,15 @@ class SimDeviceMapper : public DeviceMapper {
     auto it = all.find(name);
     if (it == all.end()) return Status::Error(ENXIO, "no device-mapper device " + name);
     if (it->second[0].type != "thin-pool") return Status::Error(EINVAL, name + " takes no messages");
+    const std::string snapshot = PoolDir(all, it->second[0]) + ".snap";
+    if (message == "reserve_metadata_snap") {
+      if (Exists(snapshot)) return Status::Error(EBUSY, name + " holds a metadata snapshot already");
+      return MakeDeviceFile(snapshot, 0);
+    }
+    if (message == "release_metadata_snap") {
+      if (unlink(snapshot.c_str()) != 0) return Status::Error(EINVAL, name + " holds no metadata snapshot");
+      return Status::OK();
+    }
     std::istringstream in(message);
     std::string verb;
     uint64_t id = 0;
@@ -227,6 +243,35 @@ class SimDeviceMapper : public DeviceMapper {
 
   std::string DevicePath(const std::string& name) override { return dir_ + "/mapper/" + name; }
 
+  // thin_dump --metadata-snap --dev-id thin_id -o xml_path meta_device,
+  // from the thin's file (NewSimThinDumper).
+  Status DumpThin(const std::string& meta_device, int64_t thin_id, const std::string& xml_path) {
+    std::lock_guard<std::mutex> lock(mu_);
+    Tables all;
+    VS_RETURN_IF_ERROR(Load(&all));
+    for (const auto& d : all) {
+      const DmTarget& pool = d.second[0];
+      if (pool.type != "thin-pool" || pool.params.compare(0, meta_device.size() + 1, meta_device + " ") != 0) continue;
+      const std::string dir = PoolDir(all, pool);
+      if (!Exists(dir + ".snap")) return Status::Error(EIO, "thin_dump of " + meta_device + ": no current metadata snap");
+      std::istringstream in(pool.params);
+      std::string meta, data;
+      uint64_t block = 0;
+      in >> meta >> data >> block;
+      if (block == 0) return Status::Error(EIO, "thin_dump of " + meta_device + ": the pool has no block size");
+      std::string xml = "<superblock uuid=\"\" time=\"0\" transaction=\"0\" flags=\"0\" version=\"2\" data_block_size=\"" +
+                        std::to_string(block) + "\" nr_data_blocks=\"" + std::to_string(Length(all, data) / block) + "\">\n";
+      const std::string file = dir + "/" + std::to_string(thin_id);
+      if (Exists(file)) {
+        std::string device;
+        VS_RETURN_IF_ERROR(DeviceXml(file, thin_id, block * 512, &device));
+        xml += device;
+      }
+      return WriteStateFile(xml_path, xml + "</superblock>\n", 0644);
+    }
+    return Status::Error(EIO, "thin_dump of " + meta_device + ": not a pool's metadata device");
+  }
+
  private:
   using Tables = std::map<std::string, std::vector<DmTarget>>;
 
@@ -235,6 +280,38 @@ class SimDeviceMapper : public DeviceMapper {
     Tables all;
     VS_RETURN_IF_ERROR(Load(&all));
     return all.count(name) ? Status::OK() : Status::Error(ENXIO, "no device-mapper device " + name);
+  }
+
+  // A thin's <device> element: a range_mapping per run of pool blocks
+  // (block_bytes each) that its file has data in.
+  static Status DeviceXml(const std::string& file, int64_t thin_id, uint64_t block_bytes, std::string* out) {
+    int fd = open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Status::Error(errno, "cannot open " + file);
+    std::vector<std::pair<off_t, off_t>> runs;  // [first block, end block)
+    const off_t size = lseek(fd, 0, SEEK_END), block = static_cast<off_t>(block_bytes);
+    for (off_t pos = 0; pos < size;) {
+      const off_t data = lseek(fd, pos, SEEK_DATA);
+      if (data < 0) break;  // ENXIO: no data past pos
+      off_t hole = lseek(fd, data, SEEK_HOLE);
+      if (hole < 0) hole = size;
+      const off_t first = data / block, end = (hole + block - 1) / block;
+      if (!runs.empty() && first <= runs.back().second)
+        runs.back().second = std::max(runs.back().second, end);
+      else
+        runs.push_back({first, end});
+      pos = hole;
+    }
+    close(fd);
+    off_t mapped = 0;
+    std::string ranges;
+    for (const auto& r : runs) {
+      ranges += "    <range_mapping origin_begin=\"" + std::to_string(r.first) + "\" data_begin=\"" +
+                std::to_string(mapped) + "\" length=\"" + std::to_string(r.second - r.first) + "\" time=\"0\"/>\n";
+      mapped += r.second - r.first;
+    }
+    *out = "  <device dev_id=\"" + std::to_string(thin_id) + "\" mapped_blocks=\"" + std::to_string(mapped) +
+           "\" transaction=\"0\" creation_time=\"0\" snap_time=\"0\">\n" + ranges + "  </device>\n";
+    return Status::OK();
   }
 
   Status Load(Tables* all) {
@@ -310,6 +387,7 @@ class SimDeviceMapper : public DeviceMapper {
       if (n <= 0 || std::all_of(super, super + n, [](char c) { return c == 0; })) {
         std::error_code ec;
         std::filesystem::remove_all(dir, ec);
+        std::filesystem::remove(dir + ".snap", ec);
         const ssize_t w = pwrite(fd, kMark, sizeof kMark - 1, static_cast<off_t>(offset * 512));
         close(fd);
         if (w != sizeof kMark - 1) return Status::Error(EIO, "cannot write the sim's pool metadata on " + disk);
@@ -355,8 +433,10 @@ class SimDeviceMapper : public DeviceMapper {
     }
     const uint64_t total = Length(all, data) / std::max<uint64_t>(block, 1);
     const bool error = pool.params.find("error_if_no_space") != std::string::npos;
+    const std::string held_root = Exists(PoolDir(all, pool) + ".snap") ? "1" : "-";
     return "0 " + std::to_string(1 + thins) + "/" + std::to_string(Length(all, meta) / 8) + " " +
-           std::to_string(used) + "/" + std::to_string(total) + " - " + (used >= total ? "out_of_data_space" : "rw") +
+           std::to_string(used) + "/" + std::to_string(total) + " " + held_root + " " +
+           (used >= total ? "out_of_data_space" : "rw") +
            " discard_passdown " + (error ? "error_if_no_space" : "queue_if_no_space") + " - 1024";
   }
 
@@ -475,6 +555,25 @@ class SimInitiator : public IscsiInitiator {
 
 std::unique_ptr<DeviceMapper> NewSimDeviceMapper(const std::string& dir) {
   return std::unique_ptr<DeviceMapper>(new SimDeviceMapper(dir));
+}
+
+namespace {
+
+class SimThinDumper : public ThinDumper {
+ public:
+  explicit SimThinDumper(const std::string& dir) : dm_(dir) {}
+  Status Dump(const std::string& meta_device, int64_t thin_id, const std::string& xml_path) override {
+    return dm_.DumpThin(meta_device, thin_id, xml_path);
+  }
+
+ private:
+  SimDeviceMapper dm_;  // the same files as the agent's sim device-mapper
+};
+
+}  // namespace
+
+std::unique_ptr<ThinDumper> NewSimThinDumper(const std::string& dir) {
+  return std::unique_ptr<ThinDumper>(new SimThinDumper(dir));
 }
 
 std::unique_ptr<IscsiInitiator> NewSimInitiator(const std::string& dir, const std::string& initiator_name) {

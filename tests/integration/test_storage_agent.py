@@ -221,6 +221,36 @@ class StorageAgentTest(unittest.TestCase):
         self.assertEqual(export()["maps"], [])
         self.assertEqual(export()["legs"], [])
 
+    def test_9b_leg_map(self):
+        # PROTOCOL.md, legMap: "the thin's mapped blocks now (pool blocks of
+        # block_kib), as [begin, count] pairs, ascending, adjacent ones
+        # coalesced"; with target=sim "a block is mapped if the thin's file
+        # has data in it".
+        a = self.agents[1]
+        p = a.proxy()
+        pdsk = self.disks_of(a)[0]["pdskid"]
+        leg = {"chunkid": 201, "thin_id": 21, "size_mib": 65, "create": True}
+        self.assertEqual(p.allowInitiator(req(opid="m-1", pdskid=pdsk, initiator=IQN_HEAD, legs=[leg], **CHAP)), 0)
+        self.assertEqual(p.legMap(req(pdskid=pdsk, thin_id=21)), {"status": 0, "block_kib": 64, "ranges": []})
+        thin = os.path.join(a.state_dir, "sim-dm", "mapper", "vastsky-thin-%08x-21" % pdsk)
+        with open(thin, "r+b") as f:
+            for block in (0, 1, 7, 1039):
+                f.seek(block * 65536 + 512)
+                f.write(b"data")
+        self.assertEqual(p.legMap(req(pdskid=pdsk, thin_id=21)),
+                         {"status": 0, "block_kib": 64, "ranges": [0, 2, 7, 1, 1039, 1]})
+        # Faults: "ENOENT: the pool is not open here or has no such thin;
+        # EINVAL: thin_id outside 1..2^24-1".
+        self.assertFault("ENOENT", p.legMap, req(pdskid=pdsk, thin_id=22))
+        self.assertFault("ENOENT", p.legMap, req(pdskid=0x7ffffff0, thin_id=21))
+        self.assertFault("EINVAL", p.legMap, req(pdskid=pdsk, thin_id=0))
+        self.assertFault("EINVAL", p.legMap, req(pdskid=pdsk, thin_id=1 << 24))
+        self.assertFault("EINVAL", p.legMap, req(pdskid=pdsk))
+        self.assertFault("EPROTO", p.legMap, {"ver": 4, "pdskid": pdsk, "thin_id": 21})
+        self.assertEqual(p.revokeInitiator(req(opid="m-2", pdskid=pdsk, initiator=IQN_HEAD)), 0)
+        self.assertEqual(p.deleteLegs(req(opid="m-3", pdskid=pdsk, legs=[{"chunkid": 201, "thin_id": 21}])), 0)
+        self.assertFault("ENOENT", p.legMap, req(pdskid=pdsk, thin_id=21))
+
     def test_8_tgt_without_tgtd_says_so(self):
         # target=tgt with no tgtd behind its control port: the agent stays
         # up (tgtd may come later) and says what to do; SIGTERM still stops it.
