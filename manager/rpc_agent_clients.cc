@@ -128,13 +128,13 @@ Status RpcAgentClients::ListExports(const std::string& url, std::vector<ExportAc
     acl.pdsk_id = IntMember(e, "pdskid");
     acl.initiators = StringsMember(e, "initiators");
     // 3.0-era agents list neither: nothing mapped, no thin device.
-    if (const xmlrpc_c::value* maps = FindMember(e, "maps"))
+    if (const auto maps = FindMember(e, "maps"))
       for (const xmlrpc_c::value& m : Items(*maps)) {
         std::vector<int64_t>& chunks = acl.maps[StringMember(m, "initiator")];
-        if (const xmlrpc_c::value* ids = FindMember(m, "chunks"))
+        if (const auto ids = FindMember(m, "chunks"))
           for (const xmlrpc_c::value& id : Items(*ids)) chunks.push_back(IntOf(id));
       }
-    if (const xmlrpc_c::value* legs = FindMember(e, "legs"))
+    if (const auto legs = FindMember(e, "legs"))
       for (const xmlrpc_c::value& l : Items(*legs))
         acl.legs.push_back({IntMember(l, "chunkid"), IntMember(l, "thin_id"), IntMember(l, "size_mib"), false});
     out->push_back(acl);
@@ -190,7 +190,7 @@ Status RpcAgentClients::ListVolumes(const std::string& url, std::vector<HeadVolu
   for (const xmlrpc_c::value& vol : items) {
     HeadVolumeState v;
     v.lvol_id = IntMember(vol, "lvolid");
-    const xmlrpc_c::value* mirrors = FindMember(vol, "mirrors");
+    const auto mirrors = FindMember(vol, "mirrors");
     if (mirrors)
       for (const xmlrpc_c::value& m : Items(*mirrors))
         v.mirrors.push_back(
