@@ -106,7 +106,7 @@ class LegMapChecks(AgentsCase):
         self.assertEqual(self.agent.leg_map_calls(), [])
 
     def test_1_answer_passes_through(self):
-        # "the storage agent's reply as is": its legMap is asked with the
+        # "as the storage agent's `legMap` answered them": asked with the
         # leg's disk and thin id, the cluster secret and no opid.
         leg = self.leg_on(self.with_agent)
         self.assertEqual(leg["mirror_status"], INSYNC)
@@ -123,15 +123,15 @@ class LegMapChecks(AgentsCase):
     def test_2_checks_in_order(self):
         asked = len(self.agent.leg_map_calls())
         self.agent.leg_map = {"status": 0, "block_kib": 64, "ranges": []}
-        # "ENOENT: no such chunk", whoever asks.
+        # "Checks, in this order: ENOENT no such chunk", whoever asks.
         self.assertFault("ENOENT", UNKNOWN_ID)
         self.assertFault("ENOENT", UNKNOWN_ID, UNKNOWN_ID)
-        # "EPERM: its volume is not attached at hsvrid": another head's
+        # "EPERM its volume is not attached at `hsvrid`": another head's
         # volume; a detached one (its legs ALLOCATED: EPERM comes first).
         self.assertFault("EPERM", self.leg_on(self.with_agent)["lvolid"], self.other_head)
         detached = self.api.createLogicalVolume(req(lvolname="detached", capacity=4, redundancy=2))
         self.assertFault("EPERM", self.leg_on(self.with_agent, detached)["lvolid"])
-        # "EHOSTDOWN: its storage server ... has no agent".
+        # "EHOSTDOWN its disk or storage server ... has no agent".
         self.assertFault("EHOSTDOWN", self.leg_on(self.without)["lvolid"])
         self.assertEqual(len(self.agent.leg_map_calls()), asked)
 
@@ -140,11 +140,11 @@ class LegMapChecks(AgentsCase):
         for name in ("ENOENT", "E2BIG", "EIO"):
             self.agent.leg_map = xmlrpc.client.Fault(getattr(errno, name), name)
             self.assertFault(name, chunk)
-        # An agent from before legMap.
+        # "an agent without `legMap` gives ENOTSUP (95)".
         self.agent.leg_map = xmlrpc.client.Fault(NO_SUCH_METHOD, "Method not found")
         self.assertFault("ENOTSUP", chunk)
-        # "bounded by agent_quick_timeout" (1 s here): a lost answer is
-        # ETIMEDOUT, never a map.
+        # "asked within `agent_quick_timeout`" (1 s here): "a lost answer
+        # is ETIMEDOUT or EIO, never a map".
         late = {"status": 0, "block_kib": 64, "ranges": []}
         self.agent.leg_map = lambda: (time.sleep(4), late)[1]
         start = time.monotonic()
@@ -152,6 +152,7 @@ class LegMapChecks(AgentsCase):
         self.assertLess(time.monotonic() - start, 3.5)
 
     def test_4_answer_that_is_no_map_is_eproto(self):
+        # "An answer that is no map of that leg (...) is EPROTO".
         chunk = self.leg_on(self.with_agent)["lvolid"]
         for bad in ({"status": 0, "block_kib": 64, "ranges": [0, 16, 100]},     # odd length
                     {"status": 0, "block_kib": 64, "ranges": [10, 5, 3, 1]},    # descending
@@ -165,8 +166,8 @@ class LegMapChecks(AgentsCase):
             self.assertFault("EPROTO", chunk)
 
     def test_5_leg_not_in_sync_is_eagain(self):
-        # The agentless server's disk fails and there is no room elsewhere:
-        # its leg turns SPARE. EAGAIN comes before EHOSTDOWN.
+        # "EAGAIN the chunk is not INSYNC", before EHOSTDOWN: the agentless
+        # server's disk fails, no room elsewhere, its leg turns SPARE.
         self.api.notifyFailure(req(target=T_PDSK, targetid=self.disk[self.without]))
         leg = self.leg_on(self.without)
         self.assertEqual(leg["mirror_status"], SPARE)

@@ -59,15 +59,15 @@ class ManagerLegMapTest : public RecoveryFixture {
     CPPUNIT_ASSERT(store_->CreateLogicalVolume("v", 4, 2, &volume_).ok());
   }
 
-  // "ENOENT: no such chunk" — first: no other check names a leg that is not.
+  // "Checks, in this order: ENOENT no such chunk", whoever asks.
   void NoSuchChunkIsENOENT() {
     CPPUNIT_ASSERT_EQUAL(ENOENT, Code(0x7ffffff0));
     CPPUNIT_ASSERT_EQUAL(ENOENT, Code(0x7ffffff0, 0x7ffffff0));
     CPPUNIT_ASSERT_EQUAL(0, LegMapCalls());
   }
 
-  // "EPERM: the chunk's volume is not attached (nor being attached or
-  // detached) at hsvrid" — checked before the leg's state.
+  // "EPERM its volume is not attached at `hsvrid` (nor being attached or
+  // detached there)", checked before the leg's state.
   void VolumeNotAttachedThereIsEPERM() {
     const int64_t leg = Legs()[0].id;
     CPPUNIT_ASSERT_EQUAL(EPERM, Code(leg));  // not attached, legs ALLOCATED
@@ -79,7 +79,7 @@ class ManagerLegMapTest : public RecoveryFixture {
     CPPUNIT_ASSERT_EQUAL(0, LegMapCalls());
   }
 
-  // "EAGAIN: the chunk is not INSYNC (not a valid source)".
+  // "EAGAIN the chunk is not INSYNC (no source)".
   void LegNotInSyncIsEAGAIN() {
     Attach();
     CPPUNIT_ASSERT(store_->NotifyFailure(kTargetPdsk, Legs()[0].pdsk_id).ok());
@@ -89,7 +89,7 @@ class ManagerLegMapTest : public RecoveryFixture {
     CPPUNIT_ASSERT_EQUAL(0, LegMapCalls());
   }
 
-  // "EHOSTDOWN: its disk or storage server is not live (OFFLINE, FAULTY,
+  // "EHOSTDOWN its disk or storage server is not live (OFFLINE, FAULTY or
   // HALT) or has no agent"; a draining (EVACUATE) one still answers.
   void ServerNotLiveIsEHOSTDOWN() {
     Attach();
@@ -111,8 +111,8 @@ class ManagerLegMapTest : public RecoveryFixture {
     CPPUNIT_ASSERT_EQUAL(1, LegMapCalls());
   }
 
-  // "returns the storage agent's reply as is" and "Changes nothing": the
-  // agent of the leg's server is asked about the leg's disk and thin id.
+  // "as the storage agent's `legMap` answered them" and "Changes nothing":
+  // the fake answers only the leg's own (agent, disk, thin id).
   void AnswerPassesThroughAndNothingChanges() {
     Attach();
     const std::vector<ChunkInfo> legs = Legs();
@@ -130,8 +130,8 @@ class ManagerLegMapTest : public RecoveryFixture {
     CPPUNIT_ASSERT_EQUAL(2, LegMapCalls());
   }
 
-  // "its errors pass through": the agent's faults, and a lost answer as
-  // ETIMEDOUT (never a map).
+  // "its faults pass through (ENOENT no such thin, E2BIG too many ranges,
+  // ...), a lost answer is ETIMEDOUT or EIO, never a map".
   void AgentFaultsPassThrough() {
     Attach();
     const ChunkInfo leg = Legs()[0];
@@ -146,7 +146,7 @@ class ManagerLegMapTest : public RecoveryFixture {
     }
   }
 
-  // The manager hands on only what can be a map of the leg: EPROTO.
+  // "An answer that is no map of that leg ... is EPROTO".
   void AnswerThatIsNoMapIsEPROTO() {
     Attach();
     const ChunkInfo leg = Legs()[0];
@@ -156,8 +156,9 @@ class ManagerLegMapTest : public RecoveryFixture {
     CPPUNIT_ASSERT_EQUAL(EPROTO, Code(leg.id));
   }
 
-  // "ranges flat [b0, n0, ...]: even length, non-negative, ascending, at
-  // most kMaxLegMapRanges pairs", within the leg's thin device.
+  // "no map of that leg (odd length, a negative value, ranges not ascending
+  // or overlapping, more than 262144 pairs, blocks past the thin device, a
+  // block size beyond 1 GiB)".
   void WhatAMapMayBe() {
     const int64_t mib = kMetaMib + 4096;  // 65552 blocks of 64 KiB
     CPPUNIT_ASSERT(CheckLegBlocks(Blocks({}), mib).ok());
