@@ -17,10 +17,6 @@
 
 namespace vastsky {
 
-// legMap (storage agent and manager): the most [begin, count] ranges an
-// answer carries (E2BIG beyond).
-constexpr int64_t kMaxLegMapRanges = 262144;
-
 class Params {
  public:
   static Status From(const xmlrpc_c::paramList& list, Params* out);

@@ -14,6 +14,7 @@ struct Name {
 const Name kNames[] = {
     {EPERM, "EPERM", "operation not permitted"},
     {ENOENT, "ENOENT", "no such object"},
+    {E2BIG, "E2BIG", "too many to list"},
     {EXDEV, "EXDEV", "belongs to another cluster"},
     {ENXIO, "ENXIO", "no such device or address"},
     {EIO, "EIO", "input/output error"},
@@ -28,7 +29,6 @@ const Name kNames[] = {
     {ENODATA, "ENODATA", "no such data"},
     {EPROTO, "EPROTO", "protocol version mismatch"},
     {EMSGSIZE, "EMSGSIZE", "message too long"},
-    {E2BIG, "E2BIG", "too many to list"},
     {ENOTSUP, "ENOTSUP", "operation not supported"},
     {ECONNREFUSED, "ECONNREFUSED", "connection refused"},
     {ETIMEDOUT, "ETIMEDOUT", "timed out"},
