@@ -85,6 +85,12 @@ void Assembly::Trim(Record* rec, MirrorSpec* m, LegSpec* leg, const LegSpec& sou
   uint64_t trimmed = 0;
   bool discarding = false;
   Status st = dm_->Suspend(raid);
+  // Judged again once suspended (in-flight I/O done): a source that failed
+  // since the last look lacks the writes made after, which its map does
+  // not show, so discarding by it would lose them.
+  MirrorState state;
+  if (st.ok() && !(ReadRaidStatus(lvol, m->mirror_id, &state) && Whole(*m, state)))
+    st = Status::Error(EAGAIN, raid + " is not whole any more");
   if (st.ok()) {
     LegMap map;
     st = leg_maps_->Get(source.chunk_id, &map);
