@@ -44,7 +44,7 @@ Status ParseLegMap(const xmlrpc_c::value& answer, LegMap* out) {
   if (IntMember(answer, "status") != 0) return Malformed("status is not 0");
   out->block_kib = IntMember(answer, "block_kib");
   if (out->block_kib <= 0 || out->block_kib > (int64_t{1} << 20)) return Malformed("no valid block_kib");
-  const xmlrpc_c::value* ranges = FindMember(answer, "ranges");
+  const auto ranges = FindMember(answer, "ranges");
   if (!ranges || ranges->type() != xmlrpc_c::value::TYPE_ARRAY) return Malformed("no ranges array");
   const std::vector<xmlrpc_c::value> flat = xmlrpc_c::value_array(*ranges).vectorValueValue();
   if (flat.size() % 2 != 0 || flat.size() / 2 > static_cast<size_t>(kMaxLegMapRanges))
