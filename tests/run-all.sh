@@ -28,7 +28,7 @@ report=()
 suite() {
   local name=$1 line p=0 f=1 t0=$SECONDS rc
   shift
-  "$@" 2>&1 | tee "$log/$name" | grep -v ': OK$'
+  "$@" 2>&1 | tee "$log/$name" | grep -v ' : OK$'  # cppunit's line per passing test
   rc=${PIPESTATUS[0]}
   line=$(grep -E '^[a-z-]+: [0-9]+ passed, [0-9]+ failed' "$log/$name" | tail -1)
   if [ -n "$line" ]; then
@@ -41,8 +41,10 @@ suite() {
   fi
   passed=$((passed + p)) failed=$((failed + f))
   report+=("$(printf '%-14s %5ss %5s passed %3s failed' "$name" $((SECONDS - t0)) "$p" "$f")")
-  [ "$f" = 0 ] || report+=("$(grep -E 'FAIL|^ERROR: |UNCLEAN EXIT|^Test name: |timed out|exited [1-9]' \
-    "$log/$name" | head -8 | sed 's/^/      /')")
+  [ "$f" = 0 ] && return
+  report[-1]+=" (exit status $rc)"
+  line=$(grep -E 'FAIL|^ERROR: |UNCLEAN EXIT|^Test name: |timed out|exited [1-9]' "$log/$name" | head -8)
+  [ -z "$line" ] || report+=("$(sed 's/^/      /' <<< "$line")")
 }
 
 echo "== unit tests"
