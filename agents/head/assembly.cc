@@ -702,9 +702,15 @@ bool Assembly::WatchMirror(int64_t lvol, MirrorSpec* m, int64_t now_ms, std::vec
   for (LegSpec& leg : same.legs)
     if (leg.fresh()) leg.status = 2;  // written since: never nosync again
   Status st = dm_->Replace(raid, {{0, sectors, "raid", RaidParams(lvol, same)}});
-  if (st.ok()) VS_LOG_WARN("%s: a dead leg reads again; reloaded so it resyncs what changed (%s)", raid.c_str(), health.c_str());
-  else VS_LOG_ERROR("%s: reload to take a leg back failed: %s", raid.c_str(), st.ToString().c_str());
-  return marked;
+  if (!st.ok()) {
+    VS_LOG_ERROR("%s: reload to take a leg back failed: %s", raid.c_str(), st.ToString().c_str());
+    return marked;
+  }
+  VS_LOG_WARN("%s: a dead leg reads again; reloaded so it resyncs what changed (%s)", raid.c_str(), health.c_str());
+  // The resync copies whole bitmap regions, zeros too: trimmed once whole.
+  for (size_t i = 0; i < m->legs.size(); ++i)
+    if (!m->legs[i].absent() && health[i] == 'D') m->legs[i].trim = true;
+  return true;
 }
 
 std::vector<int64_t> Assembly::Watch() {

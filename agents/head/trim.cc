@@ -57,6 +57,13 @@ Status DiscardUnmapped(DeviceMapper* dm, const std::string& data, const LegMap& 
   return discard_to(end);
 }
 
+bool NoLegFailed(const MirrorSpec& m, const MirrorState& s) {
+  if (s.health.size() != m.legs.size()) return false;
+  for (size_t i = 0; i < m.legs.size(); ++i)
+    if (!m.legs[i].absent() && s.health[i] == 'D') return false;
+  return true;
+}
+
 }  // namespace
 
 int64_t Assembly::TrimOne(int64_t now_ms) {
@@ -85,12 +92,15 @@ void Assembly::Trim(Record* rec, MirrorSpec* m, LegSpec* leg, const LegSpec& sou
   uint64_t trimmed = 0;
   bool discarding = false;
   Status st = dm_->Suspend(raid);
-  // Judged again once suspended (in-flight I/O done): a source that failed
-  // since the last look lacks the writes made after, which its map does
-  // not show, so discarding by it would lose them.
+  // Looked at again once suspended (in-flight I/O done): a source that
+  // failed since the last look lacks the writes made after, which its map
+  // does not show, so discarding by it would lose them. Only a failure can
+  // have happened since that look, and it shows as D; suspending froze the
+  // recovery thread, which makes the action "frozen" and may turn the other
+  // letters to 'a', so neither says anything here.
   MirrorState state;
-  if (st.ok() && !(ReadRaidStatus(lvol, m->mirror_id, &state) && Whole(*m, state)))
-    st = Status::Error(EAGAIN, raid + " is not whole any more");
+  if (st.ok() && !(ReadRaidStatus(lvol, m->mirror_id, &state) && NoLegFailed(*m, state)))
+    st = Status::Error(EAGAIN, raid + " lost a leg before its trim");
   if (st.ok()) {
     LegMap map;
     st = leg_maps_->Get(source.chunk_id, &map);

@@ -171,7 +171,8 @@ class SimDeviceMapper : public DeviceMapper {
 
   // A simulated raid is always in sync: "raid1 2 AA 2048/2048 idle 0 0 -",
   // unless a file "<path>.status" gives its status line (a test's raid
-  // recovering or degraded). A thin-pool counts its thins' allocated
+  // recovering or degraded). Suspended, it looks as Frozen says, or as
+  // "<path>.status-suspended" says (a leg failing as it suspends). A thin-pool counts its thins' allocated
   // blocks (dm-thin's status line).
   Status GetStatus(const std::string& name, std::vector<DmTarget>* status) override {
     // A file "stall" in the directory holds every status call until it
@@ -184,10 +185,7 @@ class SimDeviceMapper : public DeviceMapper {
     auto it = all.find(name);
     if (it == all.end()) return Status::Error(ENXIO, "no device-mapper device " + name);
     for (DmTarget t : it->second) {
-      std::string forced;
-      if (t.type == "raid" && ReadStateFile(DevicePath(name) + ".status", &forced).ok())
-        t.params = forced.substr(0, forced.find('\n'));
-      else if (t.type == "raid") t.params = RaidStatus(t);
+      if (t.type == "raid") t.params = SimRaidStatus(name, t);
       else if (t.type == "thin-pool") t.params = PoolStatus(all, t);
       else t.params.clear();
       status->push_back(t);
@@ -329,6 +327,27 @@ class SimDeviceMapper : public DeviceMapper {
     }
     return Status::OK();
   }
+  // A suspended raid's status: dm raid's presuspend froze its recovery
+  // thread, so the action is "frozen", and the kernel may then show an
+  // in-sync leg as 'a' (recovery flagged as needed); the sim always does.
+  static std::string Frozen(const std::string& line) {
+    std::istringstream in(line);
+    std::string level, n, health, sync, action, rest;
+    in >> level >> n >> health >> sync >> action;
+    std::getline(in, rest);
+    std::replace(health.begin(), health.end(), 'A', 'a');
+    return level + " " + n + " " + health + " " + sync + " frozen" + rest;
+  }
+
+  std::string SimRaidStatus(const std::string& name, const DmTarget& t) {
+    const std::string path = DevicePath(name);
+    std::string forced;
+    const bool suspended = Exists(path + ".suspended");
+    if (suspended && ReadStateFile(path + ".status-suspended", &forced).ok()) return forced.substr(0, forced.find('\n'));
+    std::string line = ReadStateFile(path + ".status", &forced).ok() ? forced.substr(0, forced.find('\n')) : RaidStatus(t);
+    return suspended ? Frozen(line) : line;
+  }
+
   static std::string RaidStatus(const DmTarget& t) {
     std::istringstream in(t.params);
     std::string level, tok;

@@ -80,10 +80,14 @@ writes_verified() {
 # Every leg in sync read on the head, and identical: the first 256 MiB (what
 # fio wrote), "compared N legs of M" per mirror (cluster.sh).
 legs_identical() { vs_legs_identical f1 256; }
-# A rebuilt leg is trimmed by its head once the mirror is whole (dm raid
-# copied every region, zeros too): it then holds about its source's pool
-# space, the MiB per leg printed (cluster.sh).
-legs_thin() { vs_wait 180 vs_legs_thin f1 >/dev/null; vs_legs_thin f1; }
+# A rebuilt leg, or one taken back by a resync, is trimmed by its head once
+# the mirror is whole (dm raid copied whole regions, zeros too): it then
+# holds about its source's pool space, and at most 64 MiB (fio writes the
+# same 16 MiB of blocks every time, its seed fixed; the rest is room for the
+# metadata MiB and blocks coarser than fio's); the MiB per leg printed
+# (cluster.sh). Up to 3 minutes: a trim waits for the head's next look and
+# backs off 30 s after a failure.
+legs_thin() { vs_wait 900 vs_legs_thin f1 64 >/dev/null; vs_legs_thin f1 64; }
 # The database against itself (--audit) and against the head: its leg
 # devices are exactly the volume's legs, no orphan left by a replacement.
 audited() {
