@@ -381,11 +381,15 @@ class ManagerCase(unittest.TestCase):
 
 
 class AgentsCase(unittest.TestCase):
-    """A TestCase class sharing one manager (Manager(**manager_kw)) and the
-    agents its start_agents() starts, each appended to cls.agents: they
-    are cleaned up after its last test, then the manager is stopped and
-    its database must pass --audit."""
+    """A TestCase class sharing one manager (new_manager(), by default
+    Manager(**manager_kw)) and the agents its start_agents() starts, each
+    appended to cls.agents: they are cleaned up after its last test, then
+    the manager is stopped and its database must pass --audit."""
     manager_kw = {}
+
+    @classmethod
+    def new_manager(cls):
+        return Manager(**cls.manager_kw)
 
     @classmethod
     def start_agents(cls):
@@ -393,7 +397,7 @@ class AgentsCase(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.m = Manager(**cls.manager_kw).start()
+        cls.m = cls.new_manager().start()
         cls.api = cls.m.proxy()
         cls.agents = []
         try:

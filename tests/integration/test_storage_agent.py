@@ -13,7 +13,7 @@ import time
 import unittest
 import xmlrpc.client
 
-from harness import (HIGH, ISO_UTC, UNDER_TSAN, Manager, StorageAgent, free_port, http_request, req, stop_and_audit,
+from harness import (HIGH, ISO_UTC, UNDER_TSAN, AgentsCase, Manager, StorageAgent, free_port, http_request, req,
                      wait_for)
 
 IQN_HEAD = "iqn.2024-01.org.example:head1"
@@ -23,27 +23,14 @@ CHAP = {"chap_user": "head1", "chap_secret": "0123456789abcd"}
 
 
 @unittest.skipUnless(os.path.exists(StorageAgent.binary()), "vastsky-storage-agent not built in this bin dir")
-class StorageAgentTest(unittest.TestCase):
+class StorageAgentTest(AgentsCase):
     DISKS = {0: (100, 50), 1: (80,), 2: (60,)}
 
     @classmethod
-    def setUpClass(cls):
-        cls.m = Manager().start()
-        cls.api = cls.m.proxy()
-        cls.agents = []
-        try:
-            for i in range(3):
-                cls.agents.append(StorageAgent(cls.m, "127.0.0.%d" % (11 + i), disks_gib=cls.DISKS[i]).start())
-            wait_for("3 servers", lambda: len(cls.api.listStorageServers(req())) == 3)
-        except Exception:
-            cls.tearDownClass()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        for a in cls.agents:
-            a.cleanup()
-        stop_and_audit(cls.m)
+    def start_agents(cls):
+        for i in range(3):
+            cls.agents.append(StorageAgent(cls.m, "127.0.0.%d" % (11 + i), disks_gib=cls.DISKS[i]).start())
+        wait_for("3 servers", lambda: len(cls.api.listStorageServers(req())) == 3)
 
     def server_of(self, agent):
         rows = [s for s in self.api.listStorageServers(req()) if s["ip_data"] == [agent.data_ip]]
