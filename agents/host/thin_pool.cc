@@ -16,6 +16,7 @@
 #include "lib/ids.h"
 #include "lib/ini.h"
 #include "lib/log.h"
+#include "lib/state_file.h"
 #include "lib/subprocess.h"
 
 namespace vastsky {
@@ -613,8 +614,21 @@ Status ThinPools::ReserveSnapshot(const std::string& pool) {
   return dm_->Message(pool, "reserve_metadata_snap");
 }
 
+namespace {
+constexpr char kDumpPrefix[] = "vastsky-thin-dump-";
+}  // namespace
+
+void ThinPools::RemoveLeftoverDumps() {
+  for (const std::string& f : DirEntries(options_.dump_dir)) {
+    if (f.compare(0, sizeof(kDumpPrefix) - 1, kDumpPrefix) != 0) continue;
+    const std::string path = options_.dump_dir + "/" + f;
+    if (unlink(path.c_str()) == 0) VS_LOG_INFO("removed %s, a thin_dump output left by an earlier run", path.c_str());
+    else VS_LOG_WARN("cannot remove %s, left by an earlier run: %s", path.c_str(), strerror(errno));
+  }
+}
+
 Status ThinPools::DumpMap(int64_t pdsk_id, int64_t thin_id, ThinMap* out) {
-  std::string path = options_.dump_dir + "/vastsky-thin-dump-XXXXXX";
+  std::string path = options_.dump_dir + "/" + kDumpPrefix + "XXXXXX";
   const int fd = mkstemp(&path[0]);
   if (fd < 0) return Status::Error(errno, "cannot make a file for thin_dump's output in " + options_.dump_dir);
   close(fd);

@@ -143,6 +143,10 @@ class ThinPools {
   Status Mapped(int64_t pdsk_id, int64_t thin_id, ThinMap* out);
   // The pdsk ids of the pools Open brought up, in order.
   std::vector<int64_t> Opened();
+  // Removes the dump files of Mapped that a killed agent left in dump_dir
+  // (up to tens of MiB each). Only for a dump_dir of this agent's own
+  // (its state_dir), at start, before Mapped is called.
+  void RemoveLeftoverDumps();
 
  private:
   Status PoolPath(int64_t pdsk_id, std::string* path);

@@ -108,6 +108,7 @@ Status NewPools(const Settings& s, std::unique_ptr<ThinPools>* out) {
     dm = WithDeadlines(std::shared_ptr<DeviceMapper>(NewKernelDeviceMapper()), 30000);
   }
   out->reset(new ThinPools(dm, o, dumper));
+  (*out)->RemoveLeftoverDumps();
   return Status::OK();
 }
 

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <fstream>
 #include <sstream>
@@ -90,6 +91,7 @@ class ThinMapTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(SimPoolMapsTheBlocksWritten);
   CPPUNIT_TEST(LeftoverSnapshotIsReleasedAndRetried);
   CPPUNIT_TEST(SnapshotIsReleasedWhateverFails);
+  CPPUNIT_TEST(LeftoverDumpsRemovedAtStart);
   CPPUNIT_TEST_SUITE_END();
 
   std::unique_ptr<TempDb> tmp_;
@@ -281,6 +283,19 @@ class ThinMapTest : public CppUnit::TestFixture {
     for (const std::string& f : DirEntries(tmp_->dir))
       if (f.find("vastsky-thin-dump-") == 0) left.push_back(f);
     CPPUNIT_ASSERT(left.empty());
+  }
+
+  // An agent killed mid-dump leaves its file; the next start removes it,
+  // and nothing else in its state dir.
+  void LeftoverDumpsRemovedAtStart() {
+    std::unique_ptr<ThinPools> pools;
+    OpenPool(&pools, nullptr);
+    WriteFile(tmp_->dir + "/vastsky-thin-dump-Ab12Cd", "<superblock>");
+    WriteFile(tmp_->dir + "/ids", "1");
+    pools->RemoveLeftoverDumps();
+    const std::vector<std::string> left = DirEntries(tmp_->dir);
+    CPPUNIT_ASSERT(std::find(left.begin(), left.end(), "vastsky-thin-dump-Ab12Cd") == left.end());
+    CPPUNIT_ASSERT(std::find(left.begin(), left.end(), "ids") != left.end());
   }
 };
 
