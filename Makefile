@@ -21,6 +21,9 @@ endif
 
 CXX ?= g++
 CXXFLAGS := -std=c++17 $(OPT) -g -Wall -Wextra -Werror -Wno-deprecated-declarations -I. $(SANFLAGS) -MMD -MP
+# libxml2: the storage agent reads thin_dump's XML (agents/host/thin_pool.cc only).
+XML2_CFLAGS := $(shell pkg-config --cflags libxml-2.0 2>/dev/null)
+XML2_LIBS := $(shell pkg-config --libs libxml-2.0 2>/dev/null || echo -lxml2)
 LDFLAGS := $(SANFLAGS)
 
 XMLRPC_LIBS := $(shell xmlrpc-c-config c++2 client --libs 2>/dev/null) -lxmlrpc_server++ -lxmlrpc_server
@@ -67,6 +70,8 @@ $(OBJ)/%.o: %.cc
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -c $< -o $@
 
+$(OBJ)/agents/host/thin_pool.o: CXXFLAGS += $(XML2_CFLAGS)
+
 $(BUILD)/libvastsky.a: $(call objs,$(LIB_SRC))
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
@@ -94,7 +99,7 @@ $(BUILD)/libhead.a: $(call objs,$(HEAD_CORE_SRC))
 
 $(BIN)/vastsky-storage-agent: $(call objs,agents/storage/main.cc $(AGENT_COMMON_SRC)) $(BUILD)/libstorage.a $(BUILD)/libhost.a $(BUILD)/libvastsky.a
 	@mkdir -p $(dir $@)
-	$(CXX) $(LDFLAGS) -o $@ $^ $(LIB_LIBS) -ldevmapper -lpthread
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LIB_LIBS) -ldevmapper $(XML2_LIBS) -lpthread
 
 $(BIN)/vastsky-head-agent: $(call objs,agents/head/main.cc $(AGENT_COMMON_SRC)) $(BUILD)/libhead.a $(BUILD)/libhost.a $(BUILD)/libvastsky.a
 	@mkdir -p $(dir $@)
@@ -123,12 +128,12 @@ $(BIN)/vastsky: $(call objs,$(CLI_SRC)) $(BUILD)/libvastsky.a
 
 $(BIN)/unit-tests: $(call objs,$(UNIT_SRC)) $(BUILD)/libmanager.a $(BUILD)/libhead.a $(BUILD)/libstorage.a $(BUILD)/libhost.a $(BUILD)/libsm.a $(BUILD)/libxapi.a $(BUILD)/libvastsky.a
 	@mkdir -p $(dir $@)
-	$(CXX) $(LDFLAGS) -o $@ $^ $(MANAGER_LIBS) -ldevmapper $(CPPUNIT_LIBS)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(MANAGER_LIBS) -ldevmapper $(XML2_LIBS) $(CPPUNIT_LIBS)
 
 # Runs inside the VM lab only (real device-mapper); the runner is the unit one.
 $(BIN)/kernel-tests: $(call objs,$(KERNEL_TEST_SRC) tests/unit/main.cc) $(BUILD)/libhost.a $(BUILD)/libvastsky.a
 	@mkdir -p $(dir $@)
-	$(CXX) $(LDFLAGS) -o $@ $^ $(LIB_LIBS) -ldevmapper $(CPPUNIT_LIBS)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LIB_LIBS) -ldevmapper $(XML2_LIBS) $(CPPUNIT_LIBS)
 
 $(BIN)/vastsky-bench: $(call objs,$(BENCH_SRC)) $(BUILD)/libvastsky.a
 	@mkdir -p $(dir $@)

@@ -13,6 +13,10 @@ std::string FormatId(const char* prefix, int64_t id);
 // A leg's thin device id in its disk's pool: dm-thin's ids are 24 bits; the
 // manager assigns them per disk from 1, never reusing one.
 constexpr int64_t kMaxThinId = (int64_t{1} << 24) - 1;
+// The most [begin, count] block ranges a legMap answer carries (storage
+// agent and manager alike, under 20 MiB of XML-RPC): a thin mapped in more
+// pieces is E2BIG, never cut short, and its mirror's new leg not trimmed.
+constexpr int64_t kMaxLegMapRanges = 262144;
 // Accepts "<prefix>-XXXXXXXX" or exactly 8 hex digits (3.0's rule); anything
 // else is not an id (for volumes it is then a name). Returns false if not.
 bool ParseId(const std::string& s, const char* prefix, int64_t* id);

@@ -5,6 +5,7 @@
 #include <xmlrpc-c/base.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,20 +28,23 @@ inline xmlrpc_c::value StringsValue(const std::vector<std::string>& v) {
 // Lenient readers of a member of a struct our own daemons answered: "", 0
 // or false when the member is absent, of another type, or v is no struct
 // (the caller checks whatever it cannot do without).
-inline const xmlrpc_c::value* FindMember(const xmlrpc_c::value& v, const char* name) {
-  if (v.type() != xmlrpc_c::value::TYPE_STRUCT) return nullptr;
-  const xmlrpc_c::cstruct& m = xmlrpc_c::value_struct(v).cvalue();
+// FindMember returns a copy: xmlrpc-c hands a struct's members out in a
+// map of its own (cvalue() is by value), gone once the call returns.
+inline std::optional<xmlrpc_c::value> FindMember(const xmlrpc_c::value& v, const char* name) {
+  if (v.type() != xmlrpc_c::value::TYPE_STRUCT) return std::nullopt;
+  const xmlrpc_c::cstruct m = xmlrpc_c::value_struct(v).cvalue();
   auto it = m.find(name);
-  return it == m.end() ? nullptr : &it->second;
+  if (it == m.end()) return std::nullopt;
+  return it->second;
 }
 
 inline std::string StringMember(const xmlrpc_c::value& v, const char* name) {
-  const xmlrpc_c::value* m = FindMember(v, name);
+  const auto m = FindMember(v, name);
   return m && m->type() == xmlrpc_c::value::TYPE_STRING ? xmlrpc_c::value_string(*m).cvalue() : "";
 }
 
 inline int64_t IntMember(const xmlrpc_c::value& v, const char* name) {
-  const xmlrpc_c::value* m = FindMember(v, name);
+  const auto m = FindMember(v, name);
   if (m && m->type() == xmlrpc_c::value::TYPE_INT) return xmlrpc_c::value_int(*m).cvalue();
   if (m && m->type() == xmlrpc_c::value::TYPE_I8) return xmlrpc_c::value_i8(*m).cvalue();
   return 0;
@@ -48,7 +52,7 @@ inline int64_t IntMember(const xmlrpc_c::value& v, const char* name) {
 
 inline std::vector<std::string> StringsMember(const xmlrpc_c::value& v, const char* name) {
   std::vector<std::string> out;
-  const xmlrpc_c::value* m = FindMember(v, name);
+  const auto m = FindMember(v, name);
   if (!m || m->type() != xmlrpc_c::value::TYPE_ARRAY) return out;
   for (const xmlrpc_c::value& s : xmlrpc_c::value_array(*m).vectorValueValue())
     if (s.type() == xmlrpc_c::value::TYPE_STRING) out.push_back(xmlrpc_c::value_string(s).cvalue());
@@ -56,7 +60,7 @@ inline std::vector<std::string> StringsMember(const xmlrpc_c::value& v, const ch
 }
 
 inline bool BoolMember(const xmlrpc_c::value& v, const char* name) {
-  const xmlrpc_c::value* m = FindMember(v, name);
+  const auto m = FindMember(v, name);
   return m && m->type() == xmlrpc_c::value::TYPE_BOOLEAN && xmlrpc_c::value_boolean(*m).cvalue();
 }
 

@@ -14,6 +14,7 @@ struct Name {
 const Name kNames[] = {
     {EPERM, "EPERM", "operation not permitted"},
     {ENOENT, "ENOENT", "no such object"},
+    {E2BIG, "E2BIG", "too many to list"},
     {EXDEV, "EXDEV", "belongs to another cluster"},
     {ENXIO, "ENXIO", "no such device or address"},
     {EIO, "EIO", "input/output error"},

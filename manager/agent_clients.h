@@ -9,7 +9,7 @@
 // agent), ETIMEDOUT or EIO (it may have acted: the outcome is unknown),
 // EACCES (credentials refused). Every call is bounded: calls that do kernel
 // work (attach, detach, grow, rebuild) by AgentOptions::timeout_ms, the
-// others (ACLs, listings, rates) by quick_timeout_ms.
+// others (ACLs, listings, rates, leg maps) by quick_timeout_ms.
 // Implementations are thread-safe.
 #pragma once
 
@@ -63,6 +63,10 @@ class StorageAgentClient {
   virtual Status DeleteLegs(const std::string& url, const std::string& opid, int64_t pdsk_id,
                             const std::vector<LegRef>& legs) = 0;
   virtual Status ListExports(const std::string& url, std::vector<ExportAcl>* out) = 0;
+  // The provisioned blocks of one thin device (legMap), read-only, as the
+  // agent answered them: the caller checks them (manager/leg_map.h).
+  // ENOTSUP: an agent from before legMap.
+  virtual Status LegMap(const std::string& url, int64_t pdsk_id, int64_t thin_id, LegBlocks* out) = 0;
 };
 
 class HeadAgentClient {
@@ -95,6 +99,7 @@ class RpcAgentClients : public StorageAgentClient, public HeadAgentClient {
   Status DeleteLegs(const std::string& url, const std::string& opid, int64_t pdsk_id,
                     const std::vector<LegRef>& legs) override;
   Status ListExports(const std::string& url, std::vector<ExportAcl>* out) override;
+  Status LegMap(const std::string& url, int64_t pdsk_id, int64_t thin_id, LegBlocks* out) override;
   Status AttachVolume(const std::string& url, const std::string& opid, const VolumeLayout& layout,
                       const HeadAgentInfo& head, std::string* device) override;
   Status DetachVolume(const std::string& url, const std::string& opid, int64_t lvol_id) override;

@@ -7,6 +7,7 @@
 
 #include "lib/api_params.h"
 #include "manager/api_render.h"
+#include "manager/leg_map.h"
 
 namespace vastsky {
 
@@ -359,6 +360,19 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
     if (target == kTargetHsvr) VS_RETURN_IF_ERROR(recovery_.FenceHead(id));
     else VS_RETURN_IF_ERROR(service_.Locked([&] { return store_->NotifyFailure(static_cast<int>(target), id); }));
     *r = Zero();
+    return Status::OK();
+  });
+  // A head's question about a leg (to trim another): the storage agent is
+  // asked outside the lock, so heartbeats never wait on it.
+  service_.AddUnlocked("legMap", [this](const Params& p, xmlrpc_c::value* r) {
+    int64_t hsvr, chunk;
+    VS_RETURN_IF_ERROR(p.Id("hsvrid", &hsvr));
+    VS_RETURN_IF_ERROR(p.Id("chunkid", &chunk));
+    LegBlocks map;
+    VS_RETURN_IF_ERROR(MapLeg(
+        store_, [this](const std::function<Status()>& f) { return service_.Locked(f); }, &agents_, hsvr, chunk,
+        &map));
+    *r = RenderLegBlocks(map);
     return Status::OK();
   });
   service_.AddUnlocked("setRebuildRates", [&rec](const Params& p, xmlrpc_c::value* r) {

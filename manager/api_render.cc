@@ -157,4 +157,12 @@ xmlrpc_c::value RenderClusterStatus(const ClusterStatus& c) {
                                        {"isolated", xmlrpc_c::value_boolean(c.isolated)}});
 }
 
+xmlrpc_c::value RenderLegBlocks(const LegBlocks& m) {
+  std::vector<xmlrpc_c::value> ranges;
+  ranges.reserve(m.ranges.size());
+  for (int64_t v : m.ranges) ranges.push_back(Int(v));
+  return xmlrpc_c::value_struct(
+      Struct{{"status", Int(0)}, {"block_kib", Int(m.block_kib)}, {"ranges", xmlrpc_c::value_array(ranges)}});
+}
+
 }  // namespace vastsky

@@ -16,5 +16,7 @@ xmlrpc_c::value RenderVolume(const VolumeInfo& v);
 xmlrpc_c::value RenderLayout(const VolumeLayout& layout);
 xmlrpc_c::value RenderEvent(const EventInfo& e);
 xmlrpc_c::value RenderClusterStatus(const ClusterStatus& c);
+// legMap's answer: {status 0, block_kib, ranges}.
+xmlrpc_c::value RenderLegBlocks(const LegBlocks& m);
 
 }  // namespace vastsky

@@ -1,5 +1,6 @@
 // The agents' XML-RPC wire form (agents/PROTOCOL.md): the 3.0 envelope (one
 // struct with `ver`), one connection per call.
+#include <cerrno>
 #include <map>
 
 #include "lib/ids.h"
@@ -128,16 +129,38 @@ Status RpcAgentClients::ListExports(const std::string& url, std::vector<ExportAc
     acl.pdsk_id = IntMember(e, "pdskid");
     acl.initiators = StringsMember(e, "initiators");
     // 3.0-era agents list neither: nothing mapped, no thin device.
-    if (const xmlrpc_c::value* maps = FindMember(e, "maps"))
+    if (const auto maps = FindMember(e, "maps"))
       for (const xmlrpc_c::value& m : Items(*maps)) {
         std::vector<int64_t>& chunks = acl.maps[StringMember(m, "initiator")];
-        if (const xmlrpc_c::value* ids = FindMember(m, "chunks"))
+        if (const auto ids = FindMember(m, "chunks"))
           for (const xmlrpc_c::value& id : Items(*ids)) chunks.push_back(IntOf(id));
       }
-    if (const xmlrpc_c::value* legs = FindMember(e, "legs"))
+    if (const auto legs = FindMember(e, "legs"))
       for (const xmlrpc_c::value& l : Items(*legs))
         acl.legs.push_back({IntMember(l, "chunkid"), IntMember(l, "thin_id"), IntMember(l, "size_mib"), false});
     out->push_back(acl);
+  }
+  return Status::OK();
+}
+
+// Read-only: no opid, a quick call. Ranges are taken as sent (the caller
+// checks them); only their shape is this layer's.
+Status RpcAgentClients::LegMap(const std::string& url, int64_t pdsk_id, int64_t thin_id, LegBlocks* out) {
+  xmlrpc_c::value r;
+  Status st = Call(options_, true, url, "legMap", {{"pdskid", IntValue(pdsk_id)}, {"thin_id", IntValue(thin_id)}}, &r);
+  // Such an agent cannot map its legs: the head leaves the leg untrimmed.
+  if (st.code() == xmlrpc_c::fault::CODE_NO_SUCH_METHOD)
+    return Status::Error(ENOTSUP, url + ": the storage agent predates legMap (upgrade it)");
+  VS_RETURN_IF_ERROR(st);
+  const auto ranges = FindMember(r, "ranges");
+  if (!ranges || ranges->type() != xmlrpc_c::value::TYPE_ARRAY)
+    return Status::Error(EPROTO, url + ": legMap answered without a list of ranges");
+  out->block_kib = IntMember(r, "block_kib");
+  out->ranges.clear();
+  for (const xmlrpc_c::value& v : Items(*ranges)) {
+    if (v.type() != xmlrpc_c::value::TYPE_INT && v.type() != xmlrpc_c::value::TYPE_I8)
+      return Status::Error(EPROTO, url + ": legMap answered a range that is not an int");
+    out->ranges.push_back(IntOf(v));
   }
   return Status::OK();
 }
@@ -190,7 +213,7 @@ Status RpcAgentClients::ListVolumes(const std::string& url, std::vector<HeadVolu
   for (const xmlrpc_c::value& vol : items) {
     HeadVolumeState v;
     v.lvol_id = IntMember(vol, "lvolid");
-    const xmlrpc_c::value* mirrors = FindMember(vol, "mirrors");
+    const auto mirrors = FindMember(vol, "mirrors");
     if (mirrors)
       for (const xmlrpc_c::value& m : Items(*mirrors))
         v.mirrors.push_back(

@@ -188,6 +188,12 @@ class Store {
   Status NoteClusterEvent(const std::string& level, const std::string& type, const std::string& message);
   // A head's agent URL, initiator and CHAP credentials.
   Status LoadHeadAgent(int64_t hsvr_id, HeadAgentInfo* out);
+  // The leg a head asks the map of (legMap), if it may: ENOENT no such
+  // chunk, EPERM its volume is not attached (nor in transition) at
+  // hsvr_id, EAGAIN it is not INSYNC, EHOSTDOWN its disk or server is not
+  // live (HIGH, LOW, EVACUATE) or has no agent. Fills out's pdsk_id,
+  // ssvr_id, thin_id, length_mib, status and ssvr_url. Reads only.
+  Status LegMapSource(int64_t hsvr_id, int64_t chunk_id, ChunkInfo* out);
   // The head, and every disk (with its agent) a fence must close to it.
   Status FenceTargets(int64_t hsvr_id, HeadAgentInfo* head, std::vector<ChunkInfo>* disks);
   // What the manager grants on ssvr_id's disks: for every head with an

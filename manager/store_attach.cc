@@ -13,6 +13,8 @@ namespace vastsky {
 namespace {
 std::string Quote(const std::string& s) { return "'" + s + "'"; }
 std::string Hsvr(int64_t id) { return FormatId("hsvr", id); }
+// A disk or server whose agent may be asked: not failed, offline or halted.
+bool Serving(int priority) { return TakesNewWork(priority) || priority == kEvacuate; }
 }  // namespace
 
 Status Store::LoadHeadAgent(int64_t hsvr_id, HeadAgentInfo* out) {
@@ -27,6 +29,42 @@ Status Store::LoadHeadAgent(int64_t hsvr_id, HeadAgentInfo* out) {
   out->initiator = q.Text(1);
   out->chap_user = q.Text(2);
   out->chap_secret = q.Text(3);
+  return Status::OK();
+}
+
+// One read: the checks in API.md's order, so a head learns the first
+// reason that applies.
+Status Store::LegMapSource(int64_t hsvr_id, int64_t chunk_id, ChunkInfo* out) {
+  Stmt q(db_,
+         "SELECT c.pdsk_id, p.ssvr_id, c.thin_id, c.length_mib, c.status, p.priority, s.priority, s.url, "
+         "EXISTS (SELECT 1 FROM attachment a WHERE a.lvol_id = m.lvol_id AND a.hsvr_id = ?2) "
+         "FROM chunk c JOIN mirror m ON m.id = c.mirror_id JOIN pdsk p ON p.id = c.pdsk_id "
+         "JOIN ssvr s ON s.id = p.ssvr_id WHERE c.id = ?1");
+  q.Bind(1, chunk_id).Bind(2, hsvr_id);
+  const std::string leg = FormatId("dext", chunk_id);
+  if (!q.Step()) {
+    VS_RETURN_IF_ERROR(q.status());
+    return Status::Error(ENOENT, "no chunk " + leg);
+  }
+  out->id = chunk_id;
+  out->pdsk_id = q.Int(0);
+  out->ssvr_id = q.Int(1);
+  out->thin_id = q.Int(2);
+  out->length_mib = q.Int(3);
+  out->status = static_cast<int>(q.Int(4));
+  const int disk_prio = static_cast<int>(q.Int(5)), server_prio = static_cast<int>(q.Int(6));
+  out->ssvr_url = q.Text(7);
+  out->reachable = Serving(disk_prio) && Serving(server_prio);
+  if (q.Int(8) == 0) return Status::Error(EPERM, "the volume of " + leg + " is not attached to " + Hsvr(hsvr_id));
+  if (out->status != kInsync)
+    return Status::Error(EAGAIN, leg + " is " + ChunkStatusName(out->status) + ", not INSYNC: no source to map");
+  auto down = [&](const std::string& where, const std::string& why) {
+    return Status::Error(EHOSTDOWN, leg + " lies on " + where + ", which " + why);
+  };
+  const std::string ssvr = FormatId("ssvr", out->ssvr_id);
+  if (!Serving(server_prio)) return down(ssvr, std::string("is ") + PriorityName(server_prio));
+  if (!Serving(disk_prio)) return down(FormatId("pdsk", out->pdsk_id), std::string("is ") + PriorityName(disk_prio));
+  if (out->ssvr_url.empty()) return down(ssvr, "has no agent");
   return Status::OK();
 }
 

@@ -146,6 +146,14 @@ struct LegGrant {
   bool create = false;
 };
 
+// The blocks a leg's thin device has provisioned in its pool (legMap),
+// as the storage agent answers: ranges flat, [b0, n0, b1, n1, ...], each
+// pair `count` blocks of block_kib KiB from block `begin`, ascending.
+struct LegBlocks {
+  int64_t block_kib = 0;
+  std::vector<int64_t> ranges;
+};
+
 // Legs gone from the database whose thin devices a storage agent must
 // delete before their slots are free (Store::DoomedLegs).
 struct DoomedDisk {

@@ -153,10 +153,43 @@ Status RemoveLink(const std::string& link) {
   return Status::OK();
 }
 
+// An attach replacing the record of a volume it could not re-assemble keeps
+// what only this head knows of the legs: a poisoned leg is never taken back.
+void KeepLegFlags(const VolumeSpec& had, VolumeSpec* spec) {
+  std::map<int64_t, LegSpec> old;
+  for (const MirrorSpec& m : had.mirrors)
+    for (const LegSpec& l : m.legs) old[l.chunk_id] = l;
+  for (MirrorSpec& m : spec->mirrors)
+    for (LegSpec& l : m.legs) {
+      auto it = old.find(l.chunk_id);
+      if (it == old.end()) continue;
+      l.trim = it->second.trim;
+      l.poisoned = it->second.poisoned;
+    }
+}
+
 }  // namespace
 
-Assembly::Assembly(AssemblyOptions options, DeviceMapper* dm, IscsiInitiator* iscsi)
-    : options_(std::move(options)), dm_(dm), iscsi_(iscsi) {}
+namespace assembly_internal {
+
+void MarkWritten(MirrorSpec* m) {
+  bool all_fresh = true;
+  for (const LegSpec& l : m->legs) all_fresh = all_fresh && (l.missing() || l.fresh());
+  for (LegSpec& l : m->legs)
+    if (l.fresh()) {
+      l.trim = !all_fresh && !l.missing();
+      l.status = 2;
+    }
+}
+
+}  // namespace assembly_internal
+
+Assembly::Assembly(AssemblyOptions options, DeviceMapper* dm, IscsiInitiator* iscsi, LegMaps* leg_maps)
+    : options_(std::move(options)),
+      dm_(dm),
+      iscsi_(iscsi),
+      leg_maps_(leg_maps),
+      clock_(options_.clock ? options_.clock : SystemClock()) {}
 
 bool Assembly::DiskUsedByOthers(int64_t pdsk_id, int64_t lvol_id) const {
   for (const auto& r : records_) {
@@ -176,7 +209,7 @@ std::string Assembly::RaidParams(int64_t lvol, const MirrorSpec& m, bool resume)
   int nrebuild = 0;
   for (size_t i = 0; i < m.legs.size(); ++i) {
     const LegSpec& leg = m.legs[i];
-    if (leg.missing()) {
+    if (leg.absent()) {
       members += " - -";
       continue;
     }
@@ -341,17 +374,14 @@ Status Assembly::Attach(const VolumeSpec& spec, const std::string& chap_user, co
     if (info.exists) return Status::OK();
   }
   Record record{spec, chap_user, chap_secret};
+  if (it != records_.end()) KeepLegFlags(it->second.spec, &record.spec);
   Status st = Assemble(record, true);
   if (!st.ok()) {
     VS_LOG_ERROR("attach of %s ('%s') failed, nothing left behind: %s", FormatId("lvol", spec.lvol_id).c_str(),
                  spec.name.c_str(), st.ToString().c_str());
     return st;
   }
-  // From now on the legs hold data: a re-assembly must neither zero their
-  // metadata nor skip their resync.
-  for (MirrorSpec& m : record.spec.mirrors)
-    for (LegSpec& leg : m.legs)
-      if (leg.fresh()) leg.status = 2;
+  for (MirrorSpec& m : record.spec.mirrors) MarkWritten(&m);
   records_[spec.lvol_id] = record;
   st = SaveRecord(record);
   if (!st.ok()) VS_LOG_ERROR("cannot record %s: %s; it will not be re-assembled after a reboot",
@@ -433,6 +463,10 @@ Status Assembly::Start() {
   closedir(dir);
   Status st = RemoveLeftovers();
   if (!st.ok()) VS_LOG_ERROR("cannot clear leftovers: %s", st.ToString().c_str());
+  // A raid suspended by a trim that the agent's end interrupted.
+  for (const auto& r : records_)
+    for (const MirrorSpec& m : r.second.spec.mirrors) unresumed_.insert({r.first, m.mirror_id});
+  RetryResumes();
   return Status::OK();
 }
 
@@ -492,7 +526,7 @@ Status Assembly::Rebuild(const VolumeSpec& spec, int64_t mirror_id, int rate_kib
       continue;
     }
     reshaped = reshaped || h != &have->legs[i];
-    holds_data = holds_data || (!h->missing() && !h->rebuilding());
+    holds_data = holds_data || (!h->absent() && !h->rebuilding());
   }
   std::vector<LegSpec> dropped;
   for (const LegSpec& h : have->legs) {
@@ -550,11 +584,17 @@ Status Assembly::Rebuild(const VolumeSpec& spec, int64_t mirror_id, int rate_kib
   }
   MirrorSpec next = *want;
   // Kept legs keep what this head knows of them; added ones are rebuilt
-  // (their metadata was just zeroed: never taken as in sync).
+  // (their metadata was just zeroed: never taken as in sync). A poisoned
+  // leg stays out, even back from missing.
   for (LegSpec& leg : next.legs) {
     const LegSpec* h = leg_of(*have, leg.chunk_id);
-    if (h && h->missing() == leg.missing()) leg.status = h->status;
-    else if (!leg.fresh()) leg.status = 3;
+    if (h && h->missing() == leg.missing()) {
+      leg.status = h->status;
+      leg.trim = h->trim;
+    } else if (!leg.fresh()) {
+      leg.status = 3;
+    }
+    leg.poisoned = h && h->poisoned;
   }
   if (rate_kib > 0) rebuild_rate_kib_ = rate_kib;
   const std::string raid = MirrorDm(lvol, mirror_id);
@@ -579,6 +619,7 @@ bool Assembly::MarkInSync(MirrorSpec* m) {
   for (LegSpec& leg : m->legs)
     if (leg.rebuilding()) {
       leg.status = 2;
+      leg.trim = true;  // dm raid copied every block into it, zeros too
       marked = true;
     }
   return marked;
@@ -597,7 +638,7 @@ bool Assembly::ReadRaidStatus(int64_t lvol, int64_t mirror_id, MirrorState* out)
 bool Assembly::Whole(const MirrorSpec& m, const MirrorState& s) {
   if (s.health.size() != m.legs.size() || s.action != "idle") return false;
   for (size_t i = 0; i < m.legs.size(); ++i)
-    if (!m.legs[i].missing() && s.health[i] != 'A') return false;
+    if (!m.legs[i].absent() && s.health[i] != 'A') return false;
   return true;
 }
 
@@ -616,13 +657,11 @@ Status Assembly::SetRebuildRate(int rate_kib) {
       MirrorState state;
       if (!ReadRaidStatus(r.first, m.mirror_id, &state) || (state.action != "recover" && state.action != "resync"))
         continue;
-      const std::string raid = MirrorDm(r.first, m.mirror_id);
-      const uint64_t sectors = static_cast<uint64_t>(m.capacity_gib) * kSectorsPerGib;
-      Status st = dm_->Replace(raid, {{0, sectors, "raid", RaidParams(r.first, m, /*resume=*/true)}});
+      Status st = ReloadRaid(r.first, m);
       if (st.ok()) {
         ++reloaded;
       } else {
-        VS_LOG_ERROR("%s: new rebuild rate not applied: %s", raid.c_str(), st.ToString().c_str());
+        VS_LOG_ERROR("%s: new rebuild rate not applied: %s", MirrorDm(r.first, m.mirror_id).c_str(), st.ToString().c_str());
         if (first.ok()) first = st;
       }
     }
@@ -631,46 +670,64 @@ Status Assembly::SetRebuildRate(int rate_kib) {
   return first;
 }
 
+Status Assembly::ReloadRaid(int64_t lvol, const MirrorSpec& m) {
+  const uint64_t sectors = static_cast<uint64_t>(m.capacity_gib) * kSectorsPerGib;
+  return dm_->Replace(MirrorDm(lvol, m.mirror_id), {{0, sectors, "raid", RaidParams(lvol, m, /*resume=*/true)}});
+}
+
+bool Assembly::WatchMirror(int64_t lvol, MirrorSpec* m, int64_t now_ms, std::vector<int64_t>* dead_legs) {
+  for (const LegSpec& leg : m->legs)
+    if (leg.poisoned) dead_legs->push_back(leg.chunk_id);
+  const std::string raid = MirrorDm(lvol, m->mirror_id);
+  MirrorState state;
+  if (!ReadRaidStatus(lvol, m->mirror_id, &state) || state.health.size() != m->legs.size()) return false;
+  const std::string& health = state.health;
+  bool dead = false;
+  for (size_t i = 0; i < m->legs.size(); ++i) {
+    if (m->legs[i].absent() || health[i] != 'D') continue;
+    dead_legs->push_back(m->legs[i].chunk_id);
+    dead = true;
+  }
+  const bool marked = Whole(*m, state) && MarkInSync(m);
+  if (!dead || revive_after_ms_[m->mirror_id] > now_ms) return marked;
+  // Reload only once every dead leg reads again: a reload onto a device
+  // still failing would only fail it again.
+  for (size_t i = 0; i < m->legs.size(); ++i)
+    if (!m->legs[i].absent() && health[i] == 'D' &&
+        !ReadsBack(dm_->DevicePath(SliceDm(lvol, m->legs[i].chunk_id, "data")), options_.kernel_timeout_ms))
+      return marked;
+  revive_after_ms_[m->mirror_id] = now_ms + 10000;
+  const uint64_t sectors = static_cast<uint64_t>(m->capacity_gib) * kSectorsPerGib;
+  MirrorSpec same = *m;
+  for (LegSpec& leg : same.legs)
+    if (leg.fresh()) leg.status = 2;  // written since: never nosync again
+  Status st = dm_->Replace(raid, {{0, sectors, "raid", RaidParams(lvol, same)}});
+  if (!st.ok()) {
+    VS_LOG_ERROR("%s: reload to take a leg back failed: %s", raid.c_str(), st.ToString().c_str());
+    return marked;
+  }
+  VS_LOG_WARN("%s: a dead leg reads again; reloaded so it resyncs what changed (%s)", raid.c_str(), health.c_str());
+  // The resync copies whole bitmap regions, zeros too: trimmed once whole.
+  for (size_t i = 0; i < m->legs.size(); ++i)
+    if (!m->legs[i].absent() && health[i] == 'D') m->legs[i].trim = true;
+  return true;
+}
+
 std::vector<int64_t> Assembly::Watch() {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<int64_t> dead_legs;
-  const int64_t now = static_cast<int64_t>(time(nullptr)) * 1000;
+  const int64_t now = clock_->MonotonicMs();
+  RetryResumes();
   for (auto& r : records_) {
     bool dirty = false;
-    for (MirrorSpec& m : r.second.spec.mirrors) {
-      const std::string raid = MirrorDm(r.first, m.mirror_id);
-      MirrorState state;
-      if (!ReadRaidStatus(r.first, m.mirror_id, &state) || state.health.size() != m.legs.size()) continue;
-      const std::string& health = state.health;
-      bool dead = false;
-      for (size_t i = 0; i < m.legs.size(); ++i) {
-        if (m.legs[i].missing() || health[i] != 'D') continue;
-        dead_legs.push_back(m.legs[i].chunk_id);
-        dead = true;
-      }
-      if (Whole(m, state)) dirty = MarkInSync(&m) || dirty;
-      if (!dead || revive_after_ms_[m.mirror_id] > now) continue;
-      // Reload only once every dead leg reads again: a reload onto a
-      // device still failing would only fail it again.
-      bool readable = true;
-      for (size_t i = 0; i < m.legs.size() && readable; ++i)
-        if (!m.legs[i].missing() && health[i] == 'D')
-          readable = ReadsBack(dm_->DevicePath(SliceDm(r.first, m.legs[i].chunk_id, "data")), options_.kernel_timeout_ms);
-      if (!readable) continue;
-      revive_after_ms_[m.mirror_id] = now + 10000;
-      const uint64_t sectors = static_cast<uint64_t>(m.capacity_gib) * kSectorsPerGib;
-      MirrorSpec same = m;
-      for (LegSpec& leg : same.legs)
-        if (leg.fresh()) leg.status = 2;  // written since: never nosync again
-      Status st = dm_->Replace(raid, {{0, sectors, "raid", RaidParams(r.first, same)}});
-      if (st.ok()) VS_LOG_WARN("%s: a dead leg reads again; reloaded so it resyncs what changed (%s)", raid.c_str(), health.c_str());
-      else VS_LOG_ERROR("%s: reload to take a leg back failed: %s", raid.c_str(), st.ToString().c_str());
-    }
+    for (MirrorSpec& m : r.second.spec.mirrors) dirty = WatchMirror(r.first, &m, now, &dead_legs) || dirty;
     if (dirty) {
       Status st = SaveRecord(r.second);
       if (!st.ok()) VS_LOG_ERROR("cannot record %s: %s", FormatId("lvol", r.first).c_str(), st.ToString().c_str());
     }
   }
+  const int64_t poisoned = TrimOne(now);
+  if (poisoned != 0) dead_legs.push_back(poisoned);
   return dead_legs;
 }
 

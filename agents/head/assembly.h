@@ -8,19 +8,24 @@
 // record goes once it is gone; Start() re-assembles every recorded volume,
 // adopting the devices that still exist (agent restart) or rebuilding them
 // (reboot), and removes leftovers of an attach that a crash interrupted.
-// Thread-safe: one attach, detach or grow at a time.
+// Legs that dm raid rebuilt are trimmed afterwards (trim.cc; see Watch).
+// Thread-safe: one attach, detach, grow or look (Watch) at a time.
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "agents/head/leg_maps.h"
 #include "agents/head/volume_spec.h"
 #include "agents/host/device_mapper.h"
 #include "agents/host/iscsi_initiator.h"
+#include "lib/clock.h"
 
 namespace vastsky {
 
@@ -28,6 +33,11 @@ struct AssemblyOptions {
   std::string link_dir = "/dev/vastsky";
   std::string records_dir;          // state_dir/volumes
   int kernel_timeout_ms = 30000;    // any one dm call or metadata write
+  // Any one discard of a trim (the DeviceMapper's deadline for them, set
+  // by its maker): beyond iSCSI's replacement timeout, so a discard still
+  // running then is stuck, not slow.
+  int discard_timeout_ms = 300000;
+  const Clock* clock = nullptr;     // back-offs; null: SystemClock()
 };
 
 struct MirrorState {
@@ -45,11 +55,13 @@ struct VolumeState {
 
 class Assembly {
  public:
-  Assembly(AssemblyOptions options, DeviceMapper* dm, IscsiInitiator* iscsi);
+  // leg_maps: where trims get a source leg's mapping; null: no trims.
+  Assembly(AssemblyOptions options, DeviceMapper* dm, IscsiInitiator* iscsi, LegMaps* leg_maps = nullptr);
 
   // Loads the records, clears leftovers, re-assembles. Only an unreadable
   // record directory is an error; a volume that cannot be assembled now is
-  // logged and retried by Reconcile().
+  // logged and retried by Reconcile(). A recorded mirror's raid found
+  // suspended (a trim the agent's crash interrupted) is resumed.
   Status Start();
   // Re-assembles recorded volumes whose device is missing.
   void Reconcile();
@@ -89,7 +101,20 @@ class Assembly {
   // write-intent bitmap resyncs only what changed meanwhile (a storage
   // server back within the grace period); legs rebuilt to the end are
   // recorded as in sync. Returns the chunks of the legs dm raid holds dead
-  // now, for the manager (which replaces one dead beyond its grace period).
+  // now and of poisoned legs, for the manager (which replaces one dead
+  // beyond its grace period).
+  //
+  // Then it trims at most one leg that dm raid rebuilt (LegSpec::trim),
+  // once its mirror is whole: the raid is suspended with flush, the
+  // mapping of another in-sync leg (the source) is taken from leg_maps,
+  // every stretch the source's pool has not mapped (it reads zeros there,
+  // so the new leg does too) is discarded on the new leg's data slice,
+  // and the raid is resumed, on every path. A failure is retried later
+  // (back-off doubling from 30 s); the 5th, or EOPNOTSUPP (no UNMAP on the
+  // LUN), gives up: the leg stays fully provisioned. A discard that
+  // overruns discard_timeout_ms (it may still land, after writes the VM
+  // makes once resumed) poisons the leg: the raid is reloaded without it
+  // before the resume and it is never taken back.
   std::vector<int64_t> Watch();
 
  private:
@@ -101,10 +126,26 @@ class Assembly {
   static bool MarkInSync(MirrorSpec* m);
   // MarkInSync if the mirror is Whole.
   void MarkRebuilt(int64_t lvol, MirrorSpec* m);
+  // Watch's look at one mirror: dead and poisoned legs into dead_legs, a
+  // dead leg that reads again taken back. True if m changed.
+  bool WatchMirror(int64_t lvol, MirrorSpec* m, int64_t now_ms, std::vector<int64_t>* dead_legs);
+  // Reloads a mirror's raid as its spec has it (resuming it, dropping
+  // poisoned legs), carrying on any recovery from its checkpoint.
+  Status ReloadRaid(int64_t lvol, const MirrorSpec& m);
   struct Record {
     VolumeSpec spec;
     std::string chap_user, chap_secret;
   };
+
+  // trim.cc. Watch's trim of at most one leg; the chunk it poisoned, or 0.
+  int64_t TrimOne(int64_t now_ms);
+  void Trim(Record* rec, MirrorSpec* m, LegSpec* leg, const LegSpec& source, int64_t now_ms);
+  // A trim's outcome: flags, back-off, record, log.
+  void TrimDone(Record* rec, const MirrorSpec& m, LegSpec* leg, const Status& st, uint64_t trimmed_sectors,
+                int64_t now_ms);
+  // Reloads (so resumes) the raids in unresumed_ found suspended; forgets
+  // the others. Start() puts every recorded mirror there first.
+  void RetryResumes();
   struct Node;
   struct Context;
 
@@ -129,6 +170,14 @@ class Assembly {
   std::map<int64_t, Record> records_;
   int rebuild_rate_kib_ = 0;
   std::map<int64_t, int64_t> revive_after_ms_;  // mirror -> next reload allowed
+  LegMaps* const leg_maps_;
+  const Clock* const clock_;
+  struct TrimRetry {
+    int failures = 0;
+    int64_t after_ms = 0;  // next attempt allowed
+  };
+  std::map<int64_t, TrimRetry> trim_retry_;         // by chunk
+  std::set<std::pair<int64_t, int64_t>> unresumed_;  // (lvol, mirror) a trim may have left suspended
 };
 
 }  // namespace vastsky

@@ -1,7 +1,7 @@
 // What the head's assembly files share (assembly.cc: attach, detach,
-// rebuild, watch; grow.cc: growing an assembled volume): the device names,
-// the sector units, and the pieces a Plan is built from. Not for other
-// users: include agents/head/assembly.h.
+// rebuild, watch; grow.cc: growing an assembled volume; trim.cc: trimming
+// rebuilt legs): the device names, the sector units, and the pieces a Plan
+// is built from. Not for other users: include agents/head/assembly.h.
 #pragma once
 
 #include <cstdint>
@@ -31,6 +31,11 @@ inline std::vector<DmTarget> MetaTable(const std::string& lun) { return {{0, kMe
 inline std::vector<DmTarget> DataTable(const std::string& lun, uint64_t sectors) {
   return {{0, sectors, "linear", lun + " " + std::to_string(kMetaSectors)}};
 }
+
+// After an attach or grow: the legs hold data from now on, so a
+// re-assembly must neither zero their metadata nor skip their resync.
+// Fresh legs beside written ones, which dm raid fills, are to be trimmed.
+void MarkWritten(MirrorSpec* m);
 
 }  // namespace assembly_internal
 

@@ -84,10 +84,8 @@ Status Assembly::Grow(const VolumeSpec& spec) {
     return st;
   }
 
-  // As after an attach: the new legs hold data from now on.
   for (MirrorSpec m : added.spec.mirrors) {
-    for (LegSpec& leg : m.legs)
-      if (leg.fresh()) leg.status = 2;
+    MarkWritten(&m);
     have.mirrors.push_back(m);
   }
   st = SaveRecord(rec->second);

@@ -11,6 +11,7 @@
 #include "lib/manager_link.h"
 #include "agents/head/agent_api.h"
 #include "agents/head/assembly.h"
+#include "agents/head/leg_maps.h"
 #include "agents/head/registration.h"
 #include "agents/head/watch.h"
 #include "lib/daemon.h"
@@ -51,9 +52,9 @@ struct Host {
   std::unique_ptr<IscsiInitiator> iscsi;
 };
 
-Status NewHost(const Settings& s, int timeout_ms, Host* h) {
+Status NewHost(const Settings& s, int timeout_ms, int discard_timeout_ms, Host* h) {
   if (s.host == "kernel") {
-    h->dm = WithDeadlines(std::shared_ptr<DeviceMapper>(NewKernelDeviceMapper()), timeout_ms);
+    h->dm = WithDeadlines(std::shared_ptr<DeviceMapper>(NewKernelDeviceMapper()), timeout_ms, discard_timeout_ms);
     h->iscsi = NewOpenIscsiInitiator(timeout_ms);
   } else if (s.host == "sim") {
     h->dm = NewSimDeviceMapper(s.agent.state_dir + "/sim/dm");
@@ -83,7 +84,8 @@ int main(int argc, char** argv) {
   if (st.ok()) st = ParseWhole("kernel_timeout", "seconds", settings.kernel_timeout, 1, &timeout_s);
   if (st.ok()) st = MakeStateDir(agent.state_dir);
   Host host;
-  if (st.ok()) st = NewHost(settings, timeout_s * 1000, &host);
+  AssemblyOptions options;
+  if (st.ok()) st = NewHost(settings, timeout_s * 1000, options.discard_timeout_ms, &host);
   if (st.ok()) st = host.iscsi->InitiatorName(&initiator);
   if (st.ok() && !settings.initiator_name.empty()) initiator = settings.initiator_name;
   std::string why;
@@ -94,13 +96,18 @@ int main(int argc, char** argv) {
 
   const sigset_t stop = BlockStopSignals();
   RaiseXmlSizeLimit();
-  AssemblyOptions options;
   options.link_dir = !settings.link_dir.empty() ? settings.link_dir
                      : settings.host == "sim"   ? agent.state_dir + "/sim/dev/vastsky"
                                                 : "/dev/vastsky";
   options.records_dir = agent.state_dir + "/volumes";
   options.kernel_timeout_ms = timeout_s * 1000;
-  Assembly assembly(options, host.dm.get(), host.iscsi.get());
+  ManagerLink link(agent.managers, http.secret, agent.ca_file, std::min(agent.heartbeat_s, 5) * 1000);
+  HeadRegistration registration(agent.data_ips, initiator, agent.agent_url, agent.state_dir + "/hsvrid", &link);
+  // Trims ask for leg maps over a link of their own: a slow legMap must
+  // never hold up a heartbeat.
+  ManagerLink maps_link(agent.managers, http.secret, agent.ca_file, kLegMapTimeoutMs);
+  std::unique_ptr<LegMaps> leg_maps = NewManagerLegMaps(&maps_link, [&registration] { return registration.id(); });
+  Assembly assembly(options, host.dm.get(), host.iscsi.get(), leg_maps.get());
   OpJournal journal;
   st = journal.Open(agent.state_dir + "/ops");
   if (st.ok()) st = assembly.Start();
@@ -111,8 +118,6 @@ int main(int argc, char** argv) {
   // may be waiting for their disks.
   assembly.Reconcile();
 
-  ManagerLink link(agent.managers, http.secret, agent.ca_file, std::min(agent.heartbeat_s, 5) * 1000);
-  HeadRegistration registration(agent.data_ips, initiator, agent.agent_url, agent.state_dir + "/hsvrid", &link);
   HeadWatch watch(&assembly, agent.heartbeat_s);
   HeartbeatLoop heartbeat(
       "head server", agent.heartbeat_s, [&registration] { return registration.Register(); },

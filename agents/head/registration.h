@@ -4,9 +4,11 @@
 // to id_file too: the XCP driver on this host (sm_plugin/) reads it to know
 // which head server it attaches volumes to.
 // agents/common/heartbeat.h drives Register() and Beat(), on the heartbeat
-// thread only (not thread-safe; the link is that thread's own).
+// thread only (not thread-safe; the link is that thread's own); id() is
+// for any thread.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -28,12 +30,14 @@ class HeadRegistration {
   Status Register();
   // dead_legs: the chunks whose legs dm raid holds dead here (Assembly::Watch).
   Status Beat(const std::vector<int64_t>& dead_legs);
+  // The id the manager gave this head; 0 before the first registration.
+  int64_t id() const { return hsvr_id_.load(); }
 
  private:
   const std::vector<std::string> data_ips_;
   const std::string initiator_, url_, id_file_;
   ManagerLink* link_;
-  int64_t hsvr_id_ = 0;
+  std::atomic<int64_t> hsvr_id_{0};
 };
 
 }  // namespace vastsky

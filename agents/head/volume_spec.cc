@@ -88,7 +88,7 @@ std::string EncodeVolumeRecord(const VolumeSpec& spec, const std::string& chap_u
     nlohmann::json legs = nlohmann::json::array();
     for (const LegSpec& l : m.legs)
       legs.push_back({{"chunkid", l.chunk_id}, {"pdskid", l.pdsk_id}, {"portals", l.portals},
-                      {"length_mib", l.length_mib}, {"status", l.status}});
+                      {"length_mib", l.length_mib}, {"status", l.status}, {"trim", l.trim}, {"poisoned", l.poisoned}});
     mirrors.push_back({{"mirrorid", m.mirror_id}, {"offset_gib", m.offset_gib}, {"capacity_gib", m.capacity_gib},
                        {"legs", legs}});
   }
@@ -117,6 +117,8 @@ Status DecodeVolumeRecord(const std::string& text, VolumeSpec* spec, std::string
         l.portals = jl.at("portals").get<std::vector<std::string>>();
         l.length_mib = jl.at("length_mib").get<int64_t>();
         l.status = jl.at("status").get<int>();
+        l.trim = jl.value("trim", false);
+        l.poisoned = jl.value("poisoned", false);
         m.legs.push_back(l);
       }
       spec->mirrors.push_back(m);

@@ -21,9 +21,18 @@ struct LegSpec {
   // target: dm-raid metadata in its first MiB, then length_mib of data.
   int64_t length_mib = 0;
   int status = 0;                    // 1 ALLOCATED (never used), 2 INSYNC, 3 SPARE (to rebuild)
+  // The head's own, kept in its record only: dm raid copied every block
+  // into this leg, so it is to be trimmed (Assembly::Watch).
+  bool trim = false;
+  // A discard of its trim overran its deadline: out of the raid for good,
+  // reported dead until the manager replaces it.
+  bool poisoned = false;
   bool fresh() const { return status == 1; }
+  bool insync() const { return status == 2; }
   // No portals: its disk is failed or offline; the raid runs without it.
   bool missing() const { return portals.empty(); }
+  // Not a member of the raid: missing, or poisoned.
+  bool absent() const { return missing() || poisoned; }
   bool rebuilding() const { return status == 3 && !missing(); }
 };
 
@@ -40,9 +49,11 @@ struct VolumeSpec {
 
 // EINVAL naming the member for anything malformed or inconsistent.
 Status ParseVolumeSpec(const Params& lvol, VolumeSpec* out);
-// Same volume, same legs in the same places (leg status aside).
+// Same volume, same legs in the same places (leg status and flags aside).
 bool SameLayout(const VolumeSpec& a, const VolumeSpec& b);
 
+// The record keeps the legs' trim and poisoned flags; one without them
+// (written before they existed) reads them as false.
 std::string EncodeVolumeRecord(const VolumeSpec& spec, const std::string& chap_user, const std::string& chap_secret);
 Status DecodeVolumeRecord(const std::string& text, VolumeSpec* spec, std::string* chap_user, std::string* chap_secret);
 

@@ -45,6 +45,15 @@ class DeviceMapper {
   // "delete 7"). The errno is the target's: dm-thin says EEXIST for an id
   // it has, ENODATA for one it lacks.
   virtual Status Message(const std::string& name, const std::string& message) = 0;
+  // Suspends with flush: I/O in flight completes, new I/O waits for
+  // Resume. ENXIO if there is no such device.
+  virtual Status Suspend(const std::string& name) = 0;
+  // Resumes a suspended device; one not suspended is fine.
+  virtual Status Resume(const std::string& name) = 0;
+  // BLKDISCARD of length_sectors at offset_sectors of DevicePath(name), so
+  // a thin device under it gets its blocks back. EOPNOTSUPP if the device
+  // takes no discards (an iSCSI LUN without UNMAP); EINVAL past its end.
+  virtual Status Discard(const std::string& name, uint64_t offset_sectors, uint64_t length_sectors) = 0;
   // The device node, "/dev/mapper/<name>" for the kernel's.
   virtual std::string DevicePath(const std::string& name) = 0;
 };
@@ -61,9 +70,17 @@ std::unique_ptr<DeviceMapper> NewKernelDeviceMapper();
 // dir/thin/<pool key>/<id> (the key names the metadata's place on its disk,
 // so ids outlive the pool's activation, and zeroed metadata, as after a
 // format, is a fresh pool); the pool's status counts their allocated blocks.
+// A raid is always whole unless a file "<path>.status" holds its status
+// line. A suspended device has a file "<path>.suspended". A discard zeroes
+// its range of the device's file and appends "<name> <offset> <length>" to
+// dir/discards; while a file dir/stall-discard exists discards wait (a
+// discard stuck on a dying path), and a number in dir/discard-errno makes
+// them fail with that errno.
 std::unique_ptr<DeviceMapper> NewSimDeviceMapper(const std::string& dir);
 // Bounds every call of inner by timeout_ms (lib/deadline.h): a dm ioctl
-// stuck on a dead path becomes ETIMEDOUT instead of a hung agent.
-std::unique_ptr<DeviceMapper> WithDeadlines(std::shared_ptr<DeviceMapper> inner, int timeout_ms);
+// stuck on a dead path becomes ETIMEDOUT instead of a hung agent. Discards
+// get discard_timeout_ms (0: timeout_ms), as a large one takes long.
+std::unique_ptr<DeviceMapper> WithDeadlines(std::shared_ptr<DeviceMapper> inner, int timeout_ms,
+                                            int discard_timeout_ms = 0);
 
 }  // namespace vastsky

@@ -1,7 +1,8 @@
 // IscsiTarget over kernel LIO's configfs tree. The layout, per disk:
 //   iscsi/<iqn>/tpgt_1/np/<ip:port>
 //   core/iblock_0/vastsky-<serial>   backstore per leg (fileio_0 for a
-//                                    regular file); wwn/vpd_unit_serial
+//                                    regular file); wwn/vpd_unit_serial,
+//                                    attrib/emulate_tpu = 1 (UNMAP)
 //   iscsi/<iqn>/tpgt_1/lun/lun_<k>/vastsky-<serial> -> the backstore
 //                                    (k: the caller's, recorded for the life
 //                                    of the leg; else the smallest free)
@@ -32,6 +33,7 @@
 #include <sstream>
 
 #include "agents/host/iscsi_target.h"
+#include "lib/log.h"
 #include "lib/state_file.h"
 
 namespace vastsky {
@@ -394,7 +396,16 @@ class LioTarget : public IscsiTarget {
     }
     VS_RETURN_IF_ERROR(Write(store + "/udev_path", lun.device));
     VS_RETURN_IF_ERROR(Write(store + "/wwn/vpd_unit_serial", lun.serial));
-    return Write(store + "/enable", "1");
+    VS_RETURN_IF_ERROR(Write(store + "/enable", "1"));
+    // UNMAP, so that a head's discard (or a guest's) reaches the thin device
+    // and its blocks go back to the pool. LIO takes it only while nothing
+    // exports the backstore: here. Without it the leg still serves; only
+    // its discards fail.
+    Status st = Write(store + "/attrib/emulate_tpu", "1");
+    if (!st.ok())
+      VS_LOG_WARN("LUN %s: no UNMAP (%s): discards on this leg will fail and its unused blocks stay provisioned",
+                  lun.serial.c_str(), st.ToString().c_str());
+    return Status::OK();
   }
 
   Status RemoveBackstore(const std::string& serial) {

@@ -5,7 +5,12 @@
 // relies on are kept (EEXIST, ENXIO, EBUSY while open, idempotent logout).
 // Line formats: tables "<name> <start> <length> <type> <params>", sessions
 // "<iqn> <portal> -"; a LUN is the file luns/<iqn>/<serial>. A file "stall" in the device-mapper directory
-// makes status calls block while it exists (a dying disk).
+// makes status calls block while it exists (a dying disk); "stall-discard"
+// and "discard-errno" do the same for discards (device_mapper.h). A thin
+// pool's metadata snapshot is the file thin/<pool key>.snap (its status then
+// shows a held root), and NewSimThinDumper describes a thin's file as
+// thin_dump would: a pool block is mapped if the file has data in it
+// (SEEK_DATA).
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -13,6 +18,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -20,6 +26,7 @@
 
 #include "agents/host/device_mapper.h"
 #include "agents/host/iscsi_initiator.h"
+#include "agents/host/thin_pool.h"
 #include "lib/state_file.h"
 
 namespace vastsky {
@@ -27,6 +34,25 @@ namespace vastsky {
 namespace {
 
 bool Exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
+
+// Zeroes bytes of a device file as a discard on a thin device reads back:
+// a hole where the file system can punch one.
+Status ZeroRange(const std::string& path, uint64_t offset, uint64_t length) {
+  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return Status::Error(errno, "cannot open " + path);
+  int err = 0;
+  if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset), static_cast<off_t>(length)) != 0) {
+    const std::string zeros(1 << 20, '\0');
+    for (uint64_t done = 0; done < length && err == 0;) {
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(zeros.size(), length - done));
+      const ssize_t w = pwrite(fd, zeros.data(), n, static_cast<off_t>(offset + done));
+      if (w != static_cast<ssize_t>(n)) err = w < 0 ? errno : EIO;
+      done += n;
+    }
+  }
+  close(fd);
+  return err ? Status::Error(err, "cannot zero " + path) : Status::OK();
+}
 
 // A sparse regular file standing in for a block device.
 Status MakeDeviceFile(const std::string& path, uint64_t bytes) {
@@ -72,6 +98,7 @@ class SimDeviceMapper : public DeviceMapper {
     if (Exists(DevicePath(name) + ".open")) return Status::Error(EBUSY, name + " is open");
     all.erase(name);
     unlink(DevicePath(name).c_str());
+    unlink((DevicePath(name) + ".suspended").c_str());
     return Save(all);
   }
 
@@ -83,8 +110,42 @@ class SimDeviceMapper : public DeviceMapper {
     if (table.empty()) return Status::Error(EINVAL, "an empty table would leave the device with no table");
     // The device takes the new table's size, as the kernel's does at resume.
     VS_RETURN_IF_ERROR(MakeDeviceFile(DevicePath(name), (table.back().start + table.back().length) * 512));
+    unlink((DevicePath(name) + ".suspended").c_str());  // a reload ends with a resume
     all[name] = table;
     return Save(all);
+  }
+
+  Status Suspend(const std::string& name) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    VS_RETURN_IF_ERROR(Find(name));
+    return WriteStateFile(DevicePath(name) + ".suspended", "", 0644);
+  }
+
+  Status Resume(const std::string& name) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    VS_RETURN_IF_ERROR(Find(name));
+    unlink((DevicePath(name) + ".suspended").c_str());
+    return Status::OK();
+  }
+
+  Status Discard(const std::string& name, uint64_t offset_sectors, uint64_t length_sectors) override {
+    for (int i = 0; i < 6000 && Exists(dir_ + "/stall-discard"); ++i) usleep(100000);
+    std::string text;
+    if (ReadStateFile(dir_ + "/discard-errno", &text).ok() && atoi(text.c_str()) > 0)
+      return Status::Error(atoi(text.c_str()), "discard on " + name + " refused (the test's discard-errno)");
+    std::lock_guard<std::mutex> lock(mu_);
+    Tables all;
+    VS_RETURN_IF_ERROR(Load(&all));
+    if (!all.count(name)) return Status::Error(ENXIO, "no device-mapper device " + name);
+    if (offset_sectors + length_sectors > Length(all, DevicePath(name)))
+      return Status::Error(EINVAL, "discard past the end of " + name);
+    VS_RETURN_IF_ERROR(ZeroRange(DevicePath(name), offset_sectors * 512, length_sectors * 512));
+    const std::string line = name + " " + std::to_string(offset_sectors) + " " + std::to_string(length_sectors) + "\n";
+    int fd = open((dir_ + "/discards").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) return Status::Error(errno, "cannot record a discard in " + dir_);
+    const bool written = write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+    close(fd);
+    return written ? Status::OK() : Status::Error(EIO, "cannot record a discard in " + dir_);
   }
 
   Status GetInfo(const std::string& name, DmInfo* info) override {
@@ -94,6 +155,7 @@ class SimDeviceMapper : public DeviceMapper {
     *info = DmInfo();
     info->exists = all.count(name) > 0;
     info->open_count = info->exists && Exists(DevicePath(name) + ".open") ? 1 : 0;
+    info->suspended = info->exists && Exists(DevicePath(name) + ".suspended");
     return Status::OK();
   }
 
@@ -107,8 +169,11 @@ class SimDeviceMapper : public DeviceMapper {
     return Status::OK();
   }
 
-  // A simulated raid is always in sync: "raid1 2 AA 2048/2048 idle 0 0 -".
-  // A thin-pool counts its thins' allocated blocks (dm-thin's status line).
+  // A simulated raid is always in sync: "raid1 2 AA 2048/2048 idle 0 0 -",
+  // unless a file "<path>.status" gives its status line (a test's raid
+  // recovering or degraded). Suspended, it looks as Frozen says, or as
+  // "<path>.status-suspended" says (a leg failing as it suspends). A thin-pool counts its thins' allocated
+  // blocks (dm-thin's status line).
   Status GetStatus(const std::string& name, std::vector<DmTarget>* status) override {
     // A file "stall" in the directory holds every status call until it
     // goes, as a dying disk holds the kernel's (for tests of what must not
@@ -120,7 +185,7 @@ class SimDeviceMapper : public DeviceMapper {
     auto it = all.find(name);
     if (it == all.end()) return Status::Error(ENXIO, "no device-mapper device " + name);
     for (DmTarget t : it->second) {
-      if (t.type == "raid") t.params = RaidStatus(t);
+      if (t.type == "raid") t.params = SimRaidStatus(name, t);
       else if (t.type == "thin-pool") t.params = PoolStatus(all, t);
       else t.params.clear();
       status->push_back(t);
@@ -129,7 +194,9 @@ class SimDeviceMapper : public DeviceMapper {
   }
 
   // dm-thin's pool messages: "create_thin N" (EEXIST if present), "delete N"
-  // (ENODATA if absent, EBUSY while a thin device over it is active).
+  // (ENODATA if absent, EBUSY while a thin device over it is active),
+  // "reserve_metadata_snap" (EBUSY if one is held), "release_metadata_snap"
+  // (EINVAL if none is).
   Status Message(const std::string& name, const std::string& message) override {
     std::lock_guard<std::mutex> lock(mu_);
     Tables all;
@@ -137,6 +204,15 @@ class SimDeviceMapper : public DeviceMapper {
     auto it = all.find(name);
     if (it == all.end()) return Status::Error(ENXIO, "no device-mapper device " + name);
     if (it->second[0].type != "thin-pool") return Status::Error(EINVAL, name + " takes no messages");
+    const std::string snapshot = PoolDir(all, it->second[0]) + ".snap";
+    if (message == "reserve_metadata_snap") {
+      if (Exists(snapshot)) return Status::Error(EBUSY, name + " holds a metadata snapshot already");
+      return MakeDeviceFile(snapshot, 0);
+    }
+    if (message == "release_metadata_snap") {
+      if (unlink(snapshot.c_str()) != 0) return Status::Error(EINVAL, name + " holds no metadata snapshot");
+      return Status::OK();
+    }
     std::istringstream in(message);
     std::string verb;
     uint64_t id = 0;
@@ -165,8 +241,76 @@ class SimDeviceMapper : public DeviceMapper {
 
   std::string DevicePath(const std::string& name) override { return dir_ + "/mapper/" + name; }
 
+  // thin_dump --metadata-snap --dev-id thin_id -o xml_path meta_device,
+  // from the thin's file (NewSimThinDumper).
+  Status DumpThin(const std::string& meta_device, int64_t thin_id, const std::string& xml_path) {
+    std::lock_guard<std::mutex> lock(mu_);
+    Tables all;
+    VS_RETURN_IF_ERROR(Load(&all));
+    for (const auto& d : all) {
+      const DmTarget& pool = d.second[0];
+      if (pool.type != "thin-pool" || pool.params.compare(0, meta_device.size() + 1, meta_device + " ") != 0) continue;
+      const std::string dir = PoolDir(all, pool);
+      if (!Exists(dir + ".snap")) return Status::Error(EIO, "thin_dump of " + meta_device + ": no current metadata snap");
+      std::istringstream in(pool.params);
+      std::string meta, data;
+      uint64_t block = 0;
+      in >> meta >> data >> block;
+      if (block == 0) return Status::Error(EIO, "thin_dump of " + meta_device + ": the pool has no block size");
+      std::string xml = "<superblock uuid=\"\" time=\"0\" transaction=\"0\" flags=\"0\" version=\"2\" data_block_size=\"" +
+                        std::to_string(block) + "\" nr_data_blocks=\"" + std::to_string(Length(all, data) / block) + "\">\n";
+      const std::string file = dir + "/" + std::to_string(thin_id);
+      if (Exists(file)) {
+        std::string device;
+        VS_RETURN_IF_ERROR(DeviceXml(file, thin_id, block * 512, &device));
+        xml += device;
+      }
+      return WriteStateFile(xml_path, xml + "</superblock>\n", 0644);
+    }
+    return Status::Error(EIO, "thin_dump of " + meta_device + ": not a pool's metadata device");
+  }
+
  private:
   using Tables = std::map<std::string, std::vector<DmTarget>>;
+
+  // ENXIO, as the kernel's ioctls say, if there is no such device.
+  Status Find(const std::string& name) {
+    Tables all;
+    VS_RETURN_IF_ERROR(Load(&all));
+    return all.count(name) ? Status::OK() : Status::Error(ENXIO, "no device-mapper device " + name);
+  }
+
+  // A thin's <device> element: a range_mapping per run of pool blocks
+  // (block_bytes each) that its file has data in.
+  static Status DeviceXml(const std::string& file, int64_t thin_id, uint64_t block_bytes, std::string* out) {
+    int fd = open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Status::Error(errno, "cannot open " + file);
+    std::vector<std::pair<off_t, off_t>> runs;  // [first block, end block)
+    const off_t size = lseek(fd, 0, SEEK_END), block = static_cast<off_t>(block_bytes);
+    for (off_t pos = 0; pos < size;) {
+      const off_t data = lseek(fd, pos, SEEK_DATA);
+      if (data < 0) break;  // ENXIO: no data past pos
+      off_t hole = lseek(fd, data, SEEK_HOLE);
+      if (hole < 0) hole = size;
+      const off_t first = data / block, end = (hole + block - 1) / block;
+      if (!runs.empty() && first <= runs.back().second)
+        runs.back().second = std::max(runs.back().second, end);
+      else
+        runs.push_back({first, end});
+      pos = hole;
+    }
+    close(fd);
+    off_t mapped = 0;
+    std::string ranges;
+    for (const auto& r : runs) {
+      ranges += "    <range_mapping origin_begin=\"" + std::to_string(r.first) + "\" data_begin=\"" +
+                std::to_string(mapped) + "\" length=\"" + std::to_string(r.second - r.first) + "\" time=\"0\"/>\n";
+      mapped += r.second - r.first;
+    }
+    *out = "  <device dev_id=\"" + std::to_string(thin_id) + "\" mapped_blocks=\"" + std::to_string(mapped) +
+           "\" transaction=\"0\" creation_time=\"0\" snap_time=\"0\">\n" + ranges + "  </device>\n";
+    return Status::OK();
+  }
 
   Status Load(Tables* all) {
     std::string text;
@@ -183,6 +327,27 @@ class SimDeviceMapper : public DeviceMapper {
     }
     return Status::OK();
   }
+  // A suspended raid's status: dm raid's presuspend froze its recovery
+  // thread, so the action is "frozen", and the kernel may then show an
+  // in-sync leg as 'a' (recovery flagged as needed); the sim always does.
+  static std::string Frozen(const std::string& line) {
+    std::istringstream in(line);
+    std::string level, n, health, sync, action, rest;
+    in >> level >> n >> health >> sync >> action;
+    std::getline(in, rest);
+    std::replace(health.begin(), health.end(), 'A', 'a');
+    return level + " " + n + " " + health + " " + sync + " frozen" + rest;
+  }
+
+  std::string SimRaidStatus(const std::string& name, const DmTarget& t) {
+    const std::string path = DevicePath(name);
+    std::string forced;
+    const bool suspended = Exists(path + ".suspended");
+    if (suspended && ReadStateFile(path + ".status-suspended", &forced).ok()) return forced.substr(0, forced.find('\n'));
+    std::string line = ReadStateFile(path + ".status", &forced).ok() ? forced.substr(0, forced.find('\n')) : RaidStatus(t);
+    return suspended ? Frozen(line) : line;
+  }
+
   static std::string RaidStatus(const DmTarget& t) {
     std::istringstream in(t.params);
     std::string level, tok;
@@ -241,6 +406,7 @@ class SimDeviceMapper : public DeviceMapper {
       if (n <= 0 || std::all_of(super, super + n, [](char c) { return c == 0; })) {
         std::error_code ec;
         std::filesystem::remove_all(dir, ec);
+        std::filesystem::remove(dir + ".snap", ec);
         const ssize_t w = pwrite(fd, kMark, sizeof kMark - 1, static_cast<off_t>(offset * 512));
         close(fd);
         if (w != sizeof kMark - 1) return Status::Error(EIO, "cannot write the sim's pool metadata on " + disk);
@@ -286,8 +452,10 @@ class SimDeviceMapper : public DeviceMapper {
     }
     const uint64_t total = Length(all, data) / std::max<uint64_t>(block, 1);
     const bool error = pool.params.find("error_if_no_space") != std::string::npos;
+    const std::string held_root = Exists(PoolDir(all, pool) + ".snap") ? "1" : "-";
     return "0 " + std::to_string(1 + thins) + "/" + std::to_string(Length(all, meta) / 8) + " " +
-           std::to_string(used) + "/" + std::to_string(total) + " - " + (used >= total ? "out_of_data_space" : "rw") +
+           std::to_string(used) + "/" + std::to_string(total) + " " + held_root + " " +
+           (used >= total ? "out_of_data_space" : "rw") +
            " discard_passdown " + (error ? "error_if_no_space" : "queue_if_no_space") + " - 1024";
   }
 
@@ -406,6 +574,25 @@ class SimInitiator : public IscsiInitiator {
 
 std::unique_ptr<DeviceMapper> NewSimDeviceMapper(const std::string& dir) {
   return std::unique_ptr<DeviceMapper>(new SimDeviceMapper(dir));
+}
+
+namespace {
+
+class SimThinDumper : public ThinDumper {
+ public:
+  explicit SimThinDumper(const std::string& dir) : dm_(dir) {}
+  Status Dump(const std::string& meta_device, int64_t thin_id, const std::string& xml_path) override {
+    return dm_.DumpThin(meta_device, thin_id, xml_path);
+  }
+
+ private:
+  SimDeviceMapper dm_;  // the same files as the agent's sim device-mapper
+};
+
+}  // namespace
+
+std::unique_ptr<ThinDumper> NewSimThinDumper(const std::string& dir) {
+  return std::unique_ptr<ThinDumper>(new SimThinDumper(dir));
 }
 
 std::unique_ptr<IscsiInitiator> NewSimInitiator(const std::string& dir, const std::string& initiator_name) {

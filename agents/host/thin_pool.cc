@@ -1,6 +1,7 @@
 #include "agents/host/thin_pool.h"
 
 #include <fcntl.h>
+#include <libxml/xmlreader.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -8,12 +9,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <sstream>
 
 #include "agents/host/disk_size.h"
 #include "lib/ids.h"
 #include "lib/ini.h"
 #include "lib/log.h"
+#include "lib/state_file.h"
 #include "lib/subprocess.h"
 
 namespace vastsky {
@@ -135,7 +138,230 @@ DmTarget Linear(const std::string& device, uint64_t offset_mib, uint64_t mib) {
   return {0, mib * kSectorsPerMib, "linear", device + " " + std::to_string(offset_mib * kSectorsPerMib)};
 }
 
+// A tool's output for a log line: one line, bounded.
+std::string OneLine(const std::string& output) {
+  std::string out = output.substr(0, 400);
+  std::replace(out.begin(), out.end(), '\n', ' ');
+  return out;
+}
+
+using Ranges = std::vector<std::pair<int64_t, int64_t>>;
+
+// A list of block ranges as thin_dump gives them: in order, mostly.
+struct RangeList {
+  Ranges r;
+  bool sorted = true;
+
+  void Add(int64_t begin, int64_t count) {
+    if (!r.empty() && begin < r.back().first + r.back().second) sorted = false;
+    if (!r.empty() && begin == r.back().first + r.back().second)
+      r.back().second += count;
+    else
+      r.push_back({begin, count});
+  }
+  // Ascending, overlapping or adjacent ranges merged.
+  void Normalize() {
+    if (sorted) return;
+    std::sort(r.begin(), r.end());
+    Ranges merged;
+    for (const auto& x : r) {
+      if (!merged.empty() && x.first <= merged.back().first + merged.back().second)
+        merged.back().second = std::max(merged.back().second, x.first + x.second - merged.back().first);
+      else
+        merged.push_back(x);
+    }
+    r.swap(merged);
+    sorted = true;
+  }
+};
+
+// Streams thin_dump's XML (superblock > def* device*; def and device >
+// range_mapping | single_mapping | ref) with libxml2's reader, keeping only
+// what thin_id's device maps and the shared subtrees it may ref.
+class DumpParser {
+ public:
+  DumpParser(int64_t thin_id, size_t max_ranges) : thin_id_(thin_id), max_ranges_(max_ranges) {}
+
+  Status Parse(const std::string& path, ThinMap* out) {
+    static std::once_flag init;
+    std::call_once(init, [] { xmlInitParser(); });
+    xmlTextReaderPtr reader = xmlReaderForFile(path.c_str(), nullptr, XML_PARSE_NONET);
+    if (!reader) return Status::Error(EPROTO, "cannot read thin_dump's output " + path);
+    reader_ = reader;
+    xmlTextReaderSetErrorHandler(reader, &DumpParser::OnError, this);
+    Status st;
+    int rc = 0;
+    while (st.ok() && (rc = xmlTextReaderRead(reader)) == 1) st = Node();
+    xmlFreeTextReader(reader);
+    reader_ = nullptr;
+    VS_RETURN_IF_ERROR(st);
+    if (rc != 0 || !error_.empty()) return Status::Error(EPROTO, "thin_dump's output is not XML: " + error_);
+    return Finish(out);
+  }
+
+ private:
+  static void OnError(void* arg, const char* msg, xmlParserSeverities severity, xmlTextReaderLocatorPtr) {
+    auto* self = static_cast<DumpParser*>(arg);
+    if ((severity == XML_PARSER_SEVERITY_ERROR || severity == XML_PARSER_SEVERITY_VALIDITY_ERROR) &&
+        self->error_.empty())
+      self->error_ = OneLine(msg ? msg : "error");
+  }
+
+  static Status Bad(const std::string& what) { return Status::Error(EPROTO, "thin_dump's output: " + what); }
+
+  std::string Attr(const char* name) {
+    xmlChar* v = xmlTextReaderGetAttribute(reader_, BAD_CAST name);
+    std::string s = v ? reinterpret_cast<const char*>(v) : "";
+    xmlFree(v);
+    return s;
+  }
+
+  // A decimal below 10^18, so that begin + count cannot wrap.
+  Status Number(const char* name, int64_t* out) {
+    const std::string v = Attr(name);
+    if (v.empty() || v.size() > 18 || v.find_first_not_of("0123456789") != std::string::npos)
+      return Bad(std::string(name) + "=\"" + v + "\" is not a block number");
+    *out = std::stoll(v);
+    return Status::OK();
+  }
+
+  Status Node() {
+    const int type = xmlTextReaderNodeType(reader_);
+    if (type == XML_READER_TYPE_END_ELEMENT || type == XML_READER_TYPE_WHITESPACE ||
+        type == XML_READER_TYPE_SIGNIFICANT_WHITESPACE || type == XML_READER_TYPE_COMMENT)
+      return Status::OK();
+    if (type != XML_READER_TYPE_ELEMENT) return Bad("unexpected node of type " + std::to_string(type));
+    const xmlChar* raw = xmlTextReaderConstLocalName(reader_);
+    const std::string name = raw ? reinterpret_cast<const char*>(raw) : "";
+    switch (xmlTextReaderDepth(reader_)) {
+      case 0: return Superblock(name);
+      case 1: return Container(name);
+      case 2: return Mapping(name);
+      default: return Bad("<" + name + "> nested too deep");
+    }
+  }
+
+  Status Superblock(const std::string& name) {
+    if (name != "superblock") return Bad("<" + name + "> instead of <superblock>");
+    int64_t block = 0;
+    VS_RETURN_IF_ERROR(Number("data_block_size", &block));
+    if (block == 0) return Bad("data_block_size 0");
+    block_sectors_ = static_cast<uint64_t>(block);
+    return Status::OK();
+  }
+
+  // <def name> or <device dev_id mapped_blocks>: where the mappings below go.
+  Status Container(const std::string& name) {
+    if (name == "def") {
+      const std::string def = Attr("name");
+      if (def.empty() || defs_.count(def)) return Bad("<def> without a name, or twice: '" + def + "'");
+      into_ = &defs_[def];
+      return Status::OK();
+    }
+    if (name != "device") return Bad("<" + name + "> in <superblock>");
+    int64_t id = 0;
+    VS_RETURN_IF_ERROR(Number("dev_id", &id));
+    into_ = nullptr;
+    if (id != thin_id_) return Status::OK();
+    if (found_) return Bad("device " + std::to_string(id) + " twice");
+    found_ = true;
+    into_ = &mapped_;
+    return Number("mapped_blocks", &mapped_blocks_);
+  }
+
+  Status Mapping(const std::string& name) {
+    int64_t begin = 0, count = 1;
+    if (name == "range_mapping") {
+      VS_RETURN_IF_ERROR(Number("origin_begin", &begin));
+      VS_RETURN_IF_ERROR(Number("length", &count));
+      if (count == 0) return Bad("a range_mapping of length 0");
+    } else if (name == "single_mapping") {
+      VS_RETURN_IF_ERROR(Number("origin_block", &begin));
+    } else if (name == "ref") {
+      return Ref(Attr("name"));
+    } else {
+      return Bad("<" + name + "> in a device");
+    }
+    return Add(begin, count);
+  }
+
+  // A shared subtree, written out before the devices that use it.
+  Status Ref(const std::string& def) {
+    auto it = defs_.find(def);
+    if (it == defs_.end() || &it->second == into_) return Bad("<ref> to an unknown def '" + def + "'");
+    it->second.Normalize();
+    for (const auto& x : it->second.r) VS_RETURN_IF_ERROR(Add(x.first, x.second));
+    return Status::OK();
+  }
+
+  Status Add(int64_t begin, int64_t count) {
+    if (!into_) return Status::OK();  // another thin's
+    into_->Add(begin, count);
+    if (into_->r.size() <= max_ranges_) return Status::OK();
+    into_->Normalize();
+    if (into_->r.size() <= max_ranges_) return Status::OK();
+    return Status::Error(E2BIG, "thin " + std::to_string(thin_id_) + " is mapped in more than " +
+                                    std::to_string(max_ranges_) + " ranges");
+  }
+
+  Status Finish(ThinMap* out) {
+    if (block_sectors_ == 0) return Bad("no <superblock>");
+    if (!found_) return Status::Error(ENOENT, "the pool's metadata has no thin " + std::to_string(thin_id_));
+    mapped_.Normalize();
+    int64_t sum = 0;
+    for (const auto& x : mapped_.r) sum += x.second;
+    if (sum != mapped_blocks_)
+      return Bad("thin " + std::to_string(thin_id_) + " maps " + std::to_string(sum) + " blocks, its mapped_blocks says " +
+                 std::to_string(mapped_blocks_));
+    out->block_sectors = block_sectors_;
+    out->ranges.swap(mapped_.r);
+    return Status::OK();
+  }
+
+  const int64_t thin_id_;
+  const size_t max_ranges_;
+  xmlTextReaderPtr reader_ = nullptr;
+  std::string error_;
+  uint64_t block_sectors_ = 0;
+  std::map<std::string, RangeList> defs_;
+  RangeList mapped_;
+  RangeList* into_ = nullptr;  // the current def or thin_id's device; null in another device
+  bool found_ = false;
+  int64_t mapped_blocks_ = 0;
+};
+
+class ThinDumpProgram : public ThinDumper {
+ public:
+  ThinDumpProgram(std::string program, int timeout_ms) : program_(std::move(program)), timeout_ms_(timeout_ms) {}
+
+  Status Dump(const std::string& meta_device, int64_t thin_id, const std::string& xml_path) override {
+    SubprocessResult r;
+    Status st = RunProgram(
+        {program_, "--metadata-snap", "--dev-id", std::to_string(thin_id), "-o", xml_path, meta_device}, timeout_ms_, &r);
+    const std::string what = program_ + " of thin " + std::to_string(thin_id) + " on " + meta_device;
+    if (st.code() == ETIMEDOUT)
+      return Status::Error(ETIMEDOUT, what + " took over " + std::to_string(timeout_ms_) +
+                                          " ms (thin_dump_timeout): its metadata is large or its disk slow");
+    VS_RETURN_IF_ERROR(st);
+    if (r.exit_code == 0) return Status::OK();
+    return Status::Error(EIO, what + " failed (exit " + std::to_string(r.exit_code) + "): " + OneLine(r.output));
+  }
+
+ private:
+  const std::string program_;
+  const int timeout_ms_;
+};
+
 }  // namespace
+
+Status ParseThinDump(const std::string& xml_path, int64_t thin_id, size_t max_ranges, ThinMap* out) {
+  *out = ThinMap();
+  return DumpParser(thin_id, max_ranges).Parse(xml_path, out);
+}
+
+std::unique_ptr<ThinDumper> NewThinDumpProgram(const std::string& program, int timeout_ms) {
+  return std::unique_ptr<ThinDumper>(new ThinDumpProgram(program, timeout_ms));
+}
 
 std::string PoolName(int64_t pdsk_id) { return "vastsky-pool-" + Hex8(pdsk_id); }
 std::string ThinName(int64_t pdsk_id, int64_t thin_id) {
@@ -178,8 +404,10 @@ std::string FormatPoolLabel(const PoolLabel& l) {
   return o.str();
 }
 
-ThinPools::ThinPools(std::shared_ptr<DeviceMapper> dm, ThinPoolOptions options)
-    : dm_(std::move(dm)), options_(std::move(options)) {}
+ThinPools::ThinPools(std::shared_ptr<DeviceMapper> dm, ThinPoolOptions options, std::shared_ptr<ThinDumper> dumper)
+    : dm_(std::move(dm)), options_(std::move(options)), dumper_(std::move(dumper)) {
+  if (!dumper_) dumper_ = NewThinDumpProgram(options_.thin_dump, options_.thin_dump_timeout_ms);
+}
 
 Status ThinPools::ReadLabel(const std::string& device, PoolLabel* out) {
   int64_t sectors = 0;
@@ -262,9 +490,7 @@ Status ThinPools::CheckMetadata(const std::string& device, const PoolLabel& labe
                                         " s: run it by hand (thin_check " + meta + ") and restart the agent");
   VS_RETURN_IF_ERROR(st);
   if (r.exit_code == 0) return Status::OK();
-  std::string out = r.output.substr(0, 400);
-  std::replace(out.begin(), out.end(), '\n', ' ');
-  return Status::Error(EUCLEAN, what + " failed (" + out + "); the disk is not exported. Repair: thin_repair -i " +
+  return Status::Error(EUCLEAN, what + " failed (" + OneLine(r.output) + "); the disk is not exported. Repair: thin_repair -i " +
                                     meta + " -o <a spare device of " + std::to_string(label.meta_mib) +
                                     " MiB>, check it, copy it back over " + meta + ", restart the agent");
 }
@@ -375,6 +601,72 @@ Status ThinPools::Usage(int64_t pdsk_id, PoolUsage* out) {
   out->meta_kib = meta * kMetaBlockKib;
   out->mode = mode;
   return Status::OK();
+}
+
+// dm-thin keeps one metadata snapshot per pool; one still held here was
+// left by an agent that stopped between reserve and release (snapshot_mu_
+// serialises ours), or by someone's thin_dump by hand.
+Status ThinPools::ReserveSnapshot(const std::string& pool) {
+  Status st = dm_->Message(pool, "reserve_metadata_snap");
+  if (st.code() != EBUSY && st.code() != EINVAL) return st;
+  VS_LOG_WARN("%s already holds a metadata snapshot (left by a crash, or taken by hand): releasing it", pool.c_str());
+  VS_RETURN_IF_ERROR(dm_->Message(pool, "release_metadata_snap"));
+  return dm_->Message(pool, "reserve_metadata_snap");
+}
+
+namespace {
+constexpr char kDumpPrefix[] = "vastsky-thin-dump-";
+}  // namespace
+
+void ThinPools::RemoveLeftoverDumps() {
+  for (const std::string& f : DirEntries(options_.dump_dir)) {
+    if (f.compare(0, sizeof(kDumpPrefix) - 1, kDumpPrefix) != 0) continue;
+    const std::string path = options_.dump_dir + "/" + f;
+    if (unlink(path.c_str()) == 0) VS_LOG_INFO("removed %s, a thin_dump output left by an earlier run", path.c_str());
+    else VS_LOG_WARN("cannot remove %s, left by an earlier run: %s", path.c_str(), strerror(errno));
+  }
+}
+
+Status ThinPools::DumpMap(int64_t pdsk_id, int64_t thin_id, ThinMap* out) {
+  std::string path = options_.dump_dir + "/" + kDumpPrefix + "XXXXXX";
+  const int fd = mkstemp(&path[0]);
+  if (fd < 0) return Status::Error(errno, "cannot make a file for thin_dump's output in " + options_.dump_dir);
+  close(fd);
+  Status st = dumper_->Dump(dm_->DevicePath(PoolName(pdsk_id) + "-meta"), thin_id, path);
+  if (st.ok()) {
+    st = ParseThinDump(path, thin_id, static_cast<size_t>(kMaxLegMapRanges), out);
+    if (st.code() == ENOENT) st = Status::Error(ENOENT, PoolName(pdsk_id) + " has no thin " + std::to_string(thin_id));
+  }
+  unlink(path.c_str());
+  return st;
+}
+
+Status ThinPools::Mapped(int64_t pdsk_id, int64_t thin_id, ThinMap* out) {
+  if (thin_id < 1 || thin_id > kMaxThinId)
+    return Status::Error(EINVAL, "thin " + std::to_string(thin_id) + ": ids are 1.." + std::to_string(kMaxThinId));
+  std::lock_guard<std::mutex> snapshot_lock(snapshot_mu_);
+  uint64_t block_sectors = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::string path;
+    VS_RETURN_IF_ERROR(PoolPath(pdsk_id, &path));
+    block_sectors = open_[pdsk_id].block_sectors;
+  }
+  const std::string pool = PoolName(pdsk_id);
+  Status st = ReserveSnapshot(pool);
+  const bool reserved = st.ok();
+  if (!reserved && st.code() != ETIMEDOUT) return st;
+  if (reserved) st = DumpMap(pdsk_id, thin_id, out);
+  // Also after a reserve of unknown outcome: a held snapshot pins metadata.
+  Status released = dm_->Message(pool, "release_metadata_snap");
+  if (!released.ok() && reserved)
+    VS_LOG_ERROR("cannot release %s's metadata snapshot (%s): it keeps metadata blocks in use until released "
+                 "(dmsetup message %s 0 release_metadata_snap)",
+                 pool.c_str(), released.ToString().c_str(), pool.c_str());
+  if (st.ok() && out->block_sectors != block_sectors)
+    return Status::Error(EPROTO, pool + "'s metadata has blocks of " + std::to_string(out->block_sectors) +
+                                     " sectors, its label " + std::to_string(block_sectors));
+  return st;
 }
 
 std::vector<int64_t> ThinPools::Opened() {

@@ -9,7 +9,8 @@
 // full fails at once (EIO) instead of queueing, so dm raid fails that leg
 // and the manager sees it (agents/PROTOCOL.md, "Disk layout").
 // ThinPools is thread-safe: one lock, held across each call (kernel calls
-// and thin_check included).
+// and thin_check included), except Mapped, which has a lock of its own (a
+// pool has one metadata snapshot) so that thin_dump holds up no other call.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "agents/host/device_mapper.h"
@@ -37,9 +39,47 @@ struct PoolUsage {
   std::string mode;  // dm-thin's: "rw", "out_of_data_space", "ro"; "fail" if the pool failed
 };
 
+// A thin's mapped (provisioned) blocks: [begin, count] in pool blocks of
+// block_sectors, ascending, adjacent ones coalesced. A block not in a range
+// reads zeros.
+struct ThinMap {
+  uint64_t block_sectors = 0;
+  std::vector<std::pair<int64_t, int64_t>> ranges;
+};
+
+// thin_dump's XML of a pool's metadata, in the file xml_path -> the mapped
+// blocks of thin_id: its device's range_mapping (origin_begin, length) and
+// single_mapping (origin_block) elements, and the shared subtrees (def) it
+// refs; block_sectors is the superblock's data_block_size. Strict, because
+// a block missed would be discarded: any other element, a number that is
+// not one, or a sum that differs from the device's mapped_blocks is EPROTO.
+// ENOENT: no device thin_id. E2BIG: more than max_ranges ranges.
+Status ParseThinDump(const std::string& xml_path, int64_t thin_id, size_t max_ranges, ThinMap* out);
+
+// Writes one thin's part of a pool's metadata snapshot as thin_dump's XML.
+// Implementations are thread-safe.
+class ThinDumper {
+ public:
+  virtual ~ThinDumper() = default;
+  // meta_device: the pool's metadata device, a snapshot reserved on it.
+  // ETIMEDOUT if it overran; EIO with the tool's words if it failed.
+  virtual Status Dump(const std::string& meta_device, int64_t thin_id, const std::string& xml_path) = 0;
+};
+// thin-provisioning-tools': `program --metadata-snap --dev-id N -o xml_path
+// meta_device`, killed at timeout_ms.
+std::unique_ptr<ThinDumper> NewThinDumpProgram(const std::string& program, int timeout_ms);
+// The simulated device-mapper's (NewSimDeviceMapper(dir)): a thin's mapped
+// blocks are the pool blocks its file has data in (SEEK_DATA: written
+// since the thin was made, zeros included, as dm-thin provisions a block
+// at its first write); EIO unless the sim's pool holds a snapshot.
+std::unique_ptr<ThinDumper> NewSimThinDumper(const std::string& dir);
+
 struct ThinPoolOptions {
   std::string thin_check = "/usr/sbin/thin_check";  // thin-provisioning-tools' checker
   int thin_check_timeout_ms = 600000;
+  std::string thin_dump = "/usr/sbin/thin_dump";  // for Mapped, unless a ThinDumper is given
+  int thin_dump_timeout_ms = 10000;
+  std::string dump_dir = "/tmp";  // where Mapped's XML goes for a moment
   // Pool block for Format: a power of two, 64 KiB .. 1 GiB. 64 KiB, by
   // tests/vmlab/thin-blocksize.sh (TCG, tmpfs): random 4 KiB writes to
   // fresh space ran at about 400 IOPS with 64 KiB blocks, 200 with 256 KiB,
@@ -64,7 +104,8 @@ std::string FormatPoolLabel(const PoolLabel& label);
 
 class ThinPools {
  public:
-  ThinPools(std::shared_ptr<DeviceMapper> dm, ThinPoolOptions options);
+  // dumper: how Mapped reads metadata; null runs options.thin_dump.
+  ThinPools(std::shared_ptr<DeviceMapper> dm, ThinPoolOptions options, std::shared_ptr<ThinDumper> dumper = nullptr);
 
   // ENOENT: no label and the first MiB reads zeros (Format may be called).
   // EMEDIUMTYPE: the old slice layout (a dm-raid superblock at sector 0)
@@ -92,18 +133,34 @@ class ThinPools {
   // Deactivates and deletes; absent is fine. EBUSY if the dm device is open.
   Status DeleteThin(int64_t pdsk_id, int64_t thin_id);
   Status Usage(int64_t pdsk_id, PoolUsage* out);
+  // thin_id's mapped blocks now, read from a metadata snapshot of the live
+  // pool: reserve_metadata_snap, the ThinDumper, release_metadata_snap
+  // (always, whatever failed). A snapshot already held (left by a crash:
+  // dm-thin says EBUSY) is released and the reserve retried once. ENOENT:
+  // the pool is not open here or has no such thin; EINVAL: thin_id outside
+  // 1..kMaxThinId; E2BIG: more than kMaxLegMapRanges ranges; ETIMEDOUT:
+  // the dump overran.
+  Status Mapped(int64_t pdsk_id, int64_t thin_id, ThinMap* out);
   // The pdsk ids of the pools Open brought up, in order.
   std::vector<int64_t> Opened();
+  // Removes the dump files of Mapped that a killed agent left in dump_dir
+  // (up to tens of MiB each). Only for a dump_dir of this agent's own
+  // (its state_dir), at start, before Mapped is called.
+  void RemoveLeftoverDumps();
 
  private:
   Status PoolPath(int64_t pdsk_id, std::string* path);
   Status Activate(int64_t pdsk_id, int64_t thin_id, int64_t size_mib, std::string* device);
   Status EnsureDevice(const std::string& name, const DmTarget& table);
   Status CheckMetadata(const std::string& device, const PoolLabel& label);
+  Status ReserveSnapshot(const std::string& pool);
+  Status DumpMap(int64_t pdsk_id, int64_t thin_id, ThinMap* out);
 
   std::mutex mu_;
+  std::mutex snapshot_mu_;  // Mapped's: one metadata snapshot per pool
   std::shared_ptr<DeviceMapper> dm_;
   const ThinPoolOptions options_;
+  std::shared_ptr<ThinDumper> dumper_;
   std::map<int64_t, PoolLabel> open_;  // pdsk id -> label of its active pool
 };
 

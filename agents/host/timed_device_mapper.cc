@@ -12,8 +12,8 @@ namespace {
 
 class TimedDeviceMapper : public DeviceMapper {
  public:
-  TimedDeviceMapper(std::shared_ptr<DeviceMapper> inner, int timeout_ms)
-      : inner_(std::move(inner)), timeout_ms_(timeout_ms) {}
+  TimedDeviceMapper(std::shared_ptr<DeviceMapper> inner, int timeout_ms, int discard_timeout_ms)
+      : inner_(std::move(inner)), timeout_ms_(timeout_ms), discard_timeout_ms_(discard_timeout_ms) {}
 
   Status Create(const std::string& name, const std::vector<DmTarget>& table) override {
     auto in = inner_;
@@ -47,6 +47,19 @@ class TimedDeviceMapper : public DeviceMapper {
     return RunWithDeadline(timeout_ms_, "dm message '" + message + "' to " + name,
                            [in, name, message] { return in->Message(name, message); });
   }
+  Status Suspend(const std::string& name) override {
+    auto in = inner_;
+    return RunWithDeadline(timeout_ms_, "dm suspend " + name, [in, name] { return in->Suspend(name); });
+  }
+  Status Resume(const std::string& name) override {
+    auto in = inner_;
+    return RunWithDeadline(timeout_ms_, "dm resume " + name, [in, name] { return in->Resume(name); });
+  }
+  Status Discard(const std::string& name, uint64_t offset_sectors, uint64_t length_sectors) override {
+    auto in = inner_;
+    return RunWithDeadline(discard_timeout_ms_, "discard on " + name,
+                           [in, name, offset_sectors, length_sectors] { return in->Discard(name, offset_sectors, length_sectors); });
+  }
   std::string DevicePath(const std::string& name) override { return inner_->DevicePath(name); }
 
  private:
@@ -61,13 +74,14 @@ class TimedDeviceMapper : public DeviceMapper {
   }
 
   std::shared_ptr<DeviceMapper> inner_;
-  const int timeout_ms_;
+  const int timeout_ms_, discard_timeout_ms_;
 };
 
 }  // namespace
 
-std::unique_ptr<DeviceMapper> WithDeadlines(std::shared_ptr<DeviceMapper> inner, int timeout_ms) {
-  return std::unique_ptr<DeviceMapper>(new TimedDeviceMapper(std::move(inner), timeout_ms));
+std::unique_ptr<DeviceMapper> WithDeadlines(std::shared_ptr<DeviceMapper> inner, int timeout_ms, int discard_timeout_ms) {
+  return std::unique_ptr<DeviceMapper>(
+      new TimedDeviceMapper(std::move(inner), timeout_ms, discard_timeout_ms > 0 ? discard_timeout_ms : timeout_ms));
 }
 
 }  // namespace vastsky

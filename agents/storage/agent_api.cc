@@ -22,6 +22,13 @@ Status Initiator(const Params& p, std::string* out) {
 // A disk serves up to a few thousand legs; more in one call is a bug.
 const size_t kMaxLegsPerCall = 65536;
 
+Status ThinId(const Params& p, int64_t* out) {
+  VS_RETURN_IF_ERROR(p.Int("thin_id", out));
+  if (*out < 1 || *out > kMaxThinId)
+    return Status::Error(EINVAL, "thin_id " + std::to_string(*out) + " is outside 1.." + std::to_string(kMaxThinId));
+  return Status::OK();
+}
+
 // `legs: [{chunkid, thin_id[, size_mib, create]}]`; `full` asks for the
 // allowInitiator members (size and create), else deleteLegs' two.
 Status Legs(const Params& p, bool full, std::vector<Leg>* out) {
@@ -32,10 +39,7 @@ Status Legs(const Params& p, bool full, std::vector<Leg>* out) {
   for (const Params& item : items) {
     Leg leg;
     VS_RETURN_IF_ERROR(item.Id("chunkid", &leg.chunk_id));
-    VS_RETURN_IF_ERROR(item.Int("thin_id", &leg.thin_id));
-    if (leg.thin_id < 1 || leg.thin_id > kMaxThinId)
-      return Status::Error(EINVAL, "thin_id " + std::to_string(leg.thin_id) + " is outside 1.." +
-                                       std::to_string(kMaxThinId));
+    VS_RETURN_IF_ERROR(ThinId(item, &leg.thin_id));
     if (full) {
       VS_RETURN_IF_ERROR(item.Int("size_mib", &leg.size_mib));
       VS_RETURN_IF_ERROR(item.Bool("create", &leg.create));
@@ -68,9 +72,23 @@ xmlrpc_c::value ExportValue(const ExportInfo& e) {
       {"legs", xmlrpc_c::value_array(legs)}});
 }
 
+// legMap's answer: ranges flat, [b0, n0, b1, n1, ...].
+xmlrpc_c::value LegMapValue(const ThinMap& map) {
+  std::vector<xmlrpc_c::value> flat;
+  flat.reserve(map.ranges.size() * 2);
+  for (const auto& r : map.ranges) {
+    flat.push_back(IntValue(r.first));
+    flat.push_back(IntValue(r.second));
+  }
+  return xmlrpc_c::value_struct(std::map<std::string, xmlrpc_c::value>{
+      {"status", xmlrpc_c::value_int(0)},
+      {"block_kib", IntValue(static_cast<int64_t>(map.block_sectors / 2))},
+      {"ranges", xmlrpc_c::value_array(flat)}});
+}
+
 }  // namespace
 
-void AddStorageAgentMethods(Exports* exports, OpJournal* journal, RpcService* service) {
+void AddStorageAgentMethods(Exports* exports, ThinPools* pools, OpJournal* journal, RpcService* service) {
   service->Add("helloWorld", [](const Params&, xmlrpc_c::value* r) {
     *r = xmlrpc_c::value_int(0);
     return Status::OK();
@@ -127,6 +145,22 @@ void AddStorageAgentMethods(Exports* exports, OpJournal* journal, RpcService* se
     std::vector<xmlrpc_c::value> out;
     for (const ExportInfo& e : list) out.push_back(ExportValue(e));
     *r = xmlrpc_c::value_array(out);
+    return Status::OK();
+  });
+  // Read-only, no opid; unlocked: thin_dump may take seconds, and
+  // ThinPools is thread-safe.
+  service->AddUnlocked("legMap", [pools](const Params& p, xmlrpc_c::value* r) {
+    int64_t pdsk, thin_id;
+    VS_RETURN_IF_ERROR(p.Id("pdskid", &pdsk));
+    VS_RETURN_IF_ERROR(ThinId(p, &thin_id));
+    ThinMap map;
+    Status st = pools->Mapped(pdsk, thin_id, &map);
+    if (!st.ok()) {
+      VS_LOG_WARN("legMap of thin %lld on %s: %s", static_cast<long long>(thin_id), FormatId("pdsk", pdsk).c_str(),
+                  st.ToString().c_str());
+      return st;
+    }
+    *r = LegMapValue(map);
     return Status::OK();
   });
 }

@@ -43,6 +43,7 @@ struct Settings {
   std::string tgt_control_port = "0";
   std::string scrub_rate = "32", scrub_pause = "86400";
   std::string thin_check = "/usr/sbin/thin_check", thin_check_timeout = "600";
+  std::string thin_dump = "/usr/sbin/thin_dump", thin_dump_timeout = "10";
 };
 
 void Declare(DaemonSettings* d, Settings* s) {
@@ -57,6 +58,10 @@ void Declare(DaemonSettings* d, Settings* s) {
          "PATH", &s->thin_check);
   d->Add("thin-check-timeout", "thin_check_timeout", "seconds thin_check may take per disk (default 600)", "SECONDS",
          &s->thin_check_timeout);
+  d->Add("thin-dump", "thin_dump", "thin-provisioning-tools' thin_dump, run for legMap on a pool's metadata snapshot",
+         "PATH", &s->thin_dump);
+  d->Add("thin-dump-timeout", "thin_dump_timeout", "seconds thin_dump may take per legMap (default 10)", "SECONDS",
+         &s->thin_dump_timeout);
   d->Add("tgt-control-port", "tgt_control_port", "target=tgt: tgtd's control port (tgtd -C N; default 0)", "N",
          &s->tgt_control_port);
 }
@@ -81,21 +86,29 @@ Status NewTarget(const Settings& s, std::unique_ptr<IscsiTarget>* out) {
 }
 
 // The disks' pools: the kernel's device-mapper, or with target=sim the
-// simulated one, whose metadata is no dm-thin's (nothing to check).
+// simulated one, whose metadata is no dm-thin's (nothing to check; its
+// own dumper describes its thins).
 Status NewPools(const Settings& s, std::unique_ptr<ThinPools>* out) {
   ThinPoolOptions o;
-  int timeout_s = 0;
-  VS_RETURN_IF_ERROR(ParseWhole("thin_check_timeout", "seconds", s.thin_check_timeout, 1, &timeout_s));
-  o.thin_check_timeout_ms = timeout_s * 1000;
+  int check_s = 0, dump_s = 0;
+  VS_RETURN_IF_ERROR(ParseWhole("thin_check_timeout", "seconds", s.thin_check_timeout, 1, &check_s));
+  VS_RETURN_IF_ERROR(ParseWhole("thin_dump_timeout", "seconds", s.thin_dump_timeout, 1, &dump_s));
+  o.thin_check_timeout_ms = check_s * 1000;
   o.thin_check = s.thin_check;
+  o.thin_dump_timeout_ms = dump_s * 1000;
+  o.thin_dump = s.thin_dump;
+  o.dump_dir = s.agent.state_dir;
   std::shared_ptr<DeviceMapper> dm;
+  std::shared_ptr<ThinDumper> dumper;
   if (s.target == "sim") {
     dm = NewSimDeviceMapper(s.agent.state_dir + "/sim-dm");
+    dumper = NewSimThinDumper(s.agent.state_dir + "/sim-dm");
     o.thin_check = "true";
   } else {
     dm = WithDeadlines(std::shared_ptr<DeviceMapper>(NewKernelDeviceMapper()), 30000);
   }
-  out->reset(new ThinPools(dm, o));
+  out->reset(new ThinPools(dm, o, dumper));
+  (*out)->RemoveLeftoverDumps();
   return Status::OK();
 }
 
@@ -175,7 +188,7 @@ int main(int argc, char** argv) {
                             reg_options.heartbeat_s);
 
   RpcService service;
-  AddStorageAgentMethods(&exports, &journal, &service);
+  AddStorageAgentMethods(&exports, pools.get(), &journal, &service);
   HttpServer server;
   st = server.Start(http, [&service](const std::string& body) { return service.Handle(body); });
   if (!st.ok()) return daemon.Fail(st);

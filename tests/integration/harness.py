@@ -380,6 +380,39 @@ class ManagerCase(unittest.TestCase):
             self.assertIs(type(struct[k]), t, "member %r of %r should be %s" % (k, struct, t.__name__))
 
 
+class AgentsCase(unittest.TestCase):
+    """A TestCase class sharing one manager (new_manager(), by default
+    Manager(**manager_kw)) and the agents its start_agents() starts, each
+    appended to cls.agents: they are cleaned up after its last test, then
+    the manager is stopped and its database must pass --audit."""
+    manager_kw = {}
+
+    @classmethod
+    def new_manager(cls):
+        return Manager(**cls.manager_kw)
+
+    @classmethod
+    def start_agents(cls):
+        pass
+
+    @classmethod
+    def setUpClass(cls):
+        cls.m = cls.new_manager().start()
+        cls.api = cls.m.proxy()
+        cls.agents = []
+        try:
+            cls.start_agents()
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        for a in cls.agents:
+            a.cleanup()
+        stop_and_audit(cls.m)
+
+
 # ------------------------------------------------------------ storage agent --
 
 class Agent(Daemon):

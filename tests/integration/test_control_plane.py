@@ -8,7 +8,7 @@ import signal
 import time
 import unittest
 
-from harness import (BOUND, INSYNC, T_SSVR, HeadAgent, Manager, StorageAgent, legs_of, req, stop_and_audit,
+from harness import (BOUND, INSYNC, T_SSVR, AgentsCase, HeadAgent, Manager, StorageAgent, legs_of, req,
                      wait_for)
 
 GRACE = 3
@@ -17,7 +17,7 @@ FAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
 LIVE = (1, 2, 3)
 
 
-class Pool(unittest.TestCase):
+class Pool(AgentsCase):
     """A manager (failure_grace GRACE), four storage agents and a head with
     a mirrored volume attached."""
     faketime = False
@@ -26,40 +26,35 @@ class Pool(unittest.TestCase):
     def setUpClass(cls):
         if not os.path.exists(StorageAgent.binary()):
             raise unittest.SkipTest("agents not built in this bin dir")
-        cls.m = Manager(extra_args=["--failure-grace", str(GRACE)])
+        super().setUpClass()
+
+    @classmethod
+    def new_manager(cls):
+        m = Manager(extra_args=["--failure-grace", str(GRACE)])
         if cls.faketime:
             if not os.path.exists(FAKETIME):
                 raise unittest.SkipTest("libfaketime is not installed (tools/install-deps.sh installs it)")
             # The wall clock follows the offset in this file, read at every
             # call; the monotonic clock stays the machine's.
-            cls.clock_file = os.path.join(cls.m.dir, "faketime")
+            cls.clock_file = os.path.join(m.dir, "faketime")
             cls.step_clock("+0")
-            cls.m.env = dict(os.environ, LD_PRELOAD=FAKETIME, FAKETIME_TIMESTAMP_FILE=cls.clock_file,
-                             FAKETIME_NO_CACHE="1", FAKETIME_DONT_FAKE_MONOTONIC="1",
-                             ASAN_OPTIONS=os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0")
-        cls.m.start()
-        cls.api = cls.m.proxy()
-        cls.agents = []
-        try:
-            for i in range(4):
-                cls.agents.append(StorageAgent(cls.m, "127.0.8.%d" % (11 + i), disks_gib=(40,)).start())
-            cls.head = HeadAgent(cls.m, "127.0.8.1", IQN % os.getpid())
-            cls.agents.append(cls.head)
-            cls.head.start()
-            wait_for("servers", lambda: len(cls.api.listStorageServers(req())) == 4 and
-                     len(cls.api.listPhysicalDisks(req())) == 4 and cls.api.listHeadServers(req()), 20)
-            cls.h = cls.api.listHeadServers(req())[0]["hsvrid"]
-            cls.v = cls.api.createLogicalVolume(req(lvolname="cp", capacity=6, redundancy=2))
-            assert cls.api.attachLogicalVolume(req(lvolid=cls.v, hsvrid=cls.h)) == 0
-        except Exception:
-            cls.tearDownClass()
-            raise
+            m.env = dict(os.environ, LD_PRELOAD=FAKETIME, FAKETIME_TIMESTAMP_FILE=cls.clock_file,
+                         FAKETIME_NO_CACHE="1", FAKETIME_DONT_FAKE_MONOTONIC="1",
+                         ASAN_OPTIONS=os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0")
+        return m
 
     @classmethod
-    def tearDownClass(cls):
-        for a in cls.agents:
-            a.cleanup()
-        stop_and_audit(cls.m)
+    def start_agents(cls):
+        for i in range(4):
+            cls.agents.append(StorageAgent(cls.m, "127.0.8.%d" % (11 + i), disks_gib=(40,)).start())
+        cls.head = HeadAgent(cls.m, "127.0.8.1", IQN % os.getpid())
+        cls.agents.append(cls.head)
+        cls.head.start()
+        wait_for("servers", lambda: len(cls.api.listStorageServers(req())) == 4 and
+                 len(cls.api.listPhysicalDisks(req())) == 4 and cls.api.listHeadServers(req()), 20)
+        cls.h = cls.api.listHeadServers(req())[0]["hsvrid"]
+        cls.v = cls.api.createLogicalVolume(req(lvolname="cp", capacity=6, redundancy=2))
+        assert cls.api.attachLogicalVolume(req(lvolid=cls.v, hsvrid=cls.h)) == 0
 
     @classmethod
     def step_clock(cls, offset):

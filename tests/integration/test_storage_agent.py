@@ -13,7 +13,7 @@ import time
 import unittest
 import xmlrpc.client
 
-from harness import (HIGH, ISO_UTC, UNDER_TSAN, Manager, StorageAgent, free_port, http_request, req, stop_and_audit,
+from harness import (HIGH, ISO_UTC, UNDER_TSAN, AgentsCase, Manager, StorageAgent, free_port, http_request, req,
                      wait_for)
 
 IQN_HEAD = "iqn.2024-01.org.example:head1"
@@ -23,27 +23,14 @@ CHAP = {"chap_user": "head1", "chap_secret": "0123456789abcd"}
 
 
 @unittest.skipUnless(os.path.exists(StorageAgent.binary()), "vastsky-storage-agent not built in this bin dir")
-class StorageAgentTest(unittest.TestCase):
+class StorageAgentTest(AgentsCase):
     DISKS = {0: (100, 50), 1: (80,), 2: (60,)}
 
     @classmethod
-    def setUpClass(cls):
-        cls.m = Manager().start()
-        cls.api = cls.m.proxy()
-        cls.agents = []
-        try:
-            for i in range(3):
-                cls.agents.append(StorageAgent(cls.m, "127.0.0.%d" % (11 + i), disks_gib=cls.DISKS[i]).start())
-            wait_for("3 servers", lambda: len(cls.api.listStorageServers(req())) == 3)
-        except Exception:
-            cls.tearDownClass()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        for a in cls.agents:
-            a.cleanup()
-        stop_and_audit(cls.m)
+    def start_agents(cls):
+        for i in range(3):
+            cls.agents.append(StorageAgent(cls.m, "127.0.0.%d" % (11 + i), disks_gib=cls.DISKS[i]).start())
+        wait_for("3 servers", lambda: len(cls.api.listStorageServers(req())) == 3)
 
     def server_of(self, agent):
         rows = [s for s in self.api.listStorageServers(req()) if s["ip_data"] == [agent.data_ip]]
@@ -220,6 +207,36 @@ class StorageAgentTest(unittest.TestCase):
         self.assertEqual(p.deleteLegs(req(opid="l-10", pdskid=pdsk, legs=[{"chunkid": 102, "thin_id": 2}])), 0)
         self.assertEqual(export()["maps"], [])
         self.assertEqual(export()["legs"], [])
+
+    def test_9b_leg_map(self):
+        # PROTOCOL.md, legMap: "the thin's mapped blocks now (pool blocks of
+        # block_kib), as [begin, count] pairs, ascending, adjacent ones
+        # coalesced"; with target=sim "a block is mapped if the thin's file
+        # has data in it".
+        a = self.agents[1]
+        p = a.proxy()
+        pdsk = self.disks_of(a)[0]["pdskid"]
+        leg = {"chunkid": 201, "thin_id": 21, "size_mib": 65, "create": True}
+        self.assertEqual(p.allowInitiator(req(opid="m-1", pdskid=pdsk, initiator=IQN_HEAD, legs=[leg], **CHAP)), 0)
+        self.assertEqual(p.legMap(req(pdskid=pdsk, thin_id=21)), {"status": 0, "block_kib": 64, "ranges": []})
+        thin = os.path.join(a.state_dir, "sim-dm", "mapper", "vastsky-thin-%08x-21" % pdsk)
+        with open(thin, "r+b") as f:
+            for block in (0, 1, 7, 1039):
+                f.seek(block * 65536 + 512)
+                f.write(b"data")
+        self.assertEqual(p.legMap(req(pdskid=pdsk, thin_id=21)),
+                         {"status": 0, "block_kib": 64, "ranges": [0, 2, 7, 1, 1039, 1]})
+        # Faults: "ENOENT: the pool is not open here or has no such thin;
+        # EINVAL: thin_id outside 1..2^24-1".
+        self.assertFault("ENOENT", p.legMap, req(pdskid=pdsk, thin_id=22))
+        self.assertFault("ENOENT", p.legMap, req(pdskid=0x7ffffff0, thin_id=21))
+        self.assertFault("EINVAL", p.legMap, req(pdskid=pdsk, thin_id=0))
+        self.assertFault("EINVAL", p.legMap, req(pdskid=pdsk, thin_id=1 << 24))
+        self.assertFault("EINVAL", p.legMap, req(pdskid=pdsk))
+        self.assertFault("EPROTO", p.legMap, {"ver": 4, "pdskid": pdsk, "thin_id": 21})
+        self.assertEqual(p.revokeInitiator(req(opid="m-2", pdskid=pdsk, initiator=IQN_HEAD)), 0)
+        self.assertEqual(p.deleteLegs(req(opid="m-3", pdskid=pdsk, legs=[{"chunkid": 201, "thin_id": 21}])), 0)
+        self.assertFault("ENOENT", p.legMap, req(pdskid=pdsk, thin_id=21))
 
     def test_8_tgt_without_tgtd_says_so(self):
         # target=tgt with no tgtd behind its control port: the agent stays

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <functional>
 #include <algorithm>
+#include <atomic>
 #include <sstream>
 #include <thread>
 
@@ -48,6 +49,7 @@ class DeviceMapperKernelTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(EmptyTableIsRefused);
   CPPUNIT_TEST(Raid1WithMetadataSyncsAndRefusesRemoveWhileOpen);
   CPPUNIT_TEST(ReplaceSwapsTableUnderData);
+  CPPUNIT_TEST(SuspendHoldsWritesAndDiscardZeroes);
   CPPUNIT_TEST_SUITE_END();
 
   std::unique_ptr<DeviceMapper> dm_;
@@ -149,6 +151,41 @@ class DeviceMapperKernelTest : public CppUnit::TestFixture {
     DmInfo info;
     CPPUNIT_ASSERT(dm_->GetInfo("vstest-sw", &info).ok());
     CPPUNIT_ASSERT(!info.suspended);
+  }
+
+  // A trim's steps (agents/PROTOCOL.md, "Rebuilt legs stay thin"): a
+  // write waits while the device is suspended; a discard of a loop device
+  // reads back zeros; one past the end is EINVAL.
+  void SuspendHoldsWritesAndDiscardZeroes() {
+    CPPUNIT_ASSERT(dm_->Create("vstest-trim", {Linear(0, 8192, devs_[0], 0)}).ok());
+    void* buf = nullptr;
+    CPPUNIT_ASSERT_EQUAL(0, posix_memalign(&buf, 4096, 4096));
+    memset(buf, 'v', 4096);
+    CPPUNIT_ASSERT(dm_->Suspend("vstest-trim").ok());
+    DmInfo info;
+    CPPUNIT_ASSERT(dm_->GetInfo("vstest-trim", &info).ok());
+    CPPUNIT_ASSERT(info.suspended);
+    std::atomic<bool> written{false};
+    std::thread writer([&] {
+      int fd = open("/dev/mapper/vstest-trim", O_WRONLY | O_DIRECT);
+      written = fd >= 0 && pwrite(fd, buf, 4096, 2048 * 512) == 4096;
+      if (fd >= 0) close(fd);
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    CPPUNIT_ASSERT_MESSAGE("a write waits while suspended", !written);
+    CPPUNIT_ASSERT(dm_->Resume("vstest-trim").ok());
+    writer.join();
+    CPPUNIT_ASSERT(written);
+    Status st = dm_->Discard("vstest-trim", 2048, 2048);
+    CPPUNIT_ASSERT_MESSAGE(st.ToString(), st.ok());
+    int fd = open("/dev/mapper/vstest-trim", O_RDONLY | O_DIRECT);
+    CPPUNIT_ASSERT(fd >= 0);
+    CPPUNIT_ASSERT_EQUAL(ssize_t(4096), pread(fd, buf, 4096, 2048 * 512));
+    close(fd);
+    const std::string zeros(4096, '\0');
+    CPPUNIT_ASSERT_EQUAL(0, memcmp(buf, zeros.data(), 4096));
+    free(buf);
+    CPPUNIT_ASSERT_EQUAL(EINVAL, dm_->Discard("vstest-trim", 8192, 8).code());
   }
 };
 

@@ -11,6 +11,8 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -344,6 +346,7 @@ class IscsiKernelTest : public IscsiKernelChecks {  // LIO
   VS_ISCSI_KERNEL_CHECKS;
   CPPUNIT_TEST(AclSeesOnlyItsLuns);
   CPPUNIT_TEST(NarrowingRemovesALunFromALiveSession);
+  CPPUNIT_TEST(HeadDiscardsOnALegLun);
   CPPUNIT_TEST_SUITE_END();
 
  protected:
@@ -385,6 +388,25 @@ class IscsiKernelTest : public IscsiKernelChecks {  // LIO
     // Mapped again: the rescan finds it (at a LUN number of this ACL's own).
     CPPUNIT_ASSERT(target_->Map(kIqn, me_, {kSerialA, kSerialB}).ok());
     CPPUNIT_ASSERT(ReadBack(DeviceOf(kIqn, kSerialB), kPatternB));
+  }
+
+  // PROTOCOL.md, LUN layout: "attrib/emulate_tpu = 1 (UNMAP: a head's or a
+  // guest's discard reaches the thin device ...)".
+  void HeadDiscardsOnALegLun() {
+    std::ifstream tpu("/sys/kernel/config/target/core/iblock_0/vastsky-" + kSerialA + "/attrib/emulate_tpu");
+    std::string value;
+    tpu >> value;
+    CPPUNIT_ASSERT_EQUAL(std::string("1"), value);
+    LoginWith({kSerialA});
+    const std::string dev = DeviceOf(kIqn, kSerialA);
+    int fd = open(dev.c_str(), O_WRONLY);
+    CPPUNIT_ASSERT(fd >= 0);
+    uint64_t range[2] = {8 << 20, 1 << 20};
+    const int rc = ioctl(fd, BLKDISCARD, range);
+    const int err = errno;
+    close(fd);
+    CPPUNIT_ASSERT_EQUAL_MESSAGE(strerror(err), 0, rc);
+    CPPUNIT_ASSERT(ReadBack(dev, kPatternA));
   }
 };
 

@@ -4,7 +4,8 @@
 // grant naming a leg whose device is missing without `create` is ENOENT,
 // as the agent answers), every call is recorded, an agent can be made to fail every
 // call with an errno (ETIMEDOUT: a hung agent), and grants can be held in
-// flight until released (a slow storage agent). Thread-safe.
+// flight until released (a slow storage agent); legMap answers what a test
+// set (SetLegMap). Thread-safe.
 #pragma once
 
 #include <condition_variable>
@@ -151,6 +152,21 @@ class FakeAgents : public StorageAgentClient, public HeadAgentClient {
     }
     return Status::OK();
   }
+  // What legMap answers for a thin device of a disk at url; a device
+  // with no map set is ENOENT (no such thin), as the agent answers.
+  void SetLegMap(const std::string& url, int64_t pdsk, int64_t thin_id, const LegBlocks& map) {
+    std::lock_guard<std::mutex> lock(mu_);
+    leg_maps_[url][{pdsk, thin_id}] = map;
+  }
+  Status LegMap(const std::string& url, int64_t pdsk_id, int64_t thin_id, LegBlocks* out) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    VS_RETURN_IF_ERROR(Enter(url, "legMap"));
+    auto m = leg_maps_[url].find({pdsk_id, thin_id});
+    if (m == leg_maps_[url].end())
+      return Status::Error(ENOENT, "no thin device " + std::to_string(thin_id) + " (fake)");
+    *out = m->second;
+    return Status::OK();
+  }
   Status AttachVolume(const std::string& url, const std::string&, const VolumeLayout& layout, const HeadAgentInfo&,
                       std::string* device) override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -214,6 +230,7 @@ class FakeAgents : public StorageAgentClient, public HeadAgentClient {
   std::map<std::string, std::map<int64_t, std::map<std::string, std::set<int64_t>>>> maps_;
   std::map<std::string, std::map<int64_t, std::map<int64_t, LegGrant>>> thins_;
   std::map<std::string, std::map<int64_t, VolumeLayout>> volumes_;
+  std::map<std::string, std::map<std::pair<int64_t, int64_t>, LegBlocks>> leg_maps_;  // url -> (pdsk, thin id)
   std::vector<std::string> calls_;
 };
 

@@ -20,38 +20,10 @@
 #include "lib/ids.h"
 #include "lib/iscsi_names.h"
 #include "lib/state_file.h"
+#include "tests/unit/head_fixture.h"
 
 using namespace vastsky;
-
-namespace {
-
-LegSpec Leg(int64_t chunk, int64_t pdsk, int status) {
-  LegSpec l;
-  l.chunk_id = chunk;
-  l.pdsk_id = pdsk;
-  l.portals = {"10.0.0." + std::to_string(pdsk) + ":3260"};
-  l.length_mib = 1024;
-  l.status = status;
-  return l;
-}
-
-// lvol `id` of `mirrors` 1 GiB mirrors, two legs each on disks 2m+1, 2m+2.
-VolumeSpec Volume(int64_t id, int mirrors, int status = 1, int64_t first_pdsk = 1) {
-  VolumeSpec v;
-  v.lvol_id = id;
-  v.name = "vol" + std::to_string(id);
-  for (int i = 0; i < mirrors; ++i) {
-    MirrorSpec m;
-    m.mirror_id = id * 100 + i;
-    m.offset_gib = i;
-    m.capacity_gib = 1;
-    m.legs = {Leg(id * 1000 + 2 * i, first_pdsk + 2 * i, status), Leg(id * 1000 + 2 * i + 1, first_pdsk + 2 * i + 1, status)};
-    v.mirrors.push_back(m);
-  }
-  return v;
-}
-
-}  // namespace
+using namespace vastsky::head_test;
 
 class HeadAssemblyTest : public CppUnit::TestFixture {
   CPPUNIT_TEST_SUITE(HeadAssemblyTest);
@@ -482,12 +454,6 @@ class HeadAssemblyTest : public CppUnit::TestFixture {
     std::sort(out.begin(), out.end());
     return out;
   }
-  static std::string Join(const std::vector<std::string>& v) {
-    std::string s;
-    for (const std::string& x : v) s += (s.empty() ? "" : " ") + x;
-    return s;
-  }
-
   std::string dir_;
   std::unique_ptr<DeviceMapper> dm_;
   std::unique_ptr<IscsiInitiator> iscsi_;

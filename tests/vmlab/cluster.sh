@@ -236,3 +236,33 @@ vs_legs_identical() {
   done
   return $rc
 }
+
+# vs_leg_mib CHUNKID: the pool space (MiB, rounded up) the leg's thin device
+# holds, found through its LIO backstore (vastsky-leg-<chunk>, over the thin).
+vs_leg_mib() {
+  local dev
+  dev=$(cat "$VMLAB_LIO"/core/*/"$(printf 'vastsky-leg-%08x' "$1")"/udev_path 2>/dev/null) && [ -n "$dev" ] || return 1
+  dmsetup status "$(basename "$dev")" | awk '$3 == "thin" {print int(($4 + 2047) / 2048)}'
+}
+# vs_legs_thin LVOLNAME MAX_MIB: every mirror's INSYNC legs hold about the
+# same pool space (the largest at most a quarter plus 8 MiB above the
+# smallest), and none more than MAX_MIB (what was written, plus the
+# metadata MiB): a rebuilt leg was trimmed to its source's blocks. Prints
+# the MiB per leg.
+vs_legs_thin() {
+  local name=$1 max=$2 rows m c s mib rc=0
+  rows=$(vs_state legs "$name") || { echo "$rows"; return 1; }
+  local -A held
+  while read -r _ _ m c _ _ s; do
+    [ "$s" = 2 ] || continue
+    mib=$(vs_leg_mib "$c") || { echo "leg $c: no thin device found"; return 1; }
+    held[$m]+=" $mib"
+  done <<< "$rows"
+  for m in "${!held[@]}"; do
+    echo "$name mirror $m: legs hold${held[$m]} MiB of pool space"
+    # shellcheck disable=SC2086
+    python3 -c 'import sys; top, *v = [int(x) for x in sys.argv[1:]]
+sys.exit(0 if len(v) >= 2 and max(v) <= min(v) * 1.25 + 8 and max(v) <= top else 1)' "$max" ${held[$m]} || rc=1
+  done
+  return $rc
+}

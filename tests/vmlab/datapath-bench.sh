@@ -109,8 +109,10 @@ big_attach() {
 
 # A rebuild under a client: the disk under the bench volume's first leg is
 # drained (a new leg is added and rebuilt, then the old one dropped) while
-# fio writes sequentially; then each rebuilt leg's pool space against its
-# source's (dm-thin's mapped sectors of the two thin devices).
+# fio writes sequentially; then each mirror's legs' pool space (dm-thin's
+# mapped sectors of the two thin devices) as the rebuild left them, and
+# again once the head trimmed the new legs (agents/PROTOCOL.md, "Rebuilt
+# legs stay thin"), with the time that took.
 thin_sectors() {   # PDSKID THIN_ID: sectors the thin device has provisioned
   dmsetup status "$(printf 'vastsky-thin-%08x-%d' "$1" "$2")" | awk '{print $4}'
 }
@@ -124,7 +126,7 @@ rebuild_under_load() {
   fio_bw "rebuild seq-write" write 1m --filename=/dev/vastsky/bench --size=64m --offset_increment=1g || return 1
   vs_wait 3000 drained "$from" || { echo "the drain did not finish"; return 1; }
   # The moved legs: compared with the other leg of their mirror.
-  local line
+  local line t0
   while read -r line; do REBUILT+="$line;"; done < <(vs_mrpc showLogicalVolume '{"lvolname": "bench"}' | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
@@ -137,6 +139,22 @@ def mirrors(node):
 for m in mirrors(d):
     l = [(x["lvolspec"]["pdskid"], x["lvolspec"]["thin_id"]) for x in legs(m)]
     print(" ".join("%d:%d" % p for p in l))')
+  leg_space "as rebuilt"
+  t0=$(vmlab_now)
+  vs_wait 3000 vs_legs_thin bench 1000000 || { echo "the new legs were not trimmed"; return 1; }
+  TRIM_TIME=$(vmlab_elapsed "$t0")
+  leg_space "trimmed"
+}
+SPACE=() TRIM_TIME=
+leg_space() {   # LABEL: each mirror's two legs' pool space, into SPACE
+  local label=$1 p a b pairs
+  IFS=';' read -ra pairs <<< "$REBUILT"
+  for p in "${pairs[@]}"; do
+    set -- $p
+    [ $# = 2 ] || continue
+    a=$(thin_sectors "${1%%:*}" "${1#*:}") b=$(thin_sectors "${2%%:*}" "${2#*:}")
+    SPACE+=("$label: pdsk ${1%%:*} thin ${1#*:} $((a / 2048)) MiB, pdsk ${2%%:*} thin ${2#*:} $((b / 2048)) MiB")
+  done
 }
 drained() {
   ! vs_mrpc showLogicalVolume '{"lvolname": "bench"}' | grep -q "\"pdskid\": $1[,}]" &&
@@ -160,13 +178,8 @@ done
 echo "bench: first write to thin space, 4 KiB random: ${IOPS[fresh]:-?} IOPS; rewrite ${IOPS[rewrite]:-?} IOPS; ratio $(python3 -c "print('%.2f' % (${IOPS[fresh]:-0} / max(1, ${IOPS[rewrite]:-0})))")"
 echo "bench: attach of a 16-mirror volume (32 legs on 6 disks): ${BIG_ATTACH:-?} s"
 echo "bench: sequential write during a rebuild: ${BW[rebuild seq-write]:-?} KiB/s against ${BW[vol seq-write]:-?} without; ratio $(python3 -c "print('%.2f' % (${BW[rebuild seq-write]:-0} / max(1, ${BW[vol seq-write]:-0})))")"
-IFS=';' read -ra pairs <<< "$REBUILT"
-for p in "${pairs[@]}"; do
-  set -- $p
-  [ $# = 2 ] || continue
-  a=$(thin_sectors "${1%%:*}" "${1#*:}") b=$(thin_sectors "${2%%:*}" "${2#*:}")
-  echo "bench: mirror legs' pool space: pdsk ${1%%:*} thin ${1#*:} $((a / 2048)) MiB, pdsk ${2%%:*} thin ${2#*:} $((b / 2048)) MiB"
-done
+for line in "${SPACE[@]}"; do echo "bench: mirror legs' pool space, $line"; done
+echo "bench: the head trimmed the rebuilt legs ${TRIM_TIME:-?} s after the drain ended"
 vs_mrpc detachLogicalVolume '{"lvolname": "bench"}' >/dev/null
 vs_cluster_down
 vmlab_summary datapath-bench

@@ -22,7 +22,8 @@
 #     the mirror is whole again without a hand; then the server comes back
 #     (a new agent, link up) and registers again.
 # After each: zero fio mismatches, the data verified again, every leg in
-# sync read and identical (a read error or an unread leg fails), the
+# sync read and identical (a read error or an unread leg fails), a rebuilt
+# leg trimmed back to about its source's pool space, the
 # database audited (and its legs are exactly the head's leg devices: no
 # orphan).
 # Host side: tests/vmlab/vm.sh run tests/vmlab/faults.sh
@@ -79,6 +80,14 @@ writes_verified() {
 # Every leg in sync read on the head, and identical: the first 256 MiB (what
 # fio wrote), "compared N legs of M" per mirror (cluster.sh).
 legs_identical() { vs_legs_identical f1 256; }
+# A rebuilt leg, or one taken back by a resync, is trimmed by its head once
+# the mirror is whole (dm raid copied whole regions, zeros too): it then
+# holds about its source's pool space, and at most 64 MiB (fio writes the
+# same 16 MiB of blocks every time, its seed fixed; the rest is room for the
+# metadata MiB and blocks coarser than fio's); the MiB per leg printed
+# (cluster.sh). Up to 3 minutes: a trim waits for the head's next look and
+# backs off 30 s after a failure.
+legs_thin() { vs_wait 900 vs_legs_thin f1 64 >/dev/null; vs_legs_thin f1 64; }
 # The database against itself (--audit) and against the head: its leg
 # devices are exactly the volume's legs, no orphan left by a replacement.
 audited() {
@@ -224,6 +233,7 @@ vmlab_check "link of a leg's server down 12 s under writes: the head takes the l
 vmlab_check "within grace: no replacement, the bitmap resyncs in place, mirror whole" resynced_in_place
 vmlab_check "writes during the outage verified: zero mismatches" writes_verified
 vmlab_check "both legs identical" legs_identical
+vmlab_check "the legs hold about the same pool space" legs_thin
 vmlab_check "database audited" audited
 vmlab_check "a leg's LUN removed under writes (server alive)" remove_lun
 vmlab_check "the head reports the leg dead, replaced after grace; manager SIGKILLed mid-rebuild, restarted" kill_manager_mid_rebuild
@@ -231,6 +241,7 @@ vmlab_check "rebuild rate raised while it runs: the head carries on at the new r
 vmlab_check "the rebuild completes after the manager's restart: mirror whole, queue empty" rebuilt_and_whole
 vmlab_check "writes during the LUN loss and rebuild verified: zero mismatches" writes_verified
 vmlab_check "both legs identical after the LUN loss" legs_identical
+vmlab_check "the new leg trimmed: it holds about its source's pool space" legs_thin
 vmlab_check "database audited after the LUN loss" audited
 vmlab_check "the LUN's server restarted: its exports are back" lun_back
 vmlab_check "a leg's disk returns I/O errors under writes (dm-error under the LUN)" disk_errors
@@ -238,18 +249,21 @@ vmlab_check "the failing leg replaced after grace; head agent SIGKILLed mid-rebu
 vmlab_check "the rebuild completes after the head agent's restart: mirror whole, queue empty" rebuilt_and_whole
 vmlab_check "writes during the disk errors and rebuild verified: zero mismatches" writes_verified
 vmlab_check "both legs identical after the disk errors" legs_identical
+vmlab_check "the new leg trimmed: it holds about its source's pool space" legs_thin
 vmlab_check "database audited after the disk errors" audited
 vmlab_check "the failing disk healed" disk_healed
 vmlab_check "a leg's storage server drained under writes (vastsky ssvr drain)" drain_server
 vmlab_check "the drain done: legs off it, mirror whole, two legs in sync throughout" drain_done
 vmlab_check "writes during the drain verified: zero mismatches" writes_verified
 vmlab_check "both legs identical after the drain" legs_identical
+vmlab_check "the new leg trimmed: it holds about its source's pool space" legs_thin
 vmlab_check "the drained server deleted" drained_server_deleted
 vmlab_check "database audited after the drain" audited
 vmlab_check "a leg's server killed under writes (agent SIGKILL, link down)" kill_server
 vmlab_check "beyond grace: replaced on another server, rebuilt, mirror whole, queue empty" replaced_and_rebuilt
 vmlab_check "writes during the failure and rebuild verified: zero mismatches" writes_verified
 vmlab_check "both legs identical after the rebuild" legs_identical
+vmlab_check "the new leg trimmed: it holds about its source's pool space" legs_thin
 vmlab_check "database audited after the rebuild" audited
 vmlab_check "the killed server comes back: registered again and live" server_back
 vmlab_summary faults || { vs_dump; grep -i "rebuild\|fail\|replace\|dead" $VS_W/manager.log | tail -20; exit 1; }

@@ -39,8 +39,8 @@
 
 SERVERS=5 VOLS="v1 v2" REGION_MIB=8 REGIONS=16
 # Two legs per disk: room for the four legs, a dead server's replacements and
-# a drain's extra leg. Every rebuild writes a whole 1 GiB chunk into the
-# guest's RAM, so free space is punched out of the backing files (reclaim).
+# a drain's extra leg. Every rebuild writes a whole 1 GiB leg into the
+# guest's RAM; its trim gives back what its source does not hold (space).
 DISK_MIB=2100
 THRASH_SECONDS=${THRASH_SECONDS:-300}
 THRASH_SEED=${THRASH_SEED:-$((SRANDOM % 1000000))}
@@ -97,19 +97,15 @@ heal() {
   done
   [ "$AUDIT_BAD" = "$STEP_BAD0" ] || { tlog "whole again, but the invariant broke during the step"; return 1; }
 }
-# Free extents punched out of the backing files, so RAM holds only what
-# legs use. Only once healed: nothing is being allocated then.
-reclaim() {
-  local path off len n=0 rows
-  rows=$(sqlite3 -readonly $VS_W/manager.db \
-    "SELECT p.local_path, f.offset_mib, f.length_mib FROM free_extent f JOIN pdsk p ON p.id = f.pdsk_id") ||
-    { tlog "reclaim: cannot read the free extents"; return 0; }
-  while IFS='|' read -r path off len; do
-    [ -n "$path" ] || continue
-    fallocate -p -o $((off << 20)) -l $((len << 20)) "$(disk_file "${path#/dev/mapper/vsdisk}")" && n=$((n + len))
-  done <<< "$rows"
-  tlog "reclaim: $n MiB of free extents punched; backing files hold $(df -m --output=used $VMLAB_DISKS | tail -1) MiB"
-}
+# What the disks' backing files hold in the guest's RAM, once healed. The
+# pools give RAM back themselves: a trim's or a guest's discards pass down
+# to the loop files and punch them. Nothing may punch a disk from outside:
+# a thin pool puts a leg's blocks anywhere in its data area, so the
+# manager's free extents (slots it counts, not places on the disk) say
+# nothing about where live blocks or the pool's metadata lie (punching them
+# zeroed a live leg and a pool's space map in an earlier version of this
+# script).
+space() { tlog "space: the disks' backing files hold $(df -m --output=used $VMLAB_DISKS | tail -1) MiB"; }
 disk_file() { echo "$VMLAB_DISKS/ss$1-disk1.img"; }
 
 # ---------------------------------------------------------------- writes
@@ -256,7 +252,7 @@ step() {   # KIND: apply the fault (held, then undone), then heal
   audit "step $STEP, fault undone"
   vmlab_check "step $STEP: redundancy whole after $kind, invariant held throughout" heal ||
     { BROKEN="step $STEP ($kind): not healed, or the invariant broke"; diagnose; return 1; }
-  reclaim
+  space
 }
 thrash() {
   local end=$((SECONDS + THRASH_SECONDS))

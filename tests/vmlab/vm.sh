@@ -47,7 +47,11 @@
 # dir: files written there survive the VM) and runs in the caller's cwd.
 #
 # Exit status: the script's; 124 on a timeout; 125 when the lab itself failed
-# (no kernel, VM crashed before the script reported, ...).
+# (no kernel, VM crashed before the script reported, ...); 123 when the guest
+# kernel oopsed or panicked, even if the script finished (the VM is stopped
+# a few seconds after an oops, not left wedged until the deadline; the last
+# line names the function and module it was in: "vmlab: GUEST KERNEL OOPS
+# in FUNCTION [MODULE]").
 set -u
 
 HERE=$(cd "$(dirname "$(readlink -f "$0")")" && pwd)
@@ -251,16 +255,27 @@ on_signal() {
 }
 trap on_signal INT TERM HUP
 
-# Watch QEMU: note the boot and the end of the script, enforce the deadline.
-timed_out=0; T_UP=; T_END=
+# A guest kernel that oopsed is tainted and often wedged: its run proves
+# nothing more. A soft lockup's "BUG:" under TCG is only a warning.
+OOPS_RE='Oops: |Kernel panic|general protection fault'
+oopsed() { grep -qE "$OOPS_RE" "$WORK/console.log" 2>/dev/null; }
+
+# Watch QEMU: note the boot and the end of the script, enforce the deadline,
+# stop a guest 5 s after an oops (time for the trace to reach the console).
+timed_out=0; T_UP=; T_END=; oops_at=; polls=0
 while kill -0 $QPID 2>/dev/null; do
   if [ -z "$T_UP" ] && [ -e "$S/started" ]; then T_UP=$(now); fi
   if [ -z "$T_END" ] && [ -e "$S/rc" ]; then T_END=$(now); fi
   if [ "$EPOCHSECONDS" -ge "$DEADLINE" ]; then timed_out=1; stop_qemu; break; fi
+  polls=$((polls + 1))
+  if [ -z "$oops_at" ] && [ $((polls % 10)) = 0 ] && oopsed; then oops_at=$EPOCHSECONDS; fi
+  if [ -n "$oops_at" ] && [ "$EPOCHSECONDS" -ge $((oops_at + 5)) ]; then stop_qemu; break; fi
   sleep 0.2
 done
 wait $QPID 2>/dev/null; QRC=$?
 T1=$(now)
+# A panic powers the VM off by itself, before the loop saw it.
+[ -z "$oops_at" ] && oopsed && oops_at=$EPOCHSECONDS
 [ -z "$T_END" ] && [ -e "$S/rc" ] && T_END=$T1
 [ -n "$TAILPID" ] && { sleep 0.3; kill $TAILPID 2>/dev/null; wait $TAILPID 2>/dev/null; }
 trap - INT TERM HUP
@@ -279,7 +294,15 @@ RC=$(cat "$S/rc" 2>/dev/null)
 timing="boot $( [ -n "$T_UP" ] && secs "$T0" "$T_UP" || echo '?')s"
 [ -n "$T_UP" ] && [ -n "$T_END" ] && timing="$timing, script $(secs "$T_UP" "$T_END")s"
 timing="$timing, total $(secs "$T0" "$T1")s wall"
-if [ $timed_out = 1 ] || [ -e "$S/watchdog-fired" ]; then
+if [ -n "$oops_at" ]; then
+  show "$S/output.log" 40 "last lines of the script output"
+  show "$WORK/console.log" 80 "last lines of the serial console"
+  panic_lines
+  where=$(sed 's/\r$//' "$WORK/console.log" | grep -m 1 -oE 'RIP: 0010:[^ ]+( \[[a-z0-9_]+\])?' | sed -E 's/RIP: 0010://; s/\+0x[0-9a-f]+\/0x[0-9a-f]+//')
+  say "timings: $timing"
+  say "GUEST KERNEL OOPS in ${where:-a place it did not name}: the VM was stopped${RC:+ (the script had exited $RC)}"
+  RC=123
+elif [ $timed_out = 1 ] || [ -e "$S/watchdog-fired" ]; then
   show "$S/output.log" 40 "last lines of the script output"
   show "$S/watchdog.log" 400 "guest watchdog dump"
   [ -s "$S/watchdog.log" ] || show "$WORK/console.log" 40 "last lines of the serial console"
