@@ -103,9 +103,9 @@ class RecoveryCreatedTest : public RecoveryFixture {
  public:
   void setUp() override { SetUpPool(2); }
 
-  // API.md: "a leg is INSYNC only once its thin device was created: a leg
-  // whose disk an attach skipped (failed, offline or halted) is SPARE and
-  // rebuilt when its disk is back". Before: marked INSYNC, never created,
+  // API.md: "A leg on a disk the attach skipped (failed, offline or
+  // halted: a missing member on the head) is not in sync: it is SPARE,
+  // rebuilt once its disk is back." Before: marked INSYNC, never created,
   // so every later grant said no `create` and the agent answered ENOENT.
   void SkippedDiskLegIsRebuiltNotInSync() {
     const int64_t v = Volume("v");
@@ -121,8 +121,9 @@ class RecoveryCreatedTest : public RecoveryFixture {
     Audit();
   }
 
-  // API.md: "a leg still ALLOCATED after an unknown outcome becomes INSYNC
-  // if its thin device was created, else SPARE beside one that was".
+  // API.md: "a leg still ALLOCATED after an unknown outcome ... becomes
+  // INSYNC if it was created ... and SPARE if it was not while another
+  // leg was".
   void UnknownOutcomeKeepsSkippedLegOutOfSync() {
     const int64_t v = Volume("v");
     SecondDiskHalted();
@@ -139,7 +140,9 @@ class RecoveryCreatedTest : public RecoveryFixture {
     Audit();
   }
 
-  // A manager stopped between an attach's grants: the leg granted counts
+  // A manager stopped between an attach's grants. API.md: "A leg is
+  // created once a storage agent answered a grant carrying it; that is
+  // recorded before any head is handed the leg": the leg granted counts
   // (it may have been built), the other is rebuilt from it.
   void RestartBetweenGrantsLeavesNoStuckLeg() {
     const int64_t v = Volume("v");
@@ -154,8 +157,9 @@ class RecoveryCreatedTest : public RecoveryFixture {
     Audit();
   }
 
-  // Stopped before any grant: no thin device exists, nothing was written;
-  // the legs are created at the next attach.
+  // Stopped before any grant. API.md: "A leg is INSYNC only once created
+  // (or, in a mirror none of whose legs was ever created, when all are
+  // blank alike ...)": created at the next attach.
   void RestartBeforeAnyGrantBuildsAfresh() {
     const int64_t v = Volume("v");
     AttachPlan plan;
@@ -199,9 +203,11 @@ class RecoveryCreatedTest : public RecoveryFixture {
     Audit();
   }
 
-  // API.md: "an INSYNC leg whose thin device its storage agent lacks
-  // (allowInitiator ENOENT, and listExports without it) is replaced from
-  // an in-sync sibling, and the attach tried once more".
+  // API.md: "A leg lost from its disk's pool: an allowInitiator answered
+  // ENOENT and the agent's listExports lacks a leg the grant gave as
+  // existing. It is replaced as a dead leg is ... if another leg of its
+  // mirror is in sync"; "once such a leg is replaced the attach is tried
+  // once more".
   void MissingThinIsReplacedFromASibling() {
     const int64_t v = Volume("v");
     CPPUNIT_ASSERT(attacher_->Attach(VolumeRef{v, ""}, head_).ok());
@@ -223,8 +229,8 @@ class RecoveryCreatedTest : public RecoveryFixture {
     Audit();
   }
 
-  // "... unless no other leg is in sync: it may be the only copy; an
-  // error event says so and the attach fails ENOENT".
+  // API.md: "else it may be the only copy: it is kept, an error event
+  // lost says so, and the call fails ENOENT."
   void MissingOnlyCopyIsLeftToTheAdmin() {
     const int64_t v = Volume("v");
     CPPUNIT_ASSERT(attacher_->Attach(VolumeRef{v, ""}, head_).ok());
@@ -247,9 +253,10 @@ class RecoveryCreatedTest : public RecoveryFixture {
     Audit();
   }
 
-  // The record that a grant created its legs is a transaction of its own:
-  // if it fails, the grant counts as failed and the attach is undone
-  // (the legs stay ALLOCATED, created again next time).
+  // API.md: "that is recorded before any head is handed the leg (a
+  // failure to record it fails the grant)": a transaction of its own; if
+  // it fails the attach is undone before the head is called (the legs
+  // stay ALLOCATED, created again next time).
   void FailedCreatedRecordUndoesTheAttach() {
     const int64_t v = Volume("v");
     store_->db_for_test()->FailAfter(2, Db::Fault::kCommit);  // BeginAttach, then the first grant's record
