@@ -89,7 +89,7 @@ class RecoveryCreatedTest : public RecoveryFixture {
     attacher_.reset(new Attacher(store_.get(), Locked(), &agents_, &agents_));
     NewRecovery();
   }
-  // The mirror's leg on the first disk is in sync, the second's queued.
+  // The mirror's leg on the first disk is in sync, the second's SPARE (rebuilt).
   void FirstInSyncSecondRebuilt(int64_t v, size_t mirror = 0) {
     CPPUNIT_ASSERT_EQUAL(int{kInsync}, LegOn(v, pdsks_[0], mirror).status);
     CPPUNIT_ASSERT_EQUAL(int{kSpare}, LegOn(v, pdsks_[1], mirror).status);
