@@ -36,7 +36,7 @@ std::mutex* Attacher::HeadMutex(int64_t hsvr_id) {
 }
 
 Status Attacher::Grant(const HeadAgentInfo& head, int64_t pdsk_id, const std::string& url, const std::string& opid,
-                       const std::vector<LegGrant>* legs) {
+                       const std::vector<LegGrant>* legs, bool* replaced) {
   std::map<int64_t, std::vector<LegGrant>> all;
   if (!legs) {
     VS_RETURN_IF_ERROR(locked_([&] { return store_->HeadLegs(head.id, 0, &all); }));
@@ -49,10 +49,52 @@ Status Attacher::Grant(const HeadAgentInfo& head, int64_t pdsk_id, const std::st
     ++grants_in_flight_[head.id];
   }
   Status st = storage_->AllowInitiator(url, opid, pdsk_id, head, *legs);
-  std::lock_guard<std::mutex> lock(fence_mu_);
-  if (--grants_in_flight_[head.id] == 0) grants_in_flight_.erase(head.id);
-  grant_done_.notify_all();
+  {
+    std::lock_guard<std::mutex> lock(fence_mu_);
+    if (--grants_in_flight_[head.id] == 0) grants_in_flight_.erase(head.id);
+    grant_done_.notify_all();
+  }
+  if (st.code() == ENOENT) ReplaceLost(pdsk_id, url, *legs, replaced);
+  if (!st.ok()) return st;
+  // Recorded before anyone may hand these legs to a head: a leg not
+  // recorded created holds nothing (Store::SettleWrittenLegs).
+  std::vector<LegGrant> created;
+  for (const LegGrant& l : *legs)
+    if (l.create) created.push_back(l);
+  if (created.empty()) return Status::OK();
+  st = locked_([&] { return store_->MarkLegsCreated(created); });
+  if (!st.ok())
+    return Status::Error(st.code(), "the legs created on " + FormatId("pdsk", pdsk_id) +
+                                        " cannot be recorded: " + st.ToString());
   return st;
+}
+
+void Attacher::ReplaceLost(int64_t pdsk_id, const std::string& url, const std::vector<LegGrant>& legs, bool* replaced) {
+  // The fault does not name the leg (nor tell it from a disk not
+  // exported): the agent's own list of its legs does.
+  std::set<int64_t> expected;
+  for (const LegGrant& l : legs)
+    if (!l.create) expected.insert(l.chunk_id);
+  if (expected.empty()) return;
+  std::vector<ExportAcl> exports;
+  Status st = storage_->ListExports(url, &exports);
+  std::vector<int64_t> lost;
+  for (const ExportAcl& e : exports) {
+    if (e.pdsk_id != pdsk_id) continue;
+    std::set<int64_t> missing = expected;
+    for (const LegGrant& l : e.legs) missing.erase(l.chunk_id);
+    lost.assign(missing.begin(), missing.end());
+  }
+  int count = 0;
+  if (st.ok() && !lost.empty()) st = locked_([&] { return store_->ReplaceLostLegs(pdsk_id, lost, &count); });
+  if (!st.ok())
+    VS_LOG_WARN("%s answered ENOENT and its legs cannot be checked: %s", Where("pdsk", pdsk_id, url).c_str(),
+                st.ToString().c_str());
+  if (count > 0) {
+    VS_LOG_WARN("%d leg(s) of %s whose thin devices are missing replaced, to be rebuilt", count,
+                FormatId("pdsk", pdsk_id).c_str());
+    if (replaced) *replaced = true;
+  }
 }
 
 void Attacher::BeginFence(int64_t hsvr_id) {
@@ -80,6 +122,17 @@ Status Attacher::Attach(const VolumeRef& ref, int64_t hsvr_id, bool rebuild_only
       VS_RETURN_IF_ERROR(Detach(ref, /*rebuild_attachment=*/true));
     }
   }
+  bool replaced = false;
+  Status st = AttachOnce(ref, hsvr_id, rebuild_only, &replaced);
+  // A leg found lost is replaced by a SPARE one: the next try builds the
+  // mirror without it and rebuilds it.
+  if (st.ok() || !replaced) return st;
+  VS_LOG_INFO("attaching %s again without the legs found lost",
+              ref.id ? FormatId("lvol", ref.id).c_str() : ("'" + ref.name + "'").c_str());
+  return AttachOnce(ref, hsvr_id, rebuild_only, &replaced);
+}
+
+Status Attacher::AttachOnce(const VolumeRef& ref, int64_t hsvr_id, bool rebuild_only, bool* replaced) {
   AttachPlan plan;
   VS_RETURN_IF_ERROR(locked_([&] { return store_->BeginAttach(ref, hsvr_id, rebuild_only, &plan); }));
   if (!plan.agent) return Status::OK();
@@ -96,7 +149,7 @@ Status Attacher::Attach(const VolumeRef& ref, int64_t hsvr_id, bool rebuild_only
 
   // Grant the head access to every disk with a live leg.
   std::vector<Disk> tried;
-  if (st.ok()) st = Allow(head, op, disks, &tried);
+  if (st.ok()) st = Allow(head, op, disks, &tried, replaced);
 
   // Assemble on the head.
   bool head_tried = false;
@@ -114,12 +167,13 @@ Status Attacher::Attach(const VolumeRef& ref, int64_t hsvr_id, bool rebuild_only
   return UndoAttach(plan, op, tried, head_tried, st);
 }
 
-Status Attacher::Allow(const HeadAgentInfo& head, const Op& op, const std::vector<Disk>& disks, std::vector<Disk>* tried) {
+Status Attacher::Allow(const HeadAgentInfo& head, const Op& op, const std::vector<Disk>& disks, std::vector<Disk>* tried,
+                       bool* replaced) {
   for (const Disk& d : disks) {
     if (d.url.empty())
       return Status::Error(ENXIO, FormatId("ssvr", d.ssvr_id) + " has no agent url (it registered without one): cannot open " +
                                       FormatId("pdsk", d.pdsk_id) + " to the head");
-    Status st = Grant(head, d.pdsk_id, d.url, op.Disk("p", d.pdsk_id));
+    Status st = Grant(head, d.pdsk_id, d.url, op.Disk("p", d.pdsk_id), nullptr, replaced);
     // Refused: the request never reached the agent, there is nothing to undo.
     if (st.code() != ECONNREFUSED && st.code() != EPERM) tried->push_back(d);
     if (!st.ok()) return StepFailed("ssvr", d.ssvr_id, d.url, "allowInitiator on " + FormatId("pdsk", d.pdsk_id), st);

@@ -74,9 +74,14 @@ class Attacher {
   // allowInitiator for a head on one disk (the agent at url), unless the
   // head is being fenced: then EPERM and nothing is sent. It carries the
   // head's legs there: `legs`, or if null all the database gives it
-  // (Store::HeadLegs; the intent of the change is recorded first).
+  // (Store::HeadLegs; the intent of the change is recorded first). Once
+  // the agent answered, the legs it created are recorded so (a failure to
+  // record fails the grant): nothing assembles a leg before that. An
+  // ENOENT answer is looked into (listExports): legs granted as existing
+  // that the agent lacks are replaced (Store::ReplaceLostLegs), and
+  // *replaced (if given) is set; the grant still fails.
   Status Grant(const HeadAgentInfo& head, int64_t pdsk_id, const std::string& url, const std::string& opid,
-               const std::vector<LegGrant>* legs = nullptr);
+               const std::vector<LegGrant>* legs = nullptr, bool* replaced = nullptr);
   // A fence starts: from now until EndFence no grant goes out to the head,
   // and BeginFence returns only once the grants already in flight to it
   // have returned (each is bounded by its timeout), so nothing it revokes
@@ -91,10 +96,14 @@ class Attacher {
   // The distinct disks under a volume's legs, in leg order; live_only
   // skips legs on failed or offline disks (missing members need no access).
   static std::vector<Disk> DisksOf(const VolumeLayout& layout, bool live_only);
+  Status AttachOnce(const VolumeRef& ref, int64_t hsvr_id, bool rebuild_only, bool* replaced);
   // allowInitiator for the head on each disk, in order, up to the first
   // failure (the step's errno, reworded); tried: the disks the request may
-  // have reached (for an undo).
-  Status Allow(const HeadAgentInfo& head, const Op& op, const std::vector<Disk>& disks, std::vector<Disk>* tried);
+  // have reached (for an undo); replaced: as Grant's.
+  Status Allow(const HeadAgentInfo& head, const Op& op, const std::vector<Disk>& disks, std::vector<Disk>* tried,
+               bool* replaced = nullptr);
+  // After an ENOENT grant on pdsk_id: see Grant.
+  void ReplaceLost(int64_t pdsk_id, const std::string& url, const std::vector<LegGrant>& legs, bool* replaced);
   Status UndoAttach(const AttachPlan& plan, const Op& op, const std::vector<Disk>& tried, bool head_tried,
                     const Status& failure);
   // Revokes the head's initiator on each disk where it needs no leg once

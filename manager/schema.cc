@@ -202,6 +202,17 @@ CREATE TABLE doomed_leg(
   PRIMARY KEY(pdsk_id, offset_mib)) WITHOUT ROWID;
 INSERT INTO setting(key, value) VALUES ('overcommit', '1.0');
 )SQL",
+    // 7 -> 8: a leg is `created` once a storage agent answered a grant
+    // carrying it (its thin device exists). Heads are handed only legs
+    // granted before, so a leg never created holds nothing: it is never
+    // INSYNC beside one that may hold data (Store::SettleWrittenLegs).
+    // Before, legs were not told apart: every leg that may have been
+    // handed out counts as created (a missing one is then replaced).
+    R"SQL(
+ALTER TABLE chunk ADD COLUMN created INTEGER NOT NULL DEFAULT 0;
+UPDATE chunk SET created = 1 WHERE status = 2
+  OR (status = 1 AND mirror_id IN (SELECT id FROM mirror WHERE written = 1));
+)SQL",
 };
 
 constexpr int kNumMigrations = sizeof(kMigrations) / sizeof(kMigrations[0]);

@@ -96,7 +96,8 @@ class Store {
   // (BOUND or ERROR) + UNBINDING. A head without an agent gets the 3.0
   // behaviour inside Begin* (plan->agent false, nothing left to do).
   Status BeginAttach(const VolumeRef& ref, int64_t hsvr_id, bool rebuild_only, AttachPlan* plan);
-  // BOUND, no event; the plan's legs that were ALLOCATED become INSYNC.
+  // BOUND, no event; the plan's legs that were ALLOCATED become INSYNC if
+  // created, and those never created SPARE beside them (SettleWrittenLegs).
   // EAGAIN if the intent vanished meanwhile (the head was reported failed).
   Status FinishAttach(const AttachPlan& plan, const std::string& device);
   // Removes the intent; an error event says which step failed and why.
@@ -123,6 +124,15 @@ class Store {
   // (or in transition on) hsvr_id, except lvol_id's (0: none), and the old
   // legs held for it. A disk not listed needs no ACL for it.
   Status HeadLegs(int64_t hsvr_id, int64_t lvol_id, std::map<int64_t, std::vector<LegGrant>>* by_pdsk);
+  // A storage agent answered a grant carrying these legs: their thin
+  // devices exist (chunk.created). One transaction; legs that are no
+  // chunk (held ones) are skipped.
+  Status MarkLegsCreated(const std::vector<LegGrant>& legs);
+  // The agent of pdsk_id lacks the thin devices of these legs, granted as
+  // existing (INSYNC and created). Each is replaced (manager/store_failures.cc)
+  // if another leg of its mirror is in sync, else kept with an error event
+  // (it may be the only copy). One transaction; *replaced counts them.
+  Status ReplaceLostLegs(int64_t pdsk_id, const std::vector<int64_t>& chunks, int* replaced);
   // Growing a volume (manager/attacher.h drives the agents). BeginResize
   // checks (EINVAL shrink or snapshot, ENOTSUP snapshots, EBUSY in
   // transition or ERROR) and in one transaction places new mirrors over
@@ -339,8 +349,8 @@ class Store {
   // Mirrors of lvol_id from index from_idx on are handed to a head.
   Status MarkWritten(int64_t lvol_id, int64_t from_idx);
   // Gives the ALLOCATED legs of lvol_id's written mirrors (every volume's
-  // if 0) a status a head never builds nosync: INSYNC where no leg is in
-  // sync (they were built together), else SPARE, queued for rebuild.
+  // if 0) a status a head never builds nosync, and takes a leg never
+  // created out of sync where a sibling may hold data: see store_held.cc.
   Status SettleWrittenLegs(int64_t lvol_id);
 
   DbLock lock_;  // before db_: released after the database is closed

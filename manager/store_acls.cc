@@ -9,12 +9,16 @@ namespace vastsky {
 // transition there (an attach, detach, grow or rebuild may have granted
 // them by now), and the old legs held for it (it may still have them
 // assembled; created if missing: its data no longer counts, and a device
-// it never had must not make every later grant there fail). hsvr 0: every head; except: a volume (and its snapshots)
-// not counted; ssvr 0: every server's disks.
+// it never had must not make every later grant there fail). A leg is
+// created if missing unless it is INSYNC and known to exist: a lost thin
+// device of a leg holding data must show (ENOENT), never come back blank;
+// an INSYNC leg never created (3.0's state-only attach) holds nothing.
+// hsvr 0: every head; except: a volume (and its snapshots) not counted;
+// ssvr 0: every server's disks.
 Status Store::EachGrantedLeg(int64_t hsvr_id, int64_t except_lvol, int64_t ssvr_id,
                              const std::function<void(int64_t hsvr, int64_t pdsk, const LegGrant&)>& fn) {
   Stmt q(db_,
-         "SELECT a.hsvr_id, c.pdsk_id, c.id, c.thin_id, c.length_mib, c.status != 2 FROM attachment a "
+         "SELECT a.hsvr_id, c.pdsk_id, c.id, c.thin_id, c.length_mib, c.status != 2 OR c.created = 0 FROM attachment a "
          "JOIN mirror m ON m.lvol_id = a.lvol_id JOIN chunk c ON c.mirror_id = m.id JOIN pdsk p ON p.id = c.pdsk_id "
          "WHERE (?1 = 0 OR a.hsvr_id = ?1) AND (?3 = 0 OR p.ssvr_id = ?3) AND a.lvol_id != ?2 "
          "AND a.lvol_id NOT IN (SELECT id FROM lvol WHERE origin_id = ?2) "

@@ -168,14 +168,17 @@ Status Store::FinishAttach(const AttachPlan& plan, const std::string& device) {
       return Status::Error(EAGAIN, "the attachment of " + Quote(vol.name) + " to " + Hsvr(plan.head.id) +
                                        " was cleared while the agents worked (head reported failed?)");
     // Only the legs the head just built: a leg replaced meanwhile is new
-    // and still has to be synced.
-    Stmt sync(db_, "UPDATE chunk SET status = 2 WHERE id = ?1 AND status = 1");
+    // and still has to be synced, and one on a disk this attach could not
+    // reach was missing there (its thin device was created before, if
+    // at all: it holds nothing of what the head writes now).
+    Stmt sync(db_, "UPDATE chunk SET status = 2 WHERE id = ?1 AND status = 1 AND created = 1");
     std::set<int64_t> built;
     for (const MirrorInfo& m : plan.layout.mirrors)
       for (const ChunkInfo& c : m.chunks) {
         built.insert(c.id);
-        if (c.status == kAllocated) VS_RETURN_IF_ERROR(sync.Bind(1, c.id).Run());
+        if (c.status == kAllocated && c.reachable) VS_RETURN_IF_ERROR(sync.Bind(1, c.id).Run());
       }
+    VS_RETURN_IF_ERROR(SettleWrittenLegs(vol.id));
     // The head has exactly the planned legs: an older leg held for it is gone.
     HeldFilter held;
     held.hsvr_id = plan.head.id;
@@ -196,11 +199,17 @@ Status Store::AbortAttach(const AttachPlan& plan, const std::string& why, bool h
     // Nothing was written through this attach. A mirror that got a SPARE
     // replacement meanwhile stays written: its legs are settled in sync
     // at the next attach and the replacement rebuilt from them.
+    // Its legs count as never created again, so that once handed out they
+    // are in sync only if granted then (SettleWrittenLegs).
     Stmt unwritten(db_,
                    "UPDATE mirror SET written = 0 WHERE id = ?1 AND NOT EXISTS "
                    "(SELECT 1 FROM chunk WHERE mirror_id = ?1 AND status != 1)");
-    for (const MirrorInfo& m : plan.layout.mirrors)
-      if (!m.written) VS_RETURN_IF_ERROR(unwritten.Bind(1, m.id).Run());
+    Stmt fresh(db_, "UPDATE chunk SET created = 0 WHERE mirror_id = ?1");
+    for (const MirrorInfo& m : plan.layout.mirrors) {
+      if (m.written) continue;
+      VS_RETURN_IF_ERROR(unwritten.Bind(1, m.id).Run());
+      if (db_.changes() == 1) VS_RETURN_IF_ERROR(fresh.Bind(1, m.id).Run());
+    }
     return AddEvent("error", "attach", "lvol", vol.id,
                     "attaching " + Quote(vol.name) + " to hsvr " + std::to_string(plan.head.id) +
                         " failed and was undone: " + why);

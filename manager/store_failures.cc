@@ -141,6 +141,39 @@ Status Store::ReplaceDeadLeg(int64_t chunk_id, int64_t hsvr_id) {
   });
 }
 
+Status Store::ReplaceLostLegs(int64_t pdsk_id, const std::vector<int64_t>& chunks, int* replaced) {
+  int count = 0;
+  Status st = Mutate([&](Change* change) {
+    // Only legs still there and granted as existing: the grant that found
+    // them missing may be older than a replacement since.
+    Stmt q(db_, "SELECT mirror_id FROM chunk WHERE id = ?1 AND pdsk_id = ?2 AND status = 2 AND created = 1");
+    std::vector<int64_t> lost;
+    for (int64_t chunk : chunks) {
+      q.Bind(1, chunk).Bind(2, pdsk_id);
+      const bool found = q.Step();
+      const int64_t mirror_id = found ? q.Int(0) : 0;
+      VS_RETURN_IF_ERROR(q.status());
+      q.Reset();
+      if (!found) continue;
+      std::vector<int64_t> sources;
+      VS_RETURN_IF_ERROR(SourceDisks(mirror_id, chunk, &sources));
+      const std::string what = FormatId("dext", chunk) + "'s thin device is missing on " + FormatId("pdsk", pdsk_id);
+      if (sources.empty()) {
+        VS_RETURN_IF_ERROR(AddEvent("error", "lost", "dext", chunk,
+                                    what + " and no other leg of " + FormatId("mirr", mirror_id) +
+                                        " is in sync: it may be the only copy, kept; restore the disk's pool"));
+        continue;
+      }
+      VS_RETURN_IF_ERROR(AddEvent("warning", "lost", "dext", chunk, what + ": replaced, rebuilt from another leg"));
+      lost.push_back(chunk);
+    }
+    count = static_cast<int>(lost.size());
+    return ReplaceChunks(lost, change);
+  });
+  *replaced = st.ok() ? count : 0;
+  return st;
+}
+
 Status Store::ReplaceChunksOn(const char* where_sql, int64_t id, Change* change) {
   std::vector<int64_t> chunks;
   // SPARE legs move too: a leg waiting for rebuild on a dead disk must be

@@ -12,6 +12,7 @@
 // before any agent is called) is `written`: its legs are never given out
 // ALLOCATED again, since a head builds an all-ALLOCATED mirror nosync.
 #include <cerrno>
+#include <map>
 
 #include "lib/ids.h"
 #include "manager/store.h"
@@ -173,24 +174,58 @@ Status Store::MarkWritten(int64_t lvol_id, int64_t from_idx) {
 }
 
 Status Store::SettleWrittenLegs(int64_t lvol_id) {
-  // Legs built together hold the same data: in sync with each other. A
-  // leg never built beside an in-sync one holds nothing yet: rebuilt.
+  // Which legs of a written mirror may hold data. Status alone cannot say:
+  // an attach skips a leg whose disk it cannot reach (missing on the head)
+  // and a manager may stop between grants, so a leg of a written mirror
+  // may have no thin device at all; INSYNC would make every grant say it
+  // exists (ENOENT ever after) and assemble a blank leg beside the data.
+  // A head is handed a leg only once its storage agent answered a grant
+  // carrying it, recorded first (chunk.created, Attacher::Grant): a leg
+  // never created was never assembled and holds nothing. Per mirror:
+  // - a created leg in sync may hold data: every unsettled leg (ALLOCATED,
+  //   or INSYNC never created) becomes SPARE, rebuilt from it;
+  // - else the created ALLOCATED legs were built together (in sync with
+  //   each other) and those never created beside them are rebuilt;
+  // - else no leg was ever created, nothing was written: they are in sync
+  //   as they are, all blank, each created by its next grant.
   Stmt q(db_,
-         "SELECT c.id, c.mirror_id, EXISTS(SELECT 1 FROM chunk i WHERE i.mirror_id = c.mirror_id AND i.status = 2) "
-         "FROM chunk c JOIN mirror m ON m.id = c.mirror_id "
-         "WHERE c.status = 1 AND m.written = 1 AND (?1 = 0 OR m.lvol_id = ?1)");
+         "SELECT c.mirror_id, c.id, c.status, c.created FROM chunk c JOIN mirror m ON m.id = c.mirror_id "
+         "WHERE m.written = 1 AND (?1 = 0 OR m.lvol_id = ?1) AND EXISTS (SELECT 1 FROM chunk u WHERE "
+         "u.mirror_id = c.mirror_id AND (u.status = 1 OR (u.status = 2 AND u.created = 0))) ORDER BY c.mirror_id");
   q.Bind(1, lvol_id);
-  std::vector<std::pair<int64_t, int64_t>> insync, spare;  // chunk, mirror
-  while (q.Step()) (q.Int(2) ? spare : insync).emplace_back(q.Int(0), q.Int(1));
+  struct Leg {
+    int64_t id;
+    int status;
+    bool created;
+  };
+  std::map<int64_t, std::vector<Leg>> mirrors;
+  while (q.Step()) mirrors[q.Int(0)].push_back(Leg{q.Int(1), static_cast<int>(q.Int(2)), q.Int(3) != 0});
   VS_RETURN_IF_ERROR(q.status());
   Stmt up(db_, "UPDATE chunk SET status = ?2 WHERE id = ?1");
   Stmt rb(db_, "INSERT OR IGNORE INTO rebuild(mirror_id, chunk_id, state, ctime) VALUES (?1, ?2, 0, ?3)");
-  for (const auto& c : insync) VS_RETURN_IF_ERROR(up.Bind(1, c.first).Bind(2, int{kInsync}).Run());
-  for (const auto& c : spare) {
-    VS_RETURN_IF_ERROR(up.Bind(1, c.first).Bind(2, int{kSpare}).Run());
-    VS_RETURN_IF_ERROR(rb.Bind(1, c.second).Bind(2, c.first).Bind(3, NowIso8601()).Run());
+  for (const auto& m : mirrors) {
+    bool holds = false, built = false;
+    for (const Leg& l : m.second) {
+      holds |= l.created && l.status == kInsync;
+      built |= l.created && l.status == kAllocated;
+    }
+    for (const Leg& l : m.second) {
+      if (l.status == kSpare || (l.status == kInsync && l.created)) continue;
+      const int to = holds || (built && !l.created) ? kSpare : kInsync;
+      if (to == l.status) continue;
+      VS_RETURN_IF_ERROR(up.Bind(1, l.id).Bind(2, to).Run());
+      if (to == kSpare) VS_RETURN_IF_ERROR(rb.Bind(1, m.first).Bind(2, l.id).Bind(3, NowIso8601()).Run());
+    }
   }
   return Status::OK();
+}
+
+Status Store::MarkLegsCreated(const std::vector<LegGrant>& legs) {
+  return Mutate([&](Change*) {
+    Stmt up(db_, "UPDATE chunk SET created = 1 WHERE id = ?1 AND created = 0");
+    for (const LegGrant& l : legs) VS_RETURN_IF_ERROR(up.Bind(1, l.chunk_id).Run());
+    return Status::OK();
+  });
 }
 
 }  // namespace vastsky

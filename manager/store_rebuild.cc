@@ -87,7 +87,8 @@ Status Store::StartRebuild(int64_t mirror_id, int64_t source_pdsk, RebuildPlan* 
 
 Status Store::FinishRebuild(int64_t mirror_id, const std::vector<int64_t>& chunks) {
   return Mutate([&](Change* change) {
-    Stmt sync(db_, "UPDATE chunk SET status = 2 WHERE id = ?1 AND status = 3");
+    // The head rebuilt it: its thin device exists.
+    Stmt sync(db_, "UPDATE chunk SET status = 2, created = 1 WHERE id = ?1 AND status = 3");
     Stmt del(db_, "DELETE FROM rebuild WHERE chunk_id = ?1 AND state = 1 RETURNING retire_chunk");
     Stmt retired(db_, "DELETE FROM chunk WHERE id = ?1 RETURNING pdsk_id, offset_mib, length_mib, thin_id");
     int64_t done = 0, gone = 0;

@@ -83,12 +83,14 @@ Status Store::FinishResize(const ResizePlan& plan) {
     // failed); the grow stands either way, the mirrors are recorded.
     Stmt up(db_, "UPDATE attachment SET event = 0 WHERE lvol_id = ?1 AND event = 3");
     VS_RETURN_IF_ERROR(up.Bind(1, vol.id).Run());
-    // Only the legs the head just built: one replaced meanwhile is SPARE.
-    Stmt sync(db_, "UPDATE chunk SET status = 2 WHERE id = ?1 AND status = 1");
+    // Only the legs the head just built (as FinishAttach): one replaced
+    // meanwhile is SPARE, one it could not reach is rebuilt.
+    Stmt sync(db_, "UPDATE chunk SET status = 2 WHERE id = ?1 AND status = 1 AND created = 1");
     for (const MirrorInfo& m : plan.layout.mirrors)
       if (m.offset_gib >= plan.old_capacity_gib)
         for (const ChunkInfo& c : m.chunks)
-          if (c.status == kAllocated) VS_RETURN_IF_ERROR(sync.Bind(1, c.id).Run());
+          if (c.status == kAllocated && c.reachable) VS_RETURN_IF_ERROR(sync.Bind(1, c.id).Run());
+    VS_RETURN_IF_ERROR(SettleWrittenLegs(vol.id));
     return AddEvent("info", "resize", "lvol", vol.id,
                     Quote(vol.name) + " grown from " + Gib(plan.old_capacity_gib) + " to " + Gib(vol.capacity_gib) +
                         " on hsvr " + std::to_string(plan.head.id));

@@ -101,7 +101,12 @@ int Exports::FreeLun(int64_t pdsk_id) const {
 Status Exports::AddLeg(int64_t pdsk_id, const Leg& leg) {
   std::string device;
   Status st = devices_->Provide(pdsk_id, leg.thin_id, leg.size_mib, leg.create, &device);
+  // A recorded leg whose thin device is gone keeps its record (its LUN
+  // number stays taken) but is no longer listed: that is how the manager
+  // tells which leg of an ENOENT grant is lost.
+  if (st.code() == ENOENT && !leg.create) absent_.insert({pdsk_id, leg.chunk_id});
   if (!st.ok()) return Status::Error(st.code(), LegName(pdsk_id, leg) + ": " + st.message());
+  absent_.erase({pdsk_id, leg.chunk_id});
   // Recorded once the thin device exists, so a reboot provides it again,
   // and with its LUN number before the LUN exists, so no crash can leave a
   // LUN whose number is not on disk.
@@ -257,7 +262,8 @@ Status Exports::List(std::vector<ExportInfo>* out) {
     e.pdsk_id = d.first;
     e.iqn = DiskIqn(d.first);
     e.device = d.second;
-    for (const auto& l : legs_[d.first]) e.legs.push_back(l.second);
+    for (const auto& l : legs_[d.first])
+      if (!absent_.count({d.first, l.first})) e.legs.push_back(l.second);
     auto it = by_iqn.find(e.iqn);
     // The kernel's view, not ours: an ACL or a map lost there shows as missing.
     if (it != by_iqn.end())

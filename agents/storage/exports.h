@@ -17,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -81,6 +82,9 @@ class Exports {
   // the maps persisted without it, its thin device deleted, then it is
   // forgotten. Absent is fine; ENOENT if pdsk_id is not exported here.
   Status DeleteLegs(int64_t pdsk_id, const std::vector<Leg>& legs);
+  // Every exported disk; its legs are the recorded ones less those whose
+  // thin device was found missing (ENOENT at Export, or in an Allow
+  // without `create`) and not provided since.
   Status List(std::vector<ExportInfo>* out);
 
  private:
@@ -106,6 +110,7 @@ class Exports {
   std::map<int64_t, std::string> disks_;  // pdsk id -> disk device, exported now
   std::map<int64_t, std::map<std::string, Acl>> acls_;
   std::map<int64_t, std::map<int64_t, Leg>> legs_;  // pdsk -> chunk -> leg
+  std::set<std::pair<int64_t, int64_t>> absent_;     // (pdsk, chunk): recorded, thin device missing
 };
 
 }  // namespace vastsky

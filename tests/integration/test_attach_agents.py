@@ -400,6 +400,21 @@ class WithHeadAgent(Base):
         self.assertEqual(self.api.detachLogicalVolume(req(lvolname=name)), 0)
         self.assertEqual(self.api.deleteLogicalVolume(req(lvolid=v)), 0)
 
+    def test_1_state_only_attach_leaves_legs_to_create(self):
+        # API.md, "Thin legs": a grant's legs have `create` "unless the leg
+        # is INSYNC and was created"; 3.0's state-only attach creates
+        # nothing. Before, the storage agents answered ENOENT for ever.
+        plain = self.api.registerHeadServer(req(ip_data=["127.0.6.9"]))
+        v, _ = self.create()
+        self.assertEqual(self.api.attachLogicalVolume(req(lvolid=v, hsvrid=plain)), 0)
+        self.assertEqual({leg["mirror_status"] for leg in legs_of(self.api.showLogicalVolume(req(lvolid=v)))},
+                         {INSYNC})
+        self.assertEqual(self.api.detachLogicalVolume(req(lvolid=v)), 0)
+        self.assertEqual(self.api.attachLogicalVolume(req(lvolid=v, hsvrid=self.h)), 0)
+        self.assertIn(v, self.head_volumes())
+        self.assertEqual(self.api.detachLogicalVolume(req(lvolid=v)), 0)
+        self.assertEqual(self.api.deleteLogicalVolume(req(lvolid=v)), 0)
+
     def test_2_refused_login_is_undone(self):
         v, _ = self.create()
         tree = self.api.showLogicalVolume(req(lvolid=v))

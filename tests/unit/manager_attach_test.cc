@@ -241,14 +241,19 @@ class ManagerAttachTest : public CppUnit::TestFixture {
   }
 
   // API.md: a grant carries "the head's legs on that disk (volumes attached
-  // or in transition there), create unless INSYNC".
+  // or in transition there), with `create` unless the leg is INSYNC and
+  // was created".
   void HeadLegsOfOtherVolumes() {
     Cluster(4);
     const int64_t h = Head("127.2.0.1"), a = Volume("a", 4), b = Volume("b", 4), c = Volume("c", 4);
     for (int64_t v : {a, b}) {
       AttachPlan plan;
       CPPUNIT_ASSERT(store_->BeginAttach(VolumeRef{v, ""}, h, false, &plan).ok());
-      if (v == a) CPPUNIT_ASSERT(store_->FinishAttach(plan, "/dev/x").ok());  // b stays BINDING
+      if (v != a) continue;  // b stays BINDING
+      std::vector<LegGrant> granted;  // as the attacher's grants record them
+      for (const ChunkInfo& ch : plan.layout.mirrors.at(0).chunks) granted.push_back(LegGrant{ch.id, ch.thin_id, 0, true});
+      CPPUNIT_ASSERT(store_->MarkLegsCreated(granted).ok());
+      CPPUNIT_ASSERT(store_->FinishAttach(plan, "/dev/x").ok());
     }
     auto disks = [this](int64_t v) {
       VolumeLayout l;

@@ -132,6 +132,7 @@ class StorageExportsTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(ChunkWithAnotherThinIdIsRefused);
   CPPUNIT_TEST(RebootBringsBackLegsAndMaps);
   CPPUNIT_TEST(RebootLeavesOutALegWhoseDeviceIsGone);
+  CPPUNIT_TEST(LegWhoseDeviceIsGoneIsNotListed);
   CPPUNIT_TEST(DeleteLegsUnmapsEverywhereAndFrees);
   CPPUNIT_TEST(LunNumbersSurviveARebootAfterAMiddleLegIsDeleted);
   CPPUNIT_TEST(AclMapsALegAtItsTargetNumber);
@@ -255,6 +256,24 @@ class StorageExportsTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(after->Export(7, dir + "/disk").ok());
     CPPUNIT_ASSERT((Mapped(after.get(), 7, kHeadA) == std::set<int64_t>{2}));
     CPPUNIT_ASSERT(!devices->thins.count({7, 1}));  // never created again
+    // PROTOCOL.md listExports: "legs ... less those whose thin device it
+    // found missing": the manager tells the lost leg of an ENOENT grant so.
+    CPPUNIT_ASSERT((Legs(after.get(), 7) == std::set<int64_t>{2}));
+    CPPUNIT_ASSERT_EQUAL(ENOENT, after->Allow(7, kAccessA, {OldLeg(1, 1), OldLeg(2, 2)}).code());
+    CPPUNIT_ASSERT((Legs(after.get(), 7) == std::set<int64_t>{2}));
+    CPPUNIT_ASSERT(after->Allow(7, kAccessA, {NewLeg(1, 1), OldLeg(2, 2)}).ok());
+    CPPUNIT_ASSERT((Legs(after.get(), 7) == std::set<int64_t>{1, 2}));
+    std::filesystem::remove_all(dir);
+  }
+
+  // The same for a leg whose device goes while the agent runs.
+  void LegWhoseDeviceIsGoneIsNotListed() {
+    const std::string dir = TempDir();
+    auto devices = std::make_shared<FakeLegDevices>();
+    std::unique_ptr<Exports> e = Granted(dir, "kernel-1", devices, {NewLeg(1, 1), NewLeg(2, 2)}, {});
+    devices->thins.erase({7, 2});
+    CPPUNIT_ASSERT_EQUAL(ENOENT, e->Allow(7, kAccessA, {OldLeg(1, 1), OldLeg(2, 2)}).code());
+    CPPUNIT_ASSERT((Legs(e.get(), 7) == std::set<int64_t>{1}));
     std::filesystem::remove_all(dir);
   }
 

@@ -232,6 +232,10 @@ class StoreFaultsTest : public CppUnit::TestFixture {
     Walk("DetachLogicalVolume", [&] { return store_->DetachLogicalVolume(VolumeRef{b, ""}); });
     AttachPlan attach;
     Walk("BeginAttach", [&] { return store_->BeginAttach(VolumeRef{a, ""}, head, false, &attach); });
+    std::vector<LegGrant> granted;
+    for (const MirrorInfo& m : attach.layout.mirrors)
+      for (const ChunkInfo& l : m.chunks) granted.push_back(LegGrant{l.id, l.thin_id, kMetaMib + l.length_mib, true});
+    Walk("MarkLegsCreated", [&] { return store_->MarkLegsCreated(granted); });
     Walk("FinishAttach", [&] { return store_->FinishAttach(attach, "/dev/vastsky/a"); });
     Walk("BeginAttach", [&] { return store_->BeginAttach(VolumeRef{c, ""}, head, false, &attach); });
     Walk("AbortAttach", [&] { return store_->AbortAttach(attach, "EIO from the head"); });
@@ -292,6 +296,12 @@ class StoreFaultsTest : public CppUnit::TestFixture {
     Walk("ConfirmLegs", [&] { return store_->ConfirmLegs(head, a, 0, legs_now); });
     Walk("NoteClusterEvent", [&] { return store_->NoteClusterEvent("error", "isolation", "4 of 9 silent"); });
     ForgetDoomed();
+    const ChunkInfo lost = Layout(a).mirrors.at(1).chunks.at(1);
+    CPPUNIT_ASSERT_EQUAL(int{kInsync}, lost.status);
+    int replaced = 0;
+    Walk("ReplaceLostLegs", [&] { return store_->ReplaceLostLegs(lost.pdsk_id, {lost.id}, &replaced); });
+    CPPUNIT_ASSERT_EQUAL(1, replaced);
+    RebuildAll();
 
     // A detached volume with a leg to rebuild: attached for the rebuild
     // only, then adopted by a user's attach.

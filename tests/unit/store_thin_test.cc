@@ -23,6 +23,7 @@ class StoreThinTest : public StoreFixture {
   CPPUNIT_TEST_SUITE(StoreThinTest);
   CPPUNIT_TEST(SliceLayoutDatabaseIsRefused);
   CPPUNIT_TEST(ClusterIdIsMadeOnce);
+  CPPUNIT_TEST(UpgradeCountsHandedLegsCreated);
   CPPUNIT_TEST(ThinIdsPerDiskNeverReused);
   CPPUNIT_TEST(ThinIdSpaceRunsOut);
   CPPUNIT_TEST(RegistrationByLabel);
@@ -70,6 +71,37 @@ class StoreThinTest : public StoreFixture {
     CPPUNIT_ASSERT_EQUAL(EPROTO, Store::Audit(old.path, &problems).code());
     store_ = new Store;
     CPPUNIT_ASSERT(store_->Open(tmp_->path, Store::Options()).ok());
+  }
+
+  // manager/schema.cc 7 -> 8: "every leg that may have been handed out
+  // counts as created": INSYNC legs, and ALLOCATED ones of written mirrors.
+  void UpgradeCountsHandedLegsCreated() {
+    Cluster(2);
+    int64_t a, b;
+    CPPUNIT_ASSERT(store_->CreateLogicalVolume("a", 8, 2, &a).ok());  // two mirrors
+    CPPUNIT_ASSERT(store_->CreateLogicalVolume("b", 4, 2, &b).ok());
+    delete store_;
+    store_ = nullptr;
+    {
+      Db db;
+      CPPUNIT_ASSERT(db.Open(tmp_->path).ok());
+      const std::string ids = "(SELECT id FROM mirror WHERE lvol_id = " + std::to_string(a);
+      CPPUNIT_ASSERT(db.Exec("ALTER TABLE chunk DROP COLUMN created; PRAGMA user_version = 7; "
+                             "UPDATE mirror SET written = 1 WHERE lvol_id = " + std::to_string(a) + "; "
+                             "UPDATE chunk SET status = 2 WHERE mirror_id IN " + ids + " AND idx = 0); "
+                             "UPDATE chunk SET status = 3 WHERE slot = 1 AND mirror_id IN " + ids + " AND idx = 1)")
+                         .ok());
+    }
+    store_ = new Store;
+    CPPUNIT_ASSERT(store_->Open(tmp_->path, Store::Options()).ok());
+    Db db;
+    CPPUNIT_ASSERT(db.Open(tmp_->path, true).ok());
+    Stmt q(db, "SELECT m.lvol_id, c.status, c.created FROM chunk c JOIN mirror m ON m.id = c.mirror_id");
+    std::multiset<std::string> rows;
+    while (q.Step()) rows.insert(std::to_string(q.Int(0) == a) + std::to_string(q.Int(1)) + std::to_string(q.Int(2)));
+    CPPUNIT_ASSERT(q.status().ok());
+    // a: two INSYNC legs, an ALLOCATED and a SPARE one; b: unwritten.
+    CPPUNIT_ASSERT(rows == std::multiset<std::string>({"121", "121", "111", "130", "010", "010"}));
   }
 
   void ClusterIdIsMadeOnce() {
