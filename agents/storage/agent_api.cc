@@ -4,6 +4,7 @@
 #include <set>
 
 #include "agents/common/op_once.h"
+#include "agents/storage/pool_legs.h"
 #include "lib/ids.h"
 #include "lib/log.h"
 #include "lib/rpc_values.h"
@@ -145,6 +146,24 @@ void AddStorageAgentMethods(Exports* exports, ThinPools* pools, OpJournal* journ
     std::vector<xmlrpc_c::value> out;
     for (const ExportInfo& e : list) out.push_back(ExportValue(e));
     *r = xmlrpc_c::value_array(out);
+    return Status::OK();
+  });
+  service->AddUnlocked("repairPool", [exports, pools, journal, service](const Params& p, xmlrpc_c::value* r) {
+    int64_t pdsk;
+    VS_RETURN_IF_ERROR(p.Id("pdskid", &pdsk));
+    auto locked = [service](const std::function<Status()>& f) { return service->Locked(f); };
+    Status st = RunOnceUnlocked(journal, locked, p, "repairPool", [&] {
+      VS_LOG_WARN("repairing the pool of %s: its legs' LUNs are withdrawn while thin_check runs",
+                  FormatId("pdsk", pdsk).c_str());
+      VS_RETURN_IF_ERROR(RepairPool(pdsk, pools, exports));
+      VS_LOG_INFO("the pool of %s is repaired and exported again", FormatId("pdsk", pdsk).c_str());
+      return Status::OK();
+    });
+    if (!st.ok()) {
+      VS_LOG_ERROR("repair of the pool of %s: %s", FormatId("pdsk", pdsk).c_str(), st.ToString().c_str());
+      return st;
+    }
+    *r = xmlrpc_c::value_int(0);
     return Status::OK();
   });
   // Read-only, no opid; unlocked: thin_dump may take seconds, and

@@ -81,6 +81,11 @@ class Exports {
   // the maps persisted without it, its thin device deleted, then it is
   // forgotten. Absent is fine; ENOENT if pdsk_id is not exported here.
   Status DeleteLegs(int64_t pdsk_id, const std::vector<Leg>& legs);
+  // Removes every leg LUN of the disk from its target (unmapped from every
+  // ACL first), so no head reaches its thin devices; the records (legs,
+  // ACLs and maps) stay, so Export(pdsk_id, *device) puts them back as a
+  // restart does. *device: the disk. ENOENT if it is not exported here.
+  Status Withdraw(int64_t pdsk_id, std::string* device);
   Status List(std::vector<ExportInfo>* out);
 
  private:
