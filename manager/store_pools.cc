@@ -32,6 +32,13 @@ std::string ThePool(int64_t pdsk_id, int64_t ssvr_id) {
   return "the thin pool of " + FormatId("pdsk", pdsk_id) + " on " + FormatId("ssvr", ssvr_id);
 }
 
+// The storage agent's name for the pool's metadata (agents/PROTOCOL.md, "Disk layout").
+std::string MetaDevice(int64_t pdsk_id) {
+  char buf[64];
+  snprintf(buf, sizeof buf, "/dev/mapper/vastsky-pool-%08llx-meta", static_cast<unsigned long long>(pdsk_id));
+  return buf;
+}
+
 std::string RepairCommand(int64_t pdsk_id) { return "`vastsky pdsk repair " + FormatId("pdsk", pdsk_id) + "`"; }
 
 // What an event says of a pool that reached a level: r's mode tells a
@@ -53,9 +60,12 @@ std::string RepairOutcome(int64_t pdsk_id, const Status& st) {
   if (st.ok())
     return " is repaired: thin_check passed, the pool and its legs' LUNs, ACLs and maps are back; heads take their "
            "legs back, and its next heartbeat (mode rw) lets new legs go there";
+  // The agent's words stay in its log (a fault carries only the errno).
   if (st.code() == EUCLEAN)
     return " stays down, its legs unexported: thin_check found its metadata damaged (" + st.message() +
-           "); once repaired by hand, run " + RepairCommand(pdsk_id) + " again (or restart the storage agent)";
+           "); repair it by hand as the storage agent's log says (thin_repair -i " + MetaDevice(pdsk_id) +
+           " -o <a spare device as large>, check it, copy it back), then run " + RepairCommand(pdsk_id) +
+           " again (or restart the storage agent)";
   if (Unknown(st))
     return ": the repair's outcome is unknown (" + st.message() + "); its legs' LUNs may be withdrawn and the pool "
            "down or still being checked: see its pool_mode in `vastsky pdsk list`, then run " +

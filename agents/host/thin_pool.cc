@@ -674,6 +674,19 @@ Status ThinPools::DeleteThin(int64_t pdsk_id, int64_t thin_id) {
   return st.code() == ENODATA ? Status::OK() : st;
 }
 
+namespace {
+// A pool that failed, is down or is being checked: its sizes as its label
+// gives them, nothing known used.
+PoolUsage FailedUsage(const PoolLabel& label) {
+  PoolUsage u;
+  u.data_mib = label.data_mib;
+  u.meta_kib = label.meta_mib * 1024;
+  u.mode = "fail";
+  u.needs_check = true;
+  return u;
+}
+}  // namespace
+
 Status ThinPools::Usage(int64_t pdsk_id, PoolUsage* out) {
   std::lock_guard<std::mutex> lock(mu_);
   return UsageLocked(pdsk_id, out);
@@ -681,12 +694,7 @@ Status ThinPools::Usage(int64_t pdsk_id, PoolUsage* out) {
 
 Status ThinPools::UsageLocked(int64_t pdsk_id, PoolUsage* out) {
   if (open_.count(pdsk_id) && (down_.count(pdsk_id) || repairing_.count(pdsk_id))) {
-    const PoolLabel& l = open_[pdsk_id];
-    *out = PoolUsage();
-    out->data_mib = l.data_mib;
-    out->meta_kib = l.meta_mib * 1024;
-    out->mode = "fail";
-    out->needs_check = true;
+    *out = FailedUsage(open_[pdsk_id]);
     return Status::OK();
   }
   std::string pool;
@@ -702,9 +710,7 @@ Status ThinPools::UsageLocked(int64_t pdsk_id, PoolUsage* out) {
   char slash1 = 0, slash2 = 0;
   if (!(in >> transaction >> used_meta >> slash1 >> meta >> used_data >> slash2 >> data >> root >> mode) ||
       slash1 != '/' || slash2 != '/') {
-    *out = PoolUsage();
-    out->mode = "fail";
-    out->needs_check = true;
+    *out = FailedUsage(open_[pdsk_id]);
     return Status::OK();
   }
   std::string discard, policy, needs_check;

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstdint>
 #include <string>
 #include <thread>
@@ -94,7 +95,10 @@ class ManagerPoolRepairTest : public RecoveryFixture {
     CPPUNIT_ASSERT_EQUAL(std::string("error"), ev[0].level);
     CPPUNIT_ASSERT(Has(ev[0].message, "the thin pool of " + FormatId("pdsk", pdsks_[0])));
     CPPUNIT_ASSERT(Has(ev[0].message, "stays down"));
-    CPPUNIT_ASSERT(Has(ev[0].message, "thin_repair -i /dev/x"));
+    char meta[64];
+    snprintf(meta, sizeof meta, "thin_repair -i /dev/mapper/vastsky-pool-%08llx-meta",
+             static_cast<unsigned long long>(pdsks_[0]));
+    CPPUNIT_ASSERT(Has(ev[0].message, meta));
     CPPUNIT_ASSERT(Has(ev[0].message, "vastsky pdsk repair " + FormatId("pdsk", pdsks_[0])));
   }
 
