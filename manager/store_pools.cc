@@ -88,7 +88,8 @@ Status Store::PoolRepairAgent(int64_t pdsk_id, int64_t* ssvr_id, std::string* ur
   *url = q.Text(2);
   const std::string server = FormatId("ssvr", *ssvr_id) + ", the server of " + FormatId("pdsk", pdsk_id);
   if (prio == kOffline || prio == kFaulty || prio == kHalt)
-    return Status::Error(EHOSTDOWN, server + ", is " + PriorityName(prio) + ": its agent must run (and register) first");
+    return Status::Error(EHOSTDOWN,
+                         server + ", is " + PriorityName(prio) + ": its agent must run (and register) first");
   if (url->empty()) return Status::Error(EHOSTDOWN, server + ", has no agent: its pools are not VastSky's to repair");
   return Status::OK();
 }

@@ -520,7 +520,8 @@ Status ThinPools::CheckMetadata(const std::string& device, const PoolLabel& labe
 Status ThinPools::Open(const std::string& device, const PoolLabel& label) {
   std::lock_guard<std::mutex> lock(mu_);
   const std::string pool = PoolName(label.pdsk_id);
-  if (repairing_.count(label.pdsk_id)) return Status::Error(EBUSY, "the pool of " + FormatId("pdsk", label.pdsk_id) + " is being repaired");
+  if (repairing_.count(label.pdsk_id))
+    return Status::Error(EBUSY, "the pool of " + FormatId("pdsk", label.pdsk_id) + " is being repaired");
   DmInfo info;
   VS_RETURN_IF_ERROR(dm_->GetInfo(pool, &info));
   if (!info.exists) {

@@ -152,17 +152,13 @@ void AddStorageAgentMethods(Exports* exports, ThinPools* pools, OpJournal* journ
     int64_t pdsk;
     VS_RETURN_IF_ERROR(p.Id("pdskid", &pdsk));
     auto locked = [service](const std::function<Status()>& f) { return service->Locked(f); };
-    Status st = RunOnceUnlocked(journal, locked, p, "repairPool", [&] {
-      VS_LOG_WARN("repairing the pool of %s: its legs' LUNs are withdrawn while thin_check runs",
-                  FormatId("pdsk", pdsk).c_str());
-      VS_RETURN_IF_ERROR(RepairPool(pdsk, pools, exports));
-      VS_LOG_INFO("the pool of %s is repaired and exported again", FormatId("pdsk", pdsk).c_str());
-      return Status::OK();
-    });
-    if (!st.ok()) {
-      VS_LOG_ERROR("repair of the pool of %s: %s", FormatId("pdsk", pdsk).c_str(), st.ToString().c_str());
-      return st;
-    }
+    Status st = RunOnceUnlocked(journal, locked, p, "repairPool", [&] { return RepairPool(pdsk, pools, exports); });
+    // A refusal (nothing to repair, not here) is the service's to log; a
+    // failed repair leaves LUNs withdrawn: the admin's to act on.
+    const bool refused = st.code() == EBUSY || st.code() == ENOENT || st.code() == EINVAL;
+    if (!st.ok() && !refused)
+      VS_LOG_ERROR("repair of the pool of %s stopped: %s", FormatId("pdsk", pdsk).c_str(), st.ToString().c_str());
+    VS_RETURN_IF_ERROR(st);
     *r = xmlrpc_c::value_int(0);
     return Status::OK();
   });

@@ -265,7 +265,8 @@ class StorageAgentTest(AgentsCase):
         test's are): a canary ACL is revoked, or was never going to be."""
         p = agent.proxy()
         canary = "iqn.2024-01.org.example:canary"
-        self.assertEqual(p.allowInitiator(req(opid="canary-%f" % time.time(), pdskid=pdsk, initiator=canary, **CHAP)), 0)
+        self.assertEqual(p.allowInitiator(req(opid="canary-%f" % time.time(), pdskid=pdsk, initiator=canary,
+                                              **CHAP)), 0)
 
         def gone():
             return canary not in {e["pdskid"]: e for e in p.listExports(req())}[pdsk]["initiators"]

@@ -14,6 +14,7 @@
 #include "lib/ids.h"
 #include "manager/pool_repair.h"
 #include "tests/unit/recovery_fixture.h"
+#include "tests/unit/store_events.h"
 
 using namespace vastsky;
 
@@ -31,13 +32,7 @@ class ManagerPoolRepairTest : public RecoveryFixture {
 
   std::unique_ptr<PoolRepairs> repairs_;
 
-  std::vector<EventInfo> PoolEvents() {
-    std::vector<EventInfo> all, out;
-    CPPUNIT_ASSERT(store_->ListEvents(0, 1000, &all).ok());
-    for (const EventInfo& e : all)
-      if (e.type == "pool") out.push_back(e);
-    return out;
-  }
+  std::vector<EventInfo> PoolEvents() { return EventsOfType(store_.get(), "pool"); }
   int RepairCalls() {
     int n = 0;
     for (const std::string& c : agents_.Calls()) n += c.rfind("repairPool ", 0) == 0;
