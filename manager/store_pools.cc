@@ -70,8 +70,8 @@ std::string RepairOutcome(int64_t pdsk_id, const Status& st) {
     return ": the repair's outcome is unknown (" + st.message() + "); its legs' LUNs may be withdrawn and the pool "
            "down or still being checked: see its pool_mode in `vastsky pdsk list`, then run " +
            RepairCommand(pdsk_id) + " again";
-  return ": the repair failed (" + st.message() + "); the storage agent's log says where it stopped: fix that, "
-         "then run " + RepairCommand(pdsk_id) + " again";
+  return ": the repair failed (" + st.message() + "); the storage agent's log says where it stopped and what to "
+         "do next (often: fix that, then run " + RepairCommand(pdsk_id) + " again)";
 }
 
 }  // namespace

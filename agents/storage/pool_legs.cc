@@ -19,7 +19,11 @@ Status RepairPool(int64_t pdsk_id, ThinPools* pools, Exports* exports) {
                 FormatId("pdsk", pdsk_id).c_str());
     return exports->Withdraw(pdsk_id, &device);
   }));
-  VS_RETURN_IF_ERROR(exports->Export(pdsk_id, device));
+  Status st = exports->Export(pdsk_id, device);
+  // The pool is rw now: another repair would be refused, a restart exports it.
+  if (!st.ok())
+    return Status::Error(st.code(), "the pool of " + FormatId("pdsk", pdsk_id) + " is repaired, but exporting " +
+                                        device + " again failed (" + st.message() + "): restart the agent");
   VS_LOG_INFO("the pool of %s passed thin_check and is exported again", FormatId("pdsk", pdsk_id).c_str());
   return Status::OK();
 }
