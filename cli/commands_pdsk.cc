@@ -1,4 +1,4 @@
-// pdsk commands: list, drain, delete, and a disk's placement weight.
+// pdsk commands: list, drain, delete, repair, and a disk's placement weight.
 #include <cstdio>
 #include <iostream>
 
@@ -60,6 +60,16 @@ int PdskDrain(std::vector<std::string> args) {
                      kDisk, "drainPhysicalDisk", "drain");
 }
 
+int PdskRepair(std::vector<std::string> args) {
+  return RunOnObject(std::move(args),
+                     "Brings a disk's thin pool back after I/O errors (pool_mode ro or fail), once their cause "
+                     "is fixed: its storage agent withdraws the disk's LUNs, runs thin_check on the pool's "
+                     "metadata and, if it passes, exports the disk again as a restart does; heads take their "
+                     "legs back. Refused (busy) if the pool needs no repair. Damaged metadata leaves the pool "
+                     "down; the error and an event say how to repair it by hand.",
+                     kDisk, "repairPhysicalDisk", "repair");
+}
+
 int PdskSetWeight(std::vector<std::string> args) {
   return RunSetter(std::move(args),
                    "Sets how much a disk is favoured for new chunks: they go where used / "
@@ -79,6 +89,7 @@ void AddPdskCommands(std::vector<Command>* out) {
   out->push_back({"pdsk", "list", "[SSVR]", "list disks (of one storage server)", PdskList});
   out->push_back({"pdsk", "drain", "PDSK", "move every chunk off a disk before removing it", PdskDrain});
   out->push_back({"pdsk", "delete", "PDSK", "forget an offline or drained disk", PdskDelete});
+  out->push_back({"pdsk", "repair", "PDSK", "bring a disk's pool back after I/O errors (thin_check)", PdskRepair});
   out->push_back(
       {"pdsk", "set-weight", "PDSK WEIGHT", "set a disk's placement weight (0..1)", PdskSetWeight});
 }

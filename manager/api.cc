@@ -75,7 +75,8 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
     : store_(store),
       agents_(std::move(agents)),
       attacher_(store, [this](const std::function<Status()>& f) { return service_.Locked(f); }, &agents_, &agents_),
-      recovery_(store, &attacher_, [this](const std::function<Status()>& f) { return service_.Locked(f); }, recovery) {
+      recovery_(store, &attacher_, [this](const std::function<Status()>& f) { return service_.Locked(f); }, recovery),
+      repairs_(store, [this](const std::function<Status()>& f) { return service_.Locked(f); }, &agents_) {
   Store& s = *store_;
   Attacher& attacher = attacher_;
   const std::vector<std::pair<const char*, Handler>> methods = {
@@ -373,6 +374,15 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
         store_, [this](const std::function<Status()>& f) { return service_.Locked(f); }, &agents_, hsvr, chunk,
         &map));
     *r = RenderLegBlocks(map);
+    return Status::OK();
+  });
+  // An admin's repair of a disk's pool waits on its storage agent's
+  // thin_check (minutes): outside the lock.
+  service_.AddUnlocked("repairPhysicalDisk", [this](const Params& p, xmlrpc_c::value* r) {
+    int64_t id;
+    VS_RETURN_IF_ERROR(p.Id("pdskid", &id));
+    VS_RETURN_IF_ERROR(repairs_.Repair(id));
+    *r = Zero();
     return Status::OK();
   });
   service_.AddUnlocked("setRebuildRates", [&rec](const Params& p, xmlrpc_c::value* r) {

@@ -9,6 +9,7 @@
 
 #include "lib/rpc_service.h"
 #include "manager/attacher.h"
+#include "manager/pool_repair.h"
 #include "manager/recovery.h"
 #include "manager/store.h"
 
@@ -31,6 +32,7 @@ class Api {
   RpcAgentClients agents_;
   Attacher attacher_;
   Recovery recovery_;
+  PoolRepairs repairs_;
 };
 
 }  // namespace vastsky

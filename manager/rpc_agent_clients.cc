@@ -143,15 +143,22 @@ Status RpcAgentClients::ListExports(const std::string& url, std::vector<ExportAc
   return Status::OK();
 }
 
+namespace {
+// A method an older storage agent lacks is ENOTSUP, naming it.
+Status Supported(const Status& st, const std::string& url, const char* method) {
+  if (st.code() != xmlrpc_c::fault::CODE_NO_SUCH_METHOD) return st;
+  return Status::Error(ENOTSUP, url + ": the storage agent predates " + method + " (upgrade it)");
+}
+}  // namespace
+
 // Read-only: no opid, a quick call. Ranges are taken as sent (the caller
 // checks them); only their shape is this layer's.
 Status RpcAgentClients::LegMap(const std::string& url, int64_t pdsk_id, int64_t thin_id, LegBlocks* out) {
   xmlrpc_c::value r;
-  Status st = Call(options_, true, url, "legMap", {{"pdskid", IntValue(pdsk_id)}, {"thin_id", IntValue(thin_id)}}, &r);
   // Such an agent cannot map its legs: the head leaves the leg untrimmed.
-  if (st.code() == xmlrpc_c::fault::CODE_NO_SUCH_METHOD)
-    return Status::Error(ENOTSUP, url + ": the storage agent predates legMap (upgrade it)");
-  VS_RETURN_IF_ERROR(st);
+  VS_RETURN_IF_ERROR(Supported(
+      Call(options_, true, url, "legMap", {{"pdskid", IntValue(pdsk_id)}, {"thin_id", IntValue(thin_id)}}, &r), url,
+      "legMap"));
   const auto ranges = FindMember(r, "ranges");
   if (!ranges || ranges->type() != xmlrpc_c::value::TYPE_ARRAY)
     return Status::Error(EPROTO, url + ": legMap answered without a list of ranges");
@@ -163,6 +170,13 @@ Status RpcAgentClients::LegMap(const std::string& url, int64_t pdsk_id, int64_t 
     out->ranges.push_back(IntOf(v));
   }
   return Status::OK();
+}
+
+// thin_check may take minutes: the kernel-work timeout.
+Status RpcAgentClients::RepairPool(const std::string& url, const std::string& opid, int64_t pdsk_id) {
+  xmlrpc_c::value r;
+  return Supported(Call(options_, false, url, "repairPool", {{"opid", Str(opid)}, {"pdskid", IntValue(pdsk_id)}}, &r),
+                   url, "repairPool");
 }
 
 Status RpcAgentClients::AttachVolume(const std::string& url, const std::string& opid, const VolumeLayout& layout,

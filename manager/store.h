@@ -70,6 +70,15 @@ class Store {
   // it and its server, once per crossing, and an info event when it drops
   // back; a disk at or past nearfull takes no new legs.
   Status NotePools(int64_t ssvr_id, const std::vector<PoolReport>& pools);
+  // repairPhysicalDisk's agent: the disk's server and its agent's url.
+  // ENOENT no such disk; EHOSTDOWN its server is OFFLINE, FAULTY or HALT,
+  // or has no agent.
+  Status PoolRepairAgent(int64_t pdsk_id, int64_t* ssvr_id, std::string* url);
+  // One `pool` event for a repair's outcome (manager/API.md, "Repairing a
+  // pool"): info once repaired; error, naming the pool and what to do, if
+  // it failed or its outcome is unknown. A refusal (EBUSY, ENOENT, EINVAL:
+  // nothing was done) records nothing.
+  Status RecordPoolRepair(int64_t pdsk_id, int64_t ssvr_id, const Status& outcome);
   Status DeleteHeadServer(int64_t id);
   Status DeleteStorageServer(int64_t id);
   Status DeletePhysicalDisk(int64_t id);

@@ -2,6 +2,7 @@
 // pools). Memory only: a restarted manager hears them again at the next
 // beat, and until then judges placement by reservations alone.
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 
 #include "lib/ids.h"
@@ -27,13 +28,87 @@ std::string Describe(const PoolReport& r) {
   return buf;
 }
 
+std::string ThePool(int64_t pdsk_id, int64_t ssvr_id) {
+  return "the thin pool of " + FormatId("pdsk", pdsk_id) + " on " + FormatId("ssvr", ssvr_id);
+}
+
+// The storage agent's name for the pool's metadata (agents/PROTOCOL.md, "Disk layout").
+std::string MetaDevice(int64_t pdsk_id) {
+  char buf[64];
+  snprintf(buf, sizeof buf, "/dev/mapper/vastsky-pool-%08llx-meta", static_cast<unsigned long long>(pdsk_id));
+  return buf;
+}
+
+std::string RepairCommand(int64_t pdsk_id) { return "`vastsky pdsk repair " + FormatId("pdsk", pdsk_id) + "`"; }
+
+// What an event says of a pool that reached a level: r's mode tells a
+// pool that saw I/O errors (ro, fail) from a full one.
+std::string Says(int level, const PoolReport& r) {
+  if (level == 2 && (r.mode == "ro" || r.mode == "fail"))
+    return " is failing (I/O errors: dm-thin holds it " + r.mode + "): its legs fail and no new legs go there; fix "
+           "the cause (cable, controller, disk), then run " + RepairCommand(r.pdsk_id) + ": ";
+  if (level == 2)
+    return " is full or failing: writes to legs there may fail (add disks, delete volumes, or lower overcommit); "
+           "no new legs go there: ";
+  return level == 1 ? " is nearly full: no new legs go there: " : " is below nearfull again and takes new legs: ";
+}
+
+// A lost answer: the agent may have withdrawn the LUNs and be checking still.
+bool Unknown(const Status& st) { return st.code() == ETIMEDOUT || st.code() == EIO; }
+
+std::string RepairOutcome(int64_t pdsk_id, const Status& st) {
+  if (st.ok())
+    return " is repaired: thin_check passed, the pool and its legs' LUNs, ACLs and maps are back; heads take their "
+           "legs back, and its next heartbeat (mode rw) lets new legs go there";
+  // The agent's words stay in its log (a fault carries only the errno).
+  if (st.code() == EUCLEAN)
+    return " stays down, its legs unexported: thin_check found its metadata damaged (" + st.message() +
+           "); repair it by hand as the storage agent's log says (thin_repair -i " + MetaDevice(pdsk_id) +
+           " -o <a spare device as large>, check it, copy it back), then run " + RepairCommand(pdsk_id) +
+           " again (or restart the storage agent)";
+  if (Unknown(st))
+    return ": the repair's outcome is unknown (" + st.message() + "); its legs' LUNs may be withdrawn and the pool "
+           "down or still being checked: see its pool_mode in `vastsky pdsk list`, then run " +
+           RepairCommand(pdsk_id) + " again";
+  return ": the repair failed (" + st.message() + "); the storage agent's log says where it stopped and what to "
+         "do next (often: fix that, then run " + RepairCommand(pdsk_id) + " again)";
+}
+
 }  // namespace
+
+Status Store::PoolRepairAgent(int64_t pdsk_id, int64_t* ssvr_id, std::string* url) {
+  Stmt q(db_, "SELECT p.ssvr_id, s.priority, s.url FROM pdsk p JOIN ssvr s ON s.id = p.ssvr_id WHERE p.id = ?1");
+  q.Bind(1, pdsk_id);
+  if (!q.Step()) {
+    VS_RETURN_IF_ERROR(q.status());
+    return Status::Error(ENOENT, "no disk " + FormatId("pdsk", pdsk_id));
+  }
+  *ssvr_id = q.Int(0);
+  const int prio = static_cast<int>(q.Int(1));
+  *url = q.Text(2);
+  const std::string server = FormatId("ssvr", *ssvr_id) + ", the server of " + FormatId("pdsk", pdsk_id);
+  if (prio == kOffline || prio == kFaulty || prio == kHalt)
+    return Status::Error(EHOSTDOWN,
+                         server + ", is " + PriorityName(prio) + ": its agent must run (and register) first");
+  if (url->empty()) return Status::Error(EHOSTDOWN, server + ", has no agent: its pools are not VastSky's to repair");
+  return Status::OK();
+}
+
+Status Store::RecordPoolRepair(int64_t pdsk_id, int64_t ssvr_id, const Status& outcome) {
+  const int code = outcome.code();
+  if (code == EBUSY || code == ENOENT || code == EINVAL) return Status::OK();  // refused: nothing was done
+  return Mutate([&](Change*) {
+    return AddEvent(outcome.ok() ? "info" : "error", "pool", "pdsk", pdsk_id,
+                    ThePool(pdsk_id, ssvr_id) + RepairOutcome(pdsk_id, outcome));
+  });
+}
 
 Status Store::NotePools(int64_t ssvr_id, const std::vector<PoolReport>& pools) {
   struct Crossing {
     int64_t pdsk_id;
     int level;
     std::string what;
+    PoolReport report;
   };
   std::vector<Crossing> crossed;
   Stmt q(db_, "SELECT 1 FROM pdsk WHERE id = ?1 AND ssvr_id = ?2");
@@ -46,19 +121,15 @@ Status Store::NotePools(int64_t ssvr_id, const std::vector<PoolReport>& pools) {
     PoolState& s = pools_[r.pdsk_id];
     s.report = r;
     const int level = Level(r);
-    if (level != s.level) crossed.push_back({r.pdsk_id, level, Describe(r)});
+    if (level != s.level) crossed.push_back({r.pdsk_id, level, Describe(r), r});
   }
   if (crossed.empty()) return Status::OK();  // the common beat writes nothing
   // Levels move only once their events are recorded: else the next beat tries again.
   VS_RETURN_IF_ERROR(Mutate([&](Change*) {
     for (const Crossing& c : crossed) {
-      const std::string pool = "the thin pool of " + FormatId("pdsk", c.pdsk_id) + " on " + FormatId("ssvr", ssvr_id);
       const char* level = c.level == 2 ? "error" : c.level == 1 ? "warning" : "info";
-      const std::string says = c.level == 2 ? " is full or failing: writes to legs there may fail (add disks, delete "
-                                              "volumes, or lower overcommit); no new legs go there: "
-                               : c.level == 1 ? " is nearly full: no new legs go there: "
-                                              : " is below nearfull again and takes new legs: ";
-      VS_RETURN_IF_ERROR(AddEvent(level, "pool", "pdsk", c.pdsk_id, pool + says + c.what));
+      VS_RETURN_IF_ERROR(
+          AddEvent(level, "pool", "pdsk", c.pdsk_id, ThePool(c.pdsk_id, ssvr_id) + Says(c.level, c.report) + c.what));
     }
     return Status::OK();
   }));

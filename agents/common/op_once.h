@@ -12,5 +12,10 @@
 namespace vastsky {
 
 Status RunOnce(OpJournal* journal, const Params& p, const char* method, const std::function<Status()>& act);
+// The same for a handler added with RpcService::AddUnlocked: the journal
+// (not thread-safe) is read and written inside `locked`, act runs outside.
+using JournalLock = std::function<Status(const std::function<Status()>&)>;
+Status RunOnceUnlocked(OpJournal* journal, const JournalLock& locked, const Params& p, const char* method,
+                       const std::function<Status()>& act);
 
 }  // namespace vastsky

@@ -75,7 +75,10 @@ std::unique_ptr<DeviceMapper> NewKernelDeviceMapper();
 // its range of the device's file and appends "<name> <offset> <length>" to
 // dir/discards; while a file dir/stall-discard exists discards wait (a
 // discard stuck on a dying path), and a number in dir/discard-errno makes
-// them fail with that errno.
+// them fail with that errno. A pool that saw I/O errors is the file
+// dir/thin/<pool key>.needs_check holding its mode ("ro" or "fail"; its
+// status then shows it with needs_check, across activations, until
+// NewSimThinChecker clears it), damaged metadata dir/thin/<pool key>.damaged.
 std::unique_ptr<DeviceMapper> NewSimDeviceMapper(const std::string& dir);
 // Bounds every call of inner by timeout_ms (lib/deadline.h): a dm ioctl
 // stuck on a dead path becomes ETIMEDOUT instead of a hung agent. Discards

@@ -10,7 +10,9 @@
 // pool's metadata snapshot is the file thin/<pool key>.snap (its status then
 // shows a held root), and NewSimThinDumper describes a thin's file as
 // thin_dump would: a pool block is mapped if the file has data in it
-// (SEEK_DATA).
+// (SEEK_DATA). A pool that saw I/O errors is the file
+// thin/<pool key>.needs_check ("ro" or "fail": its mode, with needs_check),
+// damaged metadata the file thin/<pool key>.damaged (NewSimThinChecker).
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -270,6 +272,30 @@ class SimDeviceMapper : public DeviceMapper {
     return Status::Error(EIO, "thin_dump of " + meta_device + ": not a pool's metadata device");
   }
 
+  // thin_check -q --clear-needs-check-flag meta_device (NewSimThinChecker):
+  // EUCLEAN while the pool's ".damaged" file exists (its text the tool's
+  // words), else its ".needs_check" file goes. EBUSY if a pool is active on
+  // it: thin_check must never read metadata a live pool is changing.
+  Status CheckThin(const std::string& meta_device) {
+    std::lock_guard<std::mutex> lock(mu_);
+    Tables all;
+    VS_RETURN_IF_ERROR(Load(&all));
+    std::string place;
+    for (const auto& d : all) {
+      const DmTarget& t = d.second[0];
+      if (t.type == "thin-pool" && t.params.compare(0, meta_device.size() + 1, meta_device + " ") == 0)
+        return Status::Error(EBUSY, "thin_check of " + meta_device + ": the pool " + d.first + " is active on it");
+      if (t.type == "linear" && DevicePath(d.first) == meta_device) place = t.params;
+    }
+    if (place.empty()) return Status::Error(ENOENT, "thin_check: no metadata device " + meta_device);
+    const std::string dir = PoolDirOf(place);
+    std::string words;
+    if (ReadStateFile(dir + ".damaged", &words).ok())
+      return Status::Error(EUCLEAN, words.empty() ? "metadata damaged (sim)" : words.substr(0, words.find('\n')));
+    unlink((dir + ".needs_check").c_str());
+    return Status::OK();
+  }
+
  private:
   using Tables = std::map<std::string, std::vector<DmTarget>>;
 
@@ -383,8 +409,8 @@ class SimDeviceMapper : public DeviceMapper {
     return meta + " 0";
   }
 
-  std::string PoolDir(const Tables& all, const DmTarget& pool) {
-    std::string key = MetaPlace(all, pool);
+  std::string PoolDir(const Tables& all, const DmTarget& pool) { return PoolDirOf(MetaPlace(all, pool)); }
+  std::string PoolDirOf(std::string key) {
     for (char& c : key)
       if (!isalnum(static_cast<unsigned char>(c))) c = '_';
     return dir_ + "/thin/" + key;
@@ -453,10 +479,24 @@ class SimDeviceMapper : public DeviceMapper {
     const uint64_t total = Length(all, data) / std::max<uint64_t>(block, 1);
     const bool error = pool.params.find("error_if_no_space") != std::string::npos;
     const std::string held_root = Exists(PoolDir(all, pool) + ".snap") ? "1" : "-";
+    std::string mode = used >= total ? "out_of_data_space" : "rw", needs_check = "-";
+    if (ForcedMode(all, pool, &mode)) needs_check = "needs_check";
+    if (mode == "fail") return "Fail";
     return "0 " + std::to_string(1 + thins) + "/" + std::to_string(Length(all, meta) / 8) + " " +
-           std::to_string(used) + "/" + std::to_string(total) + " " + held_root + " " +
-           (used >= total ? "out_of_data_space" : "rw") +
-           " discard_passdown " + (error ? "error_if_no_space" : "queue_if_no_space") + " - 1024";
+           std::to_string(used) + "/" + std::to_string(total) + " " + held_root + " " + mode +
+           " discard_passdown " + (error ? "error_if_no_space" : "queue_if_no_space") + " " + needs_check + " 1024";
+  }
+
+  // A test's failing pool: the pool's ".needs_check" file holds the mode
+  // dm-thin switched it to after I/O errors ("ro", or "fail"); like the
+  // metadata flag it stands for, it outlives the pool's activation until
+  // the sim's thin_check clears it.
+  bool ForcedMode(const Tables& all, const DmTarget& pool, std::string* mode) {
+    std::string text;
+    if (!ReadStateFile(PoolDir(all, pool) + ".needs_check", &text).ok()) return false;
+    std::istringstream in(text);
+    if (!(in >> *mode)) *mode = "ro";
+    return true;
   }
 
   Status Save(const Tables& all) {
@@ -593,6 +633,23 @@ class SimThinDumper : public ThinDumper {
 
 std::unique_ptr<ThinDumper> NewSimThinDumper(const std::string& dir) {
   return std::unique_ptr<ThinDumper>(new SimThinDumper(dir));
+}
+
+namespace {
+
+class SimThinChecker : public ThinChecker {
+ public:
+  explicit SimThinChecker(const std::string& dir) : dm_(dir) {}
+  Status Check(const std::string& meta_device) override { return dm_.CheckThin(meta_device); }
+
+ private:
+  SimDeviceMapper dm_;  // the same files as the agent's sim device-mapper
+};
+
+}  // namespace
+
+std::unique_ptr<ThinChecker> NewSimThinChecker(const std::string& dir) {
+  return std::unique_ptr<ThinChecker>(new SimThinChecker(dir));
 }
 
 std::unique_ptr<IscsiInitiator> NewSimInitiator(const std::string& dir, const std::string& initiator_name) {

@@ -404,9 +404,33 @@ std::string FormatPoolLabel(const PoolLabel& l) {
   return o.str();
 }
 
-ThinPools::ThinPools(std::shared_ptr<DeviceMapper> dm, ThinPoolOptions options, std::shared_ptr<ThinDumper> dumper)
-    : dm_(std::move(dm)), options_(std::move(options)), dumper_(std::move(dumper)) {
+namespace {
+
+class ThinCheckProgram : public ThinChecker {
+ public:
+  ThinCheckProgram(std::string program, int timeout_ms) : program_(std::move(program)), timeout_ms_(timeout_ms) {}
+  Status Check(const std::string& meta_device) override {
+    SubprocessResult r;
+    VS_RETURN_IF_ERROR(RunProgram({program_, "-q", "--clear-needs-check-flag", meta_device}, timeout_ms_, &r));
+    return r.exit_code == 0 ? Status::OK() : Status::Error(EUCLEAN, OneLine(r.output));
+  }
+
+ private:
+  const std::string program_;
+  const int timeout_ms_;
+};
+
+}  // namespace
+
+std::unique_ptr<ThinChecker> NewThinCheckProgram(const std::string& program, int timeout_ms) {
+  return std::unique_ptr<ThinChecker>(new ThinCheckProgram(program, timeout_ms));
+}
+
+ThinPools::ThinPools(std::shared_ptr<DeviceMapper> dm, ThinPoolOptions options, std::shared_ptr<ThinDumper> dumper,
+                     std::shared_ptr<ThinChecker> checker)
+    : dm_(std::move(dm)), options_(std::move(options)), dumper_(std::move(dumper)), checker_(std::move(checker)) {
   if (!dumper_) dumper_ = NewThinDumpProgram(options_.thin_dump, options_.thin_dump_timeout_ms);
+  if (!checker_) checker_ = NewThinCheckProgram(options_.thin_check, options_.thin_check_timeout_ms);
 }
 
 Status ThinPools::ReadLabel(const std::string& device, PoolLabel* out) {
@@ -482,15 +506,13 @@ Status ThinPools::CheckMetadata(const std::string& device, const PoolLabel& labe
   VS_RETURN_IF_ERROR(ReadAt(device, label.meta_offset_mib * kMib, kLabelBytes, &super));
   if (AllZero(super)) return Status::OK();  // new: dm-thin writes it at activation
   const std::string meta = dm_->DevicePath(PoolName(label.pdsk_id) + "-meta");
-  SubprocessResult r;
-  Status st = RunProgram({options_.thin_check, "-q", "--clear-needs-check-flag", meta}, options_.thin_check_timeout_ms, &r);
+  Status st = checker_->Check(meta);
   const std::string what = "thin_check of " + FormatId("pdsk", label.pdsk_id) + "'s pool metadata on " + device;
   if (st.code() == ETIMEDOUT)
     return Status::Error(ETIMEDOUT, what + " took over " + std::to_string(options_.thin_check_timeout_ms / 1000) +
                                         " s: run it by hand (thin_check " + meta + ") and restart the agent");
-  VS_RETURN_IF_ERROR(st);
-  if (r.exit_code == 0) return Status::OK();
-  return Status::Error(EUCLEAN, what + " failed (" + OneLine(r.output) + "); the disk is not exported. Repair: thin_repair -i " +
+  if (st.code() != EUCLEAN) return st;
+  return Status::Error(EUCLEAN, what + " failed (" + st.message() + "); the disk is not exported. Repair: thin_repair -i " +
                                     meta + " -o <a spare device of " + std::to_string(label.meta_mib) +
                                     " MiB>, check it, copy it back over " + meta + ", restart the agent");
 }
@@ -498,9 +520,8 @@ Status ThinPools::CheckMetadata(const std::string& device, const PoolLabel& labe
 Status ThinPools::Open(const std::string& device, const PoolLabel& label) {
   std::lock_guard<std::mutex> lock(mu_);
   const std::string pool = PoolName(label.pdsk_id);
-  const DmTarget want{0, label.data_mib * kSectorsPerMib, "thin-pool",
-                      dm_->DevicePath(pool + "-meta") + " " + dm_->DevicePath(pool + "-data") + " " +
-                          std::to_string(label.block_sectors) + " 0 1 error_if_no_space"};
+  if (repairing_.count(label.pdsk_id))
+    return Status::Error(EBUSY, "the pool of " + FormatId("pdsk", label.pdsk_id) + " is being repaired");
   DmInfo info;
   VS_RETURN_IF_ERROR(dm_->GetInfo(pool, &info));
   if (!info.exists) {
@@ -508,17 +529,96 @@ Status ThinPools::Open(const std::string& device, const PoolLabel& label) {
     // before activation.
     VS_RETURN_IF_ERROR(EnsureDevice(pool + "-meta", Linear(device, label.meta_offset_mib, label.meta_mib)));
     VS_RETURN_IF_ERROR(CheckMetadata(device, label));
-    VS_RETURN_IF_ERROR(EnsureDevice(pool + "-data", Linear(device, label.data_offset_mib, label.data_mib)));
   }
+  return ActivatePool(device, label);
+}
+
+Status ThinPools::ActivatePool(const std::string& device, const PoolLabel& label) {
+  const std::string pool = PoolName(label.pdsk_id);
+  const DmTarget want{0, label.data_mib * kSectorsPerMib, "thin-pool",
+                      dm_->DevicePath(pool + "-meta") + " " + dm_->DevicePath(pool + "-data") + " " +
+                          std::to_string(label.block_sectors) + " 0 1 error_if_no_space"};
+  VS_RETURN_IF_ERROR(EnsureDevice(pool + "-data", Linear(device, label.data_offset_mib, label.data_mib)));
   VS_RETURN_IF_ERROR(EnsureDevice(pool, want));
   open_[label.pdsk_id] = label;
+  disk_of_[label.pdsk_id] = device;
+  down_.erase(label.pdsk_id);
   return Status::OK();
 }
 
 Status ThinPools::PoolPath(int64_t pdsk_id, std::string* path) {
-  if (!open_.count(pdsk_id)) return Status::Error(ENOENT, "the pool of " + FormatId("pdsk", pdsk_id) + " is not open here");
+  const std::string pool = "the pool of " + FormatId("pdsk", pdsk_id);
+  if (!open_.count(pdsk_id)) return Status::Error(ENOENT, pool + " is not open here");
+  if (repairing_.count(pdsk_id)) return Status::Error(EBUSY, pool + " is being repaired");
+  if (down_.count(pdsk_id))
+    return Status::Error(ENXIO, pool + " is down: its repair did not finish (the agent's log says why)");
   *path = dm_->DevicePath(PoolName(pdsk_id));
   return Status::OK();
+}
+
+namespace {
+// dm-thin keeps a pool that saw I/O errors ro or fail, with needs_check,
+// until thin_check clears the flag; out_of_data_space is no damage.
+bool NeedsRepair(const PoolUsage& u) { return u.mode == "ro" || u.mode == "fail" || u.needs_check; }
+}  // namespace
+
+Status ThinPools::StartRepair(int64_t pdsk_id, PoolLabel* label, std::string* device) {
+  const std::string pool = "the pool of " + FormatId("pdsk", pdsk_id);
+  if (!open_.count(pdsk_id)) return Status::Error(ENOENT, pool + " is not open here");
+  if (repairing_.count(pdsk_id)) return Status::Error(EBUSY, "a repair of " + pool + " is running");
+  PoolUsage u;
+  VS_RETURN_IF_ERROR(UsageLocked(pdsk_id, &u));
+  if (!NeedsRepair(u))
+    return Status::Error(EBUSY, pool + " is " + u.mode + " and needs no check: nothing to repair");
+  repairing_.insert(pdsk_id);
+  *label = open_[pdsk_id];
+  *device = disk_of_[pdsk_id];
+  return Status::OK();
+}
+
+Status ThinPools::Deactivate(int64_t pdsk_id) {
+  const std::string pool = PoolName(pdsk_id);
+  down_.insert(pdsk_id);  // from here on, until activated again
+  std::vector<std::string> names;
+  VS_RETURN_IF_ERROR(dm_->List(&names));
+  const std::string thins = "vastsky-thin-" + Hex8(pdsk_id) + "-";
+  for (const std::string& name : names) {
+    if (name.compare(0, thins.size(), thins) != 0) continue;
+    Status st = dm_->Remove(name);
+    if (st.code() == EBUSY)
+      return Status::Error(EBUSY, name + " is still open (not by a LUN: those were removed; a process? fuser -vm " +
+                                      dm_->DevicePath(name) + "): close it and repair again");
+    if (!st.ok() && st.code() != ENOENT) return st;
+  }
+  DmInfo info;
+  VS_RETURN_IF_ERROR(dm_->GetInfo(pool, &info));
+  return info.exists ? dm_->Remove(pool) : Status::OK();
+}
+
+Status ThinPools::Repair(int64_t pdsk_id, const std::function<Status()>& withdraw) {
+  PoolLabel label;
+  std::string device;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    VS_RETURN_IF_ERROR(StartRepair(pdsk_id, &label, &device));
+  }
+  const std::string pool = PoolName(pdsk_id);
+  auto locked = [this](const std::function<Status()>& f) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return f();
+  };
+  Status st = withdraw();
+  if (st.ok())
+    st = locked([&] {
+      VS_RETURN_IF_ERROR(Deactivate(pdsk_id));
+      return EnsureDevice(pool + "-meta", Linear(device, label.meta_offset_mib, label.meta_mib));
+    });
+  // Unlocked: a check may take minutes, heartbeats must not wait on it.
+  if (st.ok()) st = CheckMetadata(device, label);
+  if (st.ok()) st = locked([&] { return ActivatePool(device, label); });
+  std::lock_guard<std::mutex> lock(mu_);
+  repairing_.erase(pdsk_id);
+  return st;
 }
 
 Status ThinPools::Activate(int64_t pdsk_id, int64_t thin_id, int64_t size_mib, std::string* device) {
@@ -575,25 +675,48 @@ Status ThinPools::DeleteThin(int64_t pdsk_id, int64_t thin_id) {
   return st.code() == ENODATA ? Status::OK() : st;
 }
 
+namespace {
+// A pool that failed, is down or is being checked: its sizes as its label
+// gives them, nothing known used.
+PoolUsage FailedUsage(const PoolLabel& label) {
+  PoolUsage u;
+  u.data_mib = label.data_mib;
+  u.meta_kib = label.meta_mib * 1024;
+  u.mode = "fail";
+  u.needs_check = true;
+  return u;
+}
+}  // namespace
+
 Status ThinPools::Usage(int64_t pdsk_id, PoolUsage* out) {
   std::lock_guard<std::mutex> lock(mu_);
+  return UsageLocked(pdsk_id, out);
+}
+
+Status ThinPools::UsageLocked(int64_t pdsk_id, PoolUsage* out) {
+  if (open_.count(pdsk_id) && (down_.count(pdsk_id) || repairing_.count(pdsk_id))) {
+    *out = FailedUsage(open_[pdsk_id]);
+    return Status::OK();
+  }
   std::string pool;
   VS_RETURN_IF_ERROR(PoolPath(pdsk_id, &pool));
   std::vector<DmTarget> status;
   VS_RETURN_IF_ERROR(dm_->GetStatus(PoolName(pdsk_id), &status));
   if (status.empty()) return Status::Internal(PoolName(pdsk_id) + " has no status");
-  // "<transaction> <used meta>/<meta> <used data>/<data> <held root> <mode> ..."; "Fail" or
-  // "Error" alone when the pool failed.
+  // "<transaction> <used meta>/<meta> <used data>/<data> <held root> <mode> <discard> <no-space
+  // policy> <needs_check or -> ..."; "Fail" or "Error" alone when the pool failed.
   std::istringstream in(status[0].params);
   std::string transaction, root, mode;
   unsigned long long used_meta = 0, meta = 0, used_data = 0, data = 0;
   char slash1 = 0, slash2 = 0;
   if (!(in >> transaction >> used_meta >> slash1 >> meta >> used_data >> slash2 >> data >> root >> mode) ||
       slash1 != '/' || slash2 != '/') {
-    *out = PoolUsage();
-    out->mode = "fail";
+    *out = FailedUsage(open_[pdsk_id]);
     return Status::OK();
   }
+  std::string discard, policy, needs_check;
+  in >> discard >> policy >> needs_check;
+  out->needs_check = needs_check == "needs_check";
   const uint64_t block = open_[pdsk_id].block_sectors;
   out->data_used_mib = used_data * block / kSectorsPerMib;
   out->data_mib = data * block / kSectorsPerMib;

@@ -10,13 +10,17 @@
 // and the manager sees it (agents/PROTOCOL.md, "Disk layout").
 // ThinPools is thread-safe: one lock, held across each call (kernel calls
 // and thin_check included), except Mapped, which has a lock of its own (a
-// pool has one metadata snapshot) so that thin_dump holds up no other call.
+// pool has one metadata snapshot) so that thin_dump holds up no other call,
+// and Repair, whose thin_check runs outside it (heartbeats read Usage
+// meanwhile).
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -36,7 +40,8 @@ struct PoolLabel {
 
 struct PoolUsage {
   uint64_t data_used_mib = 0, data_mib = 0, meta_used_kib = 0, meta_kib = 0;
-  std::string mode;  // dm-thin's: "rw", "out_of_data_space", "ro"; "fail" if the pool failed
+  std::string mode;  // dm-thin's: "rw", "out_of_data_space", "ro"; "fail" if the pool failed or is down
+  bool needs_check = false;  // dm-thin set needs_check in the metadata (I/O errors): thin_check must run
 };
 
 // A thin's mapped (provisioned) blocks: [begin, count] in pool blocks of
@@ -74,8 +79,27 @@ std::unique_ptr<ThinDumper> NewThinDumpProgram(const std::string& program, int t
 // at its first write); EIO unless the sim's pool holds a snapshot.
 std::unique_ptr<ThinDumper> NewSimThinDumper(const std::string& dir);
 
+// thin_check on a pool's metadata, behind an interface so the simulated
+// pools check themselves. Implementations are thread-safe.
+class ThinChecker {
+ public:
+  virtual ~ThinChecker() = default;
+  // meta_device: the metadata of a pool that is not active. OK: sound, and
+  // its needs_check flag cleared. EUCLEAN with the tool's words: damaged.
+  // ETIMEDOUT: it overran. Another errno: it could not run.
+  virtual Status Check(const std::string& meta_device) = 0;
+};
+// thin-provisioning-tools': `program -q --clear-needs-check-flag
+// meta_device`, killed at timeout_ms.
+std::unique_ptr<ThinChecker> NewThinCheckProgram(const std::string& program, int timeout_ms);
+// The simulated device-mapper's (NewSimDeviceMapper(dir)): EUCLEAN while
+// the file thin/<pool key>.damaged exists, else it clears the pool's
+// needs_check (removes thin/<pool key>.needs_check); EBUSY if the pool is
+// active.
+std::unique_ptr<ThinChecker> NewSimThinChecker(const std::string& dir);
+
 struct ThinPoolOptions {
-  std::string thin_check = "/usr/sbin/thin_check";  // thin-provisioning-tools' checker
+  std::string thin_check = "/usr/sbin/thin_check";  // unless a ThinChecker is given
   int thin_check_timeout_ms = 600000;
   std::string thin_dump = "/usr/sbin/thin_dump";  // for Mapped, unless a ThinDumper is given
   int thin_dump_timeout_ms = 10000;
@@ -105,7 +129,9 @@ std::string FormatPoolLabel(const PoolLabel& label);
 class ThinPools {
  public:
   // dumper: how Mapped reads metadata; null runs options.thin_dump.
-  ThinPools(std::shared_ptr<DeviceMapper> dm, ThinPoolOptions options, std::shared_ptr<ThinDumper> dumper = nullptr);
+  // checker: how Open and Repair check it; null runs options.thin_check.
+  ThinPools(std::shared_ptr<DeviceMapper> dm, ThinPoolOptions options, std::shared_ptr<ThinDumper> dumper = nullptr,
+            std::shared_ptr<ThinChecker> checker = nullptr);
 
   // ENOENT: no label and the first MiB reads zeros (Format may be called).
   // EMEDIUMTYPE: the old slice layout (a dm-raid superblock at sector 0)
@@ -121,9 +147,24 @@ class ThinPools {
   Status Format(const std::string& device, const std::string& cluster, int64_t pdsk_id, PoolLabel* out);
   // thin_check (unless the metadata is new) and activation. Idempotent:
   // adopts a pool already active with the same table; EBUSY if active with
-  // another. EUCLEAN if thin_check finds the metadata damaged (the error
-  // names the disk and the thin_repair command), ETIMEDOUT if it overruns.
+  // another, or while Repair runs on it. EUCLEAN if thin_check finds the
+  // metadata damaged (the error names the disk and the thin_repair
+  // command), ETIMEDOUT if it overruns.
   Status Open(const std::string& device, const PoolLabel& label);
+  // Brings an open pool that saw I/O errors back (agents/PROTOCOL.md,
+  // "Repairing a pool"): EBUSY, touching nothing, if its mode is rw or
+  // out_of_data_space without needs_check (nothing to repair) or a repair
+  // of it runs; ENOENT if it is not open here. Else withdraw() (the caller
+  // takes away every user of its thin devices: their LUNs), then its thin
+  // devices and the pool are deactivated (-meta and -data stay), thin_check
+  // runs (outside the lock, bounded by thin_check_timeout) and the pool is
+  // activated again; its thins are the caller's to activate (ActivateThin).
+  // From the deactivation on, until an activation succeeds, the pool is
+  // down: Usage says mode "fail" with needs_check, the thin calls ENXIO, and
+  // Repair may run again (after a thin_repair by hand). Faults: withdraw's,
+  // the device-mapper's (EBUSY: a thin device still open), Open's check's
+  // (EUCLEAN: damaged, naming the thin_repair to do; ETIMEDOUT).
+  Status Repair(int64_t pdsk_id, const std::function<Status()>& withdraw);
   // Creates thin_id (size_mib) if missing and activates it; *device its
   // path. Never EEXIST: the same id twice is fine. ENOSPC if the pool is
   // out of data space. ENOENT if the pool is not open here.
@@ -132,6 +173,8 @@ class ThinPools {
   Status ActivateThin(int64_t pdsk_id, int64_t thin_id, int64_t size_mib, std::string* device);
   // Deactivates and deletes; absent is fine. EBUSY if the dm device is open.
   Status DeleteThin(int64_t pdsk_id, int64_t thin_id);
+  // dm-thin's status; a pool down (see Repair) or being repaired: mode
+  // "fail", needs_check, its sizes from the label, nothing used.
   Status Usage(int64_t pdsk_id, PoolUsage* out);
   // thin_id's mapped blocks now, read from a metadata snapshot of the live
   // pool: reserve_metadata_snap, the ThinDumper, release_metadata_snap
@@ -153,6 +196,13 @@ class ThinPools {
   Status Activate(int64_t pdsk_id, int64_t thin_id, int64_t size_mib, std::string* device);
   Status EnsureDevice(const std::string& name, const DmTarget& table);
   Status CheckMetadata(const std::string& device, const PoolLabel& label);
+  // The rest of Open once the metadata is checked (or the pool is active).
+  Status ActivatePool(const std::string& device, const PoolLabel& label);
+  // Repair's first step: the pool's label and disk, marked as repairing.
+  Status StartRepair(int64_t pdsk_id, PoolLabel* label, std::string* device);
+  // Removes the pool's thin devices and the pool (marked down first).
+  Status Deactivate(int64_t pdsk_id);
+  Status UsageLocked(int64_t pdsk_id, PoolUsage* out);
   Status ReserveSnapshot(const std::string& pool);
   Status DumpMap(int64_t pdsk_id, int64_t thin_id, ThinMap* out);
 
@@ -161,7 +211,10 @@ class ThinPools {
   std::shared_ptr<DeviceMapper> dm_;
   const ThinPoolOptions options_;
   std::shared_ptr<ThinDumper> dumper_;
-  std::map<int64_t, PoolLabel> open_;  // pdsk id -> label of its active pool
+  std::shared_ptr<ThinChecker> checker_;
+  std::map<int64_t, PoolLabel> open_;  // pdsk id -> label of its pool, once Open succeeded
+  std::map<int64_t, std::string> disk_of_;  // pdsk id -> its disk, for Repair
+  std::set<int64_t> repairing_, down_;      // see Repair
 };
 
 }  // namespace vastsky

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "agents/common/op_once.h"
+#include "agents/storage/pool_legs.h"
 #include "lib/ids.h"
 #include "lib/log.h"
 #include "lib/rpc_values.h"
@@ -145,6 +146,20 @@ void AddStorageAgentMethods(Exports* exports, ThinPools* pools, OpJournal* journ
     std::vector<xmlrpc_c::value> out;
     for (const ExportInfo& e : list) out.push_back(ExportValue(e));
     *r = xmlrpc_c::value_array(out);
+    return Status::OK();
+  });
+  service->AddUnlocked("repairPool", [exports, pools, journal, service](const Params& p, xmlrpc_c::value* r) {
+    int64_t pdsk;
+    VS_RETURN_IF_ERROR(p.Id("pdskid", &pdsk));
+    auto locked = [service](const std::function<Status()>& f) { return service->Locked(f); };
+    Status st = RunOnceUnlocked(journal, locked, p, "repairPool", [&] { return RepairPool(pdsk, pools, exports); });
+    // A refusal (nothing to repair, not here) is the service's to log; a
+    // failed repair leaves LUNs withdrawn: the admin's to act on.
+    const bool refused = st.code() == EBUSY || st.code() == ENOENT || st.code() == EINVAL;
+    if (!st.ok() && !refused)
+      VS_LOG_ERROR("repair of the pool of %s stopped: %s", FormatId("pdsk", pdsk).c_str(), st.ToString().c_str());
+    VS_RETURN_IF_ERROR(st);
+    *r = xmlrpc_c::value_int(0);
     return Status::OK();
   });
   // Read-only, no opid; unlocked: thin_dump may take seconds, and

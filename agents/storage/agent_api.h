@@ -1,8 +1,9 @@
 // The methods the manager calls on a storage agent (agents/PROTOCOL.md):
 // helloWorld, allowInitiator, revokeInitiator, deleteLegs, listExports,
-// legMap. Mutations carry an opid; a repeat of a finished one returns its
-// recorded result (0) without acting again. legMap runs beside the others
-// (it waits on thin_dump).
+// legMap, repairPool. Mutations carry an opid; a repeat of a finished one
+// returns its recorded result (0) without acting again. legMap and
+// repairPool run beside the others (they wait on thin_dump, thin_check),
+// so a repair never holds up a revoke (a fence).
 #pragma once
 
 #include "agents/host/thin_pool.h"

@@ -251,6 +251,17 @@ Status Exports::DeleteLegs(int64_t pdsk_id, const std::vector<Leg>& legs) {
   return saved;
 }
 
+Status Exports::Withdraw(int64_t pdsk_id, std::string* device) {
+  std::lock_guard<std::mutex> lock(mu_);
+  VS_RETURN_IF_ERROR(CheckExported(pdsk_id));
+  for (const auto& l : legs_[pdsk_id])
+    VS_RETURN_IF_ERROR(target_->RemoveLun(DiskIqn(pdsk_id), LegSerial(l.first)));
+  *device = disks_[pdsk_id];
+  VS_LOG_INFO("withdrew the %zu leg LUN(s) of %s; heads lose them until the disk is exported again",
+              legs_[pdsk_id].size(), FormatId("pdsk", pdsk_id).c_str());
+  return Status::OK();
+}
+
 Status Exports::List(std::vector<ExportInfo>* out) {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<TargetInfo> targets;

@@ -82,6 +82,11 @@ class Exports {
   // the maps persisted without it, its thin device deleted, then it is
   // forgotten. Absent is fine; ENOENT if pdsk_id is not exported here.
   Status DeleteLegs(int64_t pdsk_id, const std::vector<Leg>& legs);
+  // Removes every leg LUN of the disk from its target (unmapped from every
+  // ACL first), so no head reaches its thin devices; the records (legs,
+  // ACLs and maps) stay, so Export(pdsk_id, *device) puts them back as a
+  // restart does. *device: the disk. ENOENT if it is not exported here.
+  Status Withdraw(int64_t pdsk_id, std::string* device);
   // Every exported disk; its legs are the recorded ones less those whose
   // thin device was found missing (ENOENT at Export, or in an Allow
   // without `create`) and not provided since.

@@ -86,8 +86,8 @@ Status NewTarget(const Settings& s, std::unique_ptr<IscsiTarget>* out) {
 }
 
 // The disks' pools: the kernel's device-mapper, or with target=sim the
-// simulated one, whose metadata is no dm-thin's (nothing to check; its
-// own dumper describes its thins).
+// simulated one, whose metadata is no dm-thin's (its own checker and
+// dumper stand in for thin_check and thin_dump).
 Status NewPools(const Settings& s, std::unique_ptr<ThinPools>* out) {
   ThinPoolOptions o;
   int check_s = 0, dump_s = 0;
@@ -100,14 +100,15 @@ Status NewPools(const Settings& s, std::unique_ptr<ThinPools>* out) {
   o.dump_dir = s.agent.state_dir;
   std::shared_ptr<DeviceMapper> dm;
   std::shared_ptr<ThinDumper> dumper;
+  std::shared_ptr<ThinChecker> checker;
   if (s.target == "sim") {
     dm = NewSimDeviceMapper(s.agent.state_dir + "/sim-dm");
     dumper = NewSimThinDumper(s.agent.state_dir + "/sim-dm");
-    o.thin_check = "true";
+    checker = NewSimThinChecker(s.agent.state_dir + "/sim-dm");
   } else {
     dm = WithDeadlines(std::shared_ptr<DeviceMapper>(NewKernelDeviceMapper()), 30000);
   }
-  out->reset(new ThinPools(dm, o, dumper));
+  out->reset(new ThinPools(dm, o, dumper, checker));
   (*out)->RemoveLeftoverDumps();
   return Status::OK();
 }

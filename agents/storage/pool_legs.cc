@@ -1,5 +1,8 @@
 #include "agents/storage/pool_legs.h"
 
+#include "lib/ids.h"
+#include "lib/log.h"
+
 namespace vastsky {
 
 Status PoolLegDevices::Provide(int64_t pdsk, int64_t thin_id, int64_t size_mib, bool create, std::string* device) {
@@ -8,5 +11,21 @@ Status PoolLegDevices::Provide(int64_t pdsk, int64_t thin_id, int64_t size_mib, 
 }
 
 Status PoolLegDevices::Delete(int64_t pdsk, int64_t thin_id) { return pools_->DeleteThin(pdsk, thin_id); }
+
+Status RepairPool(int64_t pdsk_id, ThinPools* pools, Exports* exports) {
+  std::string device;
+  VS_RETURN_IF_ERROR(pools->Repair(pdsk_id, [&] {
+    VS_LOG_WARN("repairing the pool of %s: its legs' LUNs are withdrawn while thin_check runs",
+                FormatId("pdsk", pdsk_id).c_str());
+    return exports->Withdraw(pdsk_id, &device);
+  }));
+  Status st = exports->Export(pdsk_id, device);
+  // The pool is rw now: another repair would be refused, a restart exports it.
+  if (!st.ok())
+    return Status::Error(st.code(), "the pool of " + FormatId("pdsk", pdsk_id) + " is repaired, but exporting " +
+                                        device + " again failed (" + st.message() + "): restart the agent");
+  VS_LOG_INFO("the pool of %s passed thin_check and is exported again", FormatId("pdsk", pdsk_id).c_str());
+  return Status::OK();
+}
 
 }  // namespace vastsky

@@ -20,4 +20,13 @@ class PoolLegDevices : public LegDevices {
   ThinPools* pools_;
 };
 
+// repairPool (agents/PROTOCOL.md, "Repairing a pool"): ThinPools::Repair
+// of the disk's pool, its LUNs withdrawn first (Exports::Withdraw: no head
+// reaches a thin device while the pool is down), then the disk exported
+// again as at a restart (start-up step 5: legs, LUNs at their numbers,
+// ACLs and maps). Faults: Repair's (EBUSY nothing to repair or a repair
+// running, ENOENT the pool is not open here, EUCLEAN damaged: the pool
+// stays down and the LUNs away), then Export's.
+Status RepairPool(int64_t pdsk_id, ThinPools* pools, Exports* exports);
+
 }  // namespace vastsky

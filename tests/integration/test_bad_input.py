@@ -120,6 +120,7 @@ class BadInput(ManagerCase):
                 ("notifyBadBlocks", req(pdskid=pdsk, blocks=[150]), "pdskid"),
                 ("setStorageServerDomain", req(ssvrid=ssvr, domain="r1"), "ssvrid"),
                 ("setPhysicalDiskWeight", req(pdskid=pdsk, weight=0.5), "pdskid"),
+                ("repairPhysicalDisk", req(pdskid=pdsk), "pdskid"),
                 ("createSnapshot", req(origin_lvolid=keep, snapshot_lvolname="s1"), "origin_lvolid")]:
             self.fault_each("EINVAL", method, base,
                             [(member, str(base[member])), (member, float(base[member])), (member, [base[member]]),

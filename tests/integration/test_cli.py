@@ -87,7 +87,7 @@ class TestHelp(CliCase):
             out = self.ok(*args, flags=False)
             for cmd in ("lvol create", "lvol delete", "lvol attach", "lvol detach", "lvol resize",
                         "lvol list", "lvol show", "snap create", "hsvr list", "hsvr delete", "ssvr list",
-                        "ssvr delete", "ssvr set-domain", "pdsk list", "pdsk delete",
+                        "ssvr delete", "ssvr set-domain", "pdsk list", "pdsk delete", "pdsk repair",
                         "pdsk set-weight", "event list", "cluster status", "cluster set"):
                 self.assertIn(cmd, out, args)
 
@@ -131,6 +131,8 @@ class TestUsageErrors(CliCase):
         self.assertIn("not a storage server id", self.usage("ssvr", "list", "ssvr-1"))
         self.assertIn("not a storage server id", self.usage("pdsk", "list", "0x5"))
         self.assertIn("not a disk id", self.usage("pdsk", "delete", "0"))
+        self.assertIn("not a disk id", self.usage("pdsk", "repair", "pdsk-zz"))
+        self.assertIn("pdsk repair", self.usage("pdsk", "repair"))
         self.assertIn("not a storage server id", self.usage("ssvr", "set-domain", "x", "rack1"))
 
     def test_bad_values_and_options(self):
@@ -309,6 +311,17 @@ class TestServersAndDisks(CliCase):
         row = [r for r in self.rows(self.ok("pdsk", "list")) if r[0] == "pdsk-%08x" % p][0]
         self.assertEqual(row[3], "0.25")
         self.ok("pdsk", "set-weight", str(p), "1")
+
+    def test_repair_faults(self):
+        # API.md, "Repairing a pool": "ENOENT no such disk; EHOSTDOWN its
+        # storage server ... has no agent" (this cluster's servers have none);
+        # README: "A fault is explained in words and the exit status is non-zero".
+        err = self.fails(1, "pdsk", "repair", "pdsk-7ffffff0")
+        self.assertIn("cannot repair disk pdsk-7ffffff0", err)
+        self.assertIn("(ENOENT)", err)
+        err = self.fails(1, "pdsk", "repair", str(self.pdsks[0]))
+        self.assertIn("cannot repair disk pdsk-%08x" % self.pdsks[0], err)
+        self.assertIn("(EHOSTDOWN)", err)
 
     def test_deletes(self):
         err = self.fails(1, "ssvr", "delete", str(self.ssvrs[0]))

@@ -5,6 +5,7 @@ the agent methods and their faults, heartbeats, a manager outage, SIGTERM."""
 import errno
 import os
 import random
+import re
 import shutil
 import subprocess
 import tempfile
@@ -237,6 +238,160 @@ class StorageAgentTest(AgentsCase):
         self.assertEqual(p.revokeInitiator(req(opid="m-2", pdskid=pdsk, initiator=IQN_HEAD)), 0)
         self.assertEqual(p.deleteLegs(req(opid="m-3", pdskid=pdsk, legs=[{"chunkid": 201, "thin_id": 21}])), 0)
         self.assertFault("ENOENT", p.legMap, req(pdskid=pdsk, thin_id=21))
+
+    def pool_file(self, agent, disk, suffix):
+        """The sim device-mapper's file for a disk's pool metadata: ".needs_check"
+        (its mode after I/O errors, with needs_check) or ".damaged" (sim_host.cc)."""
+        thin = os.path.join(agent.state_dir, "sim-dm", "thin")
+        key = re.sub(r"[^A-Za-z0-9]", "_", disk) + "_"
+        dirs = [d for d in os.listdir(thin) if d.startswith(key) and os.path.isdir(os.path.join(thin, d))]
+        self.assertEqual(len(dirs), 1, os.listdir(thin))
+        return os.path.join(thin, dirs[0] + suffix)
+
+    def pool_events(self, since):
+        return [e for e in self.api.listEvents(req(since=since)) if e["type"] == "pool"]
+
+    def last_event_id(self):
+        last = 0
+        while True:
+            page = self.api.listEvents(req(since=last))
+            if not page:
+                return last
+            last = page[-1]["eventid"]
+
+    def reconciled(self, agent, pdsk):
+        """Waits (up to 10 s) for the manager's ACL reconcile after the agent's
+        registration, which revokes the ACLs of initiators no head has (as a
+        test's are): a canary ACL is revoked, or was never going to be."""
+        p = agent.proxy()
+        canary = "iqn.2024-01.org.example:canary"
+        self.assertEqual(p.allowInitiator(req(opid="canary-%f" % time.time(), pdskid=pdsk, initiator=canary,
+                                              **CHAP)), 0)
+
+        def gone():
+            return canary not in {e["pdskid"]: e for e in p.listExports(req())}[pdsk]["initiators"]
+        try:
+            wait_for("the ACL reconcile", gone, timeout=10)
+        except AssertionError:
+            self.assertEqual(p.revokeInitiator(req(opid="canary-r-%f" % time.time(), pdskid=pdsk, initiator=canary)), 0)
+
+    def test_9c_repair_pool(self):
+        a = self.agents[1]  # test_8 re-registered agents[0] at another url
+        p = a.proxy()
+        disk = self.disks_of(a)[0]
+        pdsk, path = disk["pdskid"], disk["local_path"]
+        other = "iqn.2024-01.org.example:head2"
+        self.reconciled(a, pdsk)
+        legs = [{"chunkid": 301, "thin_id": 31, "size_mib": 65, "create": True},
+                {"chunkid": 302, "thin_id": 32, "size_mib": 65, "create": True}]
+        self.assertEqual(p.allowInitiator(req(opid="pr-1", pdskid=pdsk, initiator=IQN_HEAD, legs=legs, **CHAP)), 0)
+        self.assertEqual(p.allowInitiator(req(opid="pr-2", pdskid=pdsk, initiator=other,
+                                              legs=[{"chunkid": 303, "thin_id": 33, "size_mib": 65,
+                                                     "create": True}], **CHAP)), 0)
+        thin = os.path.join(a.state_dir, "sim-dm", "mapper", "vastsky-thin-%08x-31" % pdsk)
+        with open(thin, "r+b") as f:
+            f.write(b"leg data")
+        lun_file = os.path.join(a.state_dir, "sim-target")
+        with open(lun_file) as f:
+            luns_before = f.read()
+
+        def maps():
+            e = {e["pdskid"]: e for e in p.listExports(req())}[pdsk]
+            return {m["initiator"]: sorted(m["chunks"]) for m in e["maps"]}
+
+        def mode():
+            return [d for d in self.api.listPhysicalDisks(req()) if d["pdskid"] == pdsk][0]["pool_mode"]
+
+        granted = {IQN_HEAD: [301, 302], other: [303]}
+        self.assertEqual(maps(), granted)
+        since = self.last_event_id()
+
+        # PROTOCOL.md, "Repairing a pool": "A pool in mode `rw` or
+        # `out_of_data_space` without needs_check is refused with EBUSY
+        # (nothing to repair), its LUNs untouched"; so through the manager.
+        self.assertFault("EBUSY", p.repairPool, req(opid="pr-3", pdskid=pdsk))
+        self.assertFault("EBUSY", self.api.repairPhysicalDisk, req(pdskid=pdsk))
+        self.assertEqual(maps(), granted)
+        self.assertEqual(self.pool_events(since), [])  # API.md: "A refusal ... records nothing"
+
+        # API.md, Pools: "for `ro` or `fail`, a pool that saw I/O errors, it
+        # names `vastsky pdsk repair`".
+        with open(self.pool_file(a, path, ".needs_check"), "w") as f:
+            f.write("fail\n")
+        wait_for("pool_mode fail", lambda: mode() == "fail")
+        failing = wait_for("a pool event", lambda: self.pool_events(since))
+        self.assertEqual(failing[0]["level"], "error")
+        self.assertIn("`vastsky pdsk repair pdsk-%08x`" % pdsk, failing[0]["message"])
+
+        # API.md, "Repairing a pool": repairPhysicalDisk "asks the disk's
+        # storage agent to repair its pool ... and waits for it"; PROTOCOL.md:
+        # "the LUNs come back at their numbers and the ACLs and maps are
+        # re-applied, as at a restart".
+        since = self.last_event_id()
+        self.assertEqual(self.api.repairPhysicalDisk(req(pdskid=pdsk)), 0)
+        self.assertFalse(os.path.exists(self.pool_file(a, path, ".needs_check")))
+        self.assertEqual(maps(), granted)
+        with open(lun_file) as f:
+            self.assertEqual(f.read(), luns_before)
+        with open(thin, "rb") as f:
+            self.assertEqual(f.read(8), b"leg data")
+        repaired = self.pool_events(since)
+        self.assertEqual(repaired[0]["level"], "info")
+        self.assertIn("is repaired", repaired[0]["message"])
+        wait_for("pool_mode rw", lambda: mode() == "rw")
+
+        # PROTOCOL.md: "If thin_check finds damage the pool stays down
+        # (heartbeats report it `fail`) and the answer is EUCLEAN naming the
+        # repair to do"; its LUNs stay withdrawn, its ACLs recorded.
+        with open(self.pool_file(a, path, ".needs_check"), "w") as f:
+            f.write("ro\n")
+        with open(self.pool_file(a, path, ".damaged"), "w") as f:
+            f.write("bad checksum in superblock\n")
+        since = self.last_event_id()
+        with self.assertRaises(xmlrpc.client.Fault) as cm:
+            self.api.repairPhysicalDisk(req(pdskid=pdsk))
+        self.assertEqual(cm.exception.faultString, "EUCLEAN")
+        self.assertEqual(maps(), {IQN_HEAD: [], other: []})
+        wait_for("pool_mode fail", lambda: mode() == "fail")
+        down = [e for e in self.pool_events(since) if e["level"] == "error" and "stays down" in e["message"]]
+        self.assertEqual(len(down), 1, self.pool_events(since))
+        self.assertIn("thin_repair -i /dev/mapper/vastsky-pool-%08x-meta" % pdsk, down[0]["message"])
+        self.assertIn("bad checksum in superblock", a.read_log())
+        # The agent says the same, and "afterwards `repairPool` may run again".
+        self.assertFault("EUCLEAN", p.repairPool, req(opid="pr-4", pdskid=pdsk))
+        os.unlink(self.pool_file(a, path, ".damaged"))
+        self.assertEqual(p.repairPool(req(opid="pr-5", pdskid=pdsk)), 0)
+        self.assertEqual(maps(), granted)
+        # "a repeat of a finished `opid` returns the recorded result without
+        # acting again" (a fresh one would be EBUSY: nothing to repair).
+        self.assertEqual(p.repairPool(req(opid="pr-5", pdskid=pdsk)), 0)
+
+        # Bad input: errno faults.
+        self.assertFault("EINVAL", p.repairPool, req(pdskid=pdsk))
+        self.assertFault("EINVAL", p.repairPool, req(opid="pr-6", pdskid=0))
+        self.assertFault("ENOENT", p.repairPool, req(opid="pr-7", pdskid=0x7ffffff0))
+        self.assertFault("EINVAL", self.api.repairPhysicalDisk, req())
+        self.assertFault("EINVAL", self.api.repairPhysicalDisk, req(pdskid="x"))
+        self.assertFault("ENOENT", self.api.repairPhysicalDisk, req(pdskid=0x7ffffff0))
+        self.assertFault("EPROTO", self.api.repairPhysicalDisk, {"ver": 4, "pdskid": pdsk})
+
+        # The CLI: "A fault is explained in words and the exit status is
+        # non-zero".
+        cli = [os.path.join(os.path.dirname(StorageAgent.binary()), "vastsky"), "pdsk", "repair",
+               "pdsk-%08x" % pdsk, "--manager", self.m.url(user=None), "--secret-file", self.m.secret_file]
+        r = subprocess.run(cli, capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 1, r)
+        self.assertIn("cannot repair disk pdsk-%08x" % pdsk, r.stderr)
+        self.assertIn("(EBUSY)", r.stderr)
+        with open(self.pool_file(a, path, ".needs_check"), "w") as f:
+            f.write("ro\n")
+        r = subprocess.run(cli, capture_output=True, text=True, timeout=60)
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+
+        for i, initiator in enumerate((IQN_HEAD, other)):
+            self.assertEqual(p.revokeInitiator(req(opid="pr-r-%d" % i, pdskid=pdsk, initiator=initiator)), 0)
+        self.assertEqual(p.deleteLegs(req(opid="pr-8", pdskid=pdsk, legs=[{"chunkid": c, "thin_id": c - 270}
+                                                                          for c in (301, 302, 303)])), 0)
 
     def test_8_tgt_without_tgtd_says_so(self):
         # target=tgt with no tgtd behind its control port: the agent stays

@@ -167,6 +167,29 @@ class FakeAgents : public StorageAgentClient, public HeadAgentClient {
     *out = m->second;
     return Status::OK();
   }
+  // What repairPool answers for a disk (OK unless set); while repairs are
+  // held, calls wait (counted in repairs_waiting()).
+  void SetRepair(int64_t pdsk, Status st) {
+    std::lock_guard<std::mutex> lock(mu_);
+    repair_result_[pdsk] = st;
+  }
+  void HoldRepairs(bool hold) {
+    std::lock_guard<std::mutex> lock(mu_);
+    hold_repairs_ = hold;
+    cv_.notify_all();
+  }
+  int repairs_waiting() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return repairs_waiting_;
+  }
+  Status RepairPool(const std::string& url, const std::string&, int64_t pdsk_id) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    ++repairs_waiting_;
+    cv_.wait(lock, [this] { return !hold_repairs_; });
+    --repairs_waiting_;
+    VS_RETURN_IF_ERROR(Enter(url, "repairPool"));
+    return repair_result_[pdsk_id];
+  }
   Status AttachVolume(const std::string& url, const std::string&, const VolumeLayout& layout, const HeadAgentInfo&,
                       std::string* device) override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -222,8 +245,9 @@ class FakeAgents : public StorageAgentClient, public HeadAgentClient {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  bool hold_grants_ = false;
-  int grants_waiting_ = 0;
+  bool hold_grants_ = false, hold_repairs_ = false;
+  int grants_waiting_ = 0, repairs_waiting_ = 0;
+  std::map<int64_t, Status> repair_result_;
   std::map<std::string, int> failing_;
   std::map<std::string, std::map<int64_t, std::set<std::string>>> acls_;
   // url -> pdsk -> initiator -> mapped chunks; url -> pdsk -> chunk -> thin device

@@ -139,9 +139,33 @@ class StorageExportsTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(LegsLineWithoutANumberGetsTheKernelsOne);
   CPPUNIT_TEST(LunAtAnotherNumberThanRecordedIsLeftUnexported);
   CPPUNIT_TEST(ManagerLinkIsSharedByThreads);
+  CPPUNIT_TEST(WithdrawnLegsComeBackAsAfterARestart);
   CPPUNIT_TEST_SUITE_END();
 
  public:
+  // PROTOCOL.md, "Repairing a pool": "its legs' LUNs are removed from the
+  // target first (heads lose access ...)"; "the LUNs come back at their
+  // numbers and the ACLs and maps are re-applied, as at a restart".
+  void WithdrawnLegsComeBackAsAfterARestart() {
+    const std::string dir = TempDir();
+    std::unique_ptr<Exports> e =
+        Granted(dir, "kernel", std::make_shared<FakeLegDevices>(), {NewLeg(1, 1), NewLeg(2, 2)}, {NewLeg(3, 3)});
+    const std::map<int64_t, int> before = KernelLuns(dir, "kernel");
+    std::string device;
+    CPPUNIT_ASSERT(e->Withdraw(7, &device).ok());
+    CPPUNIT_ASSERT_EQUAL(dir + "/disk", device);
+    CPPUNIT_ASSERT(KernelLuns(dir, "kernel").empty());
+    CPPUNIT_ASSERT(Mapped(e.get(), 7, kHeadA).empty());
+    CPPUNIT_ASSERT_EQUAL(size_t{2}, Initiators(e.get(), 7).size());     // the ACLs stay
+    CPPUNIT_ASSERT((Legs(e.get(), 7) == std::set<int64_t>{1, 2, 3}));  // and the records
+    CPPUNIT_ASSERT(e->Export(7, device).ok());
+    CPPUNIT_ASSERT((KernelLuns(dir, "kernel") == before));
+    CPPUNIT_ASSERT((Mapped(e.get(), 7, kHeadA) == std::set<int64_t>{1, 2}));
+    CPPUNIT_ASSERT((Mapped(e.get(), 7, kHeadB) == std::set<int64_t>{3}));
+    CPPUNIT_ASSERT_EQUAL(ENOENT, e->Withdraw(8, &device).code());
+    std::filesystem::remove_all(dir);
+  }
+
   // "A revoke is on disk before it is acknowledged": a revoke whose ACL
   // file could not be written fails, and its retry writes the file even
   // though the initiator is gone from memory already; a restart (a fresh

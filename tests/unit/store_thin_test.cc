@@ -10,6 +10,7 @@
 
 #include "manager/schema.h"
 #include "manager/store.h"
+#include "tests/unit/store_events.h"
 #include "tests/unit/store_fixture.h"
 #include "tests/unit/temp_db.h"
 
@@ -211,13 +212,7 @@ class StoreThinTest : public StoreFixture {
     Audit();
   }
 
-  std::vector<EventInfo> PoolEvents() {
-    std::vector<EventInfo> all, out;
-    CPPUNIT_ASSERT(store_->ListEvents(0, 1000, &all).ok());
-    for (const EventInfo& e : all)
-      if (e.type == "pool") out.push_back(e);
-    return out;
-  }
+  std::vector<EventInfo> PoolEvents() { return EventsOfType(store_, "pool"); }
 
   // API.md heartbeat pools: "nearfull 0.85 / full 0.95 of data or metadata
   // ... events naming the pool, once per crossing, and the disk takes no

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -55,6 +56,11 @@ class ThinPoolTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(ThinCheckFailureKeepsThePoolDown);
   CPPUNIT_TEST(ThinsAreCreatedAndDeletedIdempotently);
   CPPUNIT_TEST(ThinDataOutlivesARestart);
+  CPPUNIT_TEST(FailingPoolShowsItsModeAndNeedsCheck);
+  CPPUNIT_TEST(RepairOfAHealthyPoolIsRefused);
+  CPPUNIT_TEST(RepairBringsAFailingPoolBack);
+  CPPUNIT_TEST(RepairOfDamagedMetadataLeavesThePoolDown);
+  CPPUNIT_TEST(RepairStopsWhereAStepFails);
   CPPUNIT_TEST_SUITE_END();
 
   std::unique_ptr<TempDb> tmp_;
@@ -65,6 +71,21 @@ class ThinPoolTest : public CppUnit::TestFixture {
     ThinPoolOptions o;
     o.thin_check = thin_check;
     return std::unique_ptr<ThinPools>(new ThinPools(dm_, o));
+  }
+
+  // Checked by the sim's thin_check (needs_check cleared, damage seen).
+  std::unique_ptr<ThinPools> SimCheckedPools() {
+    return std::unique_ptr<ThinPools>(
+        new ThinPools(dm_, ThinPoolOptions(), nullptr, NewSimThinChecker(tmp_->dir + "/dm")));
+  }
+
+  // The sim's file for the one pool's metadata: ".needs_check" (its mode
+  // after I/O errors) or ".damaged" (sim_host.cc).
+  std::string PoolFile(const std::string& suffix) {
+    for (const auto& e : std::filesystem::directory_iterator(tmp_->dir + "/dm/thin"))
+      if (e.is_directory()) return e.path().string() + suffix;
+    CPPUNIT_FAIL("no pool in the sim");
+    return "";
   }
 
   PoolLabel FormatAndOpen(ThinPools* pools) {
@@ -269,6 +290,139 @@ class ThinPoolTest : public CppUnit::TestFixture {
     std::vector<DmTarget> table;
     CPPUNIT_ASSERT(dm_->GetTable("vastsky-thin-00000007-3", &table).ok());
     CPPUNIT_ASSERT_EQUAL(uint64_t(6 * 2048), table[0].length);
+  }
+
+  // PROTOCOL.md, heartbeat: "`mode` is `rw`, `out_of_data_space`, `ro`, or
+  // `fail`"; dm-thin's needs_check flag is read from its status.
+  void FailingPoolShowsItsModeAndNeedsCheck() {
+    auto pools = Pools();
+    FormatAndOpen(pools.get());
+    PoolUsage u;
+    CPPUNIT_ASSERT(pools->Usage(7, &u).ok());
+    CPPUNIT_ASSERT(!u.needs_check);
+    std::ofstream(PoolFile(".needs_check")) << "ro\n";
+    CPPUNIT_ASSERT(pools->Usage(7, &u).ok());
+    CPPUNIT_ASSERT_EQUAL(std::string("ro"), u.mode);
+    CPPUNIT_ASSERT(u.needs_check);
+    CPPUNIT_ASSERT(u.data_mib > 0);
+    std::ofstream(PoolFile(".needs_check")) << "fail\n";
+    CPPUNIT_ASSERT(pools->Usage(7, &u).ok());
+    CPPUNIT_ASSERT_EQUAL(std::string("fail"), u.mode);
+    CPPUNIT_ASSERT(u.needs_check);
+  }
+
+  // PROTOCOL.md, "Repairing a pool": "A pool in mode `rw` or
+  // `out_of_data_space` without needs_check is refused with EBUSY (nothing
+  // to repair), its LUNs untouched".
+  void RepairOfAHealthyPoolIsRefused() {
+    auto pools = SimCheckedPools();
+    FormatAndOpen(pools.get());
+    bool withdrawn = false;
+    Status st = pools->Repair(7, [&] {
+      withdrawn = true;
+      return Status::OK();
+    });
+    CPPUNIT_ASSERT_EQUAL(EBUSY, st.code());
+    CPPUNIT_ASSERT(st.message().find("nothing to repair") != std::string::npos);
+    CPPUNIT_ASSERT(!withdrawn);
+    CPPUNIT_ASSERT_EQUAL(ENOENT, pools->Repair(8, [] { return Status::OK(); }).code());
+  }
+
+  // PROTOCOL.md, "Repairing a pool": "its LUNs are removed first ..., then
+  // its thin devices and the pool are deactivated, `thin_check -q
+  // --clear-needs-check-flag` runs on the metadata ..., and the pool is
+  // activated again".
+  void RepairBringsAFailingPoolBack() {
+    auto pools = SimCheckedPools();
+    FormatAndOpen(pools.get());
+    std::string dev;
+    CPPUNIT_ASSERT(pools->CreateThin(7, 3, 4, &dev).ok());
+    WriteBytes(dev, 4096, "leg data");
+    std::ofstream(PoolFile(".needs_check")) << "fail\n";
+    bool withdrawn = false;
+    Status st = pools->Repair(7, [&] {
+      // Users go before anything is deactivated; meanwhile the pool is
+      // reported failing and its thins are not handed out.
+      DmInfo info;
+      CPPUNIT_ASSERT(dm_->GetInfo("vastsky-thin-00000007-3", &info).ok() && info.exists);
+      PoolUsage u;
+      CPPUNIT_ASSERT(pools->Usage(7, &u).ok());
+      CPPUNIT_ASSERT_EQUAL(std::string("fail"), u.mode);
+      std::string again;
+      CPPUNIT_ASSERT_EQUAL(EBUSY, pools->ActivateThin(7, 3, 4, &again).code());
+      CPPUNIT_ASSERT_EQUAL(EBUSY, pools->Repair(7, [] { return Status::OK(); }).code());
+      withdrawn = true;
+      return Status::OK();
+    });
+    CPPUNIT_ASSERT_MESSAGE(st.ToString(), st.ok());
+    CPPUNIT_ASSERT(withdrawn);
+    // The sim's thin_check refuses an active pool: it ran with the pool
+    // down, and cleared needs_check.
+    CPPUNIT_ASSERT(access(PoolFile(".needs_check").c_str(), F_OK) != 0);
+    PoolUsage u;
+    CPPUNIT_ASSERT(pools->Usage(7, &u).ok());
+    CPPUNIT_ASSERT_EQUAL(std::string("rw"), u.mode);
+    CPPUNIT_ASSERT(!u.needs_check);
+    // Thins are the caller's to activate again, with their data.
+    DmInfo info;
+    CPPUNIT_ASSERT(dm_->GetInfo("vastsky-thin-00000007-3", &info).ok());
+    CPPUNIT_ASSERT(!info.exists);
+    CPPUNIT_ASSERT(pools->ActivateThin(7, 3, 4, &dev).ok());
+    CPPUNIT_ASSERT_EQUAL(std::string("leg data"), ReadBytes(dev, 4096, 8));
+  }
+
+  // PROTOCOL.md, "Repairing a pool": "If thin_check finds damage the pool
+  // stays down (heartbeats report it `fail`) and the answer is EUCLEAN
+  // naming the thin_repair to do"; "a repair may run again".
+  void RepairOfDamagedMetadataLeavesThePoolDown() {
+    auto pools = SimCheckedPools();
+    FormatAndOpen(pools.get());
+    std::string dev;
+    CPPUNIT_ASSERT(pools->CreateThin(7, 3, 4, &dev).ok());
+    std::ofstream(PoolFile(".needs_check")) << "ro\n";
+    std::ofstream(PoolFile(".damaged")) << "bad checksum in superblock\n";
+    Status st = pools->Repair(7, [] { return Status::OK(); });
+    CPPUNIT_ASSERT_EQUAL(EUCLEAN, st.code());
+    CPPUNIT_ASSERT(st.message().find("thin_repair -i") != std::string::npos);
+    CPPUNIT_ASSERT(st.message().find("bad checksum in superblock") != std::string::npos);
+    DmInfo info;
+    CPPUNIT_ASSERT(dm_->GetInfo("vastsky-pool-00000007", &info).ok());
+    CPPUNIT_ASSERT(!info.exists);
+    PoolUsage u;
+    CPPUNIT_ASSERT(pools->Usage(7, &u).ok());
+    CPPUNIT_ASSERT_EQUAL(std::string("fail"), u.mode);
+    CPPUNIT_ASSERT(u.needs_check);
+    CPPUNIT_ASSERT_EQUAL(size_t(1), pools->Opened().size());
+    CPPUNIT_ASSERT_EQUAL(ENXIO, pools->ActivateThin(7, 3, 4, &dev).code());
+    // Repaired by hand: the same call brings it back.
+    unlink(PoolFile(".damaged").c_str());
+    CPPUNIT_ASSERT(pools->Repair(7, [] { return Status::OK(); }).ok());
+    CPPUNIT_ASSERT(pools->Usage(7, &u).ok());
+    CPPUNIT_ASSERT_EQUAL(std::string("rw"), u.mode);
+    CPPUNIT_ASSERT(pools->ActivateThin(7, 3, 4, &dev).ok());
+  }
+
+  // ThinPools::Repair: "Faults: withdraw's, the device-mapper's (EBUSY: a
+  // thin device still open)": a failed withdraw changes nothing; a thin
+  // still open leaves the pool down until a repair gets through.
+  void RepairStopsWhereAStepFails() {
+    auto pools = SimCheckedPools();
+    FormatAndOpen(pools.get());
+    std::string dev;
+    CPPUNIT_ASSERT(pools->CreateThin(7, 3, 4, &dev).ok());
+    std::ofstream(PoolFile(".needs_check")) << "fail\n";
+    CPPUNIT_ASSERT_EQUAL(EIO, pools->Repair(7, [] { return Status::Error(EIO, "configfs said no"); }).code());
+    DmInfo info;
+    CPPUNIT_ASSERT(dm_->GetInfo("vastsky-thin-00000007-3", &info).ok() && info.exists);
+    std::ofstream(dev + ".open").put('1');
+    Status st = pools->Repair(7, [] { return Status::OK(); });
+    CPPUNIT_ASSERT_EQUAL(EBUSY, st.code());
+    CPPUNIT_ASSERT(st.message().find("still open") != std::string::npos);
+    PoolUsage u;
+    CPPUNIT_ASSERT(pools->Usage(7, &u).ok());
+    CPPUNIT_ASSERT_EQUAL(std::string("fail"), u.mode);
+    unlink((dev + ".open").c_str());
+    CPPUNIT_ASSERT(pools->Repair(7, [] { return Status::OK(); }).ok());
   }
 };
 
