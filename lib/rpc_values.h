@@ -43,11 +43,20 @@ inline std::string StringMember(const xmlrpc_c::value& v, const char* name) {
   return m && m->type() == xmlrpc_c::value::TYPE_STRING ? xmlrpc_c::value_string(*m).cvalue() : "";
 }
 
+// v as an integer, sent as <int> or <i8>; false (and *out untouched) for
+// any other type.
+inline bool IntOfValue(const xmlrpc_c::value& v, int64_t* out) {
+  if (v.type() == xmlrpc_c::value::TYPE_INT) *out = xmlrpc_c::value_int(v).cvalue();
+  else if (v.type() == xmlrpc_c::value::TYPE_I8) *out = xmlrpc_c::value_i8(v).cvalue();
+  else return false;
+  return true;
+}
+
 inline int64_t IntMember(const xmlrpc_c::value& v, const char* name) {
   const auto m = FindMember(v, name);
-  if (m && m->type() == xmlrpc_c::value::TYPE_INT) return xmlrpc_c::value_int(*m).cvalue();
-  if (m && m->type() == xmlrpc_c::value::TYPE_I8) return xmlrpc_c::value_i8(*m).cvalue();
-  return 0;
+  int64_t out = 0;
+  if (m) IntOfValue(*m, &out);
+  return out;
 }
 
 inline std::vector<std::string> StringsMember(const xmlrpc_c::value& v, const char* name) {

@@ -61,9 +61,9 @@ Status Call(const AgentOptions& options, bool quick, const std::string& url, con
 }
 
 int64_t IntOf(const xmlrpc_c::value& v) {
-  if (v.type() == xmlrpc_c::value::TYPE_INT) return xmlrpc_c::value_int(v).cvalue();
-  if (v.type() == xmlrpc_c::value::TYPE_I8) return xmlrpc_c::value_i8(v).cvalue();
-  return 0;
+  int64_t out = 0;
+  IntOfValue(v, &out);
+  return out;
 }
 
 std::vector<xmlrpc_c::value> Items(const xmlrpc_c::value& v) {
@@ -165,9 +165,9 @@ Status RpcAgentClients::LegMap(const std::string& url, int64_t pdsk_id, int64_t 
   out->block_kib = IntMember(r, "block_kib");
   out->ranges.clear();
   for (const xmlrpc_c::value& v : Items(*ranges)) {
-    if (v.type() != xmlrpc_c::value::TYPE_INT && v.type() != xmlrpc_c::value::TYPE_I8)
-      return Status::Error(EPROTO, url + ": legMap answered a range that is not an int");
-    out->ranges.push_back(IntOf(v));
+    int64_t n = 0;
+    if (!IntOfValue(v, &n)) return Status::Error(EPROTO, url + ": legMap answered a range that is not an int");
+    out->ranges.push_back(n);
   }
   return Status::OK();
 }

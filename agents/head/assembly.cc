@@ -670,9 +670,9 @@ Status Assembly::SetRebuildRate(int rate_kib) {
   return first;
 }
 
-Status Assembly::ReloadRaid(int64_t lvol, const MirrorSpec& m) {
+Status Assembly::ReloadRaid(int64_t lvol, const MirrorSpec& m, bool resume) {
   const uint64_t sectors = static_cast<uint64_t>(m.capacity_gib) * kSectorsPerGib;
-  return dm_->Replace(MirrorDm(lvol, m.mirror_id), {{0, sectors, "raid", RaidParams(lvol, m, /*resume=*/true)}});
+  return dm_->Replace(MirrorDm(lvol, m.mirror_id), {{0, sectors, "raid", RaidParams(lvol, m, resume)}});
 }
 
 bool Assembly::WatchMirror(int64_t lvol, MirrorSpec* m, int64_t now_ms, std::vector<int64_t>* dead_legs) {
@@ -697,11 +697,10 @@ bool Assembly::WatchMirror(int64_t lvol, MirrorSpec* m, int64_t now_ms, std::vec
         !ReadsBack(dm_->DevicePath(SliceDm(lvol, m->legs[i].chunk_id, "data")), options_.kernel_timeout_ms))
       return marked;
   revive_after_ms_[m->mirror_id] = now_ms + 10000;
-  const uint64_t sectors = static_cast<uint64_t>(m->capacity_gib) * kSectorsPerGib;
   MirrorSpec same = *m;
   for (LegSpec& leg : same.legs)
     if (leg.fresh()) leg.status = 2;  // written since: never nosync again
-  Status st = dm_->Replace(raid, {{0, sectors, "raid", RaidParams(lvol, same)}});
+  Status st = ReloadRaid(lvol, same, /*resume=*/false);
   if (!st.ok()) {
     VS_LOG_ERROR("%s: reload to take a leg back failed: %s", raid.c_str(), st.ToString().c_str());
     return marked;

@@ -130,8 +130,9 @@ class Assembly {
   // dead leg that reads again taken back. True if m changed.
   bool WatchMirror(int64_t lvol, MirrorSpec* m, int64_t now_ms, std::vector<int64_t>* dead_legs);
   // Reloads a mirror's raid as its spec has it (resuming it, dropping
-  // poisoned legs), carrying on any recovery from its checkpoint.
-  Status ReloadRaid(int64_t lvol, const MirrorSpec& m);
+  // poisoned legs); resume: carrying on any recovery from its checkpoint
+  // (RaidParams), else legs being rebuilt start over.
+  Status ReloadRaid(int64_t lvol, const MirrorSpec& m, bool resume = true);
   struct Record {
     VolumeSpec spec;
     std::string chap_user, chap_secret;

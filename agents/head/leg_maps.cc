@@ -12,13 +12,6 @@ namespace {
 
 Status Malformed(const std::string& why) { return Status::Error(EPROTO, "the manager's legMap answer: " + why); }
 
-bool AsInt(const xmlrpc_c::value& v, int64_t* out) {
-  if (v.type() == xmlrpc_c::value::TYPE_INT) *out = xmlrpc_c::value_int(v).cvalue();
-  else if (v.type() == xmlrpc_c::value::TYPE_I8) *out = xmlrpc_c::value_i8(v).cvalue();
-  else return false;
-  return true;
-}
-
 class ManagerLegMaps : public LegMaps {
  public:
   ManagerLegMaps(ManagerLink* link, std::function<int64_t()> hsvr_id) : link_(link), hsvr_id_(std::move(hsvr_id)) {}
@@ -53,7 +46,7 @@ Status ParseLegMap(const xmlrpc_c::value& answer, LegMap* out) {
   int64_t end = 0;
   for (size_t i = 0; i < flat.size(); i += 2) {
     int64_t begin = 0, count = 0;
-    if (!AsInt(flat[i], &begin) || !AsInt(flat[i + 1], &count) || begin < end || count <= 0 ||
+    if (!IntOfValue(flat[i], &begin) || !IntOfValue(flat[i + 1], &count) || begin < end || count <= 0 ||
         count > (int64_t{1} << 40))
       return Malformed("range " + std::to_string(i / 2) + " is not an ascending [begin, count]");
     out->ranges.emplace_back(begin, count);

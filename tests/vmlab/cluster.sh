@@ -172,7 +172,8 @@ vs_pdsk_wipe() {
 # every server and disk registered with the manager.
 vs_cluster_up() {
   local i
-  vs_manager_start || { echo "manager did not start:"; tail -5 $VS_W/manager.log; return 1; }
+  # shellcheck disable=SC2086  # VS_MANAGER_ARGS: extra manager options, split on blanks
+  vs_manager_start ${VS_MANAGER_ARGS:-} || { echo "manager did not start:"; tail -5 $VS_W/manager.log; return 1; }
   for i in $(seq "$VS_SERVERS"); do
     vs_storage_agent_start "$i" || { echo "storage agent $i did not start:"; tail -5 $VS_W/agent$i.log; return 1; }
   done

@@ -110,9 +110,10 @@ big_attach() {
 # A rebuild under a client: the disk under the bench volume's first leg is
 # drained (a new leg is added and rebuilt, then the old one dropped) while
 # fio writes sequentially; then each mirror's legs' pool space (dm-thin's
-# mapped sectors of the two thin devices) as the rebuild left them, and
-# again once the head trimmed the new legs (agents/PROTOCOL.md, "Rebuilt
-# legs stay thin"), with the time that took.
+# mapped sectors of the two thin devices) when the drain ended (the head
+# may have trimmed the new legs already: it does at its first look once a
+# mirror is whole), and again once every mirror's legs hold about the same
+# (agents/PROTOCOL.md, "Rebuilt legs stay thin"), with the time that took.
 thin_sectors() {   # PDSKID THIN_ID: sectors the thin device has provisioned
   dmsetup status "$(printf 'vastsky-thin-%08x-%d' "$1" "$2")" | awk '{print $4}'
 }
@@ -139,7 +140,7 @@ def mirrors(node):
 for m in mirrors(d):
     l = [(x["lvolspec"]["pdskid"], x["lvolspec"]["thin_id"]) for x in legs(m)]
     print(" ".join("%d:%d" % p for p in l))')
-  leg_space "as rebuilt"
+  leg_space "when the drain ended"
   t0=$(vmlab_now)
   vs_wait 3000 vs_legs_thin bench 1000000 || { echo "the new legs were not trimmed"; return 1; }
   TRIM_TIME=$(vmlab_elapsed "$t0")

@@ -8,6 +8,9 @@
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
 . "$(dirname "$(readlink -f "$0")")/cluster.sh"
 GIB=${SCALE_GIB:-256}
+# Attaching 256 mirrors under TCG outlasts the default 120 s of a lab RPC and
+# the manager's 300 s per agent call.
+VS_MANAGER_ARGS="--agent-timeout 1800"
 T_ATTACH= T_DETACH=
 
 big_volume() {
@@ -16,7 +19,7 @@ big_volume() {
 }
 attach_huge() {
   local t0; t0=$(vmlab_now)
-  vs_mrpc attachLogicalVolume "{\"lvolname\": \"huge\", \"hsvrid\": $(vs_hsvr)}" >/dev/null || return 1
+  VS_RPC_TIMEOUT=1800 vs_mrpc attachLogicalVolume "{\"lvolname\": \"huge\", \"hsvrid\": $(vs_hsvr)}" >/dev/null || return 1
   T_ATTACH=$(vmlab_elapsed "$t0")
   [ "$(blockdev --getsize64 /dev/vastsky/huge)" = $((GIB << 30)) ]
 }
@@ -28,7 +31,7 @@ luns_per_target() {
 }
 detach_huge() {
   local t0; t0=$(vmlab_now)
-  vs_mrpc detachLogicalVolume '{"lvolname": "huge"}' >/dev/null || return 1
+  VS_RPC_TIMEOUT=1800 vs_mrpc detachLogicalVolume '{"lvolname": "huge"}' >/dev/null || return 1
   T_DETACH=$(vmlab_elapsed "$t0")
 }
 
