@@ -36,6 +36,9 @@ vs_mirrors() {
 def count(t): return (t["lvoltype"] == 2) + sum(count(c) for c in t.get("components", []))
 print(count(json.load(sys.stdin)))'
 }
+# vs_health: "health:action" of every mirror the head holds (dm raid's
+# letters, A in sync, a recovering, D dead), volumes and mirrors in order.
+vs_health() { vs_hrpc listVolumes '{}' | vs_json "''.join(m['health'] + ':' + m['action'] for v in d for m in v['mirrors'])"; }
 vs_wait() {   # TRIES CMD...: retry CMD every 0.2 s, for at most TRIES x 0.2 s
   # A deadline, not a count: under QEMU TCG one try of an RPC can take
   # seconds, and a count would stretch the wait tenfold.

@@ -56,7 +56,7 @@ def walk(t):
         yield from walk(c)
 print(list(walk(json.load(sys.stdin)))['"$1"'])'
 }
-health() { vs_hrpc listVolumes '{}' | vs_json "''.join(m['health'] + ':' + m['action'] for v in d for m in v['mirrors'])"; }
+health() { vs_health; }
 whole() { [ "$(health)" = AA:idle ] && [ -z "$(legs | tr ' ' '\n' | grep -v ':2$')" ]; }
 
 # Every server's disk is a dm linear device over its loop device, so that a

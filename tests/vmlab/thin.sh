@@ -10,6 +10,14 @@
 #   3. Volume vc is attached and detached, so its LUNs exist on the same
 #      targets; with vb attached, the head's sessions (its own CHAP
 #      credentials, a full rescan) show vb's legs and never vc's.
+#   4. The metadata device under the pool of one of vb's legs fails (the
+#      error target swapped in): dm-thin fails the pool (mode ro or fail,
+#      needs_check), the head holds that leg dead, vb's writes go on to the
+#      other leg and an event names `vastsky pdsk repair`. The device healed,
+#      `vastsky pdsk repair` runs thin_check and brings the pool and its LUNs
+#      back at their numbers; the head takes the leg back by itself, the
+#      bitmap resyncs it, and both legs read whole hold every block written,
+#      those written while the leg was dead too.
 # Host side: tests/vmlab/vm.sh run tests/vmlab/thin.sh
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
 . "$(dirname "$(readlink -f "$0")")/cluster.sh"
@@ -108,6 +116,72 @@ others_invisible() {
   echo "the head sees ${seen//$'\n'/ }; vc's legs $(serials_of vc | tr '\n' ' ')are on the targets but not mapped to it"
 }
 
+# 4. A pool repaired.
+SICK= META_TABLE= LUNS_BEFORE=
+meta_dev() { printf 'vastsky-pool-%08x-meta' "$SICK"; }
+pool_mode() { vs_mrpc listPhysicalDisks '{}' | vs_json "[p['pool_mode'] for p in d if p['pdskid'] == $SICK][0]"; }
+# The LUNs of the sick disk's target and the head's ACL maps: "lun_N serial".
+target_luns() {
+  local t; t="$VMLAB_LIO/iscsi/iqn.2010-10.org.vastsky:pdsk-$(printf %08x "$SICK")/tpgt_1"
+  for l in "$t"/lun/lun_*; do echo "$(basename "$l") $(cat "$l"/*/wwn/vpd_unit_serial 2>/dev/null | awk '{print $NF}')"; done
+  ls -R "$t/acls" 2>/dev/null | grep -c '^lun_' | sed 's/^/mapped LUN entries: /'
+}
+# write_block OFFSET: one pattern block, written with a flush (a metadata commit).
+write_block() {
+  OFFSETS+=" $1"
+  python3 -c 'import sys; sys.stdout.buffer.write(b"vastsky-thin-leg" * 256)' |
+    dd of=/dev/vastsky/vb bs=4096 seek=$(($1 / 4096)) count=1 oflag=direct conv=fsync status=none
+}
+pool_down() { case $(pool_mode) in ro|fail) vs_health | grep -q D ;; *) return 1 ;; esac; }
+# Fresh blocks (never written, so each needs a new mapping) until dm-thin
+# fails the pool and dm raid the leg.
+write_until_down() {
+  local i
+  for i in $(seq 40); do
+    write_block $(( (4096 - i) * 65536 * 4 )) || return 1
+    pool_down && return 0
+    sleep 1
+  done
+  return 1
+}
+pool_fails() {
+  SICK=$(legs vb | head -1 | awk '{print $2}')
+  LUNS_BEFORE=$(target_luns)
+  META_TABLE=$(dmsetup table "$(meta_dev)") || return 1
+  dmsetup suspend --noflush "$(meta_dev)" &&
+    dmsetup load "$(meta_dev)" --table "0 $(echo "$META_TABLE" | awk '{print $2}') error" &&
+    dmsetup resume "$(meta_dev)" || return 1
+  write_until_down || { echo "pool mode $(pool_mode), health $(vs_health)"; dmsetup status "$(printf 'vastsky-pool-%08x' "$SICK")"; return 1; }
+  echo "pdsk $SICK: pool mode $(pool_mode), vb health $(vs_health)"
+  # dm-thin shows the flag in mode ro; a pool in mode fail shows only "Fail".
+  [ "$(pool_mode)" = fail ] || dmsetup status "$(printf 'vastsky-pool-%08x' "$SICK")" | grep -q needs_check ||
+    { echo "no needs_check"; return 1; }
+  vs_wait 150 eval "vs_mrpc listEvents '{\"count\": 20}' | grep -q 'pdsk repair'" ||
+    { echo "no event names vastsky pdsk repair"; return 1; }
+}
+pool_repaired() {
+  dmsetup suspend --noflush "$(meta_dev)" && dmsetup load "$(meta_dev)" --table "$META_TABLE" &&
+    dmsetup resume "$(meta_dev)" || return 1
+  vs_cli pdsk repair "$(printf 'pdsk-%08x' "$SICK")" || return 1
+  [ "$(pool_mode)" = rw ] || vs_wait 150 eval '[ "$(pool_mode)" = rw ]' || { echo "pool mode $(pool_mode)"; return 1; }
+  ! dmsetup status "$(printf 'vastsky-pool-%08x' "$SICK")" | grep -q needs_check || { echo "needs_check left"; return 1; }
+  local now; now=$(target_luns)
+  [ "$now" = "$LUNS_BEFORE" ] || { echo "LUNs before: $LUNS_BEFORE"; echo "LUNs after: $now"; return 1; }
+  echo "pdsk $SICK: mode rw, LUNs and ACL maps as before: ${now//$'\n'/; }"
+}
+leg_taken_back() {
+  vs_wait 900 eval '[ "$(vs_health)" = AA:idle ]' || { echo "health $(vs_health)"; grep -i 'leg' $VS_W/head.log | tail -5; return 1; }
+  local id c n=0 total=0
+  id=$(lvolid vb)
+  while read -r c _; do
+    total=$((total + 1))
+    # shellcheck disable=SC2086
+    check_leg "/dev/mapper/vastsky-$id-c$c-data" $((1 << 30)) $OFFSETS && n=$((n + 1))
+  done <<< "$(legs vb)"
+  echo "compared $n legs of $total (1024 MiB each): $(wc -w <<< "$OFFSETS") written 4 KiB blocks, zeros elsewhere"
+  [ "$n" = "$total" ] && [ "$total" = 2 ]
+}
+
 final_cleanup_and_audit() {
   detach vb && vs_mrpc deleteLogicalVolume '{"lvolname": "vb"}' >/dev/null &&
     vs_mrpc deleteLogicalVolume '{"lvolname": "vc"}' >/dev/null && space_returned && vs_cluster_down || return 1
@@ -121,5 +195,8 @@ vmlab_check "va: 1 GiB written with a pattern, detached, deleted" filled_and_del
 vmlab_check "va's thin devices deleted by the agents; the pools hold no data block" space_returned
 vmlab_check "vb on the same disks, 4 KiB blocks written: both legs read them back and zeros in every other byte of every MiB" written_blocks_only
 vmlab_check "vc's LUNs on the same targets are invisible to the head attached to vb" others_invisible
+vmlab_check "pool metadata I/O errors under vb's leg: pool ro/fail with needs_check, the leg dead, an event names pdsk repair" pool_fails &&
+vmlab_check "metadata device healed, vastsky pdsk repair: pool rw, LUNs and maps as before" pool_repaired &&
+vmlab_check "the head took the leg back: mirror AA, both legs hold every block (those written while dead too), zeros elsewhere" leg_taken_back
 vmlab_check "detach, deletes, space back in the pools, clean shutdown, database audit" final_cleanup_and_audit
 vmlab_summary thin || { vs_dump; exit 1; }
