@@ -68,9 +68,10 @@ class StorageAgentClient {
   // ENOTSUP: an agent from before legMap.
   virtual Status LegMap(const std::string& url, int64_t pdsk_id, int64_t thin_id, LegBlocks* out) = 0;
   // Brings a disk's pool that saw I/O errors back (repairPool: LUNs
-  // withdrawn, thin_check, pool and LUNs back). Kernel work: timeout_ms.
-  // ENOTSUP: an agent from before repairPool.
-  virtual Status RepairPool(const std::string& url, const std::string& opid, int64_t pdsk_id) = 0;
+  // withdrawn, thin_check, the stale legs marked, pool and LUNs back).
+  // Kernel work: timeout_ms. ENOTSUP: an agent from before repairPool.
+  virtual Status RepairPool(const std::string& url, const std::string& opid, int64_t pdsk_id,
+                            const std::vector<StaleLeg>& stale) = 0;
 };
 
 class HeadAgentClient {
@@ -104,7 +105,8 @@ class RpcAgentClients : public StorageAgentClient, public HeadAgentClient {
                     const std::vector<LegRef>& legs) override;
   Status ListExports(const std::string& url, std::vector<ExportAcl>* out) override;
   Status LegMap(const std::string& url, int64_t pdsk_id, int64_t thin_id, LegBlocks* out) override;
-  Status RepairPool(const std::string& url, const std::string& opid, int64_t pdsk_id) override;
+  Status RepairPool(const std::string& url, const std::string& opid, int64_t pdsk_id,
+                    const std::vector<StaleLeg>& stale) override;
   Status AttachVolume(const std::string& url, const std::string& opid, const VolumeLayout& layout,
                       const HeadAgentInfo& head, std::string* device) override;
   Status DetachVolume(const std::string& url, const std::string& opid, int64_t lvol_id) override;

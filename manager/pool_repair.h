@@ -2,9 +2,11 @@
 // storage agent of a disk to bring its pool back after I/O errors
 // (repairPool, agents/PROTOCOL.md), one repair per disk at a time, and the
 // outcome is recorded as a `pool` event naming the pool and what to do.
-// Nothing else changes in the database: the pool's next heartbeat (mode
-// rw) lets new legs go there again (Store::NotePools), and the heads take
-// their legs back by themselves. Thread-safe: the Store is reached only
+// The disk's legs that heads may have written since the pool's last commit
+// are named to the agent as stale (Store::StaleLegs), so their heads
+// rebuild them in full. Nothing else changes in the database: the pool's
+// next heartbeat (mode rw) lets new legs go there again
+// (Store::NotePools), and the heads take their legs back by themselves. Thread-safe: the Store is reached only
 // through `locked`, and the agent is called outside it.
 #pragma once
 

@@ -173,9 +173,16 @@ Status RpcAgentClients::LegMap(const std::string& url, int64_t pdsk_id, int64_t 
 }
 
 // thin_check may take minutes: the kernel-work timeout.
-Status RpcAgentClients::RepairPool(const std::string& url, const std::string& opid, int64_t pdsk_id) {
+Status RpcAgentClients::RepairPool(const std::string& url, const std::string& opid, int64_t pdsk_id,
+                                   const std::vector<StaleLeg>& stale) {
+  std::vector<xmlrpc_c::value> legs;
+  for (const StaleLeg& l : stale)
+    legs.push_back(xmlrpc_c::value_struct(Members{
+        {"chunkid", IntValue(l.chunk_id)}, {"thin_id", IntValue(l.thin_id)}, {"size_mib", IntValue(l.size_mib)}}));
   xmlrpc_c::value r;
-  return Supported(Call(options_, false, url, "repairPool", {{"opid", Str(opid)}, {"pdskid", IntValue(pdsk_id)}}, &r),
+  return Supported(Call(options_, false, url, "repairPool",
+                        {{"opid", Str(opid)}, {"pdskid", IntValue(pdsk_id)}, {"stale", xmlrpc_c::value_array(legs)}},
+                        &r),
                    url, "repairPool");
 }
 

@@ -74,11 +74,17 @@ class Store {
   // ENOENT no such disk; EHOSTDOWN its server is OFFLINE, FAULTY or HALT,
   // or has no agent.
   Status PoolRepairAgent(int64_t pdsk_id, int64_t* ssvr_id, std::string* url);
+  // The disk's in-sync legs of mirrors ever handed to a head: those with
+  // another in-sync leg on another disk are `stale` (to be rebuilt in
+  // full), the others `only_copies` (they come back as they are). Reads only.
+  Status StaleLegs(int64_t pdsk_id, std::vector<StaleLeg>* stale, std::vector<int64_t>* only_copies);
   // One `pool` event for a repair's outcome (manager/API.md, "Repairing a
   // pool"): info once repaired; error, naming the pool and what to do, if
-  // it failed or its outcome is unknown. A refusal (EBUSY, ENOENT, EINVAL:
-  // nothing was done) records nothing.
-  Status RecordPoolRepair(int64_t pdsk_id, int64_t ssvr_id, const Status& outcome);
+  // it failed or its outcome is unknown; once repaired, an error event per
+  // leg of only_copies (it may lack writes). A refusal (EBUSY, ENOENT,
+  // EINVAL: nothing was done) records nothing.
+  Status RecordPoolRepair(int64_t pdsk_id, int64_t ssvr_id, const Status& outcome,
+                          const std::vector<int64_t>& only_copies);
   Status DeleteHeadServer(int64_t id);
   Status DeleteStorageServer(int64_t id);
   Status DeletePhysicalDisk(int64_t id);

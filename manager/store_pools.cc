@@ -94,12 +94,37 @@ Status Store::PoolRepairAgent(int64_t pdsk_id, int64_t* ssvr_id, std::string* ur
   return Status::OK();
 }
 
-Status Store::RecordPoolRepair(int64_t pdsk_id, int64_t ssvr_id, const Status& outcome) {
+Status Store::StaleLegs(int64_t pdsk_id, std::vector<StaleLeg>* stale, std::vector<int64_t>* only_copies) {
+  Stmt q(db_,
+         "SELECT c.id, c.thin_id, c.length_mib, EXISTS(SELECT 1 FROM chunk o WHERE o.mirror_id = c.mirror_id "
+         "AND o.id != c.id AND o.status = 2 AND o.pdsk_id != c.pdsk_id) "
+         "FROM chunk c JOIN mirror m ON m.id = c.mirror_id WHERE c.pdsk_id = ?1 AND c.status = 2 AND m.written != 0 "
+         "ORDER BY c.id");
+  q.Bind(1, pdsk_id);
+  while (q.Step()) {
+    if (q.Int(3))
+      stale->push_back({q.Int(0), q.Int(1), kMetaMib + q.Int(2)});
+    else
+      only_copies->push_back(q.Int(0));
+  }
+  return q.status();
+}
+
+Status Store::RecordPoolRepair(int64_t pdsk_id, int64_t ssvr_id, const Status& outcome,
+                               const std::vector<int64_t>& only_copies) {
   const int code = outcome.code();
   if (code == EBUSY || code == ENOENT || code == EINVAL) return Status::OK();  // refused: nothing was done
   return Mutate([&](Change*) {
-    return AddEvent(outcome.ok() ? "info" : "error", "pool", "pdsk", pdsk_id,
-                    ThePool(pdsk_id, ssvr_id) + RepairOutcome(pdsk_id, outcome));
+    VS_RETURN_IF_ERROR(AddEvent(outcome.ok() ? "info" : "error", "pool", "pdsk", pdsk_id,
+                                ThePool(pdsk_id, ssvr_id) + RepairOutcome(pdsk_id, outcome)));
+    if (!outcome.ok()) return Status::OK();
+    for (int64_t c : only_copies)
+      VS_RETURN_IF_ERROR(AddEvent("error", "pool", "dext", c,
+                                  FormatId("dext", c) + " on " + FormatId("pdsk", pdsk_id) +
+                                      " was its mirror's only leg in sync when the pool failed: it is back as it "
+                                      "was and may lack the writes of the second before the failure; check the "
+                                      "file systems of its volume"));
+    return Status::OK();
   });
 }
 

@@ -146,6 +146,14 @@ struct LegGrant {
   bool create = false;
 };
 
+// A leg of a pool that failed while heads could write it (repairPool's
+// `stale`): its storage agent marks it, so its heads rebuild it in full
+// rather than take it back through the bitmap (agents/PROTOCOL.md,
+// "Repairing a pool"). size_mib = kMetaMib + length_mib.
+struct StaleLeg {
+  int64_t chunk_id = 0, thin_id = 0, size_mib = 0;
+};
+
 // The blocks a leg's thin device has provisioned in its pool (legMap),
 // as the storage agent answers: ranges flat, [b0, n0, b1, n1, ...], each
 // pair `count` blocks of block_kib KiB from block `begin`, ascending.

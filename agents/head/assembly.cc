@@ -301,10 +301,17 @@ std::vector<Assembly::Node> Assembly::Nodes(const Record& record, bool attaching
       raid_deps.push_back(static_cast<int>(nodes.size()));
       nodes.push_back(dn);
     }
-    const std::string params = RaidParams(lvol, m);
     const std::string raid = MirrorDm(lvol, m.mirror_id);
     Node rn{"raid " + raid, raid_deps, nullptr, nullptr};
-    rn.up = [=] { return EnsureDevice(dm, raid, {{0, sectors, "raid", params}}); };
+    rn.up = [=] {
+      // A leg marked stale since it was last in this raid is rebuilt in full.
+      MirrorSpec now = m;
+      std::set<size_t> insync;
+      for (size_t i = 0; i < now.legs.size(); ++i)
+        if (!now.legs[i].absent() && now.legs[i].insync()) insync.insert(i);
+      RebuildStaleLegs(lvol, insync, /*taking_back=*/false, &now);
+      return EnsureDevice(dm, raid, {{0, sectors, "raid", RaidParams(lvol, now)}});
+    };
     rn.down = [=] { return RemoveDevice(dm, raid); };
     mirror_nodes.push_back(static_cast<int>(nodes.size()));
     nodes.push_back(rn);
@@ -698,8 +705,12 @@ bool Assembly::WatchMirror(int64_t lvol, MirrorSpec* m, int64_t now_ms, std::vec
       return marked;
   revive_after_ms_[m->mirror_id] = now_ms + 10000;
   MirrorSpec same = *m;
-  for (LegSpec& leg : same.legs)
-    if (leg.fresh()) leg.status = 2;  // written since: never nosync again
+  std::set<size_t> back;
+  for (size_t i = 0; i < same.legs.size(); ++i) {
+    if (same.legs[i].fresh()) same.legs[i].status = 2;  // written since: never nosync again
+    if (!same.legs[i].absent() && health[i] == 'D') back.insert(i);
+  }
+  RebuildStaleLegs(lvol, back, /*taking_back=*/true, &same);
   Status st = ReloadRaid(lvol, same, /*resume=*/false);
   if (!st.ok()) {
     VS_LOG_ERROR("%s: reload to take a leg back failed: %s", raid.c_str(), st.ToString().c_str());
@@ -707,8 +718,10 @@ bool Assembly::WatchMirror(int64_t lvol, MirrorSpec* m, int64_t now_ms, std::vec
   }
   VS_LOG_WARN("%s: a dead leg reads again; reloaded so it resyncs what changed (%s)", raid.c_str(), health.c_str());
   // The resync copies whole bitmap regions, zeros too: trimmed once whole.
-  for (size_t i = 0; i < m->legs.size(); ++i)
-    if (!m->legs[i].absent() && health[i] == 'D') m->legs[i].trim = true;
+  for (size_t i : back) {
+    m->legs[i].trim = true;
+    if (same.legs[i].rebuilding()) m->legs[i].status = 3;  // in sync once whole (MarkInSync)
+  }
   return true;
 }
 

@@ -129,6 +129,13 @@ class Assembly {
   // Watch's look at one mirror: dead and poisoned legs into dead_legs, a
   // dead leg that reads again taken back. True if m changed.
   bool WatchMirror(int64_t lvol, MirrorSpec* m, int64_t now_ms, std::vector<int64_t>* dead_legs);
+  // Of the legs of m at looked_at (taken back, or assembled as in sync),
+  // those a storage agent marked stale get status 3, so that dm raid
+  // rebuilds them in full, if an in-sync leg can be the source (not stale,
+  // nor taking_back one of looked_at); else the mark is removed and they
+  // are taken as they are (an error log). True if any leg got status 3.
+  // Reads each looked-at leg's meta slice once.
+  bool RebuildStaleLegs(int64_t lvol, const std::set<size_t>& looked_at, bool taking_back, MirrorSpec* m) const;
   // Reloads a mirror's raid as its spec has it (resuming it, dropping
   // poisoned legs); resume: carrying on any recovery from its checkpoint
   // (RaidParams), else legs being rebuilt start over.

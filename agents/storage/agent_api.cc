@@ -30,24 +30,27 @@ Status ThinId(const Params& p, int64_t* out) {
   return Status::OK();
 }
 
-// `legs: [{chunkid, thin_id[, size_mib, create]}]`; `full` asks for the
-// allowInitiator members (size and create), else deleteLegs' two.
-Status Legs(const Params& p, bool full, std::vector<Leg>* out) {
+// What each leg of a list carries: deleteLegs' ids, repairPool's ids and
+// size, allowInitiator's ids, size and create.
+enum class LegFields { kIds, kSized, kGrant };
+
+// `member: [{chunkid, thin_id[, size_mib[, create]]}]`; absent: none.
+Status Legs(const Params& p, const char* member, LegFields fields, std::vector<Leg>* out) {
   std::vector<Params> items;
-  if (!p.Has("legs")) return Status::OK();  // 3.0-era allowInitiator: the ACL only
-  VS_RETURN_IF_ERROR(p.StructArray("legs", kMaxLegsPerCall, &items));
+  if (!p.Has(member)) return Status::OK();  // 3.0-era allowInitiator: the ACL only
+  VS_RETURN_IF_ERROR(p.StructArray(member, kMaxLegsPerCall, &items));
   std::set<int64_t> seen;
   for (const Params& item : items) {
     Leg leg;
     VS_RETURN_IF_ERROR(item.Id("chunkid", &leg.chunk_id));
     VS_RETURN_IF_ERROR(ThinId(item, &leg.thin_id));
-    if (full) {
+    if (fields != LegFields::kIds) {
       VS_RETURN_IF_ERROR(item.Int("size_mib", &leg.size_mib));
-      VS_RETURN_IF_ERROR(item.Bool("create", &leg.create));
       if (leg.size_mib < 1) return Status::Error(EINVAL, "size_mib must be positive");
     }
+    if (fields == LegFields::kGrant) VS_RETURN_IF_ERROR(item.Bool("create", &leg.create));
     if (!seen.insert(leg.chunk_id).second)
-      return Status::Error(EINVAL, FormatId("dext", leg.chunk_id) + " is twice in legs");
+      return Status::Error(EINVAL, FormatId("dext", leg.chunk_id) + " is twice in " + member);
     out->push_back(leg);
   }
   return Status::OK();
@@ -103,7 +106,7 @@ void AddStorageAgentMethods(Exports* exports, ThinPools* pools, OpJournal* journ
     VS_RETURN_IF_ERROR(p.String("chap_secret", &access.chap_secret));
     VS_RETURN_IF_ERROR(CheckChap(access.chap_user, access.chap_secret));
     std::vector<Leg> legs;
-    VS_RETURN_IF_ERROR(Legs(p, true, &legs));
+    VS_RETURN_IF_ERROR(Legs(p, "legs", LegFields::kGrant, &legs));
     VS_RETURN_IF_ERROR(RunOnce(journal, p, "allowInitiator", [&] {
       VS_RETURN_IF_ERROR(exports->Allow(pdsk, access, legs));
       VS_LOG_INFO("allowed %s on %s with %zu leg(s)", access.initiator.c_str(), FormatId("pdsk", pdsk).c_str(),
@@ -131,7 +134,7 @@ void AddStorageAgentMethods(Exports* exports, ThinPools* pools, OpJournal* journ
     std::vector<Leg> legs;
     VS_RETURN_IF_ERROR(p.Id("pdskid", &pdsk));
     if (!p.Has("legs")) return Status::Error(EINVAL, "legs is missing");
-    VS_RETURN_IF_ERROR(Legs(p, false, &legs));
+    VS_RETURN_IF_ERROR(Legs(p, "legs", LegFields::kIds, &legs));
     VS_RETURN_IF_ERROR(RunOnce(journal, p, "deleteLegs", [&] {
       VS_RETURN_IF_ERROR(exports->DeleteLegs(pdsk, legs));
       VS_LOG_INFO("deleted %zu leg(s) of %s", legs.size(), FormatId("pdsk", pdsk).c_str());
@@ -150,9 +153,12 @@ void AddStorageAgentMethods(Exports* exports, ThinPools* pools, OpJournal* journ
   });
   service->AddUnlocked("repairPool", [exports, pools, journal, service](const Params& p, xmlrpc_c::value* r) {
     int64_t pdsk;
+    std::vector<Leg> stale;
     VS_RETURN_IF_ERROR(p.Id("pdskid", &pdsk));
+    VS_RETURN_IF_ERROR(Legs(p, "stale", LegFields::kSized, &stale));
     auto locked = [service](const std::function<Status()>& f) { return service->Locked(f); };
-    Status st = RunOnceUnlocked(journal, locked, p, "repairPool", [&] { return RepairPool(pdsk, pools, exports); });
+    Status st =
+        RunOnceUnlocked(journal, locked, p, "repairPool", [&] { return RepairPool(pdsk, stale, pools, exports); });
     // A refusal (nothing to repair, not here) is the service's to log; a
     // failed repair leaves LUNs withdrawn: the admin's to act on.
     const bool refused = st.code() == EBUSY || st.code() == ENOENT || st.code() == EINVAL;

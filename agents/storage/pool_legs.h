@@ -24,9 +24,13 @@ class PoolLegDevices : public LegDevices {
 // of the disk's pool, its LUNs withdrawn first (Exports::Withdraw: no head
 // reaches a thin device while the pool is down), then the disk exported
 // again as at a restart (start-up step 5: legs, LUNs at their numbers,
-// ACLs and maps). Faults: Repair's (EBUSY nothing to repair or a repair
-// running, ENOENT the pool is not open here, EUCLEAN damaged: the pool
-// stays down and the LUNs away), then Export's.
-Status RepairPool(int64_t pdsk_id, ThinPools* pools, Exports* exports);
+// ACLs and maps). Before that, each `stale` leg (the manager's: heads may
+// have written it since the pool's last metadata commit) gets the stale
+// mark (agents/host/leg_mark.h), so its heads rebuild it in full; a mark
+// that cannot be written fails the repair with the LUNs still withdrawn.
+// Faults: Repair's (EBUSY nothing to repair or a repair running, ENOENT
+// the pool is not open here, EUCLEAN damaged: the pool stays down and the
+// LUNs away), then the marks', then Export's.
+Status RepairPool(int64_t pdsk_id, const std::vector<Leg>& stale, ThinPools* pools, Exports* exports);
 
 }  // namespace vastsky

@@ -339,6 +339,11 @@ class StorageAgentTest(AgentsCase):
         self.assertEqual(repaired[0]["level"], "info")
         self.assertIn("is repaired", repaired[0]["message"])
         wait_for("pool_mode rw", lambda: mode() == "rw")
+        # Both legs hold a dm-raid superblock (for the stale mark below).
+        thin32 = thin[:-2] + "32"
+        for f_name, data in ((thin, b"DmRd leg 31"), (thin32, b"DmRd leg 32")):
+            with open(f_name, "r+b") as f:
+                f.write(data)
 
         # PROTOCOL.md: "If thin_check finds damage the pool stays down
         # (heartbeats report it `fail`) and the answer is EUCLEAN naming the
@@ -360,8 +365,16 @@ class StorageAgentTest(AgentsCase):
         # The agent says the same, and "afterwards `repairPool` may run again".
         self.assertFault("EUCLEAN", p.repairPool, req(opid="pr-4", pdskid=pdsk))
         os.unlink(self.pool_file(a, path, ".damaged"))
-        self.assertEqual(p.repairPool(req(opid="pr-5", pdskid=pdsk)), 0)
+        # "each `stale` leg gets the stale mark (its dm-raid superblock's
+        # magic DmRd becomes VsSt, the rest kept) before its LUN comes back".
+        stale = [{"chunkid": 301, "thin_id": 31, "size_mib": 65}]
+        self.assertEqual(p.repairPool(req(opid="pr-5", pdskid=pdsk, stale=stale)), 0)
         self.assertEqual(maps(), granted)
+        with open(thin, "rb") as f:
+            self.assertEqual(f.read(11), b"VsSt leg 31")
+        with open(thin32, "rb") as f:
+            self.assertEqual(f.read(11), b"DmRd leg 32")
+        self.assertIn("dext-0000012d marked stale", a.read_log())
         # "a repeat of a finished `opid` returns the recorded result without
         # acting again" (a fresh one would be EBUSY: nothing to repair).
         self.assertEqual(p.repairPool(req(opid="pr-5", pdskid=pdsk)), 0)
@@ -369,6 +382,8 @@ class StorageAgentTest(AgentsCase):
         # Bad input: errno faults.
         self.assertFault("EINVAL", p.repairPool, req(pdskid=pdsk))
         self.assertFault("EINVAL", p.repairPool, req(opid="pr-6", pdskid=0))
+        self.assertFault("EINVAL", p.repairPool, req(opid="pr-8", pdskid=pdsk, stale=[{"chunkid": 301}]))
+        self.assertFault("EINVAL", p.repairPool, req(opid="pr-9", pdskid=pdsk, stale=stale + stale))
         self.assertFault("ENOENT", p.repairPool, req(opid="pr-7", pdskid=0x7ffffff0))
         self.assertFault("EINVAL", self.api.repairPhysicalDisk, req())
         self.assertFault("EINVAL", self.api.repairPhysicalDisk, req(pdskid="x"))

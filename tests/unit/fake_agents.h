@@ -178,12 +178,18 @@ class FakeAgents : public StorageAgentClient, public HeadAgentClient {
     hold_repairs_ = hold;
     cv_.notify_all();
   }
+  std::vector<StaleLeg> StaleOf(int64_t pdsk) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return stale_[pdsk];
+  }
   int repairs_waiting() {
     std::lock_guard<std::mutex> lock(mu_);
     return repairs_waiting_;
   }
-  Status RepairPool(const std::string& url, const std::string&, int64_t pdsk_id) override {
+  Status RepairPool(const std::string& url, const std::string&, int64_t pdsk_id,
+                    const std::vector<StaleLeg>& stale) override {
     std::unique_lock<std::mutex> lock(mu_);
+    stale_[pdsk_id] = stale;
     ++repairs_waiting_;
     cv_.wait(lock, [this] { return !hold_repairs_; });
     --repairs_waiting_;
@@ -248,6 +254,7 @@ class FakeAgents : public StorageAgentClient, public HeadAgentClient {
   bool hold_grants_ = false, hold_repairs_ = false;
   int grants_waiting_ = 0, repairs_waiting_ = 0;
   std::map<int64_t, Status> repair_result_;
+  std::map<int64_t, std::vector<StaleLeg>> stale_;  // pdsk -> the last repairPool's stale legs
   std::map<std::string, int> failing_;
   std::map<std::string, std::map<int64_t, std::set<std::string>>> acls_;
   // url -> pdsk -> initiator -> mapped chunks; url -> pdsk -> chunk -> thin device

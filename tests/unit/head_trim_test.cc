@@ -55,6 +55,9 @@ class HeadTrimTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(NothingWhileTheMirrorIsNotWhole);
   CPPUNIT_TEST(ALegFailingAsTheRaidSuspendsStopsTheTrim);
   CPPUNIT_TEST(ALegTakenBackIsTrimmedOnceWhole);
+  CPPUNIT_TEST(AStaleLegIsRebuiltInFull);
+  CPPUNIT_TEST(AStaleOnlyCopyIsTakenBackAsItIs);
+  CPPUNIT_TEST(AStaleLegAtAttachIsRebuiltInFull);
   CPPUNIT_TEST(FailuresResumeBackOffThenGiveUp);
   CPPUNIT_TEST(NoUnmapGivesUpAtOnce);
   CPPUNIT_TEST(OverrunDropsAndPoisonsTheLeg);
@@ -165,6 +168,48 @@ class HeadTrimTest : public CppUnit::TestFixture {
     // Thin blocks 16-19 are the first 256 KiB of data: mapped, kept.
     CPPUNIT_ASSERT_EQUAL(std::string("vastsky-4-c4000-data 512 2096640\n"), Discards());
     CPPUNIT_ASSERT(!RecordedLeg(4000).trim);
+  }
+
+  // PROTOCOL.md, "Repairing a pool": "a head rebuilds a leg marked stale
+  // in full from the other legs instead of taking it back through its
+  // bitmap".
+  void AStaleLegIsRebuiltInFull() {
+    std::string device;
+    CPPUNIT_ASSERT(assembly_->Attach(Volume(4, 1, 2), "user", "secret-secret", &device).ok());
+    SetStatus("raid1 2 DA 2097152/2097152 idle 0 0 -");
+    WriteAt("vastsky-4-c4000-meta", 0, "VsSt");
+    CPPUNIT_ASSERT(Has(assembly_->Watch(), 4000));
+    CPPUNIT_ASSERT(RaidTable().find(" rebuild 0 ") != std::string::npos);
+    CPPUNIT_ASSERT_EQUAL(3, RecordedLeg(4000).status);
+    CPPUNIT_ASSERT(RecordedLeg(4000).trim);
+    SetStatus("");  // rebuilt: in sync again, then trimmed
+    assembly_->Watch();
+    CPPUNIT_ASSERT_EQUAL(2, RecordedLeg(4000).status);
+  }
+
+  // "... unless no other leg is in sync: the mark is removed and the leg
+  // taken back as it is, with an error log".
+  void AStaleOnlyCopyIsTakenBackAsItIs() {
+    std::string device;
+    CPPUNIT_ASSERT(assembly_->Attach(Volume(4, 1, 2), "user", "secret-secret", &device).ok());
+    SetStatus("raid1 2 DD 2097152/2097152 idle 0 0 -");
+    WriteAt("vastsky-4-c4000-meta", 0, "VsSt");
+    assembly_->Watch();
+    CPPUNIT_ASSERT(RaidTable().find(" rebuild ") == std::string::npos);
+    CPPUNIT_ASSERT_EQUAL(2, RecordedLeg(4000).status);
+    CPPUNIT_ASSERT_EQUAL(std::string("DmRd"), ReadAt("vastsky-4-c4000-meta", 0, 4));
+  }
+
+  // "... and so does an assembly that finds a leg marked stale" (here the
+  // re-assembly of a volume whose devices went, as after a reboot).
+  void AStaleLegAtAttachIsRebuiltInFull() {
+    std::string device;
+    CPPUNIT_ASSERT(assembly_->Attach(Volume(4, 1, 2), "user", "secret-secret", &device).ok());
+    CPPUNIT_ASSERT(RaidTable().find(" rebuild ") == std::string::npos);
+    WriteAt("vastsky-4-c4000-meta", 0, "VsSt");
+    for (const std::string& name : {std::string("vastsky-4"), kRaid}) CPPUNIT_ASSERT(dm_->Remove(name).ok());
+    assembly_->Reconcile();
+    CPPUNIT_ASSERT(RaidTable().find(" rebuild 0 ") != std::string::npos);
   }
 
   // "Any other failure resumes at once ... and is retried after 30 s,

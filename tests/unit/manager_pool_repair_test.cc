@@ -28,6 +28,8 @@ class ManagerPoolRepairTest : public RecoveryFixture {
   CPPUNIT_TEST(RefusalRecordsNothing);
   CPPUNIT_TEST(SecondRepairOfADiskIsEBUSY);
   CPPUNIT_TEST(FailingPoolEventNamesTheCommand);
+  CPPUNIT_TEST(LegsHeadsMayHaveWrittenAreNamedStale);
+  CPPUNIT_TEST(AnOnlyCopyComesBackWithAnErrorEvent);
   CPPUNIT_TEST_SUITE_END();
 
   std::unique_ptr<PoolRepairs> repairs_;
@@ -154,6 +156,51 @@ class ManagerPoolRepairTest : public RecoveryFixture {
     ev = PoolEvents();
     CPPUNIT_ASSERT_EQUAL(size_t{2}, ev.size());
     CPPUNIT_ASSERT_EQUAL(std::string("info"), ev[1].level);
+  }
+
+  int64_t AttachedVolume(const std::string& name) {
+    int64_t v;
+    CPPUNIT_ASSERT(store_->CreateLogicalVolume(name, 4, 2, &v).ok());  // one mirror, a leg on each disk
+    CPPUNIT_ASSERT(attacher_->Attach(VolumeRef{v, ""}, head_).ok());
+    return v;
+  }
+  ChunkInfo LegOn(int64_t v, int64_t pdsk) {
+    const VolumeLayout l = Layout(v);  // a temporary's member would dangle in the loop
+    for (const ChunkInfo& c : l.mirrors.at(0).chunks)
+      if (c.pdsk_id == pdsk) return c;
+    CPPUNIT_FAIL("no leg on that disk");
+    return ChunkInfo();
+  }
+
+  // PROTOCOL.md, "Repairing a pool": "the manager names the disk's legs
+  // heads may have written (in sync, of a mirror ever handed to a head,
+  // with another leg in sync elsewhere) as `stale`".
+  void LegsHeadsMayHaveWrittenAreNamedStale() {
+    const int64_t a = AttachedVolume("a");
+    int64_t b;
+    CPPUNIT_ASSERT(store_->CreateLogicalVolume("b", 4, 2, &b).ok());  // never handed to a head
+    CPPUNIT_ASSERT(repairs_->Repair(pdsks_[0]).ok());
+    const std::vector<StaleLeg> stale = agents_.StaleOf(pdsks_[0]);
+    const ChunkInfo leg = LegOn(a, pdsks_[0]);
+    CPPUNIT_ASSERT_EQUAL(size_t{1}, stale.size());
+    CPPUNIT_ASSERT_EQUAL(leg.id, stale[0].chunk_id);
+    CPPUNIT_ASSERT_EQUAL(leg.thin_id, stale[0].thin_id);
+    CPPUNIT_ASSERT_EQUAL(kMetaMib + leg.length_mib, stale[0].size_mib);
+    CPPUNIT_ASSERT(EventsOfType(store_.get(), "pool").size() == 1);  // the outcome only
+  }
+
+  // "A leg that is its mirror's only one in sync is not named: it comes
+  // back as it was, and an `error` event says it may lack writes".
+  void AnOnlyCopyComesBackWithAnErrorEvent() {
+    const int64_t a = AttachedVolume("a");
+    CPPUNIT_ASSERT(store_->NotifyFailure(kTargetSsvr, ssvrs_[1]).ok());  // the other leg: no room, SPARE
+    CPPUNIT_ASSERT(repairs_->Repair(pdsks_[0]).ok());
+    CPPUNIT_ASSERT(agents_.StaleOf(pdsks_[0]).empty());
+    const int64_t only = LegOn(a, pdsks_[0]).id;
+    bool found = false;
+    for (const EventInfo& e : EventsOfType(store_.get(), "pool"))
+      found = found || (e.level == "error" && e.target_id == only && Has(e.message, "only leg in sync"));
+    CPPUNIT_ASSERT(found);
   }
 };
 

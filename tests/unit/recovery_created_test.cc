@@ -94,11 +94,6 @@ class RecoveryCreatedTest : public RecoveryFixture {
     CPPUNIT_ASSERT_EQUAL(int{kInsync}, LegOn(v, pdsks_[0], mirror).status);
     CPPUNIT_ASSERT_EQUAL(int{kSpare}, LegOn(v, pdsks_[1], mirror).status);
   }
-  VolumeLayout Layout(int64_t v) {
-    VolumeLayout l;
-    CPPUNIT_ASSERT(store_->ShowLogicalVolume(VolumeRef{v, ""}, &l).ok());
-    return l;
-  }
   // The intent of an attach of v recorded, the first disk's grant
   // answered if grant_first, and the manager restarted.
   void StoppedMidAttach(int64_t v, bool grant_first) {

@@ -69,6 +69,12 @@ class RecoveryFixture : public CppUnit::TestFixture {
     NewRecovery();
   }
 
+  VolumeLayout Layout(int64_t v) {
+    VolumeLayout l;
+    CPPUNIT_ASSERT(store_->ShowLogicalVolume(VolumeRef{v, ""}, &l).ok());
+    return l;
+  }
+
   std::string dir_;
   std::unique_ptr<Store> store_;
   std::mutex mu_;

@@ -28,11 +28,6 @@ class RecoveryThinTest : public RecoveryFixture {
     CPPUNIT_ASSERT(store_->CreateLogicalVolume(name, 4, 2, &v).ok());
     return v;
   }
-  VolumeLayout Layout(int64_t v) {
-    VolumeLayout l;
-    CPPUNIT_ASSERT(store_->ShowLogicalVolume(VolumeRef{v, ""}, &l).ok());
-    return l;
-  }
   // pdsk -> the chunks (or thin ids) of the volume's legs there.
   std::map<int64_t, std::set<int64_t>> Legs(int64_t v, bool thin = false) {
     std::map<int64_t, std::set<int64_t>> out;
