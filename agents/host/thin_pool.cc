@@ -175,8 +175,9 @@ struct RangeList {
   }
 };
 
-// A tool's XML report streamed with libxml2's reader: Element sees each
-// element with its depth; comments and blanks pass; anything else is EPROTO.
+// A tool's XML report streamed with libxml2's reader: <superblock> (its
+// data_block_size kept), Outer's elements in it, Inner's in those;
+// comments and blanks pass; anything else is EPROTO.
 class XmlReport {
  public:
   explicit XmlReport(const char* tool) : tool_(tool) {}
@@ -200,7 +201,8 @@ class XmlReport {
     return Status::OK();
   }
 
-  virtual Status Element(const std::string& name, int depth) = 0;
+  virtual Status Outer(const std::string& name) = 0;
+  virtual Status Inner(const std::string& name) = 0;
 
   Status Bad(const std::string& what) const {
     return Status::Error(EPROTO, std::string(tool_) + "'s output: " + what);
@@ -222,17 +224,27 @@ class XmlReport {
     return Status::OK();
   }
 
-  // <superblock data_block_size>: the pool block, in sectors.
-  Status Superblock(const std::string& name, uint64_t* block_sectors) {
+  uint64_t block_sectors_ = 0;  // the superblock's data_block_size; 0 before
+
+ private:
+  Status Superblock(const std::string& name) {
     if (name != "superblock") return Bad("<" + name + "> instead of <superblock>");
     int64_t block = 0;
     VS_RETURN_IF_ERROR(Number("data_block_size", &block));
     if (block == 0) return Bad("data_block_size 0");
-    *block_sectors = static_cast<uint64_t>(block);
+    block_sectors_ = static_cast<uint64_t>(block);
     return Status::OK();
   }
 
- private:
+  Status Element(const std::string& name, int depth) {
+    switch (depth) {
+      case 0: return Superblock(name);
+      case 1: return Outer(name);
+      case 2: return Inner(name);
+      default: return Bad("<" + name + "> nested too deep");
+    }
+  }
+
   static void OnError(void* arg, const char* msg, xmlParserSeverities severity, xmlTextReaderLocatorPtr) {
     auto* self = static_cast<XmlReport*>(arg);
     if ((severity == XML_PARSER_SEVERITY_ERROR || severity == XML_PARSER_SEVERITY_VALIDITY_ERROR) &&
@@ -278,17 +290,8 @@ class DumpParser : public XmlReport {
   }
 
  private:
-  Status Element(const std::string& name, int depth) override {
-    switch (depth) {
-      case 0: return Superblock(name, &block_sectors_);
-      case 1: return Container(name);
-      case 2: return Mapping(name);
-      default: return Bad("<" + name + "> nested too deep");
-    }
-  }
-
   // <def name> or <device dev_id mapped_blocks>: where the mappings below go.
-  Status Container(const std::string& name) {
+  Status Outer(const std::string& name) override {
     if (name == "def") {
       const std::string def = Attr("name");
       if (def.empty() || defs_.count(def)) return Bad("<def> without a name, or twice: '" + def + "'");
@@ -306,7 +309,7 @@ class DumpParser : public XmlReport {
     return Number("mapped_blocks", &mapped_blocks_);
   }
 
-  Status Mapping(const std::string& name) {
+  Status Inner(const std::string& name) override {
     int64_t begin = 0, count = 1;
     if (name == "range_mapping") {
       VS_RETURN_IF_ERROR(Number("origin_begin", &begin));
@@ -352,7 +355,6 @@ class DumpParser : public XmlReport {
 
   const int64_t thin_id_;
   const size_t max_ranges_;
-  uint64_t block_sectors_ = 0;
   std::map<std::string, RangeList> defs_;
   RangeList mapped_;
   RangeList* into_ = nullptr;  // the current def or thin_id's device; null in another device
@@ -378,16 +380,7 @@ class DeltaParser : public XmlReport {
   }
 
  private:
-  Status Element(const std::string& name, int depth) override {
-    switch (depth) {
-      case 0: return Superblock(name, &block_sectors_);
-      case 1: return Diff(name);
-      case 2: return Range(name);
-      default: return Bad("<" + name + "> nested too deep (--verbose output?)");
-    }
-  }
-
-  Status Diff(const std::string& name) {
+  Status Outer(const std::string& name) override {
     if (name != "diff" || diff_) return Bad("<" + name + "> in <superblock>, or a second <diff>");
     int64_t left = 0, right = 0;
     VS_RETURN_IF_ERROR(Number("left", &left));
@@ -399,7 +392,8 @@ class DeltaParser : public XmlReport {
     return Status::OK();
   }
 
-  Status Range(const std::string& name) {
+  // (--verbose nests a <range> in each.)
+  Status Inner(const std::string& name) override {
     if (name != "same" && name != "different" && name != "left_only" && name != "right_only")
       return Bad("<" + name + "> in <diff>");
     int64_t begin = 0, length = 0;
@@ -411,7 +405,6 @@ class DeltaParser : public XmlReport {
 
   const int64_t base_, thin_;
   const size_t max_ranges_;
-  uint64_t block_sectors_ = 0;
   bool diff_ = false;
   RangeList changed_;
 };

@@ -19,19 +19,14 @@
 #include "lib/state_file.h"
 #include "lib/subprocess.h"
 #include "tests/unit/temp_db.h"
+#include "tests/unit/thin_test_files.h"
 
 using namespace vastsky;
+using namespace vastsky::thin_test;
 
 namespace {
 
 using Ranges = std::vector<std::pair<int64_t, int64_t>>;
-
-const char kCluster[] = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
-
-void WriteFile(const std::string& path, const std::string& text, mode_t mode = 0644) {
-  std::ofstream(path) << text;
-  CPPUNIT_ASSERT_EQUAL(0, chmod(path.c_str(), mode));
-}
 
 // Two thins sharing blocks 0-2 and 20 (thin 2 a snapshot of 1 since
 // written): 3 rewritten in 2, 30 only in 1, 40 only in 2; thin 12345 empty.
@@ -62,32 +57,6 @@ const char kDeltaXml[] = R"(<superblock uuid="" time="1" transaction="3" data_bl
     <right_only begin="40" length="1"/>
   </diff>
 </superblock>)";
-
-// The held metadata root of a pool's status line: "-" when none is held.
-std::string HeldRoot(DeviceMapper* dm, const std::string& pool) {
-  std::vector<DmTarget> status;
-  CPPUNIT_ASSERT(dm->GetStatus(pool, &status).ok());
-  std::istringstream in(status[0].params);
-  std::string field;
-  for (int i = 0; i < 4; ++i) in >> field;
-  return field;
-}
-
-void WriteAt(const std::string& dev, off_t offset, const std::string& bytes) {
-  int fd = open(dev.c_str(), O_WRONLY);
-  CPPUNIT_ASSERT(fd >= 0);
-  CPPUNIT_ASSERT_EQUAL(static_cast<ssize_t>(bytes.size()), pwrite(fd, bytes.data(), bytes.size(), offset));
-  close(fd);
-}
-
-std::string ReadAt(const std::string& dev, off_t offset, size_t n) {
-  std::string out(n, '\0');
-  int fd = open(dev.c_str(), O_RDONLY);
-  CPPUNIT_ASSERT(fd >= 0);
-  CPPUNIT_ASSERT_EQUAL(static_cast<ssize_t>(n), pread(fd, &out[0], n, offset));
-  close(fd);
-  return out;
-}
 
 // The sim's device-mapper, its suspends and resumes counted.
 class CountingDm : public DeviceMapper {
@@ -327,15 +296,15 @@ class ThinSnapTest : public CppUnit::TestFixture {
   void SimSnapshotKeepsTheOriginsContent() {
     std::string origin;
     OpenPool(&origin);
-    WriteAt(origin, 1 << 20, "before");
+    WriteBytes(origin, 1 << 20, "before");
     Status st = pools_->Snapshot(7, 1, 2);
     CPPUNIT_ASSERT_MESSAGE(st.ToString(), st.ok());
-    WriteAt(origin, 1 << 20, "after!");
+    WriteBytes(origin, 1 << 20, "after!");
     std::string snap;
     CPPUNIT_ASSERT(pools_->ActivateThin(7, 2, 17, &snap).ok());
-    CPPUNIT_ASSERT_EQUAL(std::string("before"), ReadAt(snap, 1 << 20, 6));
+    CPPUNIT_ASSERT_EQUAL(std::string("before"), ReadBytes(snap, 1 << 20, 6));
     CPPUNIT_ASSERT(pools_->DeleteThin(7, 1).ok());
-    CPPUNIT_ASSERT_EQUAL(std::string("before"), ReadAt(snap, 1 << 20, 6));
+    CPPUNIT_ASSERT_EQUAL(std::string("before"), ReadBytes(snap, 1 << 20, 6));
     // "Already existing thin_id = done before (ids are never reused): OK",
     // even with its origin gone since.
     CPPUNIT_ASSERT(pools_->Snapshot(7, 1, 2).ok());
@@ -406,12 +375,12 @@ class ThinSnapTest : public CppUnit::TestFixture {
     std::string origin;
     OpenPool(&origin);
     const off_t meta = 1 << 20, mib = 1 << 20;
-    WriteAt(origin, 100, "raid superblock");
-    WriteAt(origin, meta, std::string(3 * mib, 'a'));  // data blocks 0-47
+    WriteBytes(origin, 100, "raid superblock");
+    WriteBytes(origin, meta, std::string(3 * mib, 'a'));  // data blocks 0-47
     CPPUNIT_ASSERT(pools_->Snapshot(7, 1, 2).ok());
-    WriteAt(origin, meta, std::string(2 * mib, 'b'));            // 0-31 rewritten
-    WriteAt(origin, meta + 3 * mib, std::string(1 * mib, 'c'));  // 48-63 new
-    WriteAt(origin, 200, "bitmap bits");                         // the metadata part: left out
+    WriteBytes(origin, meta, std::string(2 * mib, 'b'));            // 0-31 rewritten
+    WriteBytes(origin, meta + 3 * mib, std::string(1 * mib, 'c'));  // 48-63 new
+    WriteBytes(origin, 200, "bitmap bits");                         // the metadata part: left out
     ThinMap delta;
     Status st = pools_->Delta(7, 2, 1, &delta);
     CPPUNIT_ASSERT_MESSAGE(st.ToString(), st.ok());
