@@ -267,14 +267,14 @@ class XmlReport {
   std::string error_;
 };
 
-// Adds [begin, count) to list; E2BIG once it holds more than max ranges.
-Status AddBounded(RangeList* list, int64_t begin, int64_t count, size_t max, int64_t thin_id) {
+// Adds [begin, count) to list; E2BIG once it holds more than max ranges
+// ("<what> in more than <max> ranges").
+Status AddBounded(RangeList* list, int64_t begin, int64_t count, size_t max, const std::string& what) {
   list->Add(begin, count);
   if (list->r.size() <= max) return Status::OK();
   list->Normalize();
   if (list->r.size() <= max) return Status::OK();
-  return Status::Error(E2BIG, "thin " + std::to_string(thin_id) + " is mapped in more than " + std::to_string(max) +
-                                  " ranges");
+  return Status::Error(E2BIG, what + " in more than " + std::to_string(max) + " ranges");
 }
 
 // Streams thin_dump's XML (superblock > def* device*; def and device >
@@ -336,7 +336,7 @@ class DumpParser : public XmlReport {
 
   Status Add(int64_t begin, int64_t count) {
     if (!into_) return Status::OK();  // another thin's
-    return AddBounded(into_, begin, count, max_ranges_, thin_id_);
+    return AddBounded(into_, begin, count, max_ranges_, "thin " + std::to_string(thin_id_) + " is mapped");
   }
 
   Status Finish(ThinMap* out) {
@@ -400,7 +400,9 @@ class DeltaParser : public XmlReport {
     VS_RETURN_IF_ERROR(Number("begin", &begin));
     VS_RETURN_IF_ERROR(Number("length", &length));
     if (length == 0) return Bad("a <" + name + "> of length 0");
-    return name == "same" ? Status::OK() : AddBounded(&changed_, begin, length, max_ranges_, thin_);
+    if (name == "same") return Status::OK();
+    return AddBounded(&changed_, begin, length, max_ranges_,
+                      "thins " + std::to_string(base_) + " and " + std::to_string(thin_) + " differ");
   }
 
   const int64_t base_, thin_;
@@ -463,7 +465,6 @@ class ThinDumpProgram : public ThinDumper {
     return ToolResult(st, r, program_ + " of thin " + std::to_string(thin_id) + " on " + meta_device, timeout_ms_);
   }
 
-
  private:
   const std::string program_;
   const int timeout_ms_;
@@ -487,11 +488,18 @@ Status ParseThinDelta(const std::string& xml_path, int64_t base_thin_id, int64_t
 }
 
 namespace {
-// A decimal that fits, or false.
+// A decimal below 10^15 (no pool has 2^50 blocks), or false.
 bool Decimal(const std::string& word, uint64_t* out) {
-  if (word.empty() || word.size() > 18 || word.find_first_not_of("0123456789") != std::string::npos) return false;
+  if (word.empty() || word.size() > 15 || word.find_first_not_of("0123456789") != std::string::npos) return false;
   *out = std::stoull(word);
   return true;
+}
+
+// Pool blocks of block_sectors (a power of two) in MiB, rounded up.
+uint64_t BlocksToMib(uint64_t blocks, uint64_t block_sectors) {
+  if (block_sectors >= kSectorsPerMib) return blocks * (block_sectors / kSectorsPerMib);
+  const uint64_t per_mib = kSectorsPerMib / block_sectors;
+  return (blocks + per_mib - 1) / per_mib;
 }
 }  // namespace
 
@@ -513,8 +521,7 @@ Status ParseThinLs(const std::string& text, uint64_t block_sectors, std::vector<
     if (id < 1 || id > static_cast<uint64_t>(kMaxThinId) || !seen.insert(static_cast<int64_t>(id)).second)
       return bad(line, "a thin id out of range, or twice");
     if (exclusive > mapped) return bad(line, "more exclusive blocks than mapped");
-    auto mib = [block_sectors](uint64_t blocks) { return (blocks * block_sectors + kSectorsPerMib - 1) / kSectorsPerMib; };
-    out->push_back({static_cast<int64_t>(id), mib(mapped), mib(exclusive)});
+    out->push_back({static_cast<int64_t>(id), BlocksToMib(mapped, block_sectors), BlocksToMib(exclusive, block_sectors)});
   }
   return Status::OK();
 }

@@ -103,7 +103,8 @@ struct ThinUsage {
   uint64_t mapped_mib = 0, exclusive_mib = 0;
 };
 // `thin_ls --no-headers -o DEV,MAPPED_BLOCKS,EXCLUSIVE_BLOCKS`'s output
-// (text), blocks of block_sectors -> a ThinUsage per line, in its order.
+// (text), blocks of block_sectors (a power of two) -> a ThinUsage per line,
+// in its order.
 // Each line is three decimals separated by blanks; anything else, an id
 // outside 1..kMaxThinId or twice, more exclusive than mapped: EPROTO.
 Status ParseThinLs(const std::string& text, uint64_t block_sectors, std::vector<ThinUsage>* out);

@@ -206,6 +206,9 @@ class ThinSnapTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(uint64_t(2), thins[0].mapped_mib);
     CPPUNIT_ASSERT_EQUAL(uint64_t(1), thins[0].exclusive_mib);
     CPPUNIT_ASSERT_EQUAL(uint64_t(0), thins[1].exclusive_mib);
+    CPPUNIT_ASSERT(ParseThinLs("1 3 1\n", 8192, &thins).ok());  // 4 MiB blocks
+    CPPUNIT_ASSERT_EQUAL(uint64_t(12), thins[0].mapped_mib);
+    CPPUNIT_ASSERT_EQUAL(uint64_t(4), thins[0].exclusive_mib);
     CPPUNIT_ASSERT(ParseThinLs("", 128, &thins).ok());
     CPPUNIT_ASSERT(thins.empty());
   }
@@ -248,6 +251,7 @@ class ThinSnapTest : public CppUnit::TestFixture {
         "0 6 2\n",
         "16777216 1 1\n",
         "-1 6 2\n",
+        "1 1000000000000000 0\n",
         "Bad checksum in superblock\n",
     };
     for (const std::string& text : bad) {
