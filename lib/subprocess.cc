@@ -13,21 +13,37 @@
 namespace vastsky {
 
 Status RunProgram(const std::vector<std::string>& argv, int timeout_ms, SubprocessResult* result) {
+  return RunProgramToFile(argv, timeout_ms, "", result);
+}
+
+Status RunProgramToFile(const std::vector<std::string>& argv, int timeout_ms, const std::string& stdout_path,
+                        SubprocessResult* result) {
   if (argv.empty()) return Status::Error(EINVAL, "no program to run");
+  int out_fd = -1;
+  if (!stdout_path.empty()) {
+    out_fd = open(stdout_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (out_fd < 0) return Status::Error(errno, "cannot open " + stdout_path + ": " + strerror(errno));
+  }
   int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) return Status::Error(errno, std::string("pipe: ") + strerror(errno));
+  if (pipe2(fds, O_CLOEXEC) != 0) {
+    const int err = errno;
+    if (out_fd >= 0) close(out_fd);
+    return Status::Error(err, std::string("pipe: ") + strerror(err));
+  }
   std::vector<char*> args;
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   pid_t pid = fork();
   if (pid < 0) {
+    const int err = errno;
     close(fds[0]);
     close(fds[1]);
-    return Status::Error(errno, std::string("fork: ") + strerror(errno));
+    if (out_fd >= 0) close(out_fd);
+    return Status::Error(err, std::string("fork: ") + strerror(err));
   }
   if (pid == 0) {
     setpgid(0, 0);  // so a timeout kills its children too
-    dup2(fds[1], STDOUT_FILENO);
+    dup2(out_fd >= 0 ? out_fd : fds[1], STDOUT_FILENO);
     dup2(fds[1], STDERR_FILENO);
     int devnull = open("/dev/null", O_RDONLY);
     if (devnull >= 0) dup2(devnull, STDIN_FILENO);
@@ -35,6 +51,7 @@ Status RunProgram(const std::vector<std::string>& argv, int timeout_ms, Subproce
     _exit(127);
   }
   close(fds[1]);
+  if (out_fd >= 0) close(out_fd);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   bool timed_out = false;
   char buf[4096];

@@ -17,5 +17,11 @@ struct SubprocessResult {
 };
 
 Status RunProgram(const std::vector<std::string>& argv, int timeout_ms, SubprocessResult* result);
+// The same, with the program's stdout written to the file stdout_path
+// (created or truncated, mode 0600) instead of captured: for a tool whose
+// answer may exceed the 1 MiB cap (thin_delta); result->output then holds
+// its stderr.
+Status RunProgramToFile(const std::vector<std::string>& argv, int timeout_ms, const std::string& stdout_path,
+                        SubprocessResult* result);
 
 }  // namespace vastsky

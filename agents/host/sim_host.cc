@@ -13,6 +13,12 @@
 // (SEEK_DATA). A pool that saw I/O errors is the file
 // thin/<pool key>.needs_check ("ro" or "fail": its mode, with needs_check),
 // damaged metadata the file thin/<pool key>.damaged (NewSimThinChecker).
+// A pool's "create_snap N ORIGIN" copies the origin's file (holes kept) and
+// appends "N ORIGIN" to thin/<pool key>.origins, whose pairs
+// NewSimThinReports' thin_ls takes as sharing (a block is exclusive unless
+// the same block of such a partner holds the same bytes). The file
+// "message-errno" holding "<errno> <verb>" makes every pool message of that
+// verb fail with errno (a test's kernel refusing create_snap).
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -24,6 +30,7 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <set>
 #include <sstream>
 
 #include "agents/host/device_mapper.h"
@@ -197,10 +204,12 @@ class SimDeviceMapper : public DeviceMapper {
 
   // dm-thin's pool messages: "create_thin N" (EEXIST if present), "delete N"
   // (ENODATA if absent, EBUSY while a thin device over it is active),
-  // "reserve_metadata_snap" (EBUSY if one is held), "release_metadata_snap"
-  // (EINVAL if none is).
+  // "create_snap N ORIGIN" (EEXIST if N is present, else ENODATA if ORIGIN
+  // is absent), "reserve_metadata_snap" (EBUSY if one is held),
+  // "release_metadata_snap" (EINVAL if none is).
   Status Message(const std::string& name, const std::string& message) override {
     std::lock_guard<std::mutex> lock(mu_);
+    VS_RETURN_IF_ERROR(RefusedMessage(name, message));
     Tables all;
     VS_RETURN_IF_ERROR(Load(&all));
     auto it = all.find(name);
@@ -218,19 +227,36 @@ class SimDeviceMapper : public DeviceMapper {
     std::istringstream in(message);
     std::string verb;
     uint64_t id = 0;
-    if (!(in >> verb >> id) || (verb != "create_thin" && verb != "delete"))
+    if (!(in >> verb >> id) || (verb != "create_thin" && verb != "delete" && verb != "create_snap"))
       return Status::Error(EINVAL, "unknown message '" + message + "' to " + name);
-    const std::string file = PoolDir(all, it->second[0]) + "/" + std::to_string(id);
+    const std::string dir = PoolDir(all, it->second[0]), file = dir + "/" + std::to_string(id);
     if (verb == "create_thin") {
       if (Exists(file)) return Status::Error(EEXIST, name + " has thin " + std::to_string(id));
       return MakeDeviceFile(file, 0);
+    }
+    if (verb == "create_snap") {
+      uint64_t origin = 0;
+      if (!(in >> origin)) return Status::Error(EINVAL, "create_snap without an origin to " + name);
+      if (Exists(file)) return Status::Error(EEXIST, name + " has thin " + std::to_string(id));
+      const std::string from = dir + "/" + std::to_string(origin);
+      if (!Exists(from)) return Status::Error(ENODATA, name + " has no thin " + std::to_string(origin));
+      VS_RETURN_IF_ERROR(CopySparse(from, file));
+      Pairs pairs = Origins(dir);
+      pairs.push_back({static_cast<int64_t>(id), static_cast<int64_t>(origin)});
+      return SaveOrigins(dir, pairs);
     }
     if (!Exists(file)) return Status::Error(ENODATA, name + " has no thin " + std::to_string(id));
     for (const auto& d : all)
       if (d.second[0].type == "thin" && d.second[0].params == DevicePath(name) + " " + std::to_string(id))
         return Status::Error(EBUSY, "thin " + std::to_string(id) + " of " + name + " is active as " + d.first);
     unlink(file.c_str());
-    return Status::OK();
+    Pairs pairs = Origins(dir);
+    pairs.erase(std::remove_if(pairs.begin(), pairs.end(),
+                               [&](const std::pair<int64_t, int64_t>& p) {
+                                 return p.first == static_cast<int64_t>(id) || p.second == static_cast<int64_t>(id);
+                               }),
+                pairs.end());
+    return SaveOrigins(dir, pairs);
   }
 
   Status List(std::vector<std::string>* names) override {
@@ -247,29 +273,73 @@ class SimDeviceMapper : public DeviceMapper {
   // from the thin's file (NewSimThinDumper).
   Status DumpThin(const std::string& meta_device, int64_t thin_id, const std::string& xml_path) {
     std::lock_guard<std::mutex> lock(mu_);
-    Tables all;
-    VS_RETURN_IF_ERROR(Load(&all));
-    for (const auto& d : all) {
-      const DmTarget& pool = d.second[0];
-      if (pool.type != "thin-pool" || pool.params.compare(0, meta_device.size() + 1, meta_device + " ") != 0) continue;
-      const std::string dir = PoolDir(all, pool);
-      if (!Exists(dir + ".snap")) return Status::Error(EIO, "thin_dump of " + meta_device + ": no current metadata snap");
-      std::istringstream in(pool.params);
-      std::string meta, data;
-      uint64_t block = 0;
-      in >> meta >> data >> block;
-      if (block == 0) return Status::Error(EIO, "thin_dump of " + meta_device + ": the pool has no block size");
-      std::string xml = "<superblock uuid=\"\" time=\"0\" transaction=\"0\" flags=\"0\" version=\"2\" data_block_size=\"" +
-                        std::to_string(block) + "\" nr_data_blocks=\"" + std::to_string(Length(all, data) / block) + "\">\n";
-      const std::string file = dir + "/" + std::to_string(thin_id);
-      if (Exists(file)) {
-        std::string device;
-        VS_RETURN_IF_ERROR(DeviceXml(file, thin_id, block * 512, &device));
-        xml += device;
-      }
-      return WriteStateFile(xml_path, xml + "</superblock>\n", 0644);
+    SnapPool pool;
+    VS_RETURN_IF_ERROR(FindSnapPool("thin_dump", meta_device, &pool));
+    std::string xml = pool.superblock;
+    const std::string file = pool.dir + "/" + std::to_string(thin_id);
+    if (Exists(file)) {
+      std::string device;
+      VS_RETURN_IF_ERROR(DeviceXml(file, thin_id, pool.block_bytes, &device));
+      xml += device;
     }
-    return Status::Error(EIO, "thin_dump of " + meta_device + ": not a pool's metadata device");
+    return WriteStateFile(xml_path, xml + "</superblock>\n", 0644);
+  }
+
+  // thin_delta --metadata-snap --snap1 base --snap2 thin meta_device >
+  // xml_path, comparing the thins' files block by block.
+  Status DeltaThins(const std::string& meta_device, int64_t base, int64_t thin, const std::string& xml_path) {
+    std::lock_guard<std::mutex> lock(mu_);
+    SnapPool pool;
+    VS_RETURN_IF_ERROR(FindSnapPool("thin_delta", meta_device, &pool));
+    const std::string left = pool.dir + "/" + std::to_string(base), right = pool.dir + "/" + std::to_string(thin);
+    for (const std::string& f : {left, right})
+      if (!Exists(f)) return Status::Error(ENOENT, "thin_delta: no thin " + f.substr(f.rfind('/') + 1));
+    std::set<int64_t> l, r, both;
+    VS_RETURN_IF_ERROR(MappedBlocks(left, pool.block_bytes, &l));
+    VS_RETURN_IF_ERROR(MappedBlocks(right, pool.block_bytes, &r));
+    both.insert(l.begin(), l.end());
+    both.insert(r.begin(), r.end());
+    std::string xml = pool.superblock + "  <diff left=\"" + std::to_string(base) + "\" right=\"" +
+                      std::to_string(thin) + "\">\n";
+    std::string kind;
+    int64_t begin = 0, length = 0;
+    auto flush = [&] {
+      if (length) xml += "    <" + kind + " begin=\"" + std::to_string(begin) + "\" length=\"" + std::to_string(length) + "\"/>\n";
+    };
+    for (int64_t b : both) {
+      const std::string k = !r.count(b) ? "left_only" : !l.count(b) ? "right_only"
+                            : SameBlock(left, right, b, pool.block_bytes) ? "same" : "different";
+      if (k == kind && b == begin + length) {
+        ++length;
+        continue;
+      }
+      flush();
+      kind = k;
+      begin = b;
+      length = 1;
+    }
+    flush();
+    return WriteStateFile(xml_path, xml + "  </diff>\n</superblock>\n", 0644);
+  }
+
+  // thin_ls --metadata-snap --no-headers -o DEV,MAPPED_BLOCKS,EXCLUSIVE_BLOCKS
+  // meta_device > text_path; sharing as the pool's .origins file says.
+  Status ListThins(const std::string& meta_device, const std::string& text_path) {
+    std::lock_guard<std::mutex> lock(mu_);
+    SnapPool pool;
+    VS_RETURN_IF_ERROR(FindSnapPool("thin_ls", meta_device, &pool));
+    const Pairs pairs = Origins(pool.dir);
+    std::map<int64_t, std::set<int64_t>> mapped;
+    for (const std::string& f : DirEntries(pool.dir))
+      if (!f.empty() && f.find_first_not_of("0123456789") == std::string::npos)
+        VS_RETURN_IF_ERROR(MappedBlocks(pool.dir + "/" + f, pool.block_bytes, &mapped[std::stoll(f)]));
+    std::string text;
+    for (const auto& t : mapped) {
+      int64_t exclusive = 0;
+      for (int64_t b : t.second) exclusive += Shared(pool, pairs, mapped, t.first, b) ? 0 : 1;
+      text += std::to_string(t.first) + " " + std::to_string(t.second.size()) + " " + std::to_string(exclusive) + "\n";
+    }
+    return WriteStateFile(text_path, text, 0644);
   }
 
   // thin_check -q --clear-needs-check-flag meta_device (NewSimThinChecker):
@@ -298,6 +368,119 @@ class SimDeviceMapper : public DeviceMapper {
 
  private:
   using Tables = std::map<std::string, std::vector<DmTarget>>;
+  using Pairs = std::vector<std::pair<int64_t, int64_t>>;  // (snapshot, origin)
+
+  // A pool whose metadata snapshot the sim's tools read.
+  struct SnapPool {
+    std::string dir, superblock;  // superblock: thin tools' opening element
+    uint64_t block_bytes = 0;
+  };
+
+  // The pool on meta_device; EIO (the tool's) unless it holds a snapshot.
+  Status FindSnapPool(const char* tool, const std::string& meta_device, SnapPool* out) {
+    Tables all;
+    VS_RETURN_IF_ERROR(Load(&all));
+    const std::string what = std::string(tool) + " of " + meta_device;
+    for (const auto& d : all) {
+      const DmTarget& pool = d.second[0];
+      if (pool.type != "thin-pool" || pool.params.compare(0, meta_device.size() + 1, meta_device + " ") != 0) continue;
+      out->dir = PoolDir(all, pool);
+      if (!Exists(out->dir + ".snap")) return Status::Error(EIO, what + ": no current metadata snap");
+      std::istringstream in(pool.params);
+      std::string meta, data;
+      uint64_t block = 0;
+      in >> meta >> data >> block;
+      if (block == 0) return Status::Error(EIO, what + ": the pool has no block size");
+      out->block_bytes = block * 512;
+      out->superblock = "<superblock uuid=\"\" time=\"0\" transaction=\"0\" flags=\"0\" version=\"2\" data_block_size=\"" +
+                        std::to_string(block) + "\" nr_data_blocks=\"" + std::to_string(Length(all, data) / block) +
+                        "\">\n";
+      return Status::OK();
+    }
+    return Status::Error(EIO, what + ": not a pool's metadata device");
+  }
+
+  // A refusal the test asked for in the file "message-errno".
+  Status RefusedMessage(const std::string& name, const std::string& message) {
+    std::string text, verb;
+    int err = 0;
+    if (!ReadStateFile(dir_ + "/message-errno", &text).ok()) return Status::OK();
+    std::istringstream in(text);
+    if (!(in >> err >> verb) || err <= 0 || message.compare(0, verb.size() + 1, verb + " ") != 0) return Status::OK();
+    return Status::Error(err, "message '" + message + "' to " + name + " refused (the test's message-errno)");
+  }
+
+  static Pairs Origins(const std::string& pool_dir) {
+    Pairs pairs;
+    std::string text;
+    if (!ReadStateFile(pool_dir + ".origins", &text).ok()) return pairs;
+    std::istringstream in(text);
+    for (int64_t snap = 0, origin = 0; in >> snap >> origin;) pairs.push_back({snap, origin});
+    return pairs;
+  }
+  static Status SaveOrigins(const std::string& pool_dir, const Pairs& pairs) {
+    std::string text;
+    for (const auto& p : pairs) text += std::to_string(p.first) + " " + std::to_string(p.second) + "\n";
+    return WriteStateFile(pool_dir + ".origins", text, 0644);
+  }
+
+  // Block b of thin is shared if a thin it was snapshotted from, or that
+  // was snapshotted from it, maps b with the same bytes.
+  static bool Shared(const SnapPool& pool, const Pairs& pairs, const std::map<int64_t, std::set<int64_t>>& mapped,
+                     int64_t thin, int64_t b) {
+    for (const auto& p : pairs) {
+      const int64_t other = p.first == thin ? p.second : p.second == thin ? p.first : 0;
+      auto it = mapped.find(other);
+      if (other && it != mapped.end() && it->second.count(b) &&
+          SameBlock(pool.dir + "/" + std::to_string(thin), pool.dir + "/" + std::to_string(other), b, pool.block_bytes))
+        return true;
+    }
+    return false;
+  }
+
+  static std::string ReadBlock(const std::string& file, int64_t b, uint64_t block_bytes) {
+    std::string buf(block_bytes, '\0');
+    int fd = open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return "";
+    const ssize_t n = pread(fd, &buf[0], buf.size(), static_cast<off_t>(b * block_bytes));
+    close(fd);
+    if (n < 0) return "";
+    return buf;  // past the end reads zeros, as a thin device's unmapped tail
+  }
+  static bool SameBlock(const std::string& a, const std::string& b, int64_t block, uint64_t block_bytes) {
+    const std::string x = ReadBlock(a, block, block_bytes);
+    return !x.empty() && x == ReadBlock(b, block, block_bytes);
+  }
+
+  // A thin's file copied, holes kept: a fresh snapshot maps what its
+  // origin maps.
+  static Status CopySparse(const std::string& from, const std::string& to) {
+    int in = open(from.c_str(), O_RDONLY | O_CLOEXEC);
+    if (in < 0) return Status::Error(errno, "cannot open " + from);
+    int out = open(to.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (out < 0) {
+      close(in);
+      return Status::Error(errno, "cannot create " + to);
+    }
+    const off_t size = lseek(in, 0, SEEK_END);
+    int err = ftruncate(out, size) == 0 ? 0 : errno;
+    std::string buf(1 << 20, '\0');
+    for (off_t pos = 0; err == 0 && pos < size;) {
+      const off_t data = lseek(in, pos, SEEK_DATA);
+      if (data < 0) break;
+      off_t hole = lseek(in, data, SEEK_HOLE);
+      if (hole < 0) hole = size;
+      for (off_t at = data; err == 0 && at < hole;) {
+        const ssize_t n = pread(in, &buf[0], static_cast<size_t>(std::min<off_t>(hole - at, buf.size())), at);
+        if (n <= 0 || pwrite(out, buf.data(), static_cast<size_t>(n), at) != n) err = n < 0 ? errno : EIO;
+        at += n > 0 ? n : 0;
+      }
+      pos = hole;
+    }
+    close(in);
+    close(out);
+    return err ? Status::Error(err, "cannot copy " + from + " to " + to) : Status::OK();
+  }
 
   // ENXIO, as the kernel's ioctls say, if there is no such device.
   Status Find(const std::string& name) {
@@ -306,12 +489,11 @@ class SimDeviceMapper : public DeviceMapper {
     return all.count(name) ? Status::OK() : Status::Error(ENXIO, "no device-mapper device " + name);
   }
 
-  // A thin's <device> element: a range_mapping per run of pool blocks
-  // (block_bytes each) that its file has data in.
-  static Status DeviceXml(const std::string& file, int64_t thin_id, uint64_t block_bytes, std::string* out) {
+  // The runs [first block, end block) of pool blocks (block_bytes each)
+  // that a thin's file has data in.
+  static Status MappedRuns(const std::string& file, uint64_t block_bytes, std::vector<std::pair<off_t, off_t>>* runs) {
     int fd = open(file.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return Status::Error(errno, "cannot open " + file);
-    std::vector<std::pair<off_t, off_t>> runs;  // [first block, end block)
     const off_t size = lseek(fd, 0, SEEK_END), block = static_cast<off_t>(block_bytes);
     for (off_t pos = 0; pos < size;) {
       const off_t data = lseek(fd, pos, SEEK_DATA);
@@ -319,13 +501,28 @@ class SimDeviceMapper : public DeviceMapper {
       off_t hole = lseek(fd, data, SEEK_HOLE);
       if (hole < 0) hole = size;
       const off_t first = data / block, end = (hole + block - 1) / block;
-      if (!runs.empty() && first <= runs.back().second)
-        runs.back().second = std::max(runs.back().second, end);
+      if (!runs->empty() && first <= runs->back().second)
+        runs->back().second = std::max(runs->back().second, end);
       else
-        runs.push_back({first, end});
+        runs->push_back({first, end});
       pos = hole;
     }
     close(fd);
+    return Status::OK();
+  }
+
+  static Status MappedBlocks(const std::string& file, uint64_t block_bytes, std::set<int64_t>* out) {
+    std::vector<std::pair<off_t, off_t>> runs;
+    VS_RETURN_IF_ERROR(MappedRuns(file, block_bytes, &runs));
+    for (const auto& r : runs)
+      for (off_t b = r.first; b < r.second; ++b) out->insert(b);
+    return Status::OK();
+  }
+
+  // A thin's <device> element: a range_mapping per run of mapped blocks.
+  static Status DeviceXml(const std::string& file, int64_t thin_id, uint64_t block_bytes, std::string* out) {
+    std::vector<std::pair<off_t, off_t>> runs;
+    VS_RETURN_IF_ERROR(MappedRuns(file, block_bytes, &runs));
     off_t mapped = 0;
     std::string ranges;
     for (const auto& r : runs) {
@@ -433,6 +630,7 @@ class SimDeviceMapper : public DeviceMapper {
         std::error_code ec;
         std::filesystem::remove_all(dir, ec);
         std::filesystem::remove(dir + ".snap", ec);
+        std::filesystem::remove(dir + ".origins", ec);
         const ssize_t w = pwrite(fd, kMark, sizeof kMark - 1, static_cast<off_t>(offset * 512));
         close(fd);
         if (w != sizeof kMark - 1) return Status::Error(EIO, "cannot write the sim's pool metadata on " + disk);
@@ -650,6 +848,29 @@ class SimThinChecker : public ThinChecker {
 
 std::unique_ptr<ThinChecker> NewSimThinChecker(const std::string& dir) {
   return std::unique_ptr<ThinChecker>(new SimThinChecker(dir));
+}
+
+namespace {
+
+class SimThinReports : public ThinReports {
+ public:
+  explicit SimThinReports(const std::string& dir) : dm_(dir) {}
+  Status Delta(const std::string& meta_device, int64_t base_thin_id, int64_t thin_id,
+               const std::string& xml_path) override {
+    return dm_.DeltaThins(meta_device, base_thin_id, thin_id, xml_path);
+  }
+  Status List(const std::string& meta_device, const std::string& text_path) override {
+    return dm_.ListThins(meta_device, text_path);
+  }
+
+ private:
+  SimDeviceMapper dm_;  // the same files as the agent's sim device-mapper
+};
+
+}  // namespace
+
+std::unique_ptr<ThinReports> NewSimThinReports(const std::string& dir) {
+  return std::unique_ptr<ThinReports>(new SimThinReports(dir));
 }
 
 std::unique_ptr<IscsiInitiator> NewSimInitiator(const std::string& dir, const std::string& initiator_name) {

@@ -126,39 +126,38 @@ struct RangeList {
   }
 };
 
-// Streams thin_dump's XML (superblock > def* device*; def and device >
-// range_mapping | single_mapping | ref) with libxml2's reader, keeping only
-// what thin_id's device maps and the shared subtrees it may ref.
-class DumpParser {
+// A tool's XML report streamed with libxml2's reader: <superblock> (its
+// data_block_size kept), Outer's elements in it, Inner's in those;
+// comments and blanks pass; anything else is EPROTO.
+class XmlReport {
  public:
-  DumpParser(int64_t thin_id, size_t max_ranges) : thin_id_(thin_id), max_ranges_(max_ranges) {}
+  explicit XmlReport(const char* tool) : tool_(tool) {}
+  virtual ~XmlReport() = default;
 
-  Status Parse(const std::string& path, ThinMap* out) {
+ protected:
+  Status ParseFile(const std::string& path) {
     static std::once_flag init;
     std::call_once(init, [] { xmlInitParser(); });
     xmlTextReaderPtr reader = xmlReaderForFile(path.c_str(), nullptr, XML_PARSE_NONET);
-    if (!reader) return Status::Error(EPROTO, "cannot read thin_dump's output " + path);
+    if (!reader) return Status::Error(EPROTO, std::string("cannot read ") + tool_ + "'s output " + path);
     reader_ = reader;
-    xmlTextReaderSetErrorHandler(reader, &DumpParser::OnError, this);
+    xmlTextReaderSetErrorHandler(reader, &XmlReport::OnError, this);
     Status st;
     int rc = 0;
     while (st.ok() && (rc = xmlTextReaderRead(reader)) == 1) st = Node();
     xmlFreeTextReader(reader);
     reader_ = nullptr;
     VS_RETURN_IF_ERROR(st);
-    if (rc != 0 || !error_.empty()) return Status::Error(EPROTO, "thin_dump's output is not XML: " + error_);
-    return Finish(out);
+    if (rc != 0 || !error_.empty()) return Bad("not XML: " + error_);
+    return Status::OK();
   }
 
- private:
-  static void OnError(void* arg, const char* msg, xmlParserSeverities severity, xmlTextReaderLocatorPtr) {
-    auto* self = static_cast<DumpParser*>(arg);
-    if ((severity == XML_PARSER_SEVERITY_ERROR || severity == XML_PARSER_SEVERITY_VALIDITY_ERROR) &&
-        self->error_.empty())
-      self->error_ = OneLine(msg ? msg : "error");
-  }
+  virtual Status Outer(const std::string& name) = 0;
+  virtual Status Inner(const std::string& name) = 0;
 
-  static Status Bad(const std::string& what) { return Status::Error(EPROTO, "thin_dump's output: " + what); }
+  Status Bad(const std::string& what) const {
+    return Status::Error(EPROTO, std::string(tool_) + "'s output: " + what);
+  }
 
   std::string Attr(const char* name) {
     xmlChar* v = xmlTextReaderGetAttribute(reader_, BAD_CAST name);
@@ -176,22 +175,9 @@ class DumpParser {
     return Status::OK();
   }
 
-  Status Node() {
-    const int type = xmlTextReaderNodeType(reader_);
-    if (type == XML_READER_TYPE_END_ELEMENT || type == XML_READER_TYPE_WHITESPACE ||
-        type == XML_READER_TYPE_SIGNIFICANT_WHITESPACE || type == XML_READER_TYPE_COMMENT)
-      return Status::OK();
-    if (type != XML_READER_TYPE_ELEMENT) return Bad("unexpected node of type " + std::to_string(type));
-    const xmlChar* raw = xmlTextReaderConstLocalName(reader_);
-    const std::string name = raw ? reinterpret_cast<const char*>(raw) : "";
-    switch (xmlTextReaderDepth(reader_)) {
-      case 0: return Superblock(name);
-      case 1: return Container(name);
-      case 2: return Mapping(name);
-      default: return Bad("<" + name + "> nested too deep");
-    }
-  }
+  uint64_t block_sectors_ = 0;  // the superblock's data_block_size; 0 before
 
+ private:
   Status Superblock(const std::string& name) {
     if (name != "superblock") return Bad("<" + name + "> instead of <superblock>");
     int64_t block = 0;
@@ -201,8 +187,62 @@ class DumpParser {
     return Status::OK();
   }
 
+  Status Element(const std::string& name, int depth) {
+    switch (depth) {
+      case 0: return Superblock(name);
+      case 1: return Outer(name);
+      case 2: return Inner(name);
+      default: return Bad("<" + name + "> nested too deep");
+    }
+  }
+
+  static void OnError(void* arg, const char* msg, xmlParserSeverities severity, xmlTextReaderLocatorPtr) {
+    auto* self = static_cast<XmlReport*>(arg);
+    if ((severity == XML_PARSER_SEVERITY_ERROR || severity == XML_PARSER_SEVERITY_VALIDITY_ERROR) &&
+        self->error_.empty())
+      self->error_ = OneLine(msg ? msg : "error");
+  }
+
+  Status Node() {
+    const int type = xmlTextReaderNodeType(reader_);
+    if (type == XML_READER_TYPE_END_ELEMENT || type == XML_READER_TYPE_WHITESPACE ||
+        type == XML_READER_TYPE_SIGNIFICANT_WHITESPACE || type == XML_READER_TYPE_COMMENT)
+      return Status::OK();
+    if (type != XML_READER_TYPE_ELEMENT) return Bad("unexpected node of type " + std::to_string(type));
+    const xmlChar* raw = xmlTextReaderConstLocalName(reader_);
+    return Element(raw ? reinterpret_cast<const char*>(raw) : "", xmlTextReaderDepth(reader_));
+  }
+
+  const char* const tool_;
+  xmlTextReaderPtr reader_ = nullptr;
+  std::string error_;
+};
+
+// Adds [begin, count) to list; E2BIG once it holds more than max ranges
+// ("<what> in more than <max> ranges").
+Status AddBounded(RangeList* list, int64_t begin, int64_t count, size_t max, const std::string& what) {
+  list->Add(begin, count);
+  if (list->r.size() <= max) return Status::OK();
+  list->Normalize();
+  if (list->r.size() <= max) return Status::OK();
+  return Status::Error(E2BIG, what + " in more than " + std::to_string(max) + " ranges");
+}
+
+// Streams thin_dump's XML (superblock > def* device*; def and device >
+// range_mapping | single_mapping | ref), keeping only what thin_id's device
+// maps and the shared subtrees it may ref.
+class DumpParser : public XmlReport {
+ public:
+  DumpParser(int64_t thin_id, size_t max_ranges) : XmlReport("thin_dump"), thin_id_(thin_id), max_ranges_(max_ranges) {}
+
+  Status Parse(const std::string& path, ThinMap* out) {
+    VS_RETURN_IF_ERROR(ParseFile(path));
+    return Finish(out);
+  }
+
+ private:
   // <def name> or <device dev_id mapped_blocks>: where the mappings below go.
-  Status Container(const std::string& name) {
+  Status Outer(const std::string& name) override {
     if (name == "def") {
       const std::string def = Attr("name");
       if (def.empty() || defs_.count(def)) return Bad("<def> without a name, or twice: '" + def + "'");
@@ -220,7 +260,7 @@ class DumpParser {
     return Number("mapped_blocks", &mapped_blocks_);
   }
 
-  Status Mapping(const std::string& name) {
+  Status Inner(const std::string& name) override {
     int64_t begin = 0, count = 1;
     if (name == "range_mapping") {
       VS_RETURN_IF_ERROR(Number("origin_begin", &begin));
@@ -247,12 +287,7 @@ class DumpParser {
 
   Status Add(int64_t begin, int64_t count) {
     if (!into_) return Status::OK();  // another thin's
-    into_->Add(begin, count);
-    if (into_->r.size() <= max_ranges_) return Status::OK();
-    into_->Normalize();
-    if (into_->r.size() <= max_ranges_) return Status::OK();
-    return Status::Error(E2BIG, "thin " + std::to_string(thin_id_) + " is mapped in more than " +
-                                    std::to_string(max_ranges_) + " ranges");
+    return AddBounded(into_, begin, count, max_ranges_, "thin " + std::to_string(thin_id_) + " is mapped");
   }
 
   Status Finish(ThinMap* out) {
@@ -271,14 +306,103 @@ class DumpParser {
 
   const int64_t thin_id_;
   const size_t max_ranges_;
-  xmlTextReaderPtr reader_ = nullptr;
-  std::string error_;
-  uint64_t block_sectors_ = 0;
   std::map<std::string, RangeList> defs_;
   RangeList mapped_;
   RangeList* into_ = nullptr;  // the current def or thin_id's device; null in another device
   bool found_ = false;
   int64_t mapped_blocks_ = 0;
+};
+
+// Streams thin_delta's XML (superblock > diff > same | different |
+// left_only | right_only), keeping the ranges that are not the same.
+class DeltaParser : public XmlReport {
+ public:
+  DeltaParser(int64_t base_thin_id, int64_t thin_id, size_t max_ranges)
+      : XmlReport("thin_delta"), base_(base_thin_id), thin_(thin_id), max_ranges_(max_ranges) {}
+
+  Status Parse(const std::string& path, ThinMap* out) {
+    VS_RETURN_IF_ERROR(ParseFile(path));
+    if (block_sectors_ == 0) return Bad("no <superblock>");
+    if (!diff_) return Bad("no <diff>");
+    changed_.Normalize();
+    out->block_sectors = block_sectors_;
+    out->ranges.swap(changed_.r);
+    return Status::OK();
+  }
+
+ private:
+  Status Outer(const std::string& name) override {
+    if (name != "diff" || diff_) return Bad("<" + name + "> in <superblock>, or a second <diff>");
+    int64_t left = 0, right = 0;
+    VS_RETURN_IF_ERROR(Number("left", &left));
+    VS_RETURN_IF_ERROR(Number("right", &right));
+    if (left != base_ || right != thin_)
+      return Bad("a diff of thins " + std::to_string(left) + " and " + std::to_string(right) + ", not " +
+                 std::to_string(base_) + " and " + std::to_string(thin_));
+    diff_ = true;
+    return Status::OK();
+  }
+
+  // (--verbose nests a <range> in each.)
+  Status Inner(const std::string& name) override {
+    if (name != "same" && name != "different" && name != "left_only" && name != "right_only")
+      return Bad("<" + name + "> in <diff>");
+    int64_t begin = 0, length = 0;
+    VS_RETURN_IF_ERROR(Number("begin", &begin));
+    VS_RETURN_IF_ERROR(Number("length", &length));
+    if (length == 0) return Bad("a <" + name + "> of length 0");
+    if (name == "same") return Status::OK();
+    return AddBounded(&changed_, begin, length, max_ranges_,
+                      "thins " + std::to_string(base_) + " and " + std::to_string(thin_) + " differ");
+  }
+
+  const int64_t base_, thin_;
+  const size_t max_ranges_;
+  bool diff_ = false;
+  RangeList changed_;
+};
+
+// A metadata tool's run: ETIMEDOUT or EIO naming it (what), its words.
+Status ToolResult(const Status& run, const SubprocessResult& r, const std::string& what, int timeout_ms) {
+  if (run.code() == ETIMEDOUT)
+    return Status::Error(ETIMEDOUT, what + " took over " + std::to_string(timeout_ms) +
+                                        " ms (thin_dump_timeout): its metadata is large or its disk slow");
+  VS_RETURN_IF_ERROR(run);
+  if (r.exit_code == 0) return Status::OK();
+  return Status::Error(EIO, what + " failed (exit " + std::to_string(r.exit_code) + "): " + OneLine(r.output));
+}
+
+class ThinReportPrograms : public ThinReports {
+ public:
+  ThinReportPrograms(std::string delta, std::string ls, int timeout_ms)
+      : delta_(std::move(delta)), ls_(std::move(ls)), timeout_ms_(timeout_ms) {}
+
+  Status Delta(const std::string& meta_device, int64_t base_thin_id, int64_t thin_id,
+               const std::string& xml_path) override {
+    SubprocessResult r;
+    Status st = RunProgramToFile({delta_, "--metadata-snap", "--snap1", std::to_string(base_thin_id), "--snap2",
+                                  std::to_string(thin_id), meta_device},
+                                 timeout_ms_, xml_path, &r);
+    st = ToolResult(st, r, delta_ + " of thins " + std::to_string(base_thin_id) + " and " + std::to_string(thin_id) +
+                               " on " + meta_device, timeout_ms_);
+    // Its words for a thin the metadata lacks: "Unable to find mapping
+    // tree for snap2 (9)".
+    if (st.code() == EIO && r.output.find("Unable to find mapping tree") != std::string::npos)
+      return Status::Error(ENOENT, OneLine(r.output.substr(0, r.output.find('\n'))));
+    return st;
+  }
+
+  Status List(const std::string& meta_device, const std::string& text_path) override {
+    SubprocessResult r;
+    Status st = RunProgramToFile(
+        {ls_, "--metadata-snap", "--no-headers", "-o", "DEV,MAPPED_BLOCKS,EXCLUSIVE_BLOCKS", meta_device}, timeout_ms_,
+        text_path, &r);
+    return ToolResult(st, r, ls_ + " on " + meta_device, timeout_ms_);
+  }
+
+ private:
+  const std::string delta_, ls_;
+  const int timeout_ms_;
 };
 
 class ThinDumpProgram : public ThinDumper {
@@ -289,13 +413,7 @@ class ThinDumpProgram : public ThinDumper {
     SubprocessResult r;
     Status st = RunProgram(
         {program_, "--metadata-snap", "--dev-id", std::to_string(thin_id), "-o", xml_path, meta_device}, timeout_ms_, &r);
-    const std::string what = program_ + " of thin " + std::to_string(thin_id) + " on " + meta_device;
-    if (st.code() == ETIMEDOUT)
-      return Status::Error(ETIMEDOUT, what + " took over " + std::to_string(timeout_ms_) +
-                                          " ms (thin_dump_timeout): its metadata is large or its disk slow");
-    VS_RETURN_IF_ERROR(st);
-    if (r.exit_code == 0) return Status::OK();
-    return Status::Error(EIO, what + " failed (exit " + std::to_string(r.exit_code) + "): " + OneLine(r.output));
+    return ToolResult(st, r, program_ + " of thin " + std::to_string(thin_id) + " on " + meta_device, timeout_ms_);
   }
 
  private:
@@ -312,6 +430,75 @@ Status ParseThinDump(const std::string& xml_path, int64_t thin_id, size_t max_ra
 
 std::unique_ptr<ThinDumper> NewThinDumpProgram(const std::string& program, int timeout_ms) {
   return std::unique_ptr<ThinDumper>(new ThinDumpProgram(program, timeout_ms));
+}
+
+Status ParseThinDelta(const std::string& xml_path, int64_t base_thin_id, int64_t thin_id, size_t max_ranges,
+                      ThinMap* out) {
+  *out = ThinMap();
+  return DeltaParser(base_thin_id, thin_id, max_ranges).Parse(xml_path, out);
+}
+
+namespace {
+// A decimal below 10^15 (no pool has 2^50 blocks), or false.
+bool Decimal(const std::string& word, uint64_t* out) {
+  if (word.empty() || word.size() > 15 || word.find_first_not_of("0123456789") != std::string::npos) return false;
+  *out = std::stoull(word);
+  return true;
+}
+
+// Pool blocks of block_sectors (a power of two) in MiB, rounded up.
+uint64_t BlocksToMib(uint64_t blocks, uint64_t block_sectors) {
+  if (block_sectors >= kSectorsPerMib) return blocks * (block_sectors / kSectorsPerMib);
+  const uint64_t per_mib = kSectorsPerMib / block_sectors;
+  return (blocks + per_mib - 1) / per_mib;
+}
+}  // namespace
+
+Status ParseThinLs(const std::string& text, uint64_t block_sectors, std::vector<ThinUsage>* out) {
+  out->clear();
+  auto bad = [](const std::string& line, const char* why) {
+    return Status::Error(EPROTO, "thin_ls's output: '" + OneLine(line.substr(0, 80)) + "': " + why);
+  };
+  std::set<int64_t> seen;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream words(line);
+    std::vector<std::string> w;
+    for (std::string x; words >> x;) w.push_back(x);
+    if (w.empty()) continue;
+    uint64_t id = 0, mapped = 0, exclusive = 0;
+    if (w.size() != 3 || !Decimal(w[0], &id) || !Decimal(w[1], &mapped) || !Decimal(w[2], &exclusive))
+      return bad(line, "not DEV MAPPED_BLOCKS EXCLUSIVE_BLOCKS");
+    if (id < 1 || id > static_cast<uint64_t>(kMaxThinId) || !seen.insert(static_cast<int64_t>(id)).second)
+      return bad(line, "a thin id out of range, or twice");
+    if (exclusive > mapped) return bad(line, "more exclusive blocks than mapped");
+    out->push_back({static_cast<int64_t>(id), BlocksToMib(mapped, block_sectors), BlocksToMib(exclusive, block_sectors)});
+  }
+  return Status::OK();
+}
+
+std::unique_ptr<ThinReports> NewThinReportPrograms(const std::string& thin_delta, const std::string& thin_ls,
+                                                   int timeout_ms) {
+  return std::unique_ptr<ThinReports>(new ThinReportPrograms(thin_delta, thin_ls, timeout_ms));
+}
+
+ThinMap LegDataPart(const ThinMap& thin) {
+  ThinMap out;
+  const uint64_t block = thin.block_sectors;
+  out.block_sectors = block != 0 && kLegMetaSectors % block == 0 ? block : kLegMetaSectors;
+  const uint64_t unit = out.block_sectors;
+  for (const auto& r : thin.ranges) {
+    // Thin sectors [b, e) are data sectors [b - meta, e - meta), clipped at 0.
+    const uint64_t b = static_cast<uint64_t>(r.first) * block, e = static_cast<uint64_t>(r.first + r.second) * block;
+    if (e <= kLegMetaSectors) continue;
+    const int64_t first = static_cast<int64_t>((std::max(b, kLegMetaSectors) - kLegMetaSectors) / unit);
+    const int64_t end = static_cast<int64_t>((e - kLegMetaSectors + unit - 1) / unit);
+    if (!out.ranges.empty() && out.ranges.back().first + out.ranges.back().second >= first)
+      out.ranges.back().second = std::max(out.ranges.back().second, end - out.ranges.back().first);
+    else
+      out.ranges.push_back({first, end - first});
+  }
+  return out;
 }
 
 std::string PoolName(int64_t pdsk_id) { return "vastsky-pool-" + Hex8(pdsk_id); }
@@ -378,10 +565,15 @@ std::unique_ptr<ThinChecker> NewThinCheckProgram(const std::string& program, int
 }
 
 ThinPools::ThinPools(std::shared_ptr<DeviceMapper> dm, ThinPoolOptions options, std::shared_ptr<ThinDumper> dumper,
-                     std::shared_ptr<ThinChecker> checker)
-    : dm_(std::move(dm)), options_(std::move(options)), dumper_(std::move(dumper)), checker_(std::move(checker)) {
+                     std::shared_ptr<ThinChecker> checker, std::shared_ptr<ThinReports> reports)
+    : dm_(std::move(dm)),
+      options_(std::move(options)),
+      dumper_(std::move(dumper)),
+      checker_(std::move(checker)),
+      reports_(std::move(reports)) {
   if (!dumper_) dumper_ = NewThinDumpProgram(options_.thin_dump, options_.thin_dump_timeout_ms);
   if (!checker_) checker_ = NewThinCheckProgram(options_.thin_check, options_.thin_check_timeout_ms);
+  if (!reports_) reports_ = NewThinReportPrograms(options_.thin_delta, options_.thin_ls, options_.thin_dump_timeout_ms);
 }
 
 Status ThinPools::ReadLabel(const std::string& device, PoolLabel* out) {
@@ -701,46 +893,134 @@ void ThinPools::RemoveLeftoverDumps() {
   }
 }
 
-Status ThinPools::DumpMap(int64_t pdsk_id, int64_t thin_id, ThinMap* out) {
+Status ThinPools::WithDumpFile(const std::function<Status(const std::string&)>& use) {
   std::string path = options_.dump_dir + "/" + kDumpPrefix + "XXXXXX";
   const int fd = mkstemp(&path[0]);
-  if (fd < 0) return Status::Error(errno, "cannot make a file for thin_dump's output in " + options_.dump_dir);
+  if (fd < 0) return Status::Error(errno, "cannot make a file for a thin tool's output in " + options_.dump_dir);
   close(fd);
-  Status st = dumper_->Dump(dm_->DevicePath(PoolName(pdsk_id) + "-meta"), thin_id, path);
-  if (st.ok()) {
-    st = ParseThinDump(path, thin_id, static_cast<size_t>(kMaxLegMapRanges), out);
-    if (st.code() == ENOENT) st = Status::Error(ENOENT, PoolName(pdsk_id) + " has no thin " + std::to_string(thin_id));
-  }
+  Status st = use(path);
   unlink(path.c_str());
   return st;
 }
 
-Status ThinPools::Mapped(int64_t pdsk_id, int64_t thin_id, ThinMap* out) {
-  if (thin_id < 1 || thin_id > kMaxThinId)
-    return Status::Error(EINVAL, "thin " + std::to_string(thin_id) + ": ids are 1.." + std::to_string(kMaxThinId));
+Status ThinPools::DumpMap(int64_t pdsk_id, int64_t thin_id, ThinMap* out) {
+  return WithDumpFile([&](const std::string& path) {
+    VS_RETURN_IF_ERROR(dumper_->Dump(dm_->DevicePath(PoolName(pdsk_id) + "-meta"), thin_id, path));
+    Status st = ParseThinDump(path, thin_id, static_cast<size_t>(kMaxLegMapRanges), out);
+    if (st.code() == ENOENT) return Status::Error(ENOENT, PoolName(pdsk_id) + " has no thin " + std::to_string(thin_id));
+    return st;
+  });
+}
+
+Status ThinPools::OnMetadataSnap(int64_t pdsk_id, uint64_t* block_sectors,
+                                 const std::function<Status(const std::string&)>& read) {
   std::lock_guard<std::mutex> snapshot_lock(snapshot_mu_);
-  uint64_t block_sectors = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
     std::string path;
     VS_RETURN_IF_ERROR(PoolPath(pdsk_id, &path));
-    block_sectors = open_[pdsk_id].block_sectors;
+    *block_sectors = open_[pdsk_id].block_sectors;
   }
   const std::string pool = PoolName(pdsk_id);
   Status st = ReserveSnapshot(pool);
   const bool reserved = st.ok();
   if (!reserved && st.code() != ETIMEDOUT) return st;
-  if (reserved) st = DumpMap(pdsk_id, thin_id, out);
+  if (reserved) st = read(dm_->DevicePath(pool + "-meta"));
   // Also after a reserve of unknown outcome: a held snapshot pins metadata.
   Status released = dm_->Message(pool, "release_metadata_snap");
   if (!released.ok() && reserved)
     VS_LOG_ERROR("cannot release %s's metadata snapshot (%s): it keeps metadata blocks in use until released "
                  "(dmsetup message %s 0 release_metadata_snap)",
                  pool.c_str(), released.ToString().c_str(), pool.c_str());
-  if (st.ok() && out->block_sectors != block_sectors)
-    return Status::Error(EPROTO, pool + "'s metadata has blocks of " + std::to_string(out->block_sectors) +
-                                     " sectors, its label " + std::to_string(block_sectors));
   return st;
+}
+
+Status ThinPools::CheckBlock(int64_t pdsk_id, uint64_t want, uint64_t seen) {
+  if (seen == want) return Status::OK();
+  return Status::Error(EPROTO, PoolName(pdsk_id) + "'s metadata has blocks of " + std::to_string(seen) +
+                                   " sectors, its label " + std::to_string(want));
+}
+
+namespace {
+Status CheckThinId(int64_t thin_id) {
+  if (thin_id >= 1 && thin_id <= kMaxThinId) return Status::OK();
+  return Status::Error(EINVAL, "thin " + std::to_string(thin_id) + ": ids are 1.." + std::to_string(kMaxThinId));
+}
+}  // namespace
+
+Status ThinPools::Mapped(int64_t pdsk_id, int64_t thin_id, ThinMap* out) {
+  VS_RETURN_IF_ERROR(CheckThinId(thin_id));
+  uint64_t block_sectors = 0;
+  VS_RETURN_IF_ERROR(
+      OnMetadataSnap(pdsk_id, &block_sectors, [&](const std::string&) { return DumpMap(pdsk_id, thin_id, out); }));
+  return CheckBlock(pdsk_id, block_sectors, out->block_sectors);
+}
+
+Status ThinPools::Delta(int64_t pdsk_id, int64_t base_thin_id, int64_t thin_id, ThinMap* out) {
+  VS_RETURN_IF_ERROR(CheckThinId(base_thin_id));
+  VS_RETURN_IF_ERROR(CheckThinId(thin_id));
+  uint64_t block_sectors = 0;
+  ThinMap thin;
+  VS_RETURN_IF_ERROR(OnMetadataSnap(pdsk_id, &block_sectors, [&](const std::string& meta) {
+    return WithDumpFile([&](const std::string& path) {
+      VS_RETURN_IF_ERROR(reports_->Delta(meta, base_thin_id, thin_id, path));
+      return ParseThinDelta(path, base_thin_id, thin_id, static_cast<size_t>(kMaxLegMapRanges), &thin);
+    });
+  }));
+  VS_RETURN_IF_ERROR(CheckBlock(pdsk_id, block_sectors, thin.block_sectors));
+  *out = LegDataPart(thin);
+  return Status::OK();
+}
+
+Status ThinPools::Thins(int64_t pdsk_id, std::vector<ThinUsage>* out) {
+  uint64_t block_sectors = 0;
+  return OnMetadataSnap(pdsk_id, &block_sectors, [&](const std::string& meta) {
+    return WithDumpFile([&](const std::string& path) {
+      VS_RETURN_IF_ERROR(reports_->List(meta, path));
+      std::string text;
+      VS_RETURN_IF_ERROR(ReadStateFile(path, &text));
+      return ParseThinLs(text, block_sectors, out);
+    });
+  });
+}
+
+// create_snap's answer: dm-thin checks the new id before the origin, so a
+// repeat whose origin is gone since is still a repeat.
+Status ThinPools::SnapMessage(int64_t pdsk_id, int64_t origin_thin_id, int64_t thin_id) {
+  const std::string pool = PoolName(pdsk_id);
+  Status st = dm_->Message(pool, "create_snap " + std::to_string(thin_id) + " " + std::to_string(origin_thin_id));
+  if (st.code() == EEXIST) return Status::OK();
+  if (st.code() == ENODATA) return Status::Error(ENOENT, pool + " has no thin " + std::to_string(origin_thin_id));
+  // EOPNOTSUPP: dm-thin takes no messages in read-only or fail mode.
+  if (st.code() == ENOSPC || st.code() == EOPNOTSUPP)
+    return Status::Error(ENOSPC, "no snapshot " + std::to_string(thin_id) + " in " + pool + ": " + st.message());
+  return st;
+}
+
+Status ThinPools::Snapshot(int64_t pdsk_id, int64_t origin_thin_id, int64_t thin_id) {
+  VS_RETURN_IF_ERROR(CheckThinId(origin_thin_id));
+  VS_RETURN_IF_ERROR(CheckThinId(thin_id));
+  if (origin_thin_id == thin_id) return Status::Error(EINVAL, "thin " + std::to_string(thin_id) + " is its own origin");
+  std::lock_guard<std::mutex> lock(mu_);
+  PoolUsage usage;
+  VS_RETURN_IF_ERROR(UsageLocked(pdsk_id, &usage));
+  std::string path;
+  VS_RETURN_IF_ERROR(PoolPath(pdsk_id, &path));
+  if (usage.mode != "rw")
+    return Status::Error(ENOSPC, PoolName(pdsk_id) + " is " + usage.mode + ": no snapshot " + std::to_string(thin_id));
+  const std::string origin = ThinName(pdsk_id, origin_thin_id);
+  DmInfo info;
+  VS_RETURN_IF_ERROR(dm_->GetInfo(origin, &info));
+  Status st = info.exists ? dm_->Suspend(origin) : Status::OK();
+  if (st.ok()) st = SnapMessage(pdsk_id, origin_thin_id, thin_id);
+  if (!info.exists) return st;
+  // Also after a suspend of unknown outcome: its LUN's I/O waits meanwhile.
+  Status resumed = dm_->Resume(origin);
+  if (resumed.ok()) return st;
+  VS_LOG_ERROR("%s stays suspended after snapshot %lld was taken of it (%s): its leg's I/O waits until it is "
+               "resumed (dmsetup resume %s)",
+               origin.c_str(), static_cast<long long>(thin_id), resumed.ToString().c_str(), origin.c_str());
+  return Status::Error(resumed.code(), origin + " could not be resumed: " + resumed.message());
 }
 
 std::vector<int64_t> ThinPools::Opened() {

@@ -9,8 +9,9 @@
 // full fails at once (EIO) instead of queueing, so dm raid fails that leg
 // and the manager sees it (agents/PROTOCOL.md, "Disk layout").
 // ThinPools is thread-safe: one lock, held across each call (kernel calls
-// and thin_check included), except Mapped, which has a lock of its own (a
-// pool has one metadata snapshot) so that thin_dump holds up no other call,
+// and thin_check included), except Mapped, Delta and Thins, which share a
+// lock of their own (a pool has one metadata snapshot) so that thin_dump,
+// thin_delta and thin_ls hold up no other call,
 // and Repair, whose thin_check runs outside it (heartbeats read Usage
 // meanwhile).
 #pragma once
@@ -73,6 +74,69 @@ class ThinDumper {
 // thin-provisioning-tools': `program --metadata-snap --dev-id N -o xml_path
 // meta_device`, killed at timeout_ms.
 std::unique_ptr<ThinDumper> NewThinDumpProgram(const std::string& program, int timeout_ms);
+
+// A leg's thin device: its dm-raid metadata (superblock and write-intent
+// bitmap; manager/types.h kMetaMib), then the leg's data.
+constexpr uint64_t kLegMetaSectors = 2048;
+
+// The blocks of a leg's thin device (thin, in pool blocks) as blocks of the
+// leg's data: offsets from the data's start, the metadata part left out.
+// The unit (out's block_sectors) is the pool block if it divides
+// kLegMetaSectors, else kLegMetaSectors (a bigger block straddles the
+// data's start: its data part is reported whole, never less).
+ThinMap LegDataPart(const ThinMap& thin);
+
+// thin_delta's XML (without --verbose) of --snap1 base_thin_id against
+// --snap2 thin_id, in the file xml_path -> the blocks whose mapping differs
+// (its different, left_only and right_only ranges; not same), merged, in
+// pool blocks of the superblock's data_block_size. Strict, as
+// ParseThinDump: any other element, a diff of other thins or none, a
+// number that is not one, a length of 0: EPROTO. E2BIG: more than
+// max_ranges ranges.
+Status ParseThinDelta(const std::string& xml_path, int64_t base_thin_id, int64_t thin_id, size_t max_ranges,
+                      ThinMap* out);
+
+// A thin's pool space: what it maps, and what it maps that no other thin
+// shares (what deleting it would free), in MiB rounded up.
+struct ThinUsage {
+  int64_t thin_id = 0;
+  uint64_t mapped_mib = 0, exclusive_mib = 0;
+};
+// `thin_ls --no-headers -o DEV,MAPPED_BLOCKS,EXCLUSIVE_BLOCKS`'s output
+// (text), blocks of block_sectors (a power of two) -> a ThinUsage per line,
+// in its order.
+// Each line is three decimals separated by blanks; anything else, an id
+// outside 1..kMaxThinId or twice, more exclusive than mapped: EPROTO.
+Status ParseThinLs(const std::string& text, uint64_t block_sectors, std::vector<ThinUsage>* out);
+
+// thin_delta and thin_ls on a pool's metadata snapshot, behind an interface
+// so the simulated pools report themselves. Implementations are
+// thread-safe. meta_device: the pool's metadata device, a snapshot
+// reserved on it. ETIMEDOUT if the tool overran; EIO with its words if it
+// failed.
+class ThinReports {
+ public:
+  virtual ~ThinReports() = default;
+  // thin_delta's XML of --snap1 base_thin_id --snap2 thin_id into
+  // xml_path. ENOENT: the metadata has no such thin (either).
+  virtual Status Delta(const std::string& meta_device, int64_t base_thin_id, int64_t thin_id,
+                       const std::string& xml_path) = 0;
+  // thin_ls's lines (--no-headers -o DEV,MAPPED_BLOCKS,EXCLUSIVE_BLOCKS)
+  // for every thin into text_path.
+  virtual Status List(const std::string& meta_device, const std::string& text_path) = 0;
+};
+// thin-provisioning-tools': `thin_delta --metadata-snap --snap1 B --snap2 T
+// meta_device` and `thin_ls --metadata-snap --no-headers -o ...
+// meta_device`, their stdout to the file, killed at timeout_ms.
+std::unique_ptr<ThinReports> NewThinReportPrograms(const std::string& thin_delta, const std::string& thin_ls,
+                                                   int timeout_ms);
+// The simulated device-mapper's (NewSimDeviceMapper(dir)), in the tools'
+// formats: EIO unless the sim's pool holds a snapshot. A block differs if
+// it is mapped (SEEK_DATA) in one thin's file only, or in both with other
+// bytes. A mapped block is exclusive unless the same block of a thin this
+// one was snapshotted from, or that was snapshotted from it, holds the same
+// bytes.
+std::unique_ptr<ThinReports> NewSimThinReports(const std::string& dir);
 // The simulated device-mapper's (NewSimDeviceMapper(dir)): a thin's mapped
 // blocks are the pool blocks its file has data in (SEEK_DATA: written
 // since the thin was made, zeros included, as dm-thin provisions a block
@@ -102,8 +166,10 @@ struct ThinPoolOptions {
   std::string thin_check = "/usr/sbin/thin_check";  // unless a ThinChecker is given
   int thin_check_timeout_ms = 600000;
   std::string thin_dump = "/usr/sbin/thin_dump";  // for Mapped, unless a ThinDumper is given
-  int thin_dump_timeout_ms = 10000;
-  std::string dump_dir = "/tmp";  // where Mapped's XML goes for a moment
+  int thin_dump_timeout_ms = 10000;  // also thin_delta's and thin_ls's
+  std::string thin_delta = "/usr/sbin/thin_delta";  // for Delta, unless ThinReports are given
+  std::string thin_ls = "/usr/sbin/thin_ls";        // for Thins, likewise
+  std::string dump_dir = "/tmp";  // where the tools' output goes for a moment
   // Pool block for Format: a power of two, 64 KiB .. 1 GiB. 64 KiB, by
   // tests/vmlab/thin-blocksize.sh (TCG, tmpfs): random 4 KiB writes to
   // fresh space ran at about 400 IOPS with 64 KiB blocks, 200 with 256 KiB,
@@ -130,8 +196,10 @@ class ThinPools {
  public:
   // dumper: how Mapped reads metadata; null runs options.thin_dump.
   // checker: how Open and Repair check it; null runs options.thin_check.
+  // reports: how Delta and Thins read it; null runs options.thin_delta
+  // and options.thin_ls.
   ThinPools(std::shared_ptr<DeviceMapper> dm, ThinPoolOptions options, std::shared_ptr<ThinDumper> dumper = nullptr,
-            std::shared_ptr<ThinChecker> checker = nullptr);
+            std::shared_ptr<ThinChecker> checker = nullptr, std::shared_ptr<ThinReports> reports = nullptr);
 
   // ENOENT: no label and the first MiB reads zeros (Format may be called).
   // EMEDIUMTYPE: the old slice layout (a dm-raid superblock at sector 0)
@@ -184,6 +252,26 @@ class ThinPools {
   // 1..kMaxThinId; E2BIG: more than kMaxLegMapRanges ranges; ETIMEDOUT:
   // the dump overran.
   Status Mapped(int64_t pdsk_id, int64_t thin_id, ThinMap* out);
+  // Makes thin_id a dm-thin snapshot of origin_thin_id (create_snap). The
+  // origin's thin device, if active, is suspended (with flush: what its
+  // writers were told is written is in the snapshot) for the message and
+  // resumed whatever happened; a resume that fails is the error. thin_id
+  // existing already is OK (ids are never reused: a repeat). EINVAL: ids
+  // outside 1..kMaxThinId or equal; ENOENT: the pool is not open here or
+  // has no origin_thin_id; ENOSPC: the pool is not rw (out of data space,
+  // ro, failed) or the kernel says so (metadata full); the kernel's errno
+  // otherwise.
+  Status Snapshot(int64_t pdsk_id, int64_t origin_thin_id, int64_t thin_id);
+  // The blocks of thin_id's data part (LegDataPart) whose mapping differs
+  // from base_thin_id's, read with thin_delta from a metadata snapshot as
+  // Mapped reads one. ENOENT: the pool is not open here or lacks either
+  // thin; EINVAL, E2BIG, ETIMEDOUT: as Mapped; EPROTO: thin_delta's output
+  // does not parse.
+  Status Delta(int64_t pdsk_id, int64_t base_thin_id, int64_t thin_id, ThinMap* out);
+  // Every thin of the pool, read with thin_ls from a metadata snapshot: the
+  // whole thin device (its leg's metadata part included: pool space is
+  // what this is for). Faults as Delta's.
+  Status Thins(int64_t pdsk_id, std::vector<ThinUsage>* out);
   // The pdsk ids of the pools Open brought up, in order.
   std::vector<int64_t> Opened();
   // Removes the dump files of Mapped that a killed agent left in dump_dir
@@ -204,14 +292,25 @@ class ThinPools {
   Status Deactivate(int64_t pdsk_id);
   Status UsageLocked(int64_t pdsk_id, PoolUsage* out);
   Status ReserveSnapshot(const std::string& pool);
+  // read(meta_device) on a metadata snapshot of the pool: reserved, read,
+  // released whatever failed; one at a time (snapshot_mu_).
+  // *block_sectors: the pool's block, by its label, before read runs.
+  Status OnMetadataSnap(int64_t pdsk_id, uint64_t* block_sectors, const std::function<Status(const std::string&)>& read);
+  // EPROTO unless the metadata's block (seen) is the label's (want).
+  Status CheckBlock(int64_t pdsk_id, uint64_t want, uint64_t seen);
+  // use(path) on a fresh file in dump_dir, removed after.
+  Status WithDumpFile(const std::function<Status(const std::string&)>& use);
   Status DumpMap(int64_t pdsk_id, int64_t thin_id, ThinMap* out);
+  // The create_snap message, its errnos as Snapshot says.
+  Status SnapMessage(int64_t pdsk_id, int64_t origin_thin_id, int64_t thin_id);
 
   std::mutex mu_;
-  std::mutex snapshot_mu_;  // Mapped's: one metadata snapshot per pool
+  std::mutex snapshot_mu_;  // Mapped's, Delta's, Thins': one metadata snapshot per pool
   std::shared_ptr<DeviceMapper> dm_;
   const ThinPoolOptions options_;
   std::shared_ptr<ThinDumper> dumper_;
   std::shared_ptr<ThinChecker> checker_;
+  std::shared_ptr<ThinReports> reports_;
   std::map<int64_t, PoolLabel> open_;  // pdsk id -> label of its pool, once Open succeeded
   std::map<int64_t, std::string> disk_of_;  // pdsk id -> its disk, for Repair
   std::set<int64_t> repairing_, down_;      // see Repair

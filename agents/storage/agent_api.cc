@@ -23,11 +23,65 @@ Status Initiator(const Params& p, std::string* out) {
 // A disk serves up to a few thousand legs; more in one call is a bug.
 const size_t kMaxLegsPerCall = 65536;
 
-Status ThinId(const Params& p, int64_t* out) {
-  VS_RETURN_IF_ERROR(p.Int("thin_id", out));
+Status ThinId(const Params& p, int64_t* out, const char* name = "thin_id") {
+  VS_RETURN_IF_ERROR(p.Int(name, out));
   if (*out < 1 || *out > kMaxThinId)
-    return Status::Error(EINVAL, "thin_id " + std::to_string(*out) + " is outside 1.." + std::to_string(kMaxThinId));
+    return Status::Error(EINVAL, std::string(name) + " " + std::to_string(*out) + " is outside 1.." +
+                                     std::to_string(kMaxThinId));
   return Status::OK();
+}
+
+// snapshotLegs' `legs: [{chunkid, thin_id, origin_thin_id, size_mib}]`:
+// each leg with its origin's thin id.
+Status SnapshotLegs(const Params& p, std::vector<std::pair<Leg, int64_t>>* out) {
+  std::vector<Params> items;
+  VS_RETURN_IF_ERROR(p.StructArray("legs", kMaxLegsPerCall, &items));
+  std::set<int64_t> chunks, thins;
+  for (const Params& item : items) {
+    Leg leg;
+    int64_t origin = 0;
+    VS_RETURN_IF_ERROR(item.Id("chunkid", &leg.chunk_id));
+    VS_RETURN_IF_ERROR(ThinId(item, &leg.thin_id));
+    VS_RETURN_IF_ERROR(ThinId(item, &origin, "origin_thin_id"));
+    VS_RETURN_IF_ERROR(item.Int("size_mib", &leg.size_mib));
+    if (leg.size_mib < 1) return Status::Error(EINVAL, "size_mib must be positive");
+    if (!chunks.insert(leg.chunk_id).second || !thins.insert(leg.thin_id).second)
+      return Status::Error(EINVAL, FormatId("dext", leg.chunk_id) + " or thin " + std::to_string(leg.thin_id) +
+                                       " is twice in legs");
+    out->push_back({leg, origin});
+  }
+  return Status::OK();
+}
+
+// Each leg's thin made a snapshot of its origin, then the ones made
+// recorded (also when a later one failed: they exist).
+Status Snapshot(Exports* exports, ThinPools* pools, int64_t pdsk, const std::vector<std::pair<Leg, int64_t>>& legs) {
+  std::vector<Leg> made;
+  Status st;
+  for (const auto& l : legs) {
+    st = pools->Snapshot(pdsk, l.second, l.first.thin_id);
+    if (!st.ok()) {
+      st = Status::Error(st.code(), FormatId("dext", l.first.chunk_id) + " (thin " + std::to_string(l.first.thin_id) +
+                                        " of " + FormatId("pdsk", pdsk) + "): " + st.message());
+      break;
+    }
+    made.push_back(l.first);
+  }
+  Status recorded = exports->RecordLegs(pdsk, made);
+  VS_RETURN_IF_ERROR(st);
+  VS_RETURN_IF_ERROR(recorded);
+  VS_LOG_INFO("snapshotted %zu leg(s) on %s", made.size(), FormatId("pdsk", pdsk).c_str());
+  return Status::OK();
+}
+
+xmlrpc_c::value UsageValue(const std::vector<ThinUsage>& thins) {
+  std::vector<xmlrpc_c::value> out;
+  for (const ThinUsage& t : thins)
+    out.push_back(xmlrpc_c::value_struct(std::map<std::string, xmlrpc_c::value>{
+        {"thin_id", IntValue(t.thin_id)},
+        {"mapped_mib", IntValue(static_cast<int64_t>(t.mapped_mib))},
+        {"exclusive_mib", IntValue(static_cast<int64_t>(t.exclusive_mib))}}));
+  return xmlrpc_c::value_array(out);
 }
 
 // What each leg of a list carries: deleteLegs' ids, repairPool's ids and
@@ -76,7 +130,7 @@ xmlrpc_c::value ExportValue(const ExportInfo& e) {
       {"legs", xmlrpc_c::value_array(legs)}});
 }
 
-// legMap's answer: ranges flat, [b0, n0, b1, n1, ...].
+// legMap's and legDelta's answer: ranges flat, [b0, n0, b1, n1, ...].
 xmlrpc_c::value LegMapValue(const ThinMap& map) {
   std::vector<xmlrpc_c::value> flat;
   flat.reserve(map.ranges.size() * 2);
@@ -168,8 +222,17 @@ void AddStorageAgentMethods(Exports* exports, ThinPools* pools, OpJournal* journ
     *r = xmlrpc_c::value_int(0);
     return Status::OK();
   });
-  // Read-only, no opid; unlocked: thin_dump may take seconds, and
-  // ThinPools is thread-safe.
+  service->Add("snapshotLegs", [exports, pools, journal](const Params& p, xmlrpc_c::value* r) {
+    int64_t pdsk;
+    std::vector<std::pair<Leg, int64_t>> legs;
+    VS_RETURN_IF_ERROR(p.Id("pdskid", &pdsk));
+    VS_RETURN_IF_ERROR(SnapshotLegs(p, &legs));
+    VS_RETURN_IF_ERROR(RunOnce(journal, p, "snapshotLegs", [&] { return Snapshot(exports, pools, pdsk, legs); }));
+    *r = xmlrpc_c::value_int(0);
+    return Status::OK();
+  });
+  // Read-only, no opid; unlocked: thin_dump, thin_delta and thin_ls may
+  // take seconds, and ThinPools is thread-safe.
   service->AddUnlocked("legMap", [pools](const Params& p, xmlrpc_c::value* r) {
     int64_t pdsk, thin_id;
     VS_RETURN_IF_ERROR(p.Id("pdskid", &pdsk));
@@ -182,6 +245,33 @@ void AddStorageAgentMethods(Exports* exports, ThinPools* pools, OpJournal* journ
       return st;
     }
     *r = LegMapValue(map);
+    return Status::OK();
+  });
+  service->AddUnlocked("legDelta", [pools](const Params& p, xmlrpc_c::value* r) {
+    int64_t pdsk, thin_id, base;
+    VS_RETURN_IF_ERROR(p.Id("pdskid", &pdsk));
+    VS_RETURN_IF_ERROR(ThinId(p, &thin_id));
+    VS_RETURN_IF_ERROR(ThinId(p, &base, "base_thin_id"));
+    ThinMap delta;
+    Status st = pools->Delta(pdsk, base, thin_id, &delta);
+    if (!st.ok()) {
+      VS_LOG_WARN("legDelta of thin %lld against %lld on %s: %s", static_cast<long long>(thin_id),
+                  static_cast<long long>(base), FormatId("pdsk", pdsk).c_str(), st.ToString().c_str());
+      return st;
+    }
+    *r = LegMapValue(delta);
+    return Status::OK();
+  });
+  service->AddUnlocked("legUsage", [pools](const Params& p, xmlrpc_c::value* r) {
+    int64_t pdsk;
+    VS_RETURN_IF_ERROR(p.Id("pdskid", &pdsk));
+    std::vector<ThinUsage> thins;
+    Status st = pools->Thins(pdsk, &thins);
+    if (!st.ok()) {
+      VS_LOG_WARN("legUsage of %s: %s", FormatId("pdsk", pdsk).c_str(), st.ToString().c_str());
+      return st;
+    }
+    *r = UsageValue(thins);
     return Status::OK();
   });
 }

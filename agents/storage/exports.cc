@@ -193,9 +193,7 @@ Status Exports::Export(int64_t pdsk_id, const std::string& device) {
   return Status::OK();
 }
 
-Status Exports::Allow(int64_t pdsk_id, const InitiatorAccess& access, const std::vector<Leg>& legs) {
-  std::lock_guard<std::mutex> lock(mu_);
-  VS_RETURN_IF_ERROR(CheckExported(pdsk_id));
+Status Exports::CheckThinIds(int64_t pdsk_id, const std::vector<Leg>& legs) {
   for (const Leg& leg : legs) {
     auto known = legs_[pdsk_id].find(leg.chunk_id);
     if (known != legs_[pdsk_id].end() && known->second.thin_id != leg.thin_id)
@@ -203,6 +201,27 @@ Status Exports::Allow(int64_t pdsk_id, const InitiatorAccess& access, const std:
                                        std::to_string(known->second.thin_id) + " here, not " +
                                        std::to_string(leg.thin_id));
   }
+  return Status::OK();
+}
+
+Status Exports::RecordLegs(int64_t pdsk_id, const std::vector<Leg>& legs) {
+  std::lock_guard<std::mutex> lock(mu_);
+  VS_RETURN_IF_ERROR(CheckExported(pdsk_id));
+  VS_RETURN_IF_ERROR(CheckThinIds(pdsk_id, legs));
+  bool fresh = false;
+  for (const Leg& leg : legs) {
+    if (legs_[pdsk_id].count(leg.chunk_id)) continue;
+    legs_[pdsk_id][leg.chunk_id] = Leg{leg.chunk_id, leg.thin_id, leg.size_mib, false, FreeLun(pdsk_id)};
+    absent_.erase({pdsk_id, leg.chunk_id});
+    fresh = true;
+  }
+  return fresh ? SaveLegs() : Status::OK();
+}
+
+Status Exports::Allow(int64_t pdsk_id, const InitiatorAccess& access, const std::vector<Leg>& legs) {
+  std::lock_guard<std::mutex> lock(mu_);
+  VS_RETURN_IF_ERROR(CheckExported(pdsk_id));
+  VS_RETURN_IF_ERROR(CheckThinIds(pdsk_id, legs));
   for (const Leg& leg : legs) VS_RETURN_IF_ERROR(AddLeg(pdsk_id, leg));
   Acl acl{access, {}};
   for (const Leg& leg : legs) acl.chunks.push_back(leg.chunk_id);

@@ -82,6 +82,13 @@ class Exports {
   // the maps persisted without it, its thin device deleted, then it is
   // forgotten. Absent is fine; ENOENT if pdsk_id is not exported here.
   Status DeleteLegs(int64_t pdsk_id, const std::vector<Leg>& legs);
+  // Records legs whose thin devices exist already (snapshotLegs made them)
+  // as known here, with a LUN number for life but no LUN yet: an Allow
+  // without `create` then finds them, List lists them, a restart's Export
+  // provides them. Recorded already with the same thin id: nothing
+  // changes. ENOENT if pdsk_id is not exported here; EEXIST, recording
+  // none, if a chunk is known here with another thin id.
+  Status RecordLegs(int64_t pdsk_id, const std::vector<Leg>& legs);
   // Removes every leg LUN of the disk from its target (unmapped from every
   // ACL first), so no head reaches its thin devices; the records (legs,
   // ACLs and maps) stay, so Export(pdsk_id, *device) puts them back as a
@@ -101,6 +108,8 @@ class Exports {
   Status SaveAcls();
   Status SaveLegs();
   Status CheckExported(int64_t pdsk_id) const;
+  // EEXIST if a leg's chunk is known on pdsk_id with another thin id.
+  Status CheckThinIds(int64_t pdsk_id, const std::vector<Leg>& legs);
   // Provides the leg's device and its LUN; records it (and saves) if new.
   Status AddLeg(int64_t pdsk_id, const Leg& leg);
   // The smallest LUN number no recorded leg of pdsk_id has.

@@ -44,6 +44,7 @@ struct Settings {
   std::string scrub_rate = "32", scrub_pause = "86400";
   std::string thin_check = "/usr/sbin/thin_check", thin_check_timeout = "600";
   std::string thin_dump = "/usr/sbin/thin_dump", thin_dump_timeout = "10";
+  std::string thin_delta = "/usr/sbin/thin_delta", thin_ls = "/usr/sbin/thin_ls";
 };
 
 void Declare(DaemonSettings* d, Settings* s) {
@@ -60,8 +61,13 @@ void Declare(DaemonSettings* d, Settings* s) {
          &s->thin_check_timeout);
   d->Add("thin-dump", "thin_dump", "thin-provisioning-tools' thin_dump, run for legMap on a pool's metadata snapshot",
          "PATH", &s->thin_dump);
-  d->Add("thin-dump-timeout", "thin_dump_timeout", "seconds thin_dump may take per legMap (default 10)", "SECONDS",
+  d->Add("thin-dump-timeout", "thin_dump_timeout",
+         "seconds thin_dump, thin_delta or thin_ls may take per legMap, legDelta or legUsage (default 10)", "SECONDS",
          &s->thin_dump_timeout);
+  d->Add("thin-delta", "thin_delta", "thin-provisioning-tools' thin_delta, run for legDelta on a metadata snapshot",
+         "PATH", &s->thin_delta);
+  d->Add("thin-ls", "thin_ls", "thin-provisioning-tools' thin_ls, run for legUsage on a metadata snapshot", "PATH",
+         &s->thin_ls);
   d->Add("tgt-control-port", "tgt_control_port", "target=tgt: tgtd's control port (tgtd -C N; default 0)", "N",
          &s->tgt_control_port);
 }
@@ -86,8 +92,8 @@ Status NewTarget(const Settings& s, std::unique_ptr<IscsiTarget>* out) {
 }
 
 // The disks' pools: the kernel's device-mapper, or with target=sim the
-// simulated one, whose metadata is no dm-thin's (its own checker and
-// dumper stand in for thin_check and thin_dump).
+// simulated one, whose metadata is no dm-thin's (its own checker, dumper
+// and reports stand in for thin_check, thin_dump, thin_delta and thin_ls).
 Status NewPools(const Settings& s, std::unique_ptr<ThinPools>* out) {
   ThinPoolOptions o;
   int check_s = 0, dump_s = 0;
@@ -97,18 +103,22 @@ Status NewPools(const Settings& s, std::unique_ptr<ThinPools>* out) {
   o.thin_check = s.thin_check;
   o.thin_dump_timeout_ms = dump_s * 1000;
   o.thin_dump = s.thin_dump;
+  o.thin_delta = s.thin_delta;
+  o.thin_ls = s.thin_ls;
   o.dump_dir = s.agent.state_dir;
   std::shared_ptr<DeviceMapper> dm;
   std::shared_ptr<ThinDumper> dumper;
   std::shared_ptr<ThinChecker> checker;
+  std::shared_ptr<ThinReports> reports;
   if (s.target == "sim") {
     dm = NewSimDeviceMapper(s.agent.state_dir + "/sim-dm");
     dumper = NewSimThinDumper(s.agent.state_dir + "/sim-dm");
     checker = NewSimThinChecker(s.agent.state_dir + "/sim-dm");
+    reports = NewSimThinReports(s.agent.state_dir + "/sim-dm");
   } else {
     dm = WithDeadlines(std::shared_ptr<DeviceMapper>(NewKernelDeviceMapper()), 30000);
   }
-  out->reset(new ThinPools(dm, o, dumper, checker));
+  out->reset(new ThinPools(dm, o, dumper, checker, reports));
   (*out)->RemoveLeftoverDumps();
   return Status::OK();
 }

@@ -239,6 +239,105 @@ class StorageAgentTest(AgentsCase):
         self.assertEqual(p.deleteLegs(req(opid="m-3", pdskid=pdsk, legs=[{"chunkid": 201, "thin_id": 21}])), 0)
         self.assertFault("ENOENT", p.legMap, req(pdskid=pdsk, thin_id=21))
 
+    def test_9d_snapshot_legs(self):
+        # PROTOCOL.md, "Snapshots of legs": snapshotLegs, legDelta, legUsage
+        # over XML-RPC with the sim's pools; deleteLegs of an origin keeps its
+        # snapshot's data.
+        a = self.agents[2]
+        p = a.proxy()
+        pdsk = self.disks_of(a)[0]["pdskid"]
+        mib = 1 << 20
+
+        def thin_path(thin):
+            return os.path.join(a.state_dir, "sim-dm", "mapper", "vastsky-thin-%08x-%d" % (pdsk, thin))
+
+        def write(thin, offset, data):
+            with open(thin_path(thin), "r+b") as f:
+                f.seek(offset)
+                f.write(data)
+
+        def read(thin, offset, n):
+            with open(thin_path(thin), "rb") as f:
+                f.seek(offset)
+                return f.read(n)
+
+        def legs():
+            return sorted((l["chunkid"], l["thin_id"], l["size_mib"])
+                          for l in {e["pdskid"]: e for e in p.listExports(req())}[pdsk]["legs"])
+
+        def maps():
+            return {m["initiator"]: sorted(m["chunks"])
+                    for m in {e["pdskid"]: e for e in p.listExports(req())}[pdsk]["maps"]}
+
+        origin = {"chunkid": 301, "thin_id": 31, "size_mib": 65, "create": True}
+        self.assertEqual(p.allowInitiator(req(opid="s-1", pdskid=pdsk, initiator=IQN_HEAD, legs=[origin], **CHAP)), 0)
+        write(31, 4096, b"raid superblock")
+        write(31, mib, b"A" * (3 * mib))  # data blocks 0-47 of 64 KiB
+        snap = {"chunkid": 302, "thin_id": 32, "origin_thin_id": 31, "size_mib": 65}
+        # "thin thin_id becomes a dm-thin snapshot of origin_thin_id ...
+        # Recorded in state_dir/legs as an existing leg ... no LUN until a
+        # grant maps it"; a repeat (same opid, or another: "Already existing
+        # thin_id = done before: OK").
+        self.assertEqual(p.snapshotLegs(req(opid="s-2", pdskid=pdsk, legs=[snap])), 0)
+        self.assertEqual(p.snapshotLegs(req(opid="s-2", pdskid=pdsk, legs=[snap])), 0)
+        self.assertEqual(p.snapshotLegs(req(opid="s-3", pdskid=pdsk, legs=[snap])), 0)
+        self.assertIn((302, 32, 65), legs())
+        self.assertEqual(maps(), {IQN_HEAD: [301]})
+        # The origin changes after: 0-31 rewritten, 48-63 new.
+        write(31, mib, b"B" * (2 * mib))
+        write(31, 4 * mib, b"C" * mib)
+        write(31, 8192, b"bitmap")
+        # "the blocks whose mapping differs ... (flat pairs begin,count in
+        # pool blocks of the DATA part, like legMap's answer)".
+        self.assertEqual(p.legDelta(req(pdskid=pdsk, thin_id=31, base_thin_id=32)),
+                         {"status": 0, "block_kib": 64, "ranges": [0, 32, 48, 16]})
+        self.assertEqual(p.legDelta(req(pdskid=pdsk, thin_id=32, base_thin_id=32)),
+                         {"status": 0, "block_kib": 64, "ranges": []})
+        # "[{thin_id, mapped_mib, exclusive_mib}] for every thin of the pool
+        # ... rounded up to MiB": 65 blocks mapped, 49 its own; 49 and 33.
+        usage = {u["thin_id"]: (u["mapped_mib"], u["exclusive_mib"]) for u in p.legUsage(req(pdskid=pdsk))}
+        self.assertEqual((usage[31], usage[32]), ((5, 4), (4, 3)))
+        # Faults.
+        self.assertFault("ENOENT", p.snapshotLegs, req(opid="s-4", pdskid=pdsk, legs=[
+            {"chunkid": 303, "thin_id": 33, "origin_thin_id": 39, "size_mib": 65}]))
+        self.assertFault("ENOENT", p.snapshotLegs, req(opid="s-5", pdskid=0x7ffffff0, legs=[snap]))
+        for bad in ({"chunkid": 303, "thin_id": 33, "size_mib": 65},
+                    {"chunkid": 303, "thin_id": 33, "origin_thin_id": 0, "size_mib": 65},
+                    {"chunkid": 303, "thin_id": 1 << 24, "origin_thin_id": 31, "size_mib": 65},
+                    {"chunkid": 303, "thin_id": 33, "origin_thin_id": "31", "size_mib": 65},
+                    {"chunkid": 303, "thin_id": 33, "origin_thin_id": 31, "size_mib": 0}):
+            self.assertFault("EINVAL", p.snapshotLegs, req(opid="s-6", pdskid=pdsk, legs=[bad]))
+        self.assertFault("EINVAL", p.snapshotLegs, req(opid="s-7", pdskid=pdsk, legs=[snap, dict(snap, chunkid=304)]))
+        self.assertFault("EINVAL", p.snapshotLegs, req(opid="s-8", pdskid=pdsk))
+        self.assertFault("ENOENT", p.legDelta, req(pdskid=pdsk, thin_id=31, base_thin_id=39))
+        self.assertFault("ENOENT", p.legDelta, req(pdskid=pdsk, thin_id=39, base_thin_id=31))
+        self.assertFault("ENOENT", p.legDelta, req(pdskid=0x7ffffff0, thin_id=31, base_thin_id=32))
+        self.assertFault("EINVAL", p.legDelta, req(pdskid=pdsk, thin_id=31, base_thin_id=0))
+        self.assertFault("EINVAL", p.legDelta, req(pdskid=pdsk, thin_id=31))
+        self.assertFault("EINVAL", p.legDelta, req(pdskid=pdsk, thin_id="31", base_thin_id=32))
+        self.assertFault("ENOENT", p.legUsage, req(pdskid=0x7ffffff0))
+        self.assertFault("EINVAL", p.legUsage, req())
+        # A grant without create finds the snapshot; a restart keeps it.
+        self.assertEqual(p.allowInitiator(req(opid="s-9", pdskid=pdsk, initiator=IQN_HEAD,
+                                              legs=[origin, dict(snap, create=False)], **CHAP)), 0)
+        self.assertEqual(maps(), {IQN_HEAD: [301, 302]})
+        self.assertEqual(a.stop(), 0)
+        os.unlink(os.path.join(a.state_dir, "sim-target"))
+        a.start()
+        self.assertEqual(maps(), {IQN_HEAD: [301, 302]})
+        # "deleteLegs (existing) deletes snapshot thins like any leg": the
+        # origin goes, its snapshot keeps what it held.
+        self.assertEqual(p.allowInitiator(req(opid="s-10", pdskid=pdsk, initiator=IQN_HEAD,
+                                              legs=[dict(snap, create=False)], **CHAP)), 0)
+        self.assertEqual(p.deleteLegs(req(opid="s-11", pdskid=pdsk, legs=[{"chunkid": 301, "thin_id": 31}])), 0)
+        self.assertEqual((read(32, 4096, 15), read(32, mib, 4), read(32, 3 * mib, 4)),
+                         (b"raid superblock", b"AAAA", b"AAAA"))
+        self.assertEqual([u["thin_id"] for u in p.legUsage(req(pdskid=pdsk)) if u["thin_id"] in (31, 32)], [32])
+        self.assertEqual(p.revokeInitiator(req(opid="s-12", pdskid=pdsk, initiator=IQN_HEAD)), 0)
+        self.assertEqual(p.deleteLegs(req(opid="s-13", pdskid=pdsk, legs=[{"chunkid": 302, "thin_id": 32}])), 0)
+        self.assertNotIn(302, [l[0] for l in legs()])
+        self.assertFault("ENOENT", p.legDelta, req(pdskid=pdsk, thin_id=32, base_thin_id=32))
+
     def pool_file(self, agent, disk, suffix):
         """The sim device-mapper's file for a disk's pool metadata: ".needs_check"
         (its mode after I/O errors, with needs_check) or ".damaged" (sim_host.cc)."""

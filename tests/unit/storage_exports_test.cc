@@ -130,6 +130,7 @@ class StorageExportsTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(AllowMapsExactlyTheGrantedLegs);
   CPPUNIT_TEST(LegIsCreatedOnlyWhenAsked);
   CPPUNIT_TEST(ChunkWithAnotherThinIdIsRefused);
+  CPPUNIT_TEST(RecordedSnapshotLegIsListedWithoutALun);
   CPPUNIT_TEST(RebootBringsBackLegsAndMaps);
   CPPUNIT_TEST(RebootLeavesOutALegWhoseDeviceIsGone);
   CPPUNIT_TEST(LegWhoseDeviceIsGoneIsNotListed);
@@ -240,6 +241,32 @@ class StorageExportsTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(e->Allow(7, kAccessA, {NewLeg(5, 9)}).ok());
     CPPUNIT_ASSERT(e->Allow(7, kAccessA, {NewLeg(5, 9)}).ok());  // the same again: created once
     CPPUNIT_ASSERT_EQUAL(1, devices->creates);
+    std::filesystem::remove_all(dir);
+  }
+
+  // PROTOCOL.md, "Snapshots of legs": "recorded in state_dir/legs, with a
+  // LUN number but no LUN: a later allowInitiator with create: false finds
+  // them, listExports lists them, a restart exports them as any leg".
+  void RecordedSnapshotLegIsListedWithoutALun() {
+    const std::string dir = TempDir();
+    auto devices = std::make_shared<FakeLegDevices>();
+    std::unique_ptr<Exports> e = Open(dir, "kernel", devices);
+    CPPUNIT_ASSERT_EQUAL(ENOENT, e->RecordLegs(7, {OldLeg(6, 12)}).code());
+    CPPUNIT_ASSERT(e->Export(7, dir + "/disk").ok());
+    CPPUNIT_ASSERT(e->Allow(7, kAccessA, {NewLeg(5, 9)}).ok());
+    devices->thins[{7, 12}] = 64;  // snapshotLegs made it
+    CPPUNIT_ASSERT(e->RecordLegs(7, {OldLeg(6, 12)}).ok());
+    CPPUNIT_ASSERT(e->RecordLegs(7, {OldLeg(6, 12)}).ok());
+    CPPUNIT_ASSERT_EQUAL(EEXIST, e->RecordLegs(7, {OldLeg(6, 13)}).code());
+    CPPUNIT_ASSERT((Legs(e.get(), 7) == std::set<int64_t>{5, 6}));
+    CPPUNIT_ASSERT((KernelLuns(dir, "kernel") == std::map<int64_t, int>{{5, kFirstLegLun}}));
+    CPPUNIT_ASSERT(e->Allow(7, kAccessA, {OldLeg(5, 9), OldLeg(6, 12)}).ok());
+    CPPUNIT_ASSERT((Mapped(e.get(), 7, kHeadA) == std::set<int64_t>{5, 6}));
+    CPPUNIT_ASSERT_EQUAL(kFirstLegLun + 1, KernelLuns(dir, "kernel")[6]);
+    e = Open(dir, "kernel2", devices);
+    CPPUNIT_ASSERT(e->Export(7, dir + "/disk").ok());
+    CPPUNIT_ASSERT((Mapped(e.get(), 7, kHeadA) == std::set<int64_t>{5, 6}));
+    CPPUNIT_ASSERT_EQUAL(1, devices->creates);  // the snapshot leg never created
     std::filesystem::remove_all(dir);
   }
 

@@ -19,19 +19,14 @@
 #include "lib/state_file.h"
 #include "lib/subprocess.h"
 #include "tests/unit/temp_db.h"
+#include "tests/unit/thin_test_files.h"
 
 using namespace vastsky;
+using namespace vastsky::thin_test;
 
 namespace {
 
 using Ranges = std::vector<std::pair<int64_t, int64_t>>;
-
-const char kCluster[] = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
-
-void WriteFile(const std::string& path, const std::string& text, mode_t mode = 0644) {
-  std::ofstream(path) << text;
-  CPPUNIT_ASSERT_EQUAL(0, chmod(path.c_str(), mode));
-}
 
 // Runs a tool that must succeed.
 void Run(const std::vector<std::string>& argv) {
@@ -60,17 +55,6 @@ std::string Range(int64_t begin, int64_t data, int64_t length, int time = 0) {
 std::string Single(int64_t block, int64_t data, int time = 0) {
   return "    <single_mapping origin_block=\"" + std::to_string(block) + "\" data_block=\"" + std::to_string(data) +
          "\" time=\"" + std::to_string(time) + "\"/>\n";
-}
-
-// The held metadata root of a pool's status line (dm-thin's): "-" when no
-// snapshot is held.
-std::string HeldRoot(DeviceMapper* dm, const std::string& pool) {
-  std::vector<DmTarget> status;
-  CPPUNIT_ASSERT(dm->GetStatus(pool, &status).ok());
-  std::istringstream in(status[0].params);
-  std::string field;
-  for (int i = 0; i < 4; ++i) in >> field;  // "<transaction> <meta> <data> <held root> ..."
-  return field;
 }
 
 class FailingDumper : public ThinDumper {

@@ -12,34 +12,18 @@
 
 #include "agents/host/thin_pool.h"
 #include "tests/unit/temp_db.h"
+#include "tests/unit/thin_test_files.h"
 
 using namespace vastsky;
+using namespace vastsky::thin_test;
 
 namespace {
-
-const char kCluster[] = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
 
 void MakeDisk(const std::string& path, uint64_t mib) {
   int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   CPPUNIT_ASSERT(fd >= 0);
   CPPUNIT_ASSERT_EQUAL(0, ftruncate(fd, static_cast<off_t>(mib << 20)));
   close(fd);
-}
-
-void WriteBytes(const std::string& path, off_t offset, const std::string& bytes) {
-  int fd = open(path.c_str(), O_WRONLY);
-  CPPUNIT_ASSERT(fd >= 0);
-  CPPUNIT_ASSERT_EQUAL(static_cast<ssize_t>(bytes.size()), pwrite(fd, bytes.data(), bytes.size(), offset));
-  close(fd);
-}
-
-std::string ReadBytes(const std::string& path, off_t offset, size_t n) {
-  std::string out(n, '\0');
-  int fd = open(path.c_str(), O_RDONLY);
-  CPPUNIT_ASSERT(fd >= 0);
-  CPPUNIT_ASSERT_EQUAL(static_cast<ssize_t>(n), pread(fd, &out[0], n, offset));
-  close(fd);
-  return out;
 }
 
 }  // namespace
