@@ -81,31 +81,33 @@ class HeadFreeze(unittest.TestCase):
         return cm.exception
 
     def test_1_freeze_then_thaw(self):
-        # "freezeVolume -> 0 once the volume's top device and then each of
-        # its raids are suspended with flush"; "EBUSY frozen already"
+        # "0 once `vastsky-<lvolid>` and then each of its raids are
+        # suspended with flush"; "EBUSY if frozen already"
         raids = self.raids()
         self.assertEqual(len(raids), 2)
         self.assertEqual(self.freeze(5000, opid="frz-first"), 0)
         self.assertEqual(self.suspended(), ["vastsky-%d" % self.v] + raids)
         self.assertEqual(self.freeze(5000, opid="frz-first"), 0)  # a repeated opid did not act
         self.assertFault("EBUSY", self.freeze, 5000)
-        # A detach or grow of a frozen volume is EBUSY, nothing touched.
+        # "`detachLogicalVolume` ... EBUSY (retry after the thaw)"
         self.assertFault("EBUSY", self.p.detachLogicalVolume, req(opid=self.opid(), lvolid=self.v))
         self.assertEqual(len(self.suspended()), 3)
         time.sleep(0.2)
-        # "thawVolume -> {status: 0, paused_ms} if it was still frozen"
+        # "`{status: 0, paused_ms}` if it was still frozen"
         answer = self.thaw(opid="thaw-first")
         self.assertEqual(answer["status"], 0)
         self.assertGreaterEqual(answer["paused_ms"], 200)
         self.assertLess(answer["paused_ms"], 5000)
         self.assertEqual(self.suspended(), [])
-        self.assertEqual(self.thaw(opid="thaw-first"), answer)  # a repeat answers as the first
-        # "ENOENT if never frozen/unknown"
+        # "A repeated `opid` answers as the first call did."
+        self.assertEqual(self.thaw(opid="thaw-first"), answer)
+        # "ENOENT if not frozen"
         self.assertFault("ENOENT", self.thaw)
 
     def test_2_the_deadline_thaws(self):
-        # "The head resumes them by itself at the deadline ... and remembers
-        # that it did"; "ETIME if the deadline had thawed it"
+        # "At `timeout_ms` (monotonic clock) the head resumes the volume by
+        # itself and logs it"; "the thaw that follows is ETIME (again if
+        # repeated ...)"
         self.assertEqual(self.freeze(300), 0)
         self.assertEqual(len(self.suspended()), 3)
         wait_for("the deadline's thaw", lambda: not self.suspended(), timeout=5)
@@ -114,6 +116,8 @@ class HeadFreeze(unittest.TestCase):
         self.assertIn("lvol-%08x frozen" % self.v, self.head.read_log())
 
     def test_3_failure_midway_is_undone(self):
+        # "a suspend that fails resumes what the call suspended and answers
+        # its errno"
         last = os.path.join(self.mapper(), self.raids()[-1] + ".suspend-errno")
         with open(last, "w") as f:
             f.write("%d" % errno.EIO)
@@ -126,13 +130,25 @@ class HeadFreeze(unittest.TestCase):
         self.assertEqual(self.thaw()["status"], 0)
 
     def test_4_bad_input(self):
-        # "(timeout 100..60000)"; "ENOENT not attached here"
+        # "`timeout_ms` (100..60000)"; "ENOENT if not assembled there"
         for t in (99, 60001, -1):
             self.assertFault("EINVAL", self.freeze, t)
         self.assertFault("ENOENT", self.p.freezeVolume, req(opid=self.opid(), lvolid=self.v + 1000, timeout_ms=1000))
         self.assertFault("EINVAL", self.p.freezeVolume, req(opid=self.opid(), lvolid=self.v))
         self.assertFault("EINVAL", self.p.thawVolume, req(lvolid=self.v))
         self.assertEqual(self.suspended(), [])
+
+    def test_5_a_stopping_agent_thaws(self):
+        # "a stopping agent thaws what is frozen, and one that starts
+        # resumes a recorded volume's suspended devices (a thaw then answers
+        # ENOENT)"
+        self.assertEqual(self.freeze(60000), 0)
+        self.assertEqual(self.head.stop(), 0)
+        self.assertEqual(self.suspended(), [])
+        self.assertIn("the agent stopping", self.head.read_log())
+        self.head.start()
+        self.p = HeadFreeze.p = self.head.proxy()
+        self.assertFault("ENOENT", self.thaw)
 
 
 if __name__ == "__main__":

@@ -98,10 +98,10 @@ class HeadFreezeTest : public CppUnit::TestFixture {
     tmp_.reset();
   }
 
-  // "freezeVolume -> 0 once the volume's top device and then each of its
-  // raids are suspended with flush"; "thawVolume -> {status: 0, paused_ms}
-  // if it was still frozen"; "Resume order: raids, then top"; "ENOENT if
-  // never frozen/unknown"
+  // "0 once `vastsky-<lvolid>` and then each of its raids are suspended
+  // with flush"; "`thawVolume` resumes the raids, then the top device;
+  // `paused_ms` runs from the first suspend to the last resume"; "A
+  // repeated `opid` answers as the first call did"; "ENOENT if not frozen"
   void FreezeSuspendsTopThenRaidsThawResumesRaidsThenTop() {
     CPPUNIT_ASSERT(assembly_->Freeze(4, 2000).ok());
     CPPUNIT_ASSERT_EQUAL(std::string("suspend vastsky-4 suspend vastsky-4-m400 suspend vastsky-4-m401"),
@@ -125,8 +125,9 @@ class HeadFreezeTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(int64_t(-1), freezer_->ThawExpired());
   }
 
-  // "The head resumes them by itself at the deadline (monotonic clock) and
-  // remembers that it did"; "ETIME if the deadline had thawed it"
+  // "At `timeout_ms` (monotonic clock) the head resumes the volume by
+  // itself"; "the thaw that follows is ETIME (again if repeated, until the
+  // next freeze)"
   void TheDeadlineThawsAndTheThawSaysEtime() {
     CPPUNIT_ASSERT(assembly_->Freeze(4, 500).ok());
     clock_.Advance(499);
@@ -148,9 +149,8 @@ class HeadFreezeTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(int64_t(0), paused);
   }
 
-  // "ETIME if the deadline had thawed it (a snapshot taken inside may be
-  // torn: discard it)": a thaw that comes after the deadline, before the
-  // deadline thread acted, resumes and says ETIME too.
+  // "as is a thaw arriving past the deadline": before the deadline thread
+  // acted, it resumes and says ETIME (again if repeated).
   void AThawPastTheDeadlineIsEtime() {
     CPPUNIT_ASSERT(assembly_->Freeze(4, 100).ok());
     clock_.Advance(150);
@@ -160,8 +160,8 @@ class HeadFreezeTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(ETIME, freezer_->Thaw(4, &paused).code());
   }
 
-  // freezeVolume: a suspend that fails midway resumes what the call
-  // suspended and returns that error; a thaw asking after it is ETIME.
+  // "a suspend that fails resumes what the call suspended and answers its
+  // errno"; a thaw "after a freeze that failed" is ETIME.
   void AFailureMidwayResumesWhatWasSuspended() {
     std::ofstream(dm_->DevicePath(kRaid1) + ".suspend-errno") << EIO;
     CPPUNIT_ASSERT_EQUAL(EIO, assembly_->Freeze(4, 2000).code());
@@ -177,9 +177,9 @@ class HeadFreezeTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(freezer_->Thaw(4, &paused).ok());
   }
 
-  // "The Watch thread (dead-leg revival, trims, reloads) must not
-  // suspend/resume/reload a frozen volume: it skips it until thawed."
-  // A dead leg that reads again is still reported, reloaded once thawed.
+  // "While frozen, the looks (dead-leg revival, trims, re-assembly) leave
+  // the volume alone until thawed": a dead leg that reads again is still
+  // reported, reloaded once thawed.
   void TheWatchLeavesAFrozenVolumeAlone() {
     std::ofstream(dm_->DevicePath(kRaid0) + ".status-suspended") << "raid1 2 DA 2097152/2097152 frozen 0 0 -";
     CPPUNIT_ASSERT(assembly_->Freeze(4, 60000).ok());
@@ -197,8 +197,8 @@ class HeadFreezeTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(std::string("reload vastsky-4-m400"), Join(dm_->calls));
   }
 
-  // "a trim must not resume a raid a freeze holds": a rebuilt leg due for
-  // its trim waits for the thaw, even if the suspended raid looks whole.
+  // The same for trims: a rebuilt leg due for its trim waits for the thaw,
+  // even if the suspended raid looks whole (a trim resumes its raid).
   void ATrimLeavesAFrozenRaidAlone() {
     VolumeSpec v = Volume(4, 2, 2);
     v.mirrors[0].legs[0] = Leg(4900, 9, 3);
@@ -223,8 +223,10 @@ class HeadFreezeTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(!Suspended(kRaid0));
   }
 
-  // "EBUSY frozen already"; a detach, grow or rebuild of a frozen volume
-  // is EBUSY (nothing touched); each goes through once thawed.
+  // "EBUSY if frozen already"; "`detachLogicalVolume`,
+  // `growLogicalVolume` and `rebuildMirror` are EBUSY (retry after the
+  // thaw)", nothing touched; "a recovery keeps its rate until its next
+  // reload".
   void AFrozenVolumeRefusesWhatWouldTouchIt() {
     CPPUNIT_ASSERT(assembly_->Freeze(4, 2000).ok());
     dm_->calls.clear();
@@ -247,7 +249,7 @@ class HeadFreezeTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(assembly_->Detach(4).ok());
   }
 
-  // "(timeout 100..60000)"; "ENOENT not attached here"
+  // "`timeout_ms` (100..60000)"; "ENOENT if not assembled there"
   void BadInput() {
     CPPUNIT_ASSERT_EQUAL(EINVAL, assembly_->Freeze(4, 99).code());
     CPPUNIT_ASSERT_EQUAL(EINVAL, assembly_->Freeze(4, 60001).code());
@@ -260,8 +262,8 @@ class HeadFreezeTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(assembly_->Freeze(4, 60000).ok() && freezer_->Thaw(4, &paused).ok());
   }
 
-  // An agent that ends while a volume is frozen takes the deadline with
-  // it: started again, it resumes the raids and the top device.
+  // "one that starts resumes a recorded volume's suspended devices (a
+  // thaw then answers ENOENT)": the deadline ended with the agent.
   void ARestartResumesAVolumeLeftFrozen() {
     CPPUNIT_ASSERT(assembly_->Freeze(4, 60000).ok());
     Open();
