@@ -35,8 +35,10 @@ Status Freezer::Freeze(int64_t lvol, const std::vector<std::string>& devices, in
   std::vector<std::string> suspended;
   for (const std::string& d : devices) {
     st = dm_->Suspend(d);
-    if (!st.ok()) break;
+    // A suspend that failed (ETIMEDOUT above all: it may still land) is
+    // resumed too: resuming a device not suspended is harmless.
     suspended.push_back(d);
+    if (!st.ok()) break;
   }
   Entry e;
   {
@@ -56,9 +58,9 @@ Status Freezer::Freeze(int64_t lvol, const std::vector<std::string>& devices, in
                 what.c_str(), devices.size(), timeout_ms);
     return Status::OK();
   }
-  const std::string failed = devices[suspended.size()];
-  VS_LOG_ERROR("freeze of %s failed at %s: %s; resuming the %zu device(s) it had suspended", what.c_str(),
-               failed.c_str(), st.ToString().c_str(), suspended.size());
+  const std::string failed = suspended.back();
+  VS_LOG_ERROR("freeze of %s failed at %s: %s; resuming it and the %zu device(s) suspended before it", what.c_str(),
+               failed.c_str(), st.ToString().c_str(), suspended.size() - 1);
   int64_t paused_ms;
   Status undone = Resume(lvol, e, &paused_ms);
   (void)undone;  // Resume logged what stays suspended; the freeze's error is the answer
@@ -70,7 +72,7 @@ Status Freezer::Resume(int64_t lvol, Entry e, int64_t* paused_ms) {
   std::vector<std::string> left;  // top first, as e.devices
   for (auto d = e.devices.rbegin(); d != e.devices.rend(); ++d) {
     Status st = dm_->Resume(*d);
-    if (st.ok()) continue;
+    if (st.ok() || st.code() == ENXIO || st.code() == ENOENT) continue;  // gone: no I/O waits on it
     left.insert(left.begin(), *d);
     if (first.ok()) first = Status::Error(st.code(), "cannot resume " + *d + ": " + st.message());
     VS_LOG_ERROR("%s stays suspended, the I/O of %s waiting: resume failed: %s; retried every second (by hand: "

@@ -42,7 +42,8 @@ class Freezer {
   Freezer(DeviceMapper* dm, const Clock* clock) : dm_(dm), clock_(clock) {}
 
   // Suspends devices (the volume's top device first, then its raids) for
-  // at most timeout_ms. A failure resumes those it suspended and returns
+  // at most timeout_ms. A failure resumes those it suspended, and the one
+  // that failed (a suspend that timed out may still land), and returns
   // the error. EBUSY if lvol is frozen already; EINVAL for a timeout
   // outside kFreezeMinMs..kFreezeMaxMs.
   Status Freeze(int64_t lvol, const std::vector<std::string>& devices, int timeout_ms);

@@ -116,8 +116,8 @@ class HeadFreeze(unittest.TestCase):
         self.assertIn("lvol-%08x frozen" % self.v, self.head.read_log())
 
     def test_3_failure_midway_is_undone(self):
-        # "a suspend that fails resumes what the call suspended and answers
-        # its errno"
+        # "a suspend that fails resumes what the call suspended (and the
+        # device that failed ...) and answers its errno"
         last = os.path.join(self.mapper(), self.raids()[-1] + ".suspend-errno")
         with open(last, "w") as f:
             f.write("%d" % errno.EIO)

@@ -160,13 +160,14 @@ class HeadFreezeTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(ETIME, freezer_->Thaw(4, &paused).code());
   }
 
-  // "a suspend that fails resumes what the call suspended and answers its
+  // "a suspend that fails resumes what the call suspended (and the device
+  // that failed: a suspend that timed out may still land) and answers its
   // errno"; a thaw "after a freeze that failed" is ETIME.
   void AFailureMidwayResumesWhatWasSuspended() {
     std::ofstream(dm_->DevicePath(kRaid1) + ".suspend-errno") << EIO;
     CPPUNIT_ASSERT_EQUAL(EIO, assembly_->Freeze(4, 2000).code());
     CPPUNIT_ASSERT_EQUAL(std::string("suspend vastsky-4 suspend vastsky-4-m400 suspend vastsky-4-m401 "
-                                     "resume vastsky-4-m400 resume vastsky-4"),
+                                     "resume vastsky-4-m401 resume vastsky-4-m400 resume vastsky-4"),
                          Join(dm_->calls));
     CPPUNIT_ASSERT(!Suspended(kTop) && !Suspended(kRaid0) && !Suspended(kRaid1));
     CPPUNIT_ASSERT(!freezer_->Frozen(4));
