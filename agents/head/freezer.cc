@@ -110,7 +110,8 @@ Status Freezer::Thaw(int64_t lvol, int64_t* paused_ms) {
       auto t = thawed_.find(lvol);
       if (t != thawed_.end() && t->second.expired)
         return Status::Error(ETIME, what + " was thawed by the head after " + Ms(t->second.paused_ms) +
-                                        ", at its deadline: a snapshot taken meanwhile may be torn; discard it");
+                                        " (its deadline, or a failed freeze): a snapshot taken meanwhile may be "
+                                        "torn; discard it");
       return Status::Error(ENOENT, what + " is not frozen here");
     }
     // Past the deadline the freeze broke its bound even if the deadline
@@ -121,8 +122,9 @@ Status Freezer::Thaw(int64_t lvol, int64_t* paused_ms) {
   }
   VS_RETURN_IF_ERROR(Resume(lvol, e, paused_ms));
   if (e.expired)
-    return Status::Error(ETIME, what + " stayed frozen " + Ms(*paused_ms) + ", past its deadline (" +
-                                    Ms(e.deadline_ms - e.start_ms) + "): a snapshot taken meanwhile is discarded");
+    return Status::Error(ETIME, what + " stayed frozen " + Ms(*paused_ms) +
+                                    ", past its deadline (or a resume failed on the way): a snapshot taken "
+                                    "meanwhile may be torn; discard it");
   VS_LOG_INFO("%s thawed: its I/O paused %lld ms", what.c_str(), static_cast<long long>(*paused_ms));
   return Status::OK();
 }

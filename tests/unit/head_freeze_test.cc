@@ -51,6 +51,7 @@ class RecordingDm : public DeviceMapper {
   }
   Status Resume(const std::string& n) override {
     calls.push_back("resume " + n);
+    if (n == fail_resume) return Status::Error(EIO, "the test fails resumes of " + n);
     return inner_->Resume(n);
   }
   Status Discard(const std::string& n, uint64_t o, uint64_t l) override {
@@ -60,6 +61,7 @@ class RecordingDm : public DeviceMapper {
   std::string DevicePath(const std::string& n) override { return inner_->DevicePath(n); }
 
   std::vector<std::string> calls;
+  std::string fail_resume;  // a device whose resumes fail
 
  private:
   DeviceMapper* inner_;
@@ -73,6 +75,7 @@ class HeadFreezeTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(TheDeadlineThawsAndTheThawSaysEtime);
   CPPUNIT_TEST(AThawPastTheDeadlineIsEtime);
   CPPUNIT_TEST(AFailureMidwayResumesWhatWasSuspended);
+  CPPUNIT_TEST(AFailedResumeIsRetried);
   CPPUNIT_TEST(TheWatchLeavesAFrozenVolumeAlone);
   CPPUNIT_TEST(ATrimLeavesAFrozenRaidAlone);
   CPPUNIT_TEST(AFrozenVolumeRefusesWhatWouldTouchIt);
@@ -176,6 +179,28 @@ class HeadFreezeTest : public CppUnit::TestFixture {
     unlink((dm_->DevicePath(kRaid1) + ".suspend-errno").c_str());
     CPPUNIT_ASSERT(assembly_->Freeze(4, 2000).ok());
     CPPUNIT_ASSERT(freezer_->Thaw(4, &paused).ok());
+  }
+
+  // "A resume that fails is the thaw's errno; the head retries it every
+  // second ... and the next thaw is ETIME."
+  void AFailedResumeIsRetried() {
+    CPPUNIT_ASSERT(assembly_->Freeze(4, 2000).ok());
+    dm_->fail_resume = kRaid0;
+    int64_t paused = 0;
+    CPPUNIT_ASSERT_EQUAL(EIO, freezer_->Thaw(4, &paused).code());
+    CPPUNIT_ASSERT(!Suspended(kTop) && Suspended(kRaid0) && !Suspended(kRaid1));
+    CPPUNIT_ASSERT(freezer_->Frozen(4));
+    CPPUNIT_ASSERT_EQUAL(int64_t(1000), freezer_->ThawExpired());
+    clock_.Advance(1000);
+    CPPUNIT_ASSERT_EQUAL(int64_t(0), freezer_->ThawExpired());
+    CPPUNIT_ASSERT(Suspended(kRaid0));
+    dm_->fail_resume.clear();
+    dm_->calls.clear();
+    clock_.Advance(1000);
+    CPPUNIT_ASSERT_EQUAL(int64_t(0), freezer_->ThawExpired());
+    CPPUNIT_ASSERT_EQUAL(std::string("resume vastsky-4-m400"), Join(dm_->calls));
+    CPPUNIT_ASSERT(!Suspended(kRaid0) && !freezer_->Frozen(4));
+    CPPUNIT_ASSERT_EQUAL(ETIME, freezer_->Thaw(4, &paused).code());
   }
 
   // "While frozen, the looks (dead-leg revival, trims, re-assembly) leave
