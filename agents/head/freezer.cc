@@ -104,6 +104,9 @@ Status Freezer::Thaw(int64_t lvol, int64_t* paused_ms) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = frozen_.find(lvol);
+    if (it != frozen_.end() && it->second.state == State::kThawing && it->second.expired)
+      return Status::Error(ETIME, what + " is being thawed by the head (its deadline, or a failed freeze): a "
+                                         "snapshot taken meanwhile may be torn; discard it");
     if (it != frozen_.end() && it->second.state != State::kFrozen)
       return Status::Error(EBUSY, what + " is being " + (it->second.state == State::kFreezing ? "frozen" : "thawed"));
     if (it == frozen_.end()) {

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <fstream>
+#include <functional>
 #include <memory>
 
 #include "agents/head/assembly.h"
@@ -47,10 +48,12 @@ class RecordingDm : public DeviceMapper {
   Status Message(const std::string& n, const std::string& m) override { return inner_->Message(n, m); }
   Status Suspend(const std::string& n) override {
     calls.push_back("suspend " + n);
+    Hook();
     return inner_->Suspend(n);
   }
   Status Resume(const std::string& n) override {
     calls.push_back("resume " + n);
+    Hook();
     if (n == fail_resume) return Status::Error(EIO, "the test fails resumes of " + n);
     return inner_->Resume(n);
   }
@@ -62,8 +65,15 @@ class RecordingDm : public DeviceMapper {
 
   std::vector<std::string> calls;
   std::string fail_resume;  // a device whose resumes fail
+  std::function<void()> hook;  // run once, at the next suspend or resume
 
  private:
+  void Hook() {
+    std::function<void()> h;
+    h.swap(hook);
+    if (h) h();
+  }
+
   DeviceMapper* inner_;
 };
 
@@ -76,6 +86,7 @@ class HeadFreezeTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(AThawPastTheDeadlineIsEtime);
   CPPUNIT_TEST(AFailureMidwayResumesWhatWasSuspended);
   CPPUNIT_TEST(AFailedResumeIsRetried);
+  CPPUNIT_TEST(AThawMeetingAFreezeOrTheDeadlineOnTheWay);
   CPPUNIT_TEST(TheWatchLeavesAFrozenVolumeAlone);
   CPPUNIT_TEST(ATrimLeavesAFrozenRaidAlone);
   CPPUNIT_TEST(AFrozenVolumeRefusesWhatWouldTouchIt);
@@ -201,6 +212,21 @@ class HeadFreezeTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(std::string("resume vastsky-4-m400"), Join(dm_->calls));
     CPPUNIT_ASSERT(!Suspended(kRaid0) && !freezer_->Frozen(4));
     CPPUNIT_ASSERT_EQUAL(ETIME, freezer_->Thaw(4, &paused).code());
+  }
+
+  // "EBUSY while its freeze is under way"; a thaw meeting the deadline's
+  // own on the way is ETIME, as after it.
+  void AThawMeetingAFreezeOrTheDeadlineOnTheWay() {
+    int64_t paused = 0;
+    int code = 0;
+    dm_->hook = [&] { code = freezer_->Thaw(4, &paused).code(); };
+    CPPUNIT_ASSERT(assembly_->Freeze(4, 100).ok());
+    CPPUNIT_ASSERT_EQUAL(EBUSY, code);
+    clock_.Advance(100);
+    dm_->hook = [&] { code = freezer_->Thaw(4, &paused).code(); };
+    CPPUNIT_ASSERT_EQUAL(int64_t(0), freezer_->ThawExpired());
+    CPPUNIT_ASSERT_EQUAL(ETIME, code);
+    CPPUNIT_ASSERT(!Suspended(kTop) && !Suspended(kRaid0) && !Suspended(kRaid1));
   }
 
   // "While frozen, the looks (dead-leg revival, trims, re-assembly) leave
