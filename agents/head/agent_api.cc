@@ -3,12 +3,13 @@
 #include <cerrno>
 
 #include "agents/common/op_once.h"
+#include "lib/ids.h"
 #include "lib/iscsi_names.h"
 #include "lib/rpc_values.h"
 
 namespace vastsky {
 
-void AddHeadAgentMethods(Assembly* assembly, OpJournal* journal, RpcService* service) {
+void AddHeadAgentMethods(Assembly* assembly, Freezer* freezer, OpJournal* journal, RpcService* service) {
   service->Add("helloWorld", [](const Params&, xmlrpc_c::value* r) {
     *r = xmlrpc_c::value_int(0);
     return Status::OK();
@@ -65,6 +66,30 @@ void AddHeadAgentMethods(Assembly* assembly, OpJournal* journal, RpcService* ser
     if (rate < 1 || rate > (int64_t{1} << 30)) return Status::Error(EINVAL, "rate_kib must be 1 to 2^30");
     VS_RETURN_IF_ERROR(assembly->SetRebuildRate(static_cast<int>(rate)));
     *r = xmlrpc_c::value_int(0);
+    return Status::OK();
+  });
+  service->Add("freezeVolume", [assembly, journal](const Params& p, xmlrpc_c::value* r) {
+    int64_t lvol, timeout;
+    VS_RETURN_IF_ERROR(p.Id("lvolid", &lvol));
+    VS_RETURN_IF_ERROR(p.Int("timeout_ms", &timeout));
+    if (timeout < kFreezeMinMs || timeout > kFreezeMaxMs)
+      return Status::Error(EINVAL, "timeout_ms must be " + std::to_string(kFreezeMinMs) + " to " +
+                                       std::to_string(kFreezeMaxMs));
+    VS_RETURN_IF_ERROR(RunOnce(journal, p, "freezeVolume",
+                               [&] { return assembly->Freeze(lvol, static_cast<int>(timeout)); }));
+    *r = xmlrpc_c::value_int(0);
+    return Status::OK();
+  });
+  service->AddUnlocked("thawVolume", [freezer, journal, service](const Params& p, xmlrpc_c::value* r) {
+    int64_t lvol, paused_ms = -1;
+    VS_RETURN_IF_ERROR(p.Id("lvolid", &lvol));
+    auto locked = [service](const std::function<Status()>& f) { return service->Locked(f); };
+    VS_RETURN_IF_ERROR(RunOnceUnlocked(journal, locked, p, "thawVolume", [&] { return freezer->Thaw(lvol, &paused_ms); }));
+    // A repeated opid did not act: the answer is the first call's.
+    if (paused_ms < 0 && !freezer->LastPause(lvol, &paused_ms))
+      return Status::Error(ENOENT, FormatId("lvol", lvol) + " was frozen again or forgotten since that thaw");
+    *r = xmlrpc_c::value_struct(std::map<std::string, xmlrpc_c::value>{{"status", IntValue(0)},
+                                                                       {"paused_ms", IntValue(paused_ms)}});
     return Status::OK();
   });
   service->Add("listVolumes", [assembly](const Params&, xmlrpc_c::value* r) {

@@ -402,6 +402,7 @@ Status Assembly::Detach(int64_t lvol_id) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = records_.find(lvol_id);
   if (it == records_.end()) return RemoveLeftovers();
+  VS_RETURN_IF_ERROR(RefuseFrozen(lvol_id, "detached"));
   DmInfo info;
   VS_RETURN_IF_ERROR(dm_->GetInfo(VolumeDm(lvol_id), &info));
   if (info.open_count > 0)
@@ -474,6 +475,15 @@ Status Assembly::Start() {
   for (const auto& r : records_)
     for (const MirrorSpec& m : r.second.spec.mirrors) unresumed_.insert({r.first, m.mirror_id});
   RetryResumes();
+  // A volume whose freeze the agent's end interrupted (its deadline went
+  // with it): its raids were resumed just above, its top device now.
+  for (const auto& r : records_) {
+    DmInfo info;
+    if (!dm_->GetInfo(VolumeDm(r.first), &info).ok() || !info.exists || !info.suspended) continue;
+    st = dm_->Resume(VolumeDm(r.first));
+    if (st.ok()) VS_LOG_WARN("%s was left frozen (the agent ended during a snapshot): resumed", VolumeDm(r.first).c_str());
+    else VS_LOG_ERROR("%s stays suspended, its I/O waiting: resume failed: %s", VolumeDm(r.first).c_str(), st.ToString().c_str());
+  }
   return Status::OK();
 }
 
@@ -482,7 +492,7 @@ void Assembly::Reconcile() {
   for (const auto& r : records_) {
     DmInfo info;
     Status st = dm_->GetInfo(VolumeDm(r.first), &info);
-    if (st.ok() && info.exists) continue;
+    if ((st.ok() && info.exists) || Frozen(r.first)) continue;
     st = Assemble(r.second, true);
     if (st.ok()) VS_LOG_INFO("re-assembled %s as %s", FormatId("lvol", r.first).c_str(), LinkPath(r.second.spec.name).c_str());
     else VS_LOG_ERROR("cannot re-assemble %s yet: %s", FormatId("lvol", r.first).c_str(), st.ToString().c_str());
@@ -505,6 +515,7 @@ Status Assembly::Rebuild(const VolumeSpec& spec, int64_t mirror_id, int rate_kib
   auto rec = records_.find(spec.lvol_id);
   if (rec == records_.end()) return Status::Error(ENOENT, FormatId("lvol", spec.lvol_id) + " is not assembled here");
   const int64_t lvol = spec.lvol_id;
+  VS_RETURN_IF_ERROR(RefuseFrozen(lvol, "rebuilt"));
   MirrorSpec* have = nullptr;
   const MirrorSpec* want = nullptr;
   for (MirrorSpec& m : rec->second.spec.mirrors)
@@ -664,6 +675,11 @@ Status Assembly::SetRebuildRate(int rate_kib) {
       MirrorState state;
       if (!ReadRaidStatus(r.first, m.mirror_id, &state) || (state.action != "recover" && state.action != "resync"))
         continue;
+      if (Frozen(r.first)) {
+        VS_LOG_WARN("%s is frozen: its recovery keeps its old rate until its next reload",
+                    MirrorDm(r.first, m.mirror_id).c_str());
+        continue;
+      }
       Status st = ReloadRaid(r.first, m);
       if (st.ok()) {
         ++reloaded;
@@ -696,7 +712,7 @@ bool Assembly::WatchMirror(int64_t lvol, MirrorSpec* m, int64_t now_ms, std::vec
     dead = true;
   }
   const bool marked = Whole(*m, state) && MarkInSync(m);
-  if (!dead || revive_after_ms_[m->mirror_id] > now_ms) return marked;
+  if (!dead || revive_after_ms_[m->mirror_id] > now_ms || Frozen(lvol)) return marked;
   // Reload only once every dead leg reads again: a reload onto a device
   // still failing would only fail it again.
   for (size_t i = 0; i < m->legs.size(); ++i)
@@ -741,6 +757,34 @@ std::vector<int64_t> Assembly::Watch() {
   const int64_t poisoned = TrimOne(now);
   if (poisoned != 0) dead_legs.push_back(poisoned);
   return dead_legs;
+}
+
+Status Assembly::FindAssembled(int64_t lvol, Record** rec) {
+  auto it = records_.find(lvol);
+  if (it == records_.end()) return Status::Error(ENOENT, FormatId("lvol", lvol) + " is not attached here");
+  DmInfo info;
+  VS_RETURN_IF_ERROR(dm_->GetInfo(VolumeDm(lvol), &info));
+  if (!info.exists)
+    return Status::Error(ENOENT, FormatId("lvol", lvol) + " is recorded but not assembled (its re-assembly is pending)");
+  *rec = &it->second;
+  return Status::OK();
+}
+
+Status Assembly::RefuseFrozen(int64_t lvol, const char* what) const {
+  if (!Frozen(lvol)) return Status::OK();
+  return Status::Error(EBUSY, FormatId("lvol", lvol) + " is frozen for a snapshot: it is " + what +
+                                  " once thawed (" + std::to_string(kFreezeMaxMs / 1000) + " s at most)");
+}
+
+Status Assembly::Freeze(int64_t lvol_id, int timeout_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!options_.freezer) return Status::Error(EOPNOTSUPP, "this head agent freezes no volume");
+  Record* rec;
+  VS_RETURN_IF_ERROR(FindAssembled(lvol_id, &rec));
+  // Top first: once it holds new I/O, the raids below see none arrive.
+  std::vector<std::string> devices{VolumeDm(lvol_id)};
+  for (const MirrorSpec& m : rec->spec.mirrors) devices.push_back(MirrorDm(lvol_id, m.mirror_id));
+  return options_.freezer->Freeze(lvol_id, devices, timeout_ms);
 }
 
 Status Assembly::List(std::vector<VolumeState>* out) {

@@ -9,7 +9,11 @@
 // adopting the devices that still exist (agent restart) or rebuilding them
 // (reboot), and removes leftovers of an attach that a crash interrupted.
 // Legs that dm raid rebuilt are trimmed afterwards (trim.cc; see Watch).
-// Thread-safe: one attach, detach, grow or look (Watch) at a time.
+// A volume frozen for a snapshot (Freeze, freezer.h) is left alone until
+// thawed: the looks neither reload, trim nor resume its devices; detach,
+// grow and rebuild are EBUSY (the manager retries after the thaw, at most
+// kFreezeMaxMs later; waiting here would hold every other call up).
+// Thread-safe: one attach, detach, grow, freeze or look (Watch) at a time.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "agents/head/freezer.h"
 #include "agents/head/leg_maps.h"
 #include "agents/head/volume_spec.h"
 #include "agents/host/device_mapper.h"
@@ -38,6 +43,9 @@ struct AssemblyOptions {
   // running then is stuck, not slow.
   int discard_timeout_ms = 300000;
   const Clock* clock = nullptr;     // back-offs; null: SystemClock()
+  // Volumes frozen for snapshots (freezer.h, on the same dm); null: none
+  // ever is (Freeze is EOPNOTSUPP).
+  Freezer* freezer = nullptr;
 };
 
 struct MirrorState {
@@ -71,7 +79,8 @@ class Assembly {
   Status Attach(const VolumeSpec& spec, const std::string& chap_user, const std::string& chap_secret,
                 std::string* device);
   // Tears the volume down and logs out of sessions no other volume uses.
-  // EBUSY (and nothing touched) while its device is open. Unknown: OK.
+  // EBUSY (and nothing touched) while its device is open or it is frozen.
+  // Unknown: OK.
   Status Detach(int64_t lvol_id);
   Status List(std::vector<VolumeState>* out);
   // Grows an assembled volume to `spec`: its mirrors must be the ones
@@ -81,7 +90,7 @@ class Assembly {
   // longer table (suspend without flushing, resume): I/O of an open device
   // waits a moment and goes on. A failure undoes the new mirrors and leaves
   // the old table. A repeat is a no-op; ENOENT if not assembled here;
-  // EINVAL if the mirrors differ or spec is not longer.
+  // EINVAL if the mirrors differ or spec is not longer; EBUSY if frozen.
   Status Grow(const VolumeSpec& spec);
   // Puts a mirror of an assembled volume on the legs `spec` gives it, in
   // its order. Legs are matched by chunk: a new one (session, slices,
@@ -91,10 +100,11 @@ class Assembly {
   // later shrinks it. The raid is reloaded without flushing, so I/O goes
   // on; dropped legs' slices and unused sessions go. A repeat is a no-op.
   // ENOENT if the volume or mirror is not assembled here; EINVAL if no
-  // kept leg holds the data.
+  // kept leg holds the data; EBUSY if the volume is frozen.
   Status Rebuild(const VolumeSpec& spec, int64_t mirror_id, int rate_kib);
   // The rate of every recovery to come, and of those running: their raids
-  // are reloaded with it and carry on from their checkpoint.
+  // are reloaded with it and carry on from their checkpoint (those of a
+  // frozen volume keep the old rate until their next reload).
   Status SetRebuildRate(int rate_kib);
   // Called every few seconds: a mirror with a dead leg whose device reads
   // again is reloaded as it is, so dm raid takes the leg back and its
@@ -116,8 +126,19 @@ class Assembly {
   // makes once resumed) poisons the leg: the raid is reloaded without it
   // before the resume and it is never taken back.
   std::vector<int64_t> Watch();
+  // Freezes an assembled volume for a snapshot: options.freezer suspends
+  // its top device, then each of its raids, with flush, for at most
+  // timeout_ms (Freezer::Freeze: EBUSY frozen already, EINVAL timeout).
+  // ENOENT if not assembled here. Thawing is Freezer::Thaw's alone.
+  Status Freeze(int64_t lvol_id, int timeout_ms);
 
  private:
+  // The record of a volume assembled here; ENOENT otherwise.
+  struct Record;
+  Status FindAssembled(int64_t lvol, Record** rec);
+  bool Frozen(int64_t lvol) const { return options_.freezer && options_.freezer->Frozen(lvol); }
+  // EBUSY naming `what` if lvol is frozen.
+  Status RefuseFrozen(int64_t lvol, const char* what) const;
   // dm raid's status of a mirror; false if its raid is not there.
   bool ReadRaidStatus(int64_t lvol, int64_t mirror_id, MirrorState* out) const;
   // Every present leg alive and in sync, no recovery running.

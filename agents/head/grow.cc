@@ -24,13 +24,10 @@ Status Assembly::Grow(const VolumeSpec& spec) {
   std::lock_guard<std::mutex> lock(mu_);
   const int64_t lvol = spec.lvol_id;
   const std::string vol = VolumeDm(lvol);
-  auto rec = records_.find(lvol);
-  if (rec == records_.end()) return Status::Error(ENOENT, FormatId("lvol", lvol) + " is not attached here");
-  DmInfo info;
-  VS_RETURN_IF_ERROR(dm_->GetInfo(vol, &info));
-  if (!info.exists)
-    return Status::Error(ENOENT, FormatId("lvol", lvol) + " is recorded but not assembled (its re-assembly is pending)");
-  VolumeSpec& have = rec->second.spec;
+  Record* rec;
+  VS_RETURN_IF_ERROR(FindAssembled(lvol, &rec));
+  VS_RETURN_IF_ERROR(RefuseFrozen(lvol, "grown"));
+  VolumeSpec& have = rec->spec;
   if (spec.name != have.name)
     return Status::Error(EINVAL, FormatId("lvol", lvol) + " is '" + have.name + "' here, not '" + spec.name + "'");
   if (spec.mirrors.size() < have.mirrors.size())
@@ -46,7 +43,7 @@ Status Assembly::Grow(const VolumeSpec& spec) {
 
   // The new mirrors, built as an attach builds them; the sessions the
   // volume already uses are joined, never logged out by an undo.
-  Record added{spec, rec->second.chap_user, rec->second.chap_secret};
+  Record added{spec, rec->chap_user, rec->chap_secret};
   added.spec.mirrors.assign(spec.mirrors.begin() + static_cast<long>(have.mirrors.size()), spec.mirrors.end());
   auto ctx = std::make_shared<Context>();
   for (const MirrorSpec& m : have.mirrors)
@@ -88,7 +85,7 @@ Status Assembly::Grow(const VolumeSpec& spec) {
     MarkWritten(&m);
     have.mirrors.push_back(m);
   }
-  st = SaveRecord(rec->second);
+  st = SaveRecord(*rec);
   if (!st.ok())
     VS_LOG_ERROR("cannot record the grown %s: %s; after a reboot it would be re-assembled at its old size",
                  FormatId("lvol", lvol).c_str(), st.ToString().c_str());

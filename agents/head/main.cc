@@ -107,6 +107,8 @@ int main(int argc, char** argv) {
   // never hold up a heartbeat.
   ManagerLink maps_link(agent.managers, http.secret, agent.ca_file, kLegMapTimeoutMs);
   std::unique_ptr<LegMaps> leg_maps = NewManagerLegMaps(&maps_link, [&registration] { return registration.id(); });
+  Freezer freezer(host.dm.get(), SystemClock());
+  options.freezer = &freezer;
   Assembly assembly(options, host.dm.get(), host.iscsi.get(), leg_maps.get());
   OpJournal journal;
   st = journal.Open(agent.state_dir + "/ops");
@@ -126,12 +128,13 @@ int main(int argc, char** argv) {
   if (!st.ok()) VS_LOG_WARN("first registration failed (%s); retrying every %d s", st.ToString().c_str(), agent.heartbeat_s);
 
   RpcService service;
-  AddHeadAgentMethods(&assembly, &journal, &service);
+  AddHeadAgentMethods(&assembly, &freezer, &journal, &service);
   HttpServer server;
   st = server.Start(http, [&service](const std::string& body) { return service.Handle(body); });
   if (!st.ok()) return daemon.Fail(st);
   std::thread beats([&heartbeat] { heartbeat.Run(); });
   std::thread watching([&watch] { watch.Run(); });
+  std::thread thawing([&freezer] { freezer.Run(); });
 
   const int sig = WaitForStopSignal(stop);
   VS_LOG_INFO("signal %d: stopping; attached volumes stay in the kernel", sig);
@@ -141,6 +144,9 @@ int main(int argc, char** argv) {
   watch.Stop();
   watching.join();
   server.Stop();
+  // After the server: no freeze comes in behind the last deadline kept.
+  freezer.Stop();
+  thawing.join();
   VS_LOG_INFO("stopped cleanly");
   return 0;
 }

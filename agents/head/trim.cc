@@ -75,7 +75,7 @@ int64_t Assembly::TrimOne(int64_t now_ms) {
   for (auto& r : records_)
     for (MirrorSpec& m : r.second.spec.mirrors) {
       auto leg = std::find_if(m.legs.begin(), m.legs.end(), due);
-      if (leg == m.legs.end() || unresumed_.count({r.first, m.mirror_id})) continue;
+      if (leg == m.legs.end() || unresumed_.count({r.first, m.mirror_id}) || Frozen(r.first)) continue;
       MirrorState state;
       if (!ReadRaidStatus(r.first, m.mirror_id, &state) || !Whole(m, state)) continue;
       const LegSpec* source = TrimSource(m, *leg);
@@ -152,6 +152,10 @@ void Assembly::TrimDone(Record* rec, const MirrorSpec& m, LegSpec* leg, const St
 
 void Assembly::RetryResumes() {
   for (auto it = unresumed_.begin(); it != unresumed_.end();) {
+    if (Frozen(it->first)) {  // its thaw resumes it; a reload now would break the freeze
+      ++it;
+      continue;
+    }
     const std::string raid = MirrorDm(it->first, it->second);
     const MirrorSpec* m = nullptr;
     auto rec = records_.find(it->first);

@@ -4,7 +4,9 @@
 // again). Both may block in the kernel behind a dying disk, so the heartbeat
 // never runs them: it sends the dead legs the last look found (DeadLegs()).
 // A stuck disk then delays the report of dead legs, never the heartbeat
-// whose absence would get a healthy head fenced.
+// whose absence would get a healthy head fenced. A volume frozen for a
+// snapshot is left alone (assembly.h); freezes' deadlines are not kept
+// here (a freeze may be shorter than a period) but by Freezer::Run.
 // Thread-safe.
 #pragma once
 

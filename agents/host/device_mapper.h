@@ -71,7 +71,9 @@ std::unique_ptr<DeviceMapper> NewKernelDeviceMapper();
 // so ids outlive the pool's activation, and zeroed metadata, as after a
 // format, is a fresh pool); the pool's status counts their allocated blocks.
 // A raid is always whole unless a file "<path>.status" holds its status
-// line. A suspended device has a file "<path>.suspended". A discard zeroes
+// line. A suspended device has a file "<path>.suspended" (its I/O is not
+// held: tests look for the file); a number in "<path>.suspend-errno" makes
+// its Suspend fail with that errno. A discard zeroes
 // its range of the device's file and appends "<name> <offset> <length>" to
 // dir/discards; while a file dir/stall-discard exists discards wait (a
 // discard stuck on a dying path), and a number in dir/discard-errno makes

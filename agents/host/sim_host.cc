@@ -127,6 +127,9 @@ class SimDeviceMapper : public DeviceMapper {
   Status Suspend(const std::string& name) override {
     std::lock_guard<std::mutex> lock(mu_);
     VS_RETURN_IF_ERROR(Find(name));
+    std::string err;
+    if (ReadStateFile(DevicePath(name) + ".suspend-errno", &err).ok() && atoi(err.c_str()) > 0)
+      return Status::Error(atoi(err.c_str()), "suspend of " + name + " refused (the test's suspend-errno)");
     return WriteStateFile(DevicePath(name) + ".suspended", "", 0644);
   }
 
