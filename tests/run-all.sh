@@ -13,7 +13,7 @@ jobs=$(nproc 2>/dev/null || echo 2)
 make -j"$jobs" all >/dev/null || { echo "check: build failed"; exit 1; }
 make -j"$jobs" SAN=1 build-asan/bin/vastsky-manager build-asan/bin/vastsky build-asan/bin/vastsky-storage-agent build-asan/bin/vastsky-head-agent build-asan/bin/VastSkySR build-asan/bin/vastsky-xapi-plugin build-asan/bin/unit-tests >/dev/null \
   || { echo "check: sanitizer build failed"; exit 1; }
-make -j"$jobs" SAN=thread build-tsan/bin/vastsky-manager build-tsan/bin/vastsky-storage-agent build-tsan/bin/vastsky-head-agent build-tsan/bin/unit-tests >/dev/null \
+make -j"$jobs" SAN=thread build-tsan/bin/vastsky-manager build-tsan/bin/vastsky build-tsan/bin/vastsky-storage-agent build-tsan/bin/vastsky-head-agent build-tsan/bin/unit-tests >/dev/null \
   || { echo "check: ThreadSanitizer build failed"; exit 1; }
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86

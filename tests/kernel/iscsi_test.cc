@@ -258,7 +258,9 @@ class IscsiKernelChecks : public CppUnit::TestFixture {
     std::string disk, again;
     Status st = initiator_->LunDevice(kIqn, kSerialA, &disk);
     CPPUNIT_ASSERT_MESSAGE(st.ToString(), st.ok());
-    const std::string sysfs = "/sys/block/" + disk.substr(5);
+    // /sys/class/block, not /sys/block: the kernel adds the class link
+    // before the /dev node, the /sys/block link only after (a race seen).
+    const std::string sysfs = "/sys/class/block/" + disk.substr(5);
     CPPUNIT_ASSERT_EQUAL(0, access(sysfs.c_str(), F_OK));
     st = initiator_->ForgetLun(kIqn, kSerialA);
     CPPUNIT_ASSERT_MESSAGE(st.ToString(), st.ok());
