@@ -35,11 +35,13 @@ const std::string kTop = "vastsky-4", kRaid0 = "vastsky-4-m400", kRaid1 = "vasts
 class RecordingDm : public DeviceMapper {
  public:
   explicit RecordingDm(DeviceMapper* inner) : inner_(inner) {}
-  Status Create(const std::string& n, const std::vector<DmTarget>& t) override { return inner_->Create(n, t); }
+  Status Create(const std::string& n, const std::vector<DmTarget>& t, DmAccess a) override {
+    return inner_->Create(n, t, a);
+  }
   Status Remove(const std::string& n) override { return inner_->Remove(n); }
-  Status Replace(const std::string& n, const std::vector<DmTarget>& t) override {
+  Status Replace(const std::string& n, const std::vector<DmTarget>& t, DmAccess a) override {
     calls.push_back("reload " + n);
-    return inner_->Replace(n, t);
+    return inner_->Replace(n, t, a);
   }
   Status GetInfo(const std::string& n, DmInfo* i) override { return inner_->GetInfo(n, i); }
   Status GetTable(const std::string& n, std::vector<DmTarget>* t) override { return inner_->GetTable(n, t); }
