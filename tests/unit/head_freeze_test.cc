@@ -332,13 +332,7 @@ class HeadFreezeTest : public CppUnit::TestFixture {
   void Open() {
     assembly_.reset();
     freezer_.reset(new Freezer(dm_.get(), &clock_));
-    AssemblyOptions o;
-    o.link_dir = tmp_->dir + "/dev/vastsky";
-    o.records_dir = tmp_->dir + "/volumes";
-    o.kernel_timeout_ms = 5000;
-    o.clock = &clock_;
-    o.freezer = freezer_.get();
-    assembly_.reset(new Assembly(o, dm_.get(), iscsi_.get(), &maps_));
+    assembly_.reset(new Assembly(Options(tmp_->dir, &clock_, freezer_.get()), dm_.get(), iscsi_.get(), &maps_));
   }
   bool Suspended(const std::string& name) {
     DmInfo info;
