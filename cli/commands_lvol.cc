@@ -246,6 +246,22 @@ int LvolClone(std::vector<std::string> args) {
                    "cannot clone " + ref.Describe() + " as '" + name.getValue() + "'");
 }
 
+int LvolRevert(std::vector<std::string> args) {
+  CommandLine cl("Gives a detached volume the content of one of its snapshots again, without copying data. "
+                 "What it holds now is lost; its other snapshots stay.");
+  TCLAP::UnlabeledValueArg<std::string> lvol("LVOL", kLvolHelp, true, "", "LVOL", cl.cmd());
+  TCLAP::UnlabeledValueArg<std::string> snap("SNAP", "The snapshot, as LVOL.", true, "", "SNAP", cl.cmd());
+  if (!cl.Parse(std::move(args))) return cl.exit_code();
+  LvolRef ref, snap_ref;
+  if (int rc = cl.CheckUsage(ParseLvolRef(lvol.getValue(), &ref))) return rc;
+  if (int rc = cl.CheckUsage(ParseLvolRef(snap.getValue(), &snap_ref))) return rc;
+  Members m;
+  ref.AddTo(&m, "lvolid", "lvolname");
+  snap_ref.AddTo(&m, "snapshot_lvolid", "snapshot_lvolname");
+  return cl.Run("revertLogicalVolume", m, "cannot revert " + ref.Describe() + " to " + snap_ref.Describe(),
+                PrintNothing);
+}
+
 void PrintChanged(const Json& answer) {
   const int64_t kib = JsonInt(answer, "block_kib");
   const Json& ranges = answer.contains("ranges") ? answer["ranges"] : Json::array();
@@ -289,6 +305,7 @@ void AddLvolCommands(std::vector<Command>* out) {
   out->push_back({"lvol", "list", "[LVOL]", "list volumes", LvolList});
   out->push_back({"lvol", "show", "LVOL", "show a volume's mirrors and disks", LvolShow});
   out->push_back({"lvol", "clone", "SOURCE NAME", "a writable copy of a volume or snapshot, instantly", LvolClone});
+  out->push_back({"lvol", "revert", "LVOL SNAP", "give a detached volume a snapshot's content again", LvolRevert});
   out->push_back({"lvol", "diff", "LVOL BASE", "the blocks changed since snapshot BASE", LvolDiff});
   out->push_back({"snap", "create", "ORIGIN SNAPNAME", "snapshot a volume", SnapCreate});
   out->push_back({"snap", "list", "[ORIGIN]", "list snapshots", SnapList});

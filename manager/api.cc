@@ -434,6 +434,14 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
     *r = IdValue(id);
     return Status::OK();
   });
+  service_.AddUnlocked("revertLogicalVolume", [this](const Params& p, xmlrpc_c::value* r) {
+    VolumeRef vol, snap;
+    VS_RETURN_IF_ERROR(p.Volume("lvol", &vol));
+    VS_RETURN_IF_ERROR(p.Volume("snapshot_lvol", &snap));
+    VS_RETURN_IF_ERROR(copier_.Revert(vol, snap));
+    *r = Zero();
+    return Status::OK();
+  });
   service_.AddUnlocked("listChangedBlocks", [this](const Params& p, xmlrpc_c::value* r) {
     VolumeRef lvol, base;
     VS_RETURN_IF_ERROR(p.Volume("lvol", &lvol));

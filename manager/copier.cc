@@ -50,13 +50,29 @@ Status Copier::Abort(const CopyPlan& plan, const Status& failure, bool unknown) 
 Status Copier::Copy(const VolumeRef& source, const std::string& name, bool snapshot, int64_t* id) {
   CopyPlan plan;
   VS_RETURN_IF_ERROR(locked_([&] { return store_->BeginCopy(source, name, snapshot, &plan); }));
+  VS_RETURN_IF_ERROR(Make(plan, snapshot ? "snapshot" : "clone",
+                          [&](int64_t paused_ms) { return store_->FinishCopy(plan, paused_ms); }));
+  *id = plan.copy.volume.id;
+  return Status::OK();
+}
+
+Status Copier::Revert(const VolumeRef& vol, const VolumeRef& snap) {
+  CopyPlan plan;
+  VS_RETURN_IF_ERROR(locked_([&] { return store_->BeginRevert(vol, snap, &plan); }));
+  // A snapshot's content never changes, even attached (read-only): no freeze.
+  plan.freeze = false;
+  return Make(plan, "revert", [&](int64_t) { return store_->FinishRevert(plan); });
+}
+
+Status Copier::Make(const CopyPlan& plan, const char* kind, const std::function<Status(int64_t)>& finish) {
   const VolumeInfo& src = plan.source;
   const HeadAgentInfo& head = plan.head;
+  const bool snapshot = plan.copy.volume.kind == 1;
   std::string hex;
   Status st = RandomString(16, kHexDigits, &hex);
   if (!st.ok()) return Abort(plan, st, false);
-  const std::string opid = std::string(snapshot ? "snapshot-" : "clone-") + std::to_string(plan.copy.volume.id) + "-" + hex;
-  VS_LOG_INFO("%s '%s' of '%s' (%s): %zu disk(s)%s", snapshot ? "snapshot" : "clone", name.c_str(), src.name.c_str(),
+  const std::string opid = std::string(kind) + "-" + std::to_string(plan.copy.volume.id) + "-" + hex;
+  VS_LOG_INFO("%s '%s' of '%s' (%s): %zu disk(s)%s", kind, plan.copy.volume.name.c_str(), src.name.c_str(),
               FormatId("lvol", src.id).c_str(), plan.disks.size(),
               plan.freeze ? (", frozen on " + Where("hsvr", head.id, head.url)).c_str() : "");
   if (plan.freeze) {
@@ -83,9 +99,8 @@ Status Copier::Copy(const VolumeRef& source, const std::string& name, bool snaps
     }
   }
   if (!st.ok()) return Abort(plan, st, unknown);
-  st = locked_([&] { return store_->FinishCopy(plan, paused_ms); });
+  st = locked_([&] { return finish(paused_ms); });
   if (!st.ok()) return Abort(plan, st, true);
-  *id = plan.copy.volume.id;
   return Status::OK();
 }
 

@@ -39,6 +39,10 @@ class Copier {
   // snapshot: a read-only snapshot of source (a volume); else a writable
   // clone of source (a volume or a snapshot). *id: the new volume.
   Status Copy(const VolumeRef& source, const std::string& name, bool snapshot, int64_t* id);
+  // Gives detached vol the content of snap, one of its snapshots, without
+  // copying data: a clone of snap is made as above, then vol takes its legs
+  // (Store::BeginRevert, FinishRevert). A failure leaves vol as it was.
+  Status Revert(const VolumeRef& vol, const VolumeRef& snap);
 
   // How long a head may hold a volume's I/O for a snapshot.
   static constexpr int64_t kDefaultFreezeMs = 10000;
@@ -48,6 +52,9 @@ class Copier {
   // was lost (the agent may have acted).
   Status SnapshotAll(const CopyPlan& plan, const std::string& opid, bool* unknown);
   Status Abort(const CopyPlan& plan, const Status& failure, bool unknown);
+  // Makes plan's legs (freezing the source if plan says so), then records
+  // the outcome: finish(paused_ms) on success, else Abort.
+  Status Make(const CopyPlan& plan, const char* kind, const std::function<Status(int64_t)>& finish);
 
   Store* store_;
   Locked locked_;

@@ -122,6 +122,17 @@ class Store {
   // doomed until their agents confirm them gone; unknown: it stays ERROR
   // (an admin deletes it). An event says why.
   Status AbortCopy(const CopyPlan& plan, const std::string& why, bool unknown);
+  // Reverting a detached volume to one of its snapshots (manager/API.md,
+  // "Reverting a volume"): BeginRevert checks (EINVAL snap is not a
+  // snapshot of vol, EBUSY vol attached, in transition, being made or
+  // copied, ENOTSUP vol grew since the snapshot) and records a clone of
+  // the snapshot, named revert-<lvolid>-<snapshot lvolid>, as BeginCopy
+  // does; vol is busy (EBUSY) until FinishRevert or AbortCopy.
+  // FinishRevert, in one transaction, gives vol the clone's legs (its old
+  // legs doomed, freed once their agents delete them) and removes the
+  // clone's record.
+  Status BeginRevert(const VolumeRef& vol, const VolumeRef& snap, CopyPlan* plan);
+  Status FinishRevert(const CopyPlan& plan);
   // The layouts listChangedBlocks compares: EINVAL base not a snapshot or
   // the same volume, EBUSY either being made or ERROR. Reads only.
   Status ChangedBlockLegs(const VolumeRef& lvol, const VolumeRef& base, VolumeLayout* lvol_layout,
@@ -303,6 +314,8 @@ class Store {
   // EBUSY unless vol is READY and not being copied.
   Status CheckSettled(const VolumeInfo& vol) const;
   Status CheckCopySource(const VolumeInfo& src) const;
+  // BeginCopy's checks and records, inside change.
+  Status PrepareCopy(const VolumeInfo& src, const std::string& name, bool snapshot, Change* change, CopyPlan* plan);
   Status InsertCopyRows(const VolumeLayout& src, const std::string& name, bool snapshot, Journal* journal,
                         CopyPlan* plan);
   // The rules every attach obeys; vol is the volume ref names.

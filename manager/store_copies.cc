@@ -126,27 +126,33 @@ Status Store::InsertCopyRows(const VolumeLayout& src, const std::string& name, b
   return LoadLayout(copy, &plan->copy);
 }
 
+Status Store::PrepareCopy(const VolumeInfo& src, const std::string& name, bool snapshot, Change* change,
+                          CopyPlan* plan) {
+  plan->source = src;
+  if (snapshot && src.kind != 0) return Status::Error(EINVAL, Quote(src.name) + " is itself a snapshot");
+  VS_RETURN_IF_ERROR(CheckCopySource(src));
+  Stmt exists(db_, "SELECT 1 FROM lvol WHERE name = ?1");
+  exists.Bind(1, name);
+  if (exists.Step()) return Status::Error(EEXIST, "a volume named " + Quote(name) + " exists");
+  VS_RETURN_IF_ERROR(exists.status());
+  VolumeLayout layout;
+  VS_RETURN_IF_ERROR(LoadLayout(src, &layout));
+  VS_RETURN_IF_ERROR(InsertCopyRows(layout, name, snapshot, &change->journal, plan));
+  if (src.hsvr_id != 0) {
+    VS_RETURN_IF_ERROR(LoadHeadAgent(src.hsvr_id, &plan->head));
+    plan->freeze = !plan->head.url.empty();
+  }
+  return Status::OK();
+}
+
 Status Store::BeginCopy(const VolumeRef& source, const std::string& name, bool snapshot, CopyPlan* plan) {
   std::string why;
   if (!ValidVolumeName(name, &why)) return Status::Error(EINVAL, why);
   *plan = CopyPlan();
   VS_RETURN_IF_ERROR(Mutate([&](Change* change) {
-    VS_RETURN_IF_ERROR(ResolveVolume(source, &plan->source));
-    const VolumeInfo& src = plan->source;
-    if (snapshot && src.kind != 0) return Status::Error(EINVAL, Quote(src.name) + " is itself a snapshot");
-    VS_RETURN_IF_ERROR(CheckCopySource(src));
-    Stmt exists(db_, "SELECT 1 FROM lvol WHERE name = ?1");
-    exists.Bind(1, name);
-    if (exists.Step()) return Status::Error(EEXIST, "a volume named " + Quote(name) + " exists");
-    VS_RETURN_IF_ERROR(exists.status());
-    VolumeLayout layout;
-    VS_RETURN_IF_ERROR(LoadLayout(src, &layout));
-    VS_RETURN_IF_ERROR(InsertCopyRows(layout, name, snapshot, &change->journal, plan));
-    if (src.hsvr_id != 0) {
-      VS_RETURN_IF_ERROR(LoadHeadAgent(src.hsvr_id, &plan->head));
-      plan->freeze = !plan->head.url.empty();
-    }
-    return Status::OK();
+    VolumeInfo src;
+    VS_RETURN_IF_ERROR(ResolveVolume(source, &src));
+    return PrepareCopy(src, name, snapshot, change, plan);
   }));
   copying_.insert(plan->source.id);
   return Status::OK();
@@ -168,6 +174,7 @@ Status Store::FinishCopy(const CopyPlan& plan, int64_t paused_ms) {
 
 Status Store::AbortCopy(const CopyPlan& plan, const std::string& why, bool unknown) {
   copying_.erase(plan.source.id);
+  copying_.erase(plan.reverting);
   const VolumeInfo& copy = plan.copy.volume;
   const char* type = copy.kind == 1 ? "snapshot" : "clone";
   return Mutate([&](Change* change) {

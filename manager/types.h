@@ -234,6 +234,7 @@ struct CopyPlan {
   VolumeLayout copy;
   bool freeze = false;
   HeadAgentInfo head;
+  int64_t reverting = 0;  // a revert: the volume that takes the copy's legs (Store::BeginRevert)
   struct Disk {
     int64_t pdsk_id = 0, ssvr_id = 0;
     std::string url;

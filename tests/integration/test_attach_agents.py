@@ -512,8 +512,17 @@ class WithHeadAgent(Base):
         c = self.api.cloneLogicalVolume(req(lvolid=s1, clone_lvolname="clone-%d" % v))
         self.assertEqual(self.api.attachLogicalVolume(req(lvolid=c, hsvrid=self.h)), 0)
         self.assertFalse(self.head_volumes()[c]["read_only"])
+        # "Reverting a volume": detached only; the volume takes new legs, made from the snapshot's.
+        self.assertFault("EBUSY", self.api.revertLogicalVolume, req(lvolid=v, snapshot_lvolid=s1))
         for x in (v, s1, c):
             self.assertEqual(self.api.detachLogicalVolume(req(lvolid=x)), 0)
+        former = {leg["lvolid"] for leg in legs_of(self.api.showLogicalVolume(req(lvolid=v)))}
+        self.assertEqual(self.api.revertLogicalVolume(req(lvolid=v, snapshot_lvolid=s2)), 0)
+        now = {leg["lvolid"] for leg in legs_of(self.api.showLogicalVolume(req(lvolid=v)))}
+        self.assertFalse(former & now)
+        self.assertFault("EINVAL", self.api.revertLogicalVolume, req(lvolid=c, snapshot_lvolid=s2))
+        self.assertEqual(self.api.attachLogicalVolume(req(lvolid=v, hsvrid=self.h)), 0)
+        self.assertEqual(self.api.detachLogicalVolume(req(lvolid=v)), 0)
         # "Deleting a volume that has snapshots or clones is allowed."
         for x in (v, s1, s2, c):
             self.assertEqual(self.api.deleteLogicalVolume(req(lvolid=x)), 0)

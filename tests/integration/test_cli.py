@@ -265,6 +265,9 @@ class TestVolumes(CliCase):
         err = self.fails(1, "lvol", "diff", snap, name)
         self.assertIn("invalid argument (EINVAL)", err)
         self.fails(2, "lvol", "diff", name)
+        self.ok("lvol", "revert", name, snap)
+        err = self.fails(1, "lvol", "revert", clone, snap)
+        self.assertIn("cannot revert volume '%s' to volume '%s': invalid argument (EINVAL)" % (clone, snap), err)
         # The origin goes first: its snapshot and the clone live on.
         self.ok("lvol", "delete", name)
         self.ok("snap", "delete", snap)

@@ -28,6 +28,9 @@ class ManagerCopyTest : public RecoveryFixture {
   CPPUNIT_TEST(ChangedBlocksComeFromThePools);
   CPPUNIT_TEST(ChangedBlocksCountUnsharedMirrorsWhole);
   CPPUNIT_TEST(BlocksMergeIntoSixtyFourKib);
+  CPPUNIT_TEST(RevertTakesTheSnapshotsLegs);
+  CPPUNIT_TEST(RevertRules);
+  CPPUNIT_TEST(AFailedRevertLeavesTheVolume);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -298,6 +301,68 @@ class ManagerCopyTest : public RecoveryFixture {
     LegBlocks out;
     MergeToBlocks(kib, &out);
     CPPUNIT_ASSERT((out.ranges == std::vector<int64_t>{0, 17, 40, 3}));
+  }
+
+  // "one transaction gives the volume the clone's legs ...; the volume's
+  // former legs are deleted by their agents as any freed leg is."
+  void RevertTakesTheSnapshotsLegs() {
+    const int64_t v = Attached("v");
+    int64_t s;
+    CPPUNIT_ASSERT(copier_->Copy(VolumeRef{v, ""}, "s", true, &s).ok());
+    CPPUNIT_ASSERT(attacher_->Detach(VolumeRef{v, ""}).ok());
+    const VolumeLayout before = Layout(v), snap = Layout(s);
+    Status st = copier_->Revert(VolumeRef{v, ""}, VolumeRef{s, ""});
+    CPPUNIT_ASSERT_MESSAGE(st.ToString(), st.ok());
+    const VolumeLayout after = Layout(v);
+    CPPUNIT_ASSERT_EQUAL(before.mirrors.size(), after.mirrors.size());
+    for (size_t i = 0; i < after.mirrors.size(); ++i) {
+      CPPUNIT_ASSERT_EQUAL(before.mirrors[i].id, after.mirrors[i].id);  // same mirrors, new legs
+      for (size_t j = 0; j < after.mirrors[i].chunks.size(); ++j) {
+        const ChunkInfo& leg = after.mirrors[i].chunks[j];
+        CPPUNIT_ASSERT_EQUAL(snap.mirrors[i].chunks[j].thin_id, agents_.SnapshotOrigin(leg.pdsk_id, leg.thin_id));
+      }
+    }
+    std::vector<VolumeInfo> vols;
+    CPPUNIT_ASSERT(store_->ListLogicalVolumes(nullptr, &vols).ok());
+    CPPUNIT_ASSERT_EQUAL(size_t(2), vols.size());  // the clone's record is gone
+    std::vector<DoomedDisk> doomed;
+    CPPUNIT_ASSERT(store_->DoomedLegs(&doomed).ok());
+    size_t legs = 0;
+    for (const DoomedDisk& d : doomed) legs += d.legs.size();
+    CPPUNIT_ASSERT_EQUAL(size_t(4), legs);  // the former legs: 2 mirrors x 2
+    CPPUNIT_ASSERT(attacher_->Attach(VolumeRef{v, ""}, head_).ok());
+    Audit();
+  }
+
+  void RevertRules() {
+    const int64_t v = Attached("v"), w = Volume("w");
+    int64_t s;
+    CPPUNIT_ASSERT(copier_->Copy(VolumeRef{v, ""}, "s", true, &s).ok());
+    CPPUNIT_ASSERT_EQUAL(EBUSY, copier_->Revert(VolumeRef{v, ""}, VolumeRef{s, ""}).code());  // attached
+    CPPUNIT_ASSERT_EQUAL(EINVAL, copier_->Revert(VolumeRef{w, ""}, VolumeRef{s, ""}).code());  // not its snapshot
+    CPPUNIT_ASSERT_EQUAL(EINVAL, copier_->Revert(VolumeRef{v, ""}, VolumeRef{w, ""}).code());  // not a snapshot
+    CPPUNIT_ASSERT(attacher_->Grow(VolumeRef{v, ""}, 12).ok());
+    CPPUNIT_ASSERT(attacher_->Detach(VolumeRef{v, ""}).ok());
+    CPPUNIT_ASSERT_EQUAL(ENOTSUP, copier_->Revert(VolumeRef{v, ""}, VolumeRef{s, ""}).code());
+    Audit();
+  }
+
+  // "a failure leaves it as it was"
+  void AFailedRevertLeavesTheVolume() {
+    const int64_t v = Attached("v");
+    int64_t s;
+    CPPUNIT_ASSERT(copier_->Copy(VolumeRef{v, ""}, "s", true, &s).ok());
+    CPPUNIT_ASSERT(attacher_->Detach(VolumeRef{v, ""}).ok());
+    const VolumeLayout before = Layout(v);
+    agents_.Fail(SsvrUrl(0), ECONNREFUSED);
+    CPPUNIT_ASSERT_EQUAL(ECONNREFUSED, copier_->Revert(VolumeRef{v, ""}, VolumeRef{s, ""}).code());
+    agents_.Fail(SsvrUrl(0), 0);
+    const VolumeLayout after = Layout(v);
+    for (size_t i = 0; i < after.mirrors.size(); ++i)
+      for (size_t j = 0; j < after.mirrors[i].chunks.size(); ++j)
+        CPPUNIT_ASSERT_EQUAL(before.mirrors[i].chunks[j].id, after.mirrors[i].chunks[j].id);
+    CPPUNIT_ASSERT(attacher_->Attach(VolumeRef{v, ""}, head_).ok());  // free again
+    Audit();
   }
 
   std::unique_ptr<Copier> copier_;
