@@ -10,6 +10,7 @@ location, snapshots still snapshots of their origins' VDIs; sizes are set;
 activation tags balance."""
 import base64
 import calendar
+import glob
 import os
 import shutil
 import sys
@@ -19,13 +20,13 @@ import unittest
 import uuid as uuidlib
 import xml.etree.ElementTree as ET
 
-from harness import BIN_DIR, ROOT, SECRET, HeadAgent, Manager, StorageAgent, req, stop_and_audit, wait_for
+from harness import BIN_DIR, ROOT, SECRET, HeadAgent, Manager, StorageAgent, legs_of, req, stop_and_audit, wait_for
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "sm"))
 from fake_xapi import FakeXapi  # noqa: E402
 from smapi import Fault, check_result, parse_response, run_driver, sm_request  # noqa: E402
 
-GiB = 2**30
+MiB, GiB = 2**20, 2**30
 DRIVER = os.path.join(BIN_DIR, "VastSkySR")
 PLUGIN = os.path.join(BIN_DIR, "vastsky-xapi-plugin")
 # smint.ml's capability names: anything else xapi drops with a warning.
@@ -305,7 +306,10 @@ class SmDriverTest(unittest.TestCase):
         self.assertEqual(rec["virtual_size"], self.x.vdis[vdi]["virtual_size"])
         self.assertEqual(rec["name_label"], self.x.vdis[vdi]["name_label"])
         self.assertEqual(rec["sm_config"].get("backend-kind"), "vbd")
+        vols = self.volumes()
+        self.assertEqual(vols[rec["location"]]["capacity"], vols[self.x.vdis[vdi]["location"]]["capacity"])
         self.sm("vdi_update", sr=sr, vdi=ref)
+        self.assertEqual(rec["virtual_size"], self.x.vdis[vdi]["virtual_size"])
         return ref
 
     def assertSnapshotOf(self, snap, vdi, since=None):
@@ -331,6 +335,21 @@ class SmDriverTest(unittest.TestCase):
         args the ref of vdi_to; the bitmap, decoded."""
         return base64.b64decode(self.sm("vdi_list_changed_blocks", [vdi_to], sr=sr, vdi=vdi_from), validate=True)
 
+    def write_into_copies(self, location, offset, data):
+        """Writes data at `offset` of each copy of a volume the way a head
+        would leave it in the pools: into the thins' files of the sim
+        storage agents (what their legDelta compares)."""
+        ip_of = {s["ssvrid"]: s["ip_data"][0] for s in self.api.listStorageServers(req())}
+        legs = legs_of(self.api.showLogicalVolume(req(lvolname=location)))
+        self.assertTrue(legs)
+        for leg in legs:
+            spec = leg["lvolspec"]
+            agent, = [a for a in self.agents if a.data_ip == ip_of[spec["ssvrid"]]]
+            thin, = glob.glob(os.path.join(agent.state_dir, "sim", "thin", "*", str(spec["thin_id"])))
+            with open(thin, "r+b") as f:
+                f.seek(offset)
+                f.write(data)
+
     def test_snapshot_clone_and_changed_blocks(self):
         sr, vdi = self.sr_with_vdi()
         origin = self.x.vdis[vdi]
@@ -354,6 +373,15 @@ class SmDriverTest(unittest.TestCase):
         self.assertEqual(self.changed(sr, snap, vdi), bytes(blocks // 8), "the VDI itself as the target")
         self.assertFault("SR_BACKEND_FAILURE_460", self.changed, sr, snap, snap)
         self.assertFault("SR_BACKEND_FAILURE_460", self.changed, sr, vdi, snap)  # the base must be a snapshot
+        # 64 KiB written after snap2 in the middle of the VDI's copies: the
+        # VDI differs from snap2 there (the copies' data starts after a
+        # metadata MiB or before it: a block within 2 MiB is marked).
+        self.write_into_copies(origin["location"], 512 * MiB, os.urandom(65536))
+        bits = self.changed(sr, snap2, vdi)
+        marked = [i for i in range(blocks) if bits[i // 8] & (0x80 >> (i % 8))]
+        self.assertTrue(marked, "the block written is marked")
+        self.assertTrue(all(abs(i * 65536 - 512 * MiB) <= 2 * MiB for i in marked), marked[:8])
+        self.assertEqual(self.changed(sr, snap, snap2), bytes(blocks // 8), "the snapshots still agree")
 
         clone = self.derive("vdi_clone", sr, vdi)
         self.assertWritable(clone)
