@@ -153,6 +153,13 @@ Status VdiListChangedBlocks(Context* ctx, xmlrpc_c::value* result) {
   st = cluster->Find(to.location, &target);
   if (st.code() == ENOENT) return Fail(kVdiMissing, "VDI " + to.uuid + ": volume " + to.location + " is gone");
   VS_RETURN_IF_ERROR(FromCluster(st, kSmGeneral, "cannot look up volume " + to.location));
+  // A family check of our own: the manager's would do, but an answer for
+  // unrelated volumes would be a backup missing every change.
+  if (base.snapshot_of == 0)
+    return Fail(kCbtChangedBlocks, "VDI " + req.vdi_uuid + " is not a snapshot: changed blocks count from a snapshot");
+  if (target.lvolid != base.snapshot_of && target.snapshot_of != base.snapshot_of)
+    return Fail(kCbtChangedBlocks, "VDI " + to.uuid + " is neither the VDI snapshot " + req.vdi_uuid +
+                                       " is of nor another snapshot of it");
   ChangedRuns runs;
   st = cluster->ChangedBlocks(target.name, base.name, &runs);
   if (st.code() == EINVAL)

@@ -106,13 +106,13 @@ Status IntroduceScanned(Context* ctx, const Volume& v, const std::string& origin
     if (!st.ok()) return Fail(kSrScan, st.message());
   }
   VdiIntroduction in = VdiRecordFor(ctx->req(), v, uuid);
-  if (v.snapshot_of != 0) {
+  if (v.read_only) {  // only snapshots are; one whose origin is gone is associated to nothing
     in.is_a_snapshot = true;
     in.snapshot_time = ParseUtc(v.ctime);
     if (!origin_ref.empty()) in.snapshot_of = origin_ref;
   }
   VS_LOG_INFO("SR %s: introducing volume %s as VDI %s%s", ctx->req().sr_uuid.c_str(), v.name.c_str(), uuid.c_str(),
-              v.snapshot_of == 0 ? "" : origin_ref.empty() ? " (a snapshot of a VDI now gone)" : " (a snapshot)");
+              !v.read_only ? "" : origin_ref.empty() ? " (a snapshot of a VDI now gone)" : " (a snapshot)");
   return FromXapi(ctx->db()->IntroduceVdi(in, ref), "cannot introduce volume " + v.name);
 }
 

@@ -345,7 +345,7 @@ class SmDriverTest(unittest.TestCase):
         for leg in legs:
             spec = leg["lvolspec"]
             agent, = [a for a in self.agents if a.data_ip == ip_of[spec["ssvrid"]]]
-            thin, = glob.glob(os.path.join(agent.state_dir, "sim", "thin", "*", str(spec["thin_id"])))
+            thin, = glob.glob(os.path.join(agent.state_dir, "sim-dm", "thin", "*", str(spec["thin_id"])))
             with open(thin, "r+b") as f:
                 f.seek(offset)
                 f.write(data)
@@ -373,15 +373,21 @@ class SmDriverTest(unittest.TestCase):
         self.assertEqual(self.changed(sr, snap, vdi), bytes(blocks // 8), "the VDI itself as the target")
         self.assertFault("SR_BACKEND_FAILURE_460", self.changed, sr, snap, snap)
         self.assertFault("SR_BACKEND_FAILURE_460", self.changed, sr, vdi, snap)  # the base must be a snapshot
-        # 64 KiB written after snap2 in the middle of the VDI's copies: the
-        # VDI differs from snap2 there (the copies' data starts after a
-        # metadata MiB or before it: a block within 2 MiB is marked).
+        # 64 KiB written in the middle of the active VDI's copies after a
+        # snapshot (into the pools' thins: the sim head's writes reach no
+        # pool): that block is marked (the copies' data starts after a
+        # metadata MiB or before it: within 2 MiB).
+        self.sm("vdi_attach", ["true"], sr=sr, vdi=vdi)
+        self.sm("vdi_activate", ["true"], sr=sr, vdi=vdi)
+        snap3 = self.derive("vdi_snapshot", sr, vdi)
         self.write_into_copies(origin["location"], 512 * MiB, os.urandom(65536))
-        bits = self.changed(sr, snap2, vdi)
+        bits = self.changed(sr, snap3, vdi)
         marked = [i for i in range(blocks) if bits[i // 8] & (0x80 >> (i % 8))]
         self.assertTrue(marked, "the block written is marked")
         self.assertTrue(all(abs(i * 65536 - 512 * MiB) <= 2 * MiB for i in marked), marked[:8])
         self.assertEqual(self.changed(sr, snap, snap2), bytes(blocks // 8), "the snapshots still agree")
+        self.sm("vdi_deactivate", sr=sr, vdi=vdi)
+        self.sm("vdi_detach", sr=sr, vdi=vdi)
 
         clone = self.derive("vdi_clone", sr, vdi)
         self.assertWritable(clone)
@@ -390,7 +396,9 @@ class SmDriverTest(unittest.TestCase):
         for c in (clone, from_snap):
             lvol = self.volumes()[self.x.vdis[c]["location"]]
             self.assertEqual([a["type"] for a in lvol["associated_to"]], ["clone"], lvol)
-        self.assertFault("SR_BACKEND_FAILURE_460", self.changed, sr, snap, clone)  # another family
+        other = self.create_vdi(sr, GiB)
+        self.assertFault("SR_BACKEND_FAILURE_460", self.changed, sr, snap, other)  # another family
+        self.sm("vdi_delete", sr=sr, vdi=other)
 
         self.assertFault("SR_BACKEND_FAILURE_457", self.sm, "vdi_enable_cbt", sr=sr, vdi=snap)
         self.sm("vdi_disable_cbt", sr=sr, vdi=vdi)
