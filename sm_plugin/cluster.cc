@@ -35,6 +35,7 @@ Volume VolumeOf(const xmlrpc_c::value& row) {
   v.fault = BoolMember(row, "fault");
   v.read_only = BoolMember(row, "read_only");
   v.ctime = StringMember(row, "ctime");
+  v.state = static_cast<int>(IntMember(row, "state"));
   const auto assoc = FindMember(row, "associated_to");
   if (assoc && assoc->type() == xmlrpc_c::value::TYPE_ARRAY) {
     for (const xmlrpc_c::value& a : xmlrpc_c::value_array(*assoc).vectorValueValue()) {

@@ -28,7 +28,10 @@ struct Volume {
   bool read_only = false;
   int64_t snapshot_of = 0, clone_of = 0;
   std::string ctime;  // "YYYY-MM-DDTHH:MM:SS", UTC
+  int state = 0;      // kVolumeReady, kVolumeCreating (a snapshot or clone being made), kVolumeError
 };
+
+enum VolumeState { kVolumeReady = 0, kVolumeCreating = 1, kVolumeError = 2 };
 
 struct ClusterStatus {
   int64_t capacity_gib = 0, used_gib = 0, available_gib = 0;

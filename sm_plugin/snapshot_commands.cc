@@ -36,6 +36,14 @@ Status MakeVolume(Context* ctx, bool snapshot, const Volume& v, const std::strin
     if (st.code() != ETIME || attempt == kSnapshotAttempts) break;
     VS_LOG_WARN("volume %s: the %s was discarded (its head thawed first); trying again", v.name.c_str(), what);
   }
+  if (!st.ok() && st.code() != EEXIST) {
+    // A lost agent answer leaves the new volume in ERROR (manager/API.md):
+    // no VDI will ever name it, so it goes now, or a scan would show it.
+    Status undo = cluster->Delete(name);
+    if (undo.ok()) VS_LOG_WARN("volume %s, left by the failed %s, deleted", name.c_str(), what);
+    else if (undo.code() != ENOENT)
+      VS_LOG_ERROR("volume %s, left by the failed %s: %s", name.c_str(), what, undo.ToString().c_str());
+  }
   if (st.code() == EBUSY)
     return Fail(fault, "volume " + v.name + " cannot be " + (snapshot ? "snapshotted" : "cloned") +
                            " now (being attached or detached, in ERROR, or a copy is rebuilding): retry later: " +
@@ -54,7 +62,7 @@ Status Derive(Context* ctx, bool snapshot, xmlrpc_c::value* result) {
   Volume v;
   VS_RETURN_IF_ERROR(ctx->VdiVolume(&v));
   if (snapshot && v.read_only)
-    return Fail(kVdiSnapshot, "VDI " + req.vdi_uuid + " is a snapshot: VastSky snapshots VDIs, not snapshots (clone it)");
+    return Fail(kVdiSnapshot, "VDI " + req.vdi_uuid + " is a snapshot: VastSky snapshots VDIs, not snapshots");
   VdiRow source;
   VS_RETURN_IF_ERROR(FromXapi(ctx->db()->VdiRecord(req.vdi_ref, &source), "cannot read VDI " + req.vdi_uuid));
   std::string uuid;

@@ -90,7 +90,8 @@ Status RepairScanned(Context* ctx, const VdiRow& row, const Volume& v) {
     if (st.code() != EEXIST) VS_RETURN_IF_ERROR(FromXapi(st, "cannot set backend-kind on VDI " + row.uuid));
   }
   if (row.virtual_size == v.capacity_gib * kGiB) return Status::OK();
-  return FromXapi(ctx->db()->SetVdiSizes(row.ref, v.capacity_gib * kGiB, PhysicalBytes(v)), "cannot update VDI " + row.uuid);
+  return FromXapi(ctx->db()->SetVdiSizes(row.ref, v.capacity_gib * kGiB, PhysicalBytes(v)),
+                  "cannot update VDI " + row.uuid);
 }
 
 // A volume xapi does not know becomes a VDI keeping the uuid its name
@@ -199,7 +200,10 @@ Status SrScan(Context* ctx, xmlrpc_c::value*) {
     name_of[v.lvolid] = v.name;
     auto it = row_of.find(v.name);
     if (it == row_of.end()) {
-      unknown.push_back(&v);
+      // One being made gets its VDI from whoever makes it (or is an error, then shown).
+      if (v.state != kVolumeCreating) unknown.push_back(&v);
+      else
+        VS_LOG_INFO("SR %s: volume %s is being made: not introduced yet", ctx->req().sr_uuid.c_str(), v.name.c_str());
       continue;
     }
     ref_of[v.name] = it->second->ref;
@@ -210,7 +214,8 @@ Status SrScan(Context* ctx, xmlrpc_c::value*) {
                    [](const Volume* a, const Volume* b) { return a->snapshot_of == 0 && b->snapshot_of != 0; });
   for (const Volume* v : unknown) {
     auto origin = name_of.find(v->snapshot_of);
-    const std::string origin_ref = origin != name_of.end() && ref_of.count(origin->second) ? ref_of[origin->second] : "";
+    const bool known = origin != name_of.end() && ref_of.count(origin->second);
+    const std::string origin_ref = known ? ref_of[origin->second] : "";
     VS_RETURN_IF_ERROR(IntroduceScanned(ctx, *v, origin_ref, &ref_of[v->name]));
   }
   for (const VdiRow& r : rows) {

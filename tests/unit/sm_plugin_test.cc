@@ -1,6 +1,7 @@
 // The XCP driver's pure parts: the SMAPIv1 wire format as xapi sends it and
 // as Python SM answers it, the SR/VDI naming scheme, device-config checking,
-// and the changed-block bitmap xapi's list_changed_blocks returns. (The driver as a whole: tests/integration/test_sm_driver.py.)
+// and the changed-block bitmap xapi's list_changed_blocks returns. (The
+// driver as a whole: tests/integration/test_sm_driver.py.)
 #include <cppunit/extensions/HelperMacros.h>
 
 #include "lib/ids.h"
