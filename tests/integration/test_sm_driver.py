@@ -454,6 +454,9 @@ class SmDriverTest(unittest.TestCase):
         self.sm("vdi_activate", ["false"], sr=sr, vdi=snap, host=self.host_b)
         self.assertTrue(os.path.lexists(a["params"]))
         self.assertEqual(self.host_tags(snap), {"host_" + self.host_b: "RO"})
+        lvolid = self.volumes()[self.x.vdis[snap]["location"]]["lvolid"]
+        ro = os.path.join(self.head_b.state_dir, "sim", "dm", "mapper", "vastsky-%d.ro" % lvolid)
+        self.assertTrue(os.path.exists(ro), "the head loads a snapshot's top device read-only (the sim marks it)")
         self.sm("vdi_deactivate", sr=sr, vdi=snap, host=self.host_b)
         self.sm("vdi_detach", sr=sr, vdi=snap, host=self.host_b)
         self.sm("vdi_deactivate", sr=sr, vdi=vdi)
