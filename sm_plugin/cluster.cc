@@ -33,6 +33,17 @@ Volume VolumeOf(const xmlrpc_c::value& row) {
   v.bind_status = static_cast<int>(IntMember(row, "bind_status"));
   v.bind_event = static_cast<int>(IntMember(row, "bind_event"));
   v.fault = BoolMember(row, "fault");
+  v.read_only = BoolMember(row, "read_only");
+  v.ctime = StringMember(row, "ctime");
+  v.state = static_cast<int>(IntMember(row, "state"));
+  const auto assoc = FindMember(row, "associated_to");
+  if (assoc && assoc->type() == xmlrpc_c::value::TYPE_ARRAY) {
+    for (const xmlrpc_c::value& a : xmlrpc_c::value_array(*assoc).vectorValueValue()) {
+      const std::string type = StringMember(a, "type");
+      if (type == "snapshot") v.snapshot_of = IntMember(a, "lvolid");
+      if (type == "clone") v.clone_of = IntMember(a, "lvolid");
+    }
+  }
   return v;
 }
 
@@ -90,6 +101,38 @@ Status Cluster::Detach(const std::string& name) {
 
 Status Cluster::Resize(const std::string& name, int64_t gib) {
   return Do("resizeLogicalVolume", {{"lvolname", Str(name)}, {"capacity", IntValue(gib)}});
+}
+
+// An answer that is the new volume's id.
+Status Cluster::Created(const std::string& method, std::map<std::string, xmlrpc_c::value> members, int64_t* lvolid) {
+  xmlrpc_c::value r;
+  VS_RETURN_IF_ERROR(link_.Call(method, std::move(members), &r));
+  if (!IntOfValue(r, lvolid)) return Status::Error(EPROTO, method + ": the answer is not a volume id");
+  return Status::OK();
+}
+
+Status Cluster::Snapshot(const std::string& origin, const std::string& name, int64_t* lvolid) {
+  return Created("createSnapshot", {{"origin_lvolname", Str(origin)}, {"snapshot_lvolname", Str(name)}}, lvolid);
+}
+
+Status Cluster::Clone(const std::string& source, const std::string& name, int64_t* lvolid) {
+  return Created("cloneLogicalVolume", {{"lvolname", Str(source)}, {"clone_lvolname", Str(name)}}, lvolid);
+}
+
+Status Cluster::ChangedBlocks(const std::string& lvol, const std::string& base, ChangedRuns* out) {
+  xmlrpc_c::value r;
+  VS_RETURN_IF_ERROR(link_.Call("listChangedBlocks", {{"lvolname", Str(lvol)}, {"base_lvolname", Str(base)}}, &r));
+  const auto ranges = FindMember(r, "ranges");
+  if (!ranges || ranges->type() != xmlrpc_c::value::TYPE_ARRAY)
+    return Status::Error(EPROTO, "listChangedBlocks: the answer has no ranges");
+  out->block_kib = IntMember(r, "block_kib");
+  out->ranges.clear();
+  for (const xmlrpc_c::value& e : xmlrpc_c::value_array(*ranges).vectorValueValue()) {
+    int64_t n = 0;
+    if (!IntOfValue(e, &n)) return Status::Error(EPROTO, "listChangedBlocks: a range holds a non-integer");
+    out->ranges.push_back(n);
+  }
+  return Status::OK();
 }
 
 Status Cluster::Stat(ClusterStatus* out) {

@@ -35,6 +35,11 @@ class Context {
   Status LocalHead(int64_t* hsvrid);
   // Faults unless the request says this host is the SR master.
   Status RequireMaster() const;
+  // Faults (BadRequest) unless xapi gave a session.
+  Status RequireDb();
+  // Holds the SR's lock (lock_dir/<sr uuid>/sr, as SM's) until the command
+  // ends: a scan never sees a volume whose VDI is still being introduced.
+  Status LockSr();
   // The volume of the request's VDI, by location (144 VDIMissing if gone).
   Status VdiVolume(Volume* out);
   // Sets the SR's sizes in xapi from the manager and this SR's volumes.
@@ -52,6 +57,12 @@ class Context {
   std::unique_ptr<XapiDb> db_;
   SrConfig config_;
   std::unique_ptr<Cluster> cluster_;
+  int sr_lock_fd_ = -1;
+
+ public:
+  ~Context();
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
 };
 
 using Command = Status (*)(Context* ctx, xmlrpc_c::value* result);
@@ -77,6 +88,19 @@ Status VdiGenerateConfig(Context* ctx, xmlrpc_c::value* result);
 Status VdiAttachFromConfig(Context* ctx, xmlrpc_c::value* result);
 Status VdiDetachFromConfig(Context* ctx, xmlrpc_c::value* result);
 Status VdiEpoch(Context* ctx, xmlrpc_c::value* result);
+Status VdiSnapshot(Context* ctx, xmlrpc_c::value* result);
+Status VdiClone(Context* ctx, xmlrpc_c::value* result);
+Status VdiEnableCbt(Context* ctx, xmlrpc_c::value* result);
+Status VdiDisableCbt(Context* ctx, xmlrpc_c::value* result);
+Status VdiDataDestroy(Context* ctx, xmlrpc_c::value* result);
+Status VdiListChangedBlocks(Context* ctx, xmlrpc_c::value* result);
+
+// What vdi_create, vdi_snapshot, vdi_clone, vdi_resize and vdi_introduce answer.
+xmlrpc_c::value UuidLocation(const std::string& uuid, const std::string& location);
+// The record a volume of the request's SR gets in xapi as VDI `uuid`:
+// raw, kernel blkback (backend-kind=vbd), its sizes; a snapshot volume is
+// read-only.
+VdiIntroduction VdiRecordFor(const SmRequest& req, const Volume& v, const std::string& uuid);
 
 // Bytes a volume takes on disks: every copy.
 inline int64_t PhysicalBytes(const Volume& v) { return v.capacity_gib * v.redundancy * (int64_t(1) << 30); }

@@ -1,4 +1,10 @@
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
+#include <cstring>
 
 #include "lib/ids.h"
 #include "lib/log.h"
@@ -14,6 +20,35 @@ Context::Context(const SmRequest& req, const HostSettings& host) : req_(req), ho
     api_.reset(new XenApi(host.xapi_socket, req.session_ref, req.subtask_of));
     db_.reset(new XapiDb(api_.get()));
   }
+}
+
+Context::~Context() {
+  if (sr_lock_fd_ >= 0) close(sr_lock_fd_);  // releases the flock
+}
+
+Status Context::RequireDb() {
+  if (db_) return Status::OK();
+  return Fail(kBadRequest, req_.command + " needs an xapi session");
+}
+
+Status Context::LockSr() {
+  if (sr_lock_fd_ >= 0) return Status::OK();
+  if (!ValidUuid(req_.sr_uuid)) return Fail(kBadRequest, "sr_uuid '" + req_.sr_uuid + "' is not a uuid");
+  const std::string dir = host_.lock_dir + "/" + req_.sr_uuid, path = dir + "/sr";
+  if (mkdir(host_.lock_dir.c_str(), 0755) != 0 && errno != EEXIST)
+    return Fail(kSmGeneral, "cannot create " + host_.lock_dir + ": " + strerror(errno));
+  if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
+    return Fail(kSmGeneral, "cannot create " + dir + ": " + strerror(errno));
+  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return Fail(kSmGeneral, "cannot open the SR lock " + path + ": " + strerror(errno));
+  while (flock(fd, LOCK_EX) != 0) {
+    if (errno == EINTR) continue;
+    const int e = errno;
+    close(fd);
+    return Fail(kSmGeneral, "cannot lock " + path + ": " + strerror(e));
+  }
+  sr_lock_fd_ = fd;
+  return Status::OK();
 }
 
 Status Context::Connect(Cluster** cluster, const SrConfig** config) {

@@ -36,15 +36,32 @@ const std::map<std::string, Command>& Commands() {
       {"vdi_detach_from_config", VdiDetachFromConfig},
       {"vdi_epoch_begin", VdiEpoch},
       {"vdi_epoch_end", VdiEpoch},
+      {"vdi_snapshot", VdiSnapshot},
+      {"vdi_clone", VdiClone},
+      {"vdi_enable_cbt", VdiEnableCbt},
+      {"vdi_disable_cbt", VdiDisableCbt},
+      {"vdi_data_destroy", VdiDataDestroy},
+      {"vdi_list_changed_blocks", VdiListChangedBlocks},
   };
   return commands;
 }
 
 // Commands a VastSky SR cannot do (yet): xapi shows them as not supported.
 bool Unimplemented(const std::string& command) {
-  static const char* const kNot[] = {"vdi_snapshot", "vdi_clone", "vdi_compose", "vdi_enable_cbt", "vdi_disable_cbt",
-                                     "vdi_data_destroy", "vdi_list_changed_blocks", "vdi_revert", "sr_content_type"};
+  static const char* const kNot[] = {"vdi_compose", "vdi_revert", "sr_content_type"};
   for (const char* c : kNot)
+    if (command == c) return true;
+  return false;
+}
+
+// Commands that add or remove the SR's volumes or VDIs hold the SR lock (as
+// SM's OPS_EXCLUSIVE do), all on the master: a scan then never meets a
+// snapshot or clone whose VDI is not recorded yet, and forgets nothing a
+// command is still introducing.
+bool ChangesTheSr(const std::string& command) {
+  static const char* const kExclusive[] = {"sr_scan",      "vdi_create", "vdi_delete",       "vdi_snapshot",
+                                           "vdi_clone",    "vdi_introduce", "vdi_data_destroy"};
+  for (const char* c : kExclusive)
     if (command == c) return true;
   return false;
 }
@@ -75,7 +92,8 @@ std::string RunSmCall(const std::string& method_call, const HostSettings& host) 
   VS_LOG_INFO("%s", Subject(req).c_str());
   Context ctx(req, host);
   xmlrpc_c::value result;  // a command that sets nothing answers nil
-  st = it->second(&ctx, &result);
+  st = ChangesTheSr(req.command) ? ctx.LockSr() : Status::OK();
+  if (st.ok()) st = it->second(&ctx, &result);
   if (!st.ok()) {
     VS_LOG_ERROR("%s failed (fault %d): %s", Subject(req).c_str(), st.code(), st.message().c_str());
     // A code 500 is a driver bug: say so in SM's generic code.

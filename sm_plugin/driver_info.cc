@@ -1,6 +1,6 @@
 // sr_get_driver_info: what xapi records in its SM table at start-up and
 // `xe sm-list` shows. The capabilities are exactly the commands this driver
-// carries out; snapshot and clone stay out until the manager has them.
+// carries out.
 
 #include "lib/rpc_values.h"
 #include "lib/version.h"
@@ -14,7 +14,8 @@ Status DriverInfo(Context*, xmlrpc_c::value* result) {
       "SR_CREATE",   "SR_DELETE",     "SR_ATTACH",     "SR_DETACH",          "SR_SCAN",
       "SR_PROBE",    "SR_UPDATE",     "VDI_CREATE",    "VDI_DELETE",         "VDI_ATTACH",
       "VDI_DETACH",  "VDI_ACTIVATE",  "VDI_DEACTIVATE", "VDI_RESIZE",        "VDI_RESIZE_ONLINE",
-      "VDI_INTRODUCE", "VDI_UPDATE",  "VDI_GENERATE_CONFIG", "LARGE_VDI",
+      "VDI_INTRODUCE", "VDI_UPDATE",  "VDI_GENERATE_CONFIG", "VDI_SNAPSHOT",  "VDI_CLONE",
+      "VDI_CONFIG_CBT", "LARGE_VDI",
   };
   std::vector<xmlrpc_c::value> configuration;
   for (const ConfigKey& k : kConfigKeys) {

@@ -25,12 +25,17 @@ enum Fault : int {
   kVdiCreate = 78,
   kVdiSize = 79,
   kVdiDelete = 80,
+  kVdiClone = 81,
+  kVdiSnapshot = 82,
   kVdiResize = 110,
   kConfigParamsMissing = 115,
   kBadRequest = 143,
   kVdiMissing = 144,
   kSmGeneral = 202,
   kIllegalXmlChar = 447,
+  kCbtActivate = 457,
+  kCbtDeactivate = 458,
+  kCbtChangedBlocks = 460,
   // VastSky's range (sm_plugin/README.md lists them).
   kManagerUnreachable = 7201,
   kManagerAuth = 7202,
@@ -42,6 +47,7 @@ enum Fault : int {
   kNotMaster = 7208,
   kNotInSr = 7209,
   kHostsNotReady = 7210,
+  kNotASnapshot = 7211,
 };
 
 inline Status Fail(int fault, std::string msg) { return Status::Error(fault, std::move(msg)); }

@@ -138,5 +138,12 @@ bool LegalXml(const std::string& s) {
   return true;
 }
 
+time_t ParseUtc(const std::string& iso) {
+  struct tm tm = {};
+  const char* end = strptime(iso.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+  if (!end || *end != '\0') return 0;
+  return timegm(&tm);
+}
+
 }  // namespace sm
 }  // namespace vastsky

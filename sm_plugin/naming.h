@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <ctime>
 #include <string>
 
 #include "lib/status.h"
@@ -30,6 +31,9 @@ Status NewUuid(std::string* out);
 bool ParseBytes(const std::string& s, int64_t* out);
 constexpr int64_t kGiB = int64_t(1) << 30;
 inline int64_t GiBFor(int64_t bytes) { return (bytes + kGiB - 1) / kGiB; }
+
+// The manager's "YYYY-MM-DDTHH:MM:SS" (UTC) as a time; 0 if it is not one.
+time_t ParseUtc(const std::string& iso);
 
 // Names and descriptions go into XML documents xapi stores: control
 // characters (C0 other than tab and newlines, DEL, C1) are refused, as SM

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <map>
 #include <set>
@@ -80,6 +81,42 @@ Status CheckSrUuid(const SmRequest& req) {
   return Status::OK();
 }
 
+// A VDI xapi has for a volume: backend-kind back if it was lost (xapi
+// copies it into each new VBD; without it xenopsd would put tapback, which
+// needs a tapdisk, on the raw device), sizes as the volume's.
+Status RepairScanned(Context* ctx, const VdiRow& row, const Volume& v) {
+  if (!row.sm_config.count("backend-kind")) {
+    Status st = ctx->db()->AddToVdiSmConfig(row.ref, "backend-kind", "vbd");
+    if (st.code() != EEXIST) VS_RETURN_IF_ERROR(FromXapi(st, "cannot set backend-kind on VDI " + row.uuid));
+  }
+  if (row.virtual_size == v.capacity_gib * kGiB) return Status::OK();
+  return FromXapi(ctx->db()->SetVdiSizes(row.ref, v.capacity_gib * kGiB, PhysicalBytes(v)),
+                  "cannot update VDI " + row.uuid);
+}
+
+// A volume xapi does not know becomes a VDI keeping the uuid its name
+// carries (unless another VDI has it). A snapshot volume is a snapshot VDI
+// of its origin's VDI (origin_ref; "" if the origin is gone, as xapi leaves
+// a snapshot whose VDI was destroyed), taken at the volume's ctime; a clone
+// is an ordinary VDI. *ref is the new VDI.
+Status IntroduceScanned(Context* ctx, const Volume& v, const std::string& origin_ref, std::string* ref) {
+  std::string uuid, other;
+  InSr(v.name, ctx->req().sr_uuid, &uuid);
+  if (!ValidUuid(uuid) || ctx->db()->VdiByUuid(uuid, &other).code() != ENOENT) {
+    Status st = NewUuid(&uuid);
+    if (!st.ok()) return Fail(kSrScan, st.message());
+  }
+  VdiIntroduction in = VdiRecordFor(ctx->req(), v, uuid);
+  if (v.read_only) {  // only snapshots are; one whose origin is gone is associated to nothing
+    in.is_a_snapshot = true;
+    in.snapshot_time = ParseUtc(v.ctime);
+    if (!origin_ref.empty()) in.snapshot_of = origin_ref;
+  }
+  VS_LOG_INFO("SR %s: introducing volume %s as VDI %s%s", ctx->req().sr_uuid.c_str(), v.name.c_str(), uuid.c_str(),
+              !v.read_only ? "" : origin_ref.empty() ? " (a snapshot of a VDI now gone)" : " (a snapshot)");
+  return FromXapi(ctx->db()->IntroduceVdi(in, ref), "cannot introduce volume " + v.name);
+}
+
 }  // namespace
 
 Status SrCreate(Context* ctx, xmlrpc_c::value*) {
@@ -154,45 +191,35 @@ Status SrScan(Context* ctx, xmlrpc_c::value*) {
   VS_RETURN_IF_ERROR(ctx->SrVolumes(&volumes));
   std::vector<VdiRow> rows;
   VS_RETURN_IF_ERROR(FromXapi(ctx->db()->VdisOfSr(ctx->req().sr_ref, &rows), "cannot list the SR's VDIs"));
-  std::map<std::string, const VdiRow*> by_location;
-  for (const VdiRow& r : rows) by_location[r.location] = &r;
-  std::set<std::string> present;
+  std::map<std::string, const VdiRow*> row_of;  // location -> VDI
+  for (const VdiRow& r : rows) row_of[r.location] = &r;
+  std::map<std::string, std::string> ref_of;  // location -> VDI ref, new ones too
+  std::map<int64_t, std::string> name_of;     // lvolid -> volume name
+  std::vector<const Volume*> unknown;
   for (const Volume& v : volumes) {
-    present.insert(v.name);
-    auto it = by_location.find(v.name);
-    if (it != by_location.end()) {
-      // xapi copies backend-kind into each new VBD: without it xenopsd
-      // would put tapback, which needs a tapdisk, on the raw device.
-      if (!it->second->sm_config.count("backend-kind")) {
-        Status st = ctx->db()->AddToVdiSmConfig(it->second->ref, "backend-kind", "vbd");
-        if (st.code() != EEXIST) VS_RETURN_IF_ERROR(FromXapi(st, "cannot set backend-kind on VDI " + it->second->uuid));
-      }
-      if (it->second->virtual_size != v.capacity_gib * kGiB)
-        VS_RETURN_IF_ERROR(FromXapi(ctx->db()->SetVdiSizes(it->second->ref, v.capacity_gib * kGiB, PhysicalBytes(v)),
-                                    "cannot update VDI " + it->second->uuid));
+    name_of[v.lvolid] = v.name;
+    auto it = row_of.find(v.name);
+    if (it == row_of.end()) {
+      // One being made gets its VDI from whoever makes it (or is an error, then shown).
+      if (v.state != kVolumeCreating) unknown.push_back(&v);
+      else
+        VS_LOG_INFO("SR %s: volume %s is being made: not introduced yet", ctx->req().sr_uuid.c_str(), v.name.c_str());
       continue;
     }
-    // A volume xapi does not know: keep the uuid its name carries unless
-    // another VDI already has it.
-    std::string uuid, ref;
-    InSr(v.name, ctx->req().sr_uuid, &uuid);
-    if (!ValidUuid(uuid) || ctx->db()->VdiByUuid(uuid, &ref).code() != ENOENT) {
-      Status st = NewUuid(&uuid);
-      if (!st.ok()) return Fail(kSrScan, st.message());
-    }
-    VdiIntroduction in;
-    in.uuid = uuid;
-    in.name_label = v.name;
-    in.sr_ref = ctx->req().sr_ref;
-    in.location = v.name;
-    in.sm_config = {{"backend-kind", "vbd"}};
-    in.virtual_size = v.capacity_gib * kGiB;
-    in.physical_utilisation = PhysicalBytes(v);
-    VS_LOG_INFO("SR %s: introducing volume %s as VDI %s", ctx->req().sr_uuid.c_str(), v.name.c_str(), uuid.c_str());
-    VS_RETURN_IF_ERROR(FromXapi(ctx->db()->IntroduceVdi(in, &ref), "cannot introduce volume " + v.name));
+    ref_of[v.name] = it->second->ref;
+    VS_RETURN_IF_ERROR(RepairScanned(ctx, *it->second, v));
+  }
+  // Origins first: a snapshot's VDI names its origin's.
+  std::stable_sort(unknown.begin(), unknown.end(),
+                   [](const Volume* a, const Volume* b) { return a->snapshot_of == 0 && b->snapshot_of != 0; });
+  for (const Volume* v : unknown) {
+    auto origin = name_of.find(v->snapshot_of);
+    const bool known = origin != name_of.end() && ref_of.count(origin->second);
+    const std::string origin_ref = known ? ref_of[origin->second] : "";
+    VS_RETURN_IF_ERROR(IntroduceScanned(ctx, *v, origin_ref, &ref_of[v->name]));
   }
   for (const VdiRow& r : rows) {
-    if (present.count(r.location)) continue;
+    if (ref_of.count(r.location)) continue;
     VS_LOG_INFO("SR %s: VDI %s (%s) has no volume any more; forgetting it", ctx->req().sr_uuid.c_str(), r.uuid.c_str(),
                 r.location.c_str());
     VS_RETURN_IF_ERROR(FromXapi(ctx->db()->ForgetVdi(r.ref), "cannot forget VDI " + r.uuid));

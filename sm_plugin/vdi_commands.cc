@@ -34,15 +34,6 @@ Status SizeArg(const SmRequest& r, int fault, int64_t* gib) {
   return Status::OK();
 }
 
-xmlrpc_c::value UuidLocation(const std::string& uuid, const std::string& location) {
-  return StringStruct({{"uuid", uuid}, {"location", location}});
-}
-
-Status NeedDb(Context* ctx) {
-  if (ctx->db()) return Status::OK();
-  return Fail(kBadRequest, ctx->req().command + " needs an xapi session");
-}
-
 // Assembles the volume on this host's head (the manager refuses a volume
 // attached to another head: VDI_IN_USE); *device is its path.
 Status AssembleHere(Context* ctx, int64_t hsvrid, const Volume& v, std::string* device) {
@@ -113,10 +104,27 @@ Status DetachHere(Context* ctx) {
 
 }  // namespace
 
+xmlrpc_c::value UuidLocation(const std::string& uuid, const std::string& location) {
+  return StringStruct({{"uuid", uuid}, {"location", location}});
+}
+
+VdiIntroduction VdiRecordFor(const SmRequest& req, const Volume& v, const std::string& uuid) {
+  VdiIntroduction in;
+  in.uuid = uuid;
+  in.name_label = v.name;
+  in.sr_ref = req.sr_ref;
+  in.location = v.name;
+  in.read_only = v.read_only;
+  in.sm_config = {{"backend-kind", "vbd"}};  // kernel blkback straight on /dev/vastsky/...
+  in.virtual_size = v.capacity_gib * kGiB;
+  in.physical_utilisation = PhysicalBytes(v);
+  return in;
+}
+
 Status VdiCreate(Context* ctx, xmlrpc_c::value* result) {
   const SmRequest& req = ctx->req();
   VS_RETURN_IF_ERROR(ctx->RequireMaster());
-  VS_RETURN_IF_ERROR(NeedDb(ctx));
+  VS_RETURN_IF_ERROR(ctx->RequireDb());
   int64_t gib = 0;
   VS_RETURN_IF_ERROR(SizeArg(req, kVdiSize, &gib));
   const std::string name_label = Arg(req, 1), description = Arg(req, 2);
@@ -140,18 +148,16 @@ Status VdiCreate(Context* ctx, xmlrpc_c::value* result) {
   Status st = cluster->Create(name, gib, config->redundancy);
   if (st.code() == EEXIST) return Fail(kVdiExists, "a VDI with uuid " + uuid + " already exists in this SR");
   VS_RETURN_IF_ERROR(FromCluster(st, kVdiCreate, "cannot create volume " + name));
-  VdiIntroduction in;
-  in.uuid = uuid;
+  Volume made;
+  made.name = name;
+  made.capacity_gib = gib;
+  made.redundancy = config->redundancy;
+  VdiIntroduction in = VdiRecordFor(req, made, uuid);
   in.name_label = name_label;
   in.name_description = description;
-  in.sr_ref = req.sr_ref;
   in.type = req.vdi_type.empty() ? "user" : req.vdi_type;
-  in.location = name;
   in.read_only = Arg(req, 7) == "true";
-  in.sm_config = req.vdi_sm_config;
-  in.sm_config["backend-kind"] = "vbd";  // kernel blkback straight on /dev/vastsky/...
-  in.virtual_size = gib * kGiB;
-  in.physical_utilisation = gib * config->redundancy * kGiB;
+  for (const auto& kv : req.vdi_sm_config) in.sm_config.insert(kv);
   std::string ref;
   st = ctx->db()->IntroduceVdi(in, &ref);
   if (!st.ok()) {
@@ -207,7 +213,7 @@ Status VdiDetach(Context* ctx, xmlrpc_c::value*) { return DetachHere(ctx); }
 // volume) and is cleared, or HA could never restart the VM elsewhere.
 Status VdiActivate(Context* ctx, xmlrpc_c::value*) {
   const SmRequest& req = ctx->req();
-  VS_RETURN_IF_ERROR(NeedDb(ctx));
+  VS_RETURN_IF_ERROR(ctx->RequireDb());
   const bool writable = Arg(req, 0) == "true";
   int64_t hsvrid = 0;
   Volume v;
@@ -241,7 +247,7 @@ Status VdiActivate(Context* ctx, xmlrpc_c::value*) {
 // destination) can activate it.
 Status VdiDeactivate(Context* ctx, xmlrpc_c::value*) {
   const SmRequest& req = ctx->req();
-  VS_RETURN_IF_ERROR(NeedDb(ctx));
+  VS_RETURN_IF_ERROR(ctx->RequireDb());
   VS_RETURN_IF_ERROR(DetachHere(ctx));
   StringMap sm;
   VS_RETURN_IF_ERROR(FromXapi(ctx->db()->VdiSmConfig(req.vdi_ref, &sm), "cannot read the VDI's sm-config"));
@@ -280,7 +286,7 @@ Status VdiResize(Context* ctx, xmlrpc_c::value* result) {
 
 Status VdiIntroduce(Context* ctx, xmlrpc_c::value* result) {
   const SmRequest& req = ctx->req();
-  VS_RETURN_IF_ERROR(NeedDb(ctx));
+  VS_RETURN_IF_ERROR(ctx->RequireDb());
   if (!ValidUuid(req.new_uuid)) return Fail(kBadRequest, "new_uuid '" + req.new_uuid + "' is not a uuid");
   if (!InSr(req.vdi_location, req.sr_uuid))
     return Fail(kNotInSr, "'" + req.vdi_location + "' is not a volume name of SR " + req.sr_uuid +
@@ -295,15 +301,8 @@ Status VdiIntroduce(Context* ctx, xmlrpc_c::value* result) {
   VS_RETURN_IF_ERROR(FromXapi(ctx->db()->VdisOfSr(req.sr_ref, &rows), "cannot list the SR's VDIs"));
   for (const VdiRow& r : rows)
     if (r.location == v.name) return Fail(kVdiExists, "volume " + v.name + " is already VDI " + r.uuid);
-  VdiIntroduction in;
-  in.uuid = req.new_uuid;
-  in.name_label = v.name;
-  in.sr_ref = req.sr_ref;
-  in.location = v.name;
-  in.sm_config = req.vdi_sm_config;
-  in.sm_config["backend-kind"] = "vbd";
-  in.virtual_size = v.capacity_gib * kGiB;
-  in.physical_utilisation = PhysicalBytes(v);
+  VdiIntroduction in = VdiRecordFor(req, v, req.new_uuid);
+  for (const auto& kv : req.vdi_sm_config) in.sm_config.insert(kv);
   std::string ref;
   VS_RETURN_IF_ERROR(FromXapi(ctx->db()->IntroduceVdi(in, &ref), "cannot introduce volume " + v.name));
   *result = UuidLocation(req.new_uuid, v.name);

@@ -20,6 +20,7 @@ Status HostSettings::Load() {
   device_dir = ini.Get("sm", "device_dir", device_dir);
   secret_file = ini.Get("sm", "secret_file", secret_file);
   ca_file = ini.Get("sm", "ca_file", ca_file);
+  lock_dir = ini.Get("sm", "lock_dir", lock_dir);
   log_level = ini.Get("sm", "log_level", log_level);
   return Status::OK();
 }

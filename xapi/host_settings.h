@@ -1,7 +1,8 @@
 // What the XCP driver and the host plugin know about this host, from
 // /etc/vastsky/sm.conf (section [sm]; VASTSKY_SM_CONF names another file):
 // xapi's socket, where the head agent keeps its id and puts volume links,
-// and the cluster secret file used when an SR carries no credentials.
+// the cluster secret file used when an SR carries no credentials, and
+// where SR locks live.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +17,7 @@ struct HostSettings {
   std::string head_state_dir = "/var/lib/vastsky/head-agent";
   std::string device_dir = "/dev/vastsky";
   std::string secret_file = "/etc/vastsky/secret";
+  std::string lock_dir = "/var/lock/sm";  // SM's: <lock_dir>/<sr uuid>/sr
   std::string ca_file;  // verifies the manager's certificate; empty: system store
   std::string log_level = "info";
 

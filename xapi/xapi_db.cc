@@ -20,6 +20,33 @@ StringMap MapOf(const xmlrpc_c::value& v) {
   return out;
 }
 
+bool BoolOf(const std::map<std::string, xmlrpc_c::value>& rec, const char* name) {
+  auto it = rec.find(name);
+  return it != rec.end() && it->second.type() == xmlrpc_c::value::TYPE_BOOLEAN && xmlrpc_c::value_boolean(it->second);
+}
+
+std::string StringIn(const std::map<std::string, xmlrpc_c::value>& rec, const char* name) {
+  auto it = rec.find(name);
+  return it == rec.end() ? "" : StringOf(it->second);
+}
+
+VdiRow RowOf(const std::string& ref, const std::map<std::string, xmlrpc_c::value>& rec) {
+  VdiRow row;
+  row.ref = ref;
+  row.uuid = StringIn(rec, "uuid");
+  row.location = StringIn(rec, "location");
+  row.name_label = StringIn(rec, "name_label");
+  row.name_description = StringIn(rec, "name_description");
+  row.type = StringIn(rec, "type");
+  if (rec.count("sm_config")) row.sm_config = MapOf(rec.at("sm_config"));
+  row.virtual_size = std::strtoll(StringIn(rec, "virtual_size").c_str(), nullptr, 10);
+  row.read_only = BoolOf(rec, "read_only");
+  row.is_a_snapshot = BoolOf(rec, "is_a_snapshot");
+  row.cbt_enabled = BoolOf(rec, "cbt_enabled");
+  row.snapshot_of = StringIn(rec, "snapshot_of");
+  return row;
+}
+
 }  // namespace
 
 Status XapiDb::IntroduceVdi(const VdiIntroduction& v, std::string* ref) {
@@ -39,11 +66,11 @@ Status XapiDb::IntroduceVdi(const VdiIntroduction& v, std::string* ref) {
       xmlrpc_c::value_boolean(true),  // managed
       Str(std::to_string(v.virtual_size)),
       Str(std::to_string(v.physical_utilisation)),
-      Str(""),                                   // metadata_of_pool
-      xmlrpc_c::value_boolean(false),            // is_a_snapshot
-      xmlrpc_c::value_datetime(static_cast<time_t>(0)),  // snapshot_time
-      Str("OpaqueRef:NULL"),                     // snapshot_of
-      xmlrpc_c::value_boolean(false),            // cbt_enabled
+      Str(""),  // metadata_of_pool
+      xmlrpc_c::value_boolean(v.is_a_snapshot),
+      xmlrpc_c::value_datetime(v.snapshot_time),
+      Str(v.snapshot_of),
+      xmlrpc_c::value_boolean(v.cbt_enabled),
   };
   xmlrpc_c::value r;
   VS_RETURN_IF_ERROR(api_->Call("VDI.db_introduce", params, &r));
@@ -75,16 +102,24 @@ Status XapiDb::VdisOfSr(const std::string& sr_ref, std::vector<VdiRow>* out) {
   out->clear();
   for (const auto& m : xmlrpc_c::value_struct(r).cvalue()) {
     if (m.second.type() != xmlrpc_c::value::TYPE_STRUCT) continue;
-    const std::map<std::string, xmlrpc_c::value> rec = xmlrpc_c::value_struct(m.second);
-    VdiRow row;
-    row.ref = m.first;
-    if (rec.count("uuid")) row.uuid = StringOf(rec.at("uuid"));
-    if (rec.count("location")) row.location = StringOf(rec.at("location"));
-    if (rec.count("sm_config")) row.sm_config = MapOf(rec.at("sm_config"));
-    if (rec.count("virtual_size")) row.virtual_size = std::strtoll(StringOf(rec.at("virtual_size")).c_str(), nullptr, 10);
-    out->push_back(row);
+    out->push_back(RowOf(m.first, xmlrpc_c::value_struct(m.second)));
   }
   return Status::OK();
+}
+
+Status XapiDb::VdiRecord(const std::string& ref, VdiRow* out) {
+  std::vector<std::string> failure;
+  xmlrpc_c::value r;
+  Status st = api_->Call("VDI.get_record", {Str(ref)}, &r, &failure);
+  if (!st.ok() && XenApiCode(failure) == "HANDLE_INVALID") return Status::Error(ENOENT, "no VDI " + ref + " in xapi");
+  VS_RETURN_IF_ERROR(st);
+  if (r.type() != xmlrpc_c::value::TYPE_STRUCT) return Status::Error(EPROTO, "VDI.get_record: not a struct");
+  *out = RowOf(ref, xmlrpc_c::value_struct(r));
+  return Status::OK();
+}
+
+Status XapiDb::SetVdiCbtEnabled(const std::string& ref, bool enabled) {
+  return api_->Call("VDI.set_cbt_enabled", {Str(ref), xmlrpc_c::value_boolean(enabled)}, nullptr);
 }
 
 Status XapiDb::SetVdiSizes(const std::string& ref, int64_t virtual_size, int64_t physical_utilisation) {

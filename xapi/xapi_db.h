@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <ctime>
 #include <map>
 #include <string>
 #include <vector>
@@ -21,13 +22,20 @@ struct VdiIntroduction {
   bool read_only = false, sharable = false;
   StringMap sm_config;
   int64_t virtual_size = 0, physical_utilisation = 0;
+  // A snapshot: is_a_snapshot, when, and the VDI it is of (a ref, or
+  // OpaqueRef:NULL when that VDI is gone).
+  bool is_a_snapshot = false, cbt_enabled = false;
+  time_t snapshot_time = 0;
+  std::string snapshot_of = "OpaqueRef:NULL";
 };
 
 // One VDI as the database has it.
 struct VdiRow {
-  std::string ref, uuid, location;
+  std::string ref, uuid, location, name_label, name_description, type;
   StringMap sm_config;
   int64_t virtual_size = 0;
+  bool read_only = false, is_a_snapshot = false, cbt_enabled = false;
+  std::string snapshot_of;
 };
 
 class XapiDb {
@@ -40,6 +48,9 @@ class XapiDb {
   // ENOENT if no VDI has this uuid.
   Status VdiByUuid(const std::string& uuid, std::string* ref);
   Status VdisOfSr(const std::string& sr_ref, std::vector<VdiRow>* out);
+  // ENOENT if the ref names no VDI.
+  Status VdiRecord(const std::string& ref, VdiRow* out);
+  Status SetVdiCbtEnabled(const std::string& ref, bool enabled);
   Status SetVdiSizes(const std::string& ref, int64_t virtual_size, int64_t physical_utilisation);
   Status VdiSmConfig(const std::string& ref, StringMap* out);
   // EEXIST if the key is already there (MAP_DUPLICATE_KEY): the tag is a

@@ -3,24 +3,30 @@ sm_exec calls it (tests/sm/smapi.py), against a real manager, three storage
 agents and a head agent (sim host) on loopback, and a fake XenAPI on a unix
 socket (tests/sm/fake_xapi.py) whose database must satisfy xapi's
 post-conditions after every command: the VDI xapi looks up after
-vdi_create/introduce/resize exists with that uuid and location; after
-sr_scan the SR's VDIs are exactly the pool's volumes by location; sizes
-are set; activation tags balance."""
+vdi_create/introduce/resize exists with that uuid and location, and the one
+it looks up by location after vdi_snapshot/clone is the snapshot or clone
+xapi expects; after sr_scan the SR's VDIs are exactly the pool's volumes by
+location, snapshots still snapshots of their origins' VDIs; sizes are set;
+activation tags balance."""
+import base64
+import calendar
+import glob
 import os
 import shutil
 import sys
 import tempfile
+import time
 import unittest
 import uuid as uuidlib
 import xml.etree.ElementTree as ET
 
-from harness import BIN_DIR, ROOT, SECRET, HeadAgent, Manager, StorageAgent, req, stop_and_audit, wait_for
+from harness import BIN_DIR, ROOT, SECRET, HeadAgent, Manager, StorageAgent, legs_of, req, stop_and_audit, wait_for
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "sm"))
 from fake_xapi import FakeXapi  # noqa: E402
 from smapi import Fault, check_result, parse_response, run_driver, sm_request  # noqa: E402
 
-GiB = 2**30
+MiB, GiB = 2**20, 2**30
 DRIVER = os.path.join(BIN_DIR, "VastSkySR")
 PLUGIN = os.path.join(BIN_DIR, "vastsky-xapi-plugin")
 # smint.ml's capability names: anything else xapi drops with a warning.
@@ -34,8 +40,9 @@ VDI_READ_CACHING VDI_REVERT""".split())
 
 def write_sm_conf(path, head, secret_file, socket):
     with open(path, "w") as f:
-        f.write("[sm]\nxapi_socket = %s\nhead_state_dir = %s\ndevice_dir = %s\nsecret_file = %s\n" % (
-            socket, head.state_dir, os.path.join(head.state_dir, "sim", "dev", "vastsky"), secret_file))
+        f.write("[sm]\nxapi_socket = %s\nhead_state_dir = %s\ndevice_dir = %s\nsecret_file = %s\nlock_dir = %s\n" % (
+            socket, head.state_dir, os.path.join(head.state_dir, "sim", "dev", "vastsky"), secret_file,
+            os.path.join(os.path.dirname(path), "locks")))
 
 
 class SmDriverTest(unittest.TestCase):
@@ -171,10 +178,8 @@ class SmDriverTest(unittest.TestCase):
         self.assertLessEqual(caps, XAPI_CAPABILITIES, "xapi drops unknown capabilities")
         for c in ("SR_PROBE", "SR_UPDATE", "VDI_CREATE", "VDI_DELETE", "VDI_ATTACH", "VDI_DETACH", "VDI_ACTIVATE",
                   "VDI_DEACTIVATE", "VDI_RESIZE", "VDI_RESIZE_ONLINE", "VDI_INTRODUCE", "VDI_UPDATE",
-                  "VDI_GENERATE_CONFIG"):
+                  "VDI_GENERATE_CONFIG", "VDI_SNAPSHOT", "VDI_CLONE", "VDI_CONFIG_CBT"):
             self.assertIn(c, caps)
-        self.assertNotIn("VDI_SNAPSHOT", caps)
-        self.assertNotIn("VDI_CLONE", caps)
         keys = {c["key"] for c in info["configuration"]}
         self.assertTrue({"manager", "password_secret", "redundancy", "placement"} <= keys)
 
@@ -248,8 +253,7 @@ class SmDriverTest(unittest.TestCase):
         self.sm("vdi_update", sr=sr, vdi=vdi)
         self.sm("vdi_epoch_begin", sr=sr, vdi=vdi, vdi_on_boot="persist")
         self.sm("vdi_epoch_end", sr=sr, vdi=vdi, vdi_on_boot="persist")
-        self.assertFault("SR_OPERATION_NOT_SUPPORTED", self.sm, "vdi_snapshot", sr=sr, vdi=vdi, driver_params={})
-        self.assertFault("SR_OPERATION_NOT_SUPPORTED", self.sm, "vdi_clone", sr=sr, vdi=vdi, driver_params={})
+        self.assertFault("SR_OPERATION_NOT_SUPPORTED", self.sm, "vdi_compose", [vdi2], sr=sr, vdi=vdi)
 
         # Changes behind xapi's back: sr_scan brings the database in line.
         sr_uuid = self.x.srs[sr_ref]["uuid"]
@@ -290,6 +294,175 @@ class SmDriverTest(unittest.TestCase):
 
     def hsvr(self, head):
         return int(open(os.path.join(head.state_dir, "hsvrid")).read())
+
+    # --- snapshots, clones, changed blocks (spec14.md) ----------------------
+    def derive(self, command, sr, vdi):
+        """vdi_snapshot or vdi_clone as xapi runs it: the new VDI is found by
+        location (storage_smapiv1.ml snapshot_and_clone), then vdi_update."""
+        r = self.sm(command, sr=sr, vdi=vdi, driver_params={})
+        ref, rec = self.x.vdi_by_location(sr[0], r["location"])
+        self.assertIsNotNone(ref, "xapi finds the new VDI by location: it must be in the database")
+        self.assertEqual(rec["uuid"], r["uuid"])
+        self.assertEqual(rec["virtual_size"], self.x.vdis[vdi]["virtual_size"])
+        self.assertEqual(rec["name_label"], self.x.vdis[vdi]["name_label"])
+        self.assertEqual(rec["sm_config"].get("backend-kind"), "vbd")
+        vols = self.volumes()
+        self.assertEqual(vols[rec["location"]]["capacity"], vols[self.x.vdis[vdi]["location"]]["capacity"])
+        self.sm("vdi_update", sr=sr, vdi=ref)
+        self.assertEqual(rec["virtual_size"], self.x.vdis[vdi]["virtual_size"])
+        return ref
+
+    def assertSnapshotOf(self, snap, vdi, since=None):
+        rec = self.x.vdis[snap]
+        self.assertIs(rec["is_a_snapshot"], True)
+        self.assertEqual(rec["snapshot_of"], vdi)
+        self.assertIs(rec["read_only"], True)
+        if since is not None:
+            t = calendar.timegm(time.strptime(rec["snapshot_time"][:17], "%Y%m%dT%H:%M:%S"))
+            self.assertTrue(since - 2 <= t <= time.time() + 2, rec["snapshot_time"])
+        vol = self.volumes()[rec["location"]]
+        self.assertIs(vol.get("read_only"), True, vol)
+
+    def assertWritable(self, vdi):
+        rec = self.x.vdis[vdi]
+        self.assertIs(rec["is_a_snapshot"], False)
+        self.assertEqual(rec["snapshot_of"], "OpaqueRef:NULL")
+        self.assertIs(rec["read_only"], False)
+        self.assertIs(self.volumes()[rec["location"]].get("read_only", False), False)
+
+    def changed(self, sr, vdi_from, vdi_to):
+        """vdi_list_changed_blocks as sm.ml sends it: vdi_ref is vdi_from,
+        args the ref of vdi_to; the bitmap, decoded."""
+        return base64.b64decode(self.sm("vdi_list_changed_blocks", [vdi_to], sr=sr, vdi=vdi_from), validate=True)
+
+    def write_into_copies(self, location, offset, data):
+        """Writes data at `offset` of each copy of a volume the way a head
+        would leave it in the pools: into the thins' files of the sim
+        storage agents (what their legDelta compares)."""
+        ip_of = {s["ssvrid"]: s["ip_data"][0] for s in self.api.listStorageServers(req())}
+        legs = legs_of(self.api.showLogicalVolume(req(lvolname=location)))
+        self.assertTrue(legs)
+        for leg in legs:
+            spec = leg["lvolspec"]
+            agent, = [a for a in self.agents if a.data_ip == ip_of[spec["ssvrid"]]]
+            thin, = glob.glob(os.path.join(agent.state_dir, "sim-dm", "thin", "*", str(spec["thin_id"])))
+            with open(thin, "r+b") as f:
+                f.seek(offset)
+                f.write(data)
+
+    def test_snapshot_clone_and_changed_blocks(self):
+        sr, vdi = self.sr_with_vdi()
+        origin = self.x.vdis[vdi]
+        self.sm("vdi_enable_cbt", sr=sr, vdi=vdi)
+        self.assertIs(self.x.vdis[vdi]["cbt_enabled"], True)
+        t0 = time.time()
+        snap = self.derive("vdi_snapshot", sr, vdi)
+        self.assertSnapshotOf(snap, vdi, since=t0)
+        self.assertIs(self.x.vdis[snap]["cbt_enabled"], True, "a tracked VDI's snapshot is tracked (data_destroy needs it)")
+        lvol = self.volumes()[self.x.vdis[snap]["location"]]
+        self.assertIn({"lvolid": self.volumes()[origin["location"]]["lvolid"], "type": "snapshot"}, lvol["associated_to"])
+        self.assertFault("SR_BACKEND_FAILURE_82", self.sm, "vdi_snapshot", sr=sr, vdi=snap, driver_params={})
+        self.assertFault("SR_BACKEND_FAILURE_7208", self.sm, "vdi_snapshot", sr=sr, vdi=vdi, driver_params={},
+                         master=False)
+        snap2 = self.derive("vdi_snapshot", sr, vdi)
+        self.assertSnapshotOf(snap2, vdi)
+
+        # Nothing written: no block changed; one bit per 64 KiB of the VDI.
+        blocks = int(origin["virtual_size"]) // 65536
+        self.assertEqual(self.changed(sr, snap, snap2), bytes(blocks // 8))
+        self.assertEqual(self.changed(sr, snap, vdi), bytes(blocks // 8), "the VDI itself as the target")
+        self.assertFault("SR_BACKEND_FAILURE_460", self.changed, sr, snap, snap)
+        self.assertFault("SR_BACKEND_FAILURE_460", self.changed, sr, vdi, snap)  # the base must be a snapshot
+        # 64 KiB written in the middle of the active VDI's copies after a
+        # snapshot (into the pools' thins: the sim head's writes reach no
+        # pool): that block is marked (the copies' data starts after a
+        # metadata MiB or before it: within 2 MiB).
+        self.sm("vdi_attach", ["true"], sr=sr, vdi=vdi)
+        self.sm("vdi_activate", ["true"], sr=sr, vdi=vdi)
+        snap3 = self.derive("vdi_snapshot", sr, vdi)
+        self.write_into_copies(origin["location"], 512 * MiB, os.urandom(65536))
+        bits = self.changed(sr, snap3, vdi)
+        marked = [i for i in range(blocks) if bits[i // 8] & (0x80 >> (i % 8))]
+        self.assertTrue(marked, "the block written is marked")
+        self.assertTrue(all(abs(i * 65536 - 512 * MiB) <= 2 * MiB for i in marked), marked[:8])
+        self.assertEqual(self.changed(sr, snap, snap2), bytes(blocks // 8), "the snapshots still agree")
+        self.sm("vdi_deactivate", sr=sr, vdi=vdi)
+        self.sm("vdi_detach", sr=sr, vdi=vdi)
+
+        clone = self.derive("vdi_clone", sr, vdi)
+        self.assertWritable(clone)
+        from_snap = self.derive("vdi_clone", sr, snap)  # xe vm-clone of a snapshot
+        self.assertWritable(from_snap)
+        for c in (clone, from_snap):
+            lvol = self.volumes()[self.x.vdis[c]["location"]]
+            self.assertEqual([a["type"] for a in lvol["associated_to"]], ["clone"], lvol)
+        other = self.create_vdi(sr, GiB)
+        self.assertFault("SR_BACKEND_FAILURE_460", self.changed, sr, snap, other)  # another family
+        self.sm("vdi_delete", sr=sr, vdi=other)
+
+        self.assertFault("SR_BACKEND_FAILURE_457", self.sm, "vdi_enable_cbt", sr=sr, vdi=snap)
+        self.sm("vdi_disable_cbt", sr=sr, vdi=vdi)
+        self.assertIs(self.x.vdis[vdi]["cbt_enabled"], False)
+        self.sm("vdi_enable_cbt", sr=sr, vdi=vdi)
+
+        # data_destroy after a backup: xapi marks the VDI cbt_metadata first;
+        # the volume stays, the base of the next list_changed_blocks.
+        self.x.vdis[snap]["type"] = "cbt_metadata"
+        self.sm("vdi_data_destroy", sr=sr, vdi=snap)
+        self.assertIn(self.x.vdis[snap]["location"], self.volumes())
+        self.assertEqual(self.changed(sr, snap, snap2), bytes(blocks // 8))
+        self.assertFault("SR_BACKEND_FAILURE_7211", self.sm, "vdi_data_destroy", sr=sr, vdi=clone)
+
+        # A database that lost the SR's VDIs gets the families back from a scan.
+        by_location = {self.x.vdis[r]["location"]: r for r in (vdi, snap, snap2, clone, from_snap)}
+        for r in list(self.x.vdis_of(sr[0])):
+            del self.x.vdis[r]
+        self.sm("sr_scan", sr=sr)
+        self.assertScanned(sr)
+        new = {loc: self.x.vdi_by_location(sr[0], loc)[0] for loc in by_location}
+        origin_ref = new[origin["location"]]
+        for old in (snap, snap2):
+            self.assertSnapshotOf(new[[k for k, v in by_location.items() if v == old][0]], origin_ref)
+        for old in (clone, from_snap):
+            self.assertWritable(new[[k for k, v in by_location.items() if v == old][0]])
+        self.assertWritable(origin_ref)
+
+        # The origin goes first (its snapshots stay); a rescan keeps them snapshots, of nothing.
+        self.sm("vdi_delete", sr=sr, vdi=origin_ref)
+        s2 = new[[k for k, v in by_location.items() if v == snap2][0]]
+        location = self.x.vdis[s2]["location"]
+        del self.x.vdis[s2]
+        self.sm("sr_scan", sr=sr)
+        ref, rec = self.x.vdi_by_location(sr[0], location)
+        self.assertIs(rec["is_a_snapshot"], True)
+        self.assertEqual(rec["snapshot_of"], "OpaqueRef:NULL")
+        for r in list(self.x.vdis_of(sr[0])):
+            self.sm("vdi_delete", sr=sr, vdi=r)
+        self.assertScanned(sr)
+        self.sm("sr_delete", sr=sr)
+
+    def test_snapshot_of_an_active_vdi(self):
+        """xe vm-snapshot of a running VM: the volume is attached (the
+        manager freezes it through the head); the snapshot attaches
+        read-only elsewhere."""
+        sr, vdi = self.sr_with_vdi()
+        self.sm("vdi_attach", ["true"], sr=sr, vdi=vdi)
+        self.sm("vdi_activate", ["true"], sr=sr, vdi=vdi)
+        snap = self.derive("vdi_snapshot", sr, vdi)
+        self.assertSnapshotOf(snap, vdi)
+        a = self.sm("vdi_attach", ["false"], sr=sr, vdi=snap, host=self.host_b)
+        self.sm("vdi_activate", ["false"], sr=sr, vdi=snap, host=self.host_b)
+        self.assertTrue(os.path.lexists(a["params"]))
+        self.assertEqual(self.host_tags(snap), {"host_" + self.host_b: "RO"})
+        lvolid = self.volumes()[self.x.vdis[snap]["location"]]["lvolid"]
+        ro = os.path.join(self.head_b.state_dir, "sim", "dm", "mapper", "vastsky-%d.ro" % lvolid)
+        self.assertTrue(os.path.exists(ro), "the head loads a snapshot's top device read-only (the sim marks it)")
+        self.sm("vdi_deactivate", sr=sr, vdi=snap, host=self.host_b)
+        self.sm("vdi_detach", sr=sr, vdi=snap, host=self.host_b)
+        self.sm("vdi_deactivate", sr=sr, vdi=vdi)
+        self.sm("vdi_detach", sr=sr, vdi=vdi)
+        self.sm("vdi_delete", sr=sr, vdi=snap)
+        self.drop(sr, vdi)
 
     def test_live_migration_and_ha_restart(self):
         """xenopsd's order for a live migration from A to B: B attaches while

@@ -120,10 +120,14 @@ class FakeXapi:
             raise Failure("LOCATION_NOT_UNIQUE", sr, location)
         if self.vdi_by_uuid(u)[0]:  # the database's uniqueness constraint
             raise Failure("INTERNAL_ERROR", "Db_exn.Uniqueness_constraint_violation(VDI, uuid, %s)" % u)
+        if snapshot_of != "OpaqueRef:NULL":
+            self._vdi(snapshot_of)  # a Ref _vdi: xapi would keep a dangling one, but no driver should send it
         ref = _ref("VDI")
         self.vdis[ref] = {"uuid": u, "name_label": name, "name_description": desc, "SR": sr, "type": typ,
                           "location": location, "sm_config": dict(sm_config), "virtual_size": vsize,
-                          "physical_utilisation": putil, "read_only": read_only, "managed": managed}
+                          "physical_utilisation": putil, "read_only": read_only, "managed": managed,
+                          "is_a_snapshot": is_a_snapshot, "snapshot_of": snapshot_of,
+                          "snapshot_time": snapshot_time.value, "cbt_enabled": cbt_enabled}
         return ref
 
     def VDI_db_forget(self, ref):
@@ -141,7 +145,18 @@ class FakeXapi:
         m = re.fullmatch(r'field "SR" = "([^"]*)"', expr)
         if not m:
             raise Failure("INVALID_EXPRESSION", expr)  # the only query drivers make
-        return {r: dict(v) for r, v in self.vdis_of(m.group(1)).items()}
+        return {r: self.VDI_get_record(r) for r in self.vdis_of(m.group(1))}
+
+    def VDI_get_record(self, ref):
+        rec = dict(self._vdi(ref))
+        rec["snapshot_time"] = xmlrpc.client.DateTime(rec.get("snapshot_time", "19700101T00:00:00Z"))
+        return rec
+
+    def VDI_set_cbt_enabled(self, ref, v):
+        if not isinstance(v, bool):
+            raise Failure("FIELD_TYPE_ERROR", "value")
+        self._vdi(ref)["cbt_enabled"] = v
+        return ""
 
     def VDI_set_virtual_size(self, ref, v):
         self._vdi(ref)["virtual_size"] = self._int64(v, "value")

@@ -1,11 +1,14 @@
 """A VDI's whole life through VastSkySR on a real head (VM lab): the driver
 runs as xapi runs it, against a live cluster and a fake XenAPI, and the
-data on the device it hands out is checked by checksum. Ends with
+data on the device it hands out is checked by checksum, in the VDI, its
+snapshots and a clone; the changed blocks between two snapshots include
+what was written between them. Ends with
 "driver steps: N passed, M failed".
 
 usage: lifecycle.py MANAGER_URL SECRET_FILE WORK_DIR
 (VASTSKY_SM_CONF must name the driver's settings; their xapi_socket is
 where the fake XenAPI listens.)"""
+import base64
 import configparser
 import hashlib
 import os
@@ -106,9 +109,9 @@ def main():
             state["data"][off] = hashlib.sha256(data).hexdigest()
         verify()
 
-    def verify():
-        for off, want in state["data"].items():
-            got = dd_sha(state["dev"], off, 16 * MiB)
+    def verify(dev=None, data=None):
+        for off, want in (data or state["data"]).items():
+            got = dd_sha(dev or state["dev"], off, 16 * MiB)
             assert got == want, "data at %d MiB differs" % (off // MiB)
 
     def grow_online():
@@ -138,7 +141,57 @@ def main():
         verify()
         deactivate_detach()
 
+    def derive(command, vdi):
+        r = sm(command, vdi=vdi, driver_params={})
+        ref, rec = x.vdi_by_location(sr_ref, r["location"])  # as xapi finds it
+        assert rec and rec["uuid"] == r["uuid"], r
+        state.setdefault("family", []).insert(0, ref)
+        return ref, rec
+
+    def attached(vdi, writable):
+        w = "true" if writable else "false"
+        dev = sm("vdi_attach", [w], vdi=vdi)["params"]
+        sm("vdi_activate", [w], vdi=vdi)
+        return dev
+
+    def released(vdi):
+        sm("vdi_deactivate", vdi=vdi)
+        sm("vdi_detach", vdi=vdi)
+
+    def snapshots_and_changed_blocks():
+        attach_activate()
+        sm("vdi_enable_cbt", vdi=state["vdi"])
+        snap, rec = derive("vdi_snapshot", state["vdi"])  # the volume is frozen through the head
+        assert rec["is_a_snapshot"] and rec["snapshot_of"] == state["vdi"] and rec["read_only"], rec
+        state["at_snapshot"], state["snap"] = dict(state["data"]), snap
+        data = os.urandom(16 * MiB)
+        dd_write(state["dev"], 0, data, work)
+        state["data"][0] = hashlib.sha256(data).hexdigest()
+        snap2, _ = derive("vdi_snapshot", state["vdi"])
+        bitmap = base64.b64decode(sm("vdi_list_changed_blocks", [snap2], vdi=snap))
+        size = int(x.vdis[state["vdi"]]["virtual_size"])
+        assert len(bitmap) == size // (64 * 1024) // 8, len(bitmap)
+        assert bitmap[:32] == b"\xff" * 32, "the 16 MiB written at 0 are 256 changed blocks: %r" % bitmap[:32]
+        assert not all(bitmap), "nothing else was written"
+        deactivate_detach()
+        dev = attached(snap, False)
+        verify(dev, state["at_snapshot"])
+        released(snap)
+
+    def clone_of_snapshot():
+        clone, rec = derive("vdi_clone", state["snap"])
+        assert not rec["is_a_snapshot"] and not rec["read_only"], rec
+        dev = attached(clone, True)
+        verify(dev, state["at_snapshot"])
+        data = os.urandom(16 * MiB)
+        dd_write(dev, 0, data, work)
+        verify(dev, {0: hashlib.sha256(data).hexdigest()})
+        released(clone)
+        reattach_verify()  # the VDI kept its own data
+
     def delete_all():
+        for ref in state.get("family", []):
+            sm("vdi_delete", vdi=ref)
         sm("vdi_delete", vdi=state["vdi"])
         assert state["vdi"] not in x.vdis
         sm("sr_detach")
@@ -150,6 +203,9 @@ def main():
              ("vdi_resize while the device is open: the kernel sees the new size, data verifies", grow_online),
              ("vdi_deactivate + vdi_detach: tags balance, the device is gone", deactivate_detach),
              ("attached again: every byte still there", reattach_verify),
+             ("vdi_snapshot while active; changed blocks between snapshots; the snapshot holds the old data",
+              snapshots_and_changed_blocks),
+             ("vdi_clone of a snapshot: writable, starts with the snapshot's data", clone_of_snapshot),
              ("vdi_delete, sr_detach, sr_delete", delete_all)]
     for what, fn in steps:
         if not check(what, fn):

@@ -167,7 +167,7 @@ def check_result(command, result):
         assert isinstance(result.get("o_direct", True), bool)
         assert isinstance(result.get("o_direct_reason", ""), str)
         assert _is_str_map(result.get("xenstore_data", {}))
-    elif command in ("sr_probe", "vdi_generate_config", "sr_content_type"):
+    elif command in ("sr_probe", "vdi_generate_config", "sr_content_type", "vdi_list_changed_blocks"):
         assert isinstance(result, str), "want a string, got %r" % result
     else:
         assert result is None, "%s must return nil, got %r" % (command, result)

@@ -1,9 +1,11 @@
 // The XCP driver's pure parts: the SMAPIv1 wire format as xapi sends it and
-// as Python SM answers it, the SR/VDI naming scheme, and device-config
-// checking. (The driver as a whole: tests/integration/test_sm_driver.py.)
+// as Python SM answers it, the SR/VDI naming scheme, device-config checking,
+// and the changed-block bitmap xapi's list_changed_blocks returns. (The
+// driver as a whole: tests/integration/test_sm_driver.py.)
 #include <cppunit/extensions/HelperMacros.h>
 
 #include "lib/ids.h"
+#include "sm_plugin/changed_blocks.h"
 #include "sm_plugin/faults.h"
 #include "sm_plugin/naming.h"
 #include "sm_plugin/sr_config.h"
@@ -19,7 +21,20 @@ class SmPluginTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(SrTagsRoundTripAndFitVolumeNames);
   CPPUNIT_TEST(SizesAndNames);
   CPPUNIT_TEST(DeviceConfig);
+  CPPUNIT_TEST(CbtBitmapIsXapisFormat);
+  CPPUNIT_TEST(CbtBitmapMarksPartlyCoveredBlocks);
+  CPPUNIT_TEST(CbtBitmapRefusesNonsense);
+  CPPUNIT_TEST(ManagerTimes);
   CPPUNIT_TEST_SUITE_END();
+
+  static std::vector<unsigned char> Bitmap(int64_t bytes, int64_t kib, std::vector<int64_t> ranges) {
+    std::vector<unsigned char> out;
+    sm::ChangedRuns runs;
+    runs.block_kib = kib;
+    runs.ranges = std::move(ranges);
+    CPPUNIT_ASSERT(sm::CbtBitmap(bytes, runs, &out).ok());
+    return out;
+  }
 
  public:
   void ParsesXapisCompactCall() {
@@ -129,6 +144,62 @@ class SmPluginTest : public CppUnit::TestFixture {
     dc.erase("password_secret");
     dc.erase("password");  // and no secret file either
     CPPUNIT_ASSERT_EQUAL(int(sm::kConfigParamsMissing), sm::ParseSrConfig(dc, host, nullptr, &c).code());
+  }
+
+  // xapi: one bit per 64 KiB block, the most significant bit of a byte
+  // first (xcp-ng/sm VDI.list_changed_blocks), whole bytes, base64.
+  void CbtBitmapIsXapisFormat() {
+    const int64_t kKiB = 1024;
+    CPPUNIT_ASSERT_EQUAL(size_t(2048), Bitmap(int64_t(1) << 30, 64, {}).size());  // 16384 blocks, nothing changed
+    CPPUNIT_ASSERT(Bitmap(int64_t(1) << 30, 64, {}) == std::vector<unsigned char>(2048, 0));
+    CPPUNIT_ASSERT_EQUAL(size_t(2), Bitmap(100 * 64 * kKiB / 10, 64, {}).size());  // 10 blocks: two bytes
+    CPPUNIT_ASSERT((Bitmap(24 * 64 * kKiB, 64, {0, 1}) == std::vector<unsigned char>{0x80, 0, 0}));
+    CPPUNIT_ASSERT((Bitmap(24 * 64 * kKiB, 64, {9, 1}) == std::vector<unsigned char>{0, 0x40, 0}));
+    CPPUNIT_ASSERT((Bitmap(24 * 64 * kKiB, 64, {3, 14}) == std::vector<unsigned char>{0x1f, 0xff, 0x80}));
+    CPPUNIT_ASSERT((Bitmap(24 * 64 * kKiB, 64, {0, 2, 7, 1, 23, 1}) == std::vector<unsigned char>{0xc1, 0, 0x01}));
+    sm::ChangedRuns runs;
+    runs.block_kib = 64;
+    runs.ranges = {0, 1};
+    std::string b64;
+    CPPUNIT_ASSERT(sm::CbtBitmapBase64(24 * 64 * kKiB, runs, &b64).ok());
+    CPPUNIT_ASSERT_EQUAL(std::string("gAAA"), b64);
+    runs.ranges = {1, 1};
+    CPPUNIT_ASSERT(sm::CbtBitmapBase64(2 * 64 * kKiB, runs, &b64).ok());
+    CPPUNIT_ASSERT_EQUAL(std::string("QA=="), b64);  // padded, as Python's b64encode
+  }
+
+  // Smaller manager blocks: a 64 KiB block any changed byte falls in is marked.
+  void CbtBitmapMarksPartlyCoveredBlocks() {
+    const int64_t k64 = 64 * 1024;
+    CPPUNIT_ASSERT((Bitmap(8 * k64, 4, {15, 2}) == std::vector<unsigned char>{0xc0}));   // 60..68 KiB
+    CPPUNIT_ASSERT((Bitmap(8 * k64, 4, {16, 16}) == std::vector<unsigned char>{0x40}));  // exactly block 1
+    CPPUNIT_ASSERT((Bitmap(8 * k64, 16, {3, 1}) == std::vector<unsigned char>{0x80}));   // 48..64 KiB
+    // A VDI that is no whole number of blocks, and runs past its end (cut).
+    CPPUNIT_ASSERT((Bitmap(100 * 1024, 4, {20, 1}) == std::vector<unsigned char>{0x40}));
+    CPPUNIT_ASSERT((Bitmap(2 * k64, 64, {1, 100}) == std::vector<unsigned char>{0x40}));
+    CPPUNIT_ASSERT((Bitmap(2 * k64, 64, {5, 1, 0, 0}) == std::vector<unsigned char>{0x00}));
+    CPPUNIT_ASSERT((Bitmap(2 * k64, 64, {0, int64_t(1) << 62}) == std::vector<unsigned char>{0xc0}));
+    CPPUNIT_ASSERT(Bitmap(0, 64, {0, 1}).empty());
+  }
+
+  void CbtBitmapRefusesNonsense() {
+    std::vector<unsigned char> out;
+    sm::ChangedRuns runs;
+    runs.ranges = {0, 1};
+    CPPUNIT_ASSERT_EQUAL(EPROTO, sm::CbtBitmap(1 << 20, runs, &out).code());  // block_kib 0
+    runs.block_kib = 64;
+    runs.ranges = {0, 1, 2};
+    CPPUNIT_ASSERT_EQUAL(EPROTO, sm::CbtBitmap(1 << 20, runs, &out).code());
+    runs.ranges = {-1, 1};
+    CPPUNIT_ASSERT_EQUAL(EPROTO, sm::CbtBitmap(1 << 20, runs, &out).code());
+    runs.ranges = {0, -1};
+    CPPUNIT_ASSERT_EQUAL(EPROTO, sm::CbtBitmap(1 << 20, runs, &out).code());
+  }
+
+  void ManagerTimes() {
+    CPPUNIT_ASSERT_EQUAL(time_t(1796397708), sm::ParseUtc("2026-12-04T15:21:48"));
+    CPPUNIT_ASSERT_EQUAL(time_t(0), sm::ParseUtc("yesterday"));
+    CPPUNIT_ASSERT_EQUAL(time_t(0), sm::ParseUtc("2026-12-04T15:21:48Z"));
   }
 };
 

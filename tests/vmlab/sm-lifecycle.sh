@@ -5,7 +5,8 @@
 # run exactly as xapi runs it (tests/sm/lifecycle.py): sr_create,
 # vdi_create, vdi_attach and vdi_activate (the device exists and holds
 # checksummed data), an online vdi_resize, deactivate, detach, attach
-# again, vdi_delete, sr_delete. Host side:
+# again, snapshots of the active VDI with changed blocks between them, a
+# clone of a snapshot, vdi_delete, sr_delete. Host side:
 #   tests/vmlab/vm.sh run tests/vmlab/sm-lifecycle.sh
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
 . "$(dirname "$(readlink -f "$0")")/cluster.sh"
@@ -19,6 +20,7 @@ head_state_dir = $VS_W/head
 device_dir = /dev/vastsky
 secret_file = $VS_W/secret
 ca_file = $VS_W/cert.pem
+lock_dir = $VS_W/locks
 CONF
 export VASTSKY_SM_CONF=$VS_W/sm.conf
 timeout 1500 python3 "$VS_REPO/tests/sm/lifecycle.py" "$VS_MGR" $VS_W/secret $VS_W | tee $VS_W/lifecycle.out
