@@ -1,4 +1,4 @@
-// Volume commands: lvol create/delete/attach/detach/resize/list/show/clone/diff,
+// Volume commands: lvol create/delete/attach/detach/resize/list/show/family/clone/diff,
 // snap create/list/delete. Snapshots are volumes to the API, so they live here too.
 #include <iostream>
 
@@ -38,8 +38,6 @@ void PrintVolumes(const Json& answer) {
               JsonBool(v, "fault") ? "yes" : "no", JsonText(v, "ctime")});
   t.Print(std::cout);
 }
-
-void PrintShow(const Json& answer) { PrintLayout(answer, std::cout); }
 
 // Create methods answer a bare id; --json gives scripts the name alongside.
 int RunCreate(CommandLine* cl, const char* method, Members m, const std::string& name,
@@ -160,11 +158,55 @@ int LvolList(std::vector<std::string> args) {
   return cl.Run("listLogicalVolumes", m, what, PrintVolumes);
 }
 
+// Members for one volume, as `lvolid`/`lvolname`.
+Members VolumeMembers(const LvolRef& ref) {
+  Members m;
+  ref.AddTo(&m, "lvolid", "lvolname");
+  return m;
+}
+
+// The family table under the layout when the volume has relatives. A
+// manager without getVolumeFamily (or one that fails it) costs only the table.
+void PrintRelatives(CommandLine* cl, const LvolRef& ref, int64_t self) {
+  Json family;
+  Status st = cl->Call("getVolumeFamily", VolumeMembers(ref), "cannot list the family of " + ref.Describe(), &family);
+  if (!st.ok()) {
+    std::cerr << "vastsky: family not shown: " << st.message() << "\n";
+    return;
+  }
+  if (JsonArray(family, "lvols").size() < 2) return;
+  std::cout << "\nfamily:\n";
+  PrintFamily(family, self, std::cout);
+}
+
 int LvolShow(std::vector<std::string> args) {
-  return RunOnVolume(std::move(args),
-                     "Shows a volume's layout: its mirrors and, for each, the disks holding "
-                     "its legs.",
-                     "showLogicalVolume", "show", PrintShow);
+  CommandLine cl("Shows a volume's layout: its mirrors and, for each, the disks holding its legs; then its "
+                 "family (origin, snapshots, clones) with the space each maps and holds alone, if it has one.");
+  TCLAP::UnlabeledValueArg<std::string> lvol("LVOL", kLvolHelp, true, "", "LVOL", cl.cmd());
+  if (!cl.Parse(std::move(args))) return cl.exit_code();
+  LvolRef ref;
+  if (int rc = cl.CheckUsage(ParseLvolRef(lvol.getValue(), &ref))) return rc;
+  auto text = [&](const Json& answer) {
+    PrintLayout(answer, std::cout);
+    PrintRelatives(&cl, ref, JsonInt(answer, "lvolid"));
+  };
+  return cl.Run("showLogicalVolume", VolumeMembers(ref), "cannot show " + ref.Describe(), text);
+}
+
+int LvolFamily(std::vector<std::string> args) {
+  CommandLine cl("Lists a volume's family: its root, then every snapshot and clone below it, with the pool space "
+                 "each maps and holds alone (freed if it alone were deleted). --json gives getVolumeFamily's answer.");
+  TCLAP::UnlabeledValueArg<std::string> lvol("LVOL", kLvolHelp, true, "", "LVOL", cl.cmd());
+  if (!cl.Parse(std::move(args))) return cl.exit_code();
+  LvolRef ref;
+  if (int rc = cl.CheckUsage(ParseLvolRef(lvol.getValue(), &ref))) return rc;
+  auto text = [&](const Json& answer) {
+    int64_t self = ref.id;
+    for (const Json& m : JsonArray(answer, "lvols"))
+      if (!self && JsonText(m, "lvolname") == ref.name) self = JsonInt(m, "lvolid");
+    PrintFamily(answer, self, std::cout);
+  };
+  return cl.Run("getVolumeFamily", VolumeMembers(ref), "cannot list the family of " + ref.Describe(), text);
 }
 
 int SnapCreate(std::vector<std::string> args) {
@@ -289,6 +331,8 @@ void AddLvolCommands(std::vector<Command>* out) {
   out->push_back({"lvol", "list", "[LVOL]", "list volumes", LvolList});
   out->push_back({"lvol", "show", "LVOL", "show a volume's mirrors and disks", LvolShow});
   out->push_back({"lvol", "clone", "SOURCE NAME", "a writable copy of a volume or snapshot, instantly", LvolClone});
+  out->push_back({"lvol", "family", "LVOL", "a volume's snapshots and clones, and the space each holds alone",
+                  LvolFamily});
   out->push_back({"lvol", "diff", "LVOL BASE", "the blocks changed since snapshot BASE", LvolDiff});
   out->push_back({"snap", "create", "ORIGIN SNAPNAME", "snapshot a volume", SnapCreate});
   out->push_back({"snap", "list", "[ORIGIN]", "list snapshots", SnapList});
