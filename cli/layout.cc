@@ -85,7 +85,7 @@ void PrintFamily(const Json& family, int64_t self, std::ostream& out) {
     const int64_t id = JsonInt(m, "lvolid"), source = JsonInt(m, "source_lvolid");
     const size_t d = depth[id] = depth.count(source) ? depth[source] + 1 : 0;
     unreported += JsonInt(m, "legs_unreported");
-    t.AddRow({std::string(id == self ? "* " : "  ") + std::string(2 * d, ' ') + FormatId("lvol", id) + " (" +
+    t.AddRow({std::string(2 * d, ' ') + (id == self ? "* " : "  ") + FormatId("lvol", id) + " (" +
                   JsonText(m, "lvolname") + ")",
               JsonText(m, "kind"), source ? FormatId("lvol", source) : "-", FormatGiB(JsonInt(m, "capacity")),
               mib(m, "mapped_mib"), mib(m, "exclusive_mib")});
@@ -93,8 +93,8 @@ void PrintFamily(const Json& family, int64_t self, std::ostream& out) {
   t.Print(out);
   out << "mapped: pool space of every copy of every leg; held alone: freed if that member alone were deleted\n";
   if (unreported > 0)
-    out << "+?: " << unreported << " leg(s) not counted: their disk is down or its storage agent did not answer "
-        << "(see the manager's log)\n";
+    out << "+?: " << unreported << " leg(s) not counted: their disk is down, its server has no agent, or the "
+        << "agent did not answer (see the manager's log)\n";
 }
 
 }  // namespace cli
