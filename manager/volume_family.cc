@@ -37,7 +37,7 @@ std::vector<Disk> DisksToAsk(const std::vector<VolumeLayout>& family) {
 
 // legUsage of every disk at once (each is a quick call); a disk that fails
 // is left out of the answer, with a warning saying whose agent to look at.
-PoolUsage AskDisks(StorageAgentClient* storage, const std::vector<Disk>& disks) {
+DiskThins AskDisks(StorageAgentClient* storage, const std::vector<Disk>& disks) {
   std::vector<std::future<std::pair<Status, std::vector<ThinSpace>>>> calls;
   for (const Disk& d : disks)
     calls.push_back(std::async(std::launch::async, [storage, &d] {
@@ -45,7 +45,7 @@ PoolUsage AskDisks(StorageAgentClient* storage, const std::vector<Disk>& disks) 
       Status st = storage->LegUsage(d.url, d.pdsk_id, &thins);
       return std::make_pair(st, std::move(thins));
     }));
-  PoolUsage usage;
+  DiskThins usage;
   for (size_t i = 0; i < calls.size(); ++i) {
     auto answer = calls[i].get();
     const Disk& d = disks[i];
@@ -60,7 +60,7 @@ PoolUsage AskDisks(StorageAgentClient* storage, const std::vector<Disk>& disks) 
   return usage;
 }
 
-void AddLeg(const ChunkInfo& c, const PoolUsage& usage, FamilyMember* m) {
+void AddLeg(const ChunkInfo& c, const DiskThins& usage, FamilyMember* m) {
   auto disk = usage.find(c.pdsk_id);
   if (!Askable(c) || disk == usage.end()) {
     ++m->legs_unreported;
@@ -76,7 +76,7 @@ void AddLeg(const ChunkInfo& c, const PoolUsage& usage, FamilyMember* m) {
 
 }  // namespace
 
-std::vector<FamilyMember> SumFamily(const std::vector<VolumeLayout>& family, const PoolUsage& usage) {
+std::vector<FamilyMember> SumFamily(const std::vector<VolumeLayout>& family, const DiskThins& usage) {
   std::vector<FamilyMember> out;
   for (const VolumeLayout& v : family) {
     FamilyMember m;

@@ -27,9 +27,9 @@ Status GetVolumeFamily(Store* store, const Attacher::Locked& locked, StorageAgen
                        const VolumeRef& ref, std::vector<FamilyMember>* out);
 
 // pdsk id -> what its agent answered; a disk absent did not answer.
-using PoolUsage = std::map<int64_t, std::vector<ThinSpace>>;
+using DiskThins = std::map<int64_t, std::vector<ThinSpace>>;
 // The members of family (as Store::VolumeFamily lists them) with their legs'
 // usage summed; a leg whose thin a disk's answer lacks holds nothing.
-std::vector<FamilyMember> SumFamily(const std::vector<VolumeLayout>& family, const PoolUsage& usage);
+std::vector<FamilyMember> SumFamily(const std::vector<VolumeLayout>& family, const DiskThins& usage);
 
 }  // namespace vastsky
