@@ -1,5 +1,6 @@
 // Volume commands: lvol create/delete/attach/detach/resize/list/show/family/clone/diff,
 // snap create/list/delete. Snapshots are volumes to the API, so they live here too.
+#include <functional>
 #include <iostream>
 
 #include "cli/args.h"
@@ -50,17 +51,30 @@ int RunCreate(CommandLine* cl, const char* method, Members m, const std::string&
   return cl->Run(method, std::move(m), what, text, json);
 }
 
-// The verbs whose only argument is one volume.
-int RunOnVolume(std::vector<std::string> args, const char* description, const char* method,
-                const char* verb, const Printer& text) {
+// Members for one volume, as `lvolid`/`lvolname`.
+Members VolumeMembers(const LvolRef& ref) {
+  Members m;
+  ref.AddTo(&m, "lvolid", "lvolname");
+  return m;
+}
+
+// The verbs whose only argument is one volume; text may make more calls
+// through cl (a show's family).
+using VolumePrinter = std::function<void(CommandLine* cl, const LvolRef& ref, const Json& answer)>;
+int RunOnVolumeWith(std::vector<std::string> args, const char* description, const char* method, const char* verb,
+                    const VolumePrinter& text) {
   CommandLine cl(description);
   TCLAP::UnlabeledValueArg<std::string> lvol("LVOL", kLvolHelp, true, "", "LVOL", cl.cmd());
   if (!cl.Parse(std::move(args))) return cl.exit_code();
   LvolRef ref;
   if (int rc = cl.CheckUsage(ParseLvolRef(lvol.getValue(), &ref))) return rc;
-  Members m;
-  ref.AddTo(&m, "lvolid", "lvolname");
-  return cl.Run(method, m, std::string("cannot ") + verb + " " + ref.Describe(), text);
+  return cl.Run(method, VolumeMembers(ref), std::string("cannot ") + verb + " " + ref.Describe(),
+                [&](const Json& answer) { text(&cl, ref, answer); });
+}
+int RunOnVolume(std::vector<std::string> args, const char* description, const char* method, const char* verb,
+                const Printer& text) {
+  return RunOnVolumeWith(std::move(args), description, method, verb,
+                         [&text](CommandLine*, const LvolRef&, const Json& answer) { text(answer); });
 }
 
 int LvolCreate(std::vector<std::string> args) {
@@ -158,13 +172,6 @@ int LvolList(std::vector<std::string> args) {
   return cl.Run("listLogicalVolumes", m, what, PrintVolumes);
 }
 
-// Members for one volume, as `lvolid`/`lvolname`.
-Members VolumeMembers(const LvolRef& ref) {
-  Members m;
-  ref.AddTo(&m, "lvolid", "lvolname");
-  return m;
-}
-
 // The family table under the layout when the volume has relatives. A
 // manager without getVolumeFamily (or one that fails it) costs only the table.
 void PrintRelatives(CommandLine* cl, const LvolRef& ref, int64_t self) {
@@ -180,33 +187,26 @@ void PrintRelatives(CommandLine* cl, const LvolRef& ref, int64_t self) {
 }
 
 int LvolShow(std::vector<std::string> args) {
-  CommandLine cl("Shows a volume's layout: its mirrors and, for each, the disks holding its legs; then its "
-                 "family (origin, snapshots, clones) with the space each maps and holds alone, if it has one.");
-  TCLAP::UnlabeledValueArg<std::string> lvol("LVOL", kLvolHelp, true, "", "LVOL", cl.cmd());
-  if (!cl.Parse(std::move(args))) return cl.exit_code();
-  LvolRef ref;
-  if (int rc = cl.CheckUsage(ParseLvolRef(lvol.getValue(), &ref))) return rc;
-  auto text = [&](const Json& answer) {
-    PrintLayout(answer, std::cout);
-    PrintRelatives(&cl, ref, JsonInt(answer, "lvolid"));
-  };
-  return cl.Run("showLogicalVolume", VolumeMembers(ref), "cannot show " + ref.Describe(), text);
+  return RunOnVolumeWith(std::move(args),
+                         "Shows a volume's layout: its mirrors and, for each, the disks holding its legs; then its "
+                         "family (origin, snapshots, clones) with the space each maps and holds alone, if it has one.",
+                         "showLogicalVolume", "show", [](CommandLine* cl, const LvolRef& ref, const Json& answer) {
+                           PrintLayout(answer, std::cout);
+                           PrintRelatives(cl, ref, JsonInt(answer, "lvolid"));
+                         });
 }
 
 int LvolFamily(std::vector<std::string> args) {
-  CommandLine cl("Lists a volume's family: its root, then every snapshot and clone below it, with the pool space "
-                 "each maps and holds alone (freed if it alone were deleted). --json gives getVolumeFamily's answer.");
-  TCLAP::UnlabeledValueArg<std::string> lvol("LVOL", kLvolHelp, true, "", "LVOL", cl.cmd());
-  if (!cl.Parse(std::move(args))) return cl.exit_code();
-  LvolRef ref;
-  if (int rc = cl.CheckUsage(ParseLvolRef(lvol.getValue(), &ref))) return rc;
-  auto text = [&](const Json& answer) {
-    int64_t self = ref.id;
-    for (const Json& m : JsonArray(answer, "lvols"))
-      if (!self && JsonText(m, "lvolname") == ref.name) self = JsonInt(m, "lvolid");
-    PrintFamily(answer, self, std::cout);
-  };
-  return cl.Run("getVolumeFamily", VolumeMembers(ref), "cannot list the family of " + ref.Describe(), text);
+  return RunOnVolumeWith(
+      std::move(args),
+      "Lists a volume's family: its root, then every snapshot and clone below it, with the pool space each maps "
+      "and holds alone (freed if it alone were deleted). --json gives getVolumeFamily's answer.",
+      "getVolumeFamily", "list the family of", [](CommandLine*, const LvolRef& ref, const Json& answer) {
+        int64_t self = ref.id;
+        for (const Json& m : JsonArray(answer, "lvols"))
+          if (!self && JsonText(m, "lvolname") == ref.name) self = JsonInt(m, "lvolid");
+        PrintFamily(answer, self, std::cout);
+      });
 }
 
 int SnapCreate(std::vector<std::string> args) {
