@@ -77,8 +77,7 @@ int CommandLine::UsageError(const std::string& why) {
   return exit_code_;
 }
 
-int CommandLine::Run(const std::string& method, Members members, const std::string& what,
-                     const Printer& text, const Printer& json_printer) {
+Status CommandLine::Call(const std::string& method, Members members, const std::string& what, Json* answer) {
   ConnectionFlags flags;
   flags.manager = manager_.getValue();
   flags.secret_file = secret_file_.getValue();
@@ -86,12 +85,15 @@ int CommandLine::Run(const std::string& method, Members members, const std::stri
   flags.config = config_.getValue();
   flags.insecure = insecure_.getValue();
   RpcEndpoint ep;
-  Status st = ResolveEndpoint(flags, &ep);
+  VS_RETURN_IF_ERROR(ResolveEndpoint(flags, &ep));
+  Connection conn(ep);
+  return conn.Call(method, std::move(members), what, answer);
+}
+
+int CommandLine::Run(const std::string& method, Members members, const std::string& what,
+                     const Printer& text, const Printer& json_printer) {
   Json answer;
-  if (st.ok()) {
-    Connection conn(ep);
-    st = conn.Call(method, std::move(members), what, &answer);
-  }
+  Status st = Call(method, std::move(members), what, &answer);
   if (!st.ok()) {
     std::cerr << "vastsky: " << st.message() << "\n";
     return kExitFailure;

@@ -1,8 +1,8 @@
 // One subcommand's command line, parsed by TCLAP: the command adds its own
 // arguments to cmd(), and every command gets the common options (--manager,
 // --secret-file, --ca-file, --insecure, --json, --config, -h/--help,
-// --version). Then Run() makes the one API call the command stands for and
-// prints the answer.
+// --version). Then Run() makes the API call the command stands for and
+// prints the answer (Call() makes any other the printing needs).
 #pragma once
 
 #include <tclap/CmdLine.h>
@@ -44,6 +44,9 @@ class CommandLine {
   // volume 'db1'"). Returns the exit code.
   int Run(const std::string& method, Members members, const std::string& what, const Printer& text,
           const Printer& json_printer = PrintJson);
+  // One more call for a command that needs a second answer (e.g. lvol
+  // show's family): the answer as Json, or the fault worded as Run's.
+  Status Call(const std::string& method, Members members, const std::string& what, Json* answer);
 
  private:
   // TCLAP takes any unknown "--foo" as a positional value; refuse it instead.

@@ -1,5 +1,6 @@
-// Volume commands: lvol create/delete/attach/detach/resize/list/show/clone/diff,
+// Volume commands: lvol create/delete/attach/detach/resize/list/show/family/clone/diff,
 // snap create/list/delete. Snapshots are volumes to the API, so they live here too.
+#include <functional>
 #include <iostream>
 
 #include "cli/args.h"
@@ -39,8 +40,6 @@ void PrintVolumes(const Json& answer) {
   t.Print(std::cout);
 }
 
-void PrintShow(const Json& answer) { PrintLayout(answer, std::cout); }
-
 // Create methods answer a bare id; --json gives scripts the name alongside.
 int RunCreate(CommandLine* cl, const char* method, Members m, const std::string& name,
               const std::string& what) {
@@ -52,17 +51,30 @@ int RunCreate(CommandLine* cl, const char* method, Members m, const std::string&
   return cl->Run(method, std::move(m), what, text, json);
 }
 
-// The verbs whose only argument is one volume.
-int RunOnVolume(std::vector<std::string> args, const char* description, const char* method,
-                const char* verb, const Printer& text) {
+// Members for one volume, as `lvolid`/`lvolname`.
+Members VolumeMembers(const LvolRef& ref) {
+  Members m;
+  ref.AddTo(&m, "lvolid", "lvolname");
+  return m;
+}
+
+// The verbs whose only argument is one volume; text may make more calls
+// through cl (a show's family).
+using VolumePrinter = std::function<void(CommandLine* cl, const LvolRef& ref, const Json& answer)>;
+int RunOnVolumeWith(std::vector<std::string> args, const char* description, const char* method, const char* verb,
+                    const VolumePrinter& text) {
   CommandLine cl(description);
   TCLAP::UnlabeledValueArg<std::string> lvol("LVOL", kLvolHelp, true, "", "LVOL", cl.cmd());
   if (!cl.Parse(std::move(args))) return cl.exit_code();
   LvolRef ref;
   if (int rc = cl.CheckUsage(ParseLvolRef(lvol.getValue(), &ref))) return rc;
-  Members m;
-  ref.AddTo(&m, "lvolid", "lvolname");
-  return cl.Run(method, m, std::string("cannot ") + verb + " " + ref.Describe(), text);
+  return cl.Run(method, VolumeMembers(ref), std::string("cannot ") + verb + " " + ref.Describe(),
+                [&](const Json& answer) { text(&cl, ref, answer); });
+}
+int RunOnVolume(std::vector<std::string> args, const char* description, const char* method, const char* verb,
+                const Printer& text) {
+  return RunOnVolumeWith(std::move(args), description, method, verb,
+                         [&text](CommandLine*, const LvolRef&, const Json& answer) { text(answer); });
 }
 
 int LvolCreate(std::vector<std::string> args) {
@@ -160,11 +172,41 @@ int LvolList(std::vector<std::string> args) {
   return cl.Run("listLogicalVolumes", m, what, PrintVolumes);
 }
 
+// The family table under the layout when the volume has relatives. A
+// manager without getVolumeFamily (or one that fails it) costs only the table.
+void PrintRelatives(CommandLine* cl, const LvolRef& ref, int64_t self) {
+  Json family;
+  Status st = cl->Call("getVolumeFamily", VolumeMembers(ref), "cannot list the family of " + ref.Describe(), &family);
+  if (!st.ok()) {
+    std::cerr << "vastsky: family not shown: " << st.message() << "\n";
+    return;
+  }
+  if (JsonArray(family, "lvols").size() < 2) return;
+  std::cout << "\nfamily:\n";
+  PrintFamily(family, self, std::cout);
+}
+
 int LvolShow(std::vector<std::string> args) {
-  return RunOnVolume(std::move(args),
-                     "Shows a volume's layout: its mirrors and, for each, the disks holding "
-                     "its legs.",
-                     "showLogicalVolume", "show", PrintShow);
+  return RunOnVolumeWith(std::move(args),
+                         "Shows a volume's layout: its mirrors and, for each, the disks holding its legs; then its "
+                         "family (origin, snapshots, clones) with the space each maps and holds alone, if it has one.",
+                         "showLogicalVolume", "show", [](CommandLine* cl, const LvolRef& ref, const Json& answer) {
+                           PrintLayout(answer, std::cout);
+                           PrintRelatives(cl, ref, JsonInt(answer, "lvolid"));
+                         });
+}
+
+int LvolFamily(std::vector<std::string> args) {
+  return RunOnVolumeWith(
+      std::move(args),
+      "Lists a volume's family: its root, then every snapshot and clone below it, with the pool space each maps "
+      "and holds alone (freed if it alone were deleted). --json gives getVolumeFamily's answer.",
+      "getVolumeFamily", "list the family of", [](CommandLine*, const LvolRef& ref, const Json& answer) {
+        int64_t self = ref.id;
+        for (const Json& m : JsonArray(answer, "lvols"))
+          if (!self && JsonText(m, "lvolname") == ref.name) self = JsonInt(m, "lvolid");
+        PrintFamily(answer, self, std::cout);
+      });
 }
 
 int SnapCreate(std::vector<std::string> args) {
@@ -306,6 +348,8 @@ void AddLvolCommands(std::vector<Command>* out) {
   out->push_back({"lvol", "show", "LVOL", "show a volume's mirrors and disks", LvolShow});
   out->push_back({"lvol", "clone", "SOURCE NAME", "a writable copy of a volume or snapshot, instantly", LvolClone});
   out->push_back({"lvol", "revert", "LVOL SNAP", "give a detached volume a snapshot's content again", LvolRevert});
+  out->push_back({"lvol", "family", "LVOL", "a volume's snapshots and clones, and the space each holds alone",
+                  LvolFamily});
   out->push_back({"lvol", "diff", "LVOL BASE", "the blocks changed since snapshot BASE", LvolDiff});
   out->push_back({"snap", "create", "ORIGIN SNAPNAME", "snapshot a volume", SnapCreate});
   out->push_back({"snap", "list", "[ORIGIN]", "list snapshots", SnapList});

@@ -1,5 +1,7 @@
 #include "cli/layout.h"
 
+#include <map>
+
 #include "cli/words.h"
 #include "lib/ids.h"
 #include "lib/units.h"
@@ -68,6 +70,31 @@ void PrintLayout(const Json& lvolstruct, std::ostream& out) {
   Table layout({"mirror/dext", "pdsk", "ssvr", "offset", "size", "status"});
   AddMirrors(lvolstruct, &layout);
   layout.Print(out);
+}
+
+void PrintFamily(const Json& family, int64_t self, std::ostream& out) {
+  std::map<int64_t, size_t> depth;  // members come root first, sources before what they made
+  int64_t unreported = 0;
+  Table t({"member", "kind", "source", "capacity", "mapped", "held alone"});
+  auto mib = [](const Json& m, const char* key) {
+    const int64_t v = JsonInt(m, key);
+    const std::string text = FormatBytes(v < 0 ? 0 : static_cast<uint64_t>(v) << 20);
+    return JsonInt(m, "legs_unreported") > 0 ? text + " +?" : text;
+  };
+  for (const Json& m : JsonArray(family, "lvols")) {
+    const int64_t id = JsonInt(m, "lvolid"), source = JsonInt(m, "source_lvolid");
+    const size_t d = depth[id] = depth.count(source) ? depth[source] + 1 : 0;
+    unreported += JsonInt(m, "legs_unreported");
+    t.AddRow({std::string(2 * d, ' ') + (id == self ? "* " : "  ") + FormatId("lvol", id) + " (" +
+                  JsonText(m, "lvolname") + ")",
+              JsonText(m, "kind"), source ? FormatId("lvol", source) : "-", FormatGiB(JsonInt(m, "capacity")),
+              mib(m, "mapped_mib"), mib(m, "exclusive_mib")});
+  }
+  t.Print(out);
+  out << "mapped: pool space of every copy of every leg; held alone: freed if that member alone were deleted\n";
+  if (unreported > 0)
+    out << "+?: " << unreported << " leg(s) not counted: their disk is down, its server has no agent, or the "
+        << "agent did not answer (see the manager's log)\n";
 }
 
 }  // namespace cli

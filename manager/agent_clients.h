@@ -9,7 +9,7 @@
 // agent), ETIMEDOUT or EIO (it may have acted: the outcome is unknown),
 // EACCES (credentials refused). Every call is bounded: calls that do kernel
 // work (attach, detach, grow, rebuild) by AgentOptions::timeout_ms, the
-// others (ACLs, listings, rates, leg maps and deltas, freezes and thaws) by
+// others (ACLs, listings, rates, leg maps, deltas and usage, freezes and thaws) by
 // quick_timeout_ms.
 // Implementations are thread-safe.
 #pragma once
@@ -83,6 +83,10 @@ class StorageAgentClient {
   // Quick call. ENOTSUP: an agent from before legDelta.
   virtual Status LegDelta(const std::string& url, int64_t pdsk_id, int64_t thin_id, int64_t base_thin_id,
                           LegBlocks* out) = 0;
+  // Every thin of a disk's pool with the space it maps and holds alone
+  // (legUsage), read-only, as the agent answered. Quick call. ENOTSUP: an
+  // agent from before legUsage.
+  virtual Status LegUsage(const std::string& url, int64_t pdsk_id, std::vector<ThinSpace>* out) = 0;
 };
 
 class HeadAgentClient {
@@ -129,6 +133,7 @@ class RpcAgentClients : public StorageAgentClient, public HeadAgentClient {
                       const std::vector<LegCopy>& legs) override;
   Status LegDelta(const std::string& url, int64_t pdsk_id, int64_t thin_id, int64_t base_thin_id,
                   LegBlocks* out) override;
+  Status LegUsage(const std::string& url, int64_t pdsk_id, std::vector<ThinSpace>* out) override;
   Status AttachVolume(const std::string& url, const std::string& opid, const VolumeLayout& layout,
                       const HeadAgentInfo& head, std::string* device) override;
   Status DetachVolume(const std::string& url, const std::string& opid, int64_t lvol_id) override;

@@ -9,6 +9,7 @@
 #include "manager/api_render.h"
 #include "manager/changed_blocks.h"
 #include "manager/leg_map.h"
+#include "manager/volume_family.h"
 
 namespace vastsky {
 
@@ -451,6 +452,16 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
         store_, [this](const std::function<Status()>& f) { return service_.Locked(f); }, &agents_, lvol, base,
         &blocks));
     *r = RenderLegBlocks(blocks);
+    return Status::OK();
+  });
+  // Asks a storage agent per disk of the family, outside the lock.
+  service_.AddUnlocked("getVolumeFamily", [this](const Params& p, xmlrpc_c::value* r) {
+    VolumeRef lvol;
+    VS_RETURN_IF_ERROR(p.Volume("lvol", &lvol));
+    std::vector<FamilyMember> members;
+    VS_RETURN_IF_ERROR(GetVolumeFamily(
+        store_, [this](const std::function<Status()>& f) { return service_.Locked(f); }, &agents_, lvol, &members));
+    *r = RenderFamily(members);
     return Status::OK();
   });
   service_.AddUnlocked("detachLogicalVolume", [&attacher](const Params& p, xmlrpc_c::value* r) {

@@ -169,4 +169,18 @@ xmlrpc_c::value RenderLegBlocks(const LegBlocks& m) {
       Struct{{"status", Int(0)}, {"block_kib", Int(m.block_kib)}, {"ranges", xmlrpc_c::value_array(ranges)}});
 }
 
+xmlrpc_c::value RenderFamily(const std::vector<FamilyMember>& members) {
+  std::vector<xmlrpc_c::value> lvols;
+  for (const FamilyMember& m : members)
+    lvols.push_back(xmlrpc_c::value_struct(Struct{{"lvolid", Int(m.lvol_id)},
+                                                  {"lvolname", Str(m.name)},
+                                                  {"kind", Str(m.kind)},
+                                                  {"source_lvolid", Int(m.source_id)},
+                                                  {"capacity", Int(m.capacity_gib)},
+                                                  {"mapped_mib", Int(m.mapped_mib)},
+                                                  {"exclusive_mib", Int(m.exclusive_mib)},
+                                                  {"legs_unreported", Int(m.legs_unreported)}}));
+  return xmlrpc_c::value_struct(Struct{{"lvols", xmlrpc_c::value_array(lvols)}});
+}
+
 }  // namespace vastsky

@@ -4,6 +4,8 @@
 
 #include <xmlrpc-c/base.hpp>
 
+#include <vector>
+
 #include "manager/types.h"
 
 namespace vastsky {
@@ -18,5 +20,7 @@ xmlrpc_c::value RenderEvent(const EventInfo& e);
 xmlrpc_c::value RenderClusterStatus(const ClusterStatus& c);
 // legMap's answer: {status 0, block_kib, ranges}.
 xmlrpc_c::value RenderLegBlocks(const LegBlocks& m);
+// getVolumeFamily's answer: {lvols: [...]}, in the members' order.
+xmlrpc_c::value RenderFamily(const std::vector<FamilyMember>& members);
 
 }  // namespace vastsky

@@ -194,6 +194,22 @@ Status RpcAgentClients::LegDelta(const std::string& url, int64_t pdsk_id, int64_
   return ReadLegBlocks(r, url, "legDelta", out);
 }
 
+// Read-only, a quick call; figures as sent, the shape checked here.
+Status RpcAgentClients::LegUsage(const std::string& url, int64_t pdsk_id, std::vector<ThinSpace>* out) {
+  xmlrpc_c::value r;
+  VS_RETURN_IF_ERROR(
+      Supported(Call(options_, true, url, "legUsage", {{"pdskid", IntValue(pdsk_id)}}, &r), url, "legUsage"));
+  if (r.type() != xmlrpc_c::value::TYPE_ARRAY)
+    return Status::Error(EPROTO, url + ": legUsage answered something other than a list");
+  out->clear();
+  for (const xmlrpc_c::value& t : Items(r)) {
+    if (t.type() != xmlrpc_c::value::TYPE_STRUCT)
+      return Status::Error(EPROTO, url + ": legUsage answered a thin that is not a struct");
+    out->push_back({IntMember(t, "thin_id"), IntMember(t, "mapped_mib"), IntMember(t, "exclusive_mib")});
+  }
+  return Status::OK();
+}
+
 // create_snap suspends an active origin thin: kernel work, the long timeout.
 Status RpcAgentClients::SnapshotLegs(const std::string& url, const std::string& opid, int64_t pdsk_id,
                                      const std::vector<LegCopy>& legs) {

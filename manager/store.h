@@ -137,6 +137,11 @@ class Store {
   // the same volume, EBUSY either being made or ERROR. Reads only.
   Status ChangedBlockLegs(const VolumeRef& lvol, const VolumeRef& base, VolumeLayout* lvol_layout,
                           VolumeLayout* base_layout);
+  // The family of ref (manager/API.md, "Families and space"): its root (up
+  // associated_to to a volume with none; a deleted origin or source cuts
+  // the family there), then every snapshot and clone below, depth-first by
+  // id, each with its legs (snapshots left empty). Reads only; ENOENT.
+  Status VolumeFamily(const VolumeRef& ref, std::vector<VolumeLayout>* out);
   // Attachment as state only (a head without an agent, as in 3.0).
   Status AttachLogicalVolume(const VolumeRef& ref, int64_t hsvr_id);
   Status DetachLogicalVolume(const VolumeRef& ref);

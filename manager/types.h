@@ -173,6 +173,27 @@ struct LegBlocks {
   std::vector<int64_t> ranges;
 };
 
+// One thin of a disk's pool as legUsage reports it: the pool space it maps
+// and the part of that no other thin shares (freed if it were deleted), MiB
+// rounded up. Not named ThinUsage: agents/host/thin_pool.h has that name
+// (the agent's side), and both link into the unit tests.
+struct ThinSpace {
+  int64_t thin_id = 0;
+  int64_t mapped_mib = 0, exclusive_mib = 0;
+};
+
+// One member of a volume's family (getVolumeFamily, manager/volume_family.h).
+struct FamilyMember {
+  int64_t lvol_id = 0;
+  std::string name;
+  std::string kind;       // "snapshot", "clone" (with a source), else "volume"
+  int64_t source_id = 0;  // a snapshot's origin, a clone's source; 0 for the root
+  int64_t capacity_gib = 0;
+  // Sums over its legs (every copy of every leg: redundancy times the data).
+  int64_t mapped_mib = 0, exclusive_mib = 0;
+  int64_t legs_unreported = 0;  // legs whose disk's agent was not reached or did not answer
+};
+
 // Legs gone from the database whose thin devices a storage agent must
 // delete before their slots are free (Store::DoomedLegs).
 struct DoomedDisk {

@@ -528,6 +528,44 @@ class WithHeadAgent(Base):
             self.assertEqual(self.api.deleteLogicalVolume(req(lvolid=x)), 0)
         self.assertEqual(self.allowed(), {})
 
+    def write_legs(self, lvolid, block, data):
+        """Writes data at a pool block of each leg's active thin (the sim's pool: its file)."""
+        for leg in legs_of(self.api.showLogicalVolume(req(lvolid=lvolid))):
+            spec = leg["lvolspec"]
+            name = "vastsky-thin-%08x-%d" % (spec["pdskid"], spec["thin_id"])
+            paths = [os.path.join(a.state_dir, "sim-dm", "mapper", name) for a in self.agents]
+            paths = [p for p in paths if os.path.exists(p)]
+            self.assertEqual(len(paths), 1, name)
+            with open(paths[0], "r+b") as f:
+                f.seek(block * 65536 + 512)
+                f.write(data)
+
+    def test_5b_family_and_space(self):
+        # manager/API.md "Families and space": "For each member they are the
+        # sums over its legs of the pool space each leg maps and of the part
+        # no other thin shares ... Both count every copy of every leg".
+        v, _ = self.create(capacity=2)
+        self.assertEqual(self.api.attachLogicalVolume(req(lvolid=v, hsvrid=self.h)), 0)
+        self.write_legs(v, 5, b"origin")  # before the copies: shared by all three
+        s = self.api.createSnapshot(req(origin_lvolid=v, snapshot_lvolname="fsnap-%d" % v))
+        c = self.api.cloneLogicalVolume(req(lvolid=s, clone_lvolname="fclone-%d" % v))
+        self.assertEqual(self.api.attachLogicalVolume(req(lvolid=c, hsvrid=self.h)), 0)  # its thins active
+        self.write_legs(c, 9, b"clone")  # the clone's alone
+        legs = {x: len(legs_of(self.api.showLogicalVolume(req(lvolid=x)))) for x in (v, s, c)}
+        self.assertEqual(set(legs.values()), {2})  # redundancy 2, one mirror
+        for ref in (req(lvolid=c), req(lvolname="fsnap-%d" % v)):
+            fam = self.api.getVolumeFamily(ref)["lvols"]
+            self.assertEqual([(m["lvolid"], m["kind"], m["source_lvolid"]) for m in fam],
+                             [(v, "volume", 0), (s, "snapshot", v), (c, "clone", s)])
+            got = {m["lvolid"]: (m["mapped_mib"], m["exclusive_mib"], m["legs_unreported"]) for m in fam}
+            # One 64 KiB block per leg is 1 MiB (rounded up); the clone's two blocks likewise.
+            self.assertEqual(got, {v: (legs[v], 0, 0), s: (legs[s], 0, 0), c: (legs[c], legs[c], 0)})
+        self.assertFault("ENOENT", self.api.getVolumeFamily, req(lvolname="no-such-volume"))
+        for x in (v, c):
+            self.assertEqual(self.api.detachLogicalVolume(req(lvolid=x)), 0)
+        for x in (v, s, c):
+            self.assertEqual(self.api.deleteLogicalVolume(req(lvolid=x)), 0)
+
     def test_6_head_agent_down_keeps_the_volume_bound(self):
         v, _ = self.create()
         self.assertEqual(self.api.attachLogicalVolume(req(lvolid=v, hsvrid=self.h)), 0)

@@ -86,7 +86,7 @@ class TestHelp(CliCase):
         for args in ([], ["help"], ["--help"]):
             out = self.ok(*args, flags=False)
             for cmd in ("lvol create", "lvol delete", "lvol attach", "lvol detach", "lvol resize",
-                        "lvol list", "lvol show", "snap create", "hsvr list", "hsvr delete", "ssvr list",
+                        "lvol list", "lvol show", "lvol family", "snap create", "hsvr list", "hsvr delete", "ssvr list",
                         "ssvr delete", "ssvr set-domain", "pdsk list", "pdsk delete", "pdsk repair",
                         "pdsk set-weight", "event list", "cluster status", "cluster set"):
                 self.assertIn(cmd, out, args)
@@ -205,6 +205,7 @@ class TestVolumes(CliCase):
                                             str(s["offset"]), "MiB"])
             self.assertEqual(line[0][-1], "ALLOCATED")
         self.assertEqual(self.js("lvol", "show", "lvol-%08x" % lvolid), tree)
+        self.assertNotIn("family", out)  # no snapshot, clone or origin: no family table
 
     def test_attach_detach(self):
         lvolid, name = self.create("1G")
@@ -265,6 +266,7 @@ class TestVolumes(CliCase):
         err = self.fails(1, "lvol", "diff", snap, name)
         self.assertIn("invalid argument (EINVAL)", err)
         self.fails(2, "lvol", "diff", name)
+        self.check_family(lvolid, name, snapid, snap, cloneid, clone)
         self.ok("lvol", "revert", name, snap)
         err = self.fails(1, "lvol", "revert", clone, snap)
         self.assertIn("cannot revert volume '%s' to volume '%s': invalid argument (EINVAL)" % (clone, snap), err)
@@ -272,6 +274,28 @@ class TestVolumes(CliCase):
         self.ok("lvol", "delete", name)
         self.ok("snap", "delete", snap)
         self.ok("lvol", "delete", clone)
+
+    def check_family(self, lvolid, name, snapid, snap, cloneid, clone):
+        """lvol show ends with the family; lvol family lists it, --json as getVolumeFamily
+        answers (API.md "Families and space"). These servers have no agents: every leg is
+        unreported, and the table says so."""
+        want = [(lvolid, name, "volume", 0), (snapid, snap, "snapshot", lvolid), (cloneid, clone, "clone", snapid)]
+        for ref in (name, "lvol-%08x" % cloneid):
+            fam = self.js("lvol", "family", ref)
+            self.assertEqual([(m["lvolid"], m["lvolname"], m["kind"], m["source_lvolid"]) for m in fam["lvols"]], want)
+            for m in fam["lvols"]:
+                self.assertEqual((m["capacity"], m["mapped_mib"], m["exclusive_mib"]), (2, 0, 0))
+                self.assertEqual(m["legs_unreported"], len(list(harness.legs_of(self.show(m["lvolid"])))))
+        for out in (self.ok("lvol", "show", snap), self.ok("lvol", "family", clone)):
+            rows = self.rows(out[out.find("member"):])
+            self.assertEqual(rows[0], ["member", "kind", "source", "capacity", "mapped", "held", "alone"], out)
+            members = [r for r in rows[1:] if r[0].startswith("lvol-") or r[1].startswith("lvol-")]
+            self.assertEqual(len(members), 3, out)
+            self.assertIn("lvol-%08x (%s)" % (cloneid, clone), out)
+            self.assertIn("+?: ", out)  # legs not counted, and why
+        self.assertIn("* lvol-%08x (%s)" % (snapid, snap), self.ok("lvol", "show", snap))
+        self.assertEqual(self.js("lvol", "show", snap), self.show(snapid))  # --json unchanged
+        self.assertIn("no such object (ENOENT)", self.fails(1, "lvol", "family", "no-such-volume"))
 
     def test_faults_in_words(self):
         err = self.fails(1, "lvol", "delete", "no-such-volume")

@@ -4,8 +4,8 @@
 // grant naming a leg whose device is missing without `create` is ENOENT,
 // as the agent answers), every call is recorded, an agent can be made to fail every
 // call with an errno (ETIMEDOUT: a hung agent), and grants can be held in
-// flight until released (a slow storage agent); legMap and legDelta answer
-// what a test set (SetLegMap, SetLegDelta); snapshotLegs makes thins beside
+// flight until released (a slow storage agent); legMap, legDelta and legUsage
+// answer what a test set (SetLegMap, SetLegDelta, SetLegUsage); snapshotLegs makes thins beside
 // existing ones (ENOENT without the origin thin); a head's freezes are
 // kept, and a thaw answers what a test set (SetThaw). Thread-safe.
 #pragma once
@@ -204,6 +204,19 @@ class FakeAgents : public StorageAgentClient, public HeadAgentClient {
     *out = d->second;
     return Status::OK();
   }
+  // What legUsage answers for a disk at url; unset: ENOENT (pool not open).
+  void SetLegUsage(const std::string& url, int64_t pdsk, const std::vector<ThinSpace>& thins) {
+    std::lock_guard<std::mutex> lock(mu_);
+    usage_[url][pdsk] = thins;
+  }
+  Status LegUsage(const std::string& url, int64_t pdsk_id, std::vector<ThinSpace>* out) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    VS_RETURN_IF_ERROR(Enter(url, "legUsage"));
+    auto u = usage_[url].find(pdsk_id);
+    if (u == usage_[url].end()) return Status::Error(ENOENT, "no pool usage set (fake)");
+    *out = u->second;
+    return Status::OK();
+  }
   // What repairPool answers for a disk (OK unless set); while repairs are
   // held, calls wait (counted in repairs_waiting()).
   void SetRepair(int64_t pdsk, Status st) {
@@ -325,6 +338,7 @@ class FakeAgents : public StorageAgentClient, public HeadAgentClient {
   std::map<std::string, std::map<std::pair<int64_t, int64_t>, LegBlocks>> leg_maps_;  // url -> (pdsk, thin id)
   std::map<std::pair<int64_t, int64_t>, int64_t> snapshots_;  // (pdsk, thin) -> origin thin
   std::map<std::tuple<int64_t, int64_t, int64_t>, LegBlocks> deltas_;  // (pdsk, thin, base)
+  std::map<std::string, std::map<int64_t, std::vector<ThinSpace>>> usage_;  // url -> pdsk -> thins
   std::map<std::string, std::set<int64_t>> frozen_;  // head url -> frozen volumes
   int thaw_code_ = 0;
   std::vector<std::string> calls_;
