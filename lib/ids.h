@@ -17,6 +17,12 @@ constexpr int64_t kMaxThinId = (int64_t{1} << 24) - 1;
 // agent and manager alike, under 20 MiB of XML-RPC): a thin mapped in more
 // pieces is E2BIG, never cut short, and its mirror's new leg not trimmed.
 constexpr int64_t kMaxLegMapRanges = 262144;
+// listChangedBlocks' unit: xapi's changed-block tracking counts 64 KiB
+// blocks, and dm-thin's smallest block is 64 KiB too.
+constexpr int64_t kChangedBlockKib = 64;
+// The most [begin, count] ranges one listChangedBlocks answer carries
+// (about 60 MiB of XML-RPC): beyond it, E2BIG.
+constexpr int64_t kMaxChangedRanges = 4 * kMaxLegMapRanges;
 // Accepts "<prefix>-XXXXXXXX" or exactly 8 hex digits (3.0's rule); anything
 // else is not an id (for volumes it is then a name). Returns false if not.
 bool ParseId(const std::string& s, const char* prefix, int64_t* id);

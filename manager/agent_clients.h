@@ -9,7 +9,8 @@
 // agent), ETIMEDOUT or EIO (it may have acted: the outcome is unknown),
 // EACCES (credentials refused). Every call is bounded: calls that do kernel
 // work (attach, detach, grow, rebuild) by AgentOptions::timeout_ms, the
-// others (ACLs, listings, rates, leg maps) by quick_timeout_ms.
+// others (ACLs, listings, rates, leg maps and deltas, freezes and thaws) by
+// quick_timeout_ms.
 // Implementations are thread-safe.
 #pragma once
 
@@ -72,6 +73,16 @@ class StorageAgentClient {
   // Kernel work: timeout_ms. ENOTSUP: an agent from before repairPool.
   virtual Status RepairPool(const std::string& url, const std::string& opid, int64_t pdsk_id,
                             const std::vector<StaleLeg>& stale) = 0;
+  // Makes each leg's thin a dm-thin snapshot of its origin thin on one disk
+  // (snapshotLegs): the new legs share the origin's blocks. Kernel work:
+  // timeout_ms. ENOTSUP: an agent from before snapshotLegs.
+  virtual Status SnapshotLegs(const std::string& url, const std::string& opid, int64_t pdsk_id,
+                              const std::vector<LegCopy>& legs) = 0;
+  // The blocks of thin_id's data whose mapping differs from base_thin_id's
+  // (legDelta), read-only, as the agent answered them (the caller checks).
+  // Quick call. ENOTSUP: an agent from before legDelta.
+  virtual Status LegDelta(const std::string& url, int64_t pdsk_id, int64_t thin_id, int64_t base_thin_id,
+                          LegBlocks* out) = 0;
 };
 
 class HeadAgentClient {
@@ -90,6 +101,13 @@ class HeadAgentClient {
                                int64_t mirror_id, int64_t source_pdsk, int64_t rate_kib) = 0;
   virtual Status SetRebuildRate(const std::string& url, int64_t rate_kib) = 0;
   virtual Status ListVolumes(const std::string& url, std::vector<HeadVolumeState>* out) = 0;
+  // Suspends the assembled volume with flush (freezeVolume) until
+  // ThawVolume, or until timeout_ms pass: then the head thaws it itself and
+  // the thaw answers ETIME (what was taken meanwhile may be torn).
+  virtual Status FreezeVolume(const std::string& url, const std::string& opid, int64_t lvol_id,
+                              int64_t timeout_ms) = 0;
+  // *paused_ms: how long its I/O waited.
+  virtual Status ThawVolume(const std::string& url, const std::string& opid, int64_t lvol_id, int64_t* paused_ms) = 0;
 };
 
 // Both, over XML-RPC.
@@ -107,6 +125,10 @@ class RpcAgentClients : public StorageAgentClient, public HeadAgentClient {
   Status LegMap(const std::string& url, int64_t pdsk_id, int64_t thin_id, LegBlocks* out) override;
   Status RepairPool(const std::string& url, const std::string& opid, int64_t pdsk_id,
                     const std::vector<StaleLeg>& stale) override;
+  Status SnapshotLegs(const std::string& url, const std::string& opid, int64_t pdsk_id,
+                      const std::vector<LegCopy>& legs) override;
+  Status LegDelta(const std::string& url, int64_t pdsk_id, int64_t thin_id, int64_t base_thin_id,
+                  LegBlocks* out) override;
   Status AttachVolume(const std::string& url, const std::string& opid, const VolumeLayout& layout,
                       const HeadAgentInfo& head, std::string* device) override;
   Status DetachVolume(const std::string& url, const std::string& opid, int64_t lvol_id) override;
@@ -115,6 +137,8 @@ class RpcAgentClients : public StorageAgentClient, public HeadAgentClient {
                        int64_t mirror_id, int64_t source_pdsk, int64_t rate_kib) override;
   Status SetRebuildRate(const std::string& url, int64_t rate_kib) override;
   Status ListVolumes(const std::string& url, std::vector<HeadVolumeState>* out) override;
+  Status FreezeVolume(const std::string& url, const std::string& opid, int64_t lvol_id, int64_t timeout_ms) override;
+  Status ThawVolume(const std::string& url, const std::string& opid, int64_t lvol_id, int64_t* paused_ms) override;
 
  private:
   const AgentOptions options_;

@@ -198,25 +198,38 @@ Status Allocator::PlaceMirror(int legs, int64_t length, const std::vector<Placem
                                        "the mirror's other " + std::to_string(servers.size()) +
                                        " legs");
     }
-    int64_t best_off = -1, best_len = 0;
-    for (const auto& e : chosen->free) {
-      if (e.second >= length && (best_off < 0 || e.second < best_len)) {
-        best_off = e.first;
-        best_len = e.second;
-        if (best_len == length) break;
-      }
-    }
-    // Take the head of the extent: reservations stay packed at the low
-    // offsets, so lowering the overcommit ratio (which cuts the disk's
-    // tail) fits whenever the reserved space does.
-    const int64_t at = best_off;
-    TakeRange(*chosen, at, length, journal);
-    journal->ops_.push_back({true, chosen->spec.id, at, length});
+    placed.push_back(TakeBestFit(*chosen, length, journal));
     servers.push_back(chosen->spec.ssvr_id);
     domains.push_back(DomainOf(chosen->spec.ssvr_id));
-    placed.push_back({chosen->spec.id, chosen->spec.ssvr_id, at, length});
   }
   out->insert(out->end(), placed.begin(), placed.end());
+  return Status::OK();
+}
+
+Placement Allocator::TakeBestFit(Disk& d, int64_t length, Journal* journal) {
+  int64_t best_off = -1, best_len = 0;
+  for (const auto& e : d.free) {
+    if (e.second >= length && (best_off < 0 || e.second < best_len)) {
+      best_off = e.first;
+      best_len = e.second;
+      if (best_len == length) break;
+    }
+  }
+  // Take the head of the extent: reservations stay packed at the low
+  // offsets, so lowering the overcommit ratio (which cuts the disk's
+  // tail) fits whenever the reserved space does.
+  TakeRange(d, best_off, length, journal);
+  journal->ops_.push_back({true, d.spec.id, best_off, length});
+  return {d.spec.id, d.spec.ssvr_id, best_off, length};
+}
+
+Status Allocator::PlaceOn(int64_t pdsk_id, int64_t length, Journal* journal, Placement* out) {
+  auto it = disks_.find(pdsk_id);
+  if (it == disks_.end()) return Status::Error(ENOENT, "no disk " + std::to_string(pdsk_id) + " in the allocator");
+  if (it->second.largest < length)
+    return Status::Error(ENOSPC, "pdsk " + std::to_string(pdsk_id) + " has no " + std::to_string(length) +
+                                     " MiB of its slots free");
+  *out = TakeBestFit(it->second, length, journal);
   return Status::OK();
 }
 

@@ -97,6 +97,10 @@ class Allocator {
   Status PlaceMirror(int legs, int64_t length, const std::vector<Placement>& keep,
                      Journal* journal, std::vector<Placement>* out,
                      const std::unordered_map<int64_t, double>* load = nullptr, int64_t source = 0);
+  // Reserves a footprint of `length` MiB on one given disk, allocatable or
+  // not (a snapshot leg must share its origin leg's pool), best fit.
+  // ENOSPC if no free extent there is long enough.
+  Status PlaceOn(int64_t pdsk_id, int64_t length, Journal* journal, Placement* out);
   // Returns a footprint to the free list (coalescing with its neighbours).
   void Free(int64_t pdsk_id, int64_t offset, int64_t length, Journal* journal);
   // Reverts every operation of the journal, newest first.
@@ -132,6 +136,9 @@ class Allocator {
   // Low-level moves on one disk's free list, recording the extent changes.
   void TakeRange(Disk& d, int64_t offset, int64_t length, Journal* j);
   void GiveRange(Disk& d, int64_t offset, int64_t length, Journal* j);
+  // Takes `length` from the start of d's smallest free extent that fits
+  // (the caller checked d.largest), recorded in the journal.
+  Placement TakeBestFit(Disk& d, int64_t length, Journal* journal);
 
   std::unordered_map<int64_t, Disk> disks_;
   std::mt19937_64 rng_{0x5eed};

@@ -7,6 +7,7 @@
 
 #include "lib/api_params.h"
 #include "manager/api_render.h"
+#include "manager/changed_blocks.h"
 #include "manager/leg_map.h"
 
 namespace vastsky {
@@ -75,6 +76,7 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
     : store_(store),
       agents_(std::move(agents)),
       attacher_(store, [this](const std::function<Status()>& f) { return service_.Locked(f); }, &agents_, &agents_),
+      copier_(store, [this](const std::function<Status()>& f) { return service_.Locked(f); }, &agents_, &agents_),
       recovery_(store, &attacher_, [this](const std::function<Status()>& f) { return service_.Locked(f); }, recovery),
       repairs_(store, [this](const std::function<Status()>& f) { return service_.Locked(f); }, &agents_) {
   Store& s = *store_;
@@ -183,17 +185,6 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
          if (redundancy < kMinRedundancy || redundancy > kMaxRedundancy)
            return Status::Error(EINVAL, "redundancy must be 2 to 9");
          VS_RETURN_IF_ERROR(s.CreateLogicalVolume(name, capacity, static_cast<int>(redundancy), &id));
-         *r = IdValue(id);
-         return Status::OK();
-       }},
-      {"createSnapshot",
-       [&s](const Params& p, xmlrpc_c::value* r) {
-         VolumeRef origin;
-         std::string name;
-         int64_t id;
-         VS_RETURN_IF_ERROR(p.Volume("origin_lvol", &origin));
-         VS_RETURN_IF_ERROR(p.String("snapshot_lvolname", &name));
-         VS_RETURN_IF_ERROR(s.CreateSnapshot(origin, name, &id));
          *r = IdValue(id);
          return Status::OK();
        }},
@@ -420,6 +411,38 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
       return Status::Error(EINVAL, "capacity must be 1 to " + std::to_string(kMaxVolumeGib) + " GiB");
     VS_RETURN_IF_ERROR(attacher.Grow(ref, capacity));
     *r = Zero();
+    return Status::OK();
+  });
+  // Snapshots and clones freeze the source on its head and wait on storage agents.
+  service_.AddUnlocked("createSnapshot", [this](const Params& p, xmlrpc_c::value* r) {
+    VolumeRef origin;
+    std::string name;
+    int64_t id;
+    VS_RETURN_IF_ERROR(p.Volume("origin_lvol", &origin));
+    VS_RETURN_IF_ERROR(p.String("snapshot_lvolname", &name));
+    VS_RETURN_IF_ERROR(copier_.Copy(origin, name, /*snapshot=*/true, &id));
+    *r = IdValue(id);
+    return Status::OK();
+  });
+  service_.AddUnlocked("cloneLogicalVolume", [this](const Params& p, xmlrpc_c::value* r) {
+    VolumeRef source;
+    std::string name;
+    int64_t id;
+    VS_RETURN_IF_ERROR(p.Volume("lvol", &source));
+    VS_RETURN_IF_ERROR(p.String("clone_lvolname", &name));
+    VS_RETURN_IF_ERROR(copier_.Copy(source, name, /*snapshot=*/false, &id));
+    *r = IdValue(id);
+    return Status::OK();
+  });
+  service_.AddUnlocked("listChangedBlocks", [this](const Params& p, xmlrpc_c::value* r) {
+    VolumeRef lvol, base;
+    VS_RETURN_IF_ERROR(p.Volume("lvol", &lvol));
+    VS_RETURN_IF_ERROR(p.Volume("base_lvol", &base));
+    LegBlocks blocks;
+    VS_RETURN_IF_ERROR(ListChangedBlocks(
+        store_, [this](const std::function<Status()>& f) { return service_.Locked(f); }, &agents_, lvol, base,
+        &blocks));
+    *r = RenderLegBlocks(blocks);
     return Status::OK();
   });
   service_.AddUnlocked("detachLogicalVolume", [&attacher](const Params& p, xmlrpc_c::value* r) {

@@ -1,14 +1,17 @@
 // The manager's XML-RPC API: every 3.0 method plus the new ones (see
 // manager/API.md), registered on an xmlrpc-c registry and served from the
-// Store. Calls are serialised: each is one Store transaction. Attach and
-// detach are the exception: they wait on agents (manager/attacher.h) and
-// take the lock only around their transactions.
+// Store. Calls are serialised: each is one Store transaction. Those that
+// wait on agents are the exception (attach, detach, grow: manager/
+// attacher.h; snapshots and clones: manager/copier.h; changed blocks:
+// manager/changed_blocks.h): they take the lock only around their
+// transactions.
 #pragma once
 
 #include <string>
 
 #include "lib/rpc_service.h"
 #include "manager/attacher.h"
+#include "manager/copier.h"
 #include "manager/pool_repair.h"
 #include "manager/recovery.h"
 #include "manager/store.h"
@@ -31,6 +34,7 @@ class Api {
   RpcService service_;
   RpcAgentClients agents_;
   Attacher attacher_;
+  Copier copier_;
   Recovery recovery_;
   PoolRepairs repairs_;
 };

@@ -98,6 +98,8 @@ xmlrpc_c::value RenderVolume(const VolumeInfo& v) {
                                        {"bind_status", Int(v.bind_status)},
                                        {"bind_event", Int(v.bind_event)},
                                        {"rebuild_only", xmlrpc_c::value_boolean(v.rebuild_only)},
+                                       {"read_only", xmlrpc_c::value_boolean(v.kind == 1)},
+                                       {"state", Int(v.state)},
                                        {"ctime", Str(v.ctime)}});
 }
 
@@ -118,6 +120,8 @@ xmlrpc_c::value RenderLayout(const VolumeLayout& l) {
   Struct spec{{"lvolname", Str(v.name)},
               {"redundancy", Int(v.redundancy)},
               {"ctime", Str(v.ctime)},
+              {"read_only", xmlrpc_c::value_boolean(v.kind == 1)},
+              {"state", Int(v.state)},
               {"assoc", xmlrpc_c::value_array(assoc)}};
   return Node(v.id, kLvol, v.capacity_gib, 0, spec, {v.name, FormatId("lvol", v.id)}, {top});
 }

@@ -39,9 +39,12 @@ xmlrpc_c::value VolumeSpecValue(const VolumeLayout& layout) {
                                                      {"capacity_gib", IntValue(m.capacity_gib)},
                                                      {"legs", xmlrpc_c::value_array(legs)}}));
   }
-  return xmlrpc_c::value_struct(Members{{"lvolid", IntValue(layout.volume.id)},
-                                        {"lvolname", Str(layout.volume.name)},
-                                        {"mirrors", xmlrpc_c::value_array(mirrors)}});
+  Members spec{{"lvolid", IntValue(layout.volume.id)},
+               {"lvolname", Str(layout.volume.name)},
+               {"mirrors", xmlrpc_c::value_array(mirrors)}};
+  // Sent only when set: a head from before snapshots never sees it.
+  if (layout.volume.kind == 1) spec["read_only"] = xmlrpc_c::value_boolean(true);
+  return xmlrpc_c::value_struct(spec);
 }
 
 Status Call(const AgentOptions& options, bool quick, const std::string& url, const std::string& method,
@@ -147,7 +150,24 @@ namespace {
 // A method an older storage agent lacks is ENOTSUP, naming it.
 Status Supported(const Status& st, const std::string& url, const char* method) {
   if (st.code() != xmlrpc_c::fault::CODE_NO_SUCH_METHOD) return st;
-  return Status::Error(ENOTSUP, url + ": the storage agent predates " + method + " (upgrade it)");
+  return Status::Error(ENOTSUP, url + ": the agent predates " + method + " (upgrade it)");
+}
+}  // namespace
+
+namespace {
+// legMap's and legDelta's answer: {block_kib, ranges}, shape only.
+Status ReadLegBlocks(const xmlrpc_c::value& r, const std::string& url, const char* method, LegBlocks* out) {
+  const auto ranges = FindMember(r, "ranges");
+  if (!ranges || ranges->type() != xmlrpc_c::value::TYPE_ARRAY)
+    return Status::Error(EPROTO, url + ": " + method + " answered without a list of ranges");
+  out->block_kib = IntMember(r, "block_kib");
+  out->ranges.clear();
+  for (const xmlrpc_c::value& v : Items(*ranges)) {
+    int64_t n = 0;
+    if (!IntOfValue(v, &n)) return Status::Error(EPROTO, url + ": " + method + " answered a range that is not an int");
+    out->ranges.push_back(n);
+  }
+  return Status::OK();
 }
 }  // namespace
 
@@ -159,17 +179,35 @@ Status RpcAgentClients::LegMap(const std::string& url, int64_t pdsk_id, int64_t 
   VS_RETURN_IF_ERROR(Supported(
       Call(options_, true, url, "legMap", {{"pdskid", IntValue(pdsk_id)}, {"thin_id", IntValue(thin_id)}}, &r), url,
       "legMap"));
-  const auto ranges = FindMember(r, "ranges");
-  if (!ranges || ranges->type() != xmlrpc_c::value::TYPE_ARRAY)
-    return Status::Error(EPROTO, url + ": legMap answered without a list of ranges");
-  out->block_kib = IntMember(r, "block_kib");
-  out->ranges.clear();
-  for (const xmlrpc_c::value& v : Items(*ranges)) {
-    int64_t n = 0;
-    if (!IntOfValue(v, &n)) return Status::Error(EPROTO, url + ": legMap answered a range that is not an int");
-    out->ranges.push_back(n);
-  }
-  return Status::OK();
+  return ReadLegBlocks(r, url, "legMap", out);
+}
+
+Status RpcAgentClients::LegDelta(const std::string& url, int64_t pdsk_id, int64_t thin_id, int64_t base_thin_id,
+                                 LegBlocks* out) {
+  xmlrpc_c::value r;
+  VS_RETURN_IF_ERROR(Supported(Call(options_, true, url, "legDelta",
+                                    {{"pdskid", IntValue(pdsk_id)},
+                                     {"thin_id", IntValue(thin_id)},
+                                     {"base_thin_id", IntValue(base_thin_id)}},
+                                    &r),
+                               url, "legDelta"));
+  return ReadLegBlocks(r, url, "legDelta", out);
+}
+
+// create_snap suspends an active origin thin: kernel work, the long timeout.
+Status RpcAgentClients::SnapshotLegs(const std::string& url, const std::string& opid, int64_t pdsk_id,
+                                     const std::vector<LegCopy>& legs) {
+  std::vector<xmlrpc_c::value> items;
+  for (const LegCopy& l : legs)
+    items.push_back(xmlrpc_c::value_struct(Members{{"chunkid", IntValue(l.chunk_id)},
+                                                   {"thin_id", IntValue(l.thin_id)},
+                                                   {"origin_thin_id", IntValue(l.origin_thin_id)},
+                                                   {"size_mib", IntValue(l.size_mib)}}));
+  xmlrpc_c::value r;
+  return Supported(Call(options_, false, url, "snapshotLegs",
+                        {{"opid", Str(opid)}, {"pdskid", IntValue(pdsk_id)}, {"legs", xmlrpc_c::value_array(items)}},
+                        &r),
+                   url, "snapshotLegs");
 }
 
 // thin_check may take minutes: the kernel-work timeout.
@@ -221,6 +259,25 @@ Status RpcAgentClients::RebuildMirror(const std::string& url, const std::string&
   if (source_pdsk != 0) m["source_pdskid"] = IntValue(source_pdsk);
   xmlrpc_c::value r;
   return Call(options_, false, url, "rebuildMirror", m, &r);
+}
+
+// A freeze holds a VM's I/O: quick calls, so a hung head costs seconds,
+// not minutes (the head thaws by itself at timeout_ms anyway).
+Status RpcAgentClients::FreezeVolume(const std::string& url, const std::string& opid, int64_t lvol_id,
+                                     int64_t timeout_ms) {
+  xmlrpc_c::value r;
+  return Supported(Call(options_, true, url, "freezeVolume",
+                        {{"opid", Str(opid)}, {"lvolid", IntValue(lvol_id)}, {"timeout_ms", IntValue(timeout_ms)}}, &r),
+                   url, "freezeVolume");
+}
+
+Status RpcAgentClients::ThawVolume(const std::string& url, const std::string& opid, int64_t lvol_id,
+                                   int64_t* paused_ms) {
+  xmlrpc_c::value r;
+  VS_RETURN_IF_ERROR(
+      Call(options_, true, url, "thawVolume", {{"opid", Str(opid)}, {"lvolid", IntValue(lvol_id)}}, &r));
+  *paused_ms = IntMember(r, "paused_ms");
+  return Status::OK();
 }
 
 Status RpcAgentClients::SetRebuildRate(const std::string& url, int64_t rate_kib) {

@@ -213,6 +213,16 @@ ALTER TABLE chunk ADD COLUMN created INTEGER NOT NULL DEFAULT 0;
 UPDATE chunk SET created = 1 WHERE status = 2
   OR (status = 1 AND mirror_id IN (SELECT id FROM mirror WHERE written = 1));
 )SQL",
+    // 8 -> 9: thin snapshots and clones. A snapshot (kind 1) or a clone
+    // (kind 0 with source_id) is a volume of its own whose legs were made
+    // by dm-thin snapshots of its source's legs, on the same disks. state:
+    // 0 READY, 1 CREATING (its legs being made), 2 ERROR (that ended with
+    // an unknown outcome: only a delete clears it). An origin or source may
+    // be deleted first: origin_id and source_id then become NULL.
+    R"SQL(
+ALTER TABLE lvol ADD COLUMN source_id INTEGER;
+ALTER TABLE lvol ADD COLUMN state INTEGER NOT NULL DEFAULT 0;
+)SQL",
 };
 
 constexpr int kNumMigrations = sizeof(kMigrations) / sizeof(kMigrations[0]);

@@ -40,7 +40,8 @@ Status Store::Open(const std::string& path, const Options& options) {
   }
   VS_RETURN_IF_ERROR(LoadClusterSettings());
   VS_RETURN_IF_ERROR(LoadAllocator(&alloc_));
-  return ClearInterruptedTransitions();
+  VS_RETURN_IF_ERROR(ClearInterruptedTransitions());
+  return ClearInterruptedCopies();
 }
 
 namespace {

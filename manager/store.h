@@ -98,8 +98,34 @@ class Store {
   // Volumes.
   Status CreateLogicalVolume(const std::string& name, int64_t capacity_gib, int redundancy,
                              int64_t* id);
-  Status CreateSnapshot(const VolumeRef& origin, const std::string& name, int64_t* id);
+  // Deletes a detached volume (its snapshots and clones live on: their
+  // origin_id or source_id becomes 0). EBUSY attached, in transition, being
+  // made, or being copied.
   Status DeleteLogicalVolume(const VolumeRef& ref);
+
+  // Snapshots and clones (manager/copier.h drives the agents; see
+  // manager/API.md, "Snapshots and clones"). BeginCopy checks the source
+  // (EINVAL a snapshot of a snapshot, EBUSY in transition, ERROR, being
+  // made or copied already, or a written mirror without `redundancy` legs
+  // in sync on live disks) and in one transaction records the new volume
+  // CREATING: kind 1 with origin_id (snapshot) or kind 0 with source_id
+  // (clone). Each mirror ever handed to a head gets, beside `redundancy`
+  // of its in-sync legs, a leg on the same disk (a whole slot reserved
+  // there: ENOSPC if none) to be made by snapshotLegs, listed per disk in
+  // plan->disks; a mirror never written gets fresh legs as a create does.
+  // Until Finish or Abort, the source is not attached, detached, grown,
+  // deleted or copied again (EBUSY).
+  Status BeginCopy(const VolumeRef& source, const std::string& name, bool snapshot, CopyPlan* plan);
+  // READY; an info event (with the pause, if the source was frozen).
+  Status FinishCopy(const CopyPlan& plan, int64_t paused_ms);
+  // The copy failed. Known outcome: the new volume is deleted, its legs
+  // doomed until their agents confirm them gone; unknown: it stays ERROR
+  // (an admin deletes it). An event says why.
+  Status AbortCopy(const CopyPlan& plan, const std::string& why, bool unknown);
+  // The layouts listChangedBlocks compares: EINVAL base not a snapshot or
+  // the same volume, EBUSY either being made or ERROR. Reads only.
+  Status ChangedBlockLegs(const VolumeRef& lvol, const VolumeRef& base, VolumeLayout* lvol_layout,
+                          VolumeLayout* base_layout);
   // Attachment as state only (a head without an agent, as in 3.0).
   Status AttachLogicalVolume(const VolumeRef& ref, int64_t hsvr_id);
   Status DetachLogicalVolume(const VolumeRef& ref);
@@ -270,9 +296,18 @@ class Store {
   Status LoadClusterSettings();
   // At Open: a transition no manager is driving any more becomes ERROR.
   Status ClearInterruptedTransitions();
+  // At Open: a snapshot or clone left CREATING becomes ERROR.
+  Status ClearInterruptedCopies();
+  // EBUSY while a snapshot or clone of vol is being made.
+  Status CheckNotCopying(const VolumeInfo& vol) const;
+  // EBUSY unless vol is READY and not being copied.
+  Status CheckSettled(const VolumeInfo& vol) const;
+  Status CheckCopySource(const VolumeInfo& src) const;
+  Status InsertCopyRows(const VolumeLayout& src, const std::string& name, bool snapshot, Journal* journal,
+                        CopyPlan* plan);
   // The rules every attach obeys; vol is the volume ref names.
   Status CheckAttachable(const VolumeRef& ref, int64_t hsvr_id, VolumeInfo* vol);
-  // The attachment rows of vol and its snapshots, BOUND, legs INSYNC.
+  // The attachment row of vol, BOUND, legs INSYNC.
   Status RecordAttached(const VolumeInfo& vol, int64_t hsvr_id);
   // Frees what is held for the head under the volume: it has let it go.
   Status RecordDetached(const VolumeInfo& vol, Change* change);
@@ -286,6 +321,25 @@ class Store {
   Status LoadLayout(const VolumeInfo& vol, VolumeLayout* out);
   // Writes a journal's free-extent changes to the database.
   Status ApplyJournal(const Journal& journal);
+  // A mirror and its legs about to be inserted (slots in leg order).
+  struct NewLeg {
+    int64_t id = 0, pdsk_id = 0, offset_mib = 0, thin_id = 0;
+    int status = kAllocated;
+    bool created = false;
+  };
+  struct NewMirror {
+    int64_t id = 0, lvol_id = 0, idx = 0, offset_gib = 0, capacity_gib = 0;
+    bool written = false;
+    std::vector<NewLeg> legs;
+  };
+  Status InsertMirror(const NewMirror& m);
+  // Places m's `redundancy` fresh legs (ids from *next_id on) as a create
+  // does, and inserts it.
+  Status PlaceNewMirror(NewMirror* m, int redundancy, int64_t* next_id, Journal* journal);
+  // A written mirror's copy: a leg beside `redundancy` of src's in-sync
+  // legs, on their disks (manager/store_copies.cc).
+  Status CopyMirror(const MirrorInfo& src, int redundancy, NewMirror* m, int64_t* next_id, Journal* journal,
+                    std::map<int64_t, CopyPlan::Disk>* disks);
   // Builds the mirrors (and their chunks) covering [from_gib, to_gib) of a
   // volume, numbered from first_idx, ids from first_id; fills the journal.
   Status AllocateMirrors(int64_t lvol_id, int64_t from_gib, int64_t to_gib, int64_t first_idx, int redundancy,
@@ -359,7 +413,7 @@ class Store {
   Status FreeHeld(const HeldFilter& filter, Change* change, int64_t* freed = nullptr);
   // FreeHeld as a transaction of its own, with an event on target if any.
   Status ReleaseHeld(const HeldFilter& filter, const std::string& target, int64_t target_id, const std::string& why);
-  // Frees what is held for the head under lvol_id and its snapshots.
+  // Frees what is held for the head under the volume.
   Status FreeHeldOfVolume(const VolumeInfo& vol, int64_t hsvr_id, Change* change);
   // Mirrors of lvol_id from index from_idx on are handed to a head.
   Status MarkWritten(int64_t lvol_id, int64_t from_idx);
@@ -380,6 +434,7 @@ class Store {
     int level = 0;  // 0 fine, 1 nearfull, 2 full or not "rw"
   };
   std::map<int64_t, PoolState> pools_;
+  std::set<int64_t> copying_;  // sources of the snapshots and clones being made (in memory: Open clears them)
 };
 
 }  // namespace vastsky

@@ -13,7 +13,7 @@ namespace vastsky {
 // created if missing unless it is INSYNC and known to exist: a lost thin
 // device of a leg holding data must show (ENOENT), never come back blank;
 // an INSYNC leg never created (3.0's state-only attach) holds nothing.
-// hsvr 0: every head; except: a volume (and its snapshots) not counted;
+// hsvr 0: every head; except: a volume not counted;
 // ssvr 0: every server's disks.
 Status Store::EachGrantedLeg(int64_t hsvr_id, int64_t except_lvol, int64_t ssvr_id,
                              const std::function<void(int64_t hsvr, int64_t pdsk, const LegGrant&)>& fn) {
@@ -21,10 +21,9 @@ Status Store::EachGrantedLeg(int64_t hsvr_id, int64_t except_lvol, int64_t ssvr_
          "SELECT a.hsvr_id, c.pdsk_id, c.id, c.thin_id, c.length_mib, c.status != 2 OR c.created = 0 FROM attachment a "
          "JOIN mirror m ON m.lvol_id = a.lvol_id JOIN chunk c ON c.mirror_id = m.id JOIN pdsk p ON p.id = c.pdsk_id "
          "WHERE (?1 = 0 OR a.hsvr_id = ?1) AND (?3 = 0 OR p.ssvr_id = ?3) AND a.lvol_id != ?2 "
-         "AND a.lvol_id NOT IN (SELECT id FROM lvol WHERE origin_id = ?2) "
          "UNION ALL SELECT h.hsvr_id, h.pdsk_id, h.chunk_id, h.thin_id, h.length_mib, 1 FROM held_extent h "
          "JOIN pdsk p ON p.id = h.pdsk_id WHERE (?1 = 0 OR h.hsvr_id = ?1) AND (?3 = 0 OR p.ssvr_id = ?3) "
-         "AND h.lvol_id != ?2 AND h.lvol_id NOT IN (SELECT id FROM lvol WHERE origin_id = ?2) "
+         "AND h.lvol_id != ?2 "
          "ORDER BY 1, 2, 3");
   q.Bind(1, hsvr_id).Bind(2, except_lvol).Bind(3, ssvr_id);
   while (q.Step()) fn(q.Int(0), q.Int(1), LegGrant{q.Int(2), q.Int(3), kMetaMib + q.Int(4), q.Int(5) != 0});

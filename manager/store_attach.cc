@@ -70,7 +70,7 @@ Status Store::LegMapSource(int64_t hsvr_id, int64_t chunk_id, ChunkInfo* out) {
 
 Status Store::CheckAttachable(const VolumeRef& ref, int64_t hsvr_id, VolumeInfo* vol) {
   VS_RETURN_IF_ERROR(ResolveVolume(ref, vol));
-  if (vol->kind != 0) return Status::Error(EINVAL, "snapshots follow their origin; attach " + FormatId("lvol", vol->origin_id));
+  VS_RETURN_IF_ERROR(CheckSettled(*vol));
   int prio;
   Status st = GetPriority("hsvr", hsvr_id, &prio);
   if (st.code() == ENOENT) return Status::Error(EINVAL, "head server " + std::to_string(hsvr_id) + " is not registered");
@@ -90,21 +90,17 @@ Status Store::CheckAttachable(const VolumeRef& ref, int64_t hsvr_id, VolumeInfo*
 
 Status Store::RecordAttached(const VolumeInfo& vol, int64_t hsvr_id) {
   Stmt att(db_, "INSERT INTO attachment(lvol_id, hsvr_id, status, event, ctime) VALUES (?1, ?2, 1, 0, ?3)");
-  std::vector<int64_t> ids{vol.id};
-  for (const Association& a : vol.associated_from) ids.push_back(a.lvol_id);
   Stmt sync(db_,
             "UPDATE chunk SET status = 2 WHERE status = 1 AND mirror_id IN "
             "(SELECT id FROM mirror WHERE lvol_id = ?1)");
-  for (int64_t id : ids) {
-    VS_RETURN_IF_ERROR(att.Bind(1, id).Bind(2, hsvr_id).Bind(3, NowIso8601()).Run());
-    VS_RETURN_IF_ERROR(sync.Bind(1, id).Run());
-    VS_RETURN_IF_ERROR(MarkWritten(id, 0));
-  }
+  VS_RETURN_IF_ERROR(att.Bind(1, vol.id).Bind(2, hsvr_id).Bind(3, NowIso8601()).Run());
+  VS_RETURN_IF_ERROR(sync.Bind(1, vol.id).Run());
+  VS_RETURN_IF_ERROR(MarkWritten(vol.id, 0));
   return AddEvent("info", "attach", "lvol", vol.id, Quote(vol.name) + " attached to hsvr " + std::to_string(hsvr_id));
 }
 
 Status Store::RecordDetached(const VolumeInfo& vol, Change* change) {
-  Stmt del(db_, "DELETE FROM attachment WHERE lvol_id = ?1 OR lvol_id IN (SELECT id FROM lvol WHERE origin_id = ?1)");
+  Stmt del(db_, "DELETE FROM attachment WHERE lvol_id = ?1");
   VS_RETURN_IF_ERROR(del.Bind(1, vol.id).Run());
   // The head has let the volume go (or, without an agent, its owner says so).
   VS_RETURN_IF_ERROR(FreeHeldOfVolume(vol, vol.hsvr_id, change));
@@ -128,8 +124,8 @@ Status Store::DetachLogicalVolume(const VolumeRef& ref) {
   return Mutate([&](Change* change) {
     VolumeInfo vol;
     VS_RETURN_IF_ERROR(ResolveVolume(ref, &vol));
-    if (vol.kind != 0) return Status::Error(EINVAL, "snapshots follow their origin; detach " + FormatId("lvol", vol.origin_id));
     if (vol.hsvr_id == 0) return Status::OK();
+    VS_RETURN_IF_ERROR(CheckNotCopying(vol));
     if (vol.bind_event != kNoEvent) return Status::Error(EAGAIN, Quote(vol.name) + " is being attached or detached");
     return RecordDetached(vol, change);
   });
@@ -142,8 +138,6 @@ Status Store::BeginAttach(const VolumeRef& ref, int64_t hsvr_id, bool rebuild_on
     VS_RETURN_IF_ERROR(LoadHeadAgent(hsvr_id, &plan->head));
     plan->agent = !plan->head.url.empty();
     if (!plan->agent) return RecordAttached(vol, hsvr_id);
-    if (!vol.associated_from.empty())
-      return Status::Error(ENOTSUP, Quote(vol.name) + " has snapshots, and snapshots are not built on the data path yet");
     if (plan->head.chap_user.empty())
       return Status::Internal(Hsvr(hsvr_id) + " has an agent but no CHAP credentials");
     // Handed to a head before: never built nosync again.
@@ -232,9 +226,9 @@ Status Store::BeginDetach(const VolumeRef& ref, DetachPlan* plan, bool rebuild_a
     VolumeInfo vol;
     VS_RETURN_IF_ERROR(ResolveVolume(ref, &vol));
     plan->agent = false;
-    if (rebuild_attachment && (vol.kind != 0 || !vol.rebuild_only)) return Status::OK();
-    if (vol.kind != 0) return Status::Error(EINVAL, "snapshots follow their origin; detach " + FormatId("lvol", vol.origin_id));
+    if (rebuild_attachment && !vol.rebuild_only) return Status::OK();
     if (vol.hsvr_id == 0 || vol.rebuild_only != rebuild_attachment) return Status::OK();
+    VS_RETURN_IF_ERROR(CheckNotCopying(vol));
     if (vol.bind_event != kNoEvent) return Status::Error(EAGAIN, Quote(vol.name) + " is being attached or detached");
     VS_RETURN_IF_ERROR(LoadHeadAgent(vol.hsvr_id, &plan->head));
     if (plan->head.url.empty()) return RecordDetached(vol, change);

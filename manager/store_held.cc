@@ -86,12 +86,7 @@ Status Store::FreeHeldOfVolume(const VolumeInfo& vol, int64_t hsvr_id, Change* c
   HeldFilter f;
   f.hsvr_id = hsvr_id;
   f.lvol_id = vol.id;
-  VS_RETURN_IF_ERROR(FreeHeld(f, change));
-  for (const Association& a : vol.associated_from) {
-    f.lvol_id = a.lvol_id;
-    VS_RETURN_IF_ERROR(FreeHeld(f, change));
-  }
-  return Status::OK();
+  return FreeHeld(f, change);
 }
 
 Status Store::ReleaseHeld(const HeldFilter& f, const std::string& target, int64_t target_id, const std::string& why) {

@@ -138,11 +138,11 @@ Status Store::RebuildAttachWork(int limit, std::vector<std::pair<int64_t, int64_
   if (!busy.Step()) return busy.status();
   limit -= static_cast<int>(busy.Int(0));
   if (limit <= 0) return Status::OK();
-  // Snapshots are not built on the data path: their origins wait.
+  // Snapshots too: each is a volume of its own. One being made waits.
   Stmt vols(db_,
             "SELECT DISTINCT m.lvol_id FROM rebuild r JOIN mirror m ON m.id = r.mirror_id JOIN lvol l ON l.id = m.lvol_id "
-            "WHERE l.kind = 0 AND NOT EXISTS (SELECT 1 FROM attachment a WHERE a.lvol_id = l.id) "
-            "AND NOT EXISTS (SELECT 1 FROM lvol s WHERE s.origin_id = l.id) ORDER BY m.lvol_id LIMIT ?1");
+            "WHERE l.state = 0 AND NOT EXISTS (SELECT 1 FROM attachment a WHERE a.lvol_id = l.id) "
+            "ORDER BY m.lvol_id LIMIT ?1");
   vols.Bind(1, limit);
   std::vector<int64_t> ids;
   while (vols.Step()) ids.push_back(vols.Int(0));

@@ -23,11 +23,9 @@ Status Store::BeginResize(const VolumeRef& ref, int64_t capacity_gib, ResizePlan
     VolumeInfo vol;
     VS_RETURN_IF_ERROR(ResolveVolume(ref, &vol));
     if (vol.kind != 0)
-      return Status::Error(EINVAL, Quote(vol.name) + " is a snapshot: its size follows its origin's");
-    // A snapshot's exception store is sized from its origin: growing the
-    // origin would let the snapshot overflow.
-    if (!vol.associated_from.empty())
-      return Status::Error(ENOTSUP, Quote(vol.name) + " has snapshots; delete them before growing it");
+      return Status::Error(EINVAL, Quote(vol.name) + " is a snapshot: it keeps the size it was taken at");
+    // Its snapshots and clones keep their own legs: the new mirrors are its alone.
+    VS_RETURN_IF_ERROR(CheckSettled(vol));
     if (vol.bind_status == kBindError)
       return Status::Error(EBUSY, Quote(vol.name) + " is in ERROR on hsvr " + std::to_string(vol.hsvr_id) +
                                       " after an interrupted operation; detach it first");

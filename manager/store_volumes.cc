@@ -9,11 +9,6 @@
 namespace vastsky {
 
 namespace {
-// 3.0's rule for a full-size dm-snapshot exception store: the origin plus
-// 1/1024 for the exception tables, plus one GiB for the header, so the
-// snapshot can never overflow.
-int64_t CowGib(int64_t origin_gib) { return (origin_gib * 1025 + 1023) / 1024 + 1; }
-
 std::string Quote(const std::string& s) { return "'" + s + "'"; }
 }  // namespace
 
@@ -25,7 +20,8 @@ static Status QueryVolumes(Db& db, int64_t only_id, std::vector<VolumeInfo>* out
     Stmt q(db,
            "SELECT l.id, l.name, l.kind, ifnull(l.origin_id, 0), l.capacity_gib, l.redundancy, "
            "l.top_node, l.linear_node, l.ctime, ifnull(a.hsvr_id, 0), ifnull(a.status, 0), "
-           "ifnull(a.event, 0), ifnull(a.rebuild_only, 0) FROM lvol l LEFT JOIN attachment a ON a.lvol_id = l.id "
+           "ifnull(a.event, 0), ifnull(a.rebuild_only, 0), ifnull(l.source_id, 0), l.state "
+           "FROM lvol l LEFT JOIN attachment a ON a.lvol_id = l.id "
            "WHERE ?1 = 0 OR l.id = ?1 ORDER BY l.id");
     q.Bind(1, only_id);
     while (q.Step()) {
@@ -43,18 +39,25 @@ static Status QueryVolumes(Db& db, int64_t only_id, std::vector<VolumeInfo>* out
       v.bind_status = static_cast<int>(q.Int(10));
       v.bind_event = static_cast<int>(q.Int(11));
       v.rebuild_only = q.Int(12) != 0;
+      v.source_id = q.Int(13);
+      v.state = static_cast<int>(q.Int(14));
       index[v.id] = out->size();
       out->push_back(v);
     }
     VS_RETURN_IF_ERROR(q.status());
   }
   {
-    Stmt q(db, "SELECT id, origin_id FROM lvol WHERE kind = 1 AND (?1 = 0 OR id = ?1 OR origin_id = ?1)");
+    // Snapshots name their origin, clones their source.
+    Stmt q(db,
+           "SELECT id, ifnull(origin_id, source_id), origin_id IS NOT NULL FROM lvol "
+           "WHERE ifnull(origin_id, source_id) IS NOT NULL AND (?1 = 0 OR id = ?1 OR origin_id = ?1 OR source_id = ?1) "
+           "ORDER BY id");
     q.Bind(1, only_id);
     while (q.Step()) {
-      auto snap = index.find(q.Int(0)), origin = index.find(q.Int(1));
-      if (origin != index.end()) (*out)[origin->second].associated_from.push_back({q.Int(0), "snapshot"});
-      if (snap != index.end()) (*out)[snap->second].associated_to.push_back({q.Int(1), "snapshot"});
+      auto copy = index.find(q.Int(0)), source = index.find(q.Int(1));
+      const char* type = q.Int(2) ? "snapshot" : "clone";
+      if (source != index.end()) (*out)[source->second].associated_from.push_back({q.Int(0), type});
+      if (copy != index.end()) (*out)[copy->second].associated_to.push_back({q.Int(1), type});
     }
     VS_RETURN_IF_ERROR(q.status());
   }
@@ -90,33 +93,52 @@ Status Store::ResolveVolume(const VolumeRef& ref, VolumeInfo* out) {
   return LoadVolume(q.Int(0), out);
 }
 
+Status Store::InsertMirror(const NewMirror& m) {
+  Stmt insm(db_,
+            "INSERT INTO mirror(id, lvol_id, idx, offset_gib, capacity_gib, written) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+  VS_RETURN_IF_ERROR(insm.Bind(1, m.id).Bind(2, m.lvol_id).Bind(3, m.idx).Bind(4, m.offset_gib)
+                         .Bind(5, m.capacity_gib).Bind(6, m.written ? 1 : 0).Run());
+  Stmt insc(db_,
+            "INSERT INTO chunk(id, mirror_id, pdsk_id, offset_mib, length_mib, status, slot, thin_id, created) "
+            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+  for (size_t slot = 0; slot < m.legs.size(); ++slot) {
+    const NewLeg& l = m.legs[slot];
+    insc.Bind(1, l.id).Bind(2, m.id).Bind(3, l.pdsk_id).Bind(4, l.offset_mib).Bind(5, m.capacity_gib * 1024);
+    insc.Bind(6, l.status).Bind(7, static_cast<int64_t>(slot)).Bind(8, l.thin_id).Bind(9, l.created ? 1 : 0);
+    VS_RETURN_IF_ERROR(insc.Run());
+  }
+  return Status::OK();
+}
+
+Status Store::PlaceNewMirror(NewMirror* m, int redundancy, int64_t* next_id, Journal* journal) {
+  std::vector<Placement> placed;
+  Status st = alloc_.PlaceMirror(redundancy, m->capacity_gib * 1024 + kMetaMib, {}, journal, &placed);
+  if (!st.ok())
+    return Status::Error(st.code(), "mirror " + std::to_string(m->idx) + " (" + std::to_string(m->capacity_gib) +
+                                        " GiB x " + std::to_string(redundancy) + "): " + st.message());
+  for (const Placement& p : placed) {
+    NewLeg leg;
+    leg.id = (*next_id)++;
+    leg.pdsk_id = p.pdsk_id;
+    leg.offset_mib = p.offset;
+    VS_RETURN_IF_ERROR(NextThinId(p.pdsk_id, &leg.thin_id));
+    m->legs.push_back(leg);
+  }
+  return InsertMirror(*m);
+}
+
 Status Store::AllocateMirrors(int64_t lvol_id, int64_t from_gib, int64_t to_gib, int64_t first_idx, int redundancy,
                               int64_t first_id, Journal* journal) {
-  Stmt insm(db_, "INSERT INTO mirror(id, lvol_id, idx, offset_gib, capacity_gib) VALUES (?1, ?2, ?3, ?4, ?5)");
-  Stmt insc(db_,
-            "INSERT INTO chunk(id, mirror_id, pdsk_id, offset_mib, length_mib, status, slot, thin_id) "
-            "VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7)");
   int64_t next = first_id, offset = from_gib;
-  std::vector<Placement> placed;
   for (int64_t idx = first_idx; offset < to_gib; ++idx) {
-    const int64_t gib = std::min(chunk_gib_, to_gib - offset);
-    placed.clear();
-    Status st = alloc_.PlaceMirror(redundancy, gib * 1024 + kMetaMib, {}, journal, &placed);
-    if (!st.ok())
-      return Status::Error(st.code(), "mirror " + std::to_string(idx) + " (" + std::to_string(gib) +
-                                          " GiB x " + std::to_string(redundancy) + "): " + st.message());
-    const int64_t mirror_id = next++;
-    VS_RETURN_IF_ERROR(insm.Bind(1, mirror_id).Bind(2, lvol_id).Bind(3, idx).Bind(4, offset).Bind(5, gib).Run());
-    for (size_t slot = 0; slot < placed.size(); ++slot) {
-      const Placement& p = placed[slot];
-      int64_t thin_id;
-      VS_RETURN_IF_ERROR(NextThinId(p.pdsk_id, &thin_id));
-      insc.Bind(7, thin_id);
-      insc.Bind(1, next++).Bind(2, mirror_id).Bind(3, p.pdsk_id).Bind(4, p.offset).Bind(5, gib * 1024);
-      insc.Bind(6, static_cast<int64_t>(slot));
-      VS_RETURN_IF_ERROR(insc.Run());
-    }
-    offset += gib;
+    NewMirror m;
+    m.id = next++;
+    m.lvol_id = lvol_id;
+    m.idx = idx;
+    m.offset_gib = offset;
+    m.capacity_gib = std::min(chunk_gib_, to_gib - offset);
+    VS_RETURN_IF_ERROR(PlaceNewMirror(&m, redundancy, &next, journal));
+    offset += m.capacity_gib;
   }
   return Status::OK();
 }
@@ -183,44 +205,20 @@ Status Store::CreateLogicalVolume(const std::string& name, int64_t capacity_gib,
   });
 }
 
-Status Store::CreateSnapshot(const VolumeRef& origin_ref, const std::string& name, int64_t* id) {
-  std::string why;
-  if (!ValidVolumeName(name, &why)) return Status::Error(EINVAL, why);
-  return Mutate([&](Change* change) {
-    VolumeInfo origin;
-    VS_RETURN_IF_ERROR(ResolveVolume(origin_ref, &origin));
-    if (origin.kind != 0) return Status::Error(EINVAL, Quote(origin.name) + " is itself a snapshot");
-    if (origin.bind_event != kNoEvent || origin.bind_status == kBindError)
-      return Status::Error(EBUSY, Quote(origin.name) + " is being attached or detached, or in error");
-    if (origin.hsvr_id != 0) {
-      HeadAgentInfo head;
-      VS_RETURN_IF_ERROR(LoadHeadAgent(origin.hsvr_id, &head));
-      // A head agent assembles mirrors only; it would not know the snapshot.
-      if (!head.url.empty())
-        return Status::Error(ENOTSUP, Quote(origin.name) + " is attached through a head agent, and snapshots are not "
-                                      "built on the data path yet");
-    }
-    VS_RETURN_IF_ERROR(CreateVolumeRows(name, 1, origin.id, CowGib(origin.capacity_gib), origin.redundancy,
-                                        &change->journal, id));
-    if (origin.hsvr_id != 0) {
-      // A snapshot lives on the head its origin is attached to.
-      Stmt att(db_, "INSERT INTO attachment(lvol_id, hsvr_id, status, event, ctime) VALUES (?1, ?2, 1, 0, ?3)");
-      VS_RETURN_IF_ERROR(att.Bind(1, *id).Bind(2, origin.hsvr_id).Bind(3, NowIso8601()).Run());
-    }
-    return AddEvent("info", "snapshot", "lvol", *id, Quote(name) + " is a snapshot of " + Quote(origin.name));
-  });
-}
-
 Status Store::DeleteLogicalVolume(const VolumeRef& ref) {
   return Mutate([&](Change* change) {
     VolumeInfo vol;
     VS_RETURN_IF_ERROR(ResolveVolume(ref, &vol));
-    if (!vol.associated_from.empty())
-      return Status::Error(EBUSY, Quote(vol.name) + " has " + std::to_string(vol.associated_from.size()) +
-                                      " snapshots; delete them first");
+    // Being made: its legs' agents may still be making them. ERROR may go.
+    if (vol.state == kVolumeCreating) return Status::Error(EBUSY, Quote(vol.name) + " is still being made");
+    VS_RETURN_IF_ERROR(CheckNotCopying(vol));
     if (vol.bind_event != kNoEvent) return Status::Error(EBUSY, Quote(vol.name) + " is being attached or detached");
-    if (vol.hsvr_id != 0 && vol.kind == 0)
+    if (vol.hsvr_id != 0)
       return Status::Error(EBUSY, Quote(vol.name) + " is attached to hsvr " + std::to_string(vol.hsvr_id));
+    // Its snapshots and clones live on (dm-thin keeps the blocks they share).
+    Stmt orphan(db_, "UPDATE lvol SET origin_id = NULLIF(origin_id, ?1), source_id = NULLIF(source_id, ?1) "
+                     "WHERE origin_id = ?1 OR source_id = ?1");
+    VS_RETURN_IF_ERROR(orphan.Bind(1, vol.id).Run());
     VS_RETURN_IF_ERROR(DeleteVolumeRows(vol, &change->journal));
     return AddEvent("info", "delete", "lvol", vol.id, Quote(vol.name) + " deleted");
   });
@@ -276,12 +274,13 @@ Status Store::LoadLayout(const VolumeInfo& vol, VolumeLayout* out) {
     out->mirrors.back().chunks.push_back(c);
   }
   VS_RETURN_IF_ERROR(q.status());
-  if (vol.kind == 1) {
+  if (vol.kind == 1 && vol.origin_id != 0) {
     VolumeInfo origin;
     VS_RETURN_IF_ERROR(LoadVolume(vol.origin_id, &origin));
     out->origin_top_node = origin.top_node;
   }
   for (const Association& a : vol.associated_from) {
+    if (a.type != "snapshot") continue;  // 3.0's tree holds snapshots; clones are volumes of their own
     VolumeInfo snap;
     VS_RETURN_IF_ERROR(LoadVolume(a.lvol_id, &snap));
     out->snapshots.emplace_back();

@@ -19,6 +19,9 @@ enum Priority { kHigh = 1, kLow = 2, kEvacuate = 3, kOffline = 4, kFaulty = 5, k
 // Chunk (3.0 "dext") sync state (3.0's MIRROR_STATUS).
 enum ChunkStatus { kAllocated = 1, kInsync = 2, kSpare = 3 };
 enum BindStatus { kUnbound = 0, kBound = 1, kBindError = 2 };
+// A volume's own state (lvol.state): a snapshot or clone is CREATING while
+// its legs are being made, ERROR if that ended with an unknown outcome.
+enum VolumeState { kVolumeReady = 0, kVolumeCreating = 1, kVolumeError = 2 };
 // kResizing: a grow is being built on the head (manager/attacher.h).
 enum BindEvent { kNoEvent = 0, kBinding = 1, kUnbinding = 2, kResizing = 3 };
 enum LvolType { kLvol = 0, kLinear = 1, kMirror = 2, kDext = 3, kSnapshotOrigin = 6, kSnapshot = 7 };
@@ -84,8 +87,10 @@ struct Association {
 struct VolumeInfo {
   int64_t id = 0;
   std::string name;
-  int kind = 0;  // 0 volume, 1 snapshot
-  int64_t origin_id = 0;
+  int kind = 0;  // 0 volume, 1 snapshot (read-only)
+  int64_t origin_id = 0;  // a snapshot's origin (0 once the origin is deleted)
+  int64_t source_id = 0;  // a clone's source volume or snapshot (0: none, or deleted)
+  int state = kVolumeReady;  // kVolumeCreating while its legs are being copied
   int64_t capacity_gib = 0;
   int redundancy = 0;
   int64_t top_node = 0, linear_node = 0;
@@ -95,7 +100,7 @@ struct VolumeInfo {
   bool rebuild_only = false;  // attached by the manager only to rebuild its legs
   bool fault = false;
   // 3.0's direction: a snapshot is associated *to* its origin; an origin
-  // lists its snapshots in associated_from.
+  // lists its snapshots in associated_from. A clone likewise, type "clone".
   std::vector<Association> associated_to, associated_from;
 };
 
@@ -152,6 +157,12 @@ struct LegGrant {
 // "Repairing a pool"). size_mib = kMetaMib + length_mib.
 struct StaleLeg {
   int64_t chunk_id = 0, thin_id = 0, size_mib = 0;
+};
+
+// A snapshot or clone leg (snapshotLegs' legs): thin_id becomes a dm-thin
+// snapshot of origin_thin_id in the same pool. size_mib = kMetaMib + length_mib.
+struct LegCopy {
+  int64_t chunk_id = 0, thin_id = 0, origin_thin_id = 0, size_mib = 0;
 };
 
 // The blocks a leg's thin device has provisioned in its pool (legMap),
@@ -213,6 +224,22 @@ struct ResizePlan {
   HeadAgentInfo head;
   int64_t old_capacity_gib = 0;
   std::vector<int64_t> new_mirrors;
+};
+
+// A snapshot or clone being made (Store::BeginCopy): the source as it was,
+// the new volume (CREATING), the head to freeze (if the source is attached
+// to one with an agent), and per disk the legs its storage agent makes.
+struct CopyPlan {
+  VolumeInfo source;
+  VolumeLayout copy;
+  bool freeze = false;
+  HeadAgentInfo head;
+  struct Disk {
+    int64_t pdsk_id = 0, ssvr_id = 0;
+    std::string url;
+    std::vector<LegCopy> legs;
+  };
+  std::vector<Disk> disks;
 };
 
 // A rebuild being started (Store::StartRebuild): the volume it belongs to,

@@ -4,8 +4,10 @@
 // grant naming a leg whose device is missing without `create` is ENOENT,
 // as the agent answers), every call is recorded, an agent can be made to fail every
 // call with an errno (ETIMEDOUT: a hung agent), and grants can be held in
-// flight until released (a slow storage agent); legMap answers what a test
-// set (SetLegMap). Thread-safe.
+// flight until released (a slow storage agent); legMap and legDelta answer
+// what a test set (SetLegMap, SetLegDelta); snapshotLegs makes thins beside
+// existing ones (ENOENT without the origin thin); a head's freezes are
+// kept, and a thaw answers what a test set (SetThaw). Thread-safe.
 #pragma once
 
 #include <condition_variable>
@@ -13,6 +15,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "manager/agent_clients.h"
@@ -167,6 +170,40 @@ class FakeAgents : public StorageAgentClient, public HeadAgentClient {
     *out = m->second;
     return Status::OK();
   }
+  Status SnapshotLegs(const std::string& url, const std::string&, int64_t pdsk_id,
+                      const std::vector<LegCopy>& legs) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    VS_RETURN_IF_ERROR(Enter(url, "snapshotLegs"));
+    std::map<int64_t, LegGrant>& thins = thins_[url][pdsk_id];
+    for (const LegCopy& l : legs) {
+      bool origin = false;
+      for (const auto& t : thins) origin = origin || t.second.thin_id == l.origin_thin_id;
+      if (!origin) return Status::Error(ENOENT, "no origin thin " + std::to_string(l.origin_thin_id) + " (fake)");
+      thins[l.chunk_id] = LegGrant{l.chunk_id, l.thin_id, l.size_mib, false};
+      snapshots_[{pdsk_id, l.thin_id}] = l.origin_thin_id;
+    }
+    return Status::OK();
+  }
+  // The thin a snapshot thin was made from (0: none).
+  int64_t SnapshotOrigin(int64_t pdsk, int64_t thin_id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = snapshots_.find({pdsk, thin_id});
+    return it == snapshots_.end() ? 0 : it->second;
+  }
+  // What legDelta answers for (thin, base) of a disk; unset: ENOENT.
+  void SetLegDelta(int64_t pdsk, int64_t thin_id, int64_t base_thin_id, const LegBlocks& delta) {
+    std::lock_guard<std::mutex> lock(mu_);
+    deltas_[{pdsk, thin_id, base_thin_id}] = delta;
+  }
+  Status LegDelta(const std::string& url, int64_t pdsk_id, int64_t thin_id, int64_t base_thin_id,
+                  LegBlocks* out) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    VS_RETURN_IF_ERROR(Enter(url, "legDelta"));
+    auto d = deltas_.find({pdsk_id, thin_id, base_thin_id});
+    if (d == deltas_.end()) return Status::Error(ENOENT, "no delta set (fake)");
+    *out = d->second;
+    return Status::OK();
+  }
   // What repairPool answers for a disk (OK unless set); while repairs are
   // held, calls wait (counted in repairs_waiting()).
   void SetRepair(int64_t pdsk, Status st) {
@@ -227,6 +264,30 @@ class FakeAgents : public StorageAgentClient, public HeadAgentClient {
     std::lock_guard<std::mutex> lock(mu_);
     return Enter(url, "setRebuildRate");
   }
+  Status FreezeVolume(const std::string& url, const std::string&, int64_t lvol_id, int64_t) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    VS_RETURN_IF_ERROR(Enter(url, "freezeVolume"));
+    if (!volumes_[url].count(lvol_id)) return Status::Error(ENOENT, "not assembled (fake)");
+    if (!frozen_[url].insert(lvol_id).second) return Status::Error(EBUSY, "frozen already (fake)");
+    return Status::OK();
+  }
+  // The next thaws answer code (ETIME: the head had thawed by itself).
+  void SetThaw(int code) {
+    std::lock_guard<std::mutex> lock(mu_);
+    thaw_code_ = code;
+  }
+  bool Frozen(const std::string& url, int64_t lvol_id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return frozen_[url].count(lvol_id) != 0;
+  }
+  Status ThawVolume(const std::string& url, const std::string&, int64_t lvol_id, int64_t* paused_ms) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    VS_RETURN_IF_ERROR(Enter(url, "thawVolume"));
+    if (!frozen_[url].erase(lvol_id)) return Status::Error(ENOENT, "not frozen (fake)");
+    if (thaw_code_) return Status::Error(thaw_code_, "thaw failed (fake)");
+    *paused_ms = 7;
+    return Status::OK();
+  }
   // Every mirror of the head's volumes is in sync.
   Status ListVolumes(const std::string& url, std::vector<HeadVolumeState>* out) override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -262,6 +323,10 @@ class FakeAgents : public StorageAgentClient, public HeadAgentClient {
   std::map<std::string, std::map<int64_t, std::map<int64_t, LegGrant>>> thins_;
   std::map<std::string, std::map<int64_t, VolumeLayout>> volumes_;
   std::map<std::string, std::map<std::pair<int64_t, int64_t>, LegBlocks>> leg_maps_;  // url -> (pdsk, thin id)
+  std::map<std::pair<int64_t, int64_t>, int64_t> snapshots_;  // (pdsk, thin) -> origin thin
+  std::map<std::tuple<int64_t, int64_t, int64_t>, LegBlocks> deltas_;  // (pdsk, thin, base)
+  std::map<std::string, std::set<int64_t>> frozen_;  // head url -> frozen volumes
+  int thaw_code_ = 0;
   std::vector<std::string> calls_;
 };
 

@@ -42,7 +42,6 @@ class ManagerAttachTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(GrantedAclsOnAServer);
   CPPUNIT_TEST(ReopenTurnsTransitionsIntoError);
   CPPUNIT_TEST(DetachRefusedGoesBack);
-  CPPUNIT_TEST(SnapshotsAreNotOnTheDataPath);
   CPPUNIT_TEST_SUITE_END();
 
   AttachTempDb* tmp_ = nullptr;
@@ -377,23 +376,6 @@ class ManagerAttachTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(store_->MarkAttachmentError(v, h, "ETIMEDOUT").ok());
     CPPUNIT_ASSERT_EQUAL(int(kBindError), Info(v).bind_status);
     CPPUNIT_ASSERT_EQUAL(int(kNoEvent), Info(v).bind_event);
-  }
-
-  void SnapshotsAreNotOnTheDataPath() {
-    Cluster(2);
-    const int64_t h = Head("127.2.0.1"), v = Volume("v"), w = Volume("w");
-    int64_t snap;
-    CPPUNIT_ASSERT(store_->CreateSnapshot(VolumeRef{v, ""}, "v-snap", &snap).ok());
-    AttachPlan plan;
-    CPPUNIT_ASSERT_EQUAL(ENOTSUP, store_->BeginAttach(VolumeRef{v, ""}, h, false, &plan).code());
-    CPPUNIT_ASSERT_EQUAL(int64_t(0), Info(v).hsvr_id);
-    CPPUNIT_ASSERT(store_->BeginAttach(VolumeRef{w, ""}, h, false, &plan).ok());
-    CPPUNIT_ASSERT(store_->FinishAttach(plan, "/dev/x").ok());
-    CPPUNIT_ASSERT_EQUAL(ENOTSUP, store_->CreateSnapshot(VolumeRef{w, ""}, "w-snap", &snap).code());
-    // Heads without an agent keep 3.0's snapshots.
-    int64_t old_head;
-    CPPUNIT_ASSERT(store_->RegisterHeadServer({"127.2.0.9"}, &old_head).ok());
-    CPPUNIT_ASSERT(store_->AttachLogicalVolume(VolumeRef{v, ""}, old_head).ok());
   }
 };
 

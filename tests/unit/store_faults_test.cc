@@ -225,7 +225,10 @@ class StoreFaultsTest : public CppUnit::TestFixture {
     Walk("CreateLogicalVolume", [&] { return store_->CreateLogicalVolume("a", 8, 2, &a); });
     Walk("CreateLogicalVolume", [&] { return store_->CreateLogicalVolume("b", 4, 3, &b); });
     Walk("CreateLogicalVolume", [&] { return store_->CreateLogicalVolume("c", 4, 2, &c); });
-    Walk("CreateSnapshot", [&] { return store_->CreateSnapshot(VolumeRef{b, ""}, "b-snap", &snap); });
+    CopyPlan copy;
+    Walk("BeginCopy snapshot", [&] { return store_->BeginCopy(VolumeRef{b, ""}, "b-snap", true, &copy); });
+    Walk("FinishCopy", [&] { return store_->FinishCopy(copy, 0); });
+    snap = copy.copy.volume.id;
 
     // Attachment as state only, then through an agent: each outcome.
     Walk("AttachLogicalVolume", [&] { return store_->AttachLogicalVolume(VolumeRef{b, ""}, plain); });
@@ -237,6 +240,12 @@ class StoreFaultsTest : public CppUnit::TestFixture {
       for (const ChunkInfo& l : m.chunks) granted.push_back(LegGrant{l.id, l.thin_id, kMetaMib + l.length_mib, true});
     Walk("MarkLegsCreated", [&] { return store_->MarkLegsCreated(granted); });
     Walk("FinishAttach", [&] { return store_->FinishAttach(attach, "/dev/vastsky/a"); });
+    // Copies of a written volume: legs beside its legs, then undone or ERROR.
+    Walk("BeginCopy clone", [&] { return store_->BeginCopy(VolumeRef{a, ""}, "a-clone", false, &copy); });
+    Walk("AbortCopy", [&] { return store_->AbortCopy(copy, "refused", false); });
+    Walk("BeginCopy snapshot written", [&] { return store_->BeginCopy(VolumeRef{a, ""}, "a-snap", true, &copy); });
+    Walk("AbortCopy unknown", [&] { return store_->AbortCopy(copy, "lost answer", true); });
+    Walk("DeleteLogicalVolume ERROR copy", [&] { return store_->DeleteLogicalVolume(VolumeRef{copy.copy.volume.id, ""}); });
     Walk("BeginAttach", [&] { return store_->BeginAttach(VolumeRef{c, ""}, head, false, &attach); });
     Walk("AbortAttach", [&] { return store_->AbortAttach(attach, "EIO from the head"); });
     Walk("BeginAttach", [&] { return store_->BeginAttach(VolumeRef{c, ""}, head, false, &attach); });

@@ -128,29 +128,54 @@ class StoreTest : public StoreFixture {
     CPPUNIT_ASSERT_EQUAL(EINVAL, store_->AttachLogicalVolume(VolumeRef{vol, ""}, other).code());
   }
 
+  Status Copy(const VolumeRef& source, const std::string& name, bool snapshot, int64_t* id) {
+    CopyPlan plan;
+    VS_RETURN_IF_ERROR(store_->BeginCopy(source, name, snapshot, &plan));
+    CPPUNIT_ASSERT(plan.disks.empty());  // 3.0's state-only servers: nothing for agents to make
+    VS_RETURN_IF_ERROR(store_->FinishCopy(plan, 0));
+    *id = plan.copy.volume.id;
+    return Status::OK();
+  }
+
+  // manager/API.md, "Snapshots and clones": "A snapshot is a volume of its
+  // own", "Deleting a volume that has snapshots or clones is allowed".
   void SnapshotRules() {
     Cluster(3, 1);
-    int64_t vol, snap, head, id;
+    int64_t vol, snap, clone, head, id;
     CPPUNIT_ASSERT(store_->CreateLogicalVolume("vol", 10, 2, &vol).ok());
-    CPPUNIT_ASSERT(store_->CreateSnapshot(VolumeRef{0, "vol"}, "snap", &snap).ok());
-    CPPUNIT_ASSERT_EQUAL(EINVAL, store_->CreateSnapshot(VolumeRef{snap, ""}, "snap2", &id).code());
-    CPPUNIT_ASSERT_EQUAL(ENOENT, store_->CreateSnapshot(VolumeRef{0, "nope"}, "snap3", &id).code());
-    CPPUNIT_ASSERT_EQUAL(EBUSY, store_->DeleteLogicalVolume(VolumeRef{vol, ""}).code());
+    CPPUNIT_ASSERT(Copy(VolumeRef{0, "vol"}, "snap", true, &snap).ok());
+    CPPUNIT_ASSERT_EQUAL(EINVAL, Copy(VolumeRef{snap, ""}, "snap2", true, &id).code());
+    CPPUNIT_ASSERT_EQUAL(ENOENT, Copy(VolumeRef{0, "nope"}, "snap3", true, &id).code());
+    CPPUNIT_ASSERT_EQUAL(EEXIST, Copy(VolumeRef{vol, ""}, "snap", true, &id).code());
+    CPPUNIT_ASSERT(Copy(VolumeRef{snap, ""}, "clone", false, &clone).ok());  // a clone of a snapshot
     CPPUNIT_ASSERT(store_->RegisterHeadServer({"127.2.0.1"}, &head).ok());
-    CPPUNIT_ASSERT_EQUAL(EINVAL, store_->AttachLogicalVolume(VolumeRef{snap, ""}, head).code());
-    CPPUNIT_ASSERT(store_->AttachLogicalVolume(VolumeRef{vol, ""}, head).ok());
+    CPPUNIT_ASSERT(store_->AttachLogicalVolume(VolumeRef{snap, ""}, head).ok());
     std::vector<VolumeInfo> v;
     CPPUNIT_ASSERT(store_->ListLogicalVolumes(nullptr, &v).ok());
-    CPPUNIT_ASSERT_EQUAL(size_t(2), v.size());
-    CPPUNIT_ASSERT_EQUAL(head, v[1].hsvr_id);  // the snapshot follows its origin
+    CPPUNIT_ASSERT_EQUAL(size_t(3), v.size());
+    CPPUNIT_ASSERT_EQUAL(int64_t(0), v[0].hsvr_id);  // the origin stays as it was
+    CPPUNIT_ASSERT_EQUAL(head, v[1].hsvr_id);
     CPPUNIT_ASSERT_EQUAL(snap, v[0].associated_from[0].lvol_id);
+    CPPUNIT_ASSERT_EQUAL(std::string("snapshot"), v[0].associated_from[0].type);
     CPPUNIT_ASSERT_EQUAL(vol, v[1].associated_to[0].lvol_id);
-    CPPUNIT_ASSERT(v[1].capacity_gib > v[0].capacity_gib);  // full-size COW
-    CPPUNIT_ASSERT_EQUAL(EINVAL, store_->DetachLogicalVolume(VolumeRef{snap, ""}).code());
-    // An attached snapshot may be deleted; its origin stays attached.
-    CPPUNIT_ASSERT(store_->DeleteLogicalVolume(VolumeRef{snap, ""}).ok());
-    CPPUNIT_ASSERT(store_->DetachLogicalVolume(VolumeRef{vol, ""}).ok());
+    CPPUNIT_ASSERT_EQUAL(clone, v[1].associated_from[0].lvol_id);
+    CPPUNIT_ASSERT_EQUAL(std::string("clone"), v[2].associated_to[0].type);
+    CPPUNIT_ASSERT_EQUAL(1, v[1].kind);
+    CPPUNIT_ASSERT_EQUAL(0, v[2].kind);
+    CPPUNIT_ASSERT_EQUAL(v[0].capacity_gib, v[1].capacity_gib);
+    // The origin goes first; the snapshot and its clone live on.
     CPPUNIT_ASSERT(store_->DeleteLogicalVolume(VolumeRef{vol, ""}).ok());
+    v.clear();
+    CPPUNIT_ASSERT(store_->ListLogicalVolumes(nullptr, &v).ok());
+    CPPUNIT_ASSERT_EQUAL(size_t(2), v.size());
+    CPPUNIT_ASSERT(v[0].associated_to.empty());
+    CPPUNIT_ASSERT_EQUAL(int64_t(0), v[0].origin_id);
+    VolumeLayout layout;
+    CPPUNIT_ASSERT(store_->ShowLogicalVolume(VolumeRef{snap, ""}, &layout).ok());
+    CPPUNIT_ASSERT_EQUAL(EBUSY, store_->DeleteLogicalVolume(VolumeRef{snap, ""}).code());  // attached
+    CPPUNIT_ASSERT(store_->DetachLogicalVolume(VolumeRef{snap, ""}).ok());
+    CPPUNIT_ASSERT(store_->DeleteLogicalVolume(VolumeRef{snap, ""}).ok());
+    CPPUNIT_ASSERT(store_->DeleteLogicalVolume(VolumeRef{clone, ""}).ok());
     Audit();
   }
 
