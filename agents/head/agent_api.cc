@@ -110,6 +110,7 @@ void AddHeadAgentMethods(Assembly* assembly, Freezer* freezer, OpJournal* journa
           {"device", xmlrpc_c::value_string(v.device)},
           {"assembled", xmlrpc_c::value_boolean(v.assembled)},
           {"open", xmlrpc_c::value_boolean(v.open)},
+          {"read_only", xmlrpc_c::value_boolean(v.read_only)},
           {"capacity_gib", IntValue(v.capacity_gib)},
           {"mirrors", xmlrpc_c::value_array(mirrors)}}));
     }

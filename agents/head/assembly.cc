@@ -66,11 +66,13 @@ bool SameTable(const std::vector<DmTarget>& want, const std::vector<DmTarget>& h
   return true;
 }
 
-// Creates the device, or adopts it if it exists with this table.
-Status EnsureDevice(DeviceMapper* dm, const std::string& name, const std::vector<DmTarget>& table) {
+// Creates the device (with access), or adopts it if it exists with this
+// table (its mode is Reconcile's business).
+Status EnsureDevice(DeviceMapper* dm, const std::string& name, const std::vector<DmTarget>& table,
+                    DmAccess access = DmAccess::kReadWrite) {
   DmInfo info;
   VS_RETURN_IF_ERROR(dm->GetInfo(name, &info));
-  if (!info.exists) return dm->Create(name, table);
+  if (!info.exists) return dm->Create(name, table, access);
   std::vector<DmTarget> have;
   VS_RETURN_IF_ERROR(dm->GetTable(name, &have));
   if (SameTable(table, have)) return Status::OK();
@@ -319,7 +321,9 @@ std::vector<Assembly::Node> Assembly::Nodes(const Record& record, bool attaching
 
   const std::vector<DmTarget> table = VolumeTable(spec);
   const std::string vol = VolumeDm(lvol);
-  Node vn{"volume " + vol, mirror_nodes, [=] { return EnsureDevice(dm, vol, table); }, [=] { return RemoveDevice(dm, vol); }};
+  const DmAccess access = Access(spec);
+  Node vn{"volume " + vol, mirror_nodes, [=] { return EnsureDevice(dm, vol, table, access); },
+          [=] { return RemoveDevice(dm, vol); }};
   nodes.push_back(vn);
   const std::string link = LinkPath(spec.name), target = dm->DevicePath(vol), link_dir = options_.link_dir;
   Node ln{"link " + link, {static_cast<int>(nodes.size()) - 1}, nullptr, [=] { return RemoveLink(link); }};
@@ -375,6 +379,11 @@ Status Assembly::Attach(const VolumeSpec& spec, const std::string& chap_user, co
   if (it != records_.end()) {
     if (!SameLayout(it->second.spec, spec))
       return Status::Error(EEXIST, FormatId("lvol", spec.lvol_id) + " is assembled here with another layout; detach it first");
+    // Never switched under a VM: a snapshot made writable, or a disk in use made read-only.
+    if (it->second.spec.read_only != spec.read_only)
+      return Status::Error(EINVAL, FormatId("lvol", spec.lvol_id) + " is attached here " +
+                                       (it->second.spec.read_only ? "read-only" : "writable") +
+                                       "; detach it first to attach it " + (spec.read_only ? "read-only" : "writable"));
     DmInfo info;
     VS_RETURN_IF_ERROR(dm_->GetInfo(VolumeDm(spec.lvol_id), &info));
     // Whole already (a repeated call): never rebuild under a running VM.
@@ -492,11 +501,25 @@ void Assembly::Reconcile() {
   for (const auto& r : records_) {
     DmInfo info;
     Status st = dm_->GetInfo(VolumeDm(r.first), &info);
-    if ((st.ok() && info.exists) || Frozen(r.first)) continue;
+    if (Frozen(r.first)) continue;
+    if (st.ok() && info.exists) {
+      if (r.second.spec.read_only && !info.read_only) KeepReadOnly(r.second.spec);
+      continue;
+    }
     st = Assemble(r.second, true);
     if (st.ok()) VS_LOG_INFO("re-assembled %s as %s", FormatId("lvol", r.first).c_str(), LinkPath(r.second.spec.name).c_str());
     else VS_LOG_ERROR("cannot re-assemble %s yet: %s", FormatId("lvol", r.first).c_str(), st.ToString().c_str());
   }
+}
+
+void Assembly::KeepReadOnly(const VolumeSpec& spec) {
+  const std::string vol = VolumeDm(spec.lvol_id);
+  std::vector<DmTarget> table;
+  Status st = dm_->GetTable(vol, &table);
+  if (st.ok()) st = dm_->Replace(vol, table, DmAccess::kReadOnly);
+  if (st.ok()) VS_LOG_WARN("%s ('%s') was writable, its volume is read-only: reloaded read-only", vol.c_str(), spec.name.c_str());
+  else VS_LOG_ERROR("%s ('%s') is writable, its volume read-only: reload failed: %s; retried at the next look",
+                    vol.c_str(), spec.name.c_str(), st.ToString().c_str());
 }
 
 Status Assembly::RemoveLeg(int64_t lvol, const LegSpec& leg) {
@@ -798,6 +821,7 @@ Status Assembly::List(std::vector<VolumeState>* out) {
     VS_RETURN_IF_ERROR(dm_->GetInfo(VolumeDm(r.first), &info));
     v.assembled = info.exists;
     v.open = info.open_count > 0;
+    v.read_only = v.assembled ? info.read_only : r.second.spec.read_only;
     std::vector<DmTarget> table;
     if (v.assembled && dm_->GetTable(VolumeDm(r.first), &table).ok())
       for (const DmTarget& t : table) v.capacity_gib += static_cast<int64_t>(t.length / kSectorsPerGib);

@@ -57,6 +57,7 @@ struct VolumeState {
   int64_t lvol_id = 0;
   std::string name, device;
   bool assembled = false, open = false;
+  bool read_only = false;    // the device as assembled refuses writes; if not assembled, as it will be
   int64_t capacity_gib = 0;  // of the device as assembled (its table); 0 if not
   std::vector<MirrorState> mirrors;
 };
@@ -71,11 +72,14 @@ class Assembly {
   // logged and retried by Reconcile(). A recorded mirror's raid found
   // suspended (a trim the agent's crash interrupted) is resumed.
   Status Start();
-  // Re-assembles recorded volumes whose device is missing.
+  // Re-assembles recorded volumes whose device is missing; reloads
+  // read-only the top device of a read-only one found writable.
   void Reconcile();
-  // Assembles the volume and gives its device (/dev/vastsky/<name>). A
-  // volume already assembled with the same layout is adopted as it is; a
-  // different layout under the same id is EEXIST.
+  // Assembles the volume and gives its device (/dev/vastsky/<name>), its
+  // top device read-only if spec.read_only. A volume already assembled
+  // with the same layout is adopted as it is; a different layout under the
+  // same id is EEXIST, a different read_only EINVAL (detach first). The
+  // mode is kept in the record: re-assembly, restart and Grow keep it.
   Status Attach(const VolumeSpec& spec, const std::string& chap_user, const std::string& chap_secret,
                 std::string* device);
   // Tears the volume down and logs out of sessions no other volume uses.
@@ -161,6 +165,9 @@ class Assembly {
   // poisoned legs); resume: carrying on any recovery from its checkpoint
   // (RaidParams), else legs being rebuilt start over.
   Status ReloadRaid(int64_t lvol, const MirrorSpec& m, bool resume = true);
+  // Reloads the top device of a read-only volume found writable (as it
+  // is, read-only); a failure is logged, the next Reconcile retries.
+  void KeepReadOnly(const VolumeSpec& spec);
   struct Record {
     VolumeSpec spec;
     std::string chap_user, chap_secret;

@@ -32,6 +32,10 @@ inline std::vector<DmTarget> DataTable(const std::string& lun, uint64_t sectors)
   return {{0, sectors, "linear", lun + " " + std::to_string(kMetaSectors)}};
 }
 
+// How the volume's top device is loaded (the raids and slices: always
+// read-write).
+inline DmAccess Access(const VolumeSpec& spec) { return spec.read_only ? DmAccess::kReadOnly : DmAccess::kReadWrite; }
+
 // After an attach or grow: the legs hold data from now on, so a
 // re-assembly must neither zero their metadata nor skip their resync.
 // Fresh legs beside written ones, which dm raid fills, are to be trimmed.

@@ -57,21 +57,23 @@ Status Assembly::Grow(const VolumeSpec& spec) {
   std::vector<DmTarget> old_table;
   VS_RETURN_IF_ERROR(dm_->GetTable(vol, &old_table));
   const std::vector<DmTarget> table = VolumeTable(spec);
+  // The mode is the attach's (the record's), whatever this call says.
+  const DmAccess access = Access(have);
   DeviceMapper* dm = dm_;
   Node& top = nodes.back();
   top.name = "reload " + vol;
   top.up = [=] {
-    Status st = dm->Replace(vol, table);
+    Status st = dm->Replace(vol, table, access);
     if (!st.ok()) {
       // A load that went in but was not swapped still holds the new raids.
-      Status back = dm->Replace(vol, old_table);
+      Status back = dm->Replace(vol, old_table, access);
       if (!back.ok())
         VS_LOG_ERROR("%s: putting the old table back after a failed reload failed too: %s; check `dmsetup table "
                      "--inactive %s`", vol.c_str(), back.ToString().c_str(), vol.c_str());
     }
     return st;
   };
-  top.down = [=] { return dm->Replace(vol, old_table); };
+  top.down = [=] { return dm->Replace(vol, old_table, access); };
   Plan plan;
   for (const Node& n : nodes) plan.Add(n.name, n.deps, n.up, n.down);
   Status st = plan.Run();

@@ -39,6 +39,7 @@ Status ParseVolumeSpec(const Params& lvol, VolumeSpec* out) {
   VS_RETURN_IF_ERROR(lvol.String("lvolname", &out->name));
   std::string why;
   if (!ValidVolumeName(out->name, &why)) return Bad("lvolname: " + why);
+  if (lvol.Has("read_only")) VS_RETURN_IF_ERROR(lvol.Bool("read_only", &out->read_only));
   VS_RETURN_IF_ERROR(lvol.StructArray("mirrors", kMaxMirrors, &mirrors));
   if (mirrors.empty()) return Bad("a volume has at least one mirror");
   int64_t next_gib = 0;
@@ -92,7 +93,7 @@ std::string EncodeVolumeRecord(const VolumeSpec& spec, const std::string& chap_u
     mirrors.push_back({{"mirrorid", m.mirror_id}, {"offset_gib", m.offset_gib}, {"capacity_gib", m.capacity_gib},
                        {"legs", legs}});
   }
-  nlohmann::json j = {{"lvolid", spec.lvol_id}, {"lvolname", spec.name}, {"mirrors", mirrors},
+  nlohmann::json j = {{"lvolid", spec.lvol_id}, {"lvolname", spec.name}, {"read_only", spec.read_only}, {"mirrors", mirrors},
                       {"chap_user", chap_user}, {"chap_secret", chap_secret}};
   return j.dump(1) + "\n";
 }
@@ -102,6 +103,7 @@ Status DecodeVolumeRecord(const std::string& text, VolumeSpec* spec, std::string
     const nlohmann::json j = nlohmann::json::parse(text);
     spec->lvol_id = j.at("lvolid").get<int64_t>();
     spec->name = j.at("lvolname").get<std::string>();
+    spec->read_only = j.value("read_only", false);
     *chap_user = j.at("chap_user").get<std::string>();
     *chap_secret = j.at("chap_secret").get<std::string>();
     spec->mirrors.clear();

@@ -44,6 +44,10 @@ struct MirrorSpec {
 struct VolumeSpec {
   int64_t lvol_id = 0;
   std::string name;
+  // The top device is loaded read-only (a snapshot); the raids and legs
+  // under it are not (dm raid writes its superblocks). The attach's, kept
+  // in the record; absent from the call or an older record: false.
+  bool read_only = false;
   std::vector<MirrorSpec> mirrors;  // in offset order, tiling the volume
 };
 
@@ -52,8 +56,8 @@ Status ParseVolumeSpec(const Params& lvol, VolumeSpec* out);
 // Same volume, same legs in the same places (leg status and flags aside).
 bool SameLayout(const VolumeSpec& a, const VolumeSpec& b);
 
-// The record keeps the legs' trim and poisoned flags; one without them
-// (written before they existed) reads them as false.
+// The record keeps read_only and the legs' trim and poisoned flags; one
+// without them (written before they existed) reads them as false.
 std::string EncodeVolumeRecord(const VolumeSpec& spec, const std::string& chap_user, const std::string& chap_secret);
 Status DecodeVolumeRecord(const std::string& text, VolumeSpec* spec, std::string* chap_user, std::string* chap_secret);
 

@@ -19,9 +19,16 @@ struct DmTarget {
   std::string params;  // the table line after "<start> <length> <type>"
 };
 
+// How a table is loaded. A device loaded kReadOnly refuses writes (its
+// disk is read-only: BLKROGET 1, write(2) EPERM) and opens what its table
+// names read-only; the mode is each load's, so a reload without it makes
+// the device writable again.
+enum class DmAccess { kReadWrite, kReadOnly };
+
 struct DmInfo {
   bool exists = false;
   bool suspended = false;
+  bool read_only = false;  // its live table was loaded kReadOnly
   int open_count = 0;
   uint32_t major = 0, minor = 0;
 };
@@ -30,12 +37,15 @@ class DeviceMapper {
  public:
   virtual ~DeviceMapper() = default;
   // EEXIST if the name is taken; on failure nothing is left behind.
-  virtual Status Create(const std::string& name, const std::vector<DmTarget>& table) = 0;
+  virtual Status Create(const std::string& name, const std::vector<DmTarget>& table,
+                        DmAccess access = DmAccess::kReadWrite) = 0;
   // EBUSY if the device is open; ENOENT if it does not exist.
   virtual Status Remove(const std::string& name) = 0;
   // Loads a new table and swaps it in (suspend without flushing, resume), so
-  // held I/O completes on the new table instead of failing.
-  virtual Status Replace(const std::string& name, const std::vector<DmTarget>& table) = 0;
+  // held I/O completes on the new table instead of failing. The device
+  // takes access with the new table.
+  virtual Status Replace(const std::string& name, const std::vector<DmTarget>& table,
+                         DmAccess access = DmAccess::kReadWrite) = 0;
   virtual Status GetInfo(const std::string& name, DmInfo* info) = 0;
   virtual Status GetTable(const std::string& name, std::vector<DmTarget>* table) = 0;
   // The target's status line per segment (dm raid: "raid1 2 AA 2048/2048 idle 0 0 -").
@@ -73,7 +83,9 @@ std::unique_ptr<DeviceMapper> NewKernelDeviceMapper();
 // A raid is always whole unless a file "<path>.status" holds its status
 // line. A suspended device has a file "<path>.suspended" (its I/O is not
 // held: tests look for the file); a number in "<path>.suspend-errno" makes
-// its Suspend fail with that errno. A discard zeroes
+// its Suspend fail with that errno. A device loaded kReadOnly has a file
+// "<path>.ro" (no I/O is mapped, so a test's own writes to the file are not
+// stopped; the sim's discards on it fail EROFS). A discard zeroes
 // its range of the device's file and appends "<name> <offset> <length>" to
 // dir/discards; while a file dir/stall-discard exists discards wait (a
 // discard stuck on a dying path), and a number in dir/discard-errno makes

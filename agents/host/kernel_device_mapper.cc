@@ -60,8 +60,11 @@ class Task {
   dm_task* t_;
 };
 
-Status AddTable(dm_task* t, const std::vector<DmTarget>& table) {
+// The table and its mode on a load task: the kernel sets the disk
+// read-only at the resume that swaps a kReadOnly table in.
+Status AddTable(dm_task* t, const std::vector<DmTarget>& table, DmAccess access) {
   if (table.empty()) return Status::Error(EINVAL, "an empty table would make a device with no table");
+  if (access == DmAccess::kReadOnly && !dm_task_set_ro(t)) return Status::Internal("libdevmapper: cannot set read-only");
   for (const DmTarget& s : table)
     if (!dm_task_add_target(t, s.start, s.length, s.type.c_str(), s.params.c_str()))
       return Status::Error(EINVAL, "bad table line: " + s.type + " " + s.params);
@@ -96,7 +99,7 @@ class KernelDeviceMapper : public DeviceMapper {
   // create does inside), so a table the target refuses returns the
   // target's errno (dm-thin: ENODATA for a thin id its pool lacks), which
   // the one-call create loses.
-  Status Create(const std::string& name, const std::vector<DmTarget>& table) override {
+  Status Create(const std::string& name, const std::vector<DmTarget>& table, DmAccess access) override {
     std::lock_guard<std::recursive_mutex> lock(mu_);
     DmInfo info;
     VS_RETURN_IF_ERROR(GetInfo(name, &info));
@@ -110,7 +113,7 @@ class KernelDeviceMapper : public DeviceMapper {
     Status st;
     {
       Task load(DM_DEVICE_RELOAD, name);
-      st = AddTable(load.get(), table);
+      st = AddTable(load.get(), table, access);
       if (st.ok()) st = load.Run("load a table into", name);
     }
     if (st.ok()) {
@@ -142,11 +145,11 @@ class KernelDeviceMapper : public DeviceMapper {
     return st;
   }
 
-  Status Replace(const std::string& name, const std::vector<DmTarget>& table) override {
+  Status Replace(const std::string& name, const std::vector<DmTarget>& table, DmAccess access) override {
     std::lock_guard<std::recursive_mutex> lock(mu_);
     {
       Task load(DM_DEVICE_RELOAD, name);
-      VS_RETURN_IF_ERROR(AddTable(load.get(), table));
+      VS_RETURN_IF_ERROR(AddTable(load.get(), table, access));
       VS_RETURN_IF_ERROR(load.Run("reload", name));
     }
     {
@@ -166,6 +169,7 @@ class KernelDeviceMapper : public DeviceMapper {
     if (!dm_task_get_info(t.get(), &info)) return Status::Internal("info " + name + ": no answer");
     out->exists = info.exists != 0;
     out->suspended = info.suspended != 0;
+    out->read_only = info.read_only != 0;
     out->open_count = info.open_count;
     out->major = info.major;
     out->minor = info.minor;

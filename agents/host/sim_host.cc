@@ -77,7 +77,7 @@ class SimDeviceMapper : public DeviceMapper {
  public:
   explicit SimDeviceMapper(std::string dir) : dir_(std::move(dir)) {}
 
-  Status Create(const std::string& name, const std::vector<DmTarget>& table) override {
+  Status Create(const std::string& name, const std::vector<DmTarget>& table, DmAccess access) override {
     std::lock_guard<std::mutex> lock(mu_);
     Tables all;
     VS_RETURN_IF_ERROR(Load(&all));
@@ -95,6 +95,7 @@ class SimDeviceMapper : public DeviceMapper {
       if (symlink(file.c_str(), path.c_str()) != 0) return Status::Error(errno, "cannot link " + path);
     }
     VS_RETURN_IF_ERROR(MakeDeviceFile(path, (table.back().start + table.back().length) * 512));
+    VS_RETURN_IF_ERROR(SetAccess(name, access));
     all[name] = table;
     return Save(all);
   }
@@ -108,10 +109,11 @@ class SimDeviceMapper : public DeviceMapper {
     all.erase(name);
     unlink(DevicePath(name).c_str());
     unlink((DevicePath(name) + ".suspended").c_str());
+    unlink((DevicePath(name) + ".ro").c_str());
     return Save(all);
   }
 
-  Status Replace(const std::string& name, const std::vector<DmTarget>& table) override {
+  Status Replace(const std::string& name, const std::vector<DmTarget>& table, DmAccess access) override {
     std::lock_guard<std::mutex> lock(mu_);
     Tables all;
     VS_RETURN_IF_ERROR(Load(&all));
@@ -120,6 +122,7 @@ class SimDeviceMapper : public DeviceMapper {
     // The device takes the new table's size, as the kernel's does at resume.
     VS_RETURN_IF_ERROR(MakeDeviceFile(DevicePath(name), (table.back().start + table.back().length) * 512));
     unlink((DevicePath(name) + ".suspended").c_str());  // a reload ends with a resume
+    VS_RETURN_IF_ERROR(SetAccess(name, access));
     all[name] = table;
     return Save(all);
   }
@@ -151,6 +154,7 @@ class SimDeviceMapper : public DeviceMapper {
     if (!all.count(name)) return Status::Error(ENXIO, "no device-mapper device " + name);
     if (offset_sectors + length_sectors > Length(all, DevicePath(name)))
       return Status::Error(EINVAL, "discard past the end of " + name);
+    if (Exists(DevicePath(name) + ".ro")) return Status::Error(EROFS, "discard on " + name + ": it is read-only");
     VS_RETURN_IF_ERROR(ZeroRange(DevicePath(name), offset_sectors * 512, length_sectors * 512));
     const std::string line = name + " " + std::to_string(offset_sectors) + " " + std::to_string(length_sectors) + "\n";
     int fd = open((dir_ + "/discards").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -168,6 +172,7 @@ class SimDeviceMapper : public DeviceMapper {
     info->exists = all.count(name) > 0;
     info->open_count = info->exists && Exists(DevicePath(name) + ".open") ? 1 : 0;
     info->suspended = info->exists && Exists(DevicePath(name) + ".suspended");
+    info->read_only = info->exists && Exists(DevicePath(name) + ".ro");
     return Status::OK();
   }
 
@@ -698,6 +703,14 @@ class SimDeviceMapper : public DeviceMapper {
     std::istringstream in(text);
     if (!(in >> *mode)) *mode = "ro";
     return true;
+  }
+
+  // The "<path>.ro" marker as access says (one a crash left is cleared).
+  Status SetAccess(const std::string& name, DmAccess access) {
+    const std::string marker = DevicePath(name) + ".ro";
+    if (access == DmAccess::kReadOnly) return WriteStateFile(marker, "", 0644);
+    if (unlink(marker.c_str()) != 0 && errno != ENOENT) return Status::Error(errno, "cannot remove " + marker);
+    return Status::OK();
   }
 
   Status Save(const Tables& all) {

@@ -15,17 +15,19 @@ class TimedDeviceMapper : public DeviceMapper {
   TimedDeviceMapper(std::shared_ptr<DeviceMapper> inner, int timeout_ms, int discard_timeout_ms)
       : inner_(std::move(inner)), timeout_ms_(timeout_ms), discard_timeout_ms_(discard_timeout_ms) {}
 
-  Status Create(const std::string& name, const std::vector<DmTarget>& table) override {
+  Status Create(const std::string& name, const std::vector<DmTarget>& table, DmAccess access) override {
     auto in = inner_;
-    return RunWithDeadline(timeout_ms_, "dm create " + name, [in, name, table] { return in->Create(name, table); });
+    return RunWithDeadline(timeout_ms_, "dm create " + name,
+                           [in, name, table, access] { return in->Create(name, table, access); });
   }
   Status Remove(const std::string& name) override {
     auto in = inner_;
     return RunWithDeadline(timeout_ms_, "dm remove " + name, [in, name] { return in->Remove(name); });
   }
-  Status Replace(const std::string& name, const std::vector<DmTarget>& table) override {
+  Status Replace(const std::string& name, const std::vector<DmTarget>& table, DmAccess access) override {
     auto in = inner_;
-    return RunWithDeadline(timeout_ms_, "dm reload " + name, [in, name, table] { return in->Replace(name, table); });
+    return RunWithDeadline(timeout_ms_, "dm reload " + name,
+                           [in, name, table, access] { return in->Replace(name, table, access); });
   }
   Status GetInfo(const std::string& name, DmInfo* info) override {
     return Fetch<DmInfo>("dm info " + name, info, [name](DeviceMapper* dm, DmInfo* out) { return dm->GetInfo(name, out); });

@@ -3,6 +3,8 @@
 // block devices of at least 64 MiB that the test may overwrite.
 #include <cppunit/extensions/HelperMacros.h>
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -50,6 +52,7 @@ class DeviceMapperKernelTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(Raid1WithMetadataSyncsAndRefusesRemoveWhileOpen);
   CPPUNIT_TEST(ReplaceSwapsTableUnderData);
   CPPUNIT_TEST(SuspendHoldsWritesAndDiscardZeroes);
+  CPPUNIT_TEST(ReadOnlyRefusesWritesUntilReloadedWritable);
   CPPUNIT_TEST_SUITE_END();
 
   std::unique_ptr<DeviceMapper> dm_;
@@ -186,6 +189,55 @@ class DeviceMapperKernelTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(0, memcmp(buf, zeros.data(), 4096));
     free(buf);
     CPPUNIT_ASSERT_EQUAL(EINVAL, dm_->Discard("vstest-trim", 8192, 8).code());
+  }
+
+  // A snapshot's top device (agents/PROTOCOL.md, `read_only`): "a write to
+  // `/dev/vastsky/<lvolname>` fails (the kernel says EPERM; BLKROGET says
+  // 1)"; the mode is each load's, and a suspend and resume keep it.
+  void ReadOnlyRefusesWritesUntilReloadedWritable() {
+    const std::string path = "/dev/mapper/vstest-ro";
+    CPPUNIT_ASSERT(dm_->Create("vstest-ro", {Linear(0, 8192, devs_[0], 0)}, DmAccess::kReadOnly).ok());
+    DmInfo info;
+    CPPUNIT_ASSERT(dm_->GetInfo("vstest-ro", &info).ok());
+    CPPUNIT_ASSERT(info.read_only);
+    CPPUNIT_ASSERT_EQUAL(1, BlkRoGet(path));
+    CPPUNIT_ASSERT_MESSAGE("a write fails", !Writes(path));
+    CPPUNIT_ASSERT(dm_->Suspend("vstest-ro").ok());
+    CPPUNIT_ASSERT(dm_->Resume("vstest-ro").ok());
+    CPPUNIT_ASSERT_EQUAL(1, BlkRoGet(path));
+    CPPUNIT_ASSERT(dm_->Replace("vstest-ro", {Linear(0, 16384, devs_[0], 0)}, DmAccess::kReadOnly).ok());
+    CPPUNIT_ASSERT_EQUAL(1, BlkRoGet(path));
+    CPPUNIT_ASSERT(dm_->Replace("vstest-ro", {Linear(0, 16384, devs_[0], 0)}).ok());
+    CPPUNIT_ASSERT(dm_->GetInfo("vstest-ro", &info).ok());
+    CPPUNIT_ASSERT(!info.read_only);
+    CPPUNIT_ASSERT_EQUAL(0, BlkRoGet(path));
+    CPPUNIT_ASSERT_MESSAGE("writable again", Writes(path));
+  }
+
+ private:
+  // BLKROGET of the device; -1 if it cannot be asked.
+  static int BlkRoGet(const std::string& path) {
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int ro = -1;
+    if (ioctl(fd, BLKROGET, &ro) != 0) ro = -1;
+    close(fd);
+    return ro;
+  }
+  // True if 4 KiB written at 0 (O_DIRECT) went in; a refused open counts as a failed write.
+  static bool Writes(const std::string& path) {
+    int fd = open(path.c_str(), O_WRONLY | O_DIRECT | O_CLOEXEC);
+    if (fd < 0) return false;
+    void* buf = nullptr;
+    if (posix_memalign(&buf, 4096, 4096) != 0) {
+      close(fd);
+      return false;
+    }
+    memset(buf, 'r', 4096);
+    const bool written = pwrite(fd, buf, 4096, 0) == 4096;
+    free(buf);
+    close(fd);
+    return written;
   }
 };
 

@@ -424,12 +424,8 @@ class HeadAssemblyTest : public CppUnit::TestFixture {
     assembly_.reset();
     dm_ = NewSimDeviceMapper(dir_ + "/dm");
     iscsi_ = NewSimInitiator(dir_ + "/iscsi", "iqn.2024-01.org.vastsky.test:head");
-    AssemblyOptions o;
-    o.link_dir = dir_ + "/dev/vastsky";
-    o.records_dir = dir_ + "/volumes";
-    o.kernel_timeout_ms = 5000;
     mkdir((dir_ + "/iscsi").c_str(), 0755);
-    assembly_.reset(new Assembly(o, dm_.get(), iscsi_.get()));
+    assembly_.reset(new Assembly(Options(dir_, nullptr, nullptr), dm_.get(), iscsi_.get()));
   }
   void AssertNothingLeft() {
     std::vector<std::string> names;

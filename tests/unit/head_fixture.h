@@ -1,11 +1,13 @@
 // The head agent's test suites' common ground: volumes as the manager
-// describes them to a head, and a word list joined for one assertion.
+// describes them to a head, an assembly's options under a scratch
+// directory, and a word list joined for one assertion.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "agents/head/assembly.h"
 #include "agents/head/volume_spec.h"
 
 namespace vastsky {
@@ -35,6 +37,17 @@ inline VolumeSpec Volume(int64_t id, int mirrors, int status = 1, int64_t first_
     v.mirrors.push_back(m);
   }
   return v;
+}
+
+// Links and records under dir, 5 s kernel calls, clock and freezer as given.
+inline AssemblyOptions Options(const std::string& dir, const Clock* clock, Freezer* freezer) {
+  AssemblyOptions o;
+  o.link_dir = dir + "/dev/vastsky";
+  o.records_dir = dir + "/volumes";
+  o.kernel_timeout_ms = 5000;
+  o.clock = clock;
+  o.freezer = freezer;
+  return o;
 }
 
 inline std::string Join(const std::vector<std::string>& v) {

@@ -35,11 +35,13 @@ const std::string kTop = "vastsky-4", kRaid0 = "vastsky-4-m400", kRaid1 = "vasts
 class RecordingDm : public DeviceMapper {
  public:
   explicit RecordingDm(DeviceMapper* inner) : inner_(inner) {}
-  Status Create(const std::string& n, const std::vector<DmTarget>& t) override { return inner_->Create(n, t); }
+  Status Create(const std::string& n, const std::vector<DmTarget>& t, DmAccess a) override {
+    return inner_->Create(n, t, a);
+  }
   Status Remove(const std::string& n) override { return inner_->Remove(n); }
-  Status Replace(const std::string& n, const std::vector<DmTarget>& t) override {
+  Status Replace(const std::string& n, const std::vector<DmTarget>& t, DmAccess a) override {
     calls.push_back("reload " + n);
-    return inner_->Replace(n, t);
+    return inner_->Replace(n, t, a);
   }
   Status GetInfo(const std::string& n, DmInfo* i) override { return inner_->GetInfo(n, i); }
   Status GetTable(const std::string& n, std::vector<DmTarget>* t) override { return inner_->GetTable(n, t); }
@@ -330,13 +332,7 @@ class HeadFreezeTest : public CppUnit::TestFixture {
   void Open() {
     assembly_.reset();
     freezer_.reset(new Freezer(dm_.get(), &clock_));
-    AssemblyOptions o;
-    o.link_dir = tmp_->dir + "/dev/vastsky";
-    o.records_dir = tmp_->dir + "/volumes";
-    o.kernel_timeout_ms = 5000;
-    o.clock = &clock_;
-    o.freezer = freezer_.get();
-    assembly_.reset(new Assembly(o, dm_.get(), iscsi_.get(), &maps_));
+    assembly_.reset(new Assembly(Options(tmp_->dir, &clock_, freezer_.get()), dm_.get(), iscsi_.get(), &maps_));
   }
   bool Suspended(const std::string& name) {
     DmInfo info;

@@ -352,13 +352,8 @@ class HeadTrimTest : public CppUnit::TestFixture {
     sim_ = std::shared_ptr<DeviceMapper>(NewSimDeviceMapper(DmDir()));
     dm_ = discard_timeout_ms > 0 ? std::shared_ptr<DeviceMapper>(WithDeadlines(sim_, 5000, discard_timeout_ms)) : sim_;
     iscsi_ = NewSimInitiator(tmp_->dir + "/iscsi", "iqn.2024-01.org.vastsky.test:head");
-    AssemblyOptions o;
-    o.link_dir = tmp_->dir + "/dev/vastsky";
-    o.records_dir = tmp_->dir + "/volumes";
-    o.kernel_timeout_ms = 5000;
-    o.clock = &clock_;
     mkdir((tmp_->dir + "/iscsi").c_str(), 0755);
-    assembly_.reset(new Assembly(o, dm_.get(), iscsi_.get(), &maps_));
+    assembly_.reset(new Assembly(Options(tmp_->dir, &clock_, nullptr), dm_.get(), iscsi_.get(), &maps_));
   }
   // lvol 4 attached in sync, then its leg 4000 replaced by kNew; the
   // simulated raid reports it rebuilt at once.

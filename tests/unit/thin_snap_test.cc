@@ -62,9 +62,13 @@ const char kDeltaXml[] = R"(<superblock uuid="" time="1" transaction="3" data_bl
 class CountingDm : public DeviceMapper {
  public:
   explicit CountingDm(std::shared_ptr<DeviceMapper> in) : in_(std::move(in)) {}
-  Status Create(const std::string& n, const std::vector<DmTarget>& t) override { return in_->Create(n, t); }
+  Status Create(const std::string& n, const std::vector<DmTarget>& t, DmAccess a) override {
+    return in_->Create(n, t, a);
+  }
   Status Remove(const std::string& n) override { return in_->Remove(n); }
-  Status Replace(const std::string& n, const std::vector<DmTarget>& t) override { return in_->Replace(n, t); }
+  Status Replace(const std::string& n, const std::vector<DmTarget>& t, DmAccess a) override {
+    return in_->Replace(n, t, a);
+  }
   Status GetInfo(const std::string& n, DmInfo* i) override { return in_->GetInfo(n, i); }
   Status GetTable(const std::string& n, std::vector<DmTarget>* t) override { return in_->GetTable(n, t); }
   Status GetStatus(const std::string& n, std::vector<DmTarget>* s) override { return in_->GetStatus(n, s); }
