@@ -29,9 +29,9 @@
 
 HSVR= SNAPSUM=
 TAGGED="python3 $VS_REPO/tests/vmlab/tagged.py"
-# The tagged blocks: one per 64 KiB pool block over the first 64 MiB, so
+# The tagged blocks: one per 256 KiB over the first 64 MiB (each in a pool block of its own), so
 # SPAN_MIB covers them all for the checksums and the leg comparisons.
-POSITIONS=1024 STRIDE=65536 SPAN_MIB=65
+POSITIONS=256 STRIDE=262144 SPAN_MIB=64
 
 setup() { vs_lab_setup 3 1 2200; }
 # Grace 30 s for (f). Overcommit 4: five volumes of two 1 GiB legs (v1, its
