@@ -14,10 +14,13 @@ read later tells which write it holds, and a torn or misplaced block shows.
       before the call started; `upto`, the last whose write began before
       the call returned; `final`, the last written. Prints the call's
       result and the writes in flight during the call.
-  tagged.py check DEV LOG MODE [LABEL]
+  tagged.py check DEV LOG MODE [LABEL [PAUSE_MS]]
       Reads every block of LOG from DEV (O_DIRECT). MODE snap: each must
       hold a generation from `before` to `upto` (0, never written, only if
-      `before` is 0); MODE final: exactly `final`. Prints the counts.
+      `before` is 0), and with PAUSE_MS (the head's freeze to thaw) the
+      copy must be one instant: the latest write held issued at most
+      PAUSE_MS after the earliest write not held was acknowledged. MODE
+      final: exactly `final`. Prints the counts.
   tagged.py scatter DEV LOG COUNT SEED
       COUNT single 4 KiB blocks at random 4 KiB offsets of DEV (a fixed
       seed), written with generation 1; LOG gets their offsets.
@@ -87,7 +90,7 @@ def run(argv):
     fd = os.open(dev, os.O_WRONLY | os.O_DIRECT)
     window = [None, None]          # monotonic start and end of the call
     stop = threading.Event()
-    state = [{"before": 0, "upto": 0, "final": 0} for _ in range(n)]
+    state = [{"before": 0, "upto": 0, "final": 0, "times": [None]} for _ in range(n)]
     inflight = [0]
     errors = []
 
@@ -108,6 +111,7 @@ def run(argv):
                     t1 = time.monotonic()
                     s = state[k]
                     s["final"] = gen
+                    s["times"].append((t0, t1))   # times[gen]: issued, acknowledged
                     w0, w1 = window
                     if w0 is None or t1 < w0:
                         s["before"] = gen
@@ -145,10 +149,12 @@ def run(argv):
 def check(argv):
     dev, log, mode = argv[0], argv[1], argv[2]
     label = argv[3] if len(argv) > 3 else dev
+    pause_ms = int(argv[4]) if len(argv) > 4 else None
     d = json.load(open(log))
     fd = os.open(dev, os.O_RDONLY | os.O_DIRECT)
     buf = mmap.mmap(-1, BLOCK)
     bad, at_before, later, zeros = [], 0, 0, 0
+    held_start, unheld_ack = [], []   # the issue of each write held, the ack of the next one
     for k, s in enumerate(d["blocks"]):
         off = position(k, d["stride"])
         if os.preadv(fd, [buf], off) != BLOCK:
@@ -165,6 +171,10 @@ def check(argv):
             ok = s["before"] <= got <= s["upto"]
             want = "%d..%d" % (s["before"], s["upto"])
             at_before += ok and got == s["before"]
+            if got:
+                held_start.append(s["times"][got][0])
+            if got + 1 < len(s["times"]):
+                unheld_ack.append(s["times"][got + 1][1])
             later += ok and got > s["before"]
         zeros += got == 0
         if not ok:
@@ -176,6 +186,16 @@ def check(argv):
     else:
         print("%s: %d blocks checked: %d hold the last generation acknowledged before the snapshot, "
               "%d a later one in flight, %d never written, %d wrong" % (label, n, at_before, later, zeros, len(bad)))
+    if mode == "snap" and held_start and unheld_ack:
+        # One instant cut: every write held was issued before the thaw, every
+        # write not held was acknowledged after the freeze began, so the
+        # latest issue held and the earliest ack not held lie at most the
+        # pause apart.
+        spread = (max(held_start) - min(unheld_ack)) * 1000
+        print("%s: the latest write held was issued %.1f ms after the earliest write not held was acknowledged"
+              % (label, spread))
+        if pause_ms is not None and spread > pause_ms:
+            bad.append("not one instant: %.1f ms between them, the head paused the volume %d ms" % (spread, pause_ms))
     for b in bad[:10]:
         print("  " + b)
     return 1 if bad else 0
