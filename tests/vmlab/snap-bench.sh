@@ -25,7 +25,9 @@ RUNTIME=${BENCH_FIO_SECONDS:-10}
 BIG_GIB=100
 HSVR=
 
-setup() { vs_lab_setup 2 1 24000; }
+# 30000 MiB pools at overcommit 20 reserve 580 GiB each: the 100 GiB volume,
+# its two snapshots and two clones (each reserves its size).
+setup() { vs_lab_setup 2 1 30000; }
 cluster() {
   VS_CHUNK_SIZE=4G vs_cluster_up && HSVR=$(vs_hsvr) && [ -n "$HSVR" ] &&
     vs_mrpc setClusterSetting '{"name": "overcommit", "value": "20"}' >/dev/null
@@ -81,6 +83,9 @@ throughput() {
     return 1
   echo "bench: 4 KiB random writes over a written 1 GiB: $a KiB/s before a snapshot, $b KiB/s just after" \
     "($(python3 -c "print('%.2f' % ($b / $a))") of before; first writes to shared blocks copy them), $c KiB/s in the next ${RUNTIME} s"
+  # Room for the 100 GiB family.
+  vs_mrpc detachLogicalVolume '{"lvolname": "p1"}' >/dev/null && vs_mrpc deleteLogicalVolume '{"lvolname": "p1-t"}' >/dev/null &&
+    vs_mrpc deleteLogicalVolume '{"lvolname": "p1"}' >/dev/null
 }
 
 # 3. A 100 GiB volume: changed blocks and clones.
@@ -121,7 +126,7 @@ diff_figures() {   # LVOL BASE: listChangedBlocks' time (best of 3) and what it 
 }
 
 fail_out() { vs_dump; vmlab_summary snap-bench; exit 1; }
-vmlab_check "setup: modules, 2 netns, iscsid, TLS, 2 sparse disks of 24000 MiB" setup || fail_out
+vmlab_check "setup: modules, 2 netns, iscsid, TLS, 2 sparse disks of 30000 MiB" setup || fail_out
 vmlab_check "manager (4 GiB chunks, overcommit 20), 2 storage agents, head agent" cluster || fail_out
 vmlab_check "snapshot pause: $SNAPS snapshots of an attached volume under 4 KiB random writes" pauses
 vmlab_check "write throughput before and just after a snapshot" throughput
