@@ -1,5 +1,5 @@
-// Volume commands: lvol create/delete/attach/detach/resize/list/show, snap create.
-// Snapshots are volumes to the API, so they live here too.
+// Volume commands: lvol create/delete/attach/detach/resize/list/show/clone/diff,
+// snap create/list/delete. Snapshots are volumes to the API, so they live here too.
 #include <iostream>
 
 #include "cli/args.h"
@@ -8,6 +8,7 @@
 #include "cli/layout.h"
 #include "cli/object_commands.h"
 #include "lib/ids.h"
+#include "lib/units.h"
 
 namespace vastsky {
 namespace cli {
@@ -89,8 +90,8 @@ int LvolCreate(std::vector<std::string> args) {
 
 int LvolDelete(std::vector<std::string> args) {
   return RunOnVolume(std::move(args),
-                     "Deletes a volume and frees its space. It must be detached and have no "
-                     "snapshots.",
+                     "Deletes a detached volume. Its snapshots and clones live on; only the space "
+                     "nothing else shares is freed.",
                      "deleteLogicalVolume", "delete", PrintNothing);
 }
 
@@ -123,7 +124,7 @@ Status ParseNewCapacity(const std::string& text, int* gib) {
 
 int LvolResize(std::vector<std::string> args) {
   CommandLine cl("Grows a volume to a new size, also while it is attached and in use (the head's device grows "
-                 "in place). Volumes never shrink; a volume with snapshots cannot grow.");
+                 "in place). Volumes never shrink; snapshots keep the size they were taken at.");
   TCLAP::ValueArg<std::string> capacity("c", "capacity", "The new size: whole GiB (20) or with a unit (20G, 1T).",
                                         true, "", "SIZE", cl.cmd());
   TCLAP::UnlabeledValueArg<std::string> lvol("LVOL", kLvolHelp, true, "", "LVOL", cl.cmd());
@@ -167,7 +168,8 @@ int LvolShow(std::vector<std::string> args) {
 }
 
 int SnapCreate(std::vector<std::string> args) {
-  CommandLine cl("Creates a snapshot of a volume and prints its id.");
+  CommandLine cl("Takes a snapshot of a volume (instant, crash-consistent, read-only) and prints its id. An "
+                 "attached volume's I/O pauses for a moment while its legs are snapshotted.");
   TCLAP::UnlabeledValueArg<std::string> origin("ORIGIN", kLvolHelp, true, "", "ORIGIN", cl.cmd());
   TCLAP::UnlabeledValueArg<std::string> name("SNAPNAME", "The snapshot's name, as a volume name.",
                                              true, "", "SNAPNAME", cl.cmd());
@@ -179,6 +181,99 @@ int SnapCreate(std::vector<std::string> args) {
   ref.AddTo(&m, "origin_lvolid", "origin_lvolname");
   return RunCreate(&cl, "createSnapshot", m, name.getValue(),
                    "cannot create snapshot '" + name.getValue() + "' of " + ref.Describe());
+}
+
+// The snapshots among listLogicalVolumes' rows; of one origin if ref is set
+// (by id, or by the name of a row).
+Json Snapshots(const Json& rows, const LvolRef* ref) {
+  int64_t origin_id = ref ? ref->id : 0;
+  if (ref && !ref->id)
+    for (const Json& v : AsArray(rows))
+      if (JsonText(v, "lvolname") == ref->name) origin_id = JsonInt(v, "lvolid");
+  Json out = Json::array();
+  for (const Json& v : AsArray(rows)) {
+    if (!JsonBool(v, "read_only")) continue;
+    const Json& to = v["associated_to"];
+    const int64_t origin = to.empty() ? 0 : JsonInt(to[0], "lvolid");
+    if (ref && origin != origin_id) continue;
+    out.push_back(v);
+  }
+  return out;
+}
+
+int SnapList(std::vector<std::string> args) {
+  CommandLine cl("Lists snapshots: all, or one volume's.");
+  TCLAP::UnlabeledValueArg<std::string> origin("ORIGIN", std::string(kLvolHelp) + " Default: every volume.", false,
+                                               "", "ORIGIN", cl.cmd());
+  if (!cl.Parse(std::move(args))) return cl.exit_code();
+  LvolRef ref;
+  if (origin.isSet())
+    if (int rc = cl.CheckUsage(ParseLvolRef(origin.getValue(), &ref))) return rc;
+  const LvolRef* of = origin.isSet() ? &ref : nullptr;
+  auto text = [of](const Json& answer) {
+    Table t({"lvolid", "lvolname", "origin", "capacity", "hsvrid", "ctime"});
+    for (const Json& v : Snapshots(answer, of)) {
+      const Json& to = v["associated_to"];
+      t.AddRow({FormatId("lvol", JsonInt(v, "lvolid")), JsonText(v, "lvolname"),
+                to.empty() ? "(deleted)" : FormatId("lvol", JsonInt(to[0], "lvolid")),
+                FormatGiB(JsonInt(v, "capacity")), AttachedTo(v), JsonText(v, "ctime")});
+    }
+    t.Print(std::cout);
+  };
+  auto json = [of](const Json& answer) { PrintJson(Snapshots(answer, of)); };
+  return cl.Run("listLogicalVolumes", {}, "cannot list snapshots", text, json);
+}
+
+int SnapDelete(std::vector<std::string> args) {
+  return RunOnVolume(std::move(args),
+                     "Deletes a detached snapshot. Its origin and the clones made from it are untouched.",
+                     "deleteLogicalVolume", "delete", PrintNothing);
+}
+
+int LvolClone(std::vector<std::string> args) {
+  CommandLine cl("Makes a writable volume from a volume or a snapshot, instantly (it shares blocks with its "
+                 "source until either writes them), and prints its id.");
+  TCLAP::UnlabeledValueArg<std::string> source("SOURCE", kLvolHelp, true, "", "SOURCE", cl.cmd());
+  TCLAP::UnlabeledValueArg<std::string> name("NAME", "The clone's name, as a volume name.", true, "", "NAME",
+                                             cl.cmd());
+  if (!cl.Parse(std::move(args))) return cl.exit_code();
+  LvolRef ref;
+  if (int rc = cl.CheckUsage(ParseLvolRef(source.getValue(), &ref))) return rc;
+  if (int rc = cl.CheckUsage(CheckVolumeName(name.getValue()))) return rc;
+  Members m = {{"clone_lvolname", xmlrpc_c::value_string(name.getValue())}};
+  ref.AddTo(&m, "lvolid", "lvolname");
+  return RunCreate(&cl, "cloneLogicalVolume", m, name.getValue(),
+                   "cannot clone " + ref.Describe() + " as '" + name.getValue() + "'");
+}
+
+void PrintChanged(const Json& answer) {
+  const int64_t kib = JsonInt(answer, "block_kib");
+  const Json& ranges = answer.contains("ranges") ? answer["ranges"] : Json::array();
+  int64_t blocks = 0;
+  for (size_t i = 1; i < ranges.size(); i += 2) blocks += ranges[i].get<int64_t>();
+  std::cout << blocks << " changed block(s) of " << kib << " KiB (" << FormatBytes(static_cast<uint64_t>(blocks * kib) << 10) << ") in "
+            << ranges.size() / 2 << " range(s)\n";
+  Table t({"offset", "length"});
+  for (size_t i = 0; i + 1 < ranges.size(); i += 2)
+    t.AddRow({FormatBytes(static_cast<uint64_t>(ranges[i].get<int64_t>() * kib) << 10),
+              FormatBytes(static_cast<uint64_t>(ranges[i + 1].get<int64_t>() * kib) << 10)});
+  if (!ranges.empty()) t.Print(std::cout);
+}
+
+int LvolDiff(std::vector<std::string> args) {
+  CommandLine cl("Lists the blocks of a volume or snapshot that differ from an older snapshot's, from the pools' "
+                 "metadata (no data is read). --json gives block_kib and [start, count, ...] ranges.");
+  TCLAP::UnlabeledValueArg<std::string> lvol("LVOL", kLvolHelp, true, "", "LVOL", cl.cmd());
+  TCLAP::UnlabeledValueArg<std::string> base("BASE", "The older snapshot, as LVOL.", true, "", "BASE", cl.cmd());
+  if (!cl.Parse(std::move(args))) return cl.exit_code();
+  LvolRef ref, base_ref;
+  if (int rc = cl.CheckUsage(ParseLvolRef(lvol.getValue(), &ref))) return rc;
+  if (int rc = cl.CheckUsage(ParseLvolRef(base.getValue(), &base_ref))) return rc;
+  Members m;
+  ref.AddTo(&m, "lvolid", "lvolname");
+  base_ref.AddTo(&m, "base_lvolid", "base_lvolname");
+  return cl.Run("listChangedBlocks", m, "cannot list the changes of " + ref.Describe() + " since " +
+                                            base_ref.Describe(), PrintChanged);
 }
 
 }  // namespace
@@ -193,7 +288,11 @@ void AddLvolCommands(std::vector<Command>* out) {
                   LvolResize});
   out->push_back({"lvol", "list", "[LVOL]", "list volumes", LvolList});
   out->push_back({"lvol", "show", "LVOL", "show a volume's mirrors and disks", LvolShow});
+  out->push_back({"lvol", "clone", "SOURCE NAME", "a writable copy of a volume or snapshot, instantly", LvolClone});
+  out->push_back({"lvol", "diff", "LVOL BASE", "the blocks changed since snapshot BASE", LvolDiff});
   out->push_back({"snap", "create", "ORIGIN SNAPNAME", "snapshot a volume", SnapCreate});
+  out->push_back({"snap", "list", "[ORIGIN]", "list snapshots", SnapList});
+  out->push_back({"snap", "delete", "SNAP", "delete a detached snapshot", SnapDelete});
 }
 
 }  // namespace cli

@@ -10,7 +10,7 @@ from harness import (ALLOCATED, BOUND, DEXT, FAULTY, HALT, HIGH, INSYNC, SPARE, 
 
 LVOL_ROW = {"lvolid": int, "lvolname": str, "redundancy": int, "capacity": int, "hsvrid": int,
             "associated_to": list, "associated_from": list, "fault": bool, "bind_status": int,
-            "bind_event": int, "rebuild_only": bool, "ctime": str}
+            "bind_event": int, "rebuild_only": bool, "read_only": bool, "state": int, "ctime": str}
 NODE = {"lvolid": int, "lvoltype": int, "capacity": int, "mirror_status": int, "lvolspec": dict,
         "labels": list, "components": list}
 DEXT_SPEC = {"pdskid": int, "ssvrid": int, "offset": int, "meta_offset": int, "length": int,
@@ -242,7 +242,9 @@ class Volumes(Checks):
         srow, orow = self.lvol(snap), self.lvol(origin)
         self.assertTyped(srow, LVOL_ROW)
         self.assertEqual((srow["lvolname"], srow["redundancy"], srow["hsvrid"]), (snap_name, 2, 0))
-        self.assertGreaterEqual(srow["capacity"], 6)
+        # manager/API.md: "the same capacity and redundancy as its origin, read-only"
+        self.assertEqual((srow["capacity"], srow["read_only"], srow["state"]), (6, True, 0))
+        self.assertEqual((orow["read_only"], orow["state"]), (False, 0))
         self.assertEqual(srow["associated_to"], [{"lvolid": origin, "type": "snapshot"}])
         self.assertEqual(srow["associated_from"], [])
         self.assertEqual(orow["associated_from"], [{"lvolid": snap, "type": "snapshot"}])
@@ -271,15 +273,27 @@ class Volumes(Checks):
         self.assertFault("ENOENT", "createSnapshot", req(origin_lvolid=UNKNOWN_ID, snapshot_lvolname=self.fresh_name()))
         self.assertFault("ENOENT", "createSnapshot", req(origin_lvolname="nosuchvol", snapshot_lvolname=self.fresh_name()))
         self.assertFault("EINVAL", "createSnapshot", req(origin_lvolid=origin))
-        self.assertFault("EINVAL", "attachLogicalVolume", req(lvolid=snap, hsvrid=self.hsvrs[0]))
-        self.assertFault("EINVAL", "detachLogicalVolume", req(lvolid=snap))
-        self.assertFault("EBUSY", "deleteLogicalVolume", req(lvolid=origin))
-        self.assertEqual(self.api.deleteLogicalVolume(req(lvolid=snap)), 0)
-        self.assertFault("EBUSY", "deleteLogicalVolume", req(lvolname=oname))
-        self.assertEqual(self.api.deleteLogicalVolume(req(lvolid=snap2)), 0)
-        self.assertEqual(self.lvol(origin)["associated_from"], [])
-        self.assertEqual(self.show(origin)["lvolspec"]["assoc"], [])
+        # A snapshot is a volume of its own: attached on any head, its origin untouched.
+        self.assertEqual(self.api.attachLogicalVolume(req(lvolid=snap, hsvrid=self.hsvrs[1])), 0)
+        self.assertEqual((self.lvol(snap)["hsvrid"], self.lvol(origin)["hsvrid"]), (self.hsvrs[1], 0))
+        self.assertFault("EBUSY", "deleteLogicalVolume", req(lvolid=snap))
+        self.assertEqual(self.api.detachLogicalVolume(req(lvolid=snap)), 0)
+        # A clone of a snapshot: writable, "clone" both ways.
+        clone_name = self.fresh_name("clone")
+        clone = self.api.cloneLogicalVolume(req(lvolid=snap, clone_lvolname=clone_name))
+        crow = self.lvol(clone)
+        self.assertEqual((crow["read_only"], crow["capacity"]), (False, 6))
+        self.assertEqual(crow["associated_to"], [{"lvolid": snap, "type": "clone"}])
+        self.assertEqual(self.lvol(snap)["associated_from"], [{"lvolid": clone, "type": "clone"}])
+        self.assertEqual(self.show(clone)["components"][0]["lvoltype"], SNAPSHOT_ORIGIN)
+        self.assertFault("EEXIST", "cloneLogicalVolume", req(lvolid=snap, clone_lvolname=clone_name))
+        self.assertFault("EINVAL", "cloneLogicalVolume", req(lvolid=snap))
+        # Deleting an origin with snapshots is allowed: they live on.
         self.assertEqual(self.api.deleteLogicalVolume(req(lvolid=origin)), 0)
+        self.assertEqual(self.lvol(snap)["associated_to"], [])
+        self.assertEqual(self.show(snap)["components"][0]["lvolspec"], {"origin_lvolid": 0})
+        for v in (snap, snap2, clone):
+            self.assertEqual(self.api.deleteLogicalVolume(req(lvolid=v)), 0)
 
     def test_attach_detach(self):
         lvolid, name = self.create(5)

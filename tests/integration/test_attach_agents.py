@@ -488,16 +488,36 @@ class WithHeadAgent(Base):
         self.assertEqual(self.api.detachLogicalVolume(req(lvolid=v2)), 0)
         self.assertEqual(self.allowed(), {})
 
-    def test_5_snapshots_are_enotsup_on_the_data_path(self):
+    def test_5_snapshots_and_clones_on_the_data_path(self):
+        # manager/API.md "Snapshots and clones": "If the origin is attached
+        # through a head agent, the head freezes it while each disk's
+        # storage agent makes its legs, then thaws it."
         v, _ = self.create()
         self.assertEqual(self.api.attachLogicalVolume(req(lvolid=v, hsvrid=self.h)), 0)
-        self.assertFault("ENOTSUP", self.api.createSnapshot, req(origin_lvolid=v, snapshot_lvolname="snap-%d" % v))
-        self.assertEqual(self.api.detachLogicalVolume(req(lvolid=v)), 0)
-        s = self.api.createSnapshot(req(origin_lvolid=v, snapshot_lvolname="snap-%d" % v))
-        self.assertFault("ENOTSUP", self.api.attachLogicalVolume, req(lvolid=v, hsvrid=self.h))
-        self.assertUnattached(v)
+        s1 = self.api.createSnapshot(req(origin_lvolid=v, snapshot_lvolname="snap1-%d" % v))
+        s2 = self.api.createSnapshot(req(origin_lvolid=v, snapshot_lvolname="snap2-%d" % v))
+        events = [e for e in self.api.listEvents(req(limit=10000)) if e["type"] == "snapshot" and e["targetid"] == s1]
+        self.assertEqual(len(events), 1, events)
+        self.assertIn("paused", events[0]["message"])
+        legs = {leg["lvolid"] for leg in legs_of(self.api.showLogicalVolume(req(lvolid=s1)))}
+        exported = {leg["chunkid"] for a in self.agents for e in a.proxy().listExports(req()) for leg in e["legs"]}
+        self.assertLessEqual(legs, exported, "every snapshot leg is a thin device of its storage agent")
+        # "The blocks that differ ... from the pools' metadata": nothing was written between them.
+        self.assertEqual(self.api.listChangedBlocks(req(lvolid=s2, base_lvolid=s1)), {"status": 0, "block_kib": 64, "ranges": []})
+        self.assertFault("EINVAL", self.api.listChangedBlocks, req(lvolid=s1, base_lvolid=v))
+        # "attachable read-only on any head", beside its origin.
+        self.assertEqual(self.api.attachLogicalVolume(req(lvolid=s1, hsvrid=self.h)), 0)
+        self.assertTrue(self.head_volumes()[s1]["read_only"])
+        self.assertFalse(self.head_volumes()[v]["read_only"])
+        c = self.api.cloneLogicalVolume(req(lvolid=s1, clone_lvolname="clone-%d" % v))
+        self.assertEqual(self.api.attachLogicalVolume(req(lvolid=c, hsvrid=self.h)), 0)
+        self.assertFalse(self.head_volumes()[c]["read_only"])
+        for x in (v, s1, c):
+            self.assertEqual(self.api.detachLogicalVolume(req(lvolid=x)), 0)
+        # "Deleting a volume that has snapshots or clones is allowed."
+        for x in (v, s1, s2, c):
+            self.assertEqual(self.api.deleteLogicalVolume(req(lvolid=x)), 0)
         self.assertEqual(self.allowed(), {})
-        self.assertEqual(self.api.deleteLogicalVolume(req(lvolid=s)), 0)
 
     def test_6_head_agent_down_keeps_the_volume_bound(self):
         v, _ = self.create()

@@ -247,13 +247,28 @@ class TestVolumes(CliCase):
         self.assertIn("lvol-%08x (%s)" % (snapid, snap), self.ok("lvol", "show", name))
         self.assertIn("snapshot", self.ok("lvol", "show", snap))
 
-        err = self.fails(1, "lvol", "delete", name)
-        self.assertIn("cannot delete volume '%s': object is busy (EBUSY)" % name, err)
         err = self.fails(1, "snap", "create", "lvol-%08x" % lvolid, snap)
         self.assertIn("cannot create snapshot '%s' of volume lvol-%08x: object already exists (EEXIST)"
                       % (snap, lvolid), err)
-        self.ok("lvol", "delete", snap)
+        # snap list: every snapshot, or one origin's (by name or id).
+        for args in ([], [name], ["lvol-%08x" % lvolid]):
+            listed = json.loads(self.ok("snap", "list", *args, "--json"))
+            self.assertEqual([s["lvolid"] for s in listed if s["lvolname"] == snap], [snapid], args)
+            self.assertNotIn(lvolid, [s["lvolid"] for s in listed])
+        self.assertIn("lvol-%08x" % lvolid, self.ok("snap", "list", name))
+        # lvol clone of the snapshot; lvol diff of the clone's source against the snapshot.
+        clone = self.fresh_name("clone")
+        cloneid = int(self.ok("lvol", "clone", snap, clone).strip()[5:], 16)
+        self.assertFalse(self.lvol(cloneid)["read_only"])
+        self.assertIn("0 changed block(s) of 64 KiB", self.ok("lvol", "diff", name, snap))
+        self.assertEqual(json.loads(self.ok("lvol", "diff", name, snap, "--json"))["ranges"], [])
+        err = self.fails(1, "lvol", "diff", snap, name)
+        self.assertIn("invalid argument (EINVAL)", err)
+        self.fails(2, "lvol", "diff", name)
+        # The origin goes first: its snapshot and the clone live on.
         self.ok("lvol", "delete", name)
+        self.ok("snap", "delete", snap)
+        self.ok("lvol", "delete", clone)
 
     def test_faults_in_words(self):
         err = self.fails(1, "lvol", "delete", "no-such-volume")
