@@ -192,8 +192,8 @@ def check(argv):
         # latest issue held and the earliest ack not held lie at most the
         # pause apart.
         spread = (max(held_start) - min(unheld_ack)) * 1000
-        print("%s: the latest write held was issued %.1f ms after the earliest write not held was acknowledged"
-              % (label, spread))
+        print("%s: one instant: the latest write held was issued %+.1f ms from the earliest ack of a write not "
+              "held (at most the pause, %s ms)" % (label, spread, pause_ms))
         if pause_ms is not None and spread > pause_ms:
             bad.append("not one instant: %.1f ms between them, the head paused the volume %d ms" % (spread, pause_ms))
     for b in bad[:10]:
