@@ -5,7 +5,7 @@
 # sets the manager's --chunk-size (default 4G); BENCH_KEEP=1 keeps the temp dir
 # (database, manager log) for a closer look. Exits non-zero only on errors; a
 # missed target is printed as MISS. Then the VM lab's data-path figures
-# (tests/vmlab/datapath-bench.sh) and the scale of one LIO target's leg LUNs
+# (tests/vmlab/datapath-bench.sh), the snapshot figures (snap-bench.sh) and the scale of one LIO target's leg LUNs
 # (kernel-tests scale) unless VASTSKY_SKIP_VMLAB=1. The rebuild
 # simulator's MISS is reported but does not fail the run. The XCP driver's
 # per-call cost comes after the simulator.
@@ -44,6 +44,10 @@ if [ "${VASTSKY_SKIP_VMLAB:-0}" != 1 ]; then
   # A drain's rebuild writes whole legs into the lab's RAM-backed disks.
   VMLAB_MEM=7168 VMLAB_TIMEOUT=2400 VS_TMPFS=5000m VMLAB_PASSENV=VS_TMPFS \
     "$ROOT/tests/vmlab/vm.sh" run "$ROOT/tests/vmlab/datapath-bench.sh" | grep -E '^bench:|FAIL|datapath-bench:' || rc=1
+  # Snapshots: the pause under writes, writes after one, clones and changed
+  # blocks of a 100 GiB volume (sparse disks: thin pools only reserve).
+  VMLAB_MEM=7168 VMLAB_TIMEOUT=2400 VS_TMPFS=5000m VMLAB_PASSENV=VS_TMPFS \
+    "$ROOT/tests/vmlab/vm.sh" run "$ROOT/tests/vmlab/snap-bench.sh" | grep -E '^bench:|FAIL|snap-bench:' || rc=1
   # One LIO target with 2,000 leg LUNs, 256 of them mapped to one head.
   "$ROOT/tests/vmlab/vm.sh" run "$ROOT/tests/vmlab/kernel-tests.sh" scale | grep -E '^bench:|FAIL|kernel-tests:' || rc=1
   # A head attaching a volume with 256 legs on each of two disks.

@@ -70,9 +70,9 @@ vs_lab_setup() {
   done
 }
 
-vs_manager_start() {   # [EXTRA_ARGS...]
+vs_manager_start() {   # [EXTRA_ARGS...]; VS_CHUNK_SIZE: the chunk size (default 1G; a flag given twice is refused)
   "$VS_BIN/vastsky-manager" --db $VS_W/manager.db --listen "$VMLAB_HEAD_IP:8881" --secret-file $VS_W/secret \
-    --tls-cert $VS_W/cert.pem --tls-key $VS_W/key.pem --ca-file $VS_W/cert.pem --chunk-size 1G "$@" \
+    --tls-cert $VS_W/cert.pem --tls-key $VS_W/key.pem --ca-file $VS_W/cert.pem --chunk-size "${VS_CHUNK_SIZE:-1G}" "$@" \
     2>>$VS_W/manager.log &
   VS_PID[m]=$!
   vs_wait 150 vs_mrpc getClusterStatus '{}'
