@@ -191,8 +191,8 @@ class Store {
   // (it may be the only copy). One transaction; *replaced counts them.
   Status ReplaceLostLegs(int64_t pdsk_id, const std::vector<int64_t>& chunks, int* replaced);
   // Growing a volume (manager/attacher.h drives the agents). BeginResize
-  // checks (EINVAL shrink or snapshot, ENOTSUP snapshots, EBUSY in
-  // transition or ERROR) and in one transaction places new mirrors over
+  // checks (EINVAL shrink or snapshot, EBUSY in
+  // transition, ERROR, being made or copied) and in one transaction places new mirrors over
   // [old, new capacity) as a create would and records the capacity
   // (ENOSPC changes nothing). Equal capacity is a no-op. Detached, or on a
   // head without agent, that is all (plan->agent false). Otherwise the

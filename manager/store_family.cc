@@ -35,7 +35,6 @@ Status Store::VolumeFamily(const VolumeRef& ref, std::vector<VolumeLayout>* out)
     if (!seen.insert(vol.id).second) return Looped(vol.id);
     out->emplace_back();
     VS_RETURN_IF_ERROR(LoadLayout(vol, &out->back()));
-    out->back().snapshots.clear();  // members of their own here
     for (auto a = vol.associated_from.rbegin(); a != vol.associated_from.rend(); ++a) {
       VolumeInfo below;
       VS_RETURN_IF_ERROR(LoadVolume(a->lvol_id, &below));

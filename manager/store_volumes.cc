@@ -279,20 +279,21 @@ Status Store::LoadLayout(const VolumeInfo& vol, VolumeLayout* out) {
     VS_RETURN_IF_ERROR(LoadVolume(vol.origin_id, &origin));
     out->origin_top_node = origin.top_node;
   }
-  for (const Association& a : vol.associated_from) {
-    if (a.type != "snapshot") continue;  // 3.0's tree holds snapshots; clones are volumes of their own
-    VolumeInfo snap;
-    VS_RETURN_IF_ERROR(LoadVolume(a.lvol_id, &snap));
-    out->snapshots.emplace_back();
-    VS_RETURN_IF_ERROR(LoadLayout(snap, &out->snapshots.back()));
-  }
   return Status::OK();
 }
 
+// Only showLogicalVolume's tree nests the snapshots' layouts: every plan
+// (attach, rebuild, copy, family) wants the volume's own legs alone.
 Status Store::ShowLogicalVolume(const VolumeRef& ref, VolumeLayout* out) {
   VolumeInfo vol;
   VS_RETURN_IF_ERROR(ResolveVolume(ref, &vol));
-  return LoadLayout(vol, out);
+  VS_RETURN_IF_ERROR(LoadLayout(vol, out));
+  for (const Association& a : vol.associated_from) {
+    if (a.type != "snapshot") continue;  // 3.0's tree holds snapshots; clones are volumes of their own
+    out->snapshots.emplace_back();
+    VS_RETURN_IF_ERROR(ShowLogicalVolume(VolumeRef{a.lvol_id, ""}, &out->snapshots.back()));
+  }
+  return Status::OK();
 }
 
 }  // namespace vastsky

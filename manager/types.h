@@ -126,7 +126,7 @@ struct VolumeLayout {
   VolumeInfo volume;
   int64_t origin_top_node = 0;  // for a snapshot: its origin's SNAPSHOT-ORIGIN node
   std::vector<MirrorInfo> mirrors;
-  std::vector<VolumeLayout> snapshots;
+  std::vector<VolumeLayout> snapshots;  // filled by Store::ShowLogicalVolume only (3.0's tree)
 };
 
 // The extent of a leg that left its mirror while a head may still have it
