@@ -13,7 +13,9 @@ VS_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 VS_BIN=${VS_BIN:-$VS_REPO/build/bin}
 VS_W=/run/vastsky-lab
 VS_MGR=https://$VMLAB_HEAD_IP:8881/RPC2
-VS_HEAD=https://$VMLAB_HEAD_IP:8882/RPC2
+# The head agent's address: this VM's own (the peer sets its address).
+VS_HEAD_IP=${VS_HEAD_IP:-$VMLAB_HEAD_IP}
+VS_HEAD=https://$VS_HEAD_IP:8882/RPC2
 VS_SERVERS=0 VS_DISKS_PER=0
 declare -A VS_PID VS_LOOPS
 
@@ -54,7 +56,7 @@ vs_wait() {   # TRIES CMD...: retry CMD every 0.2 s, for at most TRIES x 0.2 s
 # backing loop devices (sparse files on a tmpfs).
 vs_lab_setup() {
   VS_SERVERS=$1 VS_DISKS_PER=$2
-  local mib=$3 i d san="IP:$VMLAB_HEAD_IP"
+  local mib=$3 i d san="IP:$VMLAB_HEAD_IP,IP:$VMLAB_PEER_IP"
   vmlab_load_modules loop && vmlab_net_setup "$VS_SERVERS" && vmlab_iscsid_start && vmlab_disks_mount ${VS_TMPFS:-1200m} || return 1
   mkdir -p $VS_W && openssl rand -hex 16 > $VS_W/secret && chmod 600 $VS_W/secret
   for i in $(seq "$VS_SERVERS"); do san+=",IP:$(vmlab_ss_ip $i)"; done
@@ -93,7 +95,7 @@ vs_storage_agent_start() {   # I [EXTRA_ARGS...]
 
 vs_head_agent_start() {   # [EXTRA_ARGS...]
   "$VS_BIN/vastsky-head-agent" --manager "$VS_MGR" --ca-file $VS_W/cert.pem --secret-file $VS_W/secret \
-    --listen "$VMLAB_HEAD_IP:8882" --tls-cert $VS_W/cert.pem --tls-key $VS_W/key.pem --data-ip "$VMLAB_HEAD_IP" \
+    --listen "$VS_HEAD_IP:8882" --tls-cert $VS_W/cert.pem --tls-key $VS_W/key.pem --data-ip "$VS_HEAD_IP" \
     --state-dir $VS_W/head --heartbeat 1 --kernel-timeout 30 "$@" 2>>$VS_W/head.log &
   VS_PID[h]=$!
   vs_wait 150 vs_hrpc helloWorld '{}'
@@ -188,6 +190,21 @@ vs_registered() {
   [ "$(vs_mrpc listHeadServers '{}' | vs_json 'len([h for h in d if h.get("url")])')" = 1 ]
 }
 vs_hsvr() { vs_mrpc listHeadServers '{}' | vs_json '[h["hsvrid"] for h in d if h.get("url")][0]'; }
+vs_hsvr_at() {   # IP: the id of the head server whose agent serves at IP
+  vs_mrpc listHeadServers '{}' | vs_json "[h['hsvrid'] for h in d if '//$1:' in h.get('url', '')][0]"
+}
+
+# vs_peer_up: the peer VM (vm.sh with VMLAB_PEER=1) becomes a second head
+# server at $VMLAB_PEER_IP, with its own kernel, iscsid, initiator name and
+# head agent, registered with this VM's manager. After vs_cluster_up.
+vs_peer_up() {
+  local f=$VMLAB_SHARED/peer/files
+  vmlab_peer_link && mkdir -p "$f" && cp $VS_W/cert.pem $VS_W/key.pem $VS_W/secret "$f" || return 1
+  vs_wait 600 vmlab_peer_ready || { echo "the peer VM did not come up"; return 1; }
+  vmlab_peer 'mkdir -p $VS_W && cp $VMLAB_SHARED/files/* $VS_W && chmod 600 $VS_W/secret $VS_W/key.pem &&
+    vmlab_iscsid_start $VMLAB_PEER_IQN && vs_head_agent_start' || return 1
+  vs_wait 150 vs_hsvr_at "$VMLAB_PEER_IP"
+}
 
 # Everything down, each daemon checked to exit 0 on SIGTERM.
 vs_cluster_down() {

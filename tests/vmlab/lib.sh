@@ -4,9 +4,11 @@
 # Functions are named vmlab_*, return non-zero on failure and never exit the
 # caller. The guest kernel is Debian's; the userland is the host's.
 #
-# Topology (exists only inside the VM; the VM has no NIC):
+# Topology (exists only inside the VM; the VM has no NIC to the outside):
 #   bridge vmlab-br in the root netns, address 10.99.0.254 = the head server
 #   netns ss1..ssN, address 10.99.0.<i> on eth0, = the storage servers
+#   with VMLAB_PEER=1: a second VM, the peer, at 10.99.0.200 on its eth0,
+#   linked to this VM's eth0, which vmlab_peer_link puts on the bridge
 # The head MUST stay in the root netns: scsi_transport_iscsi's netlink socket
 # exists only in init_net (iscsid elsewhere fails at login with "sendmsg: bug?
 # ctrl_fd"), and iscsiadm reaches iscsid over an abstract unix socket, which
@@ -18,6 +20,9 @@ VMLAB_BRIDGE=vmlab-br
 VMLAB_DISKS=/run/vmlab/disks
 VMLAB_LIO=/sys/kernel/config/target
 VMLAB_HEAD_IQN=iqn.2024-01.org.vastsky.vmlab:head
+# The peer VM (vm.sh with VMLAB_PEER=1): one more host on the bridge.
+VMLAB_PEER_IP=$VMLAB_NET.200
+VMLAB_PEER_IQN=iqn.2024-01.org.vastsky.vmlab:peer
 # Every dmsetup/iscsiadm call gets a time limit, so a stuck one fails a check
 # instead of hanging the run (the guest watchdog is the last resort).
 VMLAB_CMD_TIMEOUT=${VMLAB_CMD_TIMEOUT:-60}
@@ -104,6 +109,54 @@ vmlab_net_setup() {   # N: netns ss1..ssN, each with a veth into the bridge
     ip -n $ns link set eth0 up || return 1
   done
 }
+# ------------------------------------------------------------ the peer VM
+# The first VM drives the peer (peer.sh) through files in the peer's shared
+# dir, $VMLAB_SHARED/peer: requests in req/, files to hand over in files/.
+vmlab_peer_link() {   # this VM's end of the link joins the bridge
+  modprobe virtio_net && vmlab_wait_link eth0 && ip link set eth0 master "$VMLAB_BRIDGE" && ip link set eth0 up
+}
+vmlab_wait_link() {   # IFACE: the driver just loaded, it shows up within seconds
+  local i
+  for i in $(seq 50); do ip link show "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "no network interface $1"; return 1
+}
+vmlab_peer_ready() { [ -e "$VMLAB_SHARED/peer/ready" ]; }
+# vmlab_peer_poweroff: the host kills the peer's QEMU, as a power cut: no
+# shutdown, nothing flushed, its links dead without a word. Returns once off.
+vmlab_peer_poweroff() {
+  local i
+  : > "$VMLAB_SHARED/peer/poweroff" || return 1
+  for i in $(seq 300); do [ -e "$VMLAB_SHARED/peer/off" ] && return 0; sleep 0.2; done
+  echo "the host did not power the peer off"; return 1
+}
+# vmlab_peer_boot: the host boots the peer again (a fresh tmpfs root, as a
+# machine restarting; its shared dir stays). Returns once peer.sh is ready.
+vmlab_peer_boot() {
+  local i
+  rm -f "$VMLAB_SHARED/peer/ready" && : > "$VMLAB_SHARED/peer/boot" || return 1
+  for i in $(seq 3000); do vmlab_peer_ready && return 0; sleep 0.2; done
+  echo "the peer did not boot again"; return 1
+}
+# vmlab_peer [-t SECONDS] CODE: run shell code in the peer and print its
+# output; its exit status, or 255 when the peer did not answer in time
+# (default 300 s). peer.sh evaluates CODE in one long-lived bash that has
+# lib.sh and cluster.sh loaded, so variables and background daemons persist
+# from one call to the next. CODE must not `exit`.
+vmlab_peer() {
+  local t=300 dir=$VMLAB_SHARED/peer/req r deadline
+  [ "$1" = -t ] && { t=$2; shift 2; }
+  # A name that sorts in posting order, unique across subshells.
+  r=r${EPOCHREALTIME/[.,]/}-$BASHPID
+  printf '%s\n' "$*" > "$dir/.$r" && mv "$dir/.$r" "$dir/$r" || return 255
+  deadline=$((SECONDS + t))
+  until [ -e "$dir/$r.rc" ]; do
+    [ $SECONDS -lt $deadline ] || { echo "the peer did not answer within ${t}s: $*"; return 255; }
+    sleep 0.2
+  done
+  cat "$dir/$r.out"
+  return "$(cat "$dir/$r.rc")"
+}
+
 # Remove LIO portals first: a kernel socket does not pin its netns.
 vmlab_net_teardown() {
   local ns rc=0

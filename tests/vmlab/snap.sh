@@ -12,19 +12,24 @@
 #   c. Clone c1 of s1 (cloneLogicalVolume) attached: it reads as s1 does,
 #      takes checksummed writes (fio crc32c) while v1 keeps its last
 #      generations and s1 its checksum.
+#   c2. Clone c2 of the attached v1 attached on a second head (the peer VM,
+#      vm.sh VMLAB_PEER=1: its own kernel, iscsid and initiator): it holds
+#      v1's last generations; then c2 takes checksummed writes there while
+#      v1 takes new tagged writes here: each verified (c2's legs compared
+#      in the peer), s1 unchanged.
 #   d. Snapshots s2 and s3 of v1 around 300 blocks written at random:
 #      listChangedBlocks(s3, base s2) covers every one of them (the extras
 #      ratio printed); nothing changed from s3 to v1; a base that is not a
 #      snapshot is EINVAL.
-#   e. v1 detached and deleted: s1 reads the same (checksum), c1 verifies.
-#   f. (SNAP_FAULT=0 leaves it out, as make check does: it takes about
-#      4 minutes, a-e as long) s1 detached, the storage server of one
-#      of its legs killed (agent SIGKILL, link down): the manager replaces
+#   e. v1 detached and deleted: s1 reads the same (checksum), c1 and c2
+#      verify.
+#   f. (SNAP_FAULT=0 leaves it out: it takes about 4 minutes) s1
+#      detached, the storage server of one of its legs killed (agent SIGKILL, link down): the manager replaces
 #      the leg and has it rebuilt on its own; s1 attached again: legs
 #      identical, tagged blocks and checksum as before.
 # Then deletes, clean shutdown, database audit.
-# Host side (tests/run-all.sh adds SNAP_FAULT=0, with VMLAB_PASSENV="VS_TMPFS SNAP_FAULT"):
-#   VMLAB_MEM=4096 VMLAB_TIMEOUT=1200 VS_TMPFS=3000m VMLAB_PASSENV=VS_TMPFS tests/vmlab/vm.sh run tests/vmlab/snap.sh
+# Host side (as tests/run-all.sh runs it):
+#   VMLAB_PEER=1 VMLAB_MEM=4096 VMLAB_TIMEOUT=1800 VS_TMPFS=3000m VMLAB_PASSENV=VS_TMPFS tests/vmlab/vm.sh run tests/vmlab/snap.sh
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
 . "$(dirname "$(readlink -f "$0")")/cluster.sh"
 
@@ -42,6 +47,8 @@ cluster() {
     vs_mrpc setClusterSetting '{"name": "overcommit", "value": "4"}' >/dev/null
 }
 attach() { vs_mrpc attachLogicalVolume "{\"lvolname\": \"$1\", \"hsvrid\": $HSVR}" >/dev/null && [ -b "/dev/vastsky/$1" ]; }
+PEER_HSVR=
+peer_up() { vs_peer_up && PEER_HSVR=$(vs_hsvr_at "$VMLAB_PEER_IP") && echo "second head: hsvr $PEER_HSVR at $VMLAB_PEER_IP"; }
 detach() { vs_mrpc detachLogicalVolume "{\"lvolname\": \"$1\"}" >/dev/null; }
 delete() { vs_mrpc deleteLogicalVolume "{\"lvolname\": \"$1\"}" >/dev/null; }
 snapshot() { vs_mrpc createSnapshot "{\"origin_lvolname\": \"$1\", \"snapshot_lvolname\": \"$2\"}" >/dev/null; }
@@ -142,6 +149,37 @@ others_unchanged() {
   echo "s1: md5 $sum as before"
 }
 
+# c2. A clone of the live origin on a second head (the peer VM), both written
+# at once.
+PEER_FILES=$VMLAB_SHARED/peer/files
+c2_fio() {   # EXTRA...: in the peer, as clone_fio does on this head
+  vmlab_peer -t 900 "timeout 800 fio --name=snap-c2 --filename=/dev/vastsky/c2 --direct=1 --ioengine=psync \
+    --rw=randwrite --bs=64k --size=64m --io_size=8m --randseed=15 --verify=crc32c --verify_fatal=1 --do_verify=1 \
+    --output=\$VS_W/fio-c2.log $* || { tail -20 \$VS_W/fio-c2.log; false; }"
+}
+clone_on_second_head() {
+  vs_mrpc cloneLogicalVolume '{"lvolname": "v1", "clone_lvolname": "c2"}' >/dev/null &&
+    vs_mrpc attachLogicalVolume "{\"lvolname\": \"c2\", \"hsvrid\": $PEER_HSVR}" >/dev/null || return 1
+  echo "c2 bound to hsvr $(lvol c2 | vs_json 'd[0]["hsvrid"]')"
+  cp $VS_W/tagged.json "$PEER_FILES/" &&
+    vmlab_peer "[ -b /dev/vastsky/c2 ] && $TAGGED check /dev/vastsky/c2 $PEER_FILES/tagged.json final c2"
+}
+both_written_at_once() {
+  local out
+  c2_fio > $VS_W/c2-fio.out 2>&1 &
+  local peer=$!
+  # v1 written on this head meanwhile: new generations, logged apart.
+  $TAGGED run /dev/vastsky/v1 $VS_W/tagged2.json --positions $POSITIONS --stride $STRIDE --threads 4 \
+    --before 10 --after 10 "$VS_MGR" $VS_W/cert.pem $VS_W/secret getClusterStatus '{}' > $VS_W/tagged2.out ||
+    { cat $VS_W/tagged2.out; kill $peer; return 1; }
+  wait $peer || { echo "c2's fio in the peer failed:"; cat $VS_W/c2-fio.out; return 1; }
+  echo "c2 written and verified in the peer (fio crc32c, 8 MiB)"
+  vmlab_peer "vs_legs_identical c2 64" || return 1
+  $TAGGED check /dev/vastsky/v1 $VS_W/tagged2.json final v1 || return 1
+  out=$(span_sum s1) && [ "$out" = "$SNAPSUM" ] || { echo "s1 changed: md5 $out, was $SNAPSUM"; return 1; }
+  echo "s1: md5 $out as before"
+}
+
 # d. Changed blocks between two snapshots.
 CHANGED=
 around_known_writes() {
@@ -182,7 +220,7 @@ origin_deleted() {
   local sum; sum=$(span_sum s1)
   [ "$sum" = "$SNAPSUM" ] || { echo "s1 changed: md5 $sum, was $SNAPSUM"; return 1; }
   echo "s1: md5 $sum as before; $(lvol s1 | vs_json '"associated_to %s" % d[0].get("associated_to")')"
-  clone_fio --verify_only
+  clone_fio --verify_only && c2_fio --verify_only && echo "c1 and c2 (in the peer) verify"
 }
 
 # f. A storage server of one of s1's legs killed while s1 is detached.
@@ -218,14 +256,16 @@ final_cleanup_and_audit() {
   local v
   # The killed server back first: the deletes free its thin devices too.
   [ -z "$DEAD" ] || { ip link set vmlab-ss$DEAD up && vs_storage_agent_start "$DEAD"; } || return 1
-  for v in c1 s1; do lvol $v >/dev/null 2>&1 && { detach $v; delete $v || return 1; }; done
+  for v in c1 c2 s1; do lvol $v >/dev/null 2>&1 && { detach $v; delete $v || return 1; }; done
   for v in s2 s3; do lvol $v >/dev/null 2>&1 && { delete $v || return 1; }; done
+  vmlab_peer 'vs_stop h && echo "the peer head agent exited 0"' && [ -z "$(vmlab_peer vs_dm_devices)" ] || return 1
   vs_cluster_down && "$VS_BIN/vastsky-manager" --db $VS_W/manager.db --audit
 }
 
 fail_out() { vs_dump; vmlab_summary snap; exit 1; }
 vmlab_check "setup: modules, 3 netns, iscsid, TLS, 3 loop disks of 2200 MiB" setup || fail_out
 vmlab_check "manager (grace 30 s, overcommit 4), 3 storage agents and the head agent up" cluster || fail_out
+vmlab_check "a second head: the peer VM's own iscsid, initiator and head agent, registered" peer_up || fail_out
 vmlab_check "v1: 1 GiB, 2 legs, attached" volume || fail_out
 vmlab_check "a. createSnapshot s1 of v1 under 4 threads of tagged 4 KiB writes" snapshot_under_writes || fail_out
 vmlab_check "a. s1 listed: SNAPSHOT (lvoltype 7), read_only, capacity 1, associated to v1 (and v1 from s1)" listed_as_snapshot
@@ -236,11 +276,13 @@ vmlab_check "b. a write to s1's device fails (read-only), its data unchanged" sn
 vmlab_check "c. clone c1 of s1 attached: a writable volume, reads as s1" clone_reads_as_snapshot
 vmlab_check "c. c1 written and verified (fio crc32c)" clone_written
 vmlab_check "c. v1 and s1 keep their own content (last generations, md5)" others_unchanged
+vmlab_check "c2. clone c2 of the attached v1, attached on the second head: holds v1's last generations" clone_on_second_head
+vmlab_check "c2. c2 written in the peer (fio crc32c) while v1 takes tagged writes here: both verified, s1 unchanged" both_written_at_once
 vmlab_check "d. snapshots s2 and s3 of v1 around 300 random 4 KiB writes" around_known_writes
 vmlab_check "d. listChangedBlocks(s3, base s2) covers every block written" changed_blocks_cover
 vmlab_check "d. listChangedBlocks(v1, base s3) is empty" nothing_changed_since
 vmlab_check "d. listChangedBlocks with a base that is no snapshot: EINVAL" base_not_snapshot
-vmlab_check "e. v1 detached and deleted: s1 reads the same, c1 still verifies" origin_deleted
+vmlab_check "e. v1 detached and deleted: s1 reads the same, c1 and c2 (second head) still verify" origin_deleted
 if [ "${SNAP_FAULT:-1}" = 1 ]; then
   vmlab_check "f. s1 detached; the storage server of one of its legs killed" kill_snapshot_leg_server &&
   vmlab_check "f. the manager replaced and rebuilt the leg on its own" leg_replaced_and_rebuilt &&

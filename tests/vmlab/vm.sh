@@ -40,6 +40,15 @@
 #   VMLAB_KERNEL=/boot/vmlinuz-X   kernel to boot (default: newest with modules)
 #   VMLAB_ACCEL=tcg,thread=multi   QEMU accelerator
 #   VMLAB_CACHE=/tmp/vastsky-vmlab-cache
+#   VMLAB_PEER=1         also boot a second VM, "the peer" (VMLAB_PEER_MEM=1024 MiB,
+#                        1 vCPU), linked to the first by one Ethernet segment
+#                        (eth0 in each, a QEMU datagram socket in this work dir).
+#                        It runs peer.sh, which executes the commands the first
+#                        VM's script posts with vmlab_peer (lib.sh); its shared
+#                        dir is shared/peer/, its console peer-console.log. The
+#                        first VM can power it off (QEMU killed) and boot it
+#                        again (vmlab_peer_poweroff, vmlab_peer_boot). It is
+#                        stopped when the first VM ends; its oops fails the run.
 #   VMLAB_PASSENV="A B"  host variables to export into the script's environment;
 #                        VMLAB_*, VASTSKY_* and THRASH_* (thrash.sh's knobs)
 #                        variables are always passed.
@@ -62,6 +71,8 @@ KEEP=${VMLAB_KEEP:-}
 STREAM=${VMLAB_STREAM:-log}
 ACCEL=${VMLAB_ACCEL:-tcg,thread=multi}
 CACHE=${VMLAB_CACHE:-/tmp/vastsky-vmlab-cache}
+PEER=${VMLAB_PEER:-}
+PEER_MEM=${VMLAB_PEER_MEM:-1024}
 
 say() { echo "vmlab: $*" >&2; }
 die() { say "$*"; exit 125; }
@@ -190,15 +201,21 @@ S=$WORK/shared
 mkdir -p "$S"
 # Arguments NUL-separated, environment as shell code: guest-init reads both.
 [ -n "$SCRIPT" ] && printf '%s\0' "$SCRIPT" "$@" > "$S/argv"
-{
+write_env() {   # SHARED_DIR: the environment guest-init sources
   for n in $(compgen -e) ${VMLAB_PASSENV:-}; do
     case "$n" in VMLAB_*|VASTSKY_*|THRASH_*) ;; *) case " ${VMLAB_PASSENV:-} " in *" $n "*) ;; *) continue;; esac;; esac
     [ -n "${!n+x}" ] && printf 'export %s=%q\n' "$n" "${!n}"
   done
-  printf 'export VMLAB_DIR=%q VMLAB_SHARED=%q VMLAB_HOST_CWD=%q\n' "$HERE" "$S" "$PWD"
+  printf 'export VMLAB_DIR=%q VMLAB_SHARED=%q VMLAB_HOST_CWD=%q\n' "$HERE" "$1" "$PWD"
   # run: output goes to files, so no terminal escapes; shell: the caller's terminal.
   if [ -n "$SCRIPT" ]; then echo 'export TERM=dumb'; else printf 'export TERM=%q\n' "${TERM:-vt100}"; fi
-} > "$S/env"
+}
+write_env "$S" > "$S/env"
+if [ -n "$PEER" ]; then
+  mkdir -p "$S/peer/req"
+  printf '%s\0' "$HERE/peer.sh" > "$S/peer/argv"
+  { write_env "$S/peer"; echo 'export VMLAB_ROLE=peer'; } > "$S/peer/env"
+fi
 
 # The guest watchdog fires MARGIN seconds before the host-side deadline, so
 # its dump is in the log before QEMU gets killed.
@@ -208,14 +225,26 @@ DEADLINE=$(( ${T0%.*} + TIMEOUT ))
 APPEND="console=ttyS0 panic=-1 quiet loglevel=4 mitigations=off vmlab.init=$HERE/guest-init.sh vmlab.shared=$S"
 APPEND="$APPEND vmlab.mode=${SCRIPT:+run}${SCRIPT:-shell} vmlab.deadline=$DEADLINE vmlab.timeout=$TIMEOUT vmlab.margin=$MARGIN"
 [ -z "$SCRIPT" ] && [ -t 0 ] && APPEND="$APPEND vmlab.tty=$(stty size 2>/dev/null | tr ' ' x)"
-# shellcheck disable=SC2054  # commas are QEMU's option syntax
-QEMU=(qemu-system-x86_64 -nodefaults -no-user-config -machine pc -accel "$ACCEL" -cpu max
-      -smp "$SMP" -m "$MEM" -display none -no-reboot -nic none
-      -kernel "$KERNEL" -initrd "$INITRD" -append "$APPEND"
-      -fsdev "local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap"
-      -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot
-      -fsdev "local,id=shared,path=$S,security_model=none,multidevs=remap"
-      -device virtio-9p-pci,fsdev=shared,mount_tag=shared)
+# qemu_args SMP MEM SHARED_DIR APPEND: the command line of one VM, in QEMU[].
+qemu_args() {
+  # shellcheck disable=SC2054  # commas are QEMU's option syntax
+  QEMU=(qemu-system-x86_64 -nodefaults -no-user-config -machine pc -accel "$ACCEL" -cpu max
+        -smp "$1" -m "$2" -display none -no-reboot -nic none
+        -kernel "$KERNEL" -initrd "$INITRD" -append "$4"
+        -fsdev "local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap"
+        -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot
+        -fsdev "local,id=shared,path=$3,security_model=none,multidevs=remap"
+        -device virtio-9p-pci,fsdev=shared,mount_tag=shared)
+}
+# link_args ME OTHER MAC: one end of the Ethernet link between the two VMs.
+# Datagrams between two unix sockets: no listener to wait for, and frames
+# sent before the other VM is up are simply lost, as on a real wire.
+link_args() {
+  QEMU+=(-netdev "dgram,id=link,local.type=unix,local.path=$WORK/$1.sock,remote.type=unix,remote.path=$WORK/$2.sock"
+         -device "virtio-net-pci,netdev=link,mac=$3")
+}
+qemu_args "$SMP" "$MEM" "$S" "$APPEND"
+[ -n "$PEER" ] && link_args main peer 52:54:00:5a:00:01
 
 if [ -z "$SCRIPT" ]; then
   say "kernel $KV, ${MEM} MiB, $SMP vCPU; work dir $WORK; Ctrl-A x kills the VM"
@@ -228,6 +257,34 @@ fi
 say "kernel $KV, ${MEM} MiB, $SMP vCPU, timeout ${TIMEOUT}s; running $SCRIPT${*:+ $*}"
 "${QEMU[@]}" -serial "file:$WORK/console.log" </dev/null >"$WORK/qemu.log" 2>&1 &
 QPID=$!
+PPID_PEER= PEER_BOOTS=0
+# boot_peer: (again) a fresh peer: its tmpfs is new, its shared dir kept.
+boot_peer() {
+  local console=$WORK/peer-console.log
+  PEER_BOOTS=$((PEER_BOOTS + 1))
+  [ $PEER_BOOTS = 1 ] || console=$WORK/peer-console.$PEER_BOOTS.log
+  rm -f "$S/peer/ready" "$S/peer/off"
+  qemu_args 1 "$PEER_MEM" "$S/peer" "${APPEND/vmlab.shared=$S/vmlab.shared=$S/peer}"
+  link_args peer main 52:54:00:5a:00:02
+  "${QEMU[@]}" -serial "file:$console" </dev/null >>"$WORK/peer-qemu.log" 2>&1 &
+  PPID_PEER=$!
+  say "peer VM (boot $PEER_BOOTS): ${PEER_MEM} MiB, 1 vCPU, linked to the first by eth0; console $console"
+}
+# serve_peer: what the guests asked of the peer's power (lib.sh's
+# vmlab_peer_poweroff and vmlab_peer_boot): off is QEMU killed, as a power cut.
+serve_peer() {
+  if [ -e "$S/peer/poweroff" ] && [ -n "$PPID_PEER" ]; then
+    kill -KILL $PPID_PEER 2>/dev/null; wait $PPID_PEER 2>/dev/null
+    PPID_PEER=
+    rm -f "$S/peer/poweroff"; : > "$S/peer/off"
+    say "peer VM powered off (QEMU killed), as asked"
+  fi
+  if [ -e "$S/peer/boot" ] && [ -z "$PPID_PEER" ]; then
+    rm -f "$S/peer/boot"
+    boot_peer
+  fi
+}
+[ -n "$PEER" ] && boot_peer
 TAILPID=
 case "$STREAM" in
   log)     f=$S/output.log ;;
@@ -240,16 +297,18 @@ if [ -n "$f" ]; then
   TAILPID=$!
 fi
 
-stop_qemu() {
-  kill -TERM $QPID 2>/dev/null
-  for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 $QPID 2>/dev/null || break; sleep 0.5; done
-  kill -KILL $QPID 2>/dev/null
-  wait $QPID 2>/dev/null
+stop_vm() {   # PID
+  kill -TERM "$1" 2>/dev/null
+  for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$1" 2>/dev/null || break; sleep 0.5; done
+  kill -KILL "$1" 2>/dev/null
+  wait "$1" 2>/dev/null
 }
+stop_qemu() { stop_vm $QPID; }
 on_signal() {
   trap - INT TERM HUP
   say "interrupted: killing the VM; logs kept in $WORK"
   stop_qemu
+  [ -n "$PPID_PEER" ] && stop_vm $PPID_PEER
   [ -n "$TAILPID" ] && kill $TAILPID 2>/dev/null
   exit 130
 }
@@ -258,7 +317,7 @@ trap on_signal INT TERM HUP
 # A guest kernel that oopsed is tainted and often wedged: its run proves
 # nothing more. A soft lockup's "BUG:" under TCG is only a warning.
 OOPS_RE='Oops: |Kernel panic|general protection fault'
-oopsed() { grep -qE "$OOPS_RE" "$WORK/console.log" 2>/dev/null; }
+oopsed() { grep -qE "$OOPS_RE" "$WORK"/*console*.log 2>/dev/null; }
 
 # Watch QEMU: note the boot and the end of the script, enforce the deadline,
 # stop a guest 5 s after an oops (time for the trace to reach the console).
@@ -270,9 +329,12 @@ while kill -0 $QPID 2>/dev/null; do
   polls=$((polls + 1))
   if [ -z "$oops_at" ] && [ $((polls % 10)) = 0 ] && oopsed; then oops_at=$EPOCHSECONDS; fi
   if [ -n "$oops_at" ] && [ "$EPOCHSECONDS" -ge $((oops_at + 5)) ]; then stop_qemu; break; fi
+  [ -n "$PEER" ] && serve_peer
   sleep 0.2
 done
 wait $QPID 2>/dev/null; QRC=$?
+# The peer serves the first VM's script only: it ends with it.
+[ -n "$PPID_PEER" ] && stop_vm $PPID_PEER
 T1=$(now)
 # A panic powers the VM off by itself, before the loop saw it.
 [ -z "$oops_at" ] && oopsed && oops_at=$EPOCHSECONDS
@@ -287,7 +349,7 @@ show() { # show FILE LINES TITLE
   echo "-----" >&2
 }
 panic_lines() {   # the first lines of a kernel panic/oops, which a tail may have cut
-  grep -m 5 -E 'Kernel panic|BUG:|Oops|general protection fault' "$WORK/console.log" 2>/dev/null |
+  grep -m 5 -E 'Kernel panic|BUG:|Oops|general protection fault' "$WORK"/*console*.log 2>/dev/null |
     sed 's/\r$//; s/^/vmlab: guest kernel: /' >&2
 }
 RC=$(cat "$S/rc" 2>/dev/null)
@@ -297,8 +359,9 @@ timing="$timing, total $(secs "$T0" "$T1")s wall"
 if [ -n "$oops_at" ]; then
   show "$S/output.log" 40 "last lines of the script output"
   show "$WORK/console.log" 80 "last lines of the serial console"
+  [ -n "$PEER" ] && show "$WORK/peer-console.log" 80 "last lines of the peer's serial console"
   panic_lines
-  where=$(sed 's/\r$//' "$WORK/console.log" | grep -m 1 -oE 'RIP: 0010:[^ ]+( \[[a-z0-9_]+\])?' | sed -E 's/RIP: 0010://; s/\+0x[0-9a-f]+\/0x[0-9a-f]+//')
+  where=$(cat "$WORK"/*console*.log 2>/dev/null | sed 's/\r$//' | grep -m 1 -oE 'RIP: 0010:[^ ]+( \[[a-z0-9_]+\])?' | sed -E 's/RIP: 0010://; s/\+0x[0-9a-f]+\/0x[0-9a-f]+//')
   say "timings: $timing"
   say "GUEST KERNEL OOPS in ${where:-a place it did not name}: the VM was stopped${RC:+ (the script had exited $RC)}"
   RC=123
@@ -328,6 +391,7 @@ elif [ -z "$RC" ]; then
 else
   say "script exited $RC ($timing)"
 fi
+[ -n "$PEER" ] && [ "$RC" != 0 ] && show "$S/peer/output.log" 30 "last lines of the peer's output"
 if [ "$KEEP" = 1 ] || { [ "$RC" != 0 ] && [ "$KEEP" != 0 ]; }; then
   say "logs kept in $WORK"
 else
