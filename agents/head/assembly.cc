@@ -312,6 +312,9 @@ std::vector<Assembly::Node> Assembly::Nodes(const Record& record, bool attaching
       for (size_t i = 0; i < now.legs.size(); ++i)
         if (!now.legs[i].absent() && now.legs[i].insync()) insync.insert(i);
       RebuildStaleLegs(lvol, insync, /*taking_back=*/false, &now);
+      DmInfo info;
+      VS_RETURN_IF_ERROR(dm->GetInfo(raid, &info));
+      if (!info.exists) ResyncDirtyRegions(lvol, now);
       return EnsureDevice(dm, raid, {{0, sectors, "raid", RaidParams(lvol, now)}});
     };
     rn.down = [=] { return RemoveDevice(dm, raid); };

@@ -161,6 +161,12 @@ class Assembly {
   // are taken as they are (an error log). True if any leg got status 3.
   // Reads each looked-at leg's meta slice once.
   bool RebuildStaleLegs(int64_t lvol, const std::set<size_t>& looked_at, bool taking_back, MirrorSpec* m) const;
+  // Before m's raid is assembled from scratch (no such device here): each
+  // written leg that stays in sync gets its superblock's resync offset at
+  // 0 (agents/host/raid_resync.h), so md resyncs what the bitmap marks
+  // dirty, as after a crash of the head that last had it. A leg that
+  // cannot be marked is logged (repair by hand) and assembled all the same.
+  void ResyncDirtyRegions(int64_t lvol, const MirrorSpec& m) const;
   // Reloads a mirror's raid as its spec has it (resuming it, dropping
   // poisoned legs); resume: carrying on any recovery from its checkpoint
   // (RaidParams), else legs being rebuilt start over.

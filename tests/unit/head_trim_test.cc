@@ -4,7 +4,8 @@
 // metadata MiB; the mirror is resumed on every path; failures back off and
 // give up; an overrun drops and poisons the leg for good; a restarted agent
 // resumes a suspended raid; the record keeps the flags; legMap answers are
-// checked.
+// checked. Also what assembly does with the legs' dm-raid superblocks:
+// stale legs rebuilt in full, dirty regions resynced after a crash.
 #include <cppunit/extensions/HelperMacros.h>
 
 #include <fcntl.h>
@@ -58,6 +59,8 @@ class HeadTrimTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(AStaleLegIsRebuiltInFull);
   CPPUNIT_TEST(AStaleOnlyCopyIsTakenBackAsItIs);
   CPPUNIT_TEST(AStaleLegAtAttachIsRebuiltInFull);
+  CPPUNIT_TEST(AMirrorAssembledAgainResyncsItsDirtyRegions);
+  CPPUNIT_TEST(AnAdoptedRaidKeepsItsResyncOffset);
   CPPUNIT_TEST(FailuresResumeBackOffThenGiveUp);
   CPPUNIT_TEST(NoUnmapGivesUpAtOnce);
   CPPUNIT_TEST(OverrunDropsAndPoisonsTheLeg);
@@ -210,6 +213,36 @@ class HeadTrimTest : public CppUnit::TestFixture {
     for (const std::string& name : {std::string("vastsky-4"), kRaid}) CPPUNIT_ASSERT(dm_->Remove(name).ok());
     assembly_->Reconcile();
     CPPUNIT_ASSERT(RaidTable().find(" rebuild 0 ") != std::string::npos);
+  }
+
+  // PROTOCOL.md, "A head that stopped without a word": "Before it
+  // assembles a mirror's raid from scratch, a head sets the resync offset
+  // in the dm-raid superblock of each leg in sync to 0" (here as after a
+  // reboot: the devices went, the record stayed).
+  void AMirrorAssembledAgainResyncsItsDirtyRegions() {
+    std::string device;
+    CPPUNIT_ASSERT(assembly_->Attach(Volume(4, 1, 2), "user", "secret-secret", &device).ok());
+    const std::string clean = Superblock(~uint64_t{0}), midway = Superblock(4096);
+    WriteAt("vastsky-4-c4000-meta", 0, clean);
+    WriteAt("vastsky-4-c4001-meta", 0, midway);
+    for (const std::string& name : {std::string("vastsky-4"), kRaid}) CPPUNIT_ASSERT(dm_->Remove(name).ok());
+    assembly_->Reconcile();
+    CPPUNIT_ASSERT_EQUAL(Superblock(0), ReadAt("vastsky-4-c4000-meta", 0, clean.size()));
+    // A resync that stood elsewhere carries on from there.
+    CPPUNIT_ASSERT_EQUAL(midway, ReadAt("vastsky-4-c4001-meta", 0, midway.size()));
+    CPPUNIT_ASSERT(RaidTable().find(" rebuild ") == std::string::npos);
+  }
+
+  // "... never a raid it adopts (an agent restart), which runs on."
+  void AnAdoptedRaidKeepsItsResyncOffset() {
+    std::string device;
+    CPPUNIT_ASSERT(assembly_->Attach(Volume(4, 1, 2), "user", "secret-secret", &device).ok());
+    const std::string clean = Superblock(~uint64_t{0});
+    WriteAt("vastsky-4-c4000-meta", 0, clean);
+    Open();  // the agent restarts; the kernel keeps the devices
+    CPPUNIT_ASSERT(assembly_->Start().ok());
+    assembly_->Reconcile();
+    CPPUNIT_ASSERT_EQUAL(clean, ReadAt("vastsky-4-c4000-meta", 0, clean.size()));
   }
 
   // "Any other failure resumes at once ... and is retried after 30 s,
@@ -408,6 +441,13 @@ class HeadTrimTest : public CppUnit::TestFixture {
         if (l.chunk_id == chunk) return l;
     CPPUNIT_FAIL("no leg " + std::to_string(chunk) + " in the record");
     return LegSpec();
+  }
+  // The first 48 bytes of a dm-raid superblock: magic, then zeros up to
+  // array_resync_offset (little endian) at byte 40.
+  static std::string Superblock(uint64_t resync_offset) {
+    std::string sb = "DmRd" + std::string(36, '\0');
+    for (int i = 0; i < 8; ++i) sb += static_cast<char>(resync_offset >> (8 * i) & 0xff);
+    return sb;
   }
   void WriteAt(const std::string& dev, off_t offset, const std::string& text) {
     int fd = open(dm_->DevicePath(dev).c_str(), O_WRONLY);

@@ -96,7 +96,7 @@ vs_storage_agent_start() {   # I [EXTRA_ARGS...]
 vs_head_agent_start() {   # [EXTRA_ARGS...]
   "$VS_BIN/vastsky-head-agent" --manager "$VS_MGR" --ca-file $VS_W/cert.pem --secret-file $VS_W/secret \
     --listen "$VS_HEAD_IP:8882" --tls-cert $VS_W/cert.pem --tls-key $VS_W/key.pem --data-ip "$VS_HEAD_IP" \
-    --state-dir $VS_W/head --heartbeat 1 --kernel-timeout 30 "$@" 2>>$VS_W/head.log &
+    --state-dir "${VS_HEAD_STATE:-$VS_W/head}" --heartbeat 1 --kernel-timeout 30 "$@" 2>>$VS_W/head.log &
   VS_PID[h]=$!
   vs_wait 150 vs_hrpc helloWorld '{}'
 }
@@ -201,9 +201,14 @@ vs_peer_up() {
   local f=$VMLAB_SHARED/peer/files
   vmlab_peer_link && mkdir -p "$f" && cp $VS_W/cert.pem $VS_W/key.pem $VS_W/secret "$f" || return 1
   vs_wait 600 vmlab_peer_ready || { echo "the peer VM did not come up"; return 1; }
+  vs_peer_head_start && vs_wait 150 vs_hsvr_at "$VMLAB_PEER_IP"
+}
+# vs_peer_head_start: in the peer (up, or booted again): iscsid and the head
+# agent, its state dir on the peer's shared dir (it outlives a power cut,
+# as /var/lib would).
+vs_peer_head_start() {
   vmlab_peer 'mkdir -p $VS_W && cp $VMLAB_SHARED/files/* $VS_W && chmod 600 $VS_W/secret $VS_W/key.pem &&
-    vmlab_iscsid_start $VMLAB_PEER_IQN && vs_head_agent_start' || return 1
-  vs_wait 150 vs_hsvr_at "$VMLAB_PEER_IP"
+    vmlab_iscsid_start $VMLAB_PEER_IQN && VS_HEAD_STATE=$VMLAB_SHARED/head-state vs_head_agent_start'
 }
 
 # Everything down, each daemon checked to exit 0 on SIGTERM.

@@ -263,7 +263,8 @@ boot_peer() {
   local console=$WORK/peer-console.log
   PEER_BOOTS=$((PEER_BOOTS + 1))
   [ $PEER_BOOTS = 1 ] || console=$WORK/peer-console.$PEER_BOOTS.log
-  rm -f "$S/peer/ready" "$S/peer/off"
+  # The link's socket of the last boot: a new bind would fail on it.
+  rm -f "$S/peer/ready" "$S/peer/off" "$WORK/peer.sock"
   qemu_args 1 "$PEER_MEM" "$S/peer" "${APPEND/vmlab.shared=$S/vmlab.shared=$S/peer}"
   link_args peer main 52:54:00:5a:00:02
   "${QEMU[@]}" -serial "file:$console" </dev/null >>"$WORK/peer-qemu.log" 2>&1 &
