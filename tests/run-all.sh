@@ -3,7 +3,7 @@
 # UBSan), the integration tests against the sanitized daemons over real
 # sockets, the concurrency tests under ThreadSanitizer, then the VM lab (a
 # real kernel under QEMU): the agents' host layer, the smoke test of the data
-# path, end to end, thin legs, snapshots, faults and thrash. Ends with one "check: N passed, N
+# path, end to end, thin legs, snapshots, a head's crash, faults and thrash. Ends with one "check: N passed, N
 # failed" line. VASTSKY_SKIP_VMLAB=1 leaves the VM lab out (say so loudly).
 set -u
 cd "$(dirname "$0")/.."
@@ -94,6 +94,9 @@ else
   echo "== snapshots in the VM lab: one instant under writes, read-only, clones (one on a second head), changed blocks, the origin deleted, a snapshot's leg rebuilt"
   VMLAB_PEER=1 VMLAB_MEM=4096 VMLAB_TIMEOUT=1800 VS_TMPFS=3000m VMLAB_PASSENV=VS_TMPFS \
     suite snap $vm run tests/vmlab/snap.sh
+  echo "== a head that crashes in the VM lab: the peer VM powered off under writes, fenced, its volumes taken over, mirrors converged"
+  VMLAB_PEER=1 VMLAB_MEM=4096 VMLAB_TIMEOUT=1800 VS_TMPFS=3000m VMLAB_PASSENV=VS_TMPFS \
+    suite headcrash $vm run tests/vmlab/headcrash.sh
   echo "== the XCP driver in the VM lab: a VDI's life through VastSkySR, checksummed data, online resize"
   VMLAB_TIMEOUT=1500 suite sm-lifecycle $vm run tests/vmlab/sm-lifecycle.sh
   echo "== failures under checksummed writes in the VM lab: link flap, LUN removed, disk errors, drain, server killed"

@@ -11,7 +11,11 @@
 #   b. h1 attached on this VM's head through the manager: each mirror
 #      resyncs what its write-intent bitmap marks; its time and the bytes
 #      the resync wrote to the legs (counted on the storage servers' thin
-#      devices) are reported against the legs' size.
+#      devices) are reported against the legs' size. And a VDI that was
+#      active on the peer is activated here through the XCP driver, as xapi
+#      HA does (tests/sm/ha_takeover.py): refused (VDI_IN_USE) while the
+#      manager has not judged the peer, then the peer's stale activation
+#      cleared and the data it wrote read back.
 #   c. fio verifies every block acknowledged before the cut (its saved
 #      state); every leg compared (md5, first 256 MiB of each); a full
 #      check pass of each mirror (dm raid `check`: every block of both legs
@@ -56,6 +60,35 @@ cluster() {
   VS_MANAGER_ARGS="--failure-grace $GRACE --rebuild-rate 200" vs_cluster_up && HSVR=$(vs_hsvr) && [ -n "$HSVR" ]
 }
 peer_up() { vs_peer_up && PEER_HSVR=$(vs_hsvr_at "$VMLAB_PEER_IP") && echo "first head: the peer, hsvr $PEER_HSVR"; }
+# The XCP driver's side (tests/sm/ha_takeover.py): a VDI active on the
+# peer (host B), taken over by this host (A) once the peer is fenced.
+HA_PID=
+ha_driver_start() {
+  mkdir -p $VS_W/ha && cat > $VS_W/sm.conf <<CONF
+[sm]
+xapi_socket = $VS_W/xapi
+head_state_dir = $VS_W/head
+device_dir = /dev/vastsky
+secret_file = $VS_W/secret
+ca_file = $VS_W/cert.pem
+lock_dir = $VS_W/locks
+CONF
+  VASTSKY_SM_CONF=$VS_W/sm.conf timeout 1700 python3 "$VS_REPO/tests/sm/ha_takeover.py" "$VS_MGR" $VS_W/secret \
+    $VS_W/ha > $VS_W/ha.out 2>&1 &
+  HA_PID=$!
+  vs_wait 600 test -s $VS_W/ha/ha.volume || { cat $VS_W/ha.out; return 1; }
+  local vol; vol=$(cat $VS_W/ha/ha.volume)
+  vs_mrpc attachLogicalVolume "{\"lvolname\": \"$vol\", \"hsvrid\": $PEER_HSVR}" >/dev/null || return 1
+  vmlab_peer "dd if=/dev/urandom of=/dev/vastsky/$vol bs=1M count=64 oflag=direct status=none &&
+    dd if=/dev/vastsky/$vol bs=1M count=64 iflag=direct status=none | sha256sum | cut -d' ' -f1" > $VS_W/ha/.sha &&
+    mv $VS_W/ha/.sha $VS_W/ha/ha.on-peer && echo "VDI volume $vol active on the peer; 64 MiB written there"
+}
+ha_driver_done() {
+  wait $HA_PID; local rc=$?
+  cat $VS_W/ha.out
+  [ $rc = 0 ]
+}
+
 on_peer() {
   vs_mrpc createLogicalVolume '{"lvolname": "h1", "capacity": 3, "redundancy": 2}' >/dev/null &&
     vs_mrpc attachLogicalVolume "{\"lvolname\": \"h1\", \"hsvrid\": $PEER_HSVR}" >/dev/null || return 1
@@ -78,6 +111,7 @@ writes_then_cut() {
   # fio saves its state, then its trigger asks the host for the cut.
   : > "$FIO_DIR/cut"
   vs_wait 300 test -e "$VMLAB_SHARED/peer/off" || { echo "fio's trigger did not cut the power"; vmlab_peer_poweroff; return 1; }
+  : > $VS_W/ha/ha.cut
   ls "$FIO_DIR"/local-h1-*-verify.state >/dev/null 2>&1 || { echo "no verify state saved"; tail "$FIO_DIR/write.log"; return 1; }
   echo "the peer was cut off under writes; fio's write states: $(ls "$FIO_DIR" | grep -c verify.state) jobs"
 }
@@ -91,6 +125,7 @@ fenced_and_released() {
   T_CUT=$SECONDS
   vs_wait $(((GRACE + 60) * 5)) released || { vs_mrpc listLogicalVolumes '{"lvolname": "h1"}'; return 1; }
   echo "h1 released $((SECONDS - T_CUT)) s after the cut (grace ${GRACE} s)"
+  : > $VS_W/ha/ha.released
   echo "head servers (hsvrid, priority): $(vs_mrpc listHeadServers '{}' | vs_json "[(h['hsvrid'], h['priority']) for h in d]")"
   vs_mrpc listEvents '{}' | vs_json "'\n'.join('  event %s %s: %s' % (e['level'], e['type'], e['message']) for e in d if e['target'] == 'hsvr' or 'fence' in e['message'])"
   vs_acl_lacks_peer
@@ -201,12 +236,14 @@ vmlab_check "setup: modules, 3 netns, iscsid, TLS, 3 disks of 3000 MiB" setup ||
 vmlab_check "manager (grace $GRACE s), 3 storage agents, the head agent here" cluster || fail_out
 vmlab_check "the peer VM as the first head: its own iscsid, initiator and head agent" peer_up || fail_out
 vmlab_check "h1: 3 GiB, 3 mirrors of 2 legs, attached on the peer" on_peer || fail_out
+vmlab_check "a VDI through the XCP driver, active on the peer (host B), written there" ha_driver_start || fail_out
 vmlab_check "the peer's power cut under verified writes and writes in flight" writes_then_cut || fail_out
 vmlab_check "a. the manager fenced the dead head on every disk and released h1" fenced_and_released || fail_out
 vmlab_check "b. h1 attached here: every mirror resynced through its bitmap" attached_and_resynced || fail_out
 vmlab_check "c. fio verifies every block acknowledged before the cut" acknowledged_writes_verify
 vmlab_check "c. h1's legs identical (md5, every leg)" legs_identical
 vmlab_check "c. a full check pass of every mirror: no mismatch" full_check
+vmlab_check "b. the VDI activated on this host as xapi HA does (the driver: refused before B's fence, then B's data read back)" ha_driver_done
 vmlab_check "d. the peer boots again, its head agent (state dir kept) registers" peer_back || fail_out
 vmlab_check "d. the peer assembles nothing of h1 and holds no session" peer_holds_nothing
 vmlab_check "d. the peer's logins to every disk are refused (the fence holds)" peer_cannot_write
