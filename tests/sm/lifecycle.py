@@ -14,32 +14,11 @@ import hashlib
 import os
 import subprocess
 import sys
-import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fake_xapi import FakeXapi  # noqa: E402
-from smapi import check_result, run_driver, sm_request  # noqa: E402
+from driver_steps import Steps, caller, start_xapi  # noqa: E402
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-BIN = os.environ.get("VS_BIN", os.path.join(ROOT, "build", "bin"))
-DRIVER = os.path.join(BIN, "VastSkySR")
 MiB, GiB = 2**20, 2**30
-passed = failed = 0
-
-
-def check(what, fn):
-    global passed, failed
-    t0 = time.time()
-    try:
-        fn()
-        print("PASS %s (%.1fs)" % (what, time.time() - t0), flush=True)
-        passed += 1
-        return True
-    except Exception:
-        print("FAIL %s\n%s" % (what, traceback.format_exc()), flush=True)
-        failed += 1
-        return False
 
 
 def dd_write(device, offset, data, work):
@@ -60,28 +39,13 @@ def main():
     manager, secret_file, work = sys.argv[1:4]
     conf = configparser.ConfigParser()
     conf.read(os.environ["VASTSKY_SM_CONF"])
-    plugins = os.path.join(work, "plugins")
-    os.makedirs(plugins, exist_ok=True)
-    if not os.path.exists(os.path.join(plugins, "vastsky")):
-        os.symlink(os.path.join(BIN, "vastsky-xapi-plugin"), os.path.join(plugins, "vastsky"))
-    x = FakeXapi(conf["sm"]["xapi_socket"], plugin_dir=plugins).start()
-    x.plugin_env = dict(os.environ)
+    x = start_xapi(conf["sm"]["xapi_socket"], work)
     host = x.host_refs()[0]
     sr_ref = x.add_sr()
     secret = open(secret_file).read().strip()
     dc = {"manager": manager, "password_secret": x.add_secret(secret), "redundancy": "2"}
-    sr_uuid = x.srs[sr_ref]["uuid"]
+    sm = caller(x, sr_ref, dc, host)
     state = {}
-
-    def sm(command, args=(), vdi=None, **members):
-        m = {"host_ref": host, "session_ref": x.session, "sr_ref": sr_ref, "sr_uuid": sr_uuid}
-        if vdi:
-            rec = x.vdis[vdi]
-            m.update(vdi_ref=vdi, vdi_location=rec["location"], vdi_uuid=rec["uuid"])
-        m.update(members)
-        r = run_driver(DRIVER, sm_request(command, args, dc, **m))
-        check_result(command, r)
-        return r
 
     def create():
         sm("sr_create", ["0"])
@@ -207,13 +171,9 @@ def main():
               snapshots_and_changed_blocks),
              ("vdi_clone of a snapshot: writable, starts with the snapshot's data", clone_of_snapshot),
              ("vdi_delete, sr_detach, sr_delete", delete_all)]
-    for what, fn in steps:
-        if not check(what, fn):
-            break
+    rc = Steps().run("driver steps", steps)
     x.stop()
-    print("driver steps: %d passed, %d failed" % (passed, failed + len(steps) - passed - failed))
-    return 0 if passed == len(steps) else 1
-
+    return rc
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -194,6 +194,21 @@ vs_hsvr_at() {   # IP: the id of the head server whose agent serves at IP
   vs_mrpc listHeadServers '{}' | vs_json "[h['hsvrid'] for h in d if '//$1:' in h.get('url', '')][0]"
 }
 
+# vs_sm_conf: the XCP driver's settings for this head (the fake XenAPI
+# listens on $VS_W/xapi), exported as VASTSKY_SM_CONF.
+vs_sm_conf() {
+  cat > $VS_W/sm.conf <<CONF
+[sm]
+xapi_socket = $VS_W/xapi
+head_state_dir = ${VS_HEAD_STATE:-$VS_W/head}
+device_dir = /dev/vastsky
+secret_file = $VS_W/secret
+ca_file = $VS_W/cert.pem
+lock_dir = $VS_W/locks
+CONF
+  export VASTSKY_SM_CONF=$VS_W/sm.conf
+}
+
 # vs_peer_up: the peer VM (vm.sh with VMLAB_PEER=1) becomes a second head
 # server at $VMLAB_PEER_IP, with its own kernel, iscsid, initiator name and
 # head agent, registered with this VM's manager. After vs_cluster_up.

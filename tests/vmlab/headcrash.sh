@@ -64,7 +64,7 @@ peer_up() { vs_peer_up && PEER_HSVR=$(vs_hsvr_at "$VMLAB_PEER_IP") && echo "firs
 # peer (host B), taken over by this host (A) once the peer is fenced.
 HA_PID=
 ha_driver_start() {
-  mkdir -p $VS_W/ha && cat > $VS_W/sm.conf <<CONF
+  mkdir -p $VS_W/ha && vs_sm_conf || return 1
 [sm]
 xapi_socket = $VS_W/xapi
 head_state_dir = $VS_W/head
@@ -73,7 +73,7 @@ secret_file = $VS_W/secret
 ca_file = $VS_W/cert.pem
 lock_dir = $VS_W/locks
 CONF
-  VASTSKY_SM_CONF=$VS_W/sm.conf timeout 1700 python3 "$VS_REPO/tests/sm/ha_takeover.py" "$VS_MGR" $VS_W/secret \
+  timeout 1700 python3 "$VS_REPO/tests/sm/ha_takeover.py" "$VS_MGR" $VS_W/secret \
     $VS_W/ha > $VS_W/ha.out 2>&1 &
   HA_PID=$!
   vs_wait 600 test -s $VS_W/ha/ha.volume || { cat $VS_W/ha.out; return 1; }

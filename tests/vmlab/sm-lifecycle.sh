@@ -17,16 +17,7 @@ vmlab_check "cluster up" vs_cluster_up || { vs_dump; vmlab_summary sm-lifecycle;
 # (manager/API.md): two snapshots and a clone of a 3 GiB VDI need more than
 # these 3 GB disks hold at overcommit 1.
 vmlab_check "overcommit 4" vs_mrpc setClusterSetting '{"name": "overcommit", "value": "4"}'
-cat > $VS_W/sm.conf <<CONF
-[sm]
-xapi_socket = $VS_W/xapi
-head_state_dir = $VS_W/head
-device_dir = /dev/vastsky
-secret_file = $VS_W/secret
-ca_file = $VS_W/cert.pem
-lock_dir = $VS_W/locks
-CONF
-export VASTSKY_SM_CONF=$VS_W/sm.conf
+vs_sm_conf
 timeout 1500 python3 "$VS_REPO/tests/sm/lifecycle.py" "$VS_MGR" $VS_W/secret $VS_W | tee $VS_W/lifecycle.out
 rc=${PIPESTATUS[0]}
 steps=$(grep -E '^driver steps: ' $VS_W/lifecycle.out)
