@@ -242,7 +242,7 @@ s1_rebuilt() {   # no leg on the dead server, every leg INSYNC, no rebuild left
     [ "$(vs_mrpc getClusterStatus '{}' | vs_json 'd["rebuilds_queued"] + d["rebuilds_running"]')" = 0 ]
 }
 leg_replaced_and_rebuilt() {
-  vs_wait 3000 s1_rebuilt || { echo "legs $(s1_legs)"; vs_mrpc getClusterStatus '{}'; vs_mrpc listEvents '{"count": 10}' | tail -c 2000; return 1; }
+  vs_wait 6000 s1_rebuilt || { echo "legs $(s1_legs)"; vs_mrpc getClusterStatus '{}'; vs_mrpc listEvents '{"count": 10}' | tail -c 2000; return 1; }
   echo "s1's legs now $(s1_legs); s1 bind_status $(lvol s1 | vs_json 'd[0]["bind_status"]')"
 }
 rebuilt_snapshot_reads_same() {
