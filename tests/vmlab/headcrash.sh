@@ -52,7 +52,8 @@ randseed=19
 verify=crc32c
 verify_fatal=1
 EOF
-  if [ "$2" = 1 ]; then printf 'verify_only=1\nverify_state_load=1\n' >> "$1"; else echo do_verify=0 >> "$1"; fi
+  # A verify run saving its own state would overwrite the cut's.
+  if [ "$2" = 1 ]; then printf 'verify_only=1\nverify_state_load=1\nverify_state_save=0\n' >> "$1"; else echo do_verify=0 >> "$1"; fi
 }
 
 setup() { vs_lab_setup 3 1 3000; }
