@@ -69,14 +69,6 @@ peer_up() { vs_peer_up && PEER_HSVR=$(vs_hsvr_at "$VMLAB_PEER_IP") && echo "firs
 HA_PID=
 ha_driver_start() {
   mkdir -p $VS_W/ha && vs_sm_conf || return 1
-[sm]
-xapi_socket = $VS_W/xapi
-head_state_dir = $VS_W/head
-device_dir = /dev/vastsky
-secret_file = $VS_W/secret
-ca_file = $VS_W/cert.pem
-lock_dir = $VS_W/locks
-CONF
   timeout 1700 python3 "$VS_REPO/tests/sm/ha_takeover.py" "$VS_MGR" $VS_W/secret \
     $VS_W/ha > $VS_W/ha.out 2>&1 &
   HA_PID=$!
