@@ -2,8 +2,6 @@
 // marks dirty (agents/host/raid_resync.h; PROTOCOL.md, "A head that
 // stopped without a word"): its last head may have crashed with writes in
 // flight on one leg and not the other.
-#include <memory>
-
 #include "agents/head/assembly_internal.h"
 #include "agents/host/raid_resync.h"
 #include "lib/deadline.h"
@@ -19,9 +17,8 @@ void Assembly::ResyncDirtyRegions(int64_t lvol, const MirrorSpec& m) const {
     // Fresh legs hold no superblock yet; legs being rebuilt are copied whole.
     if (leg.absent() || !leg.insync()) continue;
     const std::string meta = dm_->DevicePath(SliceDm(lvol, leg.chunk_id, "meta"));
-    auto changed = std::make_shared<bool>(false);
     Status st = RunWithDeadline(options_.kernel_timeout_ms, "marking " + meta + " for resync",
-                                [meta, changed] { return vastsky::ResyncDirtyRegions(meta, changed.get()); });
+                                [meta] { return vastsky::ResyncDirtyRegions(meta); });
     if (!st.ok())
       VS_LOG_WARN("%s: cannot set %s's resync offset (%s): if the head that last had %s stopped without a word, "
                   "its legs may differ where writes were in flight: once assembled, run "

@@ -22,15 +22,12 @@ uint64_t Le64(const std::string& b, size_t at) {
 }
 }  // namespace
 
-Status ResyncDirtyRegions(const std::string& path, bool* changed) {
-  *changed = false;
+Status ResyncDirtyRegions(const std::string& path) {
   std::string block;
   VS_RETURN_IF_ERROR(ReadAt(path, 0, kBlock, &block));
   if (block.compare(0, 4, kRaidMagic) != 0 || Le64(block, kResyncOffsetAt) != kNoResync) return Status::OK();
   block.replace(kResyncOffsetAt, 8, std::string(8, '\0'));
-  VS_RETURN_IF_ERROR(WriteAt(path, 0, block));
-  *changed = true;
-  return Status::OK();
+  return WriteAt(path, 0, block);
 }
 
 }  // namespace vastsky

@@ -22,9 +22,9 @@
 namespace vastsky {
 
 // If the dm-raid superblock at byte 0 of path (a leg's meta slice) says no
-// resync is left, it gets offset 0, the other bytes kept, and *changed is
-// true; a superblock whose resync stands elsewhere, or none ("DmRd" absent:
-// a fresh or stale leg), is left alone.
-Status ResyncDirtyRegions(const std::string& path, bool* changed);
+// resync is left, it gets offset 0, the other bytes kept; a superblock
+// whose resync stands elsewhere, or none ("DmRd" absent: a fresh or stale
+// leg), is left alone.
+Status ResyncDirtyRegions(const std::string& path);
 
 }  // namespace vastsky
