@@ -238,10 +238,12 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
       {"listEvents",
        [&s](const Params& p, xmlrpc_c::value* r) {
          int64_t since = 0, limit = 1000;
+         bool newest = false;
          if (p.Has("since")) VS_RETURN_IF_ERROR(p.Int("since", &since));
          if (p.Has("limit")) VS_RETURN_IF_ERROR(p.Int("limit", &limit));
+         if (p.Has("newest")) VS_RETURN_IF_ERROR(p.Bool("newest", &newest));
          std::vector<EventInfo> out;
-         VS_RETURN_IF_ERROR(s.ListEvents(since, limit, &out));
+         VS_RETURN_IF_ERROR(s.ListEvents(since, limit, &out, newest));
          *r = Array(out, RenderEvent);
          return Status::OK();
        }},

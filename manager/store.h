@@ -211,7 +211,9 @@ class Store {
   Status NotifyFailure(int target, int64_t target_id, const std::set<int64_t>* fenced_pdsks = nullptr);
   Status NotifyBadBlocks(int64_t pdsk_id, const std::vector<int64_t>& blocks_gib);
   Status ShutdownAll();
-  Status ListEvents(int64_t since, int64_t limit, std::vector<EventInfo>* out);
+  // Events after `since`, oldest first: the first `limit` of them, or with
+  // `newest` the last `limit` (what a watcher shows before following).
+  Status ListEvents(int64_t since, int64_t limit, std::vector<EventInfo>* out, bool newest = false);
   Status GetClusterStatus(ClusterStatus* out);
 
   // Recovery (manager/recovery.h drives these). The queue as the scheduler

@@ -351,6 +351,19 @@ class Volumes(Checks):
         self.assertFault("EINVAL", "listEvents", req(limit=0))
         self.assertFault("EINVAL", "listEvents", req(limit=10001))
 
+    def test_list_events_newest(self):
+        """API.md, listEvents: "or with `newest: true` the last `limit` of them"
+        (still oldest first)."""
+        lvolid, _ = self.create(1)
+        self.api.deleteLogicalVolume(req(lvolid=lvolid))
+        every = self.api.listEvents(req(limit=10000))
+        self.assertGreaterEqual(len(every), 3)
+        self.assertEqual(self.api.listEvents(req(limit=2, newest=True)), every[-2:])
+        self.assertEqual(self.api.listEvents(req(since=every[-3]["eventid"], limit=1000, newest=True)), every[-2:])
+        self.assertEqual(self.api.listEvents(req(limit=1, newest=False)), every[:1])
+        self.assertEqual(self.api.listEvents(req(since=every[-1]["eventid"], newest=True)), [])
+        self.assertFault("EINVAL", "listEvents", req(newest="yes"))
+
     def test_list_servers_and_disks(self):
         rows = self.api.listStorageServers(req())
         self.assertEqual(sorted(r["ssvrid"] for r in rows), sorted(self.ssvrs))
