@@ -221,6 +221,9 @@ class Store {
   // their settled source; busy = the disks running rebuilds touch.
   Status RebuildWork(std::vector<RebuildTask>* queued, std::set<int64_t>* busy,
                      std::vector<RunningRebuild>* running);
+  // Every mirror with a rebuild in the queue, running ones first, then by
+  // mirror id (listRebuilds).
+  Status ListRebuilds(std::vector<RebuildInfo>* out);
   // Marks a mirror's queued rebuilds running on the head the volume is
   // bound to. EAGAIN if it is no longer bound.
   Status StartRebuild(int64_t mirror_id, int64_t source_pdsk, RebuildPlan* plan);

@@ -400,6 +400,31 @@ class Volumes(Checks):
         self.assertFault("EINVAL", "notifyFailure", req(target=9, targetid=leg["lvolid"]))
         self.assertEqual(self.lvol(lvolid)["capacity"], 2)
 
+    def test_list_rebuilds_queued(self):
+        """API.md, "Rebuild progress": a queued rebuild has 0 done, rate 0,
+        eta -1; `rebuild_left_mib` counts a queued rebuild whole."""
+        before = self.status()
+        lvolid, name = self.create(2)
+        # Attached on a head without an agent (the database's part only): a
+        # leg dropped out is queued for resync, and no agent runs it.
+        self.assertEqual(self.api.attachLogicalVolume(req(lvolid=lvolid, hsvrid=self.hsvrs[0])), 0)
+        leg = legs_of(self.show(lvolid))[0]
+        self.assertEqual(self.api.notifyFailure(req(target=T_DEXT, targetid=leg["lvolid"])), 0)
+        rows = [r for r in self.api.listRebuilds(req()) if r["lvolid"] == lvolid]
+        self.assertEqual(len(rows), 1, rows)
+        r = rows[0]
+        self.assertEqual((r["lvolname"], r["state"], r["kind"], r["size"]), (name, "queued", "rebuild", 2))
+        self.assertEqual((r["done_mib"], r["percent"], r["rate_mibs"], r["eta"], r["started"]), (0, 0.0, 0.0, -1, ""))
+        self.assertRegex(r["queued"], ISO_UTC)
+        self.assertEqual(len(r["dest_pdskids"]), 1)
+        after = self.status()
+        self.assertEqual(after["rebuild_total_mib"] - before["rebuild_total_mib"], 2048)
+        self.assertEqual(after["rebuild_left_mib"] - before["rebuild_left_mib"], 2048)
+        self.assertEqual(after["rebuild_eta"], -1)
+        self.assertEqual(self.api.detachLogicalVolume(req(lvolid=lvolid)), 0)
+        self.api.deleteLogicalVolume(req(lvolid=lvolid))
+        self.assertEqual([r for r in self.api.listRebuilds(req()) if r["lvolid"] == lvolid], [])
+
 
 class ChunkSizeOption(Checks):
     manager_kw = {"chunk_size": "2G"}

@@ -470,6 +470,25 @@ class TestEventsAndStatus(CliCase):
         self.assertEqual(err.count("cannot reach the manager"), 1, err)
         self.assertIn("(still watching)", err)
 
+    def test_rebuild_list(self):
+        """`rebuild list`: a row per mirror being rebuilt, its disks named."""
+        lvolid, name = self.create("1G")
+        self.ok("lvol", "attach", name, "hsvr-%08x" % self.hsvr)  # a head without agent: queued, never run
+        leg = harness.legs_of(self.api.showLogicalVolume(req(lvolid=lvolid)))[0]
+        self.assertEqual(self.api.notifyFailure(req(target=harness.T_DEXT, targetid=leg["lvolid"])), 0)
+        table = self.rows(self.ok("rebuild", "list"))
+        self.assertEqual(table[0], ["mirror", "volume", "kind", "state", "source", "destination", "done", "rate",
+                                    "eta"])
+        mine = [row for row in table[1:] if row[1] == name]
+        self.assertEqual(len(mine), 1, table)
+        self.assertEqual(mine[0][2:4], ["rebuild", "queued"])
+        self.assertRegex(mine[0][5], r"^pdsk-[0-9a-f]{8}$")
+        self.assertEqual(self.js("rebuild", "list"), self.api.listRebuilds(req()))
+        status = self.ok("cluster", "status")
+        self.assertRegex(status, r"rebuild progress +\[-{20}\] 0\.0%  .* left at -, ETA unknown")
+        self.ok("lvol", "detach", name)
+        self.ok("lvol", "delete", name)
+
     def test_cluster_status(self):
         status = self.js("cluster", "status")
         self.assertEqual(status, self.status())
