@@ -27,6 +27,7 @@ void AddServerCommands(std::vector<Command>* out);  // hsvr and ssvr
 void AddPdskCommands(std::vector<Command>* out);
 void AddEventCommands(std::vector<Command>* out);
 void AddClusterCommands(std::vector<Command>* out);
+void AddRebuildCommands(std::vector<Command>* out);
 
 }  // namespace cli
 }  // namespace vastsky

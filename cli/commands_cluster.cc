@@ -5,6 +5,7 @@
 
 #include "cli/command.h"
 #include "cli/command_line.h"
+#include "lib/units.h"
 
 namespace vastsky {
 namespace cli {
@@ -14,6 +15,17 @@ namespace {
 // "4 (3 online)"
 std::string CountOnline(const Json& s, const char* total, const char* online) {
   return JsonText(s, total) + " (" + JsonText(s, online) + " online)";
+}
+
+// "[####------] 41.2%  2.35 GiB left at 64.0 MiB/s, ETA 37s": the work
+// queued and running now (rebuilds and drains' moves alike).
+std::string RebuildProgressLine(const Json& s) {
+  const int64_t left = JsonInt(s, "rebuild_left_mib"), total = JsonInt(s, "rebuild_total_mib");
+  const double percent = total > 0 ? 100.0 * static_cast<double>(total - left) / static_cast<double>(total) : 0;
+  char head[64];
+  snprintf(head, sizeof head, "%s %.1f%%  ", ProgressBar(percent, 20).c_str(), percent);
+  return head + FormatBytes(static_cast<uint64_t>(left) << 20) + " left at " +
+         FormatRate(JsonDouble(s, "rebuild_rate_mibs")) + ", ETA " + FormatEta(JsonInt(s, "rebuild_eta"));
 }
 
 void PrintStatus(const Json& s) {
@@ -36,6 +48,7 @@ void PrintStatus(const Json& s) {
   kv.Add("mirrors", JsonText(s, "mirrors") + " (" + JsonText(s, "mirrors_degraded") + " degraded)");
   kv.Add("rebuilds", JsonText(s, "rebuilds_queued") + " queued, " +
                          JsonText(s, "rebuilds_running") + " running");
+  if (JsonInt(s, "rebuild_left_mib") > 0) kv.Add("rebuild progress", RebuildProgressLine(s));
   // The storm guard: servers silent beyond the grace period are not
   // declared failed while the manager suspects its own isolation.
   const std::string silent = JsonText(s, "silent_servers");

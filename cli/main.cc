@@ -23,6 +23,7 @@ std::vector<Command> AllCommands() {
   AddPdskCommands(&all);
   AddEventCommands(&all);
   AddClusterCommands(&all);
+  AddRebuildCommands(&all);
   return all;
 }
 

@@ -1,6 +1,7 @@
 #include "cli/output.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <iostream>
 
 #include "lib/units.h"
@@ -101,6 +102,26 @@ const Json& JsonObject(const Json& obj, const char* key) {
 std::string FormatGiB(int64_t gib) {
   if (gib < 0) return std::to_string(gib) + " GiB";
   return FormatBytes(static_cast<uint64_t>(gib) << 30);
+}
+
+std::string FormatRate(double mib_per_s) {
+  if (!(mib_per_s > 0)) return "-";
+  return FormatBytes(static_cast<uint64_t>(mib_per_s * (1 << 20))) + "/s";
+}
+
+std::string FormatEta(int64_t s) {
+  if (s < 0) return "unknown";
+  char out[32];
+  if (s >= 3600) snprintf(out, sizeof out, "%lldh%02lldm", static_cast<long long>(s / 3600), static_cast<long long>(s / 60 % 60));
+  else if (s >= 60) snprintf(out, sizeof out, "%lldm%02llds", static_cast<long long>(s / 60), static_cast<long long>(s % 60));
+  else snprintf(out, sizeof out, "%llds", static_cast<long long>(s));
+  return out;
+}
+
+std::string ProgressBar(double percent, int width) {
+  const double p = percent < 0 ? 0 : percent > 100 ? 100 : percent;
+  const int full = static_cast<int>(p * width / 100 + 0.5);
+  return "[" + std::string(full, '#') + std::string(width - full, '-') + "]";
 }
 
 Table::Table(std::vector<std::string> headers) { rows_.push_back(std::move(headers)); }

@@ -37,6 +37,11 @@ const Json& JsonObject(const Json& obj, const char* key);
 
 // A GiB count as the API carries it, shown like "1.50 TiB".
 std::string FormatGiB(int64_t gib);
+// Progress as people read it: "64.0 MiB/s" (0 or less: "-"), "1h02m" /
+// "3m05s" / "42s" (negative: "unknown"), and "[#####-----]" `width` wide.
+std::string FormatRate(double mib_per_s);
+std::string FormatEta(int64_t seconds);
+std::string ProgressBar(double percent, int width);
 
 // Left-aligned columns two spaces apart, with a header row.
 class Table {

@@ -73,6 +73,13 @@ Status Pools(const Params& p, std::vector<PoolReport>* out) {
 
 }  // namespace
 
+Status Api::RebuildRows(std::vector<RebuildRow>* out) {
+  std::vector<RebuildInfo> queue;
+  VS_RETURN_IF_ERROR(store_->ListRebuilds(&queue));
+  for (const RebuildInfo& info : queue) out->push_back(MakeRebuildRow(info, recovery_.progress()));
+  return Status::OK();
+}
+
 Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
     : store_(store),
       agents_(std::move(agents)),
@@ -238,10 +245,12 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
       {"listEvents",
        [&s](const Params& p, xmlrpc_c::value* r) {
          int64_t since = 0, limit = 1000;
+         bool newest = false;
          if (p.Has("since")) VS_RETURN_IF_ERROR(p.Int("since", &since));
          if (p.Has("limit")) VS_RETURN_IF_ERROR(p.Int("limit", &limit));
+         if (p.Has("newest")) VS_RETURN_IF_ERROR(p.Bool("newest", &newest));
          std::vector<EventInfo> out;
-         VS_RETURN_IF_ERROR(s.ListEvents(since, limit, &out));
+         VS_RETURN_IF_ERROR(s.ListEvents(since, limit, &out, newest));
          *r = Array(out, RenderEvent);
          return Status::OK();
        }},
@@ -267,7 +276,21 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
          VS_RETURN_IF_ERROR(s.GetClusterStatus(&c));
          c.isolated = recovery_.isolated();
          c.silent_servers = recovery_.silent_servers();
+         std::vector<RebuildRow> rows;
+         VS_RETURN_IF_ERROR(RebuildRows(&rows));
+         const RebuildTotals t = SumRebuilds(rows);
+         c.rebuild_total_mib = t.total_mib;
+         c.rebuild_left_mib = t.left_mib;
+         c.rebuild_rate_mibs = t.rate_mibs;
+         c.rebuild_eta_s = t.eta_s;
          *r = RenderClusterStatus(c);
+         return Status::OK();
+       }},
+      {"listRebuilds",
+       [this](const Params&, xmlrpc_c::value* r) {
+         std::vector<RebuildRow> rows;
+         VS_RETURN_IF_ERROR(RebuildRows(&rows));
+         *r = Array(rows, RenderRebuild);
          return Status::OK();
        }},
       {"setStorageServerDomain",

@@ -13,6 +13,7 @@
 #include "manager/attacher.h"
 #include "manager/copier.h"
 #include "manager/pool_repair.h"
+#include "manager/rebuild_report.h"
 #include "manager/recovery.h"
 #include "manager/store.h"
 
@@ -30,6 +31,10 @@ class Api {
   std::string Handle(const std::string& body);
 
  private:
+  // The rebuild queue with each running rebuild's progress (under the
+  // store's lock, as every method's body).
+  Status RebuildRows(std::vector<RebuildRow>* out);
+
   Store* store_;
   RpcService service_;
   RpcAgentClients agents_;

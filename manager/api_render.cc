@@ -158,7 +158,33 @@ xmlrpc_c::value RenderClusterStatus(const ClusterStatus& c) {
                                        {"rebuilds_running", Int(c.rebuilds_running)},
                                        {"domains", Int(c.domains)},
                                        {"silent_servers", Int(c.silent_servers)},
-                                       {"isolated", xmlrpc_c::value_boolean(c.isolated)}});
+                                       {"isolated", xmlrpc_c::value_boolean(c.isolated)},
+                                       {"rebuild_total_mib", Int(c.rebuild_total_mib)},
+                                       {"rebuild_left_mib", Int(c.rebuild_left_mib)},
+                                       {"rebuild_rate_mibs", xmlrpc_c::value_double(c.rebuild_rate_mibs)},
+                                       {"rebuild_eta", Int(c.rebuild_eta_s)}});
+}
+
+xmlrpc_c::value RenderRebuild(const RebuildRow& r) {
+  std::vector<xmlrpc_c::value> dests;
+  for (int64_t d : r.info.dest_pdsks) dests.push_back(Int(d));
+  const double percent = r.total_mib ? 100.0 * static_cast<double>(r.done_mib) / static_cast<double>(r.total_mib) : 0;
+  return xmlrpc_c::value_struct(Struct{{"mirrorid", Int(r.info.mirror_id)},
+                                       {"lvolid", Int(r.info.lvol_id)},
+                                       {"lvolname", Str(r.info.lvol_name)},
+                                       {"state", Str(r.info.running ? "running" : "queued")},
+                                       {"kind", Str(r.info.retires ? "move" : "rebuild")},
+                                       {"hsvrid", Int(r.info.hsvr_id)},
+                                       {"source_pdskid", Int(r.info.source_pdsk)},
+                                       {"dest_pdskids", xmlrpc_c::value_array(dests)},
+                                       {"size", Int(r.info.capacity_gib)},
+                                       {"done_mib", Int(r.done_mib)},
+                                       {"percent", xmlrpc_c::value_double(percent)},
+                                       {"rate_mibs", xmlrpc_c::value_double(r.rate_mibs)},
+                                       {"eta", Int(r.eta_s)},
+                                       {"stalled", Int(r.stalled_s)},
+                                       {"queued", Str(r.info.queued)},
+                                       {"started", Str(r.info.started)}});
 }
 
 xmlrpc_c::value RenderLegBlocks(const LegBlocks& m) {

@@ -6,6 +6,7 @@
 
 #include <vector>
 
+#include "manager/rebuild_report.h"
 #include "manager/types.h"
 
 namespace vastsky {
@@ -18,6 +19,8 @@ xmlrpc_c::value RenderVolume(const VolumeInfo& v);
 xmlrpc_c::value RenderLayout(const VolumeLayout& layout);
 xmlrpc_c::value RenderEvent(const EventInfo& e);
 xmlrpc_c::value RenderClusterStatus(const ClusterStatus& c);
+// One row of listRebuilds.
+xmlrpc_c::value RenderRebuild(const RebuildRow& r);
 // legMap's answer: {status 0, block_kib, ranges}.
 xmlrpc_c::value RenderLegBlocks(const LegBlocks& m);
 // getVolumeFamily's answer: {lvols: [...]}, in the members' order.

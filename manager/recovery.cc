@@ -43,7 +43,8 @@ Recovery::Recovery(Store* store, Attacher* attacher, Attacher::Locked locked, Re
       heads_(store, attacher, locked_),
       options_(options),
       clock_(clock),
-      detector_(clock, FailureDetector::Options{options.grace_s, options.storm_share}) {}
+      detector_(clock, FailureDetector::Options{options.grace_s, options.storm_share}),
+      progress_(clock) {}
 
 Recovery::~Recovery() { Stop(); }
 
@@ -277,6 +278,9 @@ void Recovery::WorkOnce() {
     VS_LOG_ERROR("cannot read the rebuild queue: %s", st.ToString().c_str());
     return;
   }
+  std::set<int64_t> running_ids;
+  for (const RunningRebuild& r : running) running_ids.insert(r.mirror_id);
+  progress_.Retain(running_ids);
   PollRunning(running);
   int64_t disk_rate, cluster_rate;
   Rates(&disk_rate, &cluster_rate);
@@ -389,9 +393,15 @@ void Recovery::PollRunning(const std::vector<RunningRebuild>& running) {
       VS_LOG_WARN("cannot ask %s how its rebuilds go: %s", h.first.c_str(), st.ToString().c_str());
       continue;
     }
+    std::set<int64_t> rebuilding;
+    for (const RunningRebuild* r : h.second) rebuilding.insert(r->mirror_id);
     std::map<int64_t, bool> whole;
     for (const HeadVolumeState& vol : volumes)
-      for (const HeadMirrorState& m : vol.mirrors) whole[m.mirror_id] = InSync(m.health, m.sync, m.action);
+      for (const HeadMirrorState& m : vol.mirrors) {
+        whole[m.mirror_id] = InSync(m.health, m.sync, m.action);
+        RebuildSample sample;
+        if (rebuilding.count(m.mirror_id) && ParseSyncRatio(m.sync, &sample)) progress_.Note(m.mirror_id, sample);
+      }
     for (const RunningRebuild* r : h.second) {
       if (!whole[r->mirror_id]) continue;
       std::vector<int64_t> chunks, retiring;

@@ -44,6 +44,7 @@
 #include "manager/attacher.h"
 #include "manager/failure_detector.h"
 #include "manager/head_reconcile.h"
+#include "manager/rebuild_progress.h"
 #include "manager/store.h"
 
 namespace vastsky {
@@ -83,6 +84,8 @@ class Recovery {
   // failure back) and how many servers are silent beyond the grace period.
   bool isolated() const { return detector_.isolated(); }
   int silent_servers() const { return detector_.silent_count(); }
+  // How far each running rebuild has come, as its head last reported.
+  const RebuildProgress& progress() const { return progress_; }
   // A head's heartbeat: the chunks of the legs it holds dead now. A leg
   // not listed for a whole grace period is forgotten.
   void NoteDeadLegs(int64_t hsvr_id, const std::vector<int64_t>& chunks);
@@ -122,6 +125,7 @@ class Recovery {
   RecoveryOptions options_;
   const Clock* clock_;
   FailureDetector detector_;
+  RebuildProgress progress_;
   std::mutex mu_;  // options_' rates, stop_
   std::condition_variable cv_;
   bool stop_ = false;

@@ -211,7 +211,9 @@ class Store {
   Status NotifyFailure(int target, int64_t target_id, const std::set<int64_t>* fenced_pdsks = nullptr);
   Status NotifyBadBlocks(int64_t pdsk_id, const std::vector<int64_t>& blocks_gib);
   Status ShutdownAll();
-  Status ListEvents(int64_t since, int64_t limit, std::vector<EventInfo>* out);
+  // Events after `since`, oldest first: the first `limit` of them, or with
+  // `newest` the last `limit` (what a watcher shows before following).
+  Status ListEvents(int64_t since, int64_t limit, std::vector<EventInfo>* out, bool newest = false);
   Status GetClusterStatus(ClusterStatus* out);
 
   // Recovery (manager/recovery.h drives these). The queue as the scheduler
@@ -219,6 +221,9 @@ class Store {
   // their settled source; busy = the disks running rebuilds touch.
   Status RebuildWork(std::vector<RebuildTask>* queued, std::set<int64_t>* busy,
                      std::vector<RunningRebuild>* running);
+  // Every mirror with a rebuild in the queue, running ones first, then by
+  // mirror id (listRebuilds).
+  Status ListRebuilds(std::vector<RebuildInfo>* out);
   // Marks a mirror's queued rebuilds running on the head the volume is
   // bound to. EAGAIN if it is no longer bound.
   Status StartRebuild(int64_t mirror_id, int64_t source_pdsk, RebuildPlan* plan);

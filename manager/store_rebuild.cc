@@ -62,6 +62,35 @@ Status Store::RebuildWork(std::vector<RebuildTask>* queued, std::set<int64_t>* b
   return txn.Commit();
 }
 
+Status Store::ListRebuilds(std::vector<RebuildInfo>* out) {
+  Txn txn(db_);
+  VS_RETURN_IF_ERROR(txn.status());
+  Stmt q(db_,
+         "SELECT r.mirror_id, m.lvol_id, l.name, m.capacity_gib, r.state, r.hsvr_id, r.source_pdsk, c.pdsk_id, "
+         "r.retire_chunk, r.ctime, r.started FROM rebuild r JOIN chunk c ON c.id = r.chunk_id "
+         "JOIN mirror m ON m.id = r.mirror_id JOIN lvol l ON l.id = m.lvol_id "
+         "ORDER BY r.state DESC, r.mirror_id, c.pdsk_id");
+  while (q.Step()) {
+    if (out->empty() || out->back().mirror_id != q.Int(0)) {
+      RebuildInfo r;
+      r.mirror_id = q.Int(0);
+      r.lvol_id = q.Int(1);
+      r.lvol_name = q.Text(2);
+      r.capacity_gib = q.Int(3);
+      r.running = q.Int(4) == 1;
+      r.hsvr_id = q.Int(5);
+      r.source_pdsk = q.Int(6);
+      r.queued = q.Text(9);
+      r.started = q.Text(10);
+      out->push_back(r);
+    }
+    out->back().dest_pdsks.push_back(q.Int(7));
+    if (q.Int(8) != 0) out->back().retires = true;
+  }
+  VS_RETURN_IF_ERROR(q.status());
+  return txn.Commit();
+}
+
 Status Store::StartRebuild(int64_t mirror_id, int64_t source_pdsk, RebuildPlan* plan) {
   return Mutate([&](Change*) {
     Stmt q(db_,

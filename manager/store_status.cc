@@ -8,12 +8,13 @@
 
 namespace vastsky {
 
-Status Store::ListEvents(int64_t since, int64_t limit, std::vector<EventInfo>* out) {
+Status Store::ListEvents(int64_t since, int64_t limit, std::vector<EventInfo>* out, bool newest) {
   if (since < 0) return Status::Error(EINVAL, "since must be >= 0");
   if (limit < 1 || limit > 10000) return Status::Error(EINVAL, "limit must be 1 to 10000");
-  Stmt q(db_,
-         "SELECT id, time, level, type, target, target_id, message FROM event WHERE id > ?1 "
-         "ORDER BY id LIMIT ?2");
+  Stmt q(db_, newest ? "SELECT * FROM (SELECT id, time, level, type, target, target_id, message FROM event "
+                       "WHERE id > ?1 ORDER BY id DESC LIMIT ?2) ORDER BY id"
+                     : "SELECT id, time, level, type, target, target_id, message FROM event WHERE id > ?1 "
+                       "ORDER BY id LIMIT ?2");
   q.Bind(1, since).Bind(2, limit);
   while (q.Step()) {
     EventInfo e;

@@ -278,6 +278,18 @@ struct RunningRebuild {
   std::string head_url;
 };
 
+// One mirror's rebuild as the queue holds it (listRebuilds). A drain's or
+// move's rebuild names the legs it retires once the new ones are in sync.
+struct RebuildInfo {
+  int64_t mirror_id = 0, lvol_id = 0, capacity_gib = 0;
+  std::string lvol_name;
+  bool running = false;
+  bool retires = false;                 // a drain or move: old legs leave when done
+  int64_t hsvr_id = 0, source_pdsk = 0;  // 0 until it starts (the source may be settled before)
+  std::vector<int64_t> dest_pdsks;      // the disks of the legs being brought in sync
+  std::string queued, started;          // UTC times ("" until started)
+};
+
 struct EventInfo {
   int64_t id = 0;
   std::string time, level, type, target;
@@ -298,6 +310,9 @@ struct ClusterStatus {
   // manager holds every failure back (manager/failure_detector.h).
   int64_t silent_servers = 0;
   bool isolated = false;
+  // From the rebuild queue and the heads' readings (manager/rebuild_report.h).
+  int64_t rebuild_total_mib = 0, rebuild_left_mib = 0, rebuild_eta_s = -1;
+  double rebuild_rate_mibs = 0;
 };
 
 }  // namespace vastsky

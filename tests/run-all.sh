@@ -76,6 +76,8 @@ suite unit-tsan build-tsan/bin/unit-tests
 VASTSKY_BIN_DIR=$PWD/build-tsan/bin suite tsan python3 tests/integration/run.py --label tsan \
   test_attach_agents.py test_storage_agent.py test_reconnect_heartbeat.py test_acl_reconcile.py
 unset TSAN_OPTIONS
+echo "== monitoring: Prometheus alert rules and their tests, the Grafana dashboard"
+suite monitoring tests/monitoring/check.sh
 echo "== RPM packages: build, lint, file lists"
 suite rpm tests/rpm/check.sh
 if [ "${VASTSKY_SKIP_VMLAB:-0}" = 1 ]; then

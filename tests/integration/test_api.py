@@ -351,6 +351,19 @@ class Volumes(Checks):
         self.assertFault("EINVAL", "listEvents", req(limit=0))
         self.assertFault("EINVAL", "listEvents", req(limit=10001))
 
+    def test_list_events_newest(self):
+        """API.md, listEvents: "or with `newest: true` the last `limit` of them"
+        (still oldest first)."""
+        lvolid, _ = self.create(1)
+        self.api.deleteLogicalVolume(req(lvolid=lvolid))
+        every = self.api.listEvents(req(limit=10000))
+        self.assertGreaterEqual(len(every), 3)
+        self.assertEqual(self.api.listEvents(req(limit=2, newest=True)), every[-2:])
+        self.assertEqual(self.api.listEvents(req(since=every[-3]["eventid"], limit=1000, newest=True)), every[-2:])
+        self.assertEqual(self.api.listEvents(req(limit=1, newest=False)), every[:1])
+        self.assertEqual(self.api.listEvents(req(since=every[-1]["eventid"], newest=True)), [])
+        self.assertFault("EINVAL", "listEvents", req(newest="yes"))
+
     def test_list_servers_and_disks(self):
         rows = self.api.listStorageServers(req())
         self.assertEqual(sorted(r["ssvrid"] for r in rows), sorted(self.ssvrs))
@@ -386,6 +399,31 @@ class Volumes(Checks):
         self.assertFault("ENOENT", "notifyFailure", req(target=T_DEXT, targetid=UNKNOWN_ID))
         self.assertFault("EINVAL", "notifyFailure", req(target=9, targetid=leg["lvolid"]))
         self.assertEqual(self.lvol(lvolid)["capacity"], 2)
+
+    def test_list_rebuilds_queued(self):
+        """API.md, "Rebuild progress": a queued rebuild has 0 done, rate 0,
+        eta -1; `rebuild_left_mib` counts a queued rebuild whole."""
+        before = self.status()
+        lvolid, name = self.create(2)
+        # Attached on a head without an agent (the database's part only): a
+        # leg dropped out is queued for resync, and no agent runs it.
+        self.assertEqual(self.api.attachLogicalVolume(req(lvolid=lvolid, hsvrid=self.hsvrs[0])), 0)
+        leg = legs_of(self.show(lvolid))[0]
+        self.assertEqual(self.api.notifyFailure(req(target=T_DEXT, targetid=leg["lvolid"])), 0)
+        rows = [r for r in self.api.listRebuilds(req()) if r["lvolid"] == lvolid]
+        self.assertEqual(len(rows), 1, rows)
+        r = rows[0]
+        self.assertEqual((r["lvolname"], r["state"], r["kind"], r["size"]), (name, "queued", "rebuild", 2))
+        self.assertEqual((r["done_mib"], r["percent"], r["rate_mibs"], r["eta"], r["started"]), (0, 0.0, 0.0, -1, ""))
+        self.assertRegex(r["queued"], ISO_UTC)
+        self.assertEqual(len(r["dest_pdskids"]), 1)
+        after = self.status()
+        self.assertEqual(after["rebuild_total_mib"] - before["rebuild_total_mib"], 2048)
+        self.assertEqual(after["rebuild_left_mib"] - before["rebuild_left_mib"], 2048)
+        self.assertEqual(after["rebuild_eta"], -1)
+        self.assertEqual(self.api.detachLogicalVolume(req(lvolid=lvolid)), 0)
+        self.api.deleteLogicalVolume(req(lvolid=lvolid))
+        self.assertEqual([r for r in self.api.listRebuilds(req()) if r["lvolid"] == lvolid], [])
 
 
 class ChunkSizeOption(Checks):

@@ -88,7 +88,7 @@ class TestHelp(CliCase):
             for cmd in ("lvol create", "lvol delete", "lvol attach", "lvol detach", "lvol resize",
                         "lvol list", "lvol show", "lvol family", "snap create", "hsvr list", "hsvr delete", "ssvr list",
                         "ssvr delete", "ssvr set-domain", "pdsk list", "pdsk delete", "pdsk repair",
-                        "pdsk set-weight", "event list", "cluster status", "cluster set"):
+                        "pdsk set-weight", "event list", "event watch", "cluster status", "cluster set"):
                 self.assertIn(cmd, out, args)
 
     def test_command_help(self):
@@ -413,6 +413,81 @@ class TestEventsAndStatus(CliCase):
         self.assertEqual([e["eventid"] for e in page], [e["eventid"] for e in events[1:3]])
         err = self.fails(1, "event", "list", "--limit", "0")
         self.assertIn("cannot list events: invalid argument (EINVAL)", err)
+
+    def watch(self, *args, timeout=30):
+        """Starts `event watch` with the endpoint flags; returns the process."""
+        argv = [CLI, "event", "watch"] + list(args) + ["--manager", self.url(), "--secret-file", self.m.secret_file]
+        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def test_event_watch(self):
+        """`event watch` shows the newest events, then each new one as it is
+        recorded, and ends after --count new ones."""
+        newest = self.api.listEvents(req(limit=3, newest=True))
+        p = self.watch("--last", "3", "--interval", "1", "--count", "2", "--json")
+        try:
+            first = [json.loads(p.stdout.readline()) for _ in range(3)]  # shown before anything new happens
+            lvolid, name = self.create("1G")
+            self.ok("lvol", "delete", name)
+            out, err = p.communicate(timeout=30)
+        finally:
+            p.kill()
+        self.assertEqual(p.returncode, 0, err)
+        self.assertEqual(first, newest, "the 3 newest first, oldest of them first")
+        lines = [json.loads(line) for line in out.splitlines()]
+        self.assertEqual([(e["type"], e["targetid"]) for e in lines], [("create", lvolid), ("delete", lvolid)])
+
+        # Text: one line per event, its id first and its target named.
+        since = self.api.listEvents(req(limit=1, newest=True))[-1]["eventid"]
+        p = self.watch("--since", str(since), "--interval", "1", "--count", "1")
+        try:
+            lvolid, _ = self.create("1G")
+            out, err = p.communicate(timeout=30)
+        finally:
+            p.kill()
+        self.assertEqual(p.returncode, 0, err)
+        self.assertRegex(out, r"^\d+  \S+  info  create  lvol-%08x  " % lvolid)
+        self.assertEqual(len(out.splitlines()), 1)
+
+    def test_event_watch_errors(self):
+        """Usage errors exit 2; refused credentials end the watch (1); an
+        unreachable manager is said once and watched for."""
+        self.assertIn("--interval must be 1 to 3600", self.fails(2, "event", "watch", "--interval", "0"))
+        self.assertIn("--last must be 0 to 10000", self.fails(2, "event", "watch", "--last", "10001"))
+        with tempfile.NamedTemporaryFile("w", suffix=".secret") as wrong:
+            wrong.write("not-the-cluster-secret-0123456789\n")
+            wrong.flush()
+            self.assertIn("refused the credentials", self.fails(1, "event", "watch", secret_file=wrong.name))
+        p = subprocess.Popen([CLI, "event", "watch", "--interval", "1", "--manager", dead_url(),
+                              "--secret-file", self.m.secret_file], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+        try:
+            with self.assertRaises(subprocess.TimeoutExpired):
+                p.wait(timeout=3.5)  # still watching after several failed looks
+        finally:
+            p.kill()
+        out, err = p.communicate()
+        self.assertEqual(out, "")
+        self.assertEqual(err.count("cannot reach the manager"), 1, err)
+        self.assertIn("(still watching)", err)
+
+    def test_rebuild_list(self):
+        """`rebuild list`: a row per mirror being rebuilt, its disks named."""
+        lvolid, name = self.create("1G")
+        self.ok("lvol", "attach", name, "hsvr-%08x" % self.hsvr)  # a head without agent: queued, never run
+        leg = harness.legs_of(self.api.showLogicalVolume(req(lvolid=lvolid)))[0]
+        self.assertEqual(self.api.notifyFailure(req(target=harness.T_DEXT, targetid=leg["lvolid"])), 0)
+        table = self.rows(self.ok("rebuild", "list"))
+        self.assertEqual(table[0], ["mirror", "volume", "kind", "state", "source", "destination", "done", "rate",
+                                    "eta"])
+        mine = [row for row in table[1:] if row[1] == name]
+        self.assertEqual(len(mine), 1, table)
+        self.assertEqual(mine[0][2:4], ["rebuild", "queued"])
+        self.assertRegex(mine[0][5], r"^pdsk-[0-9a-f]{8}$")
+        self.assertEqual(self.js("rebuild", "list"), self.api.listRebuilds(req()))
+        status = self.ok("cluster", "status")
+        self.assertRegex(status, r"rebuild progress +\[-{20}\] 0\.0%  .* left at -, ETA unknown")
+        self.ok("lvol", "detach", name)
+        self.ok("lvol", "delete", name)
 
     def test_cluster_status(self):
         status = self.js("cluster", "status")

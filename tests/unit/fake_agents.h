@@ -301,14 +301,26 @@ class FakeAgents : public StorageAgentClient, public HeadAgentClient {
     *paused_ms = 7;
     return Status::OK();
   }
-  // Every mirror of the head's volumes is in sync.
+  // What listVolumes says of one mirror from now on, e.g. a recovery
+  // half done: ("Aa", "1024/2048", "recover").
+  void SetMirrorState(int64_t mirror_id, const std::string& health, const std::string& sync,
+                      const std::string& action) {
+    std::lock_guard<std::mutex> lock(mu_);
+    mirror_states_[mirror_id] = {mirror_id, health, sync, action};
+  }
+  // Every mirror of the head's volumes is in sync, unless SetMirrorState
+  // said otherwise.
   Status ListVolumes(const std::string& url, std::vector<HeadVolumeState>* out) override {
     std::lock_guard<std::mutex> lock(mu_);
     VS_RETURN_IF_ERROR(Enter(url, "listVolumes"));
     for (const auto& v : volumes_[url]) {
       HeadVolumeState s{v.first, {}};
-      for (const MirrorInfo& m : v.second.mirrors)
-        s.mirrors.push_back({m.id, std::string(m.chunks.size(), 'A'), "1/1", "idle"});
+      for (const MirrorInfo& m : v.second.mirrors) {
+        auto set = mirror_states_.find(m.id);
+        s.mirrors.push_back(set != mirror_states_.end()
+                                ? set->second
+                                : HeadMirrorState{m.id, std::string(m.chunks.size(), 'A'), "1/1", "idle"});
+      }
       out->push_back(s);
     }
     return Status::OK();
@@ -325,6 +337,7 @@ class FakeAgents : public StorageAgentClient, public HeadAgentClient {
 
   std::mutex mu_;
   std::condition_variable cv_;
+  std::map<int64_t, HeadMirrorState> mirror_states_;
   bool hold_grants_ = false, hold_repairs_ = false;
   int grants_waiting_ = 0, repairs_waiting_ = 0;
   std::map<int64_t, Status> repair_result_;

@@ -124,9 +124,42 @@ kill_server() {
   vs_kill "$DEAD" && ip link set vmlab-ss$DEAD down
 }
 off_dead_and_whole() { ! legs | tr ' ' '\n' | grep -q ":$DEAD:" && whole; }
+# The rebuild's progress as listRebuilds shows it, every 2 s: one line
+# "state percent rate_mibs eta" per row.
+progress_sampler() {
+  while :; do
+    vs_mrpc listRebuilds '{}' | vs_json '"\n".join("%s %.1f %.1f %d" % (r["state"], r["percent"], r["rate_mibs"], r["eta"]) for r in d)' \
+      >> $VS_W/progress 2>/dev/null
+    sleep 2
+  done
+}
 replaced_and_rebuilt() {
-  vs_wait 1500 off_dead_and_whole || { diagnose; vs_mrpc listEvents '{"count": 15}' | tail -c 3000; return 1; }
+  : > $VS_W/progress
+  progress_sampler & local sampler=$!
+  vs_wait 1500 off_dead_and_whole || { kill $sampler; diagnose; vs_mrpc listEvents '{"count": 15}' | tail -c 3000; return 1; }
+  kill $sampler; wait $sampler 2>/dev/null
   [ "$(vs_mrpc getClusterStatus '{}' | vs_json 'd["rebuilds_queued"] + d["rebuilds_running"]')" = 0 ]
+}
+# Issue 16: the progress moved while the copy ran, an ETA was known, and
+# at the end nothing is left (the row leaves the list once the head
+# reports the mirror whole).
+progress_moved_to_the_end() {
+  python3 - $VS_W/progress <<'PY' || return 1
+import sys
+rows = [l.split() for l in open(sys.argv[1]) if l.startswith("running ")]
+pct = [float(r[1]) for r in rows]
+etas = [int(r[3]) for r in rows if int(r[3]) >= 0]
+rates = [float(r[2]) for r in rows if float(r[2]) > 0]
+print("rebuild progress seen in %d readings: %s %%; rate %s MiB/s; ETA %s s"
+      % (len(rows), " ".join("%.0f" % p for p in pct[::max(1, len(pct) // 8)]),
+         "%.1f-%.1f" % (min(rates), max(rates)) if rates else "none", " ".join(map(str, etas[::max(1, len(etas) // 8)]))))
+ok = len(set(pct)) >= 2 and pct == sorted(pct) and etas and rates
+sys.exit(0 if ok else 1)
+PY
+  local left; left=$(vs_mrpc getClusterStatus '{}' | vs_json '(d["rebuild_left_mib"], d["rebuild_eta"])')
+  echo "after the rebuild: (rebuild_left_mib, rebuild_eta) = $left; vastsky rebuild list:"
+  vs_cli rebuild list
+  [ "$left" = "(0, 0)" ]
 }
 
 # 5b. The killed server back.
@@ -261,6 +294,7 @@ vmlab_check "the drained server deleted" drained_server_deleted
 vmlab_check "database audited after the drain" audited
 vmlab_check "a leg's server killed under writes (agent SIGKILL, link down)" kill_server
 vmlab_check "beyond grace: replaced on another server, rebuilt, mirror whole, queue empty" replaced_and_rebuilt
+vmlab_check "the rebuild's progress and ETA moved while it ran, and it ended with nothing left" progress_moved_to_the_end
 vmlab_check "writes during the failure and rebuild verified: zero mismatches" writes_verified
 vmlab_check "both legs identical after the rebuild" legs_identical
 vmlab_check "the new leg trimmed: it holds about its source's pool space" legs_thin
