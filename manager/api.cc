@@ -267,7 +267,9 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
          VS_RETURN_IF_ERROR(s.GetClusterStatus(&c));
          c.isolated = recovery_.isolated();
          c.silent_servers = recovery_.silent_servers();
-         *r = RenderClusterStatus(c);
+         Health health;
+         VS_RETURN_IF_ERROR(s.GetHealth(c.silent_servers, c.isolated, &health));
+         *r = RenderClusterStatus(c, health);
          return Status::OK();
        }},
       {"setStorageServerDomain",
@@ -292,8 +294,12 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
          if (!storage && p.Has("deadlegs")) VS_RETURN_IF_ERROR(p.IntArray("deadlegs", 100000, &dead));
          std::vector<PoolReport> pools;
          if (storage && p.Has("pools")) VS_RETURN_IF_ERROR(Pools(p, &pools));
+         // The agent's wall clock (optional: older agents are not judged).
+         double agent_time = 0;
+         if (p.Has("time")) VS_RETURN_IF_ERROR(p.Double("time", &agent_time));
          VS_RETURN_IF_ERROR(s.Heartbeat(storage ? kTargetSsvr : kTargetHsvr, id));
          if (!pools.empty()) VS_RETURN_IF_ERROR(s.NotePools(id, pools));
+         if (p.Has("time")) s.NoteClockSkew(storage ? kTargetSsvr : kTargetHsvr, id, agent_time - WallClockSeconds());
          recovery_.Heard(storage ? kTargetSsvr : kTargetHsvr, id);
          if (!storage) recovery_.NoteDeadLegs(id, dead);
          *r = Zero();

@@ -65,7 +65,11 @@ struct PoolReport {
   std::string mode;  // dm-thin's: "rw", "out_of_data_space", "ro", "fail"
 };
 // Of data or metadata: nearfull stops new legs there, full is an error.
+// The defaults of the cluster settings nearfull_ratio and full_ratio.
 constexpr double kPoolNearfull = 0.85, kPoolFull = 0.95;
+// The default of max_clock_skew: an agent's clock further from the
+// manager's than this, in seconds, is a health warning.
+constexpr double kMaxClockSkewS = 5;
 
 struct PhysicalDiskInfo {
   int64_t id = 0, ssvr_id = 0;
@@ -298,6 +302,7 @@ struct ClusterStatus {
   // manager holds every failure back (manager/failure_detector.h).
   int64_t silent_servers = 0;
   bool isolated = false;
+  double nearfull_ratio = kPoolNearfull, full_ratio = kPoolFull, max_clock_skew_s = kMaxClockSkewS;
 };
 
 }  // namespace vastsky
