@@ -33,11 +33,12 @@ void Add(Health* h, const char* code, int severity, int64_t count, const std::st
 void Servers(const HealthFacts& f, Health* h) {
   Add(h, kCheckSsvrDown, kHealthWarn, f.ssvrs_down,
       Many(f.ssvrs_down, "storage server is", "storage servers are") +
-          " OFFLINE, FAULTY or HALT: their legs are replaced or wait; start their agents, or delete the servers "
-          "for good (`vastsky server list`)");
+          " OFFLINE, FAULTY or HALT: their legs are replaced or wait for them; start their agents, or drain "
+          "and delete them for good (`vastsky ssvr list`)");
   Add(h, kCheckHsvrDown, kHealthWarn, f.hsvrs_down,
       Many(f.hsvrs_down, "head server is", "head servers are") +
-          " OFFLINE, FAULTY or HALT: nothing attaches there; start their agents, or delete the servers for good");
+          " OFFLINE, FAULTY or HALT: nothing attaches there; start their agents, or delete them for good "
+          "(`vastsky hsvr list`)");
   Add(h, kCheckPdskDown, kHealthWarn, f.pdsks_down,
       Many(f.pdsks_down, "disk is", "disks are") +
           " OFFLINE, FAULTY or HALT: their legs are replaced elsewhere; replace the disks, or delete their "
@@ -56,8 +57,8 @@ void Servers(const HealthFacts& f, Health* h) {
 void Mirrors(const HealthFacts& f, Health* h) {
   Add(h, kCheckMirrorDown, kHealthErr, f.mirrors_down,
       Many(f.mirrors_down, "mirror has", "mirrors have") +
-          " no leg holding data: their volumes' data is unreadable there; bring back a failed server or disk "
-          "that held their legs (`vastsky event list` names them)");
+          " no leg holding data: that part of their volumes cannot be read; bring back a failed server or "
+          "disk that held their legs (`vastsky event list` names them)");
   Add(h, kCheckMirrorOneLeg, kHealthWarn, f.mirrors_one_leg,
       Many(f.mirrors_one_leg, "mirror is", "mirrors are") +
           " down to one leg: one more failure loses data; let their rebuilds run first (add disks if they have "
