@@ -44,10 +44,9 @@ void Servers(const HealthFacts& f, Health* h) {
           " OFFLINE, FAULTY or HALT: their legs are replaced elsewhere; replace the disks, or delete their "
           "records once empty (`vastsky pdsk list`)");
   Add(h, kCheckServerSilent, kHealthWarn, f.silent_servers,
-      Many(f.silent_servers, "server has", "servers have") +
-          " sent no heartbeat for longer than the grace period and " + (f.isolated ? "are" : "will be") +
-          " declared failed" + (f.isolated ? " once the storm guard lets go" : " at the next pass") +
-          ": check their agents and network");
+      Many(f.silent_servers, "server has", "servers have") + " sent no heartbeat for longer than the grace period: " +
+          (f.isolated ? "the storm guard holds their failure back" : "declared failed at the next pass unless heard") +
+          "; check their agents and network");
   if (f.isolated)
     Add(h, kCheckStormGuard, kHealthWarn, 1,
         "the storm guard holds every failure back: so many servers fell silent at once that the manager "
@@ -65,8 +64,8 @@ void Mirrors(const HealthFacts& f, Health* h) {
           "no room) and keep their servers up");
   Add(h, kCheckMirrorDegraded, kHealthWarn, f.mirrors_degraded,
       Many(f.mirrors_degraded, "mirror lacks", "mirrors lack") +
-          " a leg but keeps at least two: rebuilds restore them (volumes are rebuilt on the head they are "
-          "attached to; add disks if they have no room)");
+          " a leg but keeps at least two: rebuilds restore them (see rebuilds queued and running; add disks if "
+          "no replacement leg found room)");
 }
 
 void Pools(const HealthFacts& f, Health* h) {

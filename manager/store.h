@@ -451,6 +451,15 @@ class Store {
   // created out of sync where a sibling may hold data: see store_held.cc.
   Status SettleWrittenLegs(int64_t lvol_id);
 
+  // A pool report's level under the current ratios: 0 fine, 1 nearfull, 2 full or not "rw".
+  int PoolLevel(const PoolReport& r) const;
+  // nearfull_ratio, full_ratio or max_clock_skew, checked, recorded with an event.
+  Status SetRatio(const std::string& name, const std::string& value);
+  Status SaveSetting(const std::string& name, const std::string& value);
+  // GetHealth's parts (manager/store_health.cc).
+  Status HealthOfMirrors(HealthFacts* f);
+  Status HealthOfPoolsAndClocks(HealthFacts* f);
+
   DbLock lock_;  // before db_: released after the database is closed
   Db db_;
   Allocator alloc_;
@@ -459,12 +468,6 @@ class Store {
   double overcommit_ = 1.0;
   double nearfull_ratio_ = kPoolNearfull, full_ratio_ = kPoolFull, max_clock_skew_s_ = kMaxClockSkewS;
   std::map<std::pair<int, int64_t>, double> clock_skew_;  // (kTargetSsvr/kTargetHsvr, id) -> seconds
-  // A pool report's level under the current ratios: 0 fine, 1 nearfull, 2 full or not "rw".
-  int PoolLevel(const PoolReport& r) const;
-  Status SetRatio(const std::string& name, const std::string& value);
-  Status SaveSetting(const std::string& name, const std::string& value);
-  Status HealthOfMirrors(HealthFacts* f);
-  Status HealthOfPoolsAndClocks(HealthFacts* f);
   std::set<int64_t> nearfull_;  // disks whose pool reported nearfull or worse (heartbeats)
   struct PoolState {
     PoolReport report;
