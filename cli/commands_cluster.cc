@@ -58,7 +58,8 @@ void PrintStatus(const Json& s) {
 }
 
 int ClusterStatus(std::vector<std::string> args) {
-  CommandLine cl("Shows the pool's capacity, servers, disks, volumes and rebuilds.");
+  CommandLine cl("Shows the health verdict and its checks, then the pool's capacity, servers, disks, volumes and "
+                 "rebuilds.");
   if (!cl.Parse(std::move(args))) return cl.exit_code();
   return cl.Run("getClusterStatus", {}, "cannot get the cluster status", PrintStatus);
 }
@@ -82,8 +83,9 @@ int ClusterSet(std::vector<std::string> args) {
 
 void AddClusterCommands(std::vector<Command>* out) {
   out->push_back(
-      {"cluster", "status", "", "summarise capacity, servers and rebuilds", ClusterStatus});
-  out->push_back({"cluster", "set", "NAME VALUE", "set a cluster-wide setting (overcommit, pool ratios, clock skew)", ClusterSet});
+      {"cluster", "status", "", "health, capacity, servers and rebuilds", ClusterStatus});
+  out->push_back({"cluster", "set", "NAME VALUE", "set a cluster-wide setting (overcommit, pool ratios, clock skew)",
+                  ClusterSet});
 }
 
 }  // namespace cli
