@@ -20,6 +20,7 @@ std::string CountOnline(const Json& s, const char* total, const char* online) {
 // The verdict first, then one line per check, worst first (as the manager
 // orders them): what an admin reads before anything else.
 void PrintHealth(const Json& s) {
+  if (!s.contains("health")) return;  // a manager from before the verdict
   std::cout << "health: " << JsonText(s, "health") << "\n";
   for (const Json& c : JsonArray(s, "checks"))
     std::cout << "  " << JsonText(c, "severity") << " " << JsonText(c, "code") << ": " << JsonText(c, "summary")
