@@ -1,4 +1,5 @@
-// cluster status: the manager's one-screen summary of the pool; cluster
+// cluster status: the health verdict, then the manager's one-screen summary
+// of the pool; cluster
 // set: a cluster-wide setting.
 #include <cstdio>
 #include <iostream>
@@ -28,7 +29,18 @@ std::string RebuildProgressLine(const Json& s) {
          FormatRate(JsonDouble(s, "rebuild_rate_mibs")) + ", ETA " + FormatEta(JsonInt(s, "rebuild_eta"));
 }
 
+// The verdict first, then one line per check, worst first (as the manager
+// orders them): what an admin reads before anything else.
+void PrintHealth(const Json& s) {
+  if (!s.contains("health")) return;  // a manager from before the verdict
+  std::cout << "health: " << JsonText(s, "health") << "\n";
+  for (const Json& c : JsonArray(s, "checks"))
+    std::cout << "  " << JsonText(c, "severity") << " " << JsonText(c, "code") << ": " << JsonText(c, "summary")
+              << "\n";
+}
+
 void PrintStatus(const Json& s) {
+  PrintHealth(s);
   KeyValues kv;
   kv.Add("version", JsonText(s, "version"));
   kv.Add("protocol", JsonText(s, "protocol"));
@@ -60,7 +72,8 @@ void PrintStatus(const Json& s) {
 }
 
 int ClusterStatus(std::vector<std::string> args) {
-  CommandLine cl("Shows the pool's capacity, servers, disks, volumes and rebuilds.");
+  CommandLine cl("Shows the health verdict and its checks, then the pool's capacity, servers, disks, volumes and "
+                 "rebuilds.");
   if (!cl.Parse(std::move(args))) return cl.exit_code();
   return cl.Run("getClusterStatus", {}, "cannot get the cluster status", PrintStatus);
 }
@@ -68,8 +81,12 @@ int ClusterStatus(std::vector<std::string> args) {
 int ClusterSet(std::vector<std::string> args) {
   CommandLine cl("Sets a cluster-wide setting. overcommit (1.0 to 20): each disk offers its pool's size times "
                  "this to new legs; 1.0 keeps every volume's full size reserved, so no pool can fill. Lowering "
-                 "it fails (EBUSY) if a disk's reserved legs would not fit.");
-  TCLAP::UnlabeledValueArg<std::string> name("NAME", "The setting: overcommit.", true, "", "NAME", cl.cmd());
+                 "it fails (EBUSY) if a disk's reserved legs would not fit. nearfull_ratio and full_ratio "
+                 "(0 < nearfull < full <= 1, default 0.85 and 0.95): a pool used this much takes no new legs, "
+                 "and is a health warning or error. max_clock_skew (seconds, default 5): an agent's clock "
+                 "further from the manager's is a health warning.");
+  TCLAP::UnlabeledValueArg<std::string> name(
+      "NAME", "The setting: overcommit, nearfull_ratio, full_ratio or max_clock_skew.", true, "", "NAME", cl.cmd());
   TCLAP::UnlabeledValueArg<std::string> value("VALUE", "Its new value, e.g. 1.5.", true, "", "VALUE", cl.cmd());
   if (!cl.Parse(std::move(args))) return cl.exit_code();
   Members m = {{"name", xmlrpc_c::value_string(name.getValue())}, {"value", xmlrpc_c::value_string(value.getValue())}};
@@ -80,8 +97,9 @@ int ClusterSet(std::vector<std::string> args) {
 
 void AddClusterCommands(std::vector<Command>* out) {
   out->push_back(
-      {"cluster", "status", "", "summarise capacity, servers and rebuilds", ClusterStatus});
-  out->push_back({"cluster", "set", "NAME VALUE", "set a cluster-wide setting (overcommit)", ClusterSet});
+      {"cluster", "status", "", "health, capacity, servers and rebuilds", ClusterStatus});
+  out->push_back({"cluster", "set", "NAME VALUE", "set a cluster-wide setting (overcommit, pool ratios, clock skew)",
+                  ClusterSet});
 }
 
 }  // namespace cli

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
 #include "lib/units.h"
@@ -9,12 +10,23 @@
 namespace vastsky {
 namespace cli {
 
+namespace {
+// xmlrpc-c's parser may land a unit in the last place off the decimal
+// sent (0.95 read as 0.9500000000000001): 15 significant digits, all a
+// double holds exactly, give back the number the manager meant.
+double Decimal(double d) {
+  char buf[32];
+  snprintf(buf, sizeof buf, "%.15g", d);
+  return strtod(buf, nullptr);
+}
+}  // namespace
+
 Json ToJson(const xmlrpc_c::value& v) {
   switch (v.type()) {
     case xmlrpc_c::value::TYPE_INT: return static_cast<int>(xmlrpc_c::value_int(v));
     case xmlrpc_c::value::TYPE_I8: return static_cast<int64_t>(xmlrpc_c::value_i8(v));
     case xmlrpc_c::value::TYPE_BOOLEAN: return static_cast<bool>(xmlrpc_c::value_boolean(v));
-    case xmlrpc_c::value::TYPE_DOUBLE: return static_cast<double>(xmlrpc_c::value_double(v));
+    case xmlrpc_c::value::TYPE_DOUBLE: return Decimal(xmlrpc_c::value_double(v));
     case xmlrpc_c::value::TYPE_STRING: return static_cast<std::string>(xmlrpc_c::value_string(v));
     case xmlrpc_c::value::TYPE_DATETIME: return xmlrpc_c::value_datetime(v).iso8601Value();
     case xmlrpc_c::value::TYPE_BYTESTRING: {

@@ -4,6 +4,7 @@
 
 #include <xmlrpc-c/base.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -17,6 +18,13 @@ inline xmlrpc_c::value IntValue(int64_t v) {
   if (v > 0x7fffffff || v < -0x7fffffff) return xmlrpc_c::value_i8(v);
   return xmlrpc_c::value_int(static_cast<int>(v));
 }
+
+// This machine's wall clock, seconds since 1970 UTC, as a heartbeat's
+// `time` carries it: the manager compares it with its own (clock skew).
+inline double WallClockSeconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+inline xmlrpc_c::value WallClockValue() { return xmlrpc_c::value_double(WallClockSeconds()); }
 
 inline xmlrpc_c::value StringsValue(const std::vector<std::string>& v) {
   std::vector<xmlrpc_c::value> out;

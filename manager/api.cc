@@ -283,7 +283,9 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
          c.rebuild_left_mib = t.left_mib;
          c.rebuild_rate_mibs = t.rate_mibs;
          c.rebuild_eta_s = t.eta_s;
-         *r = RenderClusterStatus(c);
+         Health health;
+         VS_RETURN_IF_ERROR(s.GetHealth(c.silent_servers, c.isolated, &health));
+         *r = RenderClusterStatus(c, health);
          return Status::OK();
        }},
       {"listRebuilds",
@@ -315,8 +317,12 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
          if (!storage && p.Has("deadlegs")) VS_RETURN_IF_ERROR(p.IntArray("deadlegs", 100000, &dead));
          std::vector<PoolReport> pools;
          if (storage && p.Has("pools")) VS_RETURN_IF_ERROR(Pools(p, &pools));
+         // The agent's wall clock (optional: older agents are not judged).
+         double agent_time = 0;
+         if (p.Has("time")) VS_RETURN_IF_ERROR(p.Double("time", &agent_time));
          VS_RETURN_IF_ERROR(s.Heartbeat(storage ? kTargetSsvr : kTargetHsvr, id));
          if (!pools.empty()) VS_RETURN_IF_ERROR(s.NotePools(id, pools));
+         if (p.Has("time")) s.NoteClockSkew(storage ? kTargetSsvr : kTargetHsvr, id, agent_time - WallClockSeconds());
          recovery_.Heard(storage ? kTargetSsvr : kTargetHsvr, id);
          if (!storage) recovery_.NoteDeadLegs(id, dead);
          *r = Zero();

@@ -136,8 +136,19 @@ xmlrpc_c::value RenderEvent(const EventInfo& e) {
                                        {"message", Str(e.message)}});
 }
 
-xmlrpc_c::value RenderClusterStatus(const ClusterStatus& c) {
-  return xmlrpc_c::value_struct(Struct{{"version", Str(VASTSKY_VERSION)},
+xmlrpc_c::value RenderClusterStatus(const ClusterStatus& c, const Health& health) {
+  std::vector<xmlrpc_c::value> checks;
+  for (const HealthCheck& k : health.checks)
+    checks.push_back(xmlrpc_c::value_struct(Struct{{"code", Str(k.code)},
+                                                   {"severity", Str(HealthWord(k.severity))},
+                                                   {"summary", Str(k.summary)},
+                                                   {"count", Int(k.count)}}));
+  return xmlrpc_c::value_struct(Struct{{"health", Str(HealthWord(health.status))},
+                                       {"checks", xmlrpc_c::value_array(checks)},
+                                       {"nearfull_ratio", xmlrpc_c::value_double(c.nearfull_ratio)},
+                                       {"full_ratio", xmlrpc_c::value_double(c.full_ratio)},
+                                       {"max_clock_skew", xmlrpc_c::value_double(c.max_clock_skew_s)},
+                                       {"version", Str(VASTSKY_VERSION)},
                                        {"protocol", Int(kProtocolVersion)},
                                        {"cluster_id", Str(c.cluster_id)},
                                        {"overcommit", xmlrpc_c::value_double(c.overcommit)},

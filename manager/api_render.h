@@ -6,6 +6,7 @@
 
 #include <vector>
 
+#include "manager/health.h"
 #include "manager/rebuild_report.h"
 #include "manager/types.h"
 
@@ -18,7 +19,8 @@ xmlrpc_c::value RenderVolume(const VolumeInfo& v);
 // The recursive lvolstruct of showLogicalVolume.
 xmlrpc_c::value RenderLayout(const VolumeLayout& layout);
 xmlrpc_c::value RenderEvent(const EventInfo& e);
-xmlrpc_c::value RenderClusterStatus(const ClusterStatus& c);
+// With the health verdict: `health` and `checks` (manager/API.md, "Health").
+xmlrpc_c::value RenderClusterStatus(const ClusterStatus& c, const Health& health);
 // One row of listRebuilds.
 xmlrpc_c::value RenderRebuild(const RebuildRow& r);
 // legMap's answer: {status 0, block_kib, ranges}.

@@ -62,10 +62,14 @@ Status MakeUuid(std::string* out) {
 Status Store::LoadClusterSettings() {
   Txn txn(db_);
   VS_RETURN_IF_ERROR(txn.status());
-  Stmt q(db_, "SELECT key, value FROM setting WHERE key IN ('cluster_id', 'overcommit')");
+  Stmt q(db_, "SELECT key, value FROM setting");
   while (q.Step()) {
-    if (q.Text(0) == "cluster_id") cluster_id_ = q.Text(1);
-    else overcommit_ = std::stod(q.Text(1));
+    const std::string key = q.Text(0);
+    if (key == "cluster_id") cluster_id_ = q.Text(1);
+    else if (key == "overcommit") overcommit_ = std::stod(q.Text(1));
+    else if (key == kSettingNearfullRatio) nearfull_ratio_ = std::stod(q.Text(1));
+    else if (key == kSettingFullRatio) full_ratio_ = std::stod(q.Text(1));
+    else if (key == kSettingMaxClockSkew) max_clock_skew_s_ = std::stod(q.Text(1));
   }
   VS_RETURN_IF_ERROR(q.status());
   if (cluster_id_.empty()) {

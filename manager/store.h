@@ -20,6 +20,7 @@
 #include "manager/rebuild_scheduler.h"
 #include "manager/db.h"
 #include "manager/failure_detector.h"
+#include "manager/health.h"
 #include "manager/types.h"
 
 namespace vastsky {
@@ -57,13 +58,23 @@ class Store {
   // a label, the record of that path on that server, if any.
   Status RegisterPhysicalDisk(int64_t ssvr_id, const std::string& path, int64_t sectors,
                               int64_t* id, bool reconnect = false, const int64_t* label_pdsk = nullptr);
-  // Cluster-wide settings; only "overcommit" (1.0 to 20): every disk's
+  // Cluster-wide settings: "nearfull_ratio" and "full_ratio" (0 <
+  // nearfull < full <= 1: a pool's use judged against them at its next
+  // report, and by health at once), "max_clock_skew" (seconds, > 0 up to
+  // 3600); and "overcommit" (1.0 to 20): every disk's
   // slots become floor(pool_mib x overcommit) MiB. EBUSY, naming the disk,
   // if lowering it leaves a disk's reserved legs beyond its slots.
   Status SetClusterSetting(const std::string& name, const std::string& value);
   // Records that an agent is alive (last_seen = now); ENOENT if unknown.
   // target is kTargetHsvr or kTargetSsvr.
   Status Heartbeat(int target, int64_t id);
+  // An agent's wall clock minus the manager's, seconds, as its latest
+  // heartbeat said (memory only: the next beat says it again).
+  void NoteClockSkew(int target, int64_t id, double skew_s) { clock_skew_[{target, id}] = skew_s; }
+  // The health verdict (manager/health.h): the database's counts, the
+  // pools and clocks last reported, and the failure detector's judgement
+  // of silence (given: the Store does not see it). Reads only.
+  Status GetHealth(int64_t silent_servers, bool isolated, Health* out);
   // A storage agent's pool reports (kept in memory; pools of disks not of
   // ssvr_id are ignored). A pool crossing nearfull or full (of data or
   // metadata), or leaving mode "rw", gives a warning or error event naming
@@ -445,12 +456,23 @@ class Store {
   // created out of sync where a sibling may hold data: see store_held.cc.
   Status SettleWrittenLegs(int64_t lvol_id);
 
+  // A pool report's level under the current ratios: 0 fine, 1 nearfull, 2 full or not "rw".
+  int PoolLevel(const PoolReport& r) const;
+  // nearfull_ratio, full_ratio or max_clock_skew, checked, recorded with an event.
+  Status SetRatio(const std::string& name, const std::string& value);
+  Status SaveSetting(const std::string& name, const std::string& value);
+  // GetHealth's parts (manager/store_health.cc).
+  Status HealthOfMirrors(HealthFacts* f);
+  Status HealthOfPoolsAndClocks(HealthFacts* f);
+
   DbLock lock_;  // before db_: released after the database is closed
   Db db_;
   Allocator alloc_;
   int64_t chunk_gib_ = 4;
   std::string cluster_id_;
   double overcommit_ = 1.0;
+  double nearfull_ratio_ = kPoolNearfull, full_ratio_ = kPoolFull, max_clock_skew_s_ = kMaxClockSkewS;
+  std::map<std::pair<int, int64_t>, double> clock_skew_;  // (kTargetSsvr/kTargetHsvr, id) -> seconds
   std::set<int64_t> nearfull_;  // disks whose pool reported nearfull or worse (heartbeats)
   struct PoolState {
     PoolReport report;

@@ -14,12 +14,6 @@ namespace {
 
 double Share(int64_t used, int64_t total) { return total > 0 ? static_cast<double>(used) / total : 0.0; }
 
-int Level(const PoolReport& r) {
-  const double worst = std::max(Share(r.data_used_mib, r.data_mib), Share(r.meta_used_kib, r.meta_kib));
-  if (r.mode != "rw" || worst >= kPoolFull) return 2;
-  return worst >= kPoolNearfull ? 1 : 0;
-}
-
 std::string Describe(const PoolReport& r) {
   char buf[160];
   snprintf(buf, sizeof buf, "data %.0f%% (%lld of %lld MiB), metadata %.0f%%, mode %s",
@@ -75,6 +69,12 @@ std::string RepairOutcome(int64_t pdsk_id, const Status& st) {
 }
 
 }  // namespace
+
+int Store::PoolLevel(const PoolReport& r) const {
+  const double worst = std::max(Share(r.data_used_mib, r.data_mib), Share(r.meta_used_kib, r.meta_kib));
+  if (r.mode != "rw" || worst >= full_ratio_) return 2;
+  return worst >= nearfull_ratio_ ? 1 : 0;
+}
 
 Status Store::PoolRepairAgent(int64_t pdsk_id, int64_t* ssvr_id, std::string* url) {
   Stmt q(db_, "SELECT p.ssvr_id, s.priority, s.url FROM pdsk p JOIN ssvr s ON s.id = p.ssvr_id WHERE p.id = ?1");
@@ -145,7 +145,7 @@ Status Store::NotePools(int64_t ssvr_id, const std::vector<PoolReport>& pools) {
     if (!ours) continue;
     PoolState& s = pools_[r.pdsk_id];
     s.report = r;
-    const int level = Level(r);
+    const int level = PoolLevel(r);
     if (level != s.level) crossed.push_back({r.pdsk_id, level, Describe(r), r});
   }
   if (crossed.empty()) return Status::OK();  // the common beat writes nothing

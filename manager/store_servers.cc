@@ -9,6 +9,7 @@
 #include "lib/ids.h"
 #include "lib/iscsi_names.h"
 #include "lib/secret.h"
+#include "lib/health_words.h"
 #include "manager/store.h"
 
 namespace vastsky {
@@ -388,7 +389,12 @@ Status Store::RegisterPhysicalDisk(int64_t ssvr_id, const std::string& path, int
 }
 
 Status Store::SetClusterSetting(const std::string& name, const std::string& value) {
-  if (name != "overcommit") return Status::Error(EINVAL, "unknown cluster setting '" + name + "' (known: overcommit)");
+  if (name == kSettingNearfullRatio || name == kSettingFullRatio || name == kSettingMaxClockSkew)
+    return SetRatio(name, value);
+  if (name != "overcommit")
+    return Status::Error(EINVAL, "unknown cluster setting '" + name + "' (known: overcommit, " +
+                                     kSettingNearfullRatio + ", " + kSettingFullRatio + ", " + kSettingMaxClockSkew +
+                                     ")");
   char* end = nullptr;
   const double ratio = strtod(value.c_str(), &end);
   if (value.empty() || *end != '\0' || !(ratio >= kMinOvercommit && ratio <= kMaxOvercommit))

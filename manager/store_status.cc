@@ -34,6 +34,9 @@ Status Store::GetClusterStatus(ClusterStatus* out) {
   out->chunk_gib = chunk_gib_;
   out->cluster_id = cluster_id_;
   out->overcommit = overcommit_;
+  out->nearfull_ratio = nearfull_ratio_;
+  out->full_ratio = full_ratio_;
+  out->max_clock_skew_s = max_clock_skew_s_;
   Stmt disks(db_, "SELECT id, size_mib, priority FROM pdsk");
   int64_t cap = 0, used = 0, avail = 0;
   while (disks.Step()) {

@@ -65,7 +65,11 @@ struct PoolReport {
   std::string mode;  // dm-thin's: "rw", "out_of_data_space", "ro", "fail"
 };
 // Of data or metadata: nearfull stops new legs there, full is an error.
+// The defaults of the cluster settings nearfull_ratio and full_ratio.
 constexpr double kPoolNearfull = 0.85, kPoolFull = 0.95;
+// The default of max_clock_skew: an agent's clock further from the
+// manager's than this, in seconds, is a health warning.
+constexpr double kMaxClockSkewS = 5;
 
 struct PhysicalDiskInfo {
   int64_t id = 0, ssvr_id = 0;
@@ -313,6 +317,7 @@ struct ClusterStatus {
   // From the rebuild queue and the heads' readings (manager/rebuild_report.h).
   int64_t rebuild_total_mib = 0, rebuild_left_mib = 0, rebuild_eta_s = -1;
   double rebuild_rate_mibs = 0;
+  double nearfull_ratio = kPoolNearfull, full_ratio = kPoolFull, max_clock_skew_s = kMaxClockSkewS;
 };
 
 }  // namespace vastsky

@@ -36,7 +36,8 @@ Status HeadRegistration::Beat(const std::vector<int64_t>& dead_legs) {
   xmlrpc_c::value r;
   return link_->Call("heartbeat",
                      {{"hsvrid", xmlrpc_c::value_int(static_cast<int>(hsvr_id_))},
-                      {"deadlegs", xmlrpc_c::value_array(dead)}},
+                      {"deadlegs", xmlrpc_c::value_array(dead)},
+                      {"time", WallClockValue()}},
                      &r);
 }
 

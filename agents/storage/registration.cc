@@ -134,7 +134,9 @@ Status Registration::Beat() {
                                             {"mode", xmlrpc_c::value_string(u.mode)}}));
   }
   xmlrpc_c::value r;
-  return link_->Call("heartbeat", {{"ssvrid", IntValue(ssvr_id_)}, {"pools", xmlrpc_c::value_array(pools)}}, &r);
+  return link_->Call(
+      "heartbeat", {{"ssvrid", IntValue(ssvr_id_)}, {"pools", xmlrpc_c::value_array(pools)}, {"time", WallClockValue()}},
+      &r);
 }
 
 }  // namespace vastsky

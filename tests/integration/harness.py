@@ -428,6 +428,7 @@ class Agent(Daemon):
         self.heartbeat = heartbeat
         self.port = free_port()
         self.proc = None
+        self.env = None  # the process's environment; None: this one's
         self.log_path = os.path.join(self.dir, "agent.log")
 
     def common_argv(self):
@@ -437,7 +438,7 @@ class Agent(Daemon):
 
     def start(self, wait=True):
         self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.argv(), stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(self.argv(), stdout=self.log, stderr=subprocess.STDOUT, env=self.env)
         if wait:
             deadline = time.time() + 20
             while time.time() < deadline:
