@@ -28,6 +28,7 @@ constexpr const char* kCheckPoolNearfull = "POOL_NEARFULL";
 constexpr const char* kCheckPoolFull = "POOL_FULL";
 constexpr const char* kCheckPoolFailed = "POOL_FAILED";
 constexpr const char* kCheckClockSkew = "CLOCK_SKEW";
+constexpr const char* kCheckRebuildStalled = "REBUILD_STALLED";
 
 // The cluster settings (setClusterSetting) the checks judge by.
 constexpr const char* kSettingNearfullRatio = "nearfull_ratio";

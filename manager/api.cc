@@ -278,13 +278,13 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
          c.silent_servers = recovery_.silent_servers();
          std::vector<RebuildRow> rows;
          VS_RETURN_IF_ERROR(RebuildRows(&rows));
-         const RebuildTotals t = SumRebuilds(rows);
+         const RebuildTotals t = SumRebuilds(rows, kRebuildStallS);
          c.rebuild_total_mib = t.total_mib;
          c.rebuild_left_mib = t.left_mib;
          c.rebuild_rate_mibs = t.rate_mibs;
          c.rebuild_eta_s = t.eta_s;
          Health health;
-         VS_RETURN_IF_ERROR(s.GetHealth(c.silent_servers, c.isolated, &health));
+         VS_RETURN_IF_ERROR(s.GetHealth(c.silent_servers, c.isolated, t.stalled, t.longest_stall_s, &health));
          *r = RenderClusterStatus(c, health);
          return Status::OK();
        }},

@@ -90,6 +90,13 @@ void Clocks(const HealthFacts& f, Health* h) {
           "): event times and certificates go wrong; run NTP (chrony) on the agents and the manager");
 }
 
+void Rebuilds(const HealthFacts& f, Health* h) {
+  Add(h, kCheckRebuildStalled, kHealthWarn, f.rebuilds_stalled,
+      Many(f.rebuilds_stalled, "rebuild has", "rebuilds have") + " made no progress for " +
+          Seconds(static_cast<double>(f.longest_stall_s)) +
+          " or more: see `vastsky rebuild list` and the head's log (a failing source disk, a hung session)");
+}
+
 }  // namespace
 
 Health JudgeHealth(const HealthFacts& facts) {
@@ -98,6 +105,7 @@ Health JudgeHealth(const HealthFacts& facts) {
   Mirrors(facts, &h);
   Pools(facts, &h);
   Clocks(facts, &h);
+  Rebuilds(facts, &h);
   // Worst first; within a severity, the order above (API.md's).
   std::stable_sort(h.checks.begin(), h.checks.end(),
                    [](const HealthCheck& a, const HealthCheck& b) { return a.severity > b.severity; });

@@ -30,7 +30,14 @@ struct HealthFacts {
   // than max_clock_skew_s; the largest difference among them, in seconds.
   int64_t clock_skewed = 0;
   double max_clock_skew_s = 5, worst_clock_skew_s = 0;
+  // Running rebuilds whose head reported no progress for kRebuildStallS
+  // (manager/rebuild_progress.h), and the longest such wait.
+  int64_t rebuilds_stalled = 0, longest_stall_s = 0;
 };
+
+// How long a running rebuild may make no progress before it is a check: a
+// throttled rebuild under heavy VM load still moves within minutes.
+constexpr int64_t kRebuildStallS = 600;
 
 struct HealthCheck {
   std::string code;  // lib/health_words.h

@@ -17,13 +17,14 @@ RebuildRow MakeRebuildRow(const RebuildInfo& info, const RebuildProgress& progre
   return row;
 }
 
-RebuildTotals SumRebuilds(const std::vector<RebuildRow>& rows) {
+RebuildTotals SumRebuilds(const std::vector<RebuildRow>& rows, int64_t stall_s) {
   RebuildTotals t;
   for (const RebuildRow& r : rows) {
     t.total_mib += r.total_mib;
     t.left_mib += r.total_mib - r.done_mib;
     t.rate_mibs += r.rate_mibs;
     if (r.info.running && r.stalled_s > t.longest_stall_s) t.longest_stall_s = r.stalled_s;
+    if (r.info.running && stall_s > 0 && r.stalled_s >= stall_s) ++t.stalled;
   }
   // The scheduler keeps the disks with the most work busy, so the pool's
   // present pace is a fair guess for the queue behind it too.

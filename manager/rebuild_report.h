@@ -26,9 +26,10 @@ struct RebuildTotals {
   double rate_mibs = 0;  // the running ones' rates together
   int64_t eta_s = -1;    // left at that rate; -1 = not known; 0 = nothing left
   int64_t longest_stall_s = 0;  // the running rebuild longest without progress
+  int64_t stalled = 0;          // running rebuilds without progress for at least `stall_s` (SumRebuilds' argument)
 };
 
 RebuildRow MakeRebuildRow(const RebuildInfo& info, const RebuildProgress& progress);
-RebuildTotals SumRebuilds(const std::vector<RebuildRow>& rows);
+RebuildTotals SumRebuilds(const std::vector<RebuildRow>& rows, int64_t stall_s = 0);
 
 }  // namespace vastsky

@@ -74,7 +74,13 @@ class Store {
   // The health verdict (manager/health.h): the database's counts, the
   // pools and clocks last reported, and the failure detector's judgement
   // of silence (given: the Store does not see it). Reads only.
-  Status GetHealth(int64_t silent_servers, bool isolated, Health* out);
+  Status GetHealth(int64_t silent_servers, bool isolated, Health* out) {
+    return GetHealth(silent_servers, isolated, 0, 0, out);
+  }
+  // ... and the running rebuilds without progress for kRebuildStallS (the
+  // manager's readings of the heads, manager/rebuild_progress.h).
+  Status GetHealth(int64_t silent_servers, bool isolated, int64_t rebuilds_stalled, int64_t longest_stall_s,
+                   Health* out);
   // A storage agent's pool reports (kept in memory; pools of disks not of
   // ssvr_id are ignored). A pool crossing nearfull or full (of data or
   // metadata), or leaving mode "rw", gives a warning or error event naming

@@ -105,8 +105,11 @@ Status Store::HealthOfPoolsAndClocks(HealthFacts* f) {
   return Status::OK();
 }
 
-Status Store::GetHealth(int64_t silent_servers, bool isolated, Health* out) {
+Status Store::GetHealth(int64_t silent_servers, bool isolated, int64_t rebuilds_stalled, int64_t longest_stall_s,
+                        Health* out) {
   HealthFacts f;
+  f.rebuilds_stalled = rebuilds_stalled;
+  f.longest_stall_s = longest_stall_s;
   f.silent_servers = silent_servers;
   f.isolated = isolated;
   f.nearfull_ratio = nearfull_ratio_;

@@ -61,6 +61,11 @@ class HealthTest : public StoreFixture {
     ExpectOnly(One([](HealthFacts* f) { f->pools_full = 2; }), kCheckPoolFull, kHealthErr, 2);
     ExpectOnly(One([](HealthFacts* f) { f->pools_failed = 1; }), kCheckPoolFailed, kHealthErr, 1);
     ExpectOnly(One([](HealthFacts* f) { f->clock_skewed = 2; }), kCheckClockSkew, kHealthWarn, 2);
+    ExpectOnly(One([](HealthFacts* f) {
+                 f->rebuilds_stalled = 1;
+                 f->longest_stall_s = 700;
+               }),
+               kCheckRebuildStalled, kHealthWarn, 1);
     // The storm guard holds silent servers back: both checks show.
     const Health storm = One([](HealthFacts* f) {
       f->isolated = true;

@@ -4,6 +4,7 @@
 // listVolumes through the recovery loop to listRebuilds' rows.
 #include <cppunit/extensions/HelperMacros.h>
 
+#include "manager/health.h"
 #include "manager/rebuild_progress.h"
 #include "manager/rebuild_report.h"
 #include "tests/unit/recovery_fixture.h"
@@ -24,6 +25,7 @@ class RebuildProgressTest : public RecoveryFixture {
   CPPUNIT_TEST(ALowerReadingStartsOver);
   CPPUNIT_TEST(FinishedRebuildsAreForgotten);
   CPPUNIT_TEST(TotalsCountQueuedWorkWhole);
+  CPPUNIT_TEST(StalledRebuildsAreCounted);
   CPPUNIT_TEST(ListRebuildsFollowsTheHeadsReadings);
   CPPUNIT_TEST_SUITE_END();
 
@@ -122,6 +124,21 @@ class RebuildProgressTest : public RecoveryFixture {
     CPPUNIT_ASSERT_EQUAL(int64_t(2048), t.left_mib);
     CPPUNIT_ASSERT_EQUAL(int64_t(32), t.eta_s);
     CPPUNIT_ASSERT_EQUAL(int64_t(0), SumRebuilds({}).eta_s);
+  }
+
+  // API.md, Health: "REBUILD_STALLED ... no progress for 10 minutes".
+  void StalledRebuildsAreCounted() {
+    RebuildProgress p(&clock_);
+    RebuildInfo running;
+    running.mirror_id = 7, running.capacity_gib = 1, running.running = true;
+    p.Note(7, Sample(10, 1024));
+    clock_.Advance((kRebuildStallS - 1) * 1000);
+    p.Note(7, Sample(10, 1024));
+    CPPUNIT_ASSERT_EQUAL(int64_t(0), SumRebuilds({MakeRebuildRow(running, p)}, kRebuildStallS).stalled);
+    clock_.Advance(1000);
+    const RebuildTotals t = SumRebuilds({MakeRebuildRow(running, p)}, kRebuildStallS);
+    CPPUNIT_ASSERT_EQUAL(int64_t(1), t.stalled);
+    CPPUNIT_ASSERT_EQUAL(kRebuildStallS, t.longest_stall_s);
   }
 
   // API.md, listRebuilds: "each mirror with a rebuild in the queue ...
