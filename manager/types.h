@@ -300,4 +300,23 @@ struct ClusterStatus {
   bool isolated = false;
 };
 
+// What the manager's /metrics shows of the database (Store::ReadGauges),
+// read in one transaction-free pass under the API lock.
+struct StoreGauges {
+  struct Disk {
+    int64_t id = 0, ssvr_id = 0;
+    int priority = 0;
+    int64_t capacity_mib = 0, provisioned_mib = 0;
+    bool pool_reported = false;  // pool_used_mib is the agent's last heartbeat report
+    int64_t pool_used_mib = 0;
+  };
+  std::vector<Disk> disks;
+  // Servers by priority (kHigh..kHalt), of each kind.
+  std::map<int, int64_t> ssvrs, hsvrs;
+  std::map<int, int64_t> lvols_by_bind;  // kUnbound, kBound, kBindError (no attachment: unbound)
+  int64_t mirrors = 0;
+  std::map<int64_t, int64_t> degraded_by_missing;  // legs missing (SPARE) -> mirrors
+  int64_t rebuilds_queued = 0, rebuilds_running = 0;
+};
+
 }  // namespace vastsky
