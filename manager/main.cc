@@ -102,7 +102,7 @@ Status MetricsOptions(const Settings& s, const HttpOptions& api, HttpOptions* ou
   out->user = "prometheus";
   out->tls_cert = api.tls_cert;
   out->tls_key = api.tls_key;
-  out->threads = 1;  // one scraper, a cheap answer
+  out->threads = 2;  // a scraper or two; each answer is cheap
   VS_RETURN_IF_ERROR(ReadSecretFile(s.metrics_secret_file, &out->secret));
   if (out->secret == api.secret)
     return Status::Error(EINVAL, s.metrics_secret_file + " holds the cluster secret: give /metrics a password of its own");
