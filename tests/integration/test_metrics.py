@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 import unittest
 import xmlrpc.client
 
@@ -140,6 +141,33 @@ class MetricsTest(unittest.TestCase):
         self.assertEqual(failed['vastsky_mirrors_degraded{legs_missing="1"}'], 1)
         self.assertNotIn(age, failed)  # no longer a live server to watch
         self.assertTrue(any(k.startswith("vastsky_events_total{") for k in failed), failed)
+
+    # API.md: "Gauges are read at each scrape in one pass over the state,
+    # under the lock the API calls take, so they agree with each other"
+    def test_scrapes_beside_calls_agree(self):
+        errors = []
+
+        def create(k):
+            try:
+                api = self.m.proxy()
+                for i in range(10):
+                    api.createLogicalVolume(req(lvolname="metrics-c%d-%d" % (k, i), capacity=4, redundancy=2))
+            except Exception as e:  # reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=create, args=(k,)) for k in range(3)]
+        for t in threads:
+            t.start()
+        while any(t.is_alive() for t in threads):
+            v = self.scrape()
+            lvols = sum(v['vastsky_lvols{bind_status="%s"}' % b] for b in ("unbound", "bound", "error"))
+            mirrors = v['vastsky_mirrors{state="whole"}'] + v['vastsky_mirrors{state="degraded"}']
+            self.assertGreaterEqual(mirrors, lvols)  # each volume here has a mirror, created with it
+            disks = sum(x for k, x in v.items() if k.startswith("vastsky_pdsk_provisioned_bytes{"))
+            self.assertEqual(disks, v["vastsky_cluster_provisioned_bytes"])
+        for t in threads:
+            t.join()
+        self.assertEqual(errors, [])
 
     # API.md: "`promtool check metrics` finds nothing to say about the output."
     @unittest.skipUnless(shutil.which("promtool"), "promtool not installed (tools/install-deps.sh)")
