@@ -93,10 +93,10 @@ void AddStates(prometheus::Registry& r, const StoreGauges& g) {
   AddByPriority(GaugeFamily(r, "vastsky_pdsks", "Physical disks by allocation priority"), {}, pdsks);
 
   Family<Gauge>& lvols = GaugeFamily(r, "vastsky_lvols", "Logical volumes by attachment status");
-  const std::pair<int, const char*> binds[] = {{kUnbound, "unbound"}, {kBound, "bound"}, {kBindError, "error"}};
-  for (const auto& b : binds) {
-    auto it = g.lvols_by_bind.find(b.first);
-    lvols.Add({{"bind_status", b.second}}).Set(it == g.lvols_by_bind.end() ? 0 : static_cast<double>(it->second));
+  for (int b : {kUnbound, kBound, kBindError}) {
+    auto it = g.lvols_by_bind.find(b);
+    lvols.Add({{"bind_status", Lower(BindStatusName(b))}})
+        .Set(it == g.lvols_by_bind.end() ? 0 : static_cast<double>(it->second));
   }
 
   int64_t degraded = 0;

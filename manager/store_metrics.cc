@@ -40,7 +40,7 @@ Status Store::ReadGauges(StoreGauges* out) {
                              &out->lvols_by_bind));
   std::map<int, int64_t> rebuilds;
   VS_RETURN_IF_ERROR(CountBy(db_, "SELECT state, count(*) FROM rebuild GROUP BY state", &rebuilds));
-  out->rebuilds_queued = rebuilds[0];
+  out->rebuilds_queued = rebuilds[0];  // rebuild.state: 0 queued, 1 running (manager/schema.cc)
   out->rebuilds_running = rebuilds[1];
   Stmt mirrors(db_, "SELECT count(*) FROM mirror");
   if (mirrors.Step()) out->mirrors = mirrors.Int(0);

@@ -36,6 +36,8 @@ const char* PriorityName(int priority);
 // HIGH and LOW servers and disks take new chunks and attachments.
 inline bool TakesNewWork(int priority) { return priority == kHigh || priority == kLow; }
 const char* ChunkStatusName(int status);
+// API.md's names of bind_status: UNBOUND, BOUND, ERROR.
+const char* BindStatusName(int status);
 
 struct HeadServerInfo {
   int64_t id = 0;
