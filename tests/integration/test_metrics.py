@@ -63,6 +63,7 @@ class MetricsTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
+        cls.api("close")()
         stop_and_audit(cls.m)
 
     def scrape(self):
@@ -84,8 +85,8 @@ class MetricsTest(unittest.TestCase):
     # API.md: "the metrics password is refused on the API"
     def test_metrics_password_refused_on_api(self):
         for user in ("admin", "prometheus"):
-            api = self.m.proxy(user=user, password=METRICS_PASSWORD)
-            with self.assertRaises(xmlrpc.client.ProtocolError) as e:
+            with self.m.proxy(user=user, password=METRICS_PASSWORD) as api, \
+                    self.assertRaises(xmlrpc.client.ProtocolError) as e:
                 api.getClusterStatus(req())
             self.assertEqual(e.exception.errcode, 401)
 
@@ -149,9 +150,9 @@ class MetricsTest(unittest.TestCase):
 
         def create(k):
             try:
-                api = self.m.proxy()
-                for i in range(10):
-                    api.createLogicalVolume(req(lvolname="metrics-c%d-%d" % (k, i), capacity=4, redundancy=2))
+                with self.m.proxy() as api:
+                    for i in range(10):
+                        api.createLogicalVolume(req(lvolname="metrics-c%d-%d" % (k, i), capacity=4, redundancy=2))
             except Exception as e:  # reported below
                 errors.append(e)
 
