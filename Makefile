@@ -28,7 +28,8 @@ LDFLAGS := $(SANFLAGS)
 
 XMLRPC_LIBS := $(shell xmlrpc-c-config c++2 client --libs 2>/dev/null) -lxmlrpc_server++ -lxmlrpc_server
 LIB_LIBS := $(XMLRPC_LIBS) -linih -lcurl -lmicrohttpd
-MANAGER_LIBS := $(LIB_LIBS) -lsqlite3 -lpthread
+# prometheus-cpp's core only: the manager serves /metrics through lib/http_server.
+MANAGER_LIBS := $(LIB_LIBS) -lsqlite3 -lprometheus-cpp-core -lpthread
 CPPUNIT_LIBS := -lcppunit
 
 BIN := $(BUILD)/bin

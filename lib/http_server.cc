@@ -53,6 +53,14 @@ int Reply(MHD_Connection* c, unsigned status, const std::string& body, const cha
   return ret;
 }
 
+int NotAllowed(MHD_Connection* c, const char* allow) {
+  MHD_Response* r = MHD_create_response_from_buffer(0, nullptr, MHD_RESPMEM_PERSISTENT);
+  MHD_add_response_header(r, "Allow", allow);
+  int ret = MHD_queue_response(c, MHD_HTTP_METHOD_NOT_ALLOWED, r);
+  MHD_destroy_response(r);
+  return ret;
+}
+
 void MhdLog(void*, const char* fmt, va_list ap) {
   char buf[512];
   vsnprintf(buf, sizeof buf, fmt, ap);
@@ -92,6 +100,20 @@ HttpServer::~HttpServer() { Stop(); }
 Status HttpServer::Start(const HttpOptions& options, Handler handler) {
   options_ = options;
   handler_ = std::move(handler);
+  return Listen("XML-RPC");
+}
+
+Status HttpServer::StartGet(const HttpOptions& options, const std::string& path, const std::string& content_type,
+                            GetHandler get) {
+  options_ = options;
+  get_path_ = path;
+  get_type_ = content_type;
+  get_ = std::move(get);
+  return Listen("GET " + path);
+}
+
+Status HttpServer::Listen(const std::string& what) {
+  const HttpOptions& options = options_;
   std::string host;
   VS_RETURN_IF_ERROR(ParseListen(options.listen, &host, &port_));
   addrinfo hints{}, *res = nullptr;
@@ -137,7 +159,8 @@ Status HttpServer::Start(const HttpOptions& options, Handler handler) {
     return Status::Error(EADDRINUSE, "cannot listen on " + options.listen + " (address in use, or bad TLS key/cert)");
   const MHD_DaemonInfo* info = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT);
   if (info) port_ = info->port;
-  VS_LOG_INFO("serving XML-RPC on %s://%s:%d/RPC2", tls ? "https" : "http", host.c_str(), port_);
+  VS_LOG_INFO("serving %s on %s://%s:%d%s", what.c_str(), tls ? "https" : "http", host.c_str(), port_,
+              get_ ? get_path_.c_str() : "/RPC2");
   return Status::OK();
 }
 
@@ -147,30 +170,43 @@ void HttpServer::Stop() {
 }
 
 
+bool HttpServer::Authorized(MHD_Connection* c, int* ret) {
+  char* pass = nullptr;
+  char* user = MHD_basic_auth_get_username_password(c, &pass);
+  const bool ok = user && pass && options_.user == user && SameSecret(pass, options_.secret);
+  if (user) MHD_free(user);
+  if (pass) MHD_free(pass);
+  if (ok) return true;
+  const char* body = "authentication required\n";
+  MHD_Response* r = MHD_create_response_from_buffer(strlen(body), const_cast<char*>(body), MHD_RESPMEM_PERSISTENT);
+  *ret = MHD_queue_basic_auth_fail_response(c, "vastsky", r);
+  MHD_destroy_response(r);
+  return false;
+}
+
+int HttpServer::OnGet(MHD_Connection* c, const char* url, const char* method) {
+  if (get_path_ != url) return Reply(c, MHD_HTTP_NOT_FOUND, "not found\n", "text/plain");
+  if (strcmp(method, "GET") != 0) return NotAllowed(c, "GET");
+  int ret = MHD_NO;
+  if (!Authorized(c, &ret)) return ret;
+  std::string body;
+  const Status st = get_(&body);
+  if (!st.ok()) {
+    VS_LOG_ERROR("GET %s failed: %s", url, st.ToString().c_str());
+    return Reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, st.ToString() + "\n", "text/plain");
+  }
+  return Reply(c, MHD_HTTP_OK, body, get_type_.c_str());
+}
+
 int HttpServer::OnRequest(MHD_Connection* c, const char* url, const char* method, const char* data,
                           size_t* size, void** con_cls) {
+  if (get_) return OnGet(c, url, method);
   if (*con_cls == nullptr) {
     // First call, headers only: refuse early so no body is read in vain.
     if (strcmp(url, "/RPC2") != 0 && strcmp(url, "/") != 0) return Reply(c, MHD_HTTP_NOT_FOUND, "not found\n", "text/plain");
-    if (strcmp(method, "POST") != 0) {
-      MHD_Response* r = MHD_create_response_from_buffer(0, nullptr, MHD_RESPMEM_PERSISTENT);
-      MHD_add_response_header(r, "Allow", "POST");
-      int ret = MHD_queue_response(c, MHD_HTTP_METHOD_NOT_ALLOWED, r);
-      MHD_destroy_response(r);
-      return ret;
-    }
-    char* pass = nullptr;
-    char* user = MHD_basic_auth_get_username_password(c, &pass);
-    const bool ok = user && pass && strcmp(user, "admin") == 0 && SameSecret(pass, options_.secret);
-    if (user) MHD_free(user);
-    if (pass) MHD_free(pass);
-    if (!ok) {
-      const char* body = "authentication required\n";
-      MHD_Response* r = MHD_create_response_from_buffer(strlen(body), const_cast<char*>(body), MHD_RESPMEM_PERSISTENT);
-      int ret = MHD_queue_basic_auth_fail_response(c, "vastsky", r);
-      MHD_destroy_response(r);
-      return ret;
-    }
+    if (strcmp(method, "POST") != 0) return NotAllowed(c, "POST");
+    int ret = MHD_NO;
+    if (!Authorized(c, &ret)) return ret;
     const char* len = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (len && strtoull(len, nullptr, 10) > options_.max_body)
       return Reply(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large\n", "text/plain");

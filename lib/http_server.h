@@ -2,6 +2,10 @@
 // credentials (user "admin", password the cluster secret), POST on /RPC2 or
 // / only, bodies capped. Plain HTTP is refused on non-loopback addresses so
 // nothing listens unauthenticated-in-the-clear on a routable network.
+// A server started with StartGet instead answers GET on one path only (the
+// manager's /metrics), with credentials of its own: a server checks one
+// user and one password, so credentials of one never open the other.
+// Handlers run on libmicrohttpd's threads, several at once.
 #pragma once
 
 #include <cstddef>
@@ -17,6 +21,7 @@ namespace vastsky {
 
 struct HttpOptions {
   std::string listen;     // "127.0.0.1:8881", "[::1]:8881", "0.0.0.0:8881"
+  std::string user = "admin";  // the HTTP Basic user; secret is its password
   std::string secret;
   std::string tls_cert;   // PEM file; empty means plain HTTP (loopback only)
   std::string tls_key;
@@ -36,6 +41,12 @@ class HttpServer {
 
   ~HttpServer();
   Status Start(const HttpOptions& options, Handler handler);
+  // GET on `path` answers get()'s body with `content_type` (a failure: 500
+  // with its message); other paths 404, other methods 405. No request body
+  // is read.
+  using GetHandler = std::function<Status(std::string* body)>;
+  Status StartGet(const HttpOptions& options, const std::string& path, const std::string& content_type,
+                  GetHandler get);
   void Stop();
   int port() const { return port_; }
 
@@ -45,9 +56,16 @@ class HttpServer {
                 void** con_cls);
 
  private:
+  // Listens with options_; `what` names the service in the log line.
+  Status Listen(const std::string& what);
+  // The credentials carry options_.user and options_.secret; else queues a 401.
+  bool Authorized(MHD_Connection* c, int* ret);
+  int OnGet(MHD_Connection* c, const char* url, const char* method);
 
   HttpOptions options_;
   Handler handler_;
+  std::string get_path_, get_type_;
+  GetHandler get_;
   std::string cert_pem_, key_pem_;
   MHD_Daemon* daemon_ = nullptr;
   int port_ = 0;

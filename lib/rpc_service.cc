@@ -2,6 +2,8 @@
 
 #include <xmlrpc-c/xml.hpp>
 
+#include <chrono>
+
 #include "lib/log.h"
 
 namespace vastsky {
@@ -9,14 +11,26 @@ namespace vastsky {
 namespace {
 
 // Adapts a Handler to xmlrpc-c: the 3.0 envelope, the lock (unless mu is
-// null), and Status -> fault (faultCode errno, faultString its symbolic
-// name).
+// null), Status -> fault (faultCode errno, faultString its symbolic name),
+// and the observer told of the outcome.
 class Method : public xmlrpc_c::method {
  public:
-  Method(std::string name, std::mutex* mu, RpcService::Handler fn)
-      : name_(std::move(name)), mu_(mu), fn_(std::move(fn)) {}
+  Method(std::string name, std::mutex* mu, const RpcService::CallObserver* observer, RpcService::Handler fn)
+      : name_(std::move(name)), mu_(mu), observer_(observer), fn_(std::move(fn)) {}
 
   void execute(const xmlrpc_c::paramList& list, xmlrpc_c::value* result) override {
+    const auto start = std::chrono::steady_clock::now();
+    const Status st = Run(list, result);
+    if (*observer_)
+      (*observer_)(name_, st.code(), std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    if (st.ok()) return;
+    if (st.code() == Status::kInternal) VS_LOG_ERROR("%s failed: %s", name_.c_str(), st.message().c_str());
+    else VS_LOG_INFO("%s refused: %s", name_.c_str(), st.ToString().c_str());
+    throw xmlrpc_c::fault(ErrnoName(st.code()), static_cast<xmlrpc_c::fault::code_t>(st.code()));
+  }
+
+ private:
+  Status Run(const xmlrpc_c::paramList& list, xmlrpc_c::value* result) {
     Params params;
     Status st = Params::From(list, &params);
     if (st.ok() && mu_) {
@@ -25,15 +39,12 @@ class Method : public xmlrpc_c::method {
     } else if (st.ok()) {
       st = fn_(params, result);
     }
-    if (st.ok()) return;
-    if (st.code() == Status::kInternal) VS_LOG_ERROR("%s failed: %s", name_.c_str(), st.message().c_str());
-    else VS_LOG_INFO("%s refused: %s", name_.c_str(), st.ToString().c_str());
-    throw xmlrpc_c::fault(ErrnoName(st.code()), static_cast<xmlrpc_c::fault::code_t>(st.code()));
+    return st;
   }
 
- private:
   std::string name_;
   std::mutex* mu_;
+  const RpcService::CallObserver* observer_;
   RpcService::Handler fn_;
 };
 
@@ -47,11 +58,11 @@ std::string FaultResponse(const std::string& text, int code) {
 }  // namespace
 
 void RpcService::Add(const std::string& name, Handler fn) {
-  registry_.addMethod(name, xmlrpc_c::methodPtr(new Method(name, &mu_, std::move(fn))));
+  registry_.addMethod(name, xmlrpc_c::methodPtr(new Method(name, &mu_, &observer_, std::move(fn))));
 }
 
 void RpcService::AddUnlocked(const std::string& name, Handler fn) {
-  registry_.addMethod(name, xmlrpc_c::methodPtr(new Method(name, nullptr, std::move(fn))));
+  registry_.addMethod(name, xmlrpc_c::methodPtr(new Method(name, nullptr, &observer_, std::move(fn))));
 }
 
 std::string RpcService::Handle(const std::string& body) {

@@ -22,6 +22,12 @@ class RpcService {
  public:
   using Handler = std::function<Status(const Params&, xmlrpc_c::value*)>;
 
+  // Told of every call to a registered method once it ends: its name, the
+  // errno of its fault (0: none) and how long it took, waiting for the lock
+  // included. Called on the calling thread, so it must be thread-safe. Set
+  // it before the first Handle().
+  using CallObserver = std::function<void(const std::string& method, int code, double seconds)>;
+  void ObserveCalls(CallObserver observer) { observer_ = std::move(observer); }
   // Register every method before the first Handle().
   void Add(const std::string& name, Handler fn);
   // Like Add, but fn runs without the lock, alongside other calls: for a
@@ -42,6 +48,7 @@ class RpcService {
 
  private:
   std::mutex mu_;
+  CallObserver observer_;
   xmlrpc_c::registry registry_;
 };
 

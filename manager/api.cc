@@ -504,4 +504,20 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
 
 std::string Api::Handle(const std::string& body) { return service_.Handle(body); }
 
+void Api::CountInto(Metrics* metrics) {
+  service_.ObserveCalls(
+      [metrics](const std::string& method, int code, double seconds) { metrics->CountCall(method, code, seconds); });
+  store_->CountEventsWith(
+      [metrics](const std::string& type, const std::string& level) { metrics->CountEvent(type, level); });
+}
+
+Status Api::ReadScrape(ScrapeInput* out) {
+  VS_RETURN_IF_ERROR(service_.Locked([&] {
+    VS_RETURN_IF_ERROR(store_->ReadGauges(&out->store));
+    return store_->MonitoredServers(&out->agents);
+  }));
+  out->silence_ms = recovery_.SilenceMs(out->agents);
+  return Status::OK();
+}
+
 }  // namespace vastsky

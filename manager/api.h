@@ -12,6 +12,7 @@
 #include "lib/rpc_service.h"
 #include "manager/attacher.h"
 #include "manager/copier.h"
+#include "manager/metrics.h"
 #include "manager/pool_repair.h"
 #include "manager/rebuild_report.h"
 #include "manager/recovery.h"
@@ -29,6 +30,12 @@ class Api {
   // One HTTP body in, one XML-RPC response out; never throws. A body that is
   // not XML-RPC gets a fault response.
   std::string Handle(const std::string& body);
+  // Counts every call and every committed event into metrics, which must
+  // outlive the Api. Call before serving.
+  void CountInto(Metrics* metrics);
+  // What a /metrics scrape shows of the state: one read of the Store under
+  // the API lock, and the agents' silence. Thread-safe.
+  Status ReadScrape(ScrapeInput* out);
 
  private:
   // The rebuild queue with each running rebuild's progress (under the

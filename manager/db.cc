@@ -121,14 +121,18 @@ Txn::Txn(Db& db) : db_(db) {
 }
 
 Txn::~Txn() {
-  if (open_) (void)db_.ExecUnfaulted("ROLLBACK");
+  if (!open_) return;
+  (void)db_.ExecUnfaulted("ROLLBACK");
+  if (db_.on_end_) db_.on_end_(false);
 }
 
 Status Txn::Commit() {
   if (!open_) return status_.ok() ? Status::Internal("transaction not open") : status_;
   if (db_.Injected(Db::Fault::kCommit)) return Status::Internal("COMMIT: injected fault");
   Status st = db_.ExecUnfaulted("COMMIT");
-  if (st.ok()) open_ = false;
+  if (!st.ok()) return st;
+  open_ = false;
+  if (db_.on_end_) db_.on_end_(true);
   return st;
 }
 

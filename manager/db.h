@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "lib/status.h"
@@ -42,6 +43,10 @@ class Db {
   }
   bool fault_pending() const { return fail_in_ > 0; }
 
+  // Called when a Txn ends: committed or rolled back. For what must follow
+  // the transaction's fate (counting the events it recorded).
+  void OnTransactionEnd(std::function<void(bool committed)> fn) { on_end_ = std::move(fn); }
+
  private:
   friend class Stmt;
   friend class Txn;
@@ -52,6 +57,7 @@ class Db {
   Status ExecUnfaulted(const std::string& sql);
 
   sqlite3* db_ = nullptr;
+  std::function<void(bool)> on_end_;
   mutable int fail_in_ = 0;
   Fault fail_kind_ = Fault::kStatement;
 };

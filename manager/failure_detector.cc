@@ -8,6 +8,18 @@ namespace vastsky {
 FailureDetector::FailureDetector(const Clock* clock, Options options)
     : clock_(clock), options_(options), start_ms_(clock->MonotonicMs()) {}
 
+std::vector<int64_t> FailureDetector::SilenceMs(const std::vector<MonitoredServer>& servers) const {
+  const int64_t now = clock_->MonotonicMs();
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<int64_t> out;
+  out.reserve(servers.size());
+  for (const MonitoredServer& s : servers) {
+    auto it = heard_ms_.find({s.kind, s.id});
+    out.push_back(now - std::max(start_ms_, it == heard_ms_.end() ? start_ms_ : it->second));
+  }
+  return out;
+}
+
 void FailureDetector::Heard(int kind, int64_t id) {
   const int64_t now = clock_->MonotonicMs();
   std::lock_guard<std::mutex> lock(mu_);

@@ -52,6 +52,9 @@ class FailureDetector {
   void Heard(int kind, int64_t id);
   // Judges the servers the database lists as live (others are forgotten).
   SilenceVerdict Judge(const std::vector<MonitoredServer>& live);
+  // Milliseconds of silence of the servers listed, measured as Judge
+  // measures it (from the manager's start at the earliest): one lock for all.
+  std::vector<int64_t> SilenceMs(const std::vector<MonitoredServer>& servers) const;
   // The last verdict's isolation, and how many servers it found silent.
   bool isolated() const;
   int silent_count() const;

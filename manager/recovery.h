@@ -83,6 +83,10 @@ class Recovery {
   // The last judgement of silence: isolated (the storm guard holds every
   // failure back) and how many servers are silent beyond the grace period.
   bool isolated() const { return detector_.isolated(); }
+  // Silence of each server listed (thread-safe: the detector's own lock).
+  std::vector<int64_t> SilenceMs(const std::vector<MonitoredServer>& servers) const {
+    return detector_.SilenceMs(servers);
+  }
   int silent_servers() const { return detector_.silent_count(); }
   // How far each running rebuild has come, as its head last reported.
   const RebuildProgress& progress() const { return progress_; }

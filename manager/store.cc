@@ -19,6 +19,12 @@ constexpr int64_t kEventRetention = 100000;
 Status Store::Open(const std::string& path, const Options& options) {
   VS_RETURN_IF_ERROR(lock_.Acquire(path));  // before anything is written
   VS_RETURN_IF_ERROR(db_.Open(path));
+  // An event counts once its transaction commits; a rolled-back one never happened.
+  db_.OnTransactionEnd([this](bool committed) {
+    if (committed && count_event_)
+      for (const auto& e : uncommitted_events_) count_event_(e.first, e.second);
+    uncommitted_events_.clear();
+  });
   VS_RETURN_IF_ERROR(Migrate(db_));
   bool stored = false;
   {
@@ -144,6 +150,8 @@ Status Store::AddEvent(const std::string& level, const std::string& type, const 
            "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
   ins.Bind(1, NowIso8601()).Bind(2, level).Bind(3, type).Bind(4, target).Bind(5, target_id).Bind(6, message);
   VS_RETURN_IF_ERROR(ins.Run());
+  if (!sqlite3_get_autocommit(db_.handle())) uncommitted_events_.emplace_back(type, level);
+  else if (count_event_) count_event_(type, level);
   int64_t id = sqlite3_last_insert_rowid(db_.handle());
   if (id % 1000 == 0) {
     Stmt trim(db_, "DELETE FROM event WHERE id <= ?1");

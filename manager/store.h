@@ -273,6 +273,13 @@ class Store {
   // Live servers with an agent: those whose silence means something
   // (manager/failure_detector.h judges it).
   Status MonitoredServers(std::vector<MonitoredServer>* out);
+  // One read of what /metrics shows (manager/metrics.h); reads only.
+  Status ReadGauges(StoreGauges* out);
+  // Called with each event's type and level once its transaction commits
+  // (an event outside a transaction: at once). Set before serving.
+  void CountEventsWith(std::function<void(const std::string& type, const std::string& level)> fn) {
+    count_event_ = std::move(fn);
+  }
   // Records a cluster-wide event (level "info", "warning" or "error").
   Status NoteClusterEvent(const std::string& level, const std::string& type, const std::string& message);
   // A head's agent URL, initiator and CHAP credentials.
@@ -485,6 +492,8 @@ class Store {
     int level = 0;  // 0 fine, 1 nearfull, 2 full or not "rw"
   };
   std::map<int64_t, PoolState> pools_;
+  std::function<void(const std::string&, const std::string&)> count_event_;
+  std::vector<std::pair<std::string, std::string>> uncommitted_events_;  // (type, level) of the open transaction
   std::set<int64_t> copying_;  // sources of the snapshots and clones being made (in memory: Open clears them)
 };
 

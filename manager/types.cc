@@ -23,4 +23,13 @@ const char* ChunkStatusName(int status) {
   return "UNKNOWN";
 }
 
+const char* BindStatusName(int status) {
+  switch (status) {
+    case kUnbound: return "UNBOUND";
+    case kBound: return "BOUND";
+    case kBindError: return "ERROR";
+  }
+  return "UNKNOWN";
+}
+
 }  // namespace vastsky

@@ -36,6 +36,8 @@ const char* PriorityName(int priority);
 // HIGH and LOW servers and disks take new chunks and attachments.
 inline bool TakesNewWork(int priority) { return priority == kHigh || priority == kLow; }
 const char* ChunkStatusName(int status);
+// API.md's names of bind_status: UNBOUND, BOUND, ERROR.
+const char* BindStatusName(int status);
 
 struct HeadServerInfo {
   int64_t id = 0;
@@ -318,6 +320,25 @@ struct ClusterStatus {
   int64_t rebuild_total_mib = 0, rebuild_left_mib = 0, rebuild_eta_s = -1;
   double rebuild_rate_mibs = 0;
   double nearfull_ratio = kPoolNearfull, full_ratio = kPoolFull, max_clock_skew_s = kMaxClockSkewS;
+};
+
+// What the manager's /metrics shows of the database (Store::ReadGauges),
+// read in one transaction-free pass under the API lock.
+struct StoreGauges {
+  struct Disk {
+    int64_t id = 0, ssvr_id = 0;
+    int priority = 0;
+    int64_t capacity_mib = 0, provisioned_mib = 0;
+    bool pool_reported = false;  // pool_used_mib is the agent's last heartbeat report
+    int64_t pool_used_mib = 0;
+  };
+  std::vector<Disk> disks;
+  // Servers by priority (kHigh..kHalt), of each kind.
+  std::map<int, int64_t> ssvrs, hsvrs;
+  std::map<int, int64_t> lvols_by_bind;  // kUnbound, kBound, kBindError (no attachment: unbound)
+  int64_t mirrors = 0;
+  std::map<int64_t, int64_t> degraded_by_missing;  // legs missing (SPARE) -> mirrors
+  int64_t rebuilds_queued = 0, rebuilds_running = 0;
 };
 
 }  // namespace vastsky

@@ -74,7 +74,7 @@ echo "== concurrency tests (ThreadSanitizer daemons: agents' heartbeat, scrub an
 export TSAN_OPTIONS=halt_on_error=1:exitcode=88:second_deadlock_stack=1
 suite unit-tsan build-tsan/bin/unit-tests
 VASTSKY_BIN_DIR=$PWD/build-tsan/bin suite tsan python3 tests/integration/run.py --label tsan \
-  test_attach_agents.py test_storage_agent.py test_reconnect_heartbeat.py test_acl_reconcile.py
+  test_attach_agents.py test_storage_agent.py test_reconnect_heartbeat.py test_acl_reconcile.py test_metrics.py
 unset TSAN_OPTIONS
 echo "== monitoring: Prometheus alert rules and their tests, the Grafana dashboard"
 suite monitoring tests/monitoring/check.sh

@@ -1,0 +1,164 @@
+#include "manager/metrics.h"
+
+#include <prometheus/gauge.h>
+#include <prometheus/text_serializer.h>
+
+#include <cctype>
+#include <map>
+
+#include "lib/ids.h"
+#include "lib/status.h"
+
+namespace vastsky {
+
+namespace {
+
+using prometheus::Family;
+using prometheus::Gauge;
+using prometheus::Labels;
+
+constexpr double kMib = 1024.0 * 1024.0;
+
+// From a millisecond to the agent timeout's default (300 s): attach and
+// detach wait on agents.
+const prometheus::Histogram::BucketBoundaries kCallBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                               0.5,   1,      2.5,   5,    10,    30,   60,  300};
+
+// "HIGH" -> "high": label values in Prometheus' customary case.
+std::string Lower(const char* name) {
+  std::string s(name);
+  for (char& c : s) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+const char* KindName(int target) { return target == kTargetSsvr ? "ssvr" : "hsvr"; }
+
+Family<Gauge>& GaugeFamily(prometheus::Registry& r, const std::string& name, const std::string& help) {
+  return prometheus::BuildGauge().Name(name).Help(help).Register(r);
+}
+
+// Bytes per disk, per server and in all: the three levels of one quantity.
+struct BytesLevels {
+  Family<Gauge>&pdsk, &ssvr, &cluster;
+  BytesLevels(prometheus::Registry& r, const std::string& what, const std::string& help)
+      : pdsk(GaugeFamily(r, "vastsky_pdsk_" + what + "_bytes", help + ", per disk")),
+        ssvr(GaugeFamily(r, "vastsky_ssvr_" + what + "_bytes", help + ", per storage server")),
+        cluster(GaugeFamily(r, "vastsky_cluster_" + what + "_bytes", help + ", in the whole cluster")) {}
+};
+
+void AddDiskBytes(prometheus::Registry& r, const StoreGauges& g) {
+  BytesLevels capacity(r, "capacity", "Pool data size of the disks as registered");
+  BytesLevels provisioned(r, "provisioned", "Space of the legs (chunks) placed on the disks");
+  BytesLevels used(r, "pool_used", "Pool data in use, as the storage agents last reported in heartbeats");
+  std::map<int64_t, StoreGauges::Disk> per_ssvr;
+  StoreGauges::Disk all;
+  for (const StoreGauges::Disk& d : g.disks) {
+    const Labels labels = {{"pdsk", FormatId("pdsk", d.id)}, {"ssvr", FormatId("ssvr", d.ssvr_id)}};
+    capacity.pdsk.Add(labels).Set(d.capacity_mib * kMib);
+    provisioned.pdsk.Add(labels).Set(d.provisioned_mib * kMib);
+    if (d.pool_reported) used.pdsk.Add(labels).Set(d.pool_used_mib * kMib);
+    for (StoreGauges::Disk* sum : {&per_ssvr[d.ssvr_id], &all}) {
+      sum->capacity_mib += d.capacity_mib;
+      sum->provisioned_mib += d.provisioned_mib;
+      sum->pool_used_mib += d.pool_used_mib;
+    }
+  }
+  for (const auto& s : per_ssvr) {
+    const Labels labels = {{"ssvr", FormatId("ssvr", s.first)}};
+    capacity.ssvr.Add(labels).Set(s.second.capacity_mib * kMib);
+    provisioned.ssvr.Add(labels).Set(s.second.provisioned_mib * kMib);
+    used.ssvr.Add(labels).Set(s.second.pool_used_mib * kMib);
+  }
+  capacity.cluster.Add({}).Set(all.capacity_mib * kMib);
+  provisioned.cluster.Add({}).Set(all.provisioned_mib * kMib);
+  used.cluster.Add({}).Set(all.pool_used_mib * kMib);
+}
+
+// Every state is shown, zero included, so a series does not vanish when
+// its count drops to nothing.
+void AddByPriority(Family<Gauge>& family, Labels labels, const std::map<int, int64_t>& counts) {
+  for (int p = kHigh; p <= kHalt; ++p) {
+    labels["state"] = Lower(PriorityName(p));
+    auto it = counts.find(p);
+    family.Add(labels).Set(it == counts.end() ? 0 : static_cast<double>(it->second));
+  }
+}
+
+void AddStates(prometheus::Registry& r, const StoreGauges& g) {
+  Family<Gauge>& servers = GaugeFamily(r, "vastsky_servers", "Servers by kind and allocation priority");
+  AddByPriority(servers, {{"kind", KindName(kTargetSsvr)}}, g.ssvrs);
+  AddByPriority(servers, {{"kind", KindName(kTargetHsvr)}}, g.hsvrs);
+  std::map<int, int64_t> pdsks;
+  for (const StoreGauges::Disk& d : g.disks) ++pdsks[d.priority];
+  AddByPriority(GaugeFamily(r, "vastsky_pdsks", "Physical disks by allocation priority"), {}, pdsks);
+
+  Family<Gauge>& lvols = GaugeFamily(r, "vastsky_lvols", "Logical volumes by attachment status");
+  for (int b : {kUnbound, kBound, kBindError}) {
+    auto it = g.lvols_by_bind.find(b);
+    lvols.Add({{"bind_status", Lower(BindStatusName(b))}})
+        .Set(it == g.lvols_by_bind.end() ? 0 : static_cast<double>(it->second));
+  }
+
+  int64_t degraded = 0;
+  Family<Gauge>& by_missing =
+      GaugeFamily(r, "vastsky_mirrors_degraded", "Degraded mirrors by how many of their legs are not in sync");
+  for (const auto& m : g.degraded_by_missing) {
+    by_missing.Add({{"legs_missing", std::to_string(m.first)}}).Set(static_cast<double>(m.second));
+    degraded += m.second;
+  }
+  Family<Gauge>& mirrors = GaugeFamily(r, "vastsky_mirrors", "Mirrors whole (every leg in sync) or degraded");
+  mirrors.Add({{"state", "whole"}}).Set(static_cast<double>(g.mirrors - degraded));
+  mirrors.Add({{"state", "degraded"}}).Set(static_cast<double>(degraded));
+
+  Family<Gauge>& rebuilds = GaugeFamily(r, "vastsky_rebuilds", "Legs being rebuilt, queued or running");
+  rebuilds.Add({{"state", "queued"}}).Set(static_cast<double>(g.rebuilds_queued));
+  rebuilds.Add({{"state", "running"}}).Set(static_cast<double>(g.rebuilds_running));
+}
+
+void AddSilence(prometheus::Registry& r, const ScrapeInput& in) {
+  Family<Gauge>& age = GaugeFamily(r, "vastsky_agent_heartbeat_age_seconds",
+                                   "Seconds since the agent was last heard (heartbeat or registration), on the "
+                                   "monotonic clock, counted from the manager's start at the most");
+  for (size_t i = 0; i < in.agents.size() && i < in.silence_ms.size(); ++i) {
+    const MonitoredServer& s = in.agents[i];
+    age.Add({{"kind", KindName(s.kind)}, {"id", FormatId(KindName(s.kind), s.id)}}).Set(in.silence_ms[i] / 1000.0);
+  }
+}
+
+}  // namespace
+
+Metrics::Metrics()
+    : counted_(std::make_shared<prometheus::Registry>()),
+      calls_(prometheus::BuildCounter()
+                 .Name("vastsky_api_calls_total")
+                 .Help("XML-RPC calls to the manager by method and fault (errno name, or none)")
+                 .Register(*counted_)),
+      call_seconds_(prometheus::BuildHistogram()
+                        .Name("vastsky_api_call_duration_seconds")
+                        .Help("Time the manager took to answer XML-RPC calls, waiting for its lock included")
+                        .Register(*counted_)),
+      events_(prometheus::BuildCounter()
+                  .Name("vastsky_events_total")
+                  .Help("Events the manager recorded, by type and level")
+                  .Register(*counted_)) {}
+
+void Metrics::CountCall(const std::string& method, int code, double seconds) {
+  calls_.Add({{"method", method}, {"fault", code == 0 ? "none" : ErrnoName(code)}}).Increment();
+  call_seconds_.Add({{"method", method}}, kCallBuckets).Observe(seconds);
+}
+
+void Metrics::CountEvent(const std::string& type, const std::string& level) {
+  events_.Add({{"type", type}, {"level", level}}).Increment();
+}
+
+std::string Metrics::Render(const ScrapeInput& in) const {
+  prometheus::Registry gauges;
+  AddDiskBytes(gauges, in.store);
+  AddStates(gauges, in.store);
+  AddSilence(gauges, in);
+  std::vector<prometheus::MetricFamily> families = gauges.Collect();
+  for (prometheus::MetricFamily& f : counted_->Collect()) families.push_back(std::move(f));
+  return prometheus::TextSerializer().Serialize(families);
+}
+
+}  // namespace vastsky
