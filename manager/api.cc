@@ -73,6 +73,11 @@ Status Pools(const Params& p, std::vector<PoolReport>* out) {
 
 }  // namespace
 
+Status Api::HealthNow(const RebuildTotals& rebuilds, Health* out) {
+  return store_->GetHealth(recovery_.silent_servers(), recovery_.isolated(), rebuilds.stalled,
+                           rebuilds.longest_stall_s, out);
+}
+
 Status Api::RebuildRows(std::vector<RebuildRow>* out) {
   std::vector<RebuildInfo> queue;
   VS_RETURN_IF_ERROR(store_->ListRebuilds(&queue));
@@ -284,7 +289,7 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
          c.rebuild_rate_mibs = t.rate_mibs;
          c.rebuild_eta_s = t.eta_s;
          Health health;
-         VS_RETURN_IF_ERROR(s.GetHealth(c.silent_servers, c.isolated, t.stalled, t.longest_stall_s, &health));
+         VS_RETURN_IF_ERROR(HealthNow(t, &health));
          *r = RenderClusterStatus(c, health);
          return Status::OK();
        }},
@@ -514,6 +519,9 @@ void Api::CountInto(Metrics* metrics) {
 Status Api::ReadScrape(ScrapeInput* out) {
   VS_RETURN_IF_ERROR(service_.Locked([&] {
     VS_RETURN_IF_ERROR(store_->ReadGauges(&out->store));
+    VS_RETURN_IF_ERROR(RebuildRows(&out->rebuilds));
+    out->rebuild_totals = SumRebuilds(out->rebuilds, kRebuildStallS);
+    VS_RETURN_IF_ERROR(HealthNow(out->rebuild_totals, &out->health));
     return store_->MonitoredServers(&out->agents);
   }));
   out->silence_ms = recovery_.SilenceMs(out->agents);

@@ -41,6 +41,8 @@ class Api {
   // The rebuild queue with each running rebuild's progress (under the
   // store's lock, as every method's body).
   Status RebuildRows(std::vector<RebuildRow>* out);
+  // The health verdict of getClusterStatus and /metrics (under the lock).
+  Status HealthNow(const RebuildTotals& rebuilds, Health* out);
 
   Store* store_;
   RpcService service_;

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <map>
 
+#include "lib/health_words.h"
 #include "lib/ids.h"
 #include "lib/status.h"
 
@@ -125,6 +126,39 @@ void AddSilence(prometheus::Registry& r, const ScrapeInput& in) {
   }
 }
 
+void AddHealth(prometheus::Registry& r, const Health& h) {
+  GaugeFamily(r, "vastsky_health_status", "The health verdict: 0 HEALTH_OK, 1 HEALTH_WARN, 2 HEALTH_ERR")
+      .Add({})
+      .Set(h.status);
+  Family<Gauge>& checks = GaugeFamily(r, "vastsky_health_check",
+                                      "Failing health checks (manager/API.md, Health): what each counts; a check "
+                                      "that passes has no series");
+  for (const HealthCheck& c : h.checks)
+    checks.Add({{"code", c.code}, {"severity", HealthWord(c.severity)}}).Set(static_cast<double>(c.count));
+}
+
+void AddRebuilds(prometheus::Registry& r, const ScrapeInput& in) {
+  const RebuildTotals& t = in.rebuild_totals;
+  GaugeFamily(r, "vastsky_rebuild_total_bytes", "Size of every mirror being rebuilt or moved, queued or running")
+      .Add({})
+      .Set(t.total_mib * kMib);
+  GaugeFamily(r, "vastsky_rebuild_left_bytes", "What of it is still to copy").Add({}).Set(t.left_mib * kMib);
+  GaugeFamily(r, "vastsky_rebuild_rate_bytes_per_second",
+              "The running rebuilds' pace together, over the last minute of their heads' readings")
+      .Add({})
+      .Set(t.rate_mibs * kMib);
+  Family<Gauge>& eta = GaugeFamily(r, "vastsky_rebuild_eta_seconds",
+                                   "Seconds until everything is copied at the present pace; no series while no "
+                                   "pace is known");
+  if (t.eta_s >= 0) eta.Add({}).Set(static_cast<double>(t.eta_s));
+  Family<Gauge>& done = GaugeFamily(r, "vastsky_rebuild_done_ratio", "Share of each running rebuild's mirror in sync");
+  for (const RebuildRow& row : in.rebuilds)
+    if (row.info.running && row.total_mib > 0)
+      done.Add({{"mirror", FormatId("mirr", row.info.mirror_id)}, {"lvol", row.info.lvol_name},
+                {"kind", row.info.retires ? "move" : "rebuild"}})
+          .Set(static_cast<double>(row.done_mib) / static_cast<double>(row.total_mib));
+}
+
 }  // namespace
 
 Metrics::Metrics()
@@ -156,6 +190,8 @@ std::string Metrics::Render(const ScrapeInput& in) const {
   AddDiskBytes(gauges, in.store);
   AddStates(gauges, in.store);
   AddSilence(gauges, in);
+  AddHealth(gauges, in.health);
+  AddRebuilds(gauges, in);
   std::vector<prometheus::MetricFamily> families = gauges.Collect();
   for (prometheus::MetricFamily& f : counted_->Collect()) families.push_back(std::move(f));
   return prometheus::TextSerializer().Serialize(families);

@@ -24,6 +24,8 @@
 #include <prometheus/registry.h>
 
 #include "manager/failure_detector.h"
+#include "manager/health.h"
+#include "manager/rebuild_report.h"
 #include "manager/types.h"
 
 namespace vastsky {
@@ -33,6 +35,9 @@ struct ScrapeInput {
   StoreGauges store;
   std::vector<MonitoredServer> agents;  // live servers with an agent
   std::vector<int64_t> silence_ms;      // agents[i]'s silence on the monotonic clock
+  Health health;                        // the verdict getClusterStatus gives
+  std::vector<RebuildRow> rebuilds;     // listRebuilds' rows
+  RebuildTotals rebuild_totals;
 };
 
 class Metrics {
