@@ -80,7 +80,7 @@ t0=$SECONDS
 until rebuilt; do
   [ $((SECONDS - t0)) -lt 900 ] || die "the rebuild did not end in 15 minutes"
   vs rebuild list
-  "$VS_BIN/vastsky" cluster status --ca-file $VS_W/cert.pem | grep -E '^(health|rebuild)'
+  "$VS_BIN/vastsky" cluster status --ca-file $VS_W/cert.pem | grep -E '^(health|  HEALTH|rebuild)'
   sleep 8
 done
 say "Rebuilt in $((SECONDS - t0)) s: every mirror whole again"
