@@ -62,10 +62,6 @@ void PrintEventLine(const Json& e, bool json) {
             << JsonText(e, "type") << "  " << Target(e) << "  " << JsonText(e, "message") << std::endl;
 }
 
-// A manager restarting or out of reach for a while is what a watcher is for:
-// it says so once and keeps watching. Refused credentials or a fault stop it.
-bool Transient(const Status& st) { return st.code() == ECONNREFUSED || st.code() == ETIMEDOUT || st.code() == EIO; }
-
 int EventWatch(std::vector<std::string> args) {
   CommandLine cl("Shows the manager's newest events, then each new one as it is recorded, until interrupted.");
   TCLAP::ValueArg<int> since("", "since", "Follow from this event id instead of showing the newest first.", false,
@@ -92,7 +88,10 @@ int EventWatch(std::vector<std::string> args) {
     if (first) m["newest"] = xmlrpc_c::value_boolean(true);
     Json answer;
     const Status st = cl.Call("listEvents", m, "cannot list events", &answer);
-    if (!st.ok() && !Transient(st)) {
+    // A manager restarting or out of reach for a while is what a watcher is
+    // for: it says so once and keeps watching. Refused credentials or a fault
+    // stop it.
+    if (!st.ok() && !Unreachable(st)) {
       std::cerr << "vastsky: " << st.message() << "\n";
       return kExitFailure;
     }

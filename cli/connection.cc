@@ -88,21 +88,20 @@ Status Connection::Call(const std::string& method, Members members, const std::s
   }
   // These codes are what RpcClient reports for the transport; the manager's
   // faults never use them.
-  switch (st.code()) {
-    case EACCES:
-      return Status::Error(st.code(), "the manager at " + url_ + " refused the credentials: " +
-                                          ErrnoWords(st.code()) + "; is the secret file right?");
-    case ECONNREFUSED:
-    case ETIMEDOUT:
-    case EIO:
-      return Status::Error(st.code(), "cannot reach the manager at " + url_ + ": " +
-                                          ErrnoWords(st.code()) + "\n  " +
-                                          TransportDetail(st.message(), url_));
-  }
+  if (st.code() == EACCES)
+    return Status::Error(st.code(), "the manager at " + url_ + " refused the credentials: " +
+                                        ErrnoWords(st.code()) + "; is the secret file right?");
+  if (Unreachable(st))
+    return Status::Error(st.code(), "cannot reach the manager at " + url_ + ": " + ErrnoWords(st.code()) + "\n  " +
+                                        TransportDetail(st.message(), url_));
   std::string sentence = what + ": " + ErrnoWords(st.code());
   if (!st.message().empty() && st.message() != ErrnoName(st.code()))
     sentence += ": " + st.message();  // a fault string that says more than the code
   return Status::Error(st.code(), sentence);
+}
+
+bool Unreachable(const Status& st) {
+  return st.code() == ECONNREFUSED || st.code() == ETIMEDOUT || st.code() == EIO;
 }
 
 }  // namespace cli

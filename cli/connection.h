@@ -27,6 +27,10 @@ struct ConnectionFlags {  // empty means "not given on the command line"
 // credentials and needs no secret file, as 3.0's clients did.
 Status ResolveEndpoint(const ConnectionFlags& flags, RpcEndpoint* ep);
 
+// True when `st` is Connection::Call's word for a manager it could not
+// reach or that did not answer (the transport), never one of its faults.
+bool Unreachable(const Status& st);
+
 // The members of a request struct.
 using Members = xmlrpc_c::cstruct;
 

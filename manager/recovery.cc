@@ -28,8 +28,8 @@ std::string OpId(const std::string& what) {
 // runs: dm raid's health "AA..", action "idle", sync "n/n".
 bool InSync(const std::string& health, const std::string& sync, const std::string& action) {
   if (health.empty() || health.find_first_not_of('A') != std::string::npos || action != "idle") return false;
-  const size_t slash = sync.find('/');
-  return slash != std::string::npos && sync.substr(0, slash) == sync.substr(slash + 1);
+  RebuildSample s;
+  return ParseSyncRatio(sync, &s) && s.done == s.total;
 }
 
 }  // namespace
