@@ -28,7 +28,7 @@ LDFLAGS := $(SANFLAGS)
 
 XMLRPC_LIBS := $(shell xmlrpc-c-config c++2 client --libs 2>/dev/null) -lxmlrpc_server++ -lxmlrpc_server
 LIB_LIBS := $(XMLRPC_LIBS) -linih -lcurl -lmicrohttpd
-# prometheus-cpp's core only: the manager serves /metrics through lib/http_server.
+# prometheus-cpp's core only: the manager and agents serve /metrics through lib/http_server.
 MANAGER_LIBS := $(LIB_LIBS) -lsqlite3 -lprometheus-cpp-core -lpthread
 CPPUNIT_LIBS := -lcppunit
 
@@ -100,11 +100,11 @@ $(BUILD)/libhead.a: $(call objs,$(HEAD_CORE_SRC))
 
 $(BIN)/vastsky-storage-agent: $(call objs,agents/storage/main.cc $(AGENT_COMMON_SRC)) $(BUILD)/libstorage.a $(BUILD)/libhost.a $(BUILD)/libvastsky.a
 	@mkdir -p $(dir $@)
-	$(CXX) $(LDFLAGS) -o $@ $^ $(LIB_LIBS) -ldevmapper $(XML2_LIBS) -lpthread
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LIB_LIBS) -ldevmapper $(XML2_LIBS) -lprometheus-cpp-core -lpthread
 
 $(BIN)/vastsky-head-agent: $(call objs,agents/head/main.cc $(AGENT_COMMON_SRC)) $(BUILD)/libhead.a $(BUILD)/libhost.a $(BUILD)/libvastsky.a
 	@mkdir -p $(dir $@)
-	$(CXX) $(LDFLAGS) -o $@ $^ $(LIB_LIBS) -ldevmapper -lpthread
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LIB_LIBS) -ldevmapper -lprometheus-cpp-core -lpthread
 
 # The XCP side: the SMAPIv1 driver and the xapi host plugin.
 $(BUILD)/libxapi.a: $(call objs,$(XAPI_SRC))

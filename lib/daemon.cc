@@ -61,6 +61,16 @@ void DaemonSettings::AddServing(ServeSettings* out) {
   Add("tls-key", "tls_key", "PEM private key for --tls-cert", "FILE", &out->tls_key);
 }
 
+void DaemonSettings::AddMetrics(MetricsSettings* out) {
+  Add("metrics-listen", "metrics_listen",
+      "address to serve Prometheus' /metrics on (default: none); plain HTTP on loopback only, else HTTPS with "
+      "--tls-cert and --tls-key",
+      "HOST:PORT", &out->listen);
+  Add("metrics-secret-file", "metrics_secret_file",
+      "file holding the password of /metrics' HTTP Basic user \"prometheus\" (not the cluster secret)", "FILE",
+      &out->secret_file);
+}
+
 int DaemonSettings::Fail(const Status& st) const {
   fprintf(stderr, "%s: %s\n", impl_->program.c_str(), st.code() == EINVAL ? st.message().c_str() : st.ToString().c_str());
   return st.code() == EINVAL && impl_->parsing_failed ? 2 : 1;
@@ -132,6 +142,22 @@ std::vector<std::string> SplitList(const std::string& s) {
     if (b != std::string::npos) out.push_back(item.substr(b, e - b + 1));
   }
   return out;
+}
+
+// A password equal to the cluster secret is refused: a scraper's
+// credentials must not open the API, nor the API's the metrics.
+Status MetricsServeOptions(const MetricsSettings& s, const HttpOptions& api, HttpOptions* out) {
+  if (s.secret_file.empty())
+    return Status::Error(EINVAL, "metrics_listen needs metrics_secret_file (the password of the user prometheus)");
+  out->listen = s.listen;
+  out->user = "prometheus";
+  out->tls_cert = api.tls_cert;
+  out->tls_key = api.tls_key;
+  out->threads = 2;  // a scraper or two; each answer is cheap
+  VS_RETURN_IF_ERROR(ReadSecretFile(s.secret_file, &out->secret));
+  if (out->secret == api.secret)
+    return Status::Error(EINVAL, s.secret_file + " holds the cluster secret: give /metrics a password of its own");
+  return Status::OK();
 }
 
 }  // namespace vastsky

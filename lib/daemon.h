@@ -22,6 +22,12 @@ struct ServeSettings {
   std::string tls_cert, tls_key;
 };
 
+// Where a daemon serves Prometheus' /metrics: an address of its own (empty:
+// none) and the password of its HTTP Basic user "prometheus".
+struct MetricsSettings {
+  std::string listen, secret_file;
+};
+
 class DaemonSettings {
  public:
   // section: the INI section read ("manager"); default_config: the file
@@ -38,6 +44,8 @@ class DaemonSettings {
   // --listen/listen, --secret-file/secret_file, --tls-cert/tls_cert,
   // --tls-key/tls_key; out->listen holds the default.
   void AddServing(ServeSettings* out);
+  // --metrics-listen/metrics_listen, --metrics-secret-file/metrics_secret_file.
+  void AddMetrics(MetricsSettings* out);
 
   // EINVAL (with TCLAP's words) for bad flags: exit 2. --help and --version
   // print and exit the process, as TCLAP does.
@@ -55,6 +63,10 @@ class DaemonSettings {
 
 // HTTP options from serving settings, reading the secret file.
 Status ServeOptions(const ServeSettings& s, HttpOptions* out);
+// The /metrics server's options: s's address and password, api's TLS
+// certificate. EINVAL without a password file or with the cluster secret
+// (api.secret) in it.
+Status MetricsServeOptions(const MetricsSettings& s, const HttpOptions& api, HttpOptions* out);
 
 // Blocks SIGTERM and SIGINT in this and every thread started afterwards, and
 // ignores SIGPIPE; call before starting threads.

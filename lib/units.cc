@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 
 namespace vastsky {
 
@@ -59,6 +60,20 @@ std::string FormatBytes(uint64_t bytes) {
   else if (v >= 10) snprintf(buf, sizeof buf, "%.1f %s", v, kUnits[u]);
   else snprintf(buf, sizeof buf, "%.2f %s", v, kUnits[u]);
   return buf;
+}
+
+bool ParseSyncRatio(const std::string& ratio, int64_t* done_sectors, int64_t* total_sectors) {
+  const size_t slash = ratio.find('/');
+  if (slash == std::string::npos || slash == 0 || slash + 1 >= ratio.size()) return false;
+  char* end = nullptr;
+  errno = 0;
+  const long long done = strtoll(ratio.c_str(), &end, 10);
+  if (end != ratio.c_str() + slash || errno != 0) return false;
+  const long long total = strtoll(ratio.c_str() + slash + 1, &end, 10);
+  if (*end != '\0' || errno != 0 || done < 0 || total <= 0 || done > total) return false;
+  *done_sectors = done;
+  *total_sectors = total;
+  return true;
 }
 
 }  // namespace vastsky

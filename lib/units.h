@@ -18,5 +18,8 @@ Status ParseWhole(const char* what, const char* unit, const std::string& text, i
 bool ParseSize(const std::string& s, uint64_t* bytes, std::string* why);
 // Human form, the largest unit that keeps 3 significant digits: "1.50 TiB".
 std::string FormatBytes(uint64_t bytes);
+// dm raid's sync ratio "done/total" (sectors) -> its numbers; false unless
+// both are whole, total > 0 and done <= total.
+bool ParseSyncRatio(const std::string& ratio, int64_t* done_sectors, int64_t* total_sectors);
 
 }  // namespace vastsky

@@ -29,7 +29,7 @@ struct Settings {
   std::string failure_grace = "60", failure_storm_share, rebuild_rate = "64", rebuild_cluster_rate = "0";
   std::string agent_quick_timeout;
   ServeSettings serve;
-  std::string metrics_listen, metrics_secret_file;
+  MetricsSettings metrics;
   bool audit = false;
   std::string head_records;
 };
@@ -37,13 +37,7 @@ struct Settings {
 void Declare(DaemonSettings* d, Settings* s) {
   s->serve.listen = "127.0.0.1:8881";
   d->AddServing(&s->serve);
-  d->Add("metrics-listen", "metrics_listen",
-         "address to serve Prometheus' /metrics on (default: none); plain HTTP on loopback only, else HTTPS with "
-         "--tls-cert and --tls-key",
-         "HOST:PORT", &s->metrics_listen);
-  d->Add("metrics-secret-file", "metrics_secret_file",
-         "file holding the password of /metrics' HTTP Basic user \"prometheus\" (not the cluster secret)", "FILE",
-         &s->metrics_secret_file);
+  d->AddMetrics(&s->metrics);
   d->Add("db", "db", "SQLite state database", "PATH", &s->db);
   d->Add("chunk-size", "chunk_size", "chunk size for new volumes, whole GiB (default 4G)", "SIZE", &s->chunk_size);
   d->Add("ca-file", "ca_file", "PEM CA to verify the agents' certificates (default: the system's)", "FILE", &s->ca_file);
@@ -89,23 +83,6 @@ Status ParseChunkSize(const std::string& text, int64_t* gib) {
   if (bytes % (1ull << 30) != 0 || bytes == 0 || bytes > (1024ull << 30))
     return Status::Error(EINVAL, "chunk size must be a whole number of GiB from 1G to 1024G");
   *gib = static_cast<int64_t>(bytes >> 30);
-  return Status::OK();
-}
-
-// The /metrics server's options: its own address and credentials, the
-// API's TLS certificate. A password equal to the cluster secret is refused:
-// a scraper's credentials must not open the API, nor the API's the metrics.
-Status MetricsOptions(const Settings& s, const HttpOptions& api, HttpOptions* out) {
-  if (s.metrics_secret_file.empty())
-    return Status::Error(EINVAL, "metrics_listen needs metrics_secret_file (the password of the user prometheus)");
-  out->listen = s.metrics_listen;
-  out->user = "prometheus";
-  out->tls_cert = api.tls_cert;
-  out->tls_key = api.tls_key;
-  out->threads = 2;  // a scraper or two; each answer is cheap
-  VS_RETURN_IF_ERROR(ReadSecretFile(s.metrics_secret_file, &out->secret));
-  if (out->secret == api.secret)
-    return Status::Error(EINVAL, s.metrics_secret_file + " holds the cluster secret: give /metrics a password of its own");
   return Status::OK();
 }
 
@@ -170,8 +147,8 @@ int main(int argc, char** argv) {
   // waiting call would hold up the heartbeats queued behind it.
   http.thread_per_connection = true;
   HttpOptions metrics_http;
-  if (!settings.metrics_listen.empty()) {
-    st = MetricsOptions(settings, http, &metrics_http);
+  if (!settings.metrics.listen.empty()) {
+    st = MetricsServeOptions(settings.metrics, http, &metrics_http);
     if (!st.ok()) return daemon.Fail(st);
   }
   AgentOptions agents;
@@ -194,7 +171,7 @@ int main(int argc, char** argv) {
   HttpServer server, metrics_server;
   st = server.Start(http, [&api](const std::string& body) { return api.Handle(body); });
   if (!st.ok()) return daemon.Fail(st);
-  if (!settings.metrics_listen.empty()) {
+  if (!settings.metrics.listen.empty()) {
     st = metrics_server.StartGet(metrics_http, "/metrics", Metrics::kContentType, [&api, &metrics](std::string* body) {
       ScrapeInput in;
       VS_RETURN_IF_ERROR(api.ReadScrape(&in));

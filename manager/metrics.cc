@@ -8,6 +8,7 @@
 
 #include "lib/health_words.h"
 #include "lib/ids.h"
+#include "lib/metric_families.h"
 #include "lib/status.h"
 
 namespace vastsky {
@@ -33,10 +34,6 @@ std::string Lower(const char* name) {
 }
 
 const char* KindName(int target) { return target == kTargetSsvr ? "ssvr" : "hsvr"; }
-
-Family<Gauge>& GaugeFamily(prometheus::Registry& r, const std::string& name, const std::string& help) {
-  return prometheus::BuildGauge().Name(name).Help(help).Register(r);
-}
 
 // Bytes per disk, per server and in all: the three levels of one quantity.
 struct BytesLevels {

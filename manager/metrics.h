@@ -23,6 +23,8 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include "lib/metric_families.h"
+
 #include "manager/failure_detector.h"
 #include "manager/health.h"
 #include "manager/rebuild_report.h"
@@ -43,7 +45,7 @@ struct ScrapeInput {
 class Metrics {
  public:
   // Prometheus' text exposition format, as the Content-Type of /metrics.
-  static constexpr const char* kContentType = "text/plain; version=0.0.4; charset=utf-8";
+  static constexpr const char* kContentType = kMetricsContentType;
 
   Metrics();
   // An XML-RPC call to `method` ended with errno `code` (0: no fault) after

@@ -1,19 +1,12 @@
 #include "manager/rebuild_progress.h"
 
-#include <cerrno>
-#include <cstdlib>
+#include "lib/units.h"
 
 namespace vastsky {
 
 bool ParseSyncRatio(const std::string& ratio, RebuildSample* out) {
-  const size_t slash = ratio.find('/');
-  if (slash == std::string::npos || slash == 0 || slash + 1 >= ratio.size()) return false;
-  char* end = nullptr;
-  errno = 0;
-  const long long done = strtoll(ratio.c_str(), &end, 10);
-  if (end != ratio.c_str() + slash || errno != 0) return false;
-  const long long total = strtoll(ratio.c_str() + slash + 1, &end, 10);
-  if (*end != '\0' || errno != 0 || done < 0 || total <= 0 || done > total) return false;
+  int64_t done = 0, total = 0;
+  if (!ParseSyncRatio(ratio, &done, &total)) return false;
   out->done = done * 512;
   out->total = total * 512;
   return true;

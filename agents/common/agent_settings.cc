@@ -12,6 +12,7 @@ void AgentSettings::Declare(DaemonSettings* d, const std::string& default_listen
   serve.listen = default_listen;
   state_dir = default_state_dir;
   d->AddServing(&serve);
+  d->AddMetrics(&metrics);
   d->Add("manager", "manager", "manager URL(s), comma-separated, tried in order", "URLS", &manager);
   d->Add("ca-file", "ca_file", "PEM CA to verify the manager's certificate", "FILE", &ca_file);
   d->Add("url", "url", "URL the manager calls this agent on (default: from listen)", "URL", &url);

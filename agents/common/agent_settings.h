@@ -18,6 +18,7 @@ struct AgentSettings {
   std::string ca_file, url, data_ip, state_dir;
   std::string heartbeat = "5";
   ServeSettings serve;
+  MetricsSettings metrics;  // /metrics: off unless metrics.listen is set
 
   // Filled by Check().
   std::vector<std::string> managers, data_ips;

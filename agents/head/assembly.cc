@@ -828,6 +828,7 @@ Status Assembly::List(std::vector<VolumeState>* out) {
     std::vector<DmTarget> table;
     if (v.assembled && dm_->GetTable(VolumeDm(r.first), &table).ok())
       for (const DmTarget& t : table) v.capacity_gib += static_cast<int64_t>(t.length / kSectorsPerGib);
+    v.io_known = v.assembled && dm_->GetIoStats(VolumeDm(r.first), &v.io).ok();
     for (const MirrorSpec& m : r.second.spec.mirrors) {
       MirrorState ms;
       ms.mirror_id = m.mirror_id;

@@ -60,6 +60,8 @@ struct VolumeState {
   bool read_only = false;    // the device as assembled refuses writes; if not assembled, as it will be
   int64_t capacity_gib = 0;  // of the device as assembled (its table); 0 if not
   std::vector<MirrorState> mirrors;
+  bool io_known = false;     // the kernel gave the device's I/O counters
+  BlockIoStats io;
 };
 
 class Assembly {

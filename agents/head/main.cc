@@ -11,6 +11,7 @@
 #include "lib/manager_link.h"
 #include "agents/head/agent_api.h"
 #include "agents/head/assembly.h"
+#include "agents/head/head_metrics.h"
 #include "agents/head/leg_maps.h"
 #include "agents/head/registration.h"
 #include "agents/head/watch.h"
@@ -18,6 +19,7 @@
 #include "lib/http_server.h"
 #include "lib/iscsi_names.h"
 #include "lib/log.h"
+#include "lib/metric_families.h"
 #include "lib/op_journal.h"
 #include "lib/rpc_client.h"
 #include "lib/rpc_service.h"
@@ -90,8 +92,9 @@ int main(int argc, char** argv) {
   if (st.ok() && !settings.initiator_name.empty()) initiator = settings.initiator_name;
   std::string why;
   if (st.ok() && !ValidIscsiName(initiator, &why)) st = Status::Error(EINVAL, "initiator name " + initiator + ": " + why);
-  HttpOptions http;
+  HttpOptions http, metrics_http;
   if (st.ok()) st = ServeOptions(agent.serve, &http);
+  if (st.ok() && !agent.metrics.listen.empty()) st = MetricsServeOptions(agent.metrics, http, &metrics_http);
   if (!st.ok()) return daemon.Fail(st);
 
   const sigset_t stop = BlockStopSignals();
@@ -129,8 +132,13 @@ int main(int argc, char** argv) {
 
   RpcService service;
   AddHeadAgentMethods(&assembly, &freezer, &journal, &service);
-  HttpServer server;
+  HttpServer server, metrics_server;
   st = server.Start(http, [&service](const std::string& body) { return service.Handle(body); });
+  if (st.ok() && !agent.metrics.listen.empty())
+    st = metrics_server.StartGet(metrics_http, "/metrics", kMetricsContentType, [&watch](std::string* body) {
+      *body = RenderHeadMetrics(watch.LastLook(), SystemClock()->MonotonicMs());
+      return Status::OK();
+    });
   if (!st.ok()) return daemon.Fail(st);
   std::thread beats([&heartbeat] { heartbeat.Run(); });
   std::thread watching([&watch] { watch.Run(); });
@@ -143,6 +151,7 @@ int main(int argc, char** argv) {
   // A look blocked on a dying disk ends with its kernel calls' deadline.
   watch.Stop();
   watching.join();
+  metrics_server.Stop();
   server.Stop();
   // After the server: no freeze comes in behind the last deadline kept.
   freezer.Stop();

@@ -10,8 +10,12 @@ void HeadWatch::Run() {
     lock.unlock();
     assembly_->Reconcile();
     std::vector<int64_t> dead = assembly_->Watch();
+    HeadLook look;
+    const bool listed = assembly_->List(&look.volumes).ok();
+    look.at_ms = clock_->MonotonicMs();
     lock.lock();
     dead_legs_.swap(dead);
+    if (listed) last_look_ = std::move(look);
     cv_.wait_for(lock, std::chrono::seconds(period_s_), [this] { return stop_; });
   }
 }
@@ -25,6 +29,11 @@ void HeadWatch::Stop() {
 std::vector<int64_t> HeadWatch::DeadLegs() const {
   std::lock_guard<std::mutex> lock(mu_);
   return dead_legs_;
+}
+
+HeadLook HeadWatch::LastLook() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return last_look_;
 }
 
 }  // namespace vastsky

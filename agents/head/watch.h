@@ -4,7 +4,9 @@
 // again). Both may block in the kernel behind a dying disk, so the heartbeat
 // never runs them: it sends the dead legs the last look found (DeadLegs()).
 // A stuck disk then delays the report of dead legs, never the heartbeat
-// whose absence would get a healthy head fenced. A volume frozen for a
+// whose absence would get a healthy head fenced. Each look also lists the
+// volumes (mirror states, I/O counters) for /metrics (LastLook()), so a
+// scrape never waits on the kernel. A volume frozen for a
 // snapshot is left alone (assembly.h); freezes' deadlines are not kept
 // here (a freeze may be shorter than a period) but by Freezer::Run.
 // Thread-safe.
@@ -19,22 +21,33 @@
 
 namespace vastsky {
 
+// What the last look found: Assembly::List's volumes, taken at at_ms on the
+// monotonic clock (-1: no look listed them yet).
+struct HeadLook {
+  std::vector<VolumeState> volumes;
+  int64_t at_ms = -1;
+};
+
 class HeadWatch {
  public:
-  HeadWatch(Assembly* assembly, int period_s) : assembly_(assembly), period_s_(period_s) {}
+  HeadWatch(Assembly* assembly, int period_s, const Clock* clock = SystemClock())
+      : assembly_(assembly), period_s_(period_s), clock_(clock) {}
   // Looks every period until Stop().
   void Run();
   void Stop();
   // The chunks of the legs dm raid held dead at the last look.
   std::vector<int64_t> DeadLegs() const;
+  HeadLook LastLook() const;
 
  private:
   Assembly* assembly_;
   const int period_s_;
+  const Clock* clock_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
   std::vector<int64_t> dead_legs_;
+  HeadLook last_look_;
 };
 
 }  // namespace vastsky

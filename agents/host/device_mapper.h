@@ -33,6 +33,21 @@ struct DmInfo {
   uint32_t major = 0, minor = 0;
 };
 
+// A block device's I/O counters as the kernel keeps them since the device
+// was made (/sys/dev/block/<major>:<minor>/stat; the kernel's
+// Documentation/block/stat.rst). Times are milliseconds; queue_ms is the
+// time requests spent in flight, summed over them.
+struct BlockIoStats {
+  uint64_t reads = 0, read_sectors = 0, read_ms = 0;
+  uint64_t writes = 0, write_sectors = 0, write_ms = 0;
+  uint64_t discards = 0, discard_sectors = 0, discard_ms = 0;
+  uint64_t in_flight = 0, io_ms = 0, queue_ms = 0;
+};
+
+// One line of a stat file: 11 numbers (kernels before 4.18), 15 (with
+// discards) or 17 (with flushes). EPROTO for anything else.
+Status ParseBlockStat(const std::string& line, BlockIoStats* out);
+
 class DeviceMapper {
  public:
   virtual ~DeviceMapper() = default;
@@ -51,6 +66,9 @@ class DeviceMapper {
   // The target's status line per segment (dm raid: "raid1 2 AA 2048/2048 idle 0 0 -").
   virtual Status GetStatus(const std::string& name, std::vector<DmTarget>* status) = 0;
   virtual Status List(std::vector<std::string>* names) = 0;
+  // The device's I/O counters; ENOENT if it does not exist. The default is
+  // EOPNOTSUPP, for fakes that do no I/O.
+  virtual Status GetIoStats(const std::string& name, BlockIoStats* out);
   // A target message at sector 0 (dm-thin's pool: "create_thin 7",
   // "delete 7"). The errno is the target's: dm-thin says EEXIST for an id
   // it has, ENODATA for one it lacks.
@@ -80,6 +98,8 @@ std::unique_ptr<DeviceMapper> NewKernelDeviceMapper();
 // dir/thin/<pool key>/<id> (the key names the metadata's place on its disk,
 // so ids outlive the pool's activation, and zeroed metadata, as after a
 // format, is a fresh pool); the pool's status counts their allocated blocks.
+// A device's I/O counters are a stat line in "<path>.stat" (tests write
+// it), else all zero: the sim maps no I/O.
 // A raid is always whole unless a file "<path>.status" holds its status
 // line. A suspended device has a file "<path>.suspended" (its I/O is not
 // held: tests look for the file); a number in "<path>.suspend-errno" makes

@@ -13,6 +13,7 @@
 
 #include "agents/host/device_mapper.h"
 #include "lib/log.h"
+#include "lib/state_file.h"
 
 namespace vastsky {
 
@@ -174,6 +175,17 @@ class KernelDeviceMapper : public DeviceMapper {
     out->major = info.major;
     out->minor = info.minor;
     return Status::OK();
+  }
+
+  // From sysfs, not an ioctl: only the device's numbers take the lock.
+  Status GetIoStats(const std::string& name, BlockIoStats* out) override {
+    DmInfo info;
+    VS_RETURN_IF_ERROR(GetInfo(name, &info));
+    if (!info.exists) return Status::Error(ENOENT, "no device-mapper device " + name);
+    const std::string path = "/sys/dev/block/" + std::to_string(info.major) + ":" + std::to_string(info.minor) + "/stat";
+    std::string line;
+    VS_RETURN_IF_ERROR(ReadStateFile(path, &line));
+    return ParseBlockStat(line, out);
   }
 
   Status GetTable(const std::string& name, std::vector<DmTarget>* table) override {

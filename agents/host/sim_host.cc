@@ -176,6 +176,18 @@ class SimDeviceMapper : public DeviceMapper {
     return Status::OK();
   }
 
+  Status GetIoStats(const std::string& name, BlockIoStats* out) override {
+    DmInfo info;
+    VS_RETURN_IF_ERROR(GetInfo(name, &info));
+    if (!info.exists) return Status::Error(ENOENT, "no device-mapper device " + name);
+    std::string line;
+    if (!ReadStateFile(DevicePath(name) + ".stat", &line).ok()) {
+      *out = BlockIoStats();
+      return Status::OK();
+    }
+    return ParseBlockStat(line, out);
+  }
+
   Status GetTable(const std::string& name, std::vector<DmTarget>* table) override {
     std::lock_guard<std::mutex> lock(mu_);
     Tables all;

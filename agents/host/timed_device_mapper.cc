@@ -40,6 +40,10 @@ class TimedDeviceMapper : public DeviceMapper {
     return Fetch<std::vector<DmTarget>>("dm status " + name, status,
                                         [name](DeviceMapper* dm, std::vector<DmTarget>* out) { return dm->GetStatus(name, out); });
   }
+  Status GetIoStats(const std::string& name, BlockIoStats* out) override {
+    return Fetch<BlockIoStats>("I/O counters of " + name, out,
+                               [name](DeviceMapper* dm, BlockIoStats* o) { return dm->GetIoStats(name, o); });
+  }
   Status List(std::vector<std::string>* names) override {
     return Fetch<std::vector<std::string>>("dm list", names,
                                            [](DeviceMapper* dm, std::vector<std::string>* out) { return dm->List(out); });

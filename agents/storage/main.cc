@@ -20,9 +20,12 @@
 #include "lib/manager_link.h"
 #include "agents/storage/registration.h"
 #include "agents/storage/scrub.h"
+#include "agents/storage/storage_metrics.h"
 #include "lib/http_server.h"
+#include "lib/clock.h"
 #include "lib/daemon.h"
 #include "lib/log.h"
+#include "lib/metric_families.h"
 #include "lib/op_journal.h"
 #include "lib/rpc_client.h"
 #include "lib/rpc_service.h"
@@ -164,8 +167,10 @@ int main(int argc, char** argv) {
   if (!st.ok()) return daemon.Fail(st);
   st = MakeStateDir(settings.agent.state_dir);
   if (!st.ok()) return daemon.Fail(st);
-  HttpOptions http;
+  HttpOptions http, metrics_http;
   st = ServeOptions(settings.agent.serve, &http);
+  if (st.ok() && !settings.agent.metrics.listen.empty())
+    st = MetricsServeOptions(settings.agent.metrics, http, &metrics_http);
   if (!st.ok()) return daemon.Fail(st);
 
   const sigset_t stop = BlockStopSignals();
@@ -200,10 +205,6 @@ int main(int argc, char** argv) {
 
   RpcService service;
   AddStorageAgentMethods(&exports, pools.get(), &journal, &service);
-  HttpServer server;
-  st = server.Start(http, [&service](const std::string& body) { return service.Handle(body); });
-  if (!st.ok()) return daemon.Fail(st);
-  std::thread beats([&heartbeat] { heartbeat.Run(); });
   Scrubber scrubber(
       scrub, Scrubber::ReadDirect,
       [&exports] {
@@ -220,10 +221,20 @@ int main(int argc, char** argv) {
         return scrub_link.Call("notifyBadBlocks", {{"pdskid", IntValue(pdsk_id)}, {"blocks", xmlrpc_c::value_array(blocks)}},
                          &r);
       });
+  HttpServer server, metrics_server;
+  st = server.Start(http, [&service](const std::string& body) { return service.Handle(body); });
+  if (st.ok() && !settings.agent.metrics.listen.empty())
+    st = metrics_server.StartGet(metrics_http, "/metrics", kMetricsContentType, [&registration, &scrubber](std::string* body) {
+      *body = RenderStorageMetrics(registration.LastUsage(), scrubber.Progress(), SystemClock()->MonotonicMs());
+      return Status::OK();
+    });
+  if (!st.ok()) return daemon.Fail(st);
+  std::thread beats([&heartbeat] { heartbeat.Run(); });
   std::thread scrubbing([&scrubber] { scrubber.Run(); });
 
   const int sig = WaitForStopSignal(stop);
   VS_LOG_INFO("signal %d: stopping; exports stay in the kernel", sig);
+  metrics_server.Stop();
   scrubber.Stop();
   scrubbing.join();
   heartbeat.Stop();

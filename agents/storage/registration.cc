@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <sstream>
 
+#include "lib/clock.h"
 #include "lib/ids.h"
 #include "lib/log.h"
 #include "lib/rpc_values.h"
@@ -119,6 +120,7 @@ Status Registration::RegisterDisk(const std::string& disk, const std::string& cl
 
 Status Registration::Beat() {
   std::vector<xmlrpc_c::value> pools;
+  PoolUsageLook look;
   for (int64_t id : pools_->Opened()) {
     PoolUsage u;
     Status st = pools_->Usage(id, &u);
@@ -126,6 +128,7 @@ Status Registration::Beat() {
       VS_LOG_WARN("no usage of %s's pool in this heartbeat: %s", FormatId("pdsk", id).c_str(), st.ToString().c_str());
       continue;
     }
+    look.pools[id] = u;
     pools.push_back(xmlrpc_c::value_struct({{"pdskid", IntValue(id)},
                                             {"data_used_mib", IntValue(static_cast<int64_t>(u.data_used_mib))},
                                             {"data_mib", IntValue(static_cast<int64_t>(u.data_mib))},
@@ -133,10 +136,20 @@ Status Registration::Beat() {
                                             {"meta_kib", IntValue(static_cast<int64_t>(u.meta_kib))},
                                             {"mode", xmlrpc_c::value_string(u.mode)}}));
   }
+  look.at_ms = SystemClock()->MonotonicMs();
+  {
+    std::lock_guard<std::mutex> lock(usage_mu_);
+    last_usage_ = std::move(look);
+  }
   xmlrpc_c::value r;
   return link_->Call(
       "heartbeat", {{"ssvrid", IntValue(ssvr_id_)}, {"pools", xmlrpc_c::value_array(pools)}, {"time", WallClockValue()}},
       &r);
+}
+
+PoolUsageLook Registration::LastUsage() const {
+  std::lock_guard<std::mutex> lock(usage_mu_);
+  return last_usage_;
 }
 
 }  // namespace vastsky

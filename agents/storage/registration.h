@@ -8,10 +8,12 @@
 // drives Register() and Beat(). Not thread-safe: RestoreExports runs
 // before the heartbeat thread starts, and only that thread uses it after;
 // its ManagerLink is that thread's own (the scrub thread has another).
+// LastUsage() alone is thread-safe (the /metrics server calls it).
 #pragma once
 
 #include <cstdint>
 #include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -20,6 +22,13 @@
 #include "lib/manager_link.h"
 
 namespace vastsky {
+
+// The pools' usage as the last heartbeat read it, at at_ms on the
+// monotonic clock (-1: no heartbeat read it yet).
+struct PoolUsageLook {
+  std::map<int64_t, PoolUsage> pools;  // pdsk id -> usage
+  int64_t at_ms = -1;
+};
 
 struct RegistrationOptions {
   std::vector<std::string> data_ips;
@@ -43,6 +52,7 @@ class Registration {
   Status Register();
   // One heartbeat, with the pools' usage.
   Status Beat();
+  PoolUsageLook LastUsage() const;
 
  private:
   Status SaveIds();
@@ -55,6 +65,8 @@ class Registration {
   ThinPools* pools_;
   int64_t ssvr_id_ = 0;
   std::map<std::string, int64_t> pdsk_ids_;  // path -> id
+  mutable std::mutex usage_mu_;
+  PoolUsageLook last_usage_;
 };
 
 }  // namespace vastsky

@@ -78,6 +78,7 @@ Status Scrubber::ScrubOne(const ScrubDisk& disk, int64_t bytes, std::vector<int6
     } else {
       at += length;
     }
+    Note(disk.pdsk_id, at, bytes, 0, 0);
     // Hold the pace: `at` bytes should have taken at / rate.
     const int64_t due_ms = at * 1000 / (options_.rate_mibs * kBlock), late_ms = NowMs() - start;
     if (due_ms > late_ms && !Wait(due_ms - late_ms)) return Status::Error(ECANCELED, "scrub stopped");
@@ -101,6 +102,7 @@ void Scrubber::Run() {
       std::vector<int64_t> found;
       st = ScrubOne(d, sectors * 512, &found);
       if (st.code() == ECANCELED) return;
+      Note(d.pdsk_id, sectors * 512, sectors * 512, 1, static_cast<int64_t>(found.size()));
       ++disks;
       gib += sectors * 512 / kGib;
       bad += found.size();
@@ -123,6 +125,20 @@ void Scrubber::Run() {
                   static_cast<long long>(options_.pause_s));
     if (!Wait(options_.pause_s * 1000)) return;
   }
+}
+
+void Scrubber::Note(int64_t pdsk_id, int64_t done, int64_t bytes, int64_t passes_ended, int64_t bad) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ScrubProgress& p = progress_[pdsk_id];
+  p.done_bytes = done;
+  p.disk_bytes = bytes;
+  p.passes += passes_ended;
+  p.bad_gib_found += bad;
+}
+
+std::map<int64_t, ScrubProgress> Scrubber::Progress() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return progress_;
 }
 
 void Scrubber::Stop() {

@@ -4,12 +4,14 @@
 // Each unreadable GiB is reported (the manager's notifyBadBlocks), and the
 // manager moves the chunks there, not the whole disk.
 // Run() on its own thread, which alone calls read, disks and report (so
-// report gets a ManagerLink of its own); Stop() from any thread.
+// report gets a ManagerLink of its own); Stop() and Progress() from any
+// thread.
 #pragma once
 
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -28,6 +30,13 @@ struct ScrubDisk {
   std::string device;
 };
 
+// Where the scrub is on one disk, for /metrics.
+struct ScrubProgress {
+  int64_t done_bytes = 0, disk_bytes = 0;  // of the pass under way, or of the last one
+  int64_t passes = 0;                      // passes ended since the agent started
+  int64_t bad_gib_found = 0;               // unreadable GiB blocks found, in all
+};
+
 class Scrubber {
  public:
   // Reads length bytes at offset of device (EIO if unreadable).
@@ -40,6 +49,8 @@ class Scrubber {
   // Passes until Stop(); a report that fails is made again next pass.
   void Run();
   void Stop();
+  // Per pdsk id, the disks scrubbed or being scrubbed since the start.
+  std::map<int64_t, ScrubProgress> Progress() const;
   // One pass over one disk of `bytes`: the GiB blocks that did not read.
   // ECANCELED if stopped meanwhile.
   Status ScrubOne(const ScrubDisk& disk, int64_t bytes, std::vector<int64_t>* bad_gib);
@@ -55,9 +66,13 @@ class Scrubber {
   ReadFn read_;
   DisksFn disks_;
   ReportFn report_;
-  std::mutex mu_;
+  // Records how far the scrub of a disk is.
+  void Note(int64_t pdsk_id, int64_t done, int64_t bytes, int64_t passes_ended, int64_t bad);
+
+  mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
+  std::map<int64_t, ScrubProgress> progress_;
 };
 
 }  // namespace vastsky

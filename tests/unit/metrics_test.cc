@@ -12,6 +12,7 @@
 #include "lib/ids.h"
 #include "manager/metrics.h"
 #include "manager/store.h"
+#include "tests/unit/metric_text.h"
 #include "tests/unit/store_fixture.h"
 
 using namespace vastsky;
@@ -20,15 +21,6 @@ namespace {
 
 const int64_t kDiskSectors = 100LL * 1024 * 2048;  // 100 GiB
 const double kMib = 1024.0 * 1024.0;
-
-// The value of the series `series` (name and labels, as written) in a
-// scrape; -1 if absent.
-double Value(const std::string& text, const std::string& series) {
-  const std::string line = "\n" + series + " ";
-  const size_t at = ("\n" + text).find(line);
-  if (at == std::string::npos) return -1;
-  return strtod(text.c_str() + at + line.size() - 1, nullptr);
-}
 
 std::string DiskLabels(int64_t pdsk, int64_t ssvr) {
   return "{pdsk=\"" + FormatId("pdsk", pdsk) + "\",ssvr=\"" + FormatId("ssvr", ssvr) + "\"}";
@@ -59,11 +51,11 @@ class MetricsTest : public StoreFixture {
     Cluster(3, 2, kDiskSectors);
     std::string t = Scrape();
     const double disk = 100 * 1024 * kMib;
-    CPPUNIT_ASSERT_EQUAL(disk, Value(t, "vastsky_pdsk_capacity_bytes" + DiskLabels(pdsks_[0], ssvrs_[0])));
-    CPPUNIT_ASSERT_EQUAL(0.0, Value(t, "vastsky_pdsk_provisioned_bytes" + DiskLabels(pdsks_[0], ssvrs_[0])));
-    CPPUNIT_ASSERT_EQUAL(-1.0, Value(t, "vastsky_pdsk_pool_used_bytes" + DiskLabels(pdsks_[0], ssvrs_[0])));
-    CPPUNIT_ASSERT_EQUAL(2 * disk, Value(t, "vastsky_ssvr_capacity_bytes{ssvr=\"" + FormatId("ssvr", ssvrs_[1]) + "\"}"));
-    CPPUNIT_ASSERT_EQUAL(6 * disk, Value(t, "vastsky_cluster_capacity_bytes"));
+    CPPUNIT_ASSERT_EQUAL(disk, MetricValue(t, "vastsky_pdsk_capacity_bytes" + DiskLabels(pdsks_[0], ssvrs_[0])));
+    CPPUNIT_ASSERT_EQUAL(0.0, MetricValue(t, "vastsky_pdsk_provisioned_bytes" + DiskLabels(pdsks_[0], ssvrs_[0])));
+    CPPUNIT_ASSERT_EQUAL(-1.0, MetricValue(t, "vastsky_pdsk_pool_used_bytes" + DiskLabels(pdsks_[0], ssvrs_[0])));
+    CPPUNIT_ASSERT_EQUAL(2 * disk, MetricValue(t, "vastsky_ssvr_capacity_bytes{ssvr=\"" + FormatId("ssvr", ssvrs_[1]) + "\"}"));
+    CPPUNIT_ASSERT_EQUAL(6 * disk, MetricValue(t, "vastsky_cluster_capacity_bytes"));
 
     int64_t id;
     CPPUNIT_ASSERT(store_->CreateLogicalVolume("v", 8, 3, &id).ok());
@@ -71,13 +63,13 @@ class MetricsTest : public StoreFixture {
     t = Scrape();
     // 8 GiB in 4 GiB chunks, 3 legs each: 6 legs of 4 GiB + 1 MiB metadata.
     const double legs = 6 * (4096 + kMetaMib) * kMib;
-    CPPUNIT_ASSERT_EQUAL(legs, Value(t, "vastsky_cluster_provisioned_bytes"));
+    CPPUNIT_ASSERT_EQUAL(legs, MetricValue(t, "vastsky_cluster_provisioned_bytes"));
     double per_disk = 0;
     for (size_t i = 0; i < pdsks_.size(); ++i)
-      per_disk += Value(t, "vastsky_pdsk_provisioned_bytes" + DiskLabels(pdsks_[i], ssvrs_[i / 2]));
+      per_disk += MetricValue(t, "vastsky_pdsk_provisioned_bytes" + DiskLabels(pdsks_[i], ssvrs_[i / 2]));
     CPPUNIT_ASSERT_EQUAL(legs, per_disk);
-    CPPUNIT_ASSERT_EQUAL(300 * kMib, Value(t, "vastsky_pdsk_pool_used_bytes" + DiskLabels(pdsks_[0], ssvrs_[0])));
-    CPPUNIT_ASSERT_EQUAL(300 * kMib, Value(t, "vastsky_cluster_pool_used_bytes"));
+    CPPUNIT_ASSERT_EQUAL(300 * kMib, MetricValue(t, "vastsky_pdsk_pool_used_bytes" + DiskLabels(pdsks_[0], ssvrs_[0])));
+    CPPUNIT_ASSERT_EQUAL(300 * kMib, MetricValue(t, "vastsky_cluster_pool_used_bytes"));
   }
 
   // API.md: "servers in that priority; every state is shown, 0 included".
@@ -92,16 +84,16 @@ class MetricsTest : public StoreFixture {
     CPPUNIT_ASSERT(store_->AttachLogicalVolume(ref, head).ok());
     CPPUNIT_ASSERT(store_->Drain(kTargetSsvr, ssvrs_[1]).ok());
     const std::string t = Scrape();
-    CPPUNIT_ASSERT_EQUAL(2.0, Value(t, "vastsky_servers{kind=\"ssvr\",state=\"high\"}"));
-    CPPUNIT_ASSERT_EQUAL(1.0, Value(t, "vastsky_servers{kind=\"ssvr\",state=\"evacuate\"}"));
-    CPPUNIT_ASSERT_EQUAL(0.0, Value(t, "vastsky_servers{kind=\"ssvr\",state=\"halt\"}"));
-    CPPUNIT_ASSERT_EQUAL(1.0, Value(t, "vastsky_servers{kind=\"hsvr\",state=\"high\"}"));
-    CPPUNIT_ASSERT_EQUAL(0.0, Value(t, "vastsky_servers{kind=\"hsvr\",state=\"faulty\"}"));
-    CPPUNIT_ASSERT_EQUAL(2.0, Value(t, "vastsky_pdsks{state=\"high\"}"));
-    CPPUNIT_ASSERT_EQUAL(1.0, Value(t, "vastsky_pdsks{state=\"evacuate\"}"));  // a drained server's disks
-    CPPUNIT_ASSERT_EQUAL(1.0, Value(t, "vastsky_lvols{bind_status=\"unbound\"}"));
-    CPPUNIT_ASSERT_EQUAL(1.0, Value(t, "vastsky_lvols{bind_status=\"bound\"}"));
-    CPPUNIT_ASSERT_EQUAL(0.0, Value(t, "vastsky_lvols{bind_status=\"error\"}"));
+    CPPUNIT_ASSERT_EQUAL(2.0, MetricValue(t, "vastsky_servers{kind=\"ssvr\",state=\"high\"}"));
+    CPPUNIT_ASSERT_EQUAL(1.0, MetricValue(t, "vastsky_servers{kind=\"ssvr\",state=\"evacuate\"}"));
+    CPPUNIT_ASSERT_EQUAL(0.0, MetricValue(t, "vastsky_servers{kind=\"ssvr\",state=\"halt\"}"));
+    CPPUNIT_ASSERT_EQUAL(1.0, MetricValue(t, "vastsky_servers{kind=\"hsvr\",state=\"high\"}"));
+    CPPUNIT_ASSERT_EQUAL(0.0, MetricValue(t, "vastsky_servers{kind=\"hsvr\",state=\"faulty\"}"));
+    CPPUNIT_ASSERT_EQUAL(2.0, MetricValue(t, "vastsky_pdsks{state=\"high\"}"));
+    CPPUNIT_ASSERT_EQUAL(1.0, MetricValue(t, "vastsky_pdsks{state=\"evacuate\"}"));  // a drained server's disks
+    CPPUNIT_ASSERT_EQUAL(1.0, MetricValue(t, "vastsky_lvols{bind_status=\"unbound\"}"));
+    CPPUNIT_ASSERT_EQUAL(1.0, MetricValue(t, "vastsky_lvols{bind_status=\"bound\"}"));
+    CPPUNIT_ASSERT_EQUAL(0.0, MetricValue(t, "vastsky_lvols{bind_status=\"error\"}"));
   }
 
   // API.md: "`vastsky_mirrors_degraded` ... degraded mirrors by their
@@ -111,24 +103,24 @@ class MetricsTest : public StoreFixture {
     int64_t id;
     CPPUNIT_ASSERT(store_->CreateLogicalVolume("v", 8, 3, &id).ok());
     std::string t = Scrape();
-    CPPUNIT_ASSERT_EQUAL(2.0, Value(t, "vastsky_mirrors{state=\"whole\"}"));
-    CPPUNIT_ASSERT_EQUAL(0.0, Value(t, "vastsky_mirrors{state=\"degraded\"}"));
+    CPPUNIT_ASSERT_EQUAL(2.0, MetricValue(t, "vastsky_mirrors{state=\"whole\"}"));
+    CPPUNIT_ASSERT_EQUAL(0.0, MetricValue(t, "vastsky_mirrors{state=\"degraded\"}"));
     for (int i = 0; i < 2; ++i) CPPUNIT_ASSERT(store_->NotifyFailure(kTargetSsvr, ssvrs_[i]).ok());
     t = Scrape();
     ClusterStatus status;
     CPPUNIT_ASSERT(store_->GetClusterStatus(&status).ok());
     CPPUNIT_ASSERT(status.mirrors_degraded > 0);
-    CPPUNIT_ASSERT_EQUAL(static_cast<double>(status.mirrors_degraded), Value(t, "vastsky_mirrors{state=\"degraded\"}"));
+    CPPUNIT_ASSERT_EQUAL(static_cast<double>(status.mirrors_degraded), MetricValue(t, "vastsky_mirrors{state=\"degraded\"}"));
     CPPUNIT_ASSERT_EQUAL(static_cast<double>(status.mirrors - status.mirrors_degraded),
-                         Value(t, "vastsky_mirrors{state=\"whole\"}"));
-    const double one = std::max(0.0, Value(t, "vastsky_mirrors_degraded{legs_missing=\"1\"}"));
-    const double two = std::max(0.0, Value(t, "vastsky_mirrors_degraded{legs_missing=\"2\"}"));
+                         MetricValue(t, "vastsky_mirrors{state=\"whole\"}"));
+    const double one = std::max(0.0, MetricValue(t, "vastsky_mirrors_degraded{legs_missing=\"1\"}"));
+    const double two = std::max(0.0, MetricValue(t, "vastsky_mirrors_degraded{legs_missing=\"2\"}"));
     CPPUNIT_ASSERT_EQUAL(static_cast<double>(status.mirrors_degraded), one + two);
-    CPPUNIT_ASSERT_EQUAL(-1.0, Value(t, "vastsky_mirrors_degraded{legs_missing=\"3\"}"));
-    CPPUNIT_ASSERT_EQUAL(static_cast<double>(status.rebuilds_queued), Value(t, "vastsky_rebuilds{state=\"queued\"}"));
-    CPPUNIT_ASSERT_EQUAL(static_cast<double>(status.rebuilds_running), Value(t, "vastsky_rebuilds{state=\"running\"}"));
-    CPPUNIT_ASSERT_EQUAL(2.0, Value(t, "vastsky_servers{kind=\"ssvr\",state=\"faulty\"}") +
-                                  Value(t, "vastsky_servers{kind=\"ssvr\",state=\"offline\"}"));
+    CPPUNIT_ASSERT_EQUAL(-1.0, MetricValue(t, "vastsky_mirrors_degraded{legs_missing=\"3\"}"));
+    CPPUNIT_ASSERT_EQUAL(static_cast<double>(status.rebuilds_queued), MetricValue(t, "vastsky_rebuilds{state=\"queued\"}"));
+    CPPUNIT_ASSERT_EQUAL(static_cast<double>(status.rebuilds_running), MetricValue(t, "vastsky_rebuilds{state=\"running\"}"));
+    CPPUNIT_ASSERT_EQUAL(2.0, MetricValue(t, "vastsky_servers{kind=\"ssvr\",state=\"faulty\"}") +
+                                  MetricValue(t, "vastsky_servers{kind=\"ssvr\",state=\"offline\"}"));
   }
 
   // API.md: "per live server with an agent: seconds since it was last
@@ -143,9 +135,9 @@ class MetricsTest : public StoreFixture {
     clock.Advance(2500);
     in.silence_ms = detector.SilenceMs(in.agents);
     const std::string t = Scrape(in);
-    CPPUNIT_ASSERT_EQUAL(2.5, Value(t, "vastsky_agent_heartbeat_age_seconds{id=\"ssvr-00000001\",kind=\"ssvr\"}"));
+    CPPUNIT_ASSERT_EQUAL(2.5, MetricValue(t, "vastsky_agent_heartbeat_age_seconds{id=\"ssvr-00000001\",kind=\"ssvr\"}"));
     // Never heard: silent since the manager started.
-    CPPUNIT_ASSERT_EQUAL(7.5, Value(t, "vastsky_agent_heartbeat_age_seconds{id=\"hsvr-00000002\",kind=\"hsvr\"}"));
+    CPPUNIT_ASSERT_EQUAL(7.5, MetricValue(t, "vastsky_agent_heartbeat_age_seconds{id=\"hsvr-00000002\",kind=\"hsvr\"}"));
   }
 
   // API.md: "`vastsky_api_calls_total` | `method`, `fault` (errno name such
@@ -155,10 +147,10 @@ class MetricsTest : public StoreFixture {
     metrics_.CountCall("createLogicalVolume", 0, 0.2);
     metrics_.CountCall("createLogicalVolume", EINVAL, 0.001);
     const std::string t = Scrape();
-    CPPUNIT_ASSERT_EQUAL(2.0, Value(t, "vastsky_api_calls_total{fault=\"none\",method=\"createLogicalVolume\"}"));
-    CPPUNIT_ASSERT_EQUAL(1.0, Value(t, "vastsky_api_calls_total{fault=\"EINVAL\",method=\"createLogicalVolume\"}"));
-    CPPUNIT_ASSERT_EQUAL(3.0, Value(t, "vastsky_api_call_duration_seconds_count{method=\"createLogicalVolume\"}"));
-    CPPUNIT_ASSERT_EQUAL(2.0, Value(t, "vastsky_api_call_duration_seconds_bucket{method=\"createLogicalVolume\",le=\"0.0025\"}"));
+    CPPUNIT_ASSERT_EQUAL(2.0, MetricValue(t, "vastsky_api_calls_total{fault=\"none\",method=\"createLogicalVolume\"}"));
+    CPPUNIT_ASSERT_EQUAL(1.0, MetricValue(t, "vastsky_api_calls_total{fault=\"EINVAL\",method=\"createLogicalVolume\"}"));
+    CPPUNIT_ASSERT_EQUAL(3.0, MetricValue(t, "vastsky_api_call_duration_seconds_count{method=\"createLogicalVolume\"}"));
+    CPPUNIT_ASSERT_EQUAL(2.0, MetricValue(t, "vastsky_api_call_duration_seconds_bucket{method=\"createLogicalVolume\",le=\"0.0025\"}"));
   }
 
   // API.md: "an event of a change that was rolled back is not counted".
@@ -179,7 +171,7 @@ class MetricsTest : public StoreFixture {
     for (const EventInfo& e : events) expected["vastsky_events_total{level=\"" + e.level + "\",type=\"" + e.type + "\"}"]++;
     CPPUNIT_ASSERT(!expected.empty());
     const std::string t = Scrape();
-    for (const auto& e : expected) CPPUNIT_ASSERT_EQUAL_MESSAGE(e.first, e.second, Value(t, e.first));
+    for (const auto& e : expected) CPPUNIT_ASSERT_EQUAL_MESSAGE(e.first, e.second, MetricValue(t, e.first));
   }
 
  private:

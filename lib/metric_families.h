@@ -1,0 +1,27 @@
+// Short hands over prometheus-cpp for the daemons' /metrics: a family of
+// gauges or counters registered in one call, and a registry serialised in
+// Prometheus' text format. Series a scrape builds afresh from state go in a
+// registry made for that scrape; prometheus-cpp's registries and families
+// are thread-safe.
+#pragma once
+
+#include <string>
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+
+namespace vastsky {
+
+// The Content-Type of /metrics: Prometheus' text exposition format.
+constexpr const char* kMetricsContentType = "text/plain; version=0.0.4; charset=utf-8";
+
+prometheus::Family<prometheus::Gauge>& GaugeFamily(prometheus::Registry& r, const std::string& name,
+                                                   const std::string& help);
+// name ends in _total, as Prometheus names counters.
+prometheus::Family<prometheus::Counter>& CounterFamily(prometheus::Registry& r, const std::string& name,
+                                                       const std::string& help);
+std::string RenderMetrics(const prometheus::Registry& r);
+
+}  // namespace vastsky
