@@ -430,11 +430,25 @@ class Agent(Daemon):
         self.proc = None
         self.env = None  # the process's environment; None: this one's
         self.log_path = os.path.join(self.dir, "agent.log")
+        self.metrics_port = None  # with_metrics() sets it
+
+    def with_metrics(self, password="agent-scrape-password-0123456789"):
+        """Serve /metrics on a port of its own, user prometheus with `password`."""
+        self.metrics_port = free_port()
+        self.metrics_password = password
+        self.metrics_secret_file = os.path.join(self.dir, "metrics-secret")
+        with open(self.metrics_secret_file, "w") as f:
+            f.write(password + "\n")
+        os.chmod(self.metrics_secret_file, 0o600)
+        return self
 
     def common_argv(self):
         return ["--config", "/dev/null", "--manager", self.manager.url(user=None),
                 "--secret-file", self.manager.secret_file, "--listen", "127.0.0.1:%d" % self.port,
-                "--data-ip", self.data_ip, "--state-dir", self.state_dir, "--heartbeat", str(self.heartbeat)]
+                "--data-ip", self.data_ip, "--state-dir", self.state_dir, "--heartbeat", str(self.heartbeat)] + (
+                    [] if self.metrics_port is None else
+                    ["--metrics-listen", "127.0.0.1:%d" % self.metrics_port,
+                     "--metrics-secret-file", self.metrics_secret_file])
 
     def start(self, wait=True):
         self.log = open(self.log_path, "ab")

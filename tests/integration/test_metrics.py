@@ -15,9 +15,9 @@ from harness import (BIN_DIR, SECRET, Manager, basic_auth, free_port, make_clust
 METRICS_PASSWORD = "scrape-password-0123456789abcdef"
 
 
-def metrics_manager(tls=False, host="127.0.0.1", password=METRICS_PASSWORD):
+def metrics_manager(tls=False, host="127.0.0.1", password=METRICS_PASSWORD, **manager_kw):
     """A Manager (not started) serving /metrics on a port of its own."""
-    m = Manager(tls=tls)
+    m = Manager(tls=tls, **manager_kw)
     m.metrics_secret_file = os.path.join(m.dir, "metrics-secret")
     with open(m.metrics_secret_file, "w") as f:
         f.write(password + "\n")
