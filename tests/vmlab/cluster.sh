@@ -59,6 +59,7 @@ vs_lab_setup() {
   local mib=$3 i d san="IP:$VMLAB_HEAD_IP,IP:$VMLAB_PEER_IP"
   vmlab_load_modules loop && vmlab_net_setup "$VS_SERVERS" && vmlab_iscsid_start && vmlab_disks_mount ${VS_TMPFS:-1200m} || return 1
   mkdir -p $VS_W && openssl rand -hex 16 > $VS_W/secret && chmod 600 $VS_W/secret
+  openssl rand -hex 16 > $VS_W/metrics-secret && chmod 600 $VS_W/metrics-secret
   for i in $(seq "$VS_SERVERS"); do san+=",IP:$(vmlab_ss_ip $i)"; done
   openssl req -x509 -newkey rsa:2048 -nodes -keyout $VS_W/key.pem -out $VS_W/cert.pem -days 2 -subj /CN=vastsky-lab \
     -addext "subjectAltName=$san" 2>/dev/null || return 1
@@ -87,16 +88,27 @@ vs_storage_agent_start() {   # I [EXTRA_ARGS...]
   nsenter --net=/run/netns/ss$i "$VS_BIN/vastsky-storage-agent" --manager "$VS_MGR" --ca-file $VS_W/cert.pem \
     --secret-file $VS_W/secret --listen "$(vmlab_ss_ip $i):8883" --tls-cert $VS_W/cert.pem --tls-key $VS_W/key.pem \
     --data-ip "$(vmlab_ss_ip $i)" --disks "${VS_LOOPS[$i]}" --target lio --state-dir $VS_W/ss$i --heartbeat 1 \
-    --scrub-rate "${VS_SCRUB_RATE:-0}" "$@" \
+    --scrub-rate "${VS_SCRUB_RATE:-0}" $(vs_metrics_args "$(vmlab_ss_ip $i):9883") "$@" \
     2>>$VS_W/agent$i.log &
   VS_PID[$i]=$!
   vs_wait 150 vs_arpc "$i" helloWorld '{}'
 }
 
+# With VS_METRICS=1 the agents serve /metrics (HTTPS, user prometheus).
+vs_metrics_args() {   # HOST:PORT
+  [ "${VS_METRICS:-0}" = 1 ] && echo "--metrics-listen $1 --metrics-secret-file $VS_W/metrics-secret"
+}
+vs_scrape() {   # h | I: the head agent's or storage agent I's /metrics
+  local url
+  if [ "$1" = h ]; then url=https://$VS_HEAD_IP:9882/metrics; else url=https://$(vmlab_ss_ip "$1"):9883/metrics; fi
+  curl -sfS --max-time 20 --cacert $VS_W/cert.pem -u "prometheus:$(cat $VS_W/metrics-secret)" "$url"
+}
+
 vs_head_agent_start() {   # [EXTRA_ARGS...]
   "$VS_BIN/vastsky-head-agent" --manager "$VS_MGR" --ca-file $VS_W/cert.pem --secret-file $VS_W/secret \
     --listen "$VS_HEAD_IP:8882" --tls-cert $VS_W/cert.pem --tls-key $VS_W/key.pem --data-ip "$VS_HEAD_IP" \
-    --state-dir "${VS_HEAD_STATE:-$VS_W/head}" --heartbeat 1 --kernel-timeout 30 "$@" 2>>$VS_W/head.log &
+    --state-dir "${VS_HEAD_STATE:-$VS_W/head}" --heartbeat 1 --kernel-timeout 30 $(vs_metrics_args "$VS_HEAD_IP:9882") \
+    "$@" 2>>$VS_W/head.log &
   VS_PID[h]=$!
   vs_wait 150 vs_hrpc helloWorld '{}'
 }

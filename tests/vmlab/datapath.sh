@@ -14,6 +14,7 @@
 # Host side: tests/vmlab/vm.sh run tests/vmlab/datapath.sh
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
 . "$(dirname "$(readlink -f "$0")")/cluster.sh"
+VS_METRICS=1   # the agents serve /metrics, checked after the first writes
 
 INTRUDER=iqn.2024-01.org.vastsky.vmlab:intruder
 V1= V2= HSVR=
@@ -28,6 +29,30 @@ fio_job() {   # DEVICE [EXTRA...]
     --output=$VS_W/fio.log "$@"
 }
 fio_write_verify() { fio_job /dev/vastsky/v1 || { tail -20 $VS_W/fio.log; return 1; }; }
+
+metric() { awk -v s="$1" '$1 == s {print $2}'; }   # SERIES < SCRAPE: its value
+# agents/PROTOCOL.md, "Metrics": the head's volume counters are the
+# kernel's own (fio wrote 48 MiB and read it back to verify), its mirrors
+# as dm raid has them; the storage agents' pools as their heartbeats read
+# them; promtool finds nothing to say about any of it.
+metrics_count_the_io() {
+  local t w r i
+  t=$(vs_scrape h) || return 1
+  w=$(metric 'vastsky_head_volume_written_bytes_total{lvol="v1"}' <<<"$t")
+  r=$(metric 'vastsky_head_volume_read_bytes_total{lvol="v1"}' <<<"$t")
+  echo "head /metrics: v1 wrote ${w:-?} bytes, read ${r:-?} bytes;" \
+    "$(grep -c '^vastsky_head_mirror_legs_in_sync{lvol="v1"' <<<"$t") mirrors," \
+    "$(awk '/^vastsky_head_mirror_legs_in_sync\{lvol="v1"/ {n += $2} END {print n}' <<<"$t") legs in sync"
+  python3 -c "import sys; sys.exit(not (float('$w') >= 48 * 2**20 and float('$r') >= 48 * 2**20))" || return 1
+  [ "$(awk '/^vastsky_head_mirror_legs_in_sync\{lvol="v1"/ {n += $2} END {print n}' <<<"$t")" = 8 ] || return 1
+  [ "$(grep -c '^vastsky_head_mirror_sync_action{action="idle",lvol="v1",.*} 1$' <<<"$t")" = 4 ] || return 1
+  promtool check metrics <<<"$t" || return 1
+  for i in 1 2 3; do
+    t=$(vs_scrape "$i") || return 1
+    [ "$(grep -c '^vastsky_storage_pool_data_bytes{' <<<"$t")" = 2 ] || return 1
+    promtool check metrics <<<"$t" || return 1
+  done
+}
 fio_verify_only() { fio_job /dev/vastsky/v1 --verify_only || { tail -20 $VS_W/fio.log; return 1; }; }
 
 setup() { vs_lab_setup 3 2 3700; }
@@ -170,12 +195,17 @@ final_detach_and_audit() {
   "$VS_BIN/vastsky-manager" --db $VS_W/manager.db --audit
 }
 
-fail_out() { vs_dump; vmlab_summary datapath; exit 1; }
+fail_out() { vs_dump; vmlab_summary datapath; exit 1; }# The head looks at its volumes each heartbeat: wait for a look after fio,
+# then show the figures.
+metrics_after_a_look() { vs_wait 150 metrics_count_the_io; metrics_count_the_io; }
+
 vmlab_check "setup: modules, 3 netns, iscsid, TLS, 6 loop disks" setup || fail_out
 vmlab_check "manager, 3 storage agents and the head agent up and registered" cluster || fail_out
 vmlab_check "create v1: 4 GiB, redundancy 2 (4 mirrors)" create || fail_out
 vmlab_check "attach v1: /dev/vastsky/v1, 4 GiB, 4 raid1 mirrors healthy" attached_device || fail_out
 vmlab_check "fio: 48 MiB of random 64 KiB blocks written and verified (crc32c)" fio_write_verify
+vmlab_check "agents' /metrics: the kernel's counters of v1 (>= 48 MiB written and read), 8 legs in sync, 6 pools; promtool clean" \
+  metrics_after_a_look
 vmlab_check "detach: no device, no dm, no session, every ACL revoked" detach_leaves_nothing
 vmlab_check "attach again: fio verifies every block" reattach_verifies || fail_out
 vmlab_check "restart head and storage agents: devices adopted, data verified, new writes verified" restart_agents_verifies
