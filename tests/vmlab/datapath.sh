@@ -195,7 +195,9 @@ final_detach_and_audit() {
   "$VS_BIN/vastsky-manager" --db $VS_W/manager.db --audit
 }
 
-fail_out() { vs_dump; vmlab_summary datapath; exit 1; }# The head looks at its volumes each heartbeat: wait for a look after fio,
+fail_out() { vs_dump; vmlab_summary datapath; exit 1; }
+
+# The head looks at its volumes each heartbeat: wait for a look after fio,
 # then show the figures.
 metrics_after_a_look() { vs_wait 150 metrics_count_the_io; metrics_count_the_io; }
 
