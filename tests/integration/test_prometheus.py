@@ -139,17 +139,18 @@ class RealPrometheus(Prometheus, unittest.TestCase):
         exprs = [t["expr"].replace("$job", ".*") for p in dashboard["panels"] for t in p["targets"]]
         # The rules as Prometheus loaded them from monitoring/vastsky-rules.yml.
         rules = [r for g in self.get("/api/v1/rules")["groups"] for r in g["rules"]]
-        self.assertEqual(len(rules), 12, [r["name"] for r in rules])
+        self.assertEqual(len(rules), 15, [r["name"] for r in rules])
         self.assertEqual({r["health"] for r in rules}, {"ok"}, rules)
         exprs += [r["query"] for r in rules]
         for e in exprs:
             self.get("/api/v1/query", query=e)  # status success, or the assertion names it
-        with open(os.path.join(ROOT, "manager", "API.md")) as f:
-            api_md = f.read()
-        documented = set(re.findall(r"`(vastsky_[a-z_]+)`", api_md))
+        documented = set()
+        for doc in (("manager", "API.md"), ("agents", "PROTOCOL.md")):
+            with open(os.path.join(ROOT, *doc)) as f:
+                documented |= set(re.findall(r"`(vastsky_[a-z_]+)`", f.read()))
         used = set(re.findall(r"\bvastsky_[a-z_]+", " ".join(exprs)))
         used = {u[:-len("_bucket")] if u.endswith("_bucket") else u for u in used}
-        self.assertEqual(used - documented, set(), "queried but not documented in API.md 'Metrics'")
+        self.assertEqual(used - documented, set(), "queried but not documented in API.md or PROTOCOL.md 'Metrics'")
         self.assertGreater(len(exprs), 20)
 
 
