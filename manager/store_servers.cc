@@ -447,7 +447,7 @@ Status Store::CheckDeletable(const char* table, const char* what, int64_t id, co
 }
 
 Status Store::DeleteHeadServer(int64_t id) {
-  return Mutate([&](Change* change) {
+  Status st = Mutate([&](Change* change) {
     VS_RETURN_IF_ERROR(CheckDeletable("hsvr", "head server", id, "SELECT count(*) FROM attachment WHERE hsvr_id = ?1",
                                       "attached volumes"));
     // The operator says it is gone for good: nothing it had is written now.
@@ -458,10 +458,12 @@ Status Store::DeleteHeadServer(int64_t id) {
     VS_RETURN_IF_ERROR(del.Bind(1, id).Run());
     return AddEvent("info", "delete", "hsvr", id, "head server deleted");
   });
+  if (st.ok()) clock_skew_.erase({kTargetHsvr, id});  // its last clock reading goes with it
+  return st;
 }
 
 Status Store::DeleteStorageServer(int64_t id) {
-  return Mutate([&](Change* change) {
+  Status st = Mutate([&](Change* change) {
     VS_RETURN_IF_ERROR(CheckDeletable("ssvr", "storage server", id,
                                       "SELECT (SELECT count(*) FROM chunk c JOIN pdsk p ON p.id = c.pdsk_id "
                                       "WHERE p.ssvr_id = ?1) + (SELECT count(*) FROM held_extent h "
@@ -480,6 +482,8 @@ Status Store::DeleteStorageServer(int64_t id) {
     VS_RETURN_IF_ERROR(del.Bind(1, id).Run());
     return AddEvent("info", "delete", "ssvr", id, "storage server and its disks deleted");
   });
+  if (st.ok()) clock_skew_.erase({kTargetSsvr, id});  // its last clock reading goes with it
+  return st;
 }
 
 Status Store::DeletePhysicalDisk(int64_t id) {
