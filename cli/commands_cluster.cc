@@ -34,9 +34,17 @@ std::string RebuildProgressLine(const Json& s) {
 void PrintHealth(const Json& s) {
   if (!s.contains("health")) return;  // a manager from before the verdict
   std::cout << "health: " << JsonText(s, "health") << "\n";
-  for (const Json& c : JsonArray(s, "checks"))
+  for (const Json& c : JsonArray(s, "checks")) {
     std::cout << "  " << JsonText(c, "severity") << " " << JsonText(c, "code") << ": " << JsonText(c, "summary")
               << "\n";
+    // Which ones: the manager names the first few, the count says how many.
+    const Json& names = JsonArray(c, "detail");
+    if (names.empty()) continue;
+    std::string which;
+    for (const Json& n : names) which += (which.empty() ? "" : ", ") + (n.is_string() ? n.get<std::string>() : "?");
+    const int64_t more = JsonInt(c, "count") - static_cast<int64_t>(names.size());
+    std::cout << "    which: " << which << (more > 0 ? " and " + std::to_string(more) + " more" : "") << "\n";
+  }
 }
 
 void PrintStatus(const Json& s) {

@@ -138,11 +138,15 @@ xmlrpc_c::value RenderEvent(const EventInfo& e) {
 
 xmlrpc_c::value RenderClusterStatus(const ClusterStatus& c, const Health& health) {
   std::vector<xmlrpc_c::value> checks;
-  for (const HealthCheck& k : health.checks)
+  for (const HealthCheck& k : health.checks) {
+    std::vector<xmlrpc_c::value> detail;
+    for (const std::string& name : k.detail) detail.push_back(Str(name));
     checks.push_back(xmlrpc_c::value_struct(Struct{{"code", Str(k.code)},
                                                    {"severity", Str(HealthWord(k.severity))},
                                                    {"summary", Str(k.summary)},
-                                                   {"count", Int(k.count)}}));
+                                                   {"count", Int(k.count)},
+                                                   {"detail", xmlrpc_c::value_array(detail)}}));
+  }
   return xmlrpc_c::value_struct(Struct{{"health", Str(HealthWord(health.status))},
                                        {"checks", xmlrpc_c::value_array(checks)},
                                        {"nearfull_ratio", xmlrpc_c::value_double(c.nearfull_ratio)},

@@ -27,7 +27,7 @@ std::string Seconds(double s) {
 
 void Add(Health* h, const char* code, int severity, int64_t count, const std::string& summary) {
   if (count <= 0) return;
-  h->checks.push_back({code, severity, summary, count});
+  h->checks.push_back({code, severity, summary, count, {}});
 }
 
 void Servers(const HealthFacts& f, Health* h) {
@@ -109,7 +109,11 @@ Health JudgeHealth(const HealthFacts& facts) {
   // Worst first; within a severity, the order above (API.md's).
   std::stable_sort(h.checks.begin(), h.checks.end(),
                    [](const HealthCheck& a, const HealthCheck& b) { return a.severity > b.severity; });
-  for (const HealthCheck& c : h.checks) h.status = std::max(h.status, c.severity);
+  for (HealthCheck& c : h.checks) {
+    h.status = std::max(h.status, c.severity);
+    auto names = facts.names.find(c.code);
+    if (names != facts.names.end()) c.detail = names->second;
+  }
   return h;
 }
 

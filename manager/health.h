@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -33,7 +34,13 @@ struct HealthFacts {
   // Running rebuilds whose head reported no progress for kRebuildStallS
   // (manager/rebuild_progress.h), and the longest such wait.
   int64_t rebuilds_stalled = 0, longest_stall_s = 0;
+  // What a check is about, by its code ("ssvr-00000003"), at most
+  // kHealthDetailMax each: so an operator reads which, not only how many.
+  std::map<std::string, std::vector<std::string>> names;
 };
+
+// Names a check lists at most; its count still counts them all.
+constexpr size_t kHealthDetailMax = 10;
 
 // How long a running rebuild may make no progress before it is a check: a
 // throttled rebuild under heavy VM load still moves within minutes.
@@ -44,6 +51,7 @@ struct HealthCheck {
   int severity = kHealthWarn;
   std::string summary;  // what is wrong and what to do, in a sentence
   int64_t count = 0;
+  std::vector<std::string> detail;  // HealthFacts::names of the check
 };
 
 struct Health {

@@ -5,12 +5,21 @@
 #include <cstdlib>
 
 #include "lib/health_words.h"
+#include "lib/ids.h"
 #include "manager/store.h"
 
 namespace vastsky {
 
 namespace {
 constexpr double kMaxClockSkewSetting = 3600;
+
+// One more thing the check `code` is about: counted, and named while the
+// list is short.
+void NoteName(HealthFacts* f, const char* code, const std::string& name, int64_t* count) {
+  ++*count;
+  std::vector<std::string>& names = f->names[code];
+  if (names.size() < kHealthDetailMax) names.push_back(name);
+}
 
 Status ParseNumber(const std::string& name, const std::string& value, double* out) {
   char* end = nullptr;
@@ -58,15 +67,17 @@ Status Store::SetRatio(const std::string& name, const std::string& value) {
 // Legs on HALT disks (shutdownAll) still hold their data and count.
 Status Store::HealthOfMirrors(HealthFacts* f) {
   Stmt q(db_,
-         "SELECT l.redundancy, (SELECT count(*) FROM chunk o WHERE o.mirror_id = m.id AND o.status != 3) "
+         "SELECT l.redundancy, (SELECT count(*) FROM chunk o WHERE o.mirror_id = m.id AND o.status != 3), l.name, m.id "
          "FROM (SELECT DISTINCT mirror_id AS id FROM chunk INDEXED BY chunk_spare WHERE status = 3) d "
          "JOIN mirror m ON m.id = d.id JOIN lvol l ON l.id = m.lvol_id");
   while (q.Step()) {
     const int64_t redundancy = q.Int(0), holding = q.Int(1);
     if (holding >= redundancy) continue;  // a drain's extra leg, being rebuilt
-    if (holding == 0) ++f->mirrors_down;
-    else if (holding == 1) ++f->mirrors_one_leg;
-    else ++f->mirrors_degraded;
+    // The volume's name first: that is what an operator knows.
+    const std::string name = q.Text(2) + " " + FormatId("mirr", q.Int(3));
+    if (holding == 0) NoteName(f, kCheckMirrorDown, name, &f->mirrors_down);
+    else if (holding == 1) NoteName(f, kCheckMirrorOneLeg, name, &f->mirrors_one_leg);
+    else NoteName(f, kCheckMirrorDegraded, name, &f->mirrors_degraded);
   }
   return q.status();
 }
@@ -85,9 +96,10 @@ Status Store::HealthOfPoolsAndClocks(HealthFacts* f) {
     VS_RETURN_IF_ERROR(disk.status());
     disk.Reset();
     if (!live) continue;
-    if (r.mode == "ro" || r.mode == "fail") ++f->pools_failed;
-    else if (level == 2) ++f->pools_full;
-    else ++f->pools_nearfull;
+    const std::string name = FormatId("pdsk", entry.first);
+    if (r.mode == "ro" || r.mode == "fail") NoteName(f, kCheckPoolFailed, name, &f->pools_failed);
+    else if (level == 2) NoteName(f, kCheckPoolFull, name, &f->pools_full);
+    else NoteName(f, kCheckPoolNearfull, name, &f->pools_nearfull);
   }
   Stmt ssvr(db_, "SELECT 1 FROM ssvr WHERE id = ?1 AND priority IN (1, 2, 3)");
   Stmt hsvr(db_, "SELECT 1 FROM hsvr WHERE id = ?1 AND priority IN (1, 2, 3)");
@@ -99,7 +111,8 @@ Status Store::HealthOfPoolsAndClocks(HealthFacts* f) {
     VS_RETURN_IF_ERROR(q.status());
     q.Reset();
     if (!live) continue;
-    ++f->clock_skewed;
+    NoteName(f, kCheckClockSkew, FormatId(entry.first.first == kTargetSsvr ? "ssvr" : "hsvr", entry.first.second),
+             &f->clock_skewed);
     if (std::fabs(entry.second) > std::fabs(f->worst_clock_skew_s)) f->worst_clock_skew_s = entry.second;
   }
   return Status::OK();
@@ -115,18 +128,20 @@ Status Store::GetHealth(int64_t silent_servers, bool isolated, int64_t rebuilds_
   f.nearfull_ratio = nearfull_ratio_;
   f.full_ratio = full_ratio_;
   f.max_clock_skew_s = max_clock_skew_s_;
-  struct Count {
+  struct Down {
+    const char* code;
+    const char* kind;  // the names' prefix
     const char* sql;
-    int64_t* into;
+    int64_t* count;
   };
-  const Count counts[] = {
-      {"SELECT count(*) FROM ssvr WHERE priority IN (4, 5, 6)", &f.ssvrs_down},
-      {"SELECT count(*) FROM hsvr WHERE priority IN (4, 5, 6)", &f.hsvrs_down},
-      {"SELECT count(*) FROM pdsk WHERE priority IN (4, 5, 6)", &f.pdsks_down},
+  const Down downs[] = {
+      {kCheckSsvrDown, "ssvr", "SELECT id FROM ssvr WHERE priority IN (4, 5, 6) ORDER BY id", &f.ssvrs_down},
+      {kCheckHsvrDown, "hsvr", "SELECT id FROM hsvr WHERE priority IN (4, 5, 6) ORDER BY id", &f.hsvrs_down},
+      {kCheckPdskDown, "pdsk", "SELECT id FROM pdsk WHERE priority IN (4, 5, 6) ORDER BY id", &f.pdsks_down},
   };
-  for (const Count& c : counts) {
-    Stmt q(db_, c.sql);
-    if (q.Step()) *c.into = q.Int(0);
+  for (const Down& d : downs) {
+    Stmt q(db_, d.sql);
+    while (q.Step()) NoteName(&f, d.code, FormatId(d.kind, q.Int(0)), d.count);
     VS_RETURN_IF_ERROR(q.status());
   }
   VS_RETURN_IF_ERROR(HealthOfMirrors(&f));

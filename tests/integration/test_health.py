@@ -85,7 +85,11 @@ class HealthCase(unittest.TestCase):
         self.assertEqual(st["checks"][0]["code"], "MIRROR_DOWN")
         self.assertEqual(c["MIRROR_DOWN"]["count"], 1)
         self.assertEqual(c["SSVR_DOWN"]["count"], down)
+        # "`detail` names the first 10 of them in id order".
+        self.assertEqual(c["SSVR_DOWN"]["detail"], ["ssvr-%08x" % s for s in sorted(set(two) | {first})])
+        self.assertRegex(c["MIRROR_DOWN"]["detail"][0], r"^v2 mirr-[0-9a-f]{8}$")
         lines = self.cli("cluster", "status").splitlines()
+        self.assertIn("    which: " + ", ".join(c["SSVR_DOWN"]["detail"]), lines)
         self.assertEqual(lines[0], "health: HEALTH_ERR")
         self.assertRegex(lines[1], r"^  HEALTH_ERR MIRROR_DOWN: 1 mirror has no leg holding data")
         self.assertTrue(any(l.startswith("  HEALTH_WARN SSVR_DOWN: %d storage servers are" % down) for l in lines),

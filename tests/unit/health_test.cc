@@ -7,6 +7,7 @@
 #include <string>
 
 #include "lib/health_words.h"
+#include "lib/ids.h"
 #include "manager/health.h"
 #include "tests/unit/store_fixture.h"
 
@@ -20,12 +21,26 @@ class HealthTest : public StoreFixture {
   CPPUNIT_TEST(SummariesNameTheThresholds);
   CPPUNIT_TEST(RatioSettingsAreValidatedAndKept);
   CPPUNIT_TEST(StoreCountsPoolsClocksAndServersDown);
+  CPPUNIT_TEST(DetailNamesTheFirstTen);
   CPPUNIT_TEST_SUITE_END();
 
   static Health One(void (*set)(HealthFacts*)) {
     HealthFacts f;
     set(&f);
     return JudgeHealth(f);
+  }
+
+  // API.md "Health": at most 10 names, however many it counts.
+  void DetailNamesTheFirstTen() {
+    Cluster(12, 1, kSectors);
+    for (int64_t s : ssvrs_) CPPUNIT_ASSERT(store_->NotifyFailure(kTargetSsvr, s).ok());
+    Health h;
+    CPPUNIT_ASSERT(store_->GetHealth(0, false, &h).ok());
+    CPPUNIT_ASSERT_EQUAL(std::string(kCheckSsvrDown), h.checks[0].code);
+    CPPUNIT_ASSERT_EQUAL(int64_t{12}, h.checks[0].count);
+    CPPUNIT_ASSERT_EQUAL(kHealthDetailMax, h.checks[0].detail.size());
+    CPPUNIT_ASSERT_EQUAL(FormatId("ssvr", ssvrs_[0]), h.checks[0].detail[0]);
+    CPPUNIT_ASSERT_EQUAL(FormatId("ssvr", ssvrs_[9]), h.checks[0].detail[9]);
   }
 
   static void ExpectOnly(const Health& h, const std::string& code, int severity, int64_t count) {
@@ -148,6 +163,10 @@ class HealthTest : public StoreFixture {
     CPPUNIT_ASSERT_EQUAL(std::string(kCheckPoolFailed), h.checks[0].code);
     CPPUNIT_ASSERT_EQUAL(std::string(kCheckPoolNearfull), h.checks[1].code);
     CPPUNIT_ASSERT_EQUAL(std::string(kCheckClockSkew), h.checks[2].code);
+    // API.md "Health": "`detail` names the first 10 of them in id order".
+    CPPUNIT_ASSERT(h.checks[0].detail == std::vector<std::string>({FormatId("pdsk", pdsks_[1])}));
+    CPPUNIT_ASSERT(h.checks[1].detail == std::vector<std::string>({FormatId("pdsk", pdsks_[0])}));
+    CPPUNIT_ASSERT(h.checks[2].detail == std::vector<std::string>({FormatId("ssvr", ssvrs_[2])}));
     // 90% is below a nearfull_ratio of 0.92: no longer nearfull, at once.
     // A failed server's clock is judged no more.
     CPPUNIT_ASSERT(store_->SetClusterSetting(kSettingNearfullRatio, "0.92").ok());
@@ -157,6 +176,8 @@ class HealthTest : public StoreFixture {
     CPPUNIT_ASSERT_EQUAL(std::string(kCheckPoolFailed), h.checks[0].code);
     CPPUNIT_ASSERT_EQUAL(std::string(kCheckSsvrDown), h.checks[1].code);
     CPPUNIT_ASSERT_EQUAL(std::string(kCheckPdskDown), h.checks[2].code);
+    CPPUNIT_ASSERT(h.checks[1].detail == std::vector<std::string>({FormatId("ssvr", ssvrs_[2])}));
+    CPPUNIT_ASSERT(h.checks[2].detail == std::vector<std::string>({FormatId("pdsk", pdsks_[2])}));
     Audit();
   }
 };
