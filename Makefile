@@ -2,7 +2,8 @@
 # errors; `make check` runs every test; `make bench` runs the benchmarks;
 # `make soak` runs the VM lab's thrash test for an hour.
 # SAN=1 builds an AddressSanitizer+UBSan variant into build-asan/;
-# SAN=thread a ThreadSanitizer variant into build-tsan/.
+# SAN=thread a ThreadSanitizer variant into build-tsan/; SAN=fuzz the
+# libFuzzer targets (clang, ASan+UBSan) into build-fuzz/ (`make fuzz`).
 
 SAN ?= 0
 ifeq ($(SAN),1)
@@ -12,6 +13,11 @@ OPT := -O1
 else ifeq ($(SAN),thread)
 BUILD := build-tsan
 SANFLAGS := -fsanitize=thread
+OPT := -O1
+else ifeq ($(SAN),fuzz)
+BUILD := build-fuzz
+CXX := clang++
+SANFLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 OPT := -O1
 else
 BUILD := build
@@ -48,6 +54,7 @@ UNIT_SRC := $(wildcard tests/unit/*.cc)
 KERNEL_TEST_SRC := $(wildcard tests/kernel/*.cc)
 BENCH_SRC := $(wildcard tests/bench/*.cc)
 REBUILD_SIM_SRC := $(wildcard tests/rebuild_sim/*.cc)
+FUZZ_SRC := $(wildcard tests/fuzz/*.cc)
 XAPI_SRC := $(wildcard xapi/*.cc)
 XAPI_PLUGIN_SRC := $(wildcard xapi/plugin/*.cc)
 SM_PLUGIN_SRC := $(wildcard sm_plugin/*.cc)
@@ -60,7 +67,7 @@ PROGRAMS := $(BIN)/vastsky-manager $(BIN)/vastsky $(BIN)/vastsky-storage-agent $
 TEST_PROGRAMS := $(BIN)/unit-tests $(BIN)/kernel-tests
 BENCH_PROGRAMS := $(BIN)/vastsky-bench $(BIN)/vastsky-rebuild-sim
 
-.PHONY: all deps check unit integration bench demo soak clean
+.PHONY: all deps check unit integration bench demo soak fuzz fuzz-programs clean
 all: deps-ok $(PROGRAMS) $(TEST_PROGRAMS) $(BENCH_PROGRAMS)
 
 # Installs the Debian packages the build and tests need, only if missing.
@@ -144,6 +151,19 @@ $(BIN)/vastsky-rebuild-sim: $(call objs,$(REBUILD_SIM_SRC)) $(BUILD)/libmanager.
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(MANAGER_LIBS)
 
+# The libFuzzer targets: build with SAN=fuzz (make fuzz-programs SAN=fuzz).
+FUZZ_PROGRAMS := $(patsubst tests/fuzz/%.cc,$(BIN)/fuzz-%,$(FUZZ_SRC))
+fuzz-programs: $(FUZZ_PROGRAMS)
+$(BIN)/fuzz-%: $(OBJ)/tests/fuzz/%.o $(BUILD)/libmanager.a $(BUILD)/libhead.a $(BUILD)/libsm.a $(BUILD)/libxapi.a $(BUILD)/libhost.a $(BUILD)/libvastsky.a
+	@mkdir -p $(dir $@)
+	$(CXX) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(MANAGER_LIBS) -ldevmapper $(XML2_LIBS)
+
+# Every fuzz target for FUZZ_SECONDS each (default an hour), after its
+# regression inputs; make check runs them for a minute each.
+fuzz: deps-ok
+	$(MAKE) SAN=fuzz fuzz-programs
+	tests/fuzz/run.sh $${FUZZ_SECONDS:-3600}
+
 # Every test: unit tests (plain and sanitized), then the integration tests
 # against the sanitized manager, then the summary line.
 check: deps-ok
@@ -171,7 +191,7 @@ demo: deps-ok all
 	tools/demo.sh
 
 clean:
-	rm -rf build build-asan build-tsan
+	rm -rf build build-asan build-tsan build-fuzz
 
 # Only the programs (what rpm/vastsky.spec packages): no Debian dependency
 # check, no tests or benchmarks. `make rpm` builds the RPMs from the working

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Every test VastSky has: unit tests (plain and under AddressSanitizer +
 # UBSan), the integration tests against the sanitized daemons over real
-# sockets, the concurrency tests under ThreadSanitizer, then the VM lab (a
+# sockets, the concurrency tests under ThreadSanitizer, the fuzz targets for
+# a while each, then the VM lab (a
 # real kernel under QEMU): the agents' host layer, the smoke test of the data
 # path, end to end, thin legs, snapshots, a head's crash, faults and thrash. Ends with one "check: N passed, N
 # failed" line. VASTSKY_SKIP_VMLAB=1 leaves the VM lab out (say so loudly).
@@ -15,6 +16,7 @@ make -j"$jobs" SAN=1 build-asan/bin/vastsky-manager build-asan/bin/vastsky build
   || { echo "check: sanitizer build failed"; exit 1; }
 make -j"$jobs" SAN=thread build-tsan/bin/vastsky-manager build-tsan/bin/vastsky build-tsan/bin/vastsky-storage-agent build-tsan/bin/vastsky-head-agent build-tsan/bin/unit-tests >/dev/null \
   || { echo "check: ThreadSanitizer build failed"; exit 1; }
+make -j"$jobs" SAN=fuzz fuzz-programs >/dev/null || { echo "check: fuzz targets' build (clang) failed"; exit 1; }
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=87
@@ -76,6 +78,8 @@ suite unit-tsan build-tsan/bin/unit-tests
 VASTSKY_BIN_DIR=$PWD/build-tsan/bin suite tsan python3 tests/integration/run.py --label tsan \
   test_attach_agents.py test_storage_agent.py test_reconnect_heartbeat.py test_acl_reconcile.py test_metrics.py
 unset TSAN_OPTIONS
+echo "== fuzzing: the manager's request parsing and dispatch, the XCP driver's calls, the agents' parsers (${FUZZ_SECONDS:-45} s each; make fuzz: an hour)"
+suite fuzz tests/fuzz/run.sh "${FUZZ_SECONDS:-45}"
 echo "== monitoring: Prometheus alert rules and their tests, the Grafana dashboard"
 suite monitoring tests/monitoring/check.sh
 echo "== RPM packages: build, lint, file lists"

@@ -9,7 +9,7 @@ PKGS="g++ make pkg-config python3 openssl sqlite3 procps
 libxmlrpc-c++8-dev libxmlrpc-core-c3-dev libmicrohttpd-dev libcurl4-openssl-dev
 libsqlite3-dev libinih-dev libtclap-dev libcppunit-dev nlohmann-json3-dev
 libdevmapper-dev libxml2-dev prometheus-cpp-dev prometheus rpm rpmlint elfutils libfaketime
-thin-provisioning-tools"
+thin-provisioning-tools clang libclang-rt-14-dev"
 VMLAB_PKGS="qemu-system-x86 linux-image-amd64 busybox-static kmod iproute2 util-linux
 dmsetup open-iscsi tgt targetcli-fb fio"
 for arg in "$@"; do

@@ -1,5 +1,6 @@
 // The kernel's per-device I/O counters (device_mapper.h, BlockIoStats).
 #include <cerrno>
+#include <cstdlib>
 #include <sstream>
 #include <vector>
 
@@ -11,9 +12,13 @@ Status ParseBlockStat(const std::string& line, BlockIoStats* out) {
   std::istringstream in(line);
   std::vector<uint64_t> v;
   for (std::string word; in >> word;) {
-    if (word.find_first_not_of("0123456789") != std::string::npos || word.size() > 20)
+    errno = 0;
+    char* end = nullptr;
+    const unsigned long long n = strtoull(word.c_str(), &end, 10);
+    // Past 2^64 (ERANGE) is no counter the kernel keeps: as malformed.
+    if (word.find_first_not_of("0123456789") != std::string::npos || *end != '\0' || errno == ERANGE)
       return Status::Error(EPROTO, "not a block stat line: '" + line + "'");
-    v.push_back(std::stoull(word));
+    v.push_back(n);
   }
   if (v.size() != 11 && v.size() != 15 && v.size() != 17)
     return Status::Error(EPROTO, "a block stat line has 11, 15 or 17 numbers, not " + std::to_string(v.size()));

@@ -60,7 +60,7 @@ class AgentMetricsTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(uint64_t{2}, s.writes);
     CPPUNIT_ASSERT_EQUAL(uint64_t{0}, s.discards);
     for (const char* bad : {"", "1 2 3", "1 0 8 1 2 0 16 3 0 4 x", "1 0 8 1 2 0 16 3 0 4 5 6 7 8 9 10 11 12",
-                            "1 0 8 1 2 0 16 3 0 4 -5"})
+                            "1 0 8 1 2 0 16 3 0 4 -5", "1 0 8 1 2 0 16 3 0 4 22222222222222244442"})
       CPPUNIT_ASSERT_EQUAL_MESSAGE(bad, EPROTO, ParseBlockStat(bad, &s).code());
   }
 
