@@ -63,7 +63,9 @@ void ThinXml(bool delta, const std::string& xml) {
     const int fd = mkstemp(p);
     if (fd < 0) abort();
     close(fd);
-    return std::string(p);
+    static const std::string made = p;
+    atexit([] { unlink(made.c_str()); });
+    return made;
   }();
   std::ofstream(path, std::ios::trunc | std::ios::binary) << xml;
   ThinMap map;

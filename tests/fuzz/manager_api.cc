@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include <cstdint>
+#include <filesystem>
 #include <cstdio>
 #include <string>
 
@@ -25,6 +26,8 @@ Api* NewApi() {
   RaiseXmlSizeLimit();
   char dir[] = "/tmp/vastsky-fuzz-XXXXXX";
   if (!mkdtemp(dir)) abort();
+  static const std::string scratch = dir;
+  atexit([] { std::filesystem::remove_all(scratch); });
   static Store store;
   if (!store.Open(std::string(dir) + "/state.db", Store::Options()).ok()) abort();
   AgentOptions agents;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include <cstdint>
+#include <filesystem>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -25,6 +26,8 @@ HostSettings* NewHost() {
   RaiseXmlSizeLimit();
   char dir[] = "/tmp/vastsky-fuzz-sm-XXXXXX";
   if (!mkdtemp(dir)) abort();
+  static const std::string scratch = dir;
+  atexit([] { std::filesystem::remove_all(scratch); });
   HostSettings* host = new HostSettings;
   host->xapi_socket = std::string(dir) + "/xapi";  // absent: xapi calls fail at once
   host->head_state_dir = std::string(dir) + "/head";
