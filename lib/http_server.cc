@@ -220,7 +220,8 @@ void HttpServer::SweepLoop() {
     // The client sees its connection end, as libmicrohttpd's idle timeout would do.
     const size_t cut = watch_->Sweep(ConnectionWatch::Clock::now(), [](int fd) { shutdown(fd, SHUT_RDWR); });
     if (cut > 0)
-      VS_LOG_WARN("closed %zu connection(s) on %s that sent no complete request within %u s (slow or stalled clients)",
+      VS_LOG_WARN("closed %zu connection(s) on %s that took over %u s to send a request or take its answer "
+                  "(slow or stalled clients)",
                   cut, options_.listen.c_str(), options_.request_deadline_s);
   }
 }

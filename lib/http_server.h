@@ -12,6 +12,8 @@
 // (ConnectionWatch), and timeout_s of silence closes a connection; at most
 // per_ip_connections from one address and max_connections in all (fewer if
 // RLIMIT_NOFILE is lower), so idle or dripping clients cannot take every slot.
+// Headers larger than libmicrohttpd's 32 KiB per-connection pool are refused
+// by libmicrohttpd itself.
 #pragma once
 
 #include <cstddef>

@@ -8,13 +8,13 @@ The attackers connect from other loopback addresses (127.0.1.x, 127.0.2.x,
 100 connections each) so that the per-address limit (128) does not refuse
 them: the test loads the global limits, the threads and the deadline, not
 only the per-address cap. Each connection the manager closes is reopened at
-once, as a determined client would."""
-import os
+once, as a determined client would. The crowds run in processes of their
+own, so the latency measured is the manager's, not this interpreter's."""
+import multiprocessing
 import resource
 import selectors
 import socket
 import sys
-import threading
 import time
 import unittest
 import xmlrpc.client
@@ -52,10 +52,21 @@ class Crowd:
 
     def __init__(self, port, net, count, drip):
         self.port, self.net, self.count, self.drip = port, net, count, drip
-        self.sel = selectors.DefaultSelector()
         self.lifetimes, self.refused = [], 0
         self.sent = {}   # socket -> bytes sent
         self.opened = {}  # socket -> time opened
+        self.open_count = multiprocessing.Value("i", 0)
+        self.results = multiprocessing.Queue()
+        self.proc = None
+
+    def start(self, stop):
+        self.proc = multiprocessing.Process(target=self.run, args=(stop,))
+        self.proc.start()
+
+    def join(self):
+        """Collects what the crowd's process saw."""
+        self.lifetimes, self.refused = self.results.get(timeout=30)
+        self.proc.join(10)
 
     def open_one(self, i):
         s = socket.socket()
@@ -79,6 +90,7 @@ class Crowd:
         return i
 
     def run(self, stop):
+        self.sel = selectors.DefaultSelector()
         for i in range(self.count):
             self.open_one(i)
         next_drip = time.monotonic() + 1
@@ -90,6 +102,7 @@ class Crowd:
                     data = b""
                 if not data:
                     self.open_one(self.closed(key.fileobj))
+            self.open_count.value = len(self.opened)
             if self.drip and time.monotonic() >= next_drip:
                 next_drip += 1
                 for s, n in list(self.sent.items()):
@@ -102,9 +115,10 @@ class Crowd:
         for s in list(self.opened):
             self.sel.unregister(s)
             s.close()
+        self.results.put((self.lifetimes, self.refused))
 
     def open_now(self):
-        return len(self.opened)
+        return self.open_count.value
 
 
 class ConnectionLimitsTest(unittest.TestCase):
@@ -131,13 +145,12 @@ class ConnectionLimitsTest(unittest.TestCase):
 
     def test_heartbeats_keep_getting_through_while_1000_idle_and_1000_dripping_connections_are_open(self):
         ssvr = self.api.registerStorageServer(req(ip_data=["127.230.0.1"]))
-        stop = threading.Event()
+        stop = multiprocessing.Event()
         idle = Crowd(self.m.port, 1, IDLE, drip=False)
         drip = Crowd(self.m.port, 2, DRIP, drip=True)
-        threads = [threading.Thread(target=c.run, args=(stop,)) for c in (idle, drip)]
-        for t in threads:
-            t.start()
-        latencies, failures, peak, open_seen = [], [], {"Threads": 0, "VmRSS": 0}, []
+        for c in (idle, drip):
+            c.start(stop)
+        latencies, failures, peak, open_seen, slowest = [], [], {"Threads": 0, "VmRSS": 0}, [], []
         t0 = time.monotonic()
         try:
             for n in range(10 ** 6):
@@ -154,6 +167,7 @@ class ConnectionLimitsTest(unittest.TestCase):
                             self.assertEqual(api.registerStorageServer(req(ip_data=["127.230.0.1"], reconnect=True)),
                                              ssvr)
                     latencies.append(time.monotonic() - start)
+                    slowest.append((latencies[-1], start - t0))
                 except (OSError, xmlrpc.client.Error) as e:
                     failures.append(repr(e))
                 for k, v in proc_status(self.m.proc.pid).items():
@@ -162,20 +176,22 @@ class ConnectionLimitsTest(unittest.TestCase):
                 time.sleep(0.2)
         finally:
             stop.set()
-            for t in threads:
-                t.join()
+            for c in (idle, drip):
+                c.join()
         latencies.sort()
         drip_lived = sorted(drip.lifetimes)
         idle_lived = sorted(idle.lifetimes)
         report = ("heartbeats and registrations %d ok, %d failed; latency median %.1f ms, p99 %.1f ms, max %.1f ms; "
                   "attackers open: min %d max %d; manager peak %d threads, %d MiB RSS; "
-                  "dripping cut %d times after %.1f..%.1f s; idle cut %d times after %.1f..%.1f s; refused %d"
+                  "dripping cut %d times after %.1f..%.1f s; idle cut %d times after %.1f..%.1f s; refused %d; "
+                  "slowest calls (s, started at s): %s"
                   % (len(latencies), len(failures), 1000 * latencies[len(latencies) // 2],
                      1000 * latencies[int(len(latencies) * 0.99)], 1000 * latencies[-1],
                      min(open_seen[5:]), max(open_seen), peak["Threads"], peak["VmRSS"] // 1024,
                      len(drip_lived), drip_lived[0] if drip_lived else 0, drip_lived[-1] if drip_lived else 0,
                      len(idle_lived), idle_lived[0] if idle_lived else 0, idle_lived[-1] if idle_lived else 0,
-                     idle.refused + drip.refused))
+                     idle.refused + drip.refused,
+                     ", ".join("%.2f@%.0f" % x for x in sorted(slowest, reverse=True)[:4])))
         sys.stderr.write("\n" + report + "\n")
         self.assertEqual(failures, [], report)
         self.assertLess(latencies[-1], 3.0, report)  # measured: max 0.8-0.9 s under ASan on 2 busy cores
@@ -184,10 +200,10 @@ class ConnectionLimitsTest(unittest.TestCase):
         # The dripping ones reached the deadline and no further (the sweep runs each second).
         self.assertGreaterEqual(len(drip_lived), 0.9 * DRIP, report)
         self.assertGreaterEqual(drip_lived[0], DEADLINE_S - 1, report)
-        self.assertLessEqual(drip_lived[-1], DEADLINE_S + 3, report)
+        self.assertLessEqual(drip_lived[-1], DEADLINE_S + 5, report)  # + the sweep's second, + this side's lag
         # Silent ones were closed by the idle timeout, and reopened.
         self.assertGreaterEqual(len(idle_lived), IDLE, report)
-        self.assertLessEqual(idle_lived[-1], IDLE_S + 3, report)
+        self.assertLessEqual(idle_lived[-1], IDLE_S + 5, report)
 
 
 if __name__ == "__main__":
