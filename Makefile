@@ -134,7 +134,7 @@ $(BIN)/vastsky: $(call objs,$(CLI_SRC)) $(BUILD)/libvastsky.a
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LIB_LIBS)
 
-$(BIN)/unit-tests: $(call objs,$(UNIT_SRC)) $(BUILD)/libmanager.a $(BUILD)/libhead.a $(BUILD)/libstorage.a $(BUILD)/libhost.a $(BUILD)/libsm.a $(BUILD)/libxapi.a $(BUILD)/libvastsky.a
+$(BIN)/unit-tests: $(call objs,$(UNIT_SRC) agents/common/agent_settings.cc) $(BUILD)/libmanager.a $(BUILD)/libhead.a $(BUILD)/libstorage.a $(BUILD)/libhost.a $(BUILD)/libsm.a $(BUILD)/libxapi.a $(BUILD)/libvastsky.a
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(MANAGER_LIBS) -ldevmapper $(XML2_LIBS) $(CPPUNIT_LIBS)
 

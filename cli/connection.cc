@@ -62,7 +62,9 @@ Status ResolveEndpoint(const ConnectionFlags& flags, RpcEndpoint* ep) {
       {flags.manager, Env("VASTSKY_MANAGER"), config.Get("cli", "manager"), kDefaultManager});
   ep->ca_file = FirstOf({flags.ca_file, config.Get("cli", "ca_file")});
   ep->verify_tls = !flags.insecure;
-  if (TakeCredentials(&ep->url, &ep->user, &ep->password)) return Status::OK();
+  const bool with_credentials = TakeCredentials(&ep->url, &ep->user, &ep->password);
+  VS_RETURN_IF_ERROR(CheckCallUrl("manager URL", ep->url));
+  if (with_credentials) return Status::OK();
 
   std::string secret_file = FirstOf({flags.secret_file, Env("VASTSKY_SECRET_FILE"),
                                      config.Get("cli", "secret_file"), kDefaultSecretFile});

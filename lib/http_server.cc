@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -74,10 +75,28 @@ MHD_Result Dispatch(void* cls, MHD_Connection* c, const char* url, const char* m
   return static_cast<MHD_Result>(static_cast<HttpServer*>(cls)->OnRequest(c, url, method, data, size, con_cls));
 }
 
-void OnComplete(void*, MHD_Connection*, void** con_cls, MHD_RequestTerminationCode) {
+void OnComplete(void* cls, MHD_Connection* c, void** con_cls, MHD_RequestTerminationCode) {
   delete static_cast<HttpServer::Request*>(*con_cls);
   *con_cls = nullptr;
+  static_cast<HttpServer*>(cls)->watch()->RequestEnded(c, ConnectionWatch::Clock::now());
 }
+
+void OnConnection(void* cls, MHD_Connection* c, void**, MHD_ConnectionNotificationCode code) {
+  ConnectionWatch* watch = static_cast<HttpServer*>(cls)->watch();
+  if (code == MHD_CONNECTION_NOTIFY_CLOSED) return watch->Closed(c);
+  const MHD_ConnectionInfo* info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+  if (info) watch->Opened(c, info->connect_fd, ConnectionWatch::Clock::now());
+}
+
+// The clock of a request stops while its handler runs (see ConnectionWatch).
+class HandlerRunning {
+ public:
+  HandlerRunning(ConnectionWatch* w, MHD_Connection* c) : w_(w), c_(c) { w_->HandlerStarted(c_); }
+  ~HandlerRunning() { w_->HandlerEnded(c_, ConnectionWatch::Clock::now()); }
+ private:
+  ConnectionWatch* w_;
+  MHD_Connection* c_;
+};
 
 }  // namespace
 
@@ -141,9 +160,10 @@ Status HttpServer::Listen(const std::string& what) {
       {MHD_OPTION_EXTERNAL_LOGGER, reinterpret_cast<intptr_t>(&MhdLog), nullptr},  // must come first
       {MHD_OPTION_SOCK_ADDR, 0, &addr},
       {MHD_OPTION_CONNECTION_TIMEOUT, options.timeout_s, nullptr},
-      {MHD_OPTION_CONNECTION_LIMIT, 512, nullptr},
-      {MHD_OPTION_PER_IP_CONNECTION_LIMIT, 128, nullptr},
-      {MHD_OPTION_NOTIFY_COMPLETED, reinterpret_cast<intptr_t>(&OnComplete), nullptr},
+      {MHD_OPTION_CONNECTION_LIMIT, ConnectionLimit(), nullptr},
+      {MHD_OPTION_PER_IP_CONNECTION_LIMIT, options.per_ip_connections, nullptr},
+      {MHD_OPTION_NOTIFY_COMPLETED, reinterpret_cast<intptr_t>(&OnComplete), this},
+      {MHD_OPTION_NOTIFY_CONNECTION, reinterpret_cast<intptr_t>(&OnConnection), this},
   };
   // A thread pool and thread-per-connection exclude each other.
   if (!options.thread_per_connection) ops.push_back({MHD_OPTION_THREAD_POOL_SIZE, options.threads, nullptr});
@@ -152,6 +172,7 @@ Status HttpServer::Listen(const std::string& what) {
     ops.push_back({MHD_OPTION_HTTPS_MEM_KEY, 0, const_cast<char*>(key_pem_.c_str())});
   }
   ops.push_back({MHD_OPTION_END, 0, nullptr});
+  watch_.reset(new ConnectionWatch(std::chrono::seconds(options.request_deadline_s)));
   daemon_ = MHD_start_daemon(flags | MHD_USE_ERROR_LOG, static_cast<uint16_t>(port_), nullptr, nullptr,
                              &Dispatch, this,
                              MHD_OPTION_ARRAY, ops.data(), MHD_OPTION_END);
@@ -159,14 +180,50 @@ Status HttpServer::Listen(const std::string& what) {
     return Status::Error(EADDRINUSE, "cannot listen on " + options.listen + " (address in use, or bad TLS key/cert)");
   const MHD_DaemonInfo* info = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT);
   if (info) port_ = info->port;
+  stopping_ = false;
+  sweeper_ = std::thread([this] { SweepLoop(); });
   VS_LOG_INFO("serving %s on %s://%s:%d%s", what.c_str(), tls ? "https" : "http", host.c_str(), port_,
               get_ ? get_path_.c_str() : "/RPC2");
   return Status::OK();
 }
 
 void HttpServer::Stop() {
+  if (sweeper_.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(sweep_mu_);
+      stopping_ = true;
+    }
+    sweep_cv_.notify_all();
+    sweeper_.join();
+  }
   if (daemon_) MHD_stop_daemon(daemon_);
   daemon_ = nullptr;
+}
+
+unsigned HttpServer::ConnectionLimit() const {
+  // Descriptors beyond the connections: the listening socket, the database,
+  // logs, calls out to agents.
+  const rlim_t kReserve = 64;
+  rlimit nofile{};
+  if (getrlimit(RLIMIT_NOFILE, &nofile) != 0 || nofile.rlim_cur == RLIM_INFINITY ||
+      nofile.rlim_cur >= options_.max_connections + kReserve)
+    return options_.max_connections;
+  const unsigned limit = nofile.rlim_cur > 2 * kReserve ? static_cast<unsigned>(nofile.rlim_cur - kReserve) : kReserve;
+  VS_LOG_WARN("open-file limit %llu allows %u connections, not %u: raise LimitNOFILE (systemd) or ulimit -n",
+              static_cast<unsigned long long>(nofile.rlim_cur), limit, options_.max_connections);
+  return limit;
+}
+
+void HttpServer::SweepLoop() {
+  std::unique_lock<std::mutex> lock(sweep_mu_);
+  while (!sweep_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; })) {
+    // The client sees its connection end, as libmicrohttpd's idle timeout would do.
+    const size_t cut = watch_->Sweep(ConnectionWatch::Clock::now(), [](int fd) { shutdown(fd, SHUT_RDWR); });
+    if (cut > 0)
+      VS_LOG_WARN("closed %zu connection(s) on %s that took over %u s to send a request or take its answer "
+                  "(slow or stalled clients)",
+                  cut, options_.listen.c_str(), options_.request_deadline_s);
+  }
 }
 
 
@@ -190,7 +247,11 @@ int HttpServer::OnGet(MHD_Connection* c, const char* url, const char* method) {
   int ret = MHD_NO;
   if (!Authorized(c, &ret)) return ret;
   std::string body;
-  const Status st = get_(&body);
+  Status st;
+  {
+    HandlerRunning running(watch_.get(), c);
+    st = get_(&body);
+  }
   if (!st.ok()) {
     VS_LOG_ERROR("GET %s failed: %s", url, st.ToString().c_str());
     return Reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, st.ToString() + "\n", "text/plain");
@@ -222,7 +283,12 @@ int HttpServer::OnRequest(MHD_Connection* c, const char* url, const char* method
     return MHD_YES;
   }
   if (req->too_big) return Reply(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large\n", "text/plain");
-  return Reply(c, MHD_HTTP_OK, handler_(req->body), "text/xml");
+  std::string answer;
+  {
+    HandlerRunning running(watch_.get(), c);
+    answer = handler_(req->body);
+  }
+  return Reply(c, MHD_HTTP_OK, answer, "text/xml");
 }
 
 }  // namespace vastsky

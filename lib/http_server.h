@@ -6,12 +6,25 @@
 // manager's /metrics), with credentials of its own: a server checks one
 // user and one password, so credentials of one never open the other.
 // Handlers run on libmicrohttpd's threads, several at once.
+// Connections: credentials are checked on the headers, before any body byte
+// is read; a request's headers and body must arrive within
+// request_deadline_s of the connection opening or its previous answer
+// (ConnectionWatch), and timeout_s of silence closes a connection; at most
+// per_ip_connections from one address and max_connections in all (fewer if
+// RLIMIT_NOFILE is lower), so idle or dripping clients cannot take every slot.
+// Headers larger than libmicrohttpd's 32 KiB per-connection pool are refused
+// by libmicrohttpd itself.
 #pragma once
 
 #include <cstddef>
+#include <condition_variable>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 
+#include "lib/connection_watch.h"
 #include "lib/status.h"
 
 struct MHD_Daemon;
@@ -32,7 +45,10 @@ struct HttpOptions {
   // a slow call stalls only its own client, never the connections a pool
   // thread would also be serving.
   bool thread_per_connection = false;
-  unsigned timeout_s = 60;  // idle connection timeout (slow clients)
+  unsigned timeout_s = 10;           // silence this long closes a connection
+  unsigned request_deadline_s = 30;  // a request's headers + body, its answer taken
+  unsigned max_connections = 4096;
+  unsigned per_ip_connections = 128;
 };
 
 class HttpServer {
@@ -54,6 +70,7 @@ class HttpServer {
   struct Request;
   int OnRequest(MHD_Connection* c, const char* url, const char* method, const char* data, size_t* size,
                 void** con_cls);
+  ConnectionWatch* watch() { return watch_.get(); }
 
  private:
   // Listens with options_; `what` names the service in the log line.
@@ -61,6 +78,10 @@ class HttpServer {
   // The credentials carry options_.user and options_.secret; else queues a 401.
   bool Authorized(MHD_Connection* c, int* ret);
   int OnGet(MHD_Connection* c, const char* url, const char* method);
+  // RLIMIT_NOFILE permitting, options_.max_connections.
+  unsigned ConnectionLimit() const;
+  // Every second, shuts down connections past their request deadline.
+  void SweepLoop();
 
   HttpOptions options_;
   Handler handler_;
@@ -68,6 +89,11 @@ class HttpServer {
   GetHandler get_;
   std::string cert_pem_, key_pem_;
   MHD_Daemon* daemon_ = nullptr;
+  std::unique_ptr<ConnectionWatch> watch_;
+  std::thread sweeper_;
+  std::mutex sweep_mu_;
+  std::condition_variable sweep_cv_;
+  bool stopping_ = false;
   int port_ = 0;
 };
 

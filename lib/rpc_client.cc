@@ -4,7 +4,11 @@
 #include <xmlrpc-c/girerr.hpp>
 #include <xmlrpc-c/util.h>
 
+#include <arpa/inet.h>
+#include <curl/curl.h>
+
 #include <cerrno>
+#include <memory>
 #include <new>
 
 namespace vastsky {
@@ -21,8 +25,46 @@ std::string TransportWords(const std::string& message, const std::string& url) {
   return b == std::string::npos ? "" : d.substr(b);
 }
 
+namespace {
+
+bool LoopbackHost(const std::string& host) {
+  if (host == "localhost") return true;
+  in_addr v4;
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6;
+  const bool bracketed = host.size() > 2 && host.front() == '[' && host.back() == ']';
+  return bracketed && inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(), &v6) == 1 &&
+         IN6_IS_ADDR_LOOPBACK(&v6);
+}
+
+// One part of a parsed URL; "" when absent.
+std::string UrlPart(CURLU* u, CURLUPart part) {
+  char* text = nullptr;
+  if (curl_url_get(u, part, &text, 0) != CURLUE_OK || !text) return "";
+  std::string out = text;
+  curl_free(text);
+  return out;
+}
+
+}  // namespace
+
+Status CheckCallUrl(const std::string& setting, const std::string& url) {
+  std::unique_ptr<CURLU, void (*)(CURLU*)> u(curl_url(), curl_url_cleanup);
+  if (!u) return Status::Error(ENOMEM, "cannot parse " + setting + " '" + url + "': out of memory");
+  if (curl_url_set(u.get(), CURLUPART_URL, url.c_str(), 0) != CURLUE_OK)
+    return Status::Error(EINVAL, setting + " '" + url + "' is not a URL");
+  const std::string scheme = UrlPart(u.get(), CURLUPART_SCHEME), host = UrlPart(u.get(), CURLUPART_HOST);
+  if (scheme == "https") return Status::OK();
+  if (scheme != "http") return Status::Error(EINVAL, setting + " '" + url + "' must start with https:// (or http:// to a loopback address)");
+  if (LoopbackHost(host)) return Status::OK();
+  return Status::Error(EINVAL, setting + " '" + url + "' is plain HTTP to " + host +
+                                   ", which is not a loopback address: use https:// so the cluster secret is not "
+                                   "sent in the clear");
+}
+
 struct RpcClient::Impl {
   RpcEndpoint ep;
+  Status url_ok;
   std::unique_ptr<xmlrpc_c::clientXmlTransport_curl> transport;
   std::unique_ptr<xmlrpc_c::client_xml> client;
   std::unique_ptr<xmlrpc_c::carriageParm_curl0> carriage;
@@ -30,6 +72,7 @@ struct RpcClient::Impl {
 
 RpcClient::RpcClient(RpcEndpoint ep) : impl_(new Impl) {
   impl_->ep = std::move(ep);
+  impl_->url_ok = CheckCallUrl("url", impl_->ep.url);
   xmlrpc_c::clientXmlTransport_curl::constrOpt opt;
   opt.timeout(static_cast<unsigned>(impl_->ep.timeout_ms));
   opt.no_ssl_verifypeer(!impl_->ep.verify_tls);
@@ -48,6 +91,8 @@ RpcClient::~RpcClient() = default;
 
 Status RpcClient::Call(const std::string& method, const xmlrpc_c::paramList& params,
                        xmlrpc_c::value* result) {
+  // Never sent: the credentials would cross the network in the clear.
+  if (!impl_->url_ok.ok()) return impl_->url_ok;
   try {
     xmlrpc_c::rpcPtr rpc(method, params);
     rpc->call(impl_->client.get(), impl_->carriage.get());

@@ -42,6 +42,14 @@ class RpcClient {
 // ("Failed to connect to 10.0.0.5 port 8883 ...: Couldn't connect to server").
 std::string TransportWords(const std::string& message, const std::string& url);
 
+// Whether this process may call `url`: https://, or http:// only to a
+// loopback host (127.0.0.0/8, ::1, localhost). HTTP Basic sends the cluster
+// secret with every call, so a plain-HTTP call across a network would hand it
+// to anyone on the path. EINVAL naming `setting` (where the URL came from)
+// otherwise. RpcClient refuses such a URL too; settings check early so the
+// error names them.
+Status CheckCallUrl(const std::string& setting, const std::string& url);
+
 // Answers can be large (listLogicalVolumes on a big cluster); xmlrpc-c's
 // default 512 KiB cap would reject them. Call once per process.
 void RaiseXmlSizeLimit();

@@ -8,6 +8,7 @@
 
 #include "lib/ids.h"
 #include "lib/iscsi_names.h"
+#include "lib/rpc_client.h"
 #include "lib/secret.h"
 #include "lib/health_words.h"
 #include "manager/store.h"
@@ -52,15 +53,14 @@ Status CheckDiskPath(const std::string& p) {
   return Status::OK();
 }
 
-// An agent's URL: http:// or https://, no whitespace, bounded; "" is none.
+// An agent's URL: https://, or http:// to loopback only (the manager sends
+// the cluster secret on every call), no whitespace, bounded; "" is none.
 Status CheckUrl(const std::string& url) {
   if (url.empty()) return Status::OK();
   if (url.size() > 1024) return Status::Error(EINVAL, "url has more than 1024 characters");
-  if (url.compare(0, 7, "http://") != 0 && url.compare(0, 8, "https://") != 0)
-    return Status::Error(EINVAL, "url must start with http:// or https://");
   for (char c : url)
     if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f) return Status::Error(EINVAL, "url contains whitespace or control characters");
-  return Status::OK();
+  return CheckCallUrl("url", url);
 }
 
 // Heads upgraded from schema 2 have none yet: they get theirs at their next

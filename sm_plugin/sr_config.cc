@@ -3,6 +3,7 @@
 #include <cerrno>
 
 #include "lib/daemon.h"
+#include "lib/rpc_client.h"
 #include "lib/secret.h"
 #include "lib/units.h"
 #include "sm_plugin/faults.h"
@@ -32,9 +33,10 @@ Status ParseSrConfig(const StringMap& dc, const HostSettings& host, XapiDb* db, 
   const std::string manager = Get(dc, "manager");
   if (manager.empty()) return Fail(kConfigParamsMissing, "device-config manager is missing: the VastSky manager's URL");
   out->managers = SplitList(manager);
-  for (const std::string& url : out->managers)
-    if (url.compare(0, 7, "http://") != 0 && url.compare(0, 8, "https://") != 0)
-      return Fail(kConfigInvalid, "device-config manager: '" + url + "' is not an http:// or https:// URL");
+  for (const std::string& url : out->managers) {
+    const Status st = CheckCallUrl("device-config manager", url);
+    if (!st.ok()) return Fail(kConfigInvalid, st.message());
+  }
 
   const std::string secret_uuid = Get(dc, "password_secret");
   if (!secret_uuid.empty()) {

@@ -5,6 +5,7 @@
 #include <cerrno>
 
 #include "lib/http_server.h"
+#include "lib/rpc_client.h"
 
 namespace vastsky {
 
@@ -25,11 +26,11 @@ Status AgentSettings::Check() {
   managers = SplitList(manager);
   data_ips = SplitList(data_ip);
   if (managers.empty()) return Status::Error(EINVAL, "manager is not set: give the manager's URL");
+  for (const std::string& m : managers) VS_RETURN_IF_ERROR(CheckCallUrl("manager", m));
   if (data_ips.empty()) return Status::Error(EINVAL, "data_ip is not set: give this server's data address(es)");
   VS_RETURN_IF_ERROR(ParseWhole("heartbeat", "seconds", heartbeat, 1, &heartbeat_s));
   if (!url.empty()) {
-    if (url.compare(0, 7, "http://") != 0 && url.compare(0, 8, "https://") != 0)
-      return Status::Error(EINVAL, "url must start with http:// or https://");
+    VS_RETURN_IF_ERROR(CheckCallUrl("url", url));
     agent_url = url;
     return Status::OK();
   }
@@ -39,6 +40,9 @@ Status AgentSettings::Check() {
   if (host == "0.0.0.0" || host == "::") host = data_ips[0];
   if (host.find(':') != std::string::npos) host = "[" + host + "]";
   agent_url = (serve.tls_cert.empty() ? "http://" : "https://") + host + ":" + std::to_string(port) + "/RPC2";
+  // The manager would refuse to call it; say so here, naming the settings.
+  const Status st = CheckCallUrl("url (built from listen)", agent_url);
+  if (!st.ok()) return Status::Error(st.code(), st.message() + "; give tls_cert and tls_key");
   return Status::OK();
 }
 

@@ -127,7 +127,9 @@ class Registration(Base):
 
     def test_bad_urls_and_initiators_are_einval(self):
         bad_urls = ["ftp://127.0.0.1/RPC2", "127.0.0.1:8882", "http://a b/RPC2", "http://x/\tRPC2",
-                    "http://" + "a" * 1100, "https://"[:5]]
+                    "http://" + "a" * 1100, "https://"[:5],
+                    # manager/API.md: plain HTTP to a network address would carry the secret in the clear
+                    "http://10.0.0.5:8882/RPC2", "http://agent.example:8882/RPC2", "http://[2001:db8::5]:8882/"]
         for url in bad_urls:
             self.assertFault("EINVAL", self.api.registerHeadServer,
                              req(ip_data=["127.0.1.1"], url=url, initiator=IQN % 1))

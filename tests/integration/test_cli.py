@@ -555,6 +555,16 @@ class TestEndpoint(CliCase):
         err = self.fails(1, "cluster", "status", "--config", os.path.join(self.m.dir, "missing.conf"))
         self.assertIn("missing.conf", err)
 
+    def test_plain_http_to_a_network_address_is_refused(self):
+        # manager/API.md: "Clients refuse http:// to any address that is not
+        # loopback": before connecting, and credentials never echoed.
+        for url in ("http://10.255.255.1:8881/RPC2", "http://admin:pw-0123456789@manager.example:8881/RPC2"):
+            err = self.fails(1, "cluster", "status", manager=url)
+            self.assertIn("manager URL", err)
+            self.assertNotIn("pw-0123456789", err)
+        conf = self.write("[cli]\nmanager = http://10.255.255.1:8881/RPC2\nsecret_file = %s\n" % self.m.secret_file)
+        self.assertIn("https://", self.fails(1, "cluster", "status", "--config", conf, flags=False))
+
     def test_option_equals_value(self):
         self.ok("cluster", "status", "--manager=" + self.url(), "--secret-file=" + self.m.secret_file,
                 flags=False)

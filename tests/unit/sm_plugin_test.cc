@@ -134,6 +134,14 @@ class SmPluginTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(sm::ParseSrConfig(dc, host, nullptr, &c).ok());
     CPPUNIT_ASSERT_EQUAL(size_t(2), c.managers.size());
     CPPUNIT_ASSERT_EQUAL(3, c.redundancy);
+    // lib/rpc_client.h: plain HTTP only to loopback, for every manager listed.
+    dc["manager"] = "https://a:8881/RPC2,http://10.0.0.5:8881/RPC2";
+    Status plain = sm::ParseSrConfig(dc, host, nullptr, &c);
+    CPPUNIT_ASSERT_EQUAL(int(sm::kConfigInvalid), plain.code());
+    CPPUNIT_ASSERT(plain.message().find("device-config manager 'http://10.0.0.5:8881/RPC2'") == 0);
+    dc["manager"] = "http://127.0.0.1:8881/RPC2";
+    CPPUNIT_ASSERT(sm::ParseSrConfig(dc, host, nullptr, &c).ok());
+    dc["manager"] = "https://a:8881/RPC2, https://b:8881/RPC2";
     dc["redundancy"] = "10";
     CPPUNIT_ASSERT_EQUAL(int(sm::kConfigInvalid), sm::ParseSrConfig(dc, host, nullptr, &c).code());
     dc["redundancy"] = "2";
