@@ -136,7 +136,8 @@ int main(int argc, char** argv) {
   st = server.Start(http, [&service](const std::string& body) { return service.Handle(body); });
   if (st.ok() && !agent.metrics.listen.empty())
     st = metrics_server.StartGet(metrics_http, "/metrics", kMetricsContentType, [&watch](std::string* body) {
-      *body = RenderHeadMetrics(watch.LastLook(), SystemClock()->MonotonicMs());
+      const HeadLook look = watch.LastLook();  // before now: its age must not come out negative
+      *body = RenderHeadMetrics(look, SystemClock()->MonotonicMs());
       return Status::OK();
     });
   if (!st.ok()) return daemon.Fail(st);

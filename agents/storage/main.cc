@@ -225,7 +225,8 @@ int main(int argc, char** argv) {
   st = server.Start(http, [&service](const std::string& body) { return service.Handle(body); });
   if (st.ok() && !settings.agent.metrics.listen.empty())
     st = metrics_server.StartGet(metrics_http, "/metrics", kMetricsContentType, [&registration, &scrubber](std::string* body) {
-      *body = RenderStorageMetrics(registration.LastUsage(), scrubber.Progress(), SystemClock()->MonotonicMs());
+      const PoolUsageLook pools = registration.LastUsage();  // before now: its age must not come out negative
+      *body = RenderStorageMetrics(pools, scrubber.Progress(), SystemClock()->MonotonicMs());
       return Status::OK();
     });
   if (!st.ok()) return daemon.Fail(st);

@@ -72,7 +72,8 @@ class AgentMetricsTest : public CppUnit::TestFixture {
     std::string device;
     CPPUNIT_ASSERT(assembly_->Attach(Volume(7, 2), "user", "secret-secret", &device).ok());
     std::ofstream(dm_->DevicePath("vastsky-7") + ".stat") << kStat;
-    const std::string t = RenderHeadMetrics(Look(), SystemClock()->MonotonicMs());
+    const HeadLook look = Look();  // before now, as the agent takes them
+    const std::string t = RenderHeadMetrics(look, SystemClock()->MonotonicMs());
     const std::string l = "{lvol=\"vol7\"}";
     CPPUNIT_ASSERT_EQUAL(100.0, MetricValue(t, "vastsky_head_volume_reads_total" + l));
     CPPUNIT_ASSERT_EQUAL(800.0 * 512, MetricValue(t, "vastsky_head_volume_read_bytes_total" + l));
@@ -86,7 +87,7 @@ class AgentMetricsTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT_EQUAL(1.0, MetricValue(t, "vastsky_head_volume_assembled" + l));
     CPPUNIT_ASSERT_EQUAL(2.0 * 1073741824, MetricValue(t, "vastsky_head_volume_capacity_bytes" + l));
     const double age = MetricValue(t, "vastsky_head_look_age_seconds");
-    CPPUNIT_ASSERT(age >= 0 && age < 5);
+    CPPUNIT_ASSERT_MESSAGE(std::to_string(age), age >= 0 && age < 60);  // just taken; a loaded machine is slow
   }
 
   // PROTOCOL.md: "per mirror, dm raid's view: its legs, the legs alive
@@ -156,7 +157,7 @@ class AgentMetricsTest : public CppUnit::TestFixture {
     HeadWatch watch(assembly_.get(), 3600);
     std::thread run([&watch] { watch.Run(); });
     HeadLook look;
-    for (int i = 0; i < 500 && look.at_ms < 0; ++i) {
+    for (int i = 0; i < 3000 && look.at_ms < 0; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
       look = watch.LastLook();
     }
