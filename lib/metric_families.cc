@@ -14,6 +14,12 @@ prometheus::Family<prometheus::Counter>& CounterFamily(prometheus::Registry& r, 
   return prometheus::BuildCounter().Name(name).Help(help).Register(r);
 }
 
+void AddAge(prometheus::Registry& r, const std::string& name, const std::string& help, int64_t at_ms,
+            int64_t now_ms) {
+  prometheus::Family<prometheus::Gauge>& age = GaugeFamily(r, name, help);
+  if (at_ms >= 0) age.Add({}).Set(static_cast<double>(now_ms > at_ms ? now_ms - at_ms : 0) / 1000.0);
+}
+
 std::string RenderMetrics(const prometheus::Registry& r) { return prometheus::TextSerializer().Serialize(r.Collect()); }
 
 }  // namespace vastsky

@@ -5,6 +5,7 @@
 // are thread-safe.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include <prometheus/counter.h>
@@ -22,6 +23,11 @@ prometheus::Family<prometheus::Gauge>& GaugeFamily(prometheus::Registry& r, cons
 // name ends in _total, as Prometheus names counters.
 prometheus::Family<prometheus::Counter>& CounterFamily(prometheus::Registry& r, const std::string& name,
                                                        const std::string& help);
+// A gauge `name` of the seconds from at_ms to now_ms (monotonic clock):
+// how old what an agent shows is. No series while at_ms < 0 (never yet);
+// never below 0.
+void AddAge(prometheus::Registry& r, const std::string& name, const std::string& help, int64_t at_ms,
+            int64_t now_ms);
 std::string RenderMetrics(const prometheus::Registry& r);
 
 }  // namespace vastsky

@@ -89,10 +89,10 @@ struct MirrorFamilies {
 
 std::string RenderHeadMetrics(const HeadLook& look, int64_t now_ms) {
   prometheus::Registry r;
-  Family<Gauge>& age = GaugeFamily(r, "vastsky_head_look_age_seconds",
-                                   "Seconds since the head agent last looked at its volumes (what the other series "
-                                   "show); no series before the first look");
-  if (look.at_ms >= 0) age.Add({}).Set(static_cast<double>(now_ms - look.at_ms) / 1000.0);
+  AddAge(r, "vastsky_head_look_age_seconds",
+         "Seconds since the head agent last looked at its volumes (what the other series show); no series before "
+         "the first look",
+         look.at_ms, now_ms);
   Family<Gauge>& assembled = GaugeFamily(r, "vastsky_head_volume_assembled", "1 if the volume's device is assembled");
   Family<Gauge>& open = GaugeFamily(r, "vastsky_head_volume_open", "1 if the volume's device is open (a VM uses it)");
   Family<Gauge>& read_only = GaugeFamily(r, "vastsky_head_volume_read_only", "1 if the volume's device refuses writes");

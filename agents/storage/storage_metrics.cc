@@ -15,10 +15,9 @@ using prometheus::Labels;
 const char* const kModes[] = {"rw", "out_of_data_space", "ro", "fail"};
 
 void AddPools(prometheus::Registry& r, const PoolUsageLook& look, int64_t now_ms) {
-  Family<Gauge>& age = GaugeFamily(r, "vastsky_storage_pool_look_age_seconds",
-                                   "Seconds since the storage agent last read its pools' use (each heartbeat does); "
-                                   "no series before the first");
-  if (look.at_ms >= 0) age.Add({}).Set(static_cast<double>(now_ms - look.at_ms) / 1000.0);
+  AddAge(r, "vastsky_storage_pool_look_age_seconds",
+         "Seconds since the storage agent last read its pools' use (each heartbeat does); no series before the first",
+         look.at_ms, now_ms);
   Family<Gauge>& data = GaugeFamily(r, "vastsky_storage_pool_data_bytes", "Data space of the disk's thin pool");
   Family<Gauge>& used = GaugeFamily(r, "vastsky_storage_pool_data_used_bytes", "Data space the pool has mapped");
   Family<Gauge>& meta = GaugeFamily(r, "vastsky_storage_pool_metadata_bytes", "Metadata space of the pool");
