@@ -159,6 +159,14 @@ void AddRebuilds(prometheus::Registry& r, const ScrapeInput& in) {
           .Set(static_cast<double>(row.done_mib) / static_cast<double>(row.total_mib));
 }
 
+void AddScrape(prometheus::Registry& r, const ScrapeInput& in) {
+  GaugeFamily(r, "vastsky_scrape_lock_seconds",
+              "Seconds this scrape's read of the state held the lock the API calls take; the text is written "
+              "after it is released")
+      .Add({})
+      .Set(in.lock_seconds);
+}
+
 }  // namespace
 
 Metrics::Metrics()
@@ -192,6 +200,7 @@ std::string Metrics::Render(const ScrapeInput& in) const {
   AddSilence(gauges, in);
   AddHealth(gauges, in.health);
   AddRebuilds(gauges, in);
+  AddScrape(gauges, in);
   std::vector<prometheus::MetricFamily> families = gauges.Collect();
   for (prometheus::MetricFamily& f : counted_->Collect()) families.push_back(std::move(f));
   return prometheus::TextSerializer().Serialize(families);

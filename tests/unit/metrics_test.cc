@@ -44,6 +44,7 @@ class MetricsTest : public StoreFixture {
   CPPUNIT_TEST(HeartbeatAgeFromSilence);
   CPPUNIT_TEST(CallsCountedByMethodAndFault);
   CPPUNIT_TEST(EventsCountedOnlyOnceCommitted);
+  CPPUNIT_TEST(LockTimeOfTheScrape);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -180,6 +181,14 @@ class MetricsTest : public StoreFixture {
     CPPUNIT_ASSERT(!expected.empty());
     const std::string t = Scrape();
     for (const auto& e : expected) CPPUNIT_ASSERT_EQUAL_MESSAGE(e.first, e.second, Value(t, e.first));
+  }
+
+  // API.md: "`vastsky_scrape_lock_seconds` | none | how long this scrape's
+  // read of the state held the lock the API calls take".
+  void LockTimeOfTheScrape() {
+    ScrapeInput in;
+    in.lock_seconds = 0.25;
+    CPPUNIT_ASSERT_EQUAL(0.25, Value(Scrape(in), "vastsky_scrape_lock_seconds"));
   }
 
  private:
