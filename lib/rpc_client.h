@@ -42,6 +42,10 @@ class RpcClient {
 // ("Failed to connect to 10.0.0.5 port 8883 ...: Couldn't connect to server").
 std::string TransportWords(const std::string& message, const std::string& url);
 
+// The errno of a transport failure's message (xmlrpc-c's and curl's words):
+// ETIMEDOUT, EACCES (HTTP 401), ECONNREFUSED, else EIO.
+int TransportErrno(const std::string& message);
+
 // Answers can be large (listLogicalVolumes on a big cluster); xmlrpc-c's
 // default 512 KiB cap would reject them. Call once per process.
 void RaiseXmlSizeLimit();
