@@ -309,10 +309,35 @@ std::string CreateBySize(const FillResult& f, double vol_scale) {
   return out;
 }
 
+// One heartbeat per storage server reporting its disks' pools, as agents
+// do, so the scrape carries the per-disk pool series a real cluster's has.
+// Half of what is placed counts as written (thin pools), well below the
+// nearfull ratio. Servers have no agent URL, so no heartbeat age series:
+// that is one series per server fewer than in a real cluster.
+void ReportPools(RpcClient& rpc) {
+  std::map<int64_t, std::vector<xmlrpc_c::value>> per_ssvr;
+  for (const xmlrpc_c::value& d : Array(MustCall(rpc, "listPhysicalDisks"))) {
+    Members m = xmlrpc_c::value_struct(d);
+    const int64_t data_mib = Member(m, "capacity") / 2048;  // sectors
+    const int64_t placed_mib = (Member(m, "capacity") - Member(m, "available")) / 2048;
+    per_ssvr[Member(m, "ssvrid")].push_back(xmlrpc_c::value_struct(Members{
+        {"pdskid", m.at("pdskid")},
+        {"data_used_mib", xmlrpc_c::value_i8(placed_mib / 2)},
+        {"data_mib", xmlrpc_c::value_i8(data_mib)},
+        {"meta_used_kib", xmlrpc_c::value_int(1024)},
+        {"meta_kib", xmlrpc_c::value_int(131072)},
+        {"mode", xmlrpc_c::value_string("rw")}}));
+  }
+  for (const auto& s : per_ssvr)
+    MustCall(rpc, "heartbeat", {{"ssvrid", xmlrpc_c::value_int(static_cast<int>(s.first))},
+                                {"pools", xmlrpc_c::value_array(s.second)}});
+}
+
 // Prometheus' scrape of the full cluster; the probe beside it is the
 // cheapest call that takes the API lock.
 ScrapeResult ScrapePhase(RpcClient& rpc, const Options& o, ManagerProcess& mgr, const std::vector<std::string>& names,
                          std::mt19937_64& rng) {
+  ReportPools(rpc);
   ScrapeOptions so;
   so.url = o.metrics_url;
   Status st = ReadSecretFile(o.metrics_secret_file, &so.password);
@@ -338,11 +363,13 @@ void SayScrape(const ScrapeResult& r, size_t disks, size_t lvols) {
       "scrape's wall time; the rest (render, HTTP) is outside the lock",
       Percentile(r.lock_ms, 50), Percentile(r.lock_ms, 100),
       100 * Percentile(r.lock_ms, 50) / std::max(Percentile(r.wall_ms, 50), 1e-9));
+  // Were the render under the lock, some call would wait for a whole scrape.
+  const double worst = Percentile(r.probe_beside_ms, 100), scrape = Percentile(r.wall_ms, 50);
   Say("listLogicalVolumes(one) alone p50 %.2f ms p99 %.2f ms (n=%zu); beside back-to-back scrapes p50 %.2f ms "
-      "p99 %.2f ms max %.2f ms (n=%zu, %d scrapes)",
+      "p99 %.2f ms max %.2f ms (n=%zu, %d scrapes; target max < a scrape's %.1f ms) %s",
       Percentile(r.probe_alone_ms, 50), Percentile(r.probe_alone_ms, 99), r.probe_alone_ms.size(),
-      Percentile(r.probe_beside_ms, 50), Percentile(r.probe_beside_ms, 99), Percentile(r.probe_beside_ms, 100),
-      r.probe_beside_ms.size(), r.scrapes_beside);
+      Percentile(r.probe_beside_ms, 50), Percentile(r.probe_beside_ms, 99), worst, r.probe_beside_ms.size(),
+      r.scrapes_beside, scrape, Verdict(worst < scrape));
 }
 
 int Run(const Options& o) {
