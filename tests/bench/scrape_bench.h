@@ -17,21 +17,21 @@ namespace vastsky {
 namespace bench {
 
 struct ScrapeOptions {
-  std::string url;       // http://HOST:PORT/metrics
-  std::string password;  // of the HTTP Basic user "prometheus"
+  std::string url;        // http://HOST:PORT/metrics
+  std::string password;   // of the HTTP Basic user "prometheus"
   pid_t manager_pid = -1;
-  int scrapes = 20;      // timed one after the other, alone
-  int probe_calls = 200; // cheap API calls, alone and beside scrapes
+  int scrapes = 20;       // timed one after the other, alone
+  int probe_calls = 200;  // cheap API calls, alone and beside scrapes
 };
 
 struct ScrapeResult {
-  size_t body_bytes = 0, series = 0;   // of the last scrape
-  std::vector<double> wall_ms;         // per scrape, as the scraper waits
-  std::vector<double> lock_ms;         // per scrape, as the manager reports it
-  double cpu_ms_per_scrape = 0;        // manager utime+stime over the scrapes / N
-  double idle_cpu_ms_per_s = 0;        // manager CPU with no scrape, for scale
-  std::vector<double> probe_alone_ms;  // the cheap call's latencies
-  std::vector<double> probe_beside_ms; // the same, scrapes back to back beside it
+  size_t body_bytes = 0, series = 0;    // of the last scrape
+  std::vector<double> wall_ms;          // per scrape, as the scraper waits
+  std::vector<double> lock_ms;          // per scrape, as the manager reports it
+  double cpu_ms_per_scrape = 0;         // manager utime+stime over the scrapes / N
+  double idle_cpu_ms_per_s = 0;         // manager CPU with no scrape, for scale
+  std::vector<double> probe_alone_ms;   // the cheap call's latencies
+  std::vector<double> probe_beside_ms;  // the same, scrapes back to back beside it
   int scrapes_beside = 0;
 };
 

@@ -363,13 +363,16 @@ void SayScrape(const ScrapeResult& r, size_t disks, size_t lvols) {
       "scrape's wall time; the rest (render, HTTP) is outside the lock",
       Percentile(r.lock_ms, 50), Percentile(r.lock_ms, 100),
       100 * Percentile(r.lock_ms, 50) / std::max(Percentile(r.wall_ms, 50), 1e-9));
-  // Were the render under the lock, some call would wait for a whole scrape.
-  const double worst = Percentile(r.probe_beside_ms, 100), scrape = Percentile(r.wall_ms, 50);
+  // Were the render under the lock, back-to-back scrapes would hold it
+  // nearly all the time, and a call would wait half a scrape in the median;
+  // outside it, a call waits only when it meets the read. The median is
+  // the test: a busy machine's stalls show in the tail either way.
+  const double median = Percentile(r.probe_beside_ms, 50), quarter = Percentile(r.wall_ms, 50) / 4;
   Say("listLogicalVolumes(one) alone p50 %.2f ms p99 %.2f ms (n=%zu); beside back-to-back scrapes p50 %.2f ms "
-      "p99 %.2f ms max %.2f ms (n=%zu, %d scrapes; target max < a scrape's %.1f ms) %s",
-      Percentile(r.probe_alone_ms, 50), Percentile(r.probe_alone_ms, 99), r.probe_alone_ms.size(),
-      Percentile(r.probe_beside_ms, 50), Percentile(r.probe_beside_ms, 99), worst, r.probe_beside_ms.size(),
-      r.scrapes_beside, scrape, Verdict(worst < scrape));
+      "(target < a quarter scrape, %.1f ms) %s, p99 %.2f ms max %.2f ms (n=%zu, %d scrapes)",
+      Percentile(r.probe_alone_ms, 50), Percentile(r.probe_alone_ms, 99), r.probe_alone_ms.size(), median, quarter,
+      Verdict(median < quarter), Percentile(r.probe_beside_ms, 99), Percentile(r.probe_beside_ms, 100),
+      r.probe_beside_ms.size(), r.scrapes_beside);
 }
 
 int Run(const Options& o) {
