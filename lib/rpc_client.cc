@@ -106,18 +106,22 @@ Status RpcClient::Call(const std::string& method, const xmlrpc_c::paramList& par
     xmlrpc_c::fault f = rpc->getFault();
     return Status::Error(static_cast<int>(f.getCode()), f.getDescription());
   } catch (const girerr::error& e) {
-    std::string what = e.what();
-    int code = EIO;
-    // Timeouts first: curl's words carry the milliseconds waited ("after
-    // 1401 milliseconds"), which must not read as HTTP 401.
-    if (what.find("imeout") != std::string::npos || what.find("timed out") != std::string::npos) code = ETIMEDOUT;
-    else if (what.find("401") != std::string::npos) code = EACCES;
-    // A connection that broke mid-call ("Recv failure: Connection reset")
-    // may have been acted on: not a refusal.
-    else if (what.find("Recv failure") != std::string::npos || what.find("Send failure") != std::string::npos) code = EIO;
-    else if (what.find("onnect") != std::string::npos) code = ECONNREFUSED;
-    return Status::Error(code, impl_->ep.url + ": " + what);
+    return Status::Error(TransportErrno(e.what()), impl_->ep.url + ": " + e.what());
   }
+}
+
+int TransportErrno(const std::string& what) {
+  auto has = [&what](const char* words) { return what.find(words) != std::string::npos; };
+  // Timeouts first: curl's words carry the milliseconds waited ("after
+  // 1401 milliseconds"), and ports or addresses may hold "401" too, so a
+  // refusal is known by xmlrpc-c's whole sentence only.
+  if (has("imeout") || has("timed out")) return ETIMEDOUT;
+  if (has("HTTP response code is 401,")) return EACCES;
+  // A connection that broke mid-call ("Recv failure: Connection reset")
+  // may have been acted on: not a refusal.
+  if (has("Recv failure") || has("Send failure")) return EIO;
+  if (has("onnect")) return ECONNREFUSED;
+  return EIO;
 }
 
 }  // namespace vastsky

@@ -50,6 +50,10 @@ std::string TransportWords(const std::string& message, const std::string& url);
 // error names them.
 Status CheckCallUrl(const std::string& setting, const std::string& url);
 
+// The errno of a transport failure's message (xmlrpc-c's and curl's words):
+// ETIMEDOUT, EACCES (HTTP 401), ECONNREFUSED, else EIO.
+int TransportErrno(const std::string& message);
+
 // Answers can be large (listLogicalVolumes on a big cluster); xmlrpc-c's
 // default 512 KiB cap would reject them. Call once per process.
 void RaiseXmlSizeLimit();

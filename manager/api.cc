@@ -3,6 +3,7 @@
 #include "lib/rpc_values.h"
 
 #include <cerrno>
+#include <chrono>
 #include <vector>
 
 #include "lib/api_params.h"
@@ -518,14 +519,21 @@ void Api::CountInto(Metrics* metrics) {
 
 Status Api::ReadScrape(ScrapeInput* out) {
   VS_RETURN_IF_ERROR(service_.Locked([&] {
-    VS_RETURN_IF_ERROR(store_->ReadGauges(&out->store));
-    VS_RETURN_IF_ERROR(RebuildRows(&out->rebuilds));
-    out->rebuild_totals = SumRebuilds(out->rebuilds, kRebuildStallS);
-    VS_RETURN_IF_ERROR(HealthNow(out->rebuild_totals, &out->health));
-    return store_->MonitoredServers(&out->agents);
+    const auto held_since = std::chrono::steady_clock::now();
+    VS_RETURN_IF_ERROR(ReadScrapeLocked(out));
+    out->lock_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - held_since).count();
+    return Status::OK();
   }));
   out->silence_ms = recovery_.SilenceMs(out->agents);
   return Status::OK();
+}
+
+Status Api::ReadScrapeLocked(ScrapeInput* out) {
+  VS_RETURN_IF_ERROR(store_->ReadGauges(&out->store));
+  VS_RETURN_IF_ERROR(RebuildRows(&out->rebuilds));
+  out->rebuild_totals = SumRebuilds(out->rebuilds, kRebuildStallS);
+  VS_RETURN_IF_ERROR(HealthNow(out->rebuild_totals, &out->health));
+  return store_->MonitoredServers(&out->agents);
 }
 
 }  // namespace vastsky

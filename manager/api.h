@@ -38,6 +38,9 @@ class Api {
   Status ReadScrape(ScrapeInput* out);
 
  private:
+  // ReadScrape's part under the lock: the Store's gauges, the rebuilds and
+  // the health verdict.
+  Status ReadScrapeLocked(ScrapeInput* out);
   // The rebuild queue with each running rebuild's progress (under the
   // store's lock, as every method's body).
   Status RebuildRows(std::vector<RebuildRow>* out);

@@ -40,6 +40,9 @@ struct ScrapeInput {
   Health health;                        // the verdict getClusterStatus gives
   std::vector<RebuildRow> rebuilds;     // listRebuilds' rows
   RebuildTotals rebuild_totals;
+  // How long reading the above held the API lock: every API call waits
+  // that long behind a scrape at the most (the render does not hold it).
+  double lock_seconds = 0;
 };
 
 class Metrics {

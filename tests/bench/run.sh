@@ -3,8 +3,9 @@
 # loopback port with a fresh database, in a temp dir removed afterwards.
 # Arguments go to vastsky-bench (e.g. --servers 100, --help); BENCH_CHUNK_SIZE
 # sets the manager's --chunk-size (default 4G); BENCH_KEEP=1 keeps the temp dir
-# (database, manager log) for a closer look. Exits non-zero only on errors; a
-# missed target is printed as MISS. Then the VM lab's data-path figures
+# (database, manager log) for a closer look. The manager serves /metrics on a
+# second port with its own password, for vastsky-bench's scrape phase.
+# Exits non-zero only on errors; a missed target is printed as MISS. Then the VM lab's data-path figures
 # (tests/vmlab/datapath-bench.sh), the snapshot figures (snap-bench.sh) and the scale of one LIO target's leg LUNs
 # (kernel-tests scale) unless VASTSKY_SKIP_VMLAB=1. The rebuild
 # simulator's MISS is reported but does not fail the run. The XCP driver's
@@ -20,13 +21,24 @@ else
 fi
 trap 'exit 130' INT TERM HUP PIPE
 
-(umask 077 && echo "bench-secret-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')" >"$dir/secret")
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])') || exit 1
+# The API's and /metrics' secrets differ, as the manager demands.
+for f in secret metrics-secret; do
+  (umask 077 && echo "bench-$f-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')" >"$dir/$f")
+done
+# Two free loopback ports, both held while asked so they differ.
+ports=$(python3 -c 'import socket
+s = [socket.socket() for _ in range(2)]
+for x in s: x.bind(("127.0.0.1", 0))
+print(*(x.getsockname()[1] for x in s))') || exit 1
+port=${ports% *}
+mport=${ports#* }
 
 "$BIN/vastsky-bench" --url "http://127.0.0.1:$port/RPC2" --secret-file "$dir/secret" \
-    --manager-log "$dir/manager.log" "$@" -- \
+    --manager-log "$dir/manager.log" --metrics-url "http://127.0.0.1:$mport/metrics" \
+    --metrics-secret-file "$dir/metrics-secret" "$@" -- \
     "$BIN/vastsky-manager" --db "$dir/state.db" --listen "127.0.0.1:$port" \
-    --secret-file "$dir/secret" --chunk-size "${BENCH_CHUNK_SIZE:-4G}" --log-level warning
+    --secret-file "$dir/secret" --metrics-listen "127.0.0.1:$mport" \
+    --metrics-secret-file "$dir/metrics-secret" --chunk-size "${BENCH_CHUNK_SIZE:-4G}" --log-level warning
 rc=$?
 # Rebuild of a failed disk and server with the manager's own allocator and
 # scheduler (tests/rebuild_sim); its arguments via BENCH_REBUILD_ARGS.

@@ -166,6 +166,10 @@ class MetricsTest(unittest.TestCase):
             self.assertGreaterEqual(mirrors, lvols)  # each volume here has a mirror, created with it
             disks = sum(x for k, x in v.items() if k.startswith("vastsky_pdsk_provisioned_bytes{"))
             self.assertEqual(disks, v["vastsky_cluster_provisioned_bytes"])
+            # API.md: "`vastsky_scrape_lock_seconds` ... how long this
+            # scrape's read of the state held the lock"
+            self.assertGreater(v["vastsky_scrape_lock_seconds"], 0)
+            self.assertLess(v["vastsky_scrape_lock_seconds"], 5)
         for t in threads:
             t.join()
         self.assertEqual(errors, [])

@@ -36,6 +36,7 @@ class MetricsTest : public StoreFixture {
   CPPUNIT_TEST(HeartbeatAgeFromSilence);
   CPPUNIT_TEST(CallsCountedByMethodAndFault);
   CPPUNIT_TEST(EventsCountedOnlyOnceCommitted);
+  CPPUNIT_TEST(LockTimeOfTheScrape);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -172,6 +173,14 @@ class MetricsTest : public StoreFixture {
     CPPUNIT_ASSERT(!expected.empty());
     const std::string t = Scrape();
     for (const auto& e : expected) CPPUNIT_ASSERT_EQUAL_MESSAGE(e.first, e.second, MetricValue(t, e.first));
+  }
+
+  // API.md: "`vastsky_scrape_lock_seconds` | none | how long this scrape's
+  // read of the state held the lock the API calls take".
+  void LockTimeOfTheScrape() {
+    ScrapeInput in;
+    in.lock_seconds = 0.25;
+    CPPUNIT_ASSERT_EQUAL(0.25, MetricValue(Scrape(in), "vastsky_scrape_lock_seconds"));
   }
 
  private:
