@@ -14,6 +14,14 @@ prometheus::Family<prometheus::Counter>& CounterFamily(prometheus::Registry& r, 
   return prometheus::BuildCounter().Name(name).Help(help).Register(r);
 }
 
+void SetOneOf(prometheus::Family<prometheus::Gauge>& family, prometheus::Labels labels, const std::string& label,
+              const std::vector<const char*>& values, const std::string& now) {
+  for (const char* v : values) {
+    labels[label] = v;
+    family.Add(labels).Set(now == v ? 1 : 0);
+  }
+}
+
 void AddAge(prometheus::Registry& r, const std::string& name, const std::string& help, int64_t at_ms,
             int64_t now_ms) {
   prometheus::Family<prometheus::Gauge>& age = GaugeFamily(r, name, help);

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -23,6 +24,10 @@ prometheus::Family<prometheus::Gauge>& GaugeFamily(prometheus::Registry& r, cons
 // name ends in _total, as Prometheus names counters.
 prometheus::Family<prometheus::Counter>& CounterFamily(prometheus::Registry& r, const std::string& name,
                                                        const std::string& help);
+// A state set: one series per value of `label` in `values`, 1 for `now`
+// and 0 for the others, so a series never vanishes when the state moves.
+void SetOneOf(prometheus::Family<prometheus::Gauge>& family, prometheus::Labels labels, const std::string& label,
+              const std::vector<const char*>& values, const std::string& now);
 // A gauge `name` of the seconds from at_ms to now_ms (monotonic clock):
 // how old what an agent shows is. No series while at_ms < 0 (never yet);
 // never below 0.

@@ -14,7 +14,7 @@ using prometheus::Gauge;
 using prometheus::Labels;
 
 // dm raid's sync actions (the kernel's Documentation/admin-guide/device-mapper/dm-raid.rst).
-const char* const kActions[] = {"idle", "frozen", "resync", "recover", "check", "repair", "reshape"};
+const std::vector<const char*> kActions = {"idle", "frozen", "resync", "recover", "check", "repair", "reshape"};
 
 // The kernel's I/O counters of one volume's device.
 struct IoFamilies {
@@ -77,11 +77,7 @@ struct MirrorFamilies {
     int64_t done = 0, total = 0;
     if (ParseSyncRatio(m.sync, &done, &total))
       sync_ratio.Add(l).Set(static_cast<double>(done) / static_cast<double>(total));
-    for (const char* a : kActions) {
-      Labels la = l;
-      la["action"] = a;
-      action.Add(la).Set(m.action == a ? 1 : 0);
-    }
+    SetOneOf(action, l, "action", kActions, m.action);
   }
 };
 

@@ -12,7 +12,7 @@ using prometheus::Gauge;
 using prometheus::Labels;
 
 // dm-thin's pool modes, and "fail" for a pool failed or down.
-const char* const kModes[] = {"rw", "out_of_data_space", "ro", "fail"};
+const std::vector<const char*> kModes = {"rw", "out_of_data_space", "ro", "fail"};
 
 void AddPools(prometheus::Registry& r, const PoolUsageLook& look, int64_t now_ms) {
   AddAge(r, "vastsky_storage_pool_look_age_seconds",
@@ -34,11 +34,7 @@ void AddPools(prometheus::Registry& r, const PoolUsageLook& look, int64_t now_ms
     meta.Add(l).Set(static_cast<double>(u.meta_kib) * kKib);
     meta_used.Add(l).Set(static_cast<double>(u.meta_used_kib) * kKib);
     needs_check.Add(l).Set(u.needs_check ? 1 : 0);
-    for (const char* m : kModes) {
-      Labels lm = l;
-      lm["mode"] = m;
-      mode.Add(lm).Set(u.mode == m ? 1 : 0);
-    }
+    SetOneOf(mode, l, "mode", kModes, u.mode);
   }
 }
 
