@@ -9,7 +9,6 @@
 //   7  a block device's stat line and dm raid's sync ratio
 // Each must give a value or an error, never a crash or a hang.
 #include <stdlib.h>
-#include <unistd.h>
 
 #include <xmlrpc-c/base.hpp>
 #include <xmlrpc-c/xml.hpp>
@@ -25,9 +24,8 @@
 #include "agents/host/iscsi_target.h"
 #include "agents/host/thin_pool.h"
 #include "lib/api_params.h"
-#include "lib/log.h"
-#include "lib/rpc_client.h"
 #include "lib/units.h"
+#include "tests/fuzz/fuzz_setup.h"
 
 using namespace vastsky;
 
@@ -57,16 +55,8 @@ void VolumeSpecOf(const std::string& xml) {
   (void)ParseVolumeSpec(lvol, &spec);
 }
 
-void ThinXml(bool delta, const std::string& xml) {
-  static const std::string path = [] {
-    char p[] = "/tmp/vastsky-fuzz-thin-XXXXXX";
-    const int fd = mkstemp(p);
-    if (fd < 0) abort();
-    close(fd);
-    static const std::string made = p;
-    atexit([] { unlink(made.c_str()); });
-    return made;
-  }();
+// thin_dump and thin_delta are read from a file, as the agent reads them.
+void ThinXml(bool delta, const std::string& xml, const std::string& path) {
   std::ofstream(path, std::ios::trunc | std::ios::binary) << xml;
   ThinMap map;
   if (delta) (void)ParseThinDelta(path, 1, 2, 4096, &map);
@@ -76,12 +66,7 @@ void ThinXml(bool delta, const std::string& xml) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const bool init = [] {
-    LogInit("fuzz-agent-parsers", LogLevel::kError, false);
-    RaiseXmlSizeLimit();
-    return true;
-  }();
-  (void)init;
+  static const std::string thin_xml = FuzzSetup("fuzz-agent-parsers") + "/thin.xml";
   if (size == 0) return 0;
   const std::string text(reinterpret_cast<const char*>(data) + 1, size - 1);
   switch (data[0] % 8) {
@@ -109,7 +94,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     case 5:
     case 6:
-      ThinXml(data[0] % 8 == 6, text);
+      ThinXml(data[0] % 8 == 6, text, thin_xml);
       break;
     default: {
       BlockIoStats stats;

@@ -8,28 +8,21 @@
 #include <stdlib.h>
 
 #include <cstdint>
-#include <filesystem>
 #include <cstdio>
 #include <string>
 
-#include "lib/log.h"
-#include "lib/rpc_client.h"
 #include "manager/api.h"
 #include "manager/store.h"
+#include "tests/fuzz/fuzz_setup.h"
 
 using namespace vastsky;
 
 namespace {
 
 Api* NewApi() {
-  LogInit("fuzz-manager-api", LogLevel::kError, false);
-  RaiseXmlSizeLimit();
-  char dir[] = "/tmp/vastsky-fuzz-XXXXXX";
-  if (!mkdtemp(dir)) abort();
-  static const std::string scratch = dir;
-  atexit([] { std::filesystem::remove_all(scratch); });
+  const std::string dir = FuzzSetup("fuzz-manager-api");
   static Store store;
-  if (!store.Open(std::string(dir) + "/state.db", Store::Options()).ok()) abort();
+  if (!store.Open(dir + "/state.db", Store::Options()).ok()) abort();
   AgentOptions agents;
   agents.secret = "fuzz-secret-0123456789abcdef";
   agents.timeout_ms = agents.quick_timeout_ms = 200;

@@ -8,32 +8,25 @@
 #include <stdlib.h>
 
 #include <cstdint>
-#include <filesystem>
 #include <cstdio>
 #include <fstream>
 #include <string>
 
-#include "lib/log.h"
-#include "lib/rpc_client.h"
 #include "sm_plugin/driver.h"
+#include "tests/fuzz/fuzz_setup.h"
 
 using namespace vastsky;
 
 namespace {
 
 HostSettings* NewHost() {
-  LogInit("fuzz-sm-call", LogLevel::kError, false);
-  RaiseXmlSizeLimit();
-  char dir[] = "/tmp/vastsky-fuzz-sm-XXXXXX";
-  if (!mkdtemp(dir)) abort();
-  static const std::string scratch = dir;
-  atexit([] { std::filesystem::remove_all(scratch); });
+  const std::string dir = FuzzSetup("fuzz-sm-call");
   HostSettings* host = new HostSettings;
-  host->xapi_socket = std::string(dir) + "/xapi";  // absent: xapi calls fail at once
-  host->head_state_dir = std::string(dir) + "/head";
-  host->device_dir = std::string(dir) + "/dev";
-  host->lock_dir = std::string(dir) + "/lock";
-  host->secret_file = std::string(dir) + "/secret";
+  host->xapi_socket = dir + "/xapi";  // absent: xapi calls fail at once
+  host->head_state_dir = dir + "/head";
+  host->device_dir = dir + "/dev";
+  host->lock_dir = dir + "/lock";
+  host->secret_file = dir + "/secret";
   std::ofstream(host->secret_file) << "fuzz-secret-0123456789abcdef\n";
   return host;
 }
