@@ -147,10 +147,7 @@ class AgentMetricsTest : public CppUnit::TestFixture {
 
  private:
   void OpenHead() {
-    dm_ = NewSimDeviceMapper(dir_ + "/dm");
-    iscsi_ = NewSimInitiator(dir_ + "/iscsi", "iqn.2024-01.org.vastsky.test:head");
-    mkdir((dir_ + "/iscsi").c_str(), 0755);
-    assembly_.reset(new Assembly(Options(dir_, nullptr, nullptr), dm_.get(), iscsi_.get()));
+    OpenSimHead(dir_, &dm_, &iscsi_, &assembly_);
   }
   // One look of a real HeadWatch, as the head agent's thread takes it.
   HeadLook Look() {

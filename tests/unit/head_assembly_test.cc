@@ -421,11 +421,7 @@ class HeadAssemblyTest : public CppUnit::TestFixture {
 
  private:
   void Open() {
-    assembly_.reset();
-    dm_ = NewSimDeviceMapper(dir_ + "/dm");
-    iscsi_ = NewSimInitiator(dir_ + "/iscsi", "iqn.2024-01.org.vastsky.test:head");
-    mkdir((dir_ + "/iscsi").c_str(), 0755);
-    assembly_.reset(new Assembly(Options(dir_, nullptr, nullptr), dm_.get(), iscsi_.get()));
+    OpenSimHead(dir_, &dm_, &iscsi_, &assembly_);
   }
   void AssertNothingLeft() {
     std::vector<std::string> names;

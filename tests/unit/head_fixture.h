@@ -3,7 +3,10 @@
 // directory, and a word list joined for one assertion.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -48,6 +51,17 @@ inline AssemblyOptions Options(const std::string& dir, const Clock* clock, Freez
   o.clock = clock;
   o.freezer = freezer;
   return o;
+}
+
+// A head over the simulated kernel under dir (dm, initiator, assembly, as
+// the head agent's host=sim has them); a previous assembly goes first.
+inline void OpenSimHead(const std::string& dir, std::unique_ptr<DeviceMapper>* dm,
+                        std::unique_ptr<IscsiInitiator>* iscsi, std::unique_ptr<Assembly>* assembly) {
+  assembly->reset();
+  *dm = NewSimDeviceMapper(dir + "/dm");
+  *iscsi = NewSimInitiator(dir + "/iscsi", "iqn.2024-01.org.vastsky.test:head");
+  mkdir((dir + "/iscsi").c_str(), 0755);
+  assembly->reset(new Assembly(Options(dir, nullptr, nullptr), dm->get(), iscsi->get()));
 }
 
 inline std::string Join(const std::vector<std::string>& v) {
