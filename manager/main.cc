@@ -168,9 +168,8 @@ int main(int argc, char** argv) {
   Api api(&store, agents, recovery);
   Metrics metrics;
   api.CountInto(&metrics);
+  // /metrics first: whoever waits for the API port then finds both up.
   HttpServer server, metrics_server;
-  st = server.Start(http, [&api](const std::string& body) { return api.Handle(body); });
-  if (!st.ok()) return daemon.Fail(st);
   if (!settings.metrics.listen.empty()) {
     st = metrics_server.StartGet(metrics_http, "/metrics", Metrics::kContentType, [&api, &metrics](std::string* body) {
       ScrapeInput in;
@@ -180,6 +179,8 @@ int main(int argc, char** argv) {
     });
     if (!st.ok()) return daemon.Fail(st);
   }
+  st = server.Start(http, [&api](const std::string& body) { return api.Handle(body); });
+  if (!st.ok()) return daemon.Fail(st);
   api.StartRecovery();
 
   const int sig = WaitForStopSignal(stop);

@@ -127,19 +127,20 @@ int main(int argc, char** argv) {
   HeartbeatLoop heartbeat(
       "head server", agent.heartbeat_s, [&registration] { return registration.Register(); },
       [&registration, &watch] { return registration.Beat(watch.DeadLegs()); });
-  st = heartbeat.RegisterNow();
-  if (!st.ok()) VS_LOG_WARN("first registration failed (%s); retrying every %d s", st.ToString().c_str(), agent.heartbeat_s);
+  if (const Status reg = heartbeat.RegisterNow(); !reg.ok())
+    VS_LOG_WARN("first registration failed (%s); retrying every %d s", reg.ToString().c_str(), agent.heartbeat_s);
 
   RpcService service;
   AddHeadAgentMethods(&assembly, &freezer, &journal, &service);
+  // /metrics first: whoever waits for the API port then finds both up.
   HttpServer server, metrics_server;
-  st = server.Start(http, [&service](const std::string& body) { return service.Handle(body); });
-  if (st.ok() && !agent.metrics.listen.empty())
+  if (!agent.metrics.listen.empty())
     st = metrics_server.StartGet(metrics_http, "/metrics", kMetricsContentType, [&watch](std::string* body) {
       const HeadLook look = watch.LastLook();  // before now: its age must not come out negative
       *body = RenderHeadMetrics(look, SystemClock()->MonotonicMs());
       return Status::OK();
     });
+  if (st.ok()) st = server.Start(http, [&service](const std::string& body) { return service.Handle(body); });
   if (!st.ok()) return daemon.Fail(st);
   std::thread beats([&heartbeat] { heartbeat.Run(); });
   std::thread watching([&watch] { watch.Run(); });

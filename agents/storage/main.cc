@@ -199,9 +199,8 @@ int main(int argc, char** argv) {
   if (!st.ok()) return daemon.Fail(st);
   HeartbeatLoop heartbeat("storage server", reg_options.heartbeat_s, [&registration] { return registration.Register(); },
                           [&registration] { return registration.Beat(); });
-  st = heartbeat.RegisterNow();
-  if (!st.ok()) VS_LOG_WARN("first registration failed (%s); retrying every %d s", st.ToString().c_str(),
-                            reg_options.heartbeat_s);
+  if (const Status reg = heartbeat.RegisterNow(); !reg.ok())
+    VS_LOG_WARN("first registration failed (%s); retrying every %d s", reg.ToString().c_str(), reg_options.heartbeat_s);
 
   RpcService service;
   AddStorageAgentMethods(&exports, pools.get(), &journal, &service);
@@ -221,14 +220,15 @@ int main(int argc, char** argv) {
         return scrub_link.Call("notifyBadBlocks", {{"pdskid", IntValue(pdsk_id)}, {"blocks", xmlrpc_c::value_array(blocks)}},
                          &r);
       });
+  // /metrics first: whoever waits for the API port then finds both up.
   HttpServer server, metrics_server;
-  st = server.Start(http, [&service](const std::string& body) { return service.Handle(body); });
-  if (st.ok() && !settings.agent.metrics.listen.empty())
+  if (!settings.agent.metrics.listen.empty())
     st = metrics_server.StartGet(metrics_http, "/metrics", kMetricsContentType, [&registration, &scrubber](std::string* body) {
       const PoolUsageLook pools = registration.LastUsage();  // before now: its age must not come out negative
       *body = RenderStorageMetrics(pools, scrubber.Progress(), SystemClock()->MonotonicMs());
       return Status::OK();
     });
+  if (st.ok()) st = server.Start(http, [&service](const std::string& body) { return service.Handle(body); });
   if (!st.ok()) return daemon.Fail(st);
   std::thread beats([&heartbeat] { heartbeat.Run(); });
   std::thread scrubbing([&scrubber] { scrubber.Run(); });

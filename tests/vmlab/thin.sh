@@ -67,7 +67,10 @@ pattern = b"vastsky-thin-leg" * 256
 fd = os.open(dev, os.O_RDONLY)
 bad = 0
 for at in range(0, size, 1 << 20):
-    buf = os.pread(fd, 1 << 20, at)
+    try:
+        buf = os.pread(fd, 1 << 20, at)
+    except OSError as e:
+        bad += 1; print("%s: MiB at %d: %s" % (dev, at, e)); continue
     for o in [o for o in offs if at <= o < at + (1 << 20)]:
         if buf[o - at:o - at + 4096] != pattern: bad += 1; print("block at %d: not the pattern" % o)
         buf = buf[:o - at] + bytes(4096) + buf[o - at + 4096:]
@@ -187,7 +190,11 @@ leg_taken_back() {
     check_leg "/dev/mapper/vastsky-$id-c$c-data" $((1 << 30)) $OFFSETS && n=$((n + 1))
   done <<< "$(legs vb)"
   echo "compared $n legs of $total (1024 MiB each): $(wc -w <<< "$OFFSETS") written 4 KiB blocks, zeros elsewhere"
-  [ "$n" = "$total" ] && [ "$total" = 2 ]
+  [ "$n" = "$total" ] && [ "$total" = 2 ] && return 0
+  echo "---- mirror status"; dmsetup status | grep "vastsky-$id"
+  echo "---- kernel (last 25 lines)"; dmesg | tail -25
+  grep -i 'leg\|stale\|rebuil' $VS_W/head.log | tail -10
+  return 1
 }
 
 final_cleanup_and_audit() {
