@@ -53,6 +53,10 @@ Status CheckCallUrl(const std::string& setting, const std::string& url) {
   if (!u) return Status::Error(ENOMEM, "cannot parse " + setting + " '" + url + "': out of memory");
   if (curl_url_set(u.get(), CURLUPART_URL, url.c_str(), 0) != CURLUE_OK)
     return Status::Error(EINVAL, setting + " '" + url + "' is not a URL");
+  // The URL itself is not repeated: it holds a secret that a log must not.
+  if (!UrlPart(u.get(), CURLUPART_USER).empty() || !UrlPart(u.get(), CURLUPART_PASSWORD).empty())
+    return Status::Error(EINVAL, setting + " carries a user or password (user:password@host): a URL shows in ps and "
+                                           "in logs, so credentials go in a secret file, never in a URL");
   const std::string scheme = UrlPart(u.get(), CURLUPART_SCHEME), host = UrlPart(u.get(), CURLUPART_HOST);
   if (scheme == "https") return Status::OK();
   if (scheme != "http") return Status::Error(EINVAL, setting + " '" + url + "' must start with https:// (or http:// to a loopback address)");

@@ -47,7 +47,8 @@ std::string TransportWords(const std::string& message, const std::string& url);
 // secret with every call, so a plain-HTTP call across a network would hand it
 // to anyone on the path. EINVAL naming `setting` (where the URL came from)
 // otherwise. RpcClient refuses such a URL too; settings check early so the
-// error names them.
+// error names them. A URL with a user or password in it is refused (EINVAL,
+// without repeating the URL).
 Status CheckCallUrl(const std::string& setting, const std::string& url);
 
 // The errno of a transport failure's message (xmlrpc-c's and curl's words):

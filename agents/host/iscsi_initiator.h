@@ -51,6 +51,14 @@ class IscsiInitiator {
 // and the wait for a LUN to appear. sysfs_root is for tests.
 std::unique_ptr<IscsiInitiator> NewOpenIscsiInitiator(int timeout_ms = 30000, const std::string& sysfs_root = "/sys");
 
+// The directory of a node record for portal ("10.0.0.1:3260",
+// "[fd00::1]:3260") in target portal group 1: "10.0.0.1,3260,1"; "" without
+// a port.
+std::string NodeRecordDir(const std::string& portal);
+// An iscsiadm node record with the CHAP user and secret set (replacing any
+// before), every other line as it was. Exposed for tests.
+std::string WithChapCredentials(const std::string& record, const std::string& user, const std::string& secret);
+
 // A simulated initiator for integration tests without open-iscsi: sessions
 // live in files under dir, a LUN is the file dir/luns/<iqn>/<serial>. A
 // login to an IQN listed in dir/refuse fails EACCES as a login without an

@@ -3,6 +3,8 @@
 // target on the box, and the head must only know what the manager told it).
 // LUNs are found in sysfs by unit serial: LUN numbers are the target's
 // business (each head's ACL maps its legs at numbers of its own).
+// The CHAP user and secret are written into the node record file itself,
+// never passed to iscsiadm: any user of the host can read a process's argv.
 #include <unistd.h>
 
 #include <cerrno>
@@ -15,6 +17,7 @@
 
 #include "agents/host/iscsi_initiator.h"
 #include "lib/deadline.h"
+#include "lib/iscsi_names.h"
 #include "lib/state_file.h"
 #include "lib/subprocess.h"
 
@@ -71,7 +74,42 @@ std::string UnitSerial(const std::string& page) {
 
 bool StartsWith(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
 
+// iscsiadm's key of a record line "key = value" ("" for comments).
+std::string RecordKey(const std::string& line) {
+  if (line.empty() || line[0] == '#') return "";
+  return Trim(line.substr(0, line.find('=')));
+}
+
 }  // namespace
+
+std::string NodeRecordDir(const std::string& portal) {
+  // Records live in <nodes>/<iqn>/<address>,<port>,<tpgt>/<iface>; an IPv6
+  // address goes there without its brackets.
+  const size_t colon = portal.rfind(':');
+  if (colon == std::string::npos) return "";
+  std::string address = portal.substr(0, colon);
+  if (address.size() > 2 && address.front() == '[' && address.back() == ']')
+    address = address.substr(1, address.size() - 2);
+  return address + "," + portal.substr(colon + 1) + ",1";
+}
+
+std::string WithChapCredentials(const std::string& record, const std::string& user, const std::string& secret) {
+  const std::string ours[] = {"node.session.auth.username", "node.session.auth.password"};
+  std::istringstream in(record);
+  std::string line, out;
+  bool ended = false;
+  while (std::getline(in, line)) {
+    const std::string key = RecordKey(line);
+    if (key == ours[0] || key == ours[1]) continue;
+    if (!ended && StartsWith(line, "# END RECORD")) {
+      out += ours[0] + " = " + user + "\n" + ours[1] + " = " + secret + "\n";
+      ended = true;
+    }
+    out += line + "\n";
+  }
+  if (!ended) out += ours[0] + " = " + user + "\n" + ours[1] + " = " + secret + "\n";
+  return out;
+}
 
 Status FindSysfsLun(const std::string& sysfs_root, const std::string& iqn, const std::string& serial, SysfsLun* out) {
   *out = SysfsLun();
@@ -101,7 +139,8 @@ namespace {
 
 class OpenIscsiInitiator : public IscsiInitiator {
  public:
-  OpenIscsiInitiator(int timeout_ms, std::string sysfs) : timeout_ms_(timeout_ms), sysfs_(std::move(sysfs)) {}
+  OpenIscsiInitiator(int timeout_ms, std::string sysfs, std::vector<std::string> node_dirs)
+      : timeout_ms_(timeout_ms), sysfs_(std::move(sysfs)), node_dirs_(std::move(node_dirs)) {}
 
   Status InitiatorName(std::string* name) override {
     std::ifstream in("/etc/iscsi/initiatorname.iscsi");
@@ -128,11 +167,10 @@ class OpenIscsiInitiator : public IscsiInitiator {
     const std::pair<const char*, std::string> settings[] = {
         {"node.startup", "manual"},
         {"node.session.auth.authmethod", "CHAP"},
-        {"node.session.auth.username", l.chap_user},
-        {"node.session.auth.password", l.chap_secret},
     };
     for (const auto& s : settings) VS_RETURN_IF_ERROR(Admin(Plus(node, {"-o", "update", "-n", s.first, "-v", s.second}), {0}));
-    Status st = Admin(Plus(node, {"--login"}), {0, 15});
+    Status st = WriteChap(l);
+    if (st.ok()) st = Admin(Plus(node, {"--login"}), {0, 15});
     // The login's failure is the answer; a node record that outlives it
     // holds no session and is replaced at the next login.
     if (!st.ok()) (void)Admin(Plus(node, {"-o", "delete"}), {0, 21});
@@ -222,6 +260,26 @@ class OpenIscsiInitiator : public IscsiInitiator {
   // CHAP, or LIO's ACL) or 19 (a non-retryable login status: tgt answers
   // "target not found" to an initiator outside its ACL, as LIO does for a
   // target it does not have); both are EACCES.
+  // The record iscsiadm has just made (Debian keeps them under /etc/iscsi,
+  // CentOS and so XCP-ng's dom0 under /var/lib/iscsi) gets the credentials.
+  Status WriteChap(const IscsiLogin& l) {
+    // A line break in either would add lines of its own to the record.
+    VS_RETURN_IF_ERROR(CheckChap(l.chap_user, l.chap_secret));
+    const std::string portal_dir = NodeRecordDir(l.portal);
+    if (portal_dir.empty()) return Status::Error(EINVAL, "portal " + l.portal + " has no port");
+    for (const std::string& nodes : node_dirs_) {
+      const std::string path = nodes + "/" + l.iqn + "/" + portal_dir + "/default";
+      std::string record;
+      Status st = ReadStateFile(path, &record);
+      if (st.code() == ENOENT) continue;
+      if (st.ok()) st = WriteStateFile(path, WithChapCredentials(record, l.chap_user, l.chap_secret), 0600);
+      if (!st.ok()) return Status::Error(st.code(), "CHAP credentials into the node record of " + l.iqn + ": " + st.message());
+      return Status::OK();
+    }
+    return Status::Error(ENOENT, "iscsiadm made no node record for " + l.iqn + " at " + portal_dir + " under " +
+                                     node_dirs_[0] + " or " + node_dirs_.back());
+  }
+
   Status Admin(const std::vector<std::string>& argv, const std::vector<int>& ok) {
     SubprocessResult r;
     VS_RETURN_IF_ERROR(RunProgram(argv, timeout_ms_, &r));
@@ -236,6 +294,7 @@ class OpenIscsiInitiator : public IscsiInitiator {
 
   const int timeout_ms_;
   const std::string sysfs_;
+  const std::vector<std::string> node_dirs_;
   std::mutex mu_;
   std::map<std::string, std::chrono::steady_clock::time_point> last_rescan_;  // by iqn
 };
@@ -243,7 +302,8 @@ class OpenIscsiInitiator : public IscsiInitiator {
 }  // namespace
 
 std::unique_ptr<IscsiInitiator> NewOpenIscsiInitiator(int timeout_ms, const std::string& sysfs_root) {
-  return std::unique_ptr<IscsiInitiator>(new OpenIscsiInitiator(timeout_ms, sysfs_root));
+  return std::unique_ptr<IscsiInitiator>(
+      new OpenIscsiInitiator(timeout_ms, sysfs_root, {"/etc/iscsi/nodes", "/var/lib/iscsi/nodes"}));
 }
 
 }  // namespace vastsky

@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -291,6 +292,29 @@ class IscsiKernelChecks : public CppUnit::TestFixture {
     for (const IscsiSession& s : sessions) CPPUNIT_ASSERT(s.iqn != kIqn);
   }
 
+  // agents/PROTOCOL.md: "The CHAP secret never appears in iscsiadm's argv".
+  // Every iscsiadm the initiator runs goes through a wrapper on PATH that
+  // logs its arguments; the login succeeds (so the secret did reach
+  // iscsiadm) and the secret is in none of them.
+  void ChapSecretNeverInArgv() {
+    const std::string real = access("/usr/sbin/iscsiadm", X_OK) == 0 ? "/usr/sbin/iscsiadm" : "/sbin/iscsiadm";
+    char tmpl[] = "/tmp/vs-iscsiadm-XXXXXX";
+    CPPUNIT_ASSERT(mkdtemp(tmpl) != nullptr);
+    const std::string dir = tmpl, log = dir + "/argv";
+    std::ofstream(dir + "/iscsiadm") << "#!/bin/sh\necho \"$*\" >> " << log << "\nexec " << real << " \"$@\"\n";
+    CPPUNIT_ASSERT_EQUAL(0, chmod((dir + "/iscsiadm").c_str(), 0755));
+    const std::string path = getenv("PATH") ? getenv("PATH") : "/usr/sbin:/usr/bin:/sbin:/bin";
+    setenv("PATH", (dir + ":" + path).c_str(), 1);
+    LoginWith({kSerialA});
+    setenv("PATH", path.c_str(), 1);
+    std::string argv;
+    CPPUNIT_ASSERT(ReadStateFile(log, &argv).ok());
+    std::filesystem::remove_all(dir);
+    CPPUNIT_ASSERT_MESSAGE(argv, argv.find("--login") != std::string::npos);
+    CPPUNIT_ASSERT_MESSAGE(argv, argv.find("secret-0123456") == std::string::npos);
+    CPPUNIT_ASSERT(ReadBack(DeviceOf(kIqn, kSerialA), kPatternA));
+  }
+
   void UnlistedInitiatorIsRefused() {
     const std::string other = "iqn.1993-08.org.debian:01:someone-else";
     CPPUNIT_ASSERT(target_->Allow(kIqn, {other, "head1", "secret-0123456"}).ok());
@@ -339,6 +363,7 @@ class IscsiKernelChecks : public CppUnit::TestFixture {
   CPPUNIT_TEST(AuthorisedInitiatorLogsInAndSeesTheData); \
   CPPUNIT_TEST(LunIsFoundBySerialAndForgotten);          \
   CPPUNIT_TEST(WrongChapSecretIsRefused);                \
+  CPPUNIT_TEST(ChapSecretNeverInArgv);                   \
   CPPUNIT_TEST(UnlistedInitiatorIsRefused);              \
   CPPUNIT_TEST(RevokeFencesALoggedInHead);               \
   CPPUNIT_TEST(LunAndMapRulesHold)

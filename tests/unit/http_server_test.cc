@@ -125,6 +125,15 @@ class HttpServerTest : public CppUnit::TestFixture {
       CPPUNIT_ASSERT_MESSAGE(bad, st.code() == EINVAL);
       CPPUNIT_ASSERT_MESSAGE(st.message(), st.message().compare(0, 8, "manager ") == 0);
     }
+    // issue 15: "no command takes a password inside a URL"; the refusal
+    // does not repeat it.
+    for (const char* secret : {"https://admin:s3cret-pw@10.0.0.5:8881/RPC2", "http://admin:s3cret-pw@127.0.0.1:1/",
+                               "https://s3cret-pw@manager.example/RPC2"}) {
+      const Status st = CheckCallUrl("manager", secret);
+      CPPUNIT_ASSERT_MESSAGE(secret, st.code() == EINVAL);
+      CPPUNIT_ASSERT_MESSAGE(st.message(), st.message().find("s3cret-pw") == std::string::npos);
+      CPPUNIT_ASSERT_MESSAGE(st.message(), st.message().find("password") != std::string::npos);
+    }
     // The client itself refuses, before anything is sent.
     RpcEndpoint ep;
     ep.url = "http://10.255.255.1:8881/RPC2";

@@ -1,5 +1,6 @@
 // Reading open-iscsi's session report: which disk belongs to which target;
-// and sysfs: which SCSI disk of a session is the LUN with a given serial.
+// sysfs: which SCSI disk of a session is the LUN with a given serial; and
+// the node record that carries the CHAP credentials instead of argv.
 #include <cppunit/extensions/HelperMacros.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -46,6 +47,8 @@ class IscsiParseTest : public CppUnit::TestFixture {
   CPPUNIT_TEST(SessionsWithAndWithoutDisks);
   CPPUNIT_TEST(EmptyReport);
   CPPUNIT_TEST(SysfsLunBySerial);
+  CPPUNIT_TEST(NodeRecordPlace);
+  CPPUNIT_TEST(ChapCredentialsReplaceOnlyTheirLines);
   CPPUNIT_TEST_SUITE_END();
 
  public:
@@ -95,6 +98,41 @@ class IscsiParseTest : public CppUnit::TestFixture {
 
  private:
   // A SCSI device whose VPD page 0x80 holds `serial`.
+  void NodeRecordPlace() {
+    CPPUNIT_ASSERT_EQUAL(std::string("10.0.0.1,3260,1"), NodeRecordDir("10.0.0.1:3260"));
+    CPPUNIT_ASSERT_EQUAL(std::string("fd00::1,3261,1"), NodeRecordDir("[fd00::1]:3261"));
+    CPPUNIT_ASSERT_EQUAL(std::string(""), NodeRecordDir("10.0.0.1"));
+  }
+
+  // The credentials go in before "# END RECORD", once, whatever was there;
+  // the mutual (_in) credentials and every other line stay.
+  void ChapCredentialsReplaceOnlyTheirLines() {
+    const std::string record =
+        "# BEGIN RECORD 2.1.8\n"
+        "node.name = iqn.2010-10.org.vastsky:pdsk-00000001\n"
+        "node.session.auth.authmethod = CHAP\n"
+        "node.session.auth.username = old-user\n"
+        "node.session.auth.password = old-secret-0001\n"
+        "node.session.auth.username_in = keep-in\n"
+        "node.conn[0].address = 10.0.0.1\n"
+        "# END RECORD\n";
+    const std::string want =
+        "# BEGIN RECORD 2.1.8\n"
+        "node.name = iqn.2010-10.org.vastsky:pdsk-00000001\n"
+        "node.session.auth.authmethod = CHAP\n"
+        "node.session.auth.username_in = keep-in\n"
+        "node.conn[0].address = 10.0.0.1\n"
+        "node.session.auth.username = hsvr-00000002\n"
+        "node.session.auth.password = new-secret-0002\n"
+        "# END RECORD\n";
+    CPPUNIT_ASSERT_EQUAL(want, WithChapCredentials(record, "hsvr-00000002", "new-secret-0002"));
+    CPPUNIT_ASSERT_EQUAL(want, WithChapCredentials(want, "hsvr-00000002", "new-secret-0002"));
+    // A record without its end line (an older iscsiadm) gets them at the end.
+    CPPUNIT_ASSERT_EQUAL(std::string("node.startup = manual\nnode.session.auth.username = u\n"
+                                     "node.session.auth.password = s\n"),
+                         WithChapCredentials("node.startup = manual\n", "u", "s"));
+  }
+
   static void Lun(const std::string& dir, const std::string& serial, const std::string& block) {
     CPPUNIT_ASSERT(MakeStateDir(block.empty() ? dir : dir + "/block/" + block).ok());
     std::string page = {0, '\x80', 0, static_cast<char>(serial.size())};
