@@ -13,7 +13,8 @@ Status WrongType(const std::string& key, const char* want) {
 }
 }  // namespace
 
-Status Params::From(const xmlrpc_c::paramList& list, Params* out) {
+Status Params::From(const xmlrpc_c::paramList& list, const Caller& caller, Params* out) {
+  out->caller_ = caller;
   if (list.size() != 1 || list[0].type() != xmlrpc_c::value::TYPE_STRUCT)
     return Status::Error(EINVAL, "a call takes exactly one struct parameter");
   out->members_ = xmlrpc_c::value_struct(list[0]).cvalue();
@@ -107,6 +108,7 @@ Status Params::Struct(const char* key, Params* out) const {
   if (it->second.type() != xmlrpc_c::value::TYPE_STRUCT) return WrongType(where_ + key, "a struct");
   out->members_ = xmlrpc_c::value_struct(it->second).cvalue();
   out->where_ = where_ + key + ".";
+  out->caller_ = caller_;
   return Status::OK();
 }
 
@@ -124,6 +126,7 @@ Status Params::StructArray(const char* key, size_t max_items, std::vector<Params
     Params p;
     p.members_ = xmlrpc_c::value_struct(items[i]).cvalue();
     p.where_ = name + ".";
+    p.caller_ = caller_;
     out->push_back(std::move(p));
   }
   return Status::OK();

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "lib/caller.h"
 #include "lib/status.h"
 #include "lib/ids.h"
 
@@ -19,7 +20,12 @@ namespace vastsky {
 
 class Params {
  public:
-  static Status From(const xmlrpc_c::paramList& list, Params* out);
+  static Status From(const xmlrpc_c::paramList& list, Params* out) { return From(list, Caller(), out); }
+  // The same, for a call made by caller (RpcService's handlers).
+  static Status From(const xmlrpc_c::paramList& list, const Caller& caller, Params* out);
+  // Who made the call (a default Caller, role kNone, outside RpcService);
+  // nested structs carry it too.
+  const Caller& caller() const { return caller_; }
 
   bool Has(const char* key) const { return members_.count(key) > 0; }
   Status Int(const char* key, int64_t* out) const;  // i4 or i8, not boolean
@@ -41,6 +47,7 @@ class Params {
  private:
   std::map<std::string, xmlrpc_c::value> members_;
   std::string where_;  // path prefix of a nested struct, "" at the top
+  Caller caller_;
 };
 
 }  // namespace vastsky

@@ -17,6 +17,7 @@
 namespace vastsky {
 
 struct HttpServer::Request {
+  Caller caller;
   std::string body;
   bool too_big = false;
 };
@@ -227,10 +228,12 @@ void HttpServer::SweepLoop() {
 }
 
 
-bool HttpServer::Authorized(MHD_Connection* c, int* ret) {
+bool HttpServer::Authorized(MHD_Connection* c, int* ret, Caller* who) {
   char* pass = nullptr;
   char* user = MHD_basic_auth_get_username_password(c, &pass);
-  const bool ok = user && pass && options_.user == user && SameSecret(pass, options_.secret);
+  bool ok = user && pass && options_.user == user && SameSecret(pass, options_.secret);
+  if (ok) *who = Caller{Role::kAdmin, 0, "", options_.user};
+  else if (user && pass && options_.authenticate) ok = options_.authenticate(user, pass, who);
   if (user) MHD_free(user);
   if (pass) MHD_free(pass);
   if (ok) return true;
@@ -245,7 +248,8 @@ int HttpServer::OnGet(MHD_Connection* c, const char* url, const char* method) {
   if (get_path_ != url) return Reply(c, MHD_HTTP_NOT_FOUND, "not found\n", "text/plain");
   if (strcmp(method, "GET") != 0) return NotAllowed(c, "GET");
   int ret = MHD_NO;
-  if (!Authorized(c, &ret)) return ret;
+  Caller who;
+  if (!Authorized(c, &ret, &who)) return ret;
   std::string body;
   Status st;
   {
@@ -267,11 +271,12 @@ int HttpServer::OnRequest(MHD_Connection* c, const char* url, const char* method
     if (strcmp(url, "/RPC2") != 0 && strcmp(url, "/") != 0) return Reply(c, MHD_HTTP_NOT_FOUND, "not found\n", "text/plain");
     if (strcmp(method, "POST") != 0) return NotAllowed(c, "POST");
     int ret = MHD_NO;
-    if (!Authorized(c, &ret)) return ret;
+    Caller who;
+    if (!Authorized(c, &ret, &who)) return ret;
     const char* len = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (len && strtoull(len, nullptr, 10) > options_.max_body)
       return Reply(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large\n", "text/plain");
-    *con_cls = new Request;
+    *con_cls = new Request{who, "", false};
     return MHD_YES;
   }
   Request* req = static_cast<Request*>(*con_cls);
@@ -286,7 +291,7 @@ int HttpServer::OnRequest(MHD_Connection* c, const char* url, const char* method
   std::string answer;
   {
     HandlerRunning running(watch_.get(), c);
-    answer = handler_(req->body);
+    answer = handler_(req->caller, req->body);
   }
   return Reply(c, MHD_HTTP_OK, answer, "text/xml");
 }

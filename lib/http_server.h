@@ -5,7 +5,8 @@
 // A server started with StartGet instead answers GET on one path only (the
 // manager's /metrics), with credentials of its own: a server checks one
 // user and one password, so credentials of one never open the other.
-// Handlers run on libmicrohttpd's threads, several at once.
+// Handlers run on libmicrohttpd's threads, several at once, each told the
+// Caller its credentials make.
 // Connections: credentials are checked on the headers, before any body byte
 // is read; a request's headers and body must arrive within
 // request_deadline_s of the connection opening or its previous answer
@@ -24,6 +25,7 @@
 #include <string>
 #include <thread>
 
+#include "lib/caller.h"
 #include "lib/connection_watch.h"
 #include "lib/status.h"
 
@@ -36,6 +38,10 @@ struct HttpOptions {
   std::string listen;     // "127.0.0.1:8881", "[::1]:8881", "0.0.0.0:8881"
   std::string user = "admin";  // the HTTP Basic user; secret is its password
   std::string secret;
+  // Further identities: true (and *who) for credentials it knows. Called on
+  // the request threads, several at once: it must be thread-safe. user and
+  // secret above are checked first and make an AdminCaller.
+  std::function<bool(const std::string& user, const std::string& password, Caller* who)> authenticate;
   std::string tls_cert;   // PEM file; empty means plain HTTP (loopback only)
   std::string tls_key;
   size_t max_body = 8u << 20;
@@ -53,7 +59,7 @@ struct HttpOptions {
 
 class HttpServer {
  public:
-  using Handler = std::function<std::string(const std::string& body)>;
+  using Handler = std::function<std::string(const Caller& caller, const std::string& body)>;
 
   ~HttpServer();
   Status Start(const HttpOptions& options, Handler handler);
@@ -75,8 +81,10 @@ class HttpServer {
  private:
   // Listens with options_; `what` names the service in the log line.
   Status Listen(const std::string& what);
-  // The credentials carry options_.user and options_.secret; else queues a 401.
-  bool Authorized(MHD_Connection* c, int* ret);
+  // The credentials carry options_.user and options_.secret, or ones
+  // options_.authenticate knows (*who: the caller they make); else queues a
+  // 401.
+  bool Authorized(MHD_Connection* c, int* ret, Caller* who);
   int OnGet(MHD_Connection* c, const char* url, const char* method);
   // RLIMIT_NOFILE permitting, options_.max_connections.
   unsigned ConnectionLimit() const;

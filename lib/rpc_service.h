@@ -5,6 +5,10 @@
 // their methods through it. Calls are serialised on one mutex, except
 // those of handlers added with AddUnlocked, which take it themselves around
 // the sections that need it (Locked).
+// Every call carries its Caller (who the HTTP layer says is calling): the
+// gate decides, before the call's parameters are read, whether that caller
+// may call that method at all (EACCES otherwise); handlers see the caller
+// in Params::caller() for the checks that depend on what is touched.
 #pragma once
 
 #include <xmlrpc-c/registry.hpp>
@@ -12,8 +16,10 @@
 #include <functional>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "lib/api_params.h"
+#include "lib/caller.h"
 #include "lib/status.h"
 
 namespace vastsky {
@@ -28,6 +34,10 @@ class RpcService {
   // it before the first Handle().
   using CallObserver = std::function<void(const std::string& method, int code, double seconds)>;
   void ObserveCalls(CallObserver observer) { observer_ = std::move(observer); }
+  // Whether caller may call method; without a gate only kAdmin and kManager
+  // callers may call anything. Set it before the first Handle().
+  using Gate = std::function<Status(const std::string& method, const Caller& caller)>;
+  void SetGate(Gate gate) { gate_ = std::move(gate); }
   // Register every method before the first Handle().
   void Add(const std::string& name, Handler fn);
   // Like Add, but fn runs without the lock, alongside other calls: for a
@@ -44,11 +54,15 @@ class RpcService {
   }
   // One HTTP body in, one XML-RPC response out; never throws. A body that is
   // not XML-RPC (or carries a DTD) gets a fault response.
-  std::string Handle(const std::string& body);
+  std::string Handle(const Caller& caller, const std::string& body);
+  // Every registered method's name, in the order added.
+  const std::vector<std::string>& Methods() const { return names_; }
 
  private:
+  std::vector<std::string> names_;
   std::mutex mu_;
   CallObserver observer_;
+  Gate gate_;
   xmlrpc_c::registry registry_;
 };
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "lib/api_params.h"
+#include "manager/access.h"
 #include "manager/api_render.h"
 #include "manager/changed_blocks.h"
 #include "manager/leg_map.h"
@@ -93,6 +94,7 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
       copier_(store, [this](const std::function<Status()>& f) { return service_.Locked(f); }, &agents_, &agents_),
       recovery_(store, &attacher_, [this](const std::function<Status()>& f) { return service_.Locked(f); }, recovery),
       repairs_(store, [this](const std::function<Status()>& f) { return service_.Locked(f); }, &agents_) {
+  service_.SetGate(MayCall);
   Store& s = *store_;
   Attacher& attacher = attacher_;
   const std::vector<std::pair<const char*, Handler>> methods = {
@@ -508,7 +510,7 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
   });
 }
 
-std::string Api::Handle(const std::string& body) { return service_.Handle(body); }
+std::string Api::Handle(const Caller& caller, const std::string& body) { return service_.Handle(caller, body); }
 
 void Api::CountInto(Metrics* metrics) {
   service_.ObserveCalls(

@@ -29,7 +29,9 @@ class Api {
   void StopRecovery() { recovery_.Stop(); }
   // One HTTP body in, one XML-RPC response out; never throws. A body that is
   // not XML-RPC gets a fault response.
-  std::string Handle(const std::string& body);
+  std::string Handle(const Caller& caller, const std::string& body);
+  // The names of every method served.
+  const std::vector<std::string>& Methods() const { return service_.Methods(); }
   // Counts every call and every committed event into metrics, which must
   // outlive the Api. Call before serving.
   void CountInto(Metrics* metrics);

@@ -179,7 +179,7 @@ int main(int argc, char** argv) {
     });
     if (!st.ok()) return daemon.Fail(st);
   }
-  st = server.Start(http, [&api](const std::string& body) { return api.Handle(body); });
+  st = server.Start(http, [&api](const Caller& caller, const std::string& body) { return api.Handle(caller, body); });
   if (!st.ok()) return daemon.Fail(st);
   api.StartRecovery();
 

@@ -228,7 +228,7 @@ int main(int argc, char** argv) {
       *body = RenderStorageMetrics(pools, scrubber.Progress(), SystemClock()->MonotonicMs());
       return Status::OK();
     });
-  if (st.ok()) st = server.Start(http, [&service](const std::string& body) { return service.Handle(body); });
+  if (st.ok()) st = server.Start(http, [&service](const Caller& caller, const std::string& body) { return service.Handle(caller, body); });
   if (!st.ok()) return daemon.Fail(st);
   std::thread beats([&heartbeat] { heartbeat.Run(); });
   std::thread scrubbing([&scrubber] { scrubber.Run(); });

@@ -33,7 +33,7 @@ Api* NewApi() {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static Api* api = NewApi();
-  const std::string answer = api->Handle(std::string(reinterpret_cast<const char*>(data), size));
+  const std::string answer = api->Handle(AdminCaller(), std::string(reinterpret_cast<const char*>(data), size));
   if (answer.find("<methodResponse>") == std::string::npos) {
     fprintf(stderr, "not an XML-RPC response: %s\n", answer.c_str());
     abort();

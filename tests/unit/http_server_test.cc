@@ -169,7 +169,7 @@ class HttpServerTest : public CppUnit::TestFixture {
   // body byte is read": a huge announced body, wrong credentials, 401 at once.
   void testWrongCredentialsRefusedBeforeBody() {
     HttpServer server;
-    CPPUNIT_ASSERT(server.Start(Options(10, 30), [](const std::string&) { return std::string("<ok/>"); }).ok());
+    CPPUNIT_ASSERT(server.Start(Options(10, 30), [](const Caller&, const std::string&) { return std::string("<ok/>"); }).ok());
     int fd = Connect(server.port());
     const std::string head = "POST /RPC2 HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000000\r\n"
                              "Authorization: Basic YWRtaW46d3Jvbmc=\r\n\r\n";  // admin:wrong
@@ -185,7 +185,7 @@ class HttpServerTest : public CppUnit::TestFixture {
   // request_deadline_s": a byte a second resets the idle timeout, not this.
   void testDrippingHeadersCutAtDeadline() {
     HttpServer server;
-    CPPUNIT_ASSERT(server.Start(Options(2, 3), [](const std::string&) { return std::string("<ok/>"); }).ok());
+    CPPUNIT_ASSERT(server.Start(Options(2, 3), [](const Caller&, const std::string&) { return std::string("<ok/>"); }).ok());
     int fd = Connect(server.port());
     const std::string head = std::string("POST /RPC2 HTTP/1.1\r\nHost: x\r\n") + kGoodAuth + "X-Pad: ";
     const auto t0 = Clock::now();
@@ -206,7 +206,7 @@ class HttpServerTest : public CppUnit::TestFixture {
     HttpServer server;
     HttpOptions o = Options(1, 1);
     o.thread_per_connection = true;
-    CPPUNIT_ASSERT(server.Start(o, [](const std::string&) {
+    CPPUNIT_ASSERT(server.Start(o, [](const Caller&, const std::string&) {
       std::this_thread::sleep_for(std::chrono::milliseconds(3500));
       return std::string("<slow/>");
     }).ok());

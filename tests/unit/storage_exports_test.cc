@@ -458,7 +458,7 @@ class StorageExportsTest : public CppUnit::TestFixture {
     http.listen = "127.0.0.1:0";
     http.secret = "test-secret-0123456789";
     HttpServer server;
-    CPPUNIT_ASSERT(server.Start(http, [&service](const std::string& body) { return service.Handle(body); }).ok());
+    CPPUNIT_ASSERT(server.Start(http, [&service](const Caller& caller, const std::string& body) { return service.Handle(caller, body); }).ok());
     // The first URL refuses: every call moves preferred_ on to the second.
     ManagerLink link({"http://127.0.0.1:1/RPC2", "http://127.0.0.1:" + std::to_string(server.port()) + "/RPC2"},
                      http.secret, "", 5000);

@@ -67,7 +67,7 @@ struct FakeManager {
     HttpOptions http;
     http.listen = "127.0.0.1:0";
     http.secret = "test-secret-0123456789";
-    CPPUNIT_ASSERT(server.Start(http, [this](const std::string& body) { return service.Handle(body); }).ok());
+    CPPUNIT_ASSERT(server.Start(http, [this](const Caller& caller, const std::string& body) { return service.Handle(caller, body); }).ok());
   }
   ~FakeManager() { server.Stop(); }
   std::string url() { return "http://127.0.0.1:" + std::to_string(server.port()) + "/RPC2"; }

@@ -1,0 +1,22 @@
+// Which caller may call which manager method (manager/API.md, "Roles"):
+// the first check of every call, before its parameters are read. What a
+// storage, head or tenant caller may touch within a method it may call
+// (its own server, its own volumes) is the method's own check. Stateless:
+// thread-safe.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "lib/caller.h"
+#include "lib/status.h"
+
+namespace vastsky {
+
+// OK, or EACCES naming the role and the method.
+Status MayCall(const std::string& method, const Caller& caller);
+
+// The methods a role may call (none for kNone and kManager; kAdmin: all).
+const std::vector<std::string>& MethodsOf(Role role);
+
+}  // namespace vastsky
