@@ -35,7 +35,7 @@ LDFLAGS := $(SANFLAGS)
 XMLRPC_LIBS := $(shell xmlrpc-c-config c++2 client --libs 2>/dev/null) -lxmlrpc_server++ -lxmlrpc_server
 LIB_LIBS := $(XMLRPC_LIBS) -linih -lcurl -lmicrohttpd
 # prometheus-cpp's core only: the manager and agents serve /metrics through lib/http_server.
-MANAGER_LIBS := $(LIB_LIBS) -lsqlite3 -lprometheus-cpp-core -lpthread
+MANAGER_LIBS := $(LIB_LIBS) -lsqlite3 -lprometheus-cpp-core -lgnutls -lpthread
 CPPUNIT_LIBS := -lcppunit
 
 BIN := $(BUILD)/bin

@@ -28,6 +28,7 @@ void AddPdskCommands(std::vector<Command>* out);
 void AddEventCommands(std::vector<Command>* out);
 void AddClusterCommands(std::vector<Command>* out);
 void AddRebuildCommands(std::vector<Command>* out);
+void AddCredentialCommands(std::vector<Command>* out);  // ssvr/hsvr enroll, credential
 
 }  // namespace cli
 }  // namespace vastsky

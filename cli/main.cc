@@ -24,6 +24,7 @@ std::vector<Command> AllCommands() {
   AddEventCommands(&all);
   AddClusterCommands(&all);
   AddRebuildCommands(&all);
+  AddCredentialCommands(&all);
   return all;
 }
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "lib/log.h"
+#include "lib/secret.h"
 
 namespace vastsky {
 
@@ -38,13 +39,6 @@ bool IsLoopback(const sockaddr* sa) {
     return (ntohl(reinterpret_cast<const sockaddr_in*>(sa)->sin_addr.s_addr) >> 24) == 127;
   if (sa->sa_family == AF_INET6) return IN6_IS_ADDR_LOOPBACK(&reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr);
   return false;
-}
-
-// Constant time, so the secret cannot be guessed byte by byte from timing.
-bool SameSecret(const std::string& a, const std::string& b) {
-  unsigned char diff = a.size() != b.size();
-  for (size_t i = 0; i < a.size() && i < b.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return diff == 0;
 }
 
 int Reply(MHD_Connection* c, unsigned status, const std::string& body, const char* type) {
@@ -232,7 +226,7 @@ bool HttpServer::Authorized(MHD_Connection* c, int* ret, Caller* who) {
   char* pass = nullptr;
   char* user = MHD_basic_auth_get_username_password(c, &pass);
   bool ok = user && pass && options_.user == user && SameSecret(pass, options_.secret);
-  if (ok) *who = Caller{Role::kAdmin, 0, "", options_.user};
+  if (ok) *who = Caller{options_.role, 0, "", options_.user};
   else if (user && pass && options_.authenticate) ok = options_.authenticate(user, pass, who);
   if (user) MHD_free(user);
   if (pass) MHD_free(pass);

@@ -38,6 +38,7 @@ struct HttpOptions {
   std::string listen;     // "127.0.0.1:8881", "[::1]:8881", "0.0.0.0:8881"
   std::string user = "admin";  // the HTTP Basic user; secret is its password
   std::string secret;
+  Role role = Role::kAdmin;    // the caller user and secret make
   // Further identities: true (and *who) for credentials it knows. Called on
   // the request threads, several at once: it must be thread-safe. user and
   // secret above are checked first and make an AdminCaller.

@@ -6,12 +6,13 @@
 
 namespace vastsky {
 
-ManagerLink::ManagerLink(const std::vector<std::string>& urls, const std::string& secret, const std::string& ca_file,
-                         int timeout_ms) {
+ManagerLink::ManagerLink(const std::vector<std::string>& urls, const std::string& user, const std::string& password,
+                         const std::string& ca_file, int timeout_ms) {
   for (const std::string& url : urls) {
     RpcEndpoint ep;
     ep.url = url;
-    ep.password = secret;
+    ep.user = user;
+    ep.password = password;
     ep.ca_file = ca_file;
     ep.timeout_ms = timeout_ms;
     clients_.emplace_back(new RpcClient(ep));

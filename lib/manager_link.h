@@ -22,8 +22,10 @@ namespace vastsky {
 
 class ManagerLink {
  public:
-  ManagerLink(const std::vector<std::string>& urls, const std::string& secret, const std::string& ca_file,
-              int timeout_ms);
+  // user and password: the agent's own credential, or admin and the
+  // cluster secret (AgentIdentity).
+  ManagerLink(const std::vector<std::string>& urls, const std::string& user, const std::string& password,
+              const std::string& ca_file, int timeout_ms);
   Status Call(const std::string& method, std::map<std::string, xmlrpc_c::value> members, xmlrpc_c::value* result);
 
   // True for the errors meaning "no manager answered" (as opposed to a fault).

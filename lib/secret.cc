@@ -25,6 +25,18 @@ Status ReadSecretFile(const std::string& path, std::string* secret) {
   return Status::OK();
 }
 
+Status ReadCredentialFile(const std::string& path, std::string* user, std::string* secret) {
+  std::string line;
+  VS_RETURN_IF_ERROR(ReadSecretFile(path, &line));
+  const size_t space = line.find(' ');
+  if (space == std::string::npos || space == 0 || line.find_first_of(" \t", space + 1) != std::string::npos ||
+      line.size() - space - 1 < 16)
+    return Status::Error(EINVAL, "credential file " + path + " must hold one line: USER SECRET");
+  *user = line.substr(0, space);
+  *secret = line.substr(space + 1);
+  return Status::OK();
+}
+
 Status RandomString(size_t n, const std::string& alphabet, std::string* out) {
   if (alphabet.empty() || alphabet.size() > 256) return Status::Internal("RandomString: bad alphabet");
   FILE* f = fopen("/dev/urandom", "rb");
@@ -44,6 +56,12 @@ Status RandomString(size_t n, const std::string& alphabet, std::string* out) {
   }
   fclose(f);
   return Status::OK();
+}
+
+bool SameSecret(const std::string& a, const std::string& b) {
+  unsigned char diff = a.size() != b.size();
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
 }
 
 }  // namespace vastsky

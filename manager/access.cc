@@ -3,13 +3,15 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "lib/ids.h"
+
 namespace vastsky {
 
 namespace {
 
 // What each agent calls, and what the XCP driver needs for an SR's VDIs.
 const std::vector<std::string> kStorage = {"registerStorageServer", "registerPhysicalDisk", "heartbeat",
-                                           "notifyBadBlocks", "legMap", "getClusterStatus"};
+                                           "notifyBadBlocks", "getClusterStatus"};
 const std::vector<std::string> kHead = {"registerHeadServer", "heartbeat", "legMap"};
 const std::vector<std::string> kTenant = {
     "createLogicalVolume", "deleteLogicalVolume", "attachLogicalVolume", "detachLogicalVolume",
@@ -34,6 +36,15 @@ Status MayCall(const std::string& method, const Caller& caller) {
   const std::vector<std::string>& allowed = MethodsOf(caller.role);
   if (std::find(allowed.begin(), allowed.end(), method) != allowed.end()) return Status::OK();
   return Status::Error(EACCES, method + " is not for " + RoleName(caller.role) + " callers (" + caller.user + ")");
+}
+
+Status OwnServer(const Caller& caller, Role kind, int64_t id) {
+  if (caller.role == Role::kAdmin) return Status::OK();
+  const char* prefix = kind == Role::kStorage ? "ssvr" : "hsvr";
+  if (caller.role == kind && caller.id != 0 && caller.id == id) return Status::OK();
+  return Status::Error(EACCES, caller.user + " may not act for " + FormatId(prefix, id) +
+                                   (caller.role == kind && caller.id != 0 ? ": it is " + FormatId(prefix, caller.id) + "'s credential"
+                                                                          : ""));
 }
 
 }  // namespace vastsky

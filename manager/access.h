@@ -19,4 +19,9 @@ Status MayCall(const std::string& method, const Caller& caller);
 // The methods a role may call (none for kNone and kManager; kAdmin: all).
 const std::vector<std::string>& MethodsOf(Role role);
 
+// Whether caller may act for server `id` of kind `kind` (kStorage: an
+// ssvr, kHead: an hsvr): an admin always; a storage or head caller only
+// for the server its credential is bound to. EACCES naming both otherwise.
+Status OwnServer(const Caller& caller, Role kind, int64_t id);
+
 }  // namespace vastsky

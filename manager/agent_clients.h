@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -26,6 +27,9 @@ namespace vastsky {
 
 struct AgentOptions {
   std::string secret;   // HTTP Basic password of user admin: the cluster secret
+  // The credentials for the agent at url, if it has its own (true): else
+  // admin and the cluster secret. Thread-safe; unset: always admin.
+  std::function<bool(const std::string& url, std::string* user, std::string* password)> credential_for;
   std::string ca_file;  // PEM CA to verify the agents' certificates; "" = system store
   int timeout_ms = 300000;       // calls that do kernel work: attach, detach, grow, rebuild
   int quick_timeout_ms = 15000;  // calls that only touch ACLs, list state or set rates

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "lib/api_params.h"
+#include "lib/log.h"
 #include "manager/access.h"
 #include "manager/api_render.h"
 #include "manager/changed_blocks.h"
@@ -73,6 +74,14 @@ Status Pools(const Params& p, std::vector<PoolReport>* out) {
   return Status::OK();
 }
 
+// Agents that registered with a credential of their own are called with it.
+AgentOptions WithCredentials(AgentOptions options, const CredentialCache* credentials) {
+  options.credential_for = [credentials](const std::string& url, std::string* user, std::string* password) {
+    return credentials->AgentCredential(url, user, password);
+  };
+  return options;
+}
+
 }  // namespace
 
 Status Api::HealthNow(const RebuildTotals& rebuilds, Health* out) {
@@ -89,12 +98,14 @@ Status Api::RebuildRows(std::vector<RebuildRow>* out) {
 
 Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
     : store_(store),
-      agents_(std::move(agents)),
+      agents_(WithCredentials(std::move(agents), &credentials_)),
       attacher_(store, [this](const std::function<Status()>& f) { return service_.Locked(f); }, &agents_, &agents_),
       copier_(store, [this](const std::function<Status()>& f) { return service_.Locked(f); }, &agents_, &agents_),
       recovery_(store, &attacher_, [this](const std::function<Status()>& f) { return service_.Locked(f); }, recovery),
       repairs_(store, [this](const std::function<Status()>& f) { return service_.Locked(f); }, &agents_) {
   service_.SetGate(MayCall);
+  const Status loaded = service_.Locked([this] { return RefreshCredentials(); });
+  if (!loaded.ok()) VS_LOG_ERROR("cannot load the credentials (servers enrolled cannot call): %s", loaded.ToString().c_str());
   Store& s = *store_;
   Attacher& attacher = attacher_;
   const std::vector<std::pair<const char*, Handler>> methods = {
@@ -109,7 +120,8 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
          VS_RETURN_IF_ERROR(OptionalString(p, "url", &url_value, &url));
          VS_RETURN_IF_ERROR(OptionalString(p, "initiator", &initiator_value, &initiator));
          int64_t id;
-         VS_RETURN_IF_ERROR(s.RegisterHeadServer(ips, &id, reconnect, url, initiator));
+         VS_RETURN_IF_ERROR(s.RegisterHeadServer(ips, &id, reconnect, url, initiator, &p.caller()));
+         if (p.caller().role == Role::kHead) VS_RETURN_IF_ERROR(RefreshCredentials());  // bound, in use, url
          recovery_.Registered(kTargetHsvr, id);
          *r = IdValue(id);
          return Status::OK();
@@ -126,7 +138,9 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
          const std::string* url;
          VS_RETURN_IF_ERROR(OptionalString(p, "url", &url_value, &url));
          int64_t id;
-         VS_RETURN_IF_ERROR(s.RegisterStorageServer(ips, p.Has("domain") ? &domain : nullptr, &id, reconnect, url));
+         VS_RETURN_IF_ERROR(
+             s.RegisterStorageServer(ips, p.Has("domain") ? &domain : nullptr, &id, reconnect, url, &p.caller()));
+         if (p.caller().role == Role::kStorage) VS_RETURN_IF_ERROR(RefreshCredentials());  // bound, in use, url
          recovery_.Registered(kTargetSsvr, id);
          *r = IdValue(id);
          return Status::OK();
@@ -136,6 +150,7 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
          int64_t ssvr, id;
          std::string path, capacity;
          VS_RETURN_IF_ERROR(p.Id("ssvrid", &ssvr));
+         VS_RETURN_IF_ERROR(OwnServer(p.caller(), Role::kStorage, ssvr));
          VS_RETURN_IF_ERROR(p.String("local_path", &path));
          VS_RETURN_IF_ERROR(p.String("capacity", &capacity));
          // 3.0 sends sectors as a decimal string to dodge the i4 limit.
@@ -268,7 +283,7 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
          std::vector<int64_t> blocks;
          VS_RETURN_IF_ERROR(p.Id("pdskid", &id));
          VS_RETURN_IF_ERROR(p.IntArray("blocks", kMaxBlocks, &blocks));
-         VS_RETURN_IF_ERROR(s.NotifyBadBlocks(id, blocks));
+         VS_RETURN_IF_ERROR(s.NotifyBadBlocks(id, blocks, &p.caller()));
          *r = Zero();
          return Status::OK();
        }},
@@ -321,6 +336,7 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
          const bool storage = p.Has("ssvrid");
          int64_t id;
          VS_RETURN_IF_ERROR(p.Id(storage ? "ssvrid" : "hsvrid", &id));
+         VS_RETURN_IF_ERROR(OwnServer(p.caller(), storage ? Role::kStorage : Role::kHead, id));
          std::vector<int64_t> dead;
          if (!storage && p.Has("deadlegs")) VS_RETURN_IF_ERROR(p.IntArray("deadlegs", 100000, &dead));
          std::vector<PoolReport> pools;
@@ -342,6 +358,36 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
          VS_RETURN_IF_ERROR(p.String("name", &name));
          VS_RETURN_IF_ERROR(p.String("value", &value));
          VS_RETURN_IF_ERROR(s.SetClusterSetting(name, value));
+         *r = Zero();
+         return Status::OK();
+       }},
+      {"enrollServer",
+       [&s, this](const Params& p, xmlrpc_c::value* r) {
+         std::string kind;
+         int64_t id = 0;
+         VS_RETURN_IF_ERROR(p.String("kind", &kind));
+         if (p.Has("id")) VS_RETURN_IF_ERROR(p.Id("id", &id));
+         Credential c;
+         VS_RETURN_IF_ERROR(s.EnrollServer(kind, id, &c));
+         std::string secret;
+         VS_RETURN_IF_ERROR(CredentialSecret(s.node_key(), c.user, c.generation, &secret));
+         VS_RETURN_IF_ERROR(RefreshCredentials());
+         *r = RenderCredential(c, secret);
+         return Status::OK();
+       }},
+      {"listCredentials",
+       [&s](const Params&, xmlrpc_c::value* r) {
+         std::vector<Credential> rows;
+         VS_RETURN_IF_ERROR(s.ListCredentials(&rows));
+         *r = Array(rows, [](const Credential& c) { return RenderCredential(c); });
+         return Status::OK();
+       }},
+      {"revokeCredential",
+       [&s, this](const Params& p, xmlrpc_c::value* r) {
+         std::string user;
+         VS_RETURN_IF_ERROR(p.String("user", &user));
+         VS_RETURN_IF_ERROR(s.RevokeCredential(user));
+         VS_RETURN_IF_ERROR(RefreshCredentials());
          *r = Zero();
          return Status::OK();
        }},
@@ -397,6 +443,7 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
   service_.AddUnlocked("legMap", [this](const Params& p, xmlrpc_c::value* r) {
     int64_t hsvr, chunk;
     VS_RETURN_IF_ERROR(p.Id("hsvrid", &hsvr));
+    VS_RETURN_IF_ERROR(OwnServer(p.caller(), Role::kHead, hsvr));
     VS_RETURN_IF_ERROR(p.Id("chunkid", &chunk));
     LegBlocks map;
     VS_RETURN_IF_ERROR(MapLeg(
@@ -536,6 +583,13 @@ Status Api::ReadScrapeLocked(ScrapeInput* out) {
   out->rebuild_totals = SumRebuilds(out->rebuilds, kRebuildStallS);
   VS_RETURN_IF_ERROR(HealthNow(out->rebuild_totals, &out->health));
   return store_->MonitoredServers(&out->agents);
+}
+
+Status Api::RefreshCredentials() {
+  std::vector<Credential> rows;
+  VS_RETURN_IF_ERROR(store_->ListCredentials(&rows));
+  credentials_.Replace(store_->node_key(), rows);
+  return Status::OK();
 }
 
 }  // namespace vastsky

@@ -30,6 +30,12 @@ class Api {
   // One HTTP body in, one XML-RPC response out; never throws. A body that is
   // not XML-RPC gets a fault response.
   std::string Handle(const Caller& caller, const std::string& body);
+  // Whether user and password are a server's credential (manager/API.md,
+  // "Enrollment"); *who: the caller it makes. For HttpOptions::authenticate:
+  // thread-safe, never takes the API lock.
+  bool Authenticate(const std::string& user, const std::string& password, Caller* who) const {
+    return credentials_.Authenticate(user, password, who);
+  }
   // The names of every method served.
   const std::vector<std::string>& Methods() const { return service_.Methods(); }
   // Counts every call and every committed event into metrics, which must
@@ -48,6 +54,9 @@ class Api {
   Status RebuildRows(std::vector<RebuildRow>* out);
   // The health verdict of getClusterStatus and /metrics (under the lock).
   Status HealthNow(const RebuildTotals& rebuilds, Health* out);
+  // Loads the credentials into credentials_ (under the lock, after every
+  // change to them).
+  Status RefreshCredentials();
 
   Store* store_;
   RpcService service_;
@@ -56,6 +65,7 @@ class Api {
   Copier copier_;
   Recovery recovery_;
   PoolRepairs repairs_;
+  CredentialCache credentials_;
 };
 
 }  // namespace vastsky

@@ -180,6 +180,17 @@ xmlrpc_c::value RenderClusterStatus(const ClusterStatus& c, const Health& health
                                        {"rebuild_eta", Int(c.rebuild_eta_s)}});
 }
 
+xmlrpc_c::value RenderCredential(const Credential& c, const std::string& secret) {
+  Struct out{{"user", Str(c.user)},
+             {"role", Str(RoleName(c.role))},
+             {"server_id", Int(c.server_id)},
+             {"generation", Int(c.generation)},
+             {"in_use", xmlrpc_c::value_boolean(c.in_use)},
+             {"ctime", Str(c.ctime)}};
+  if (!secret.empty()) out.emplace("secret", Str(secret));
+  return xmlrpc_c::value_struct(out);
+}
+
 xmlrpc_c::value RenderRebuild(const RebuildRow& r) {
   std::vector<xmlrpc_c::value> dests;
   for (int64_t d : r.info.dest_pdsks) dests.push_back(Int(d));

@@ -6,6 +6,7 @@
 
 #include <vector>
 
+#include "manager/credentials.h"
 #include "manager/health.h"
 #include "manager/rebuild_report.h"
 #include "manager/types.h"
@@ -25,6 +26,9 @@ xmlrpc_c::value RenderClusterStatus(const ClusterStatus& c, const Health& health
 xmlrpc_c::value RenderRebuild(const RebuildRow& r);
 // legMap's answer: {status 0, block_kib, ranges}.
 xmlrpc_c::value RenderLegBlocks(const LegBlocks& m);
+// One row of listCredentials (never a secret); with secret non-empty,
+// enrollServer's answer.
+xmlrpc_c::value RenderCredential(const Credential& c, const std::string& secret = "");
 // getVolumeFamily's answer: {lvols: [...]}, in the members' order.
 xmlrpc_c::value RenderFamily(const std::vector<FamilyMember>& members);
 

@@ -179,6 +179,10 @@ int main(int argc, char** argv) {
     });
     if (!st.ok()) return daemon.Fail(st);
   }
+  // Enrolled servers call with credentials of their own (API.md, "Enrollment").
+  http.authenticate = [&api](const std::string& user, const std::string& password, Caller* who) {
+    return api.Authenticate(user, password, who);
+  };
   st = server.Start(http, [&api](const Caller& caller, const std::string& body) { return api.Handle(caller, body); });
   if (!st.ok()) return daemon.Fail(st);
   api.StartRecovery();

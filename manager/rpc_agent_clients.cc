@@ -55,6 +55,10 @@ Status Call(const AgentOptions& options, bool quick, const std::string& url, con
   RpcEndpoint ep;
   ep.url = url;
   ep.password = options.secret;
+  if (options.credential_for && !options.credential_for(url, &ep.user, &ep.password)) {
+    ep.user = "admin";
+    ep.password = options.secret;
+  }
   ep.ca_file = options.ca_file;
   ep.timeout_ms = quick ? options.quick_timeout_ms : options.timeout_ms;
   // One client per call: RpcClient is not thread-safe, and calls for

@@ -223,6 +223,22 @@ UPDATE chunk SET created = 1 WHERE status = 2
 ALTER TABLE lvol ADD COLUMN source_id INTEGER;
 ALTER TABLE lvol ADD COLUMN state INTEGER NOT NULL DEFAULT 0;
 )SQL",
+    // 9 -> 10: per-server credentials (manager/credentials.h). A row is
+    // an HTTP Basic user of role storage or head, bound to its server once
+    // that registers (server_id 0 until then); its secret is derived from
+    // the node key and generation, never stored. in_use: the server's agent
+    // has registered with it since it was issued, so the manager calls that
+    // agent with it too (before, with the cluster secret).
+    R"SQL(
+CREATE TABLE credential(
+  user TEXT PRIMARY KEY,
+  role TEXT NOT NULL CHECK(role IN ('storage', 'head')),
+  server_id INTEGER NOT NULL DEFAULT 0,
+  generation INTEGER NOT NULL DEFAULT 1 CHECK(generation > 0),
+  in_use INTEGER NOT NULL DEFAULT 0,
+  ctime TEXT NOT NULL) WITHOUT ROWID;
+CREATE INDEX credential_server ON credential(role, server_id);
+)SQL",
 };
 
 constexpr int kNumMigrations = sizeof(kMigrations) / sizeof(kMigrations[0]);

@@ -72,6 +72,7 @@ Status Store::LoadClusterSettings() {
   while (q.Step()) {
     const std::string key = q.Text(0);
     if (key == "cluster_id") cluster_id_ = q.Text(1);
+    else if (key == "node_key") node_key_ = q.Text(1);
     else if (key == "overcommit") overcommit_ = std::stod(q.Text(1));
     else if (key == kSettingNearfullRatio) nearfull_ratio_ = std::stod(q.Text(1));
     else if (key == kSettingFullRatio) full_ratio_ = std::stod(q.Text(1));
@@ -84,6 +85,12 @@ Status Store::LoadClusterSettings() {
     Stmt w(db_, "INSERT INTO setting(key, value) VALUES ('cluster_id', ?1)");
     VS_RETURN_IF_ERROR(w.Bind(1, cluster_id_).Run());
     VS_LOG_INFO("new cluster %s", cluster_id_.c_str());
+  }
+  if (node_key_.empty()) {  // a new cluster, or one from before credentials
+    Status st = RandomString(64, kHexDigits, &node_key_);
+    if (!st.ok()) return Status::Error(st.code(), "cannot make the node key: " + st.message());
+    Stmt w(db_, "INSERT INTO setting(key, value) VALUES ('node_key', ?1)");
+    VS_RETURN_IF_ERROR(w.Bind(1, node_key_).Run());
   }
   return txn.Commit();
 }

@@ -16,7 +16,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "lib/caller.h"
 #include "manager/allocator.h"
+#include "manager/credentials.h"
 #include "manager/rebuild_scheduler.h"
 #include "manager/db.h"
 #include "manager/failure_detector.h"
@@ -39,6 +41,19 @@ class Store {
   // Made once with the database (setting cluster_id): every disk's label
   // names it.
   const std::string& cluster_id() const { return cluster_id_; }
+  // The key every credential's secret is derived from (manager/credentials.h).
+  const std::string& node_key() const { return node_key_; }
+
+  // Enrollment (manager/API.md, "Enrollment"). kind "ssvr" or "hsvr".
+  // server_id 0: a credential for a server not registered yet, bound to
+  // the server its first registration creates; else that server's (ENOENT
+  // if unknown), and enrolling a server again bumps its generation, so the
+  // old secret is void. *out: the credential (its secret: CredentialSecret).
+  Status EnrollServer(const std::string& kind, int64_t server_id, Credential* out);
+  // Voids user's secret (a new generation; the server must be enrolled
+  // again). ENOENT if unknown.
+  Status RevokeCredential(const std::string& user);
+  Status ListCredentials(std::vector<Credential>* out);
   double overcommit() const { return overcommit_; }
 
   // Servers and disks. With reconnect, a registration matching a live
@@ -48,10 +63,15 @@ class Store {
   // server's agent, initiator the head's iSCSI name; null leaves what is
   // recorded. A head gets its CHAP credentials at its first registration
   // and keeps them.
+  // caller: a head or storage caller registers only the server its
+  // credential is bound to, or (unbound) a new server, which it is then
+  // bound to; EACCES otherwise, nothing changed. Null or admin: any.
   Status RegisterHeadServer(const std::vector<std::string>& ips, int64_t* id, bool reconnect = false,
-                            const std::string* url = nullptr, const std::string* initiator = nullptr);
+                            const std::string* url = nullptr, const std::string* initiator = nullptr,
+                            const Caller* caller = nullptr);
   Status RegisterStorageServer(const std::vector<std::string>& ips, const std::string* domain,
-                               int64_t* id, bool reconnect = false, const std::string* url = nullptr);
+                               int64_t* id, bool reconnect = false, const std::string* url = nullptr,
+                               const Caller* caller = nullptr);
   // sectors: the disk's pool data size. label_pdsk: the id in the disk's
   // label, if it has one: that record (its path updated) if it is this
   // server's disk, EEXIST if another server's, ENOENT if unknown. Without
@@ -226,7 +246,8 @@ class Store {
   // fenced_pdsks are the disks its access was revoked on (Recovery::
   // FenceHead): the extents held for it there are freed; null frees none.
   Status NotifyFailure(int target, int64_t target_id, const std::set<int64_t>* fenced_pdsks = nullptr);
-  Status NotifyBadBlocks(int64_t pdsk_id, const std::vector<int64_t>& blocks_gib);
+  // caller: a storage caller only for its own server's disks (EACCES).
+  Status NotifyBadBlocks(int64_t pdsk_id, const std::vector<int64_t>& blocks_gib, const Caller* caller = nullptr);
   Status ShutdownAll();
   // Events after `since`, oldest first: the first `limit` of them, or with
   // `newest` the last `limit` (what a watcher shows before following).
@@ -419,6 +440,9 @@ class Store {
   // back HIGH with these addresses.
   Status Reregister(const char* kind, int64_t owner, const std::vector<std::string>& ips, bool reconnect,
                     bool* reconnected);
+  // The registration of server id (table kind; created: new in this
+  // transaction) by caller: see RegisterStorageServer.
+  Status BindCredential(const char* kind, const Caller* caller, int64_t id, bool created);
   // EBUSY unless the object is OFFLINE or FAULTY and holding_sql (a count
   // with ?1 = id) finds nothing it still holds.
   Status CheckDeletable(const char* table, const char* what, int64_t id, const char* holding_sql,
@@ -483,6 +507,7 @@ class Store {
   Allocator alloc_;
   int64_t chunk_gib_ = 4;
   std::string cluster_id_;
+  std::string node_key_;
   double overcommit_ = 1.0;
   double nearfull_ratio_ = kPoolNearfull, full_ratio_ = kPoolFull, max_clock_skew_s_ = kMaxClockSkewS;
   std::map<std::pair<int, int64_t>, double> clock_skew_;  // (kTargetSsvr/kTargetHsvr, id) -> seconds

@@ -8,6 +8,7 @@
 #include <cerrno>
 
 #include "lib/ids.h"
+#include "manager/access.h"
 #include "manager/rebuild_scheduler.h"
 #include "manager/store.h"
 
@@ -267,7 +268,7 @@ Status Store::FailDisk(int64_t pdsk_id, int new_priority, Change* change) {
   return ReplaceChunksOn("c.pdsk_id = ?1", pdsk_id, change);
 }
 
-Status Store::NotifyBadBlocks(int64_t pdsk_id, const std::vector<int64_t>& blocks_gib) {
+Status Store::NotifyBadBlocks(int64_t pdsk_id, const std::vector<int64_t>& blocks_gib, const Caller* caller) {
   return Mutate([&](Change* change) {
     Stmt d(db_, "SELECT size_mib, priority, ssvr_id FROM pdsk WHERE id = ?1");
     d.Bind(1, pdsk_id);
@@ -277,6 +278,7 @@ Status Store::NotifyBadBlocks(int64_t pdsk_id, const std::vector<int64_t>& block
     }
     const int64_t size_mib = d.Int(0), ssvr_id = d.Int(2);
     const int prio = static_cast<int>(d.Int(1));
+    if (caller) VS_RETURN_IF_ERROR(OwnServer(*caller, Role::kStorage, ssvr_id));
     d.Reset();
     std::vector<int64_t> chunks;
     Stmt hit(db_,

@@ -196,7 +196,7 @@ Status Store::Reregister(const char* kind, int64_t owner, const std::vector<std:
 }
 
 Status Store::RegisterHeadServer(const std::vector<std::string>& ips, int64_t* id, bool reconnect,
-                                 const std::string* url, const std::string* initiator) {
+                                 const std::string* url, const std::string* initiator, const Caller* caller) {
   VS_RETURN_IF_ERROR(CheckIps(ips));
   if (url) VS_RETURN_IF_ERROR(CheckUrl(*url));
   std::string why;
@@ -214,6 +214,7 @@ Status Store::RegisterHeadServer(const std::vector<std::string>& ips, int64_t* i
       VS_RETURN_IF_ERROR(ins.Bind(1, *id).Bind(2, NowIso8601()).Run());
       VS_RETURN_IF_ERROR(InsertIps(db_, "hsvr", *id, ips));
     }
+    VS_RETURN_IF_ERROR(BindCredential("hsvr", caller, *id, owner == 0));
     VS_RETURN_IF_ERROR(SetAgentContact(db_, "hsvr", *id, url, initiator));
     VS_RETURN_IF_ERROR(EnsureChap(db_, *id));
     VS_RETURN_IF_ERROR(Touch(db_, "hsvr", *id));
@@ -225,7 +226,7 @@ Status Store::RegisterHeadServer(const std::vector<std::string>& ips, int64_t* i
 }
 
 Status Store::RegisterStorageServer(const std::vector<std::string>& ips, const std::string* domain,
-                                    int64_t* id, bool reconnect, const std::string* url) {
+                                    int64_t* id, bool reconnect, const std::string* url, const Caller* caller) {
   VS_RETURN_IF_ERROR(CheckIps(ips));
   if (domain) VS_RETURN_IF_ERROR(CheckDomain(*domain));
   if (url) VS_RETURN_IF_ERROR(CheckUrl(*url));
@@ -242,6 +243,7 @@ Status Store::RegisterStorageServer(const std::vector<std::string>& ips, const s
       VS_RETURN_IF_ERROR(ins.Bind(1, *id).Bind(2, NowIso8601()).Run());
       VS_RETURN_IF_ERROR(InsertIps(db_, "ssvr", *id, ips));
     }
+    VS_RETURN_IF_ERROR(BindCredential("ssvr", caller, *id, owner == 0));
     if (domain) {
       Stmt d(db_, "UPDATE ssvr SET domain = ?2 WHERE id = ?1");
       VS_RETURN_IF_ERROR(d.Bind(1, *id).Bind(2, *domain).Run());

@@ -6,7 +6,7 @@
 #                       targets, fio); installing the kernel regenerates /boot/initrd.img-*
 set -eu
 PKGS="g++ make pkg-config python3 openssl sqlite3 procps
-libxmlrpc-c++8-dev libxmlrpc-core-c3-dev libmicrohttpd-dev libcurl4-openssl-dev
+libxmlrpc-c++8-dev libxmlrpc-core-c3-dev libmicrohttpd-dev libgnutls28-dev libcurl4-openssl-dev
 libsqlite3-dev libinih-dev libtclap-dev libcppunit-dev nlohmann-json3-dev
 libdevmapper-dev libxml2-dev prometheus-cpp-dev prometheus rpm rpmlint elfutils libfaketime
 thin-provisioning-tools clang libclang-rt-14-dev"

@@ -6,6 +6,7 @@
 
 #include "lib/http_server.h"
 #include "lib/rpc_client.h"
+#include "lib/secret.h"
 
 namespace vastsky {
 
@@ -20,6 +21,24 @@ void AgentSettings::Declare(DaemonSettings* d, const std::string& default_listen
   d->Add("data-ip", "data_ip", "this server's data addresses, comma-separated", "IPS", &data_ip);
   d->Add("state-dir", "state_dir", "ids, volumes or ACLs, and the operation journal", "DIR", &state_dir);
   d->Add("heartbeat", "heartbeat", "seconds between heartbeats (default 5)", "SECONDS", &heartbeat);
+  d->Add("credential-file", "credential_file", "this server's own credential (vastsky ssvr|hsvr enroll --out)",
+         "FILE", &credential_file);
+}
+
+Status AgentServeOptions(const AgentSettings& s, HttpOptions* http, AgentIdentity* id) {
+  if (s.credential_file.empty()) {
+    VS_RETURN_IF_ERROR(ServeOptions(s.serve, http));
+    *id = AgentIdentity{"admin", http->secret};
+    return Status::OK();
+  }
+  VS_RETURN_IF_ERROR(ReadCredentialFile(s.credential_file, &id->user, &id->secret));
+  http->listen = s.serve.listen;
+  http->tls_cert = s.serve.tls_cert;
+  http->tls_key = s.serve.tls_key;
+  http->user = "manager";
+  http->secret = id->secret;
+  http->role = Role::kManager;
+  return Status::OK();
 }
 
 Status AgentSettings::Check() {

@@ -16,6 +16,7 @@ namespace vastsky {
 struct AgentSettings {
   std::string manager = "http://127.0.0.1:8881/RPC2";
   std::string ca_file, url, data_ip, state_dir;
+  std::string credential_file;  // this server's own credential; "" = the cluster secret
   std::string heartbeat = "5";
   ServeSettings serve;
   MetricsSettings metrics;  // /metrics: off unless metrics.listen is set
@@ -28,5 +29,15 @@ struct AgentSettings {
   void Declare(DaemonSettings* d, const std::string& default_listen, const std::string& default_state_dir);
   Status Check();
 };
+
+// Who an agent is to the manager, and whom it serves. With credential_file
+// (manager/API.md, "Enrollment"): it calls the manager as that credential's
+// user, and serves only user "manager" with the same secret (the manager
+// derives it; no admin, tenant or other server gets in). Without: user
+// admin and the cluster secret (secret_file), both ways.
+struct AgentIdentity {
+  std::string user, secret;  // for its calls to the manager
+};
+Status AgentServeOptions(const AgentSettings& s, HttpOptions* http, AgentIdentity* id);
 
 }  // namespace vastsky

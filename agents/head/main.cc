@@ -93,7 +93,8 @@ int main(int argc, char** argv) {
   std::string why;
   if (st.ok() && !ValidIscsiName(initiator, &why)) st = Status::Error(EINVAL, "initiator name " + initiator + ": " + why);
   HttpOptions http, metrics_http;
-  if (st.ok()) st = ServeOptions(agent.serve, &http);
+  AgentIdentity me;
+  if (st.ok()) st = AgentServeOptions(agent, &http, &me);
   if (st.ok() && !agent.metrics.listen.empty()) st = MetricsServeOptions(agent.metrics, http, &metrics_http);
   if (!st.ok()) return daemon.Fail(st);
 
@@ -104,11 +105,11 @@ int main(int argc, char** argv) {
                                                 : "/dev/vastsky";
   options.records_dir = agent.state_dir + "/volumes";
   options.kernel_timeout_ms = timeout_s * 1000;
-  ManagerLink link(agent.managers, http.secret, agent.ca_file, std::min(agent.heartbeat_s, 5) * 1000);
+  ManagerLink link(agent.managers, me.user, me.secret, agent.ca_file, std::min(agent.heartbeat_s, 5) * 1000);
   HeadRegistration registration(agent.data_ips, initiator, agent.agent_url, agent.state_dir + "/hsvrid", &link);
   // Trims ask for leg maps over a link of their own: a slow legMap must
   // never hold up a heartbeat.
-  ManagerLink maps_link(agent.managers, http.secret, agent.ca_file, kLegMapTimeoutMs);
+  ManagerLink maps_link(agent.managers, me.user, me.secret, agent.ca_file, kLegMapTimeoutMs);
   std::unique_ptr<LegMaps> leg_maps = NewManagerLegMaps(&maps_link, [&registration] { return registration.id(); });
   Freezer freezer(host.dm.get(), SystemClock());
   options.freezer = &freezer;

@@ -168,7 +168,8 @@ int main(int argc, char** argv) {
   st = MakeStateDir(settings.agent.state_dir);
   if (!st.ok()) return daemon.Fail(st);
   HttpOptions http, metrics_http;
-  st = ServeOptions(settings.agent.serve, &http);
+  AgentIdentity me;
+  st = AgentServeOptions(settings.agent, &http, &me);
   if (st.ok() && !settings.agent.metrics.listen.empty())
     st = MetricsServeOptions(settings.agent.metrics, http, &metrics_http);
   if (!st.ok()) return daemon.Fail(st);
@@ -187,8 +188,8 @@ int main(int argc, char** argv) {
   // A ManagerLink is not thread-safe: the heartbeat thread and the scrub
   // thread each own one.
   const int link_timeout_ms = std::min(reg_options.heartbeat_s, 5) * 1000;
-  ManagerLink link(settings.agent.managers, http.secret, settings.agent.ca_file, link_timeout_ms);
-  ManagerLink scrub_link(settings.agent.managers, http.secret, settings.agent.ca_file, link_timeout_ms);
+  ManagerLink link(settings.agent.managers, me.user, me.secret, settings.agent.ca_file, link_timeout_ms);
+  ManagerLink scrub_link(settings.agent.managers, me.user, me.secret, settings.agent.ca_file, link_timeout_ms);
   Registration registration(reg_options, &link, &exports, pools.get());
   VS_LOG_INFO("vastsky-storage-agent %s: %zu disk(s), target %s, state in %s", VASTSKY_VERSION,
               reg_options.disks.size(), settings.target.c_str(), settings.agent.state_dir.c_str());

@@ -461,7 +461,7 @@ class StorageExportsTest : public CppUnit::TestFixture {
     CPPUNIT_ASSERT(server.Start(http, [&service](const Caller& caller, const std::string& body) { return service.Handle(caller, body); }).ok());
     // The first URL refuses: every call moves preferred_ on to the second.
     ManagerLink link({"http://127.0.0.1:1/RPC2", "http://127.0.0.1:" + std::to_string(server.port()) + "/RPC2"},
-                     http.secret, "", 5000);
+                     "admin", http.secret, "", 5000);
     int failures[2] = {0, 0};
     std::vector<std::thread> threads;
     for (int t = 0; t < 2; ++t)

@@ -109,7 +109,7 @@ class StorageRegistrationTest : public CppUnit::TestFixture {
     a->exports.reset(new Exports(NewSimTarget(tmp_->dir + "/target"), std::make_shared<PoolLegDevices>(a->pools.get()),
                                  {"127.0.0.1"}, tmp_->dir));
     CPPUNIT_ASSERT(a->exports->Load().ok());
-    a->link.reset(new ManagerLink({manager_->url()}, "test-secret-0123456789", "", 5000));
+    a->link.reset(new ManagerLink({manager_->url()}, "admin", "test-secret-0123456789", "", 5000));
     RegistrationOptions r;
     r.data_ips = {"127.0.0.1"};
     r.url = "http://127.0.0.1:1/RPC2";

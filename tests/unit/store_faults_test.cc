@@ -218,6 +218,14 @@ class StoreFaultsTest : public CppUnit::TestFixture {
     const std::string url = "http://127.0.0.1:1", initiator = "iqn.2026-01.test:h1";
     Walk("RegisterHeadServer", [&] { return store_->RegisterHeadServer({"127.2.0.1"}, &head, false, &url, &initiator); });
     Walk("RegisterHeadServer without agent", [&] { return store_->RegisterHeadServer({"127.2.0.2"}, &plain); });
+    Credential cred;
+    Walk("EnrollServer", [&] { return store_->EnrollServer("ssvr", 0, &cred); });
+    const Caller enrolled{Role::kStorage, 0, "", cred.user};
+    int64_t bound;
+    Walk("RegisterStorageServer binding a credential",
+         [&] { return store_->RegisterStorageServer({"127.1.9.1"}, nullptr, &bound, false, nullptr, &enrolled); });
+    Walk("EnrollServer again", [&] { return store_->EnrollServer("ssvr", bound, &cred); });
+    Walk("RevokeCredential", [&] { return store_->RevokeCredential(cred.user); });
     Walk("Heartbeat ssvr", [&] { return store_->Heartbeat(kTargetSsvr, ssvrs[0]); }, false);
     Walk("Heartbeat hsvr", [&] { return store_->Heartbeat(kTargetHsvr, head); }, false);
     Walk("SetStorageServerDomain", [&] { return store_->SetStorageServerDomain(ssvrs[0], "rack-a"); });

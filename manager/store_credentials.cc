@@ -1,0 +1,118 @@
+// Store: per-server credentials (manager/credentials.h). Every change is
+// one transaction with its event; no event or log line carries a secret.
+#include <cerrno>
+
+#include "lib/ids.h"
+#include "lib/secret.h"
+#include "manager/store.h"
+
+namespace vastsky {
+
+namespace {
+
+const char* RoleOf(const std::string& kind) { return kind == "ssvr" ? "storage" : "head"; }
+
+Status FindServerCredential(Db& db, const std::string& kind, int64_t server_id, std::string* user) {
+  Stmt q(db, "SELECT user FROM credential WHERE role = ?1 AND server_id = ?2");
+  q.Bind(1, std::string(RoleOf(kind))).Bind(2, server_id);
+  user->clear();
+  if (q.Step()) *user = q.Text(0);
+  return q.status();
+}
+
+Status ServerExists(Db& db, const std::string& kind, int64_t id) {
+  Stmt q(db, (kind == "ssvr" ? "SELECT 1 FROM ssvr WHERE id = ?1" : "SELECT 1 FROM hsvr WHERE id = ?1"));
+  q.Bind(1, id);
+  if (q.Step()) return Status::OK();
+  VS_RETURN_IF_ERROR(q.status());
+  return Status::Error(ENOENT, "no server " + FormatId(kind.c_str(), id));
+}
+
+Status LoadCredential(Db& db, const std::string& user, Credential* out) {
+  Stmt q(db,
+         "SELECT c.role, c.server_id, c.generation, c.ctime, c.in_use, COALESCE(s.url, h.url, '') FROM credential c "
+         "LEFT JOIN ssvr s ON c.role = 'storage' AND s.id = c.server_id "
+         "LEFT JOIN hsvr h ON c.role = 'head' AND h.id = c.server_id WHERE c.user = ?1");
+  q.Bind(1, user);
+  if (!q.Step()) return q.status().ok() ? Status::Error(ENOENT, "no credential " + user) : q.status();
+  out->user = user;
+  out->role = q.Text(0) == "storage" ? Role::kStorage : Role::kHead;
+  out->server_id = q.Int(1);
+  out->generation = q.Int(2);
+  out->ctime = q.Text(3);
+  out->in_use = q.Int(4) != 0;
+  out->agent_url = q.Text(5);
+  return Status::OK();
+}
+
+}  // namespace
+
+Status Store::EnrollServer(const std::string& kind, int64_t server_id, Credential* out) {
+  if (kind != "ssvr" && kind != "hsvr") return Status::Error(EINVAL, "kind must be ssvr or hsvr");
+  return Mutate([&](Change*) {
+    std::string user;
+    if (server_id != 0) {
+      VS_RETURN_IF_ERROR(ServerExists(db_, kind, server_id));
+      VS_RETURN_IF_ERROR(FindServerCredential(db_, kind, server_id, &user));
+    }
+    if (!user.empty()) {
+      Stmt up(db_, "UPDATE credential SET generation = generation + 1, in_use = 0 WHERE user = ?1");
+      VS_RETURN_IF_ERROR(up.Bind(1, user).Run());
+    } else {
+      std::string tag;
+      if (server_id == 0) VS_RETURN_IF_ERROR(RandomString(8, kHexDigits, &tag));
+      user = server_id != 0 ? FormatId(kind.c_str(), server_id) : kind + "-new-" + tag;
+      Stmt ins(db_, "INSERT INTO credential(user, role, server_id, ctime) VALUES (?1, ?2, ?3, ?4)");
+      VS_RETURN_IF_ERROR(ins.Bind(1, user).Bind(2, std::string(RoleOf(kind))).Bind(3, server_id).Bind(4, NowIso8601()).Run());
+    }
+    VS_RETURN_IF_ERROR(LoadCredential(db_, user, out));
+    return AddEvent("info", "credential", kind, server_id,
+                    "credential " + user + " issued (generation " + std::to_string(out->generation) + ")" +
+                        (server_id == 0 ? ": bound to the server it first registers" : ""));
+  });
+}
+
+Status Store::RevokeCredential(const std::string& user) {
+  return Mutate([&](Change*) {
+    Credential c;
+    VS_RETURN_IF_ERROR(LoadCredential(db_, user, &c));
+    Stmt up(db_, "UPDATE credential SET generation = generation + 1, in_use = 0 WHERE user = ?1");
+    VS_RETURN_IF_ERROR(up.Bind(1, user).Run());
+    return AddEvent("warning", "credential", c.role == Role::kStorage ? "ssvr" : "hsvr", c.server_id,
+                    "credential " + user + " revoked: its server must be enrolled again");
+  });
+}
+
+Status Store::ListCredentials(std::vector<Credential>* out) {
+  out->clear();
+  Stmt q(db_, "SELECT user FROM credential ORDER BY user");
+  std::vector<std::string> users;
+  while (q.Step()) users.push_back(q.Text(0));
+  VS_RETURN_IF_ERROR(q.status());
+  for (const std::string& u : users) {
+    out->emplace_back();
+    VS_RETURN_IF_ERROR(LoadCredential(db_, u, &out->back()));
+  }
+  return Status::OK();
+}
+
+Status Store::BindCredential(const char* kind, const Caller* caller, int64_t id, bool created) {
+  if (!caller || caller->role == Role::kAdmin) return Status::OK();
+  const Role want = std::string(kind) == "ssvr" ? Role::kStorage : Role::kHead;
+  if (caller->role != want)
+    return Status::Error(EACCES, caller->user + " is a " + RoleName(caller->role) + " credential");
+  Stmt used(db_, "UPDATE credential SET in_use = 1 WHERE user = ?1");
+  if (caller->id != 0) {
+    if (caller->id == id) return used.Bind(1, caller->user).Run();
+    return Status::Error(EACCES, caller->user + " is " + FormatId(kind, caller->id) + "'s credential, and these "
+                                 "addresses are " + FormatId(kind, id) + "'s");
+  }
+  if (!created)
+    return Status::Error(EACCES, caller->user + " is not bound to a server yet and may only register a new one; "
+                                 "these addresses are " + FormatId(kind, id) + "'s: enroll that server instead");
+  Stmt up(db_, "UPDATE credential SET server_id = ?2, in_use = 1 WHERE user = ?1 AND server_id = 0");
+  VS_RETURN_IF_ERROR(up.Bind(1, caller->user).Bind(2, id).Run());
+  return AddEvent("info", "credential", kind, id, "credential " + caller->user + " bound to " + FormatId(kind, id));
+}
+
+}  // namespace vastsky
