@@ -41,7 +41,7 @@ struct HttpOptions {
   Role role = Role::kAdmin;    // the caller user and secret make
   // Further identities: true (and *who) for credentials it knows. Called on
   // the request threads, several at once: it must be thread-safe. user and
-  // secret above are checked first and make an AdminCaller.
+  // secret above are checked first and make a caller of `role`.
   std::function<bool(const std::string& user, const std::string& password, Caller* who)> authenticate;
   std::string tls_cert;   // PEM file; empty means plain HTTP (loopback only)
   std::string tls_key;

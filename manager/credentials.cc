@@ -35,32 +35,36 @@ void CredentialCache::Replace(const std::string& node_key, const std::vector<Cre
   user_by_url_.swap(user_by_url);
 }
 
-bool CredentialCache::AgentCredential(const std::string& url, std::string* user, std::string* password) const {
-  Credential c;
-  std::string key;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = user_by_url_.find(url);
-    if (it == user_by_url_.end()) return false;
-    c = by_user_.at(it->second);
-    key = node_key_;
-  }
-  *user = "manager";
-  return CredentialSecret(key, c.user, c.generation, password).ok();
-}
-
-bool CredentialCache::Authenticate(const std::string& user, const std::string& password, Caller* who) const {
-  Credential c;
+bool CredentialCache::Current(const std::string& user, Credential* c, std::string* secret) const {
   std::string key;
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = by_user_.find(user);
     if (it == by_user_.end()) return false;
-    c = it->second;
+    *c = it->second;
     key = node_key_;
   }
+  return CredentialSecret(key, c->user, c->generation, secret).ok();
+}
+
+bool CredentialCache::AgentCredential(const std::string& url, std::string* user, std::string* password) const {
+  std::string in_use;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = user_by_url_.find(url);
+    if (it == user_by_url_.end()) return false;
+    in_use = it->second;
+  }
+  Credential c;
+  if (!Current(in_use, &c, password)) return false;
+  *user = "manager";
+  return true;
+}
+
+bool CredentialCache::Authenticate(const std::string& user, const std::string& password, Caller* who) const {
+  Credential c;
   std::string secret;
-  if (!CredentialSecret(key, c.user, c.generation, &secret).ok() || !SameSecret(password, secret)) return false;
+  if (!Current(user, &c, &secret) || !SameSecret(password, secret)) return false;
   *who = Caller{c.role, c.server_id, "", c.user};
   return true;
 }

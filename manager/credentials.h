@@ -47,6 +47,9 @@ class CredentialCache {
   bool AgentCredential(const std::string& url, std::string* user, std::string* password) const;
 
  private:
+  // user's row and current secret; false if unknown (or the MAC failed).
+  bool Current(const std::string& user, Credential* c, std::string* secret) const;
+
   mutable std::mutex mu_;
   std::string node_key_;
   std::map<std::string, Credential> by_user_;

@@ -54,10 +54,11 @@ Status Call(const AgentOptions& options, bool quick, const std::string& url, con
   params.add(xmlrpc_c::value_struct(members));
   RpcEndpoint ep;
   ep.url = url;
-  ep.password = options.secret;
-  if (options.credential_for && !options.credential_for(url, &ep.user, &ep.password)) {
-    ep.user = "admin";
-    ep.password = options.secret;
+  ep.password = options.secret;  // as admin, unless the agent has its own credential
+  std::string user, password;
+  if (options.credential_for && options.credential_for(url, &user, &password)) {
+    ep.user = user;
+    ep.password = password;
   }
   ep.ca_file = options.ca_file;
   ep.timeout_ms = quick ? options.quick_timeout_ms : options.timeout_ms;

@@ -4,6 +4,7 @@
 
 #include "lib/ids.h"
 #include "lib/secret.h"
+#include "manager/access.h"
 #include "manager/store.h"
 
 namespace vastsky {
@@ -28,20 +29,29 @@ Status ServerExists(Db& db, const std::string& kind, int64_t id) {
   return Status::Error(ENOENT, "no server " + FormatId(kind.c_str(), id));
 }
 
+// A credential row with its server's agent url; a WHERE or ORDER BY follows.
+const char kSelectCredentials[] =
+    "SELECT c.user, c.role, c.server_id, c.generation, c.ctime, c.in_use, COALESCE(s.url, h.url, '') "
+    "FROM credential c LEFT JOIN ssvr s ON c.role = 'storage' AND s.id = c.server_id "
+    "LEFT JOIN hsvr h ON c.role = 'head' AND h.id = c.server_id ";
+
+Credential CredentialRow(const Stmt& q) {
+  Credential c;
+  c.user = q.Text(0);
+  c.role = q.Text(1) == "storage" ? Role::kStorage : Role::kHead;
+  c.server_id = q.Int(2);
+  c.generation = q.Int(3);
+  c.ctime = q.Text(4);
+  c.in_use = q.Int(5) != 0;
+  c.agent_url = q.Text(6);
+  return c;
+}
+
 Status LoadCredential(Db& db, const std::string& user, Credential* out) {
-  Stmt q(db,
-         "SELECT c.role, c.server_id, c.generation, c.ctime, c.in_use, COALESCE(s.url, h.url, '') FROM credential c "
-         "LEFT JOIN ssvr s ON c.role = 'storage' AND s.id = c.server_id "
-         "LEFT JOIN hsvr h ON c.role = 'head' AND h.id = c.server_id WHERE c.user = ?1");
+  Stmt q(db, (std::string(kSelectCredentials) + "WHERE c.user = ?1").c_str());
   q.Bind(1, user);
   if (!q.Step()) return q.status().ok() ? Status::Error(ENOENT, "no credential " + user) : q.status();
-  out->user = user;
-  out->role = q.Text(0) == "storage" ? Role::kStorage : Role::kHead;
-  out->server_id = q.Int(1);
-  out->generation = q.Int(2);
-  out->ctime = q.Text(3);
-  out->in_use = q.Int(4) != 0;
-  out->agent_url = q.Text(5);
+  *out = CredentialRow(q);
   return Status::OK();
 }
 
@@ -85,27 +95,18 @@ Status Store::RevokeCredential(const std::string& user) {
 
 Status Store::ListCredentials(std::vector<Credential>* out) {
   out->clear();
-  Stmt q(db_, "SELECT user FROM credential ORDER BY user");
-  std::vector<std::string> users;
-  while (q.Step()) users.push_back(q.Text(0));
-  VS_RETURN_IF_ERROR(q.status());
-  for (const std::string& u : users) {
-    out->emplace_back();
-    VS_RETURN_IF_ERROR(LoadCredential(db_, u, &out->back()));
-  }
-  return Status::OK();
+  Stmt q(db_, (std::string(kSelectCredentials) + "ORDER BY c.user").c_str());
+  while (q.Step()) out->push_back(CredentialRow(q));
+  return q.status();
 }
 
 Status Store::BindCredential(const char* kind, const Caller* caller, int64_t id, bool created) {
   if (!caller || caller->role == Role::kAdmin) return Status::OK();
   const Role want = std::string(kind) == "ssvr" ? Role::kStorage : Role::kHead;
-  if (caller->role != want)
-    return Status::Error(EACCES, caller->user + " is a " + RoleName(caller->role) + " credential");
-  Stmt used(db_, "UPDATE credential SET in_use = 1 WHERE user = ?1");
-  if (caller->id != 0) {
-    if (caller->id == id) return used.Bind(1, caller->user).Run();
-    return Status::Error(EACCES, caller->user + " is " + FormatId(kind, caller->id) + "'s credential, and these "
-                                 "addresses are " + FormatId(kind, id) + "'s");
+  if (caller->role != want || caller->id != 0) {
+    VS_RETURN_IF_ERROR(OwnServer(*caller, want, id));
+    Stmt used(db_, "UPDATE credential SET in_use = 1 WHERE user = ?1");
+    return used.Bind(1, caller->user).Run();
   }
   if (!created)
     return Status::Error(EACCES, caller->user + " is not bound to a server yet and may only register a new one; "
