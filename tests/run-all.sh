@@ -60,7 +60,7 @@ suite() {
   line=$(grep -E 'FAIL|^ERROR: |UNCLEAN EXIT|^Test name: |timed out|exited [1-9]|GUEST KERNEL OOPS|TIMEOUT' "$log/$name" | head -8)
   [ -z "$line" ] || report+=("$(sed 's/^/      /' <<< "$line")")
   # A VM-lab check's own words just before its first FAIL line say why.
-  line=$(grep -B25 -m1 -E '^\[[0-9.]+\] FAIL ' "$log/$name" | head -25)
+  line=$(grep -B25 -m1 -E '^\[[0-9.]+\] FAIL ' "$log/$name" | head -26)
   [ -z "$line" ] || report+=("      what the first failing check printed:" "$(sed 's/^/        /' <<< "$line")")
 }
 
