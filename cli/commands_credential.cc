@@ -1,6 +1,7 @@
-// Enrollment (manager/API.md, "Enrollment"): a storage or head server's own
-// credential, issued to a file its agent reads (`credential_file`), listed,
-// or revoked. The secret is printed only where the admin asked for it.
+// Enrollment (manager/API.md, "Enrollment", "Tenants"): a storage or head
+// server's own credential, issued to a file its agent reads
+// (`credential_file`); a tenant's, for the XCP driver of its SR; listed, or
+// revoked. The secret is printed only where the admin asked for it.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -72,25 +73,84 @@ int Enroll(std::vector<std::string> args, const ObjectKind& kind, const char* ag
 int SsvrEnroll(std::vector<std::string> args) { return Enroll(std::move(args), kStorageServer, "storage agent"); }
 int HsvrEnroll(std::vector<std::string> args) { return Enroll(std::move(args), kHeadServer, "head agent"); }
 
-void PrintCredentials(const Json& answer) {
-  Table t({"user", "role", "server", "generation", "in use", "issued"});
-  for (const Json& c : AsArray(answer)) {
-    const int64_t id = JsonInt(c, "server_id");
-    const char* prefix = JsonText(c, "role") == "storage" ? "ssvr" : "hsvr";
-    t.AddRow({JsonText(c, "user"), JsonText(c, "role"), id ? FormatId(prefix, id) : "(not yet)",
-              std::to_string(JsonInt(c, "generation")), JsonBool(c, "in_use") ? "yes" : "no", JsonText(c, "ctime")});
+// A server's credential acts for its server; a tenant's for its volumes, on its heads.
+std::string Scope(const Json& c) {
+  const std::string role = JsonText(c, "role");
+  if (role == "tenant") {
+    std::string heads;
+    for (const Json& h : c["hsvrids"]) heads += (heads.empty() ? "" : ",") + FormatId("hsvr", h.get<int64_t>());
+    return JsonText(c, "tenant") + " on " + (heads.empty() ? "no head" : heads);
   }
+  const int64_t id = JsonInt(c, "server_id");
+  return id ? FormatId(role == "storage" ? "ssvr" : "hsvr", id) : "(not yet)";
+}
+
+void PrintCredentials(const Json& answer) {
+  Table t({"user", "role", "scope", "generation", "in use", "issued"});
+  for (const Json& c : AsArray(answer))
+    t.AddRow({JsonText(c, "user"), JsonText(c, "role"), Scope(c), std::to_string(JsonInt(c, "generation")),
+              JsonBool(c, "in_use") ? "yes" : "no", JsonText(c, "ctime")});
   t.Print(std::cout);
 }
 
+// The hsvr ids of HSVR arguments; a usage error names a bad one.
+Status HeadIds(const std::vector<std::string>& args, std::vector<xmlrpc_c::value>* out) {
+  for (const std::string& a : args) {
+    int id = 0;
+    VS_RETURN_IF_ERROR(ParseObjectId(a, kHeadServer.prefix, kHeadServer.noun, &id));
+    out->push_back(xmlrpc_c::value_int(id));
+  }
+  return Status::OK();
+}
+
+int TenantEnroll(std::vector<std::string> args) {
+  CommandLine cl("Issues a tenant's credential: the XCP driver of the tenant's SR uses it (device-config user and "
+                 "password_secret) to make, list and attach only the tenant's volumes, on the heads given here. "
+                 "Enrolling a tenant again issues a new secret and voids the old one.");
+  TCLAP::UnlabeledValueArg<std::string> tenant("TENANT", "The tenant's name: 1 to 48 of [A-Za-z0-9._-].", true, "",
+                                               "TENANT", cl.cmd());
+  TCLAP::MultiArg<std::string> heads("", "hsvr", "A head its volumes may attach to (repeat for each); replaces the "
+                                     "heads given before. Default: those given before (none for a new tenant).",
+                                     false, "HSVR", cl.cmd());
+  if (!cl.Parse(std::move(args))) return cl.exit_code();
+  Members m{{"tenant", xmlrpc_c::value_string(tenant.getValue())}};
+  if (heads.isSet()) {
+    std::vector<xmlrpc_c::value> ids;
+    if (int rc = cl.CheckUsage(HeadIds(heads.getValue(), &ids))) return rc;
+    m["hsvrids"] = xmlrpc_c::value_array(ids);
+  }
+  Json answer;
+  Status st = cl.Call("enrollTenant", m, "cannot enroll tenant " + tenant.getValue(), &answer);
+  if (!st.ok()) {
+    std::cerr << st.message() << "\n";
+    return kExitFailure;
+  }
+  std::cout << JsonText(answer, "user") << " " << JsonText(answer, "secret") << "\n";
+  return kExitOk;
+}
+
+int TenantHeads(std::vector<std::string> args) {
+  CommandLine cl("Sets the heads a tenant's volumes may attach to (its secret stays).");
+  TCLAP::UnlabeledValueArg<std::string> tenant("TENANT", "The tenant.", true, "", "TENANT", cl.cmd());
+  TCLAP::UnlabeledMultiArg<std::string> heads("HSVR", "Its heads, all of them (none: it may attach nowhere).", false,
+                                              "HSVR", cl.cmd());
+  if (!cl.Parse(std::move(args))) return cl.exit_code();
+  std::vector<xmlrpc_c::value> ids;
+  if (int rc = cl.CheckUsage(HeadIds(heads.getValue(), &ids))) return rc;
+  return cl.Run("setTenantHeads",
+                {{"tenant", xmlrpc_c::value_string(tenant.getValue())}, {"hsvrids", xmlrpc_c::value_array(ids)}},
+                "cannot set the heads of tenant " + tenant.getValue(), PrintNothing);
+}
+
 int CredentialList(std::vector<std::string> args) {
-  CommandLine cl("Lists the servers' own credentials (never their secrets).");
+  CommandLine cl("Lists the servers' and tenants' credentials (never their secrets).");
   if (!cl.Parse(std::move(args))) return cl.exit_code();
   return cl.Run("listCredentials", {}, "cannot list credentials", PrintCredentials);
 }
 
 int CredentialRevoke(std::vector<std::string> args) {
-  CommandLine cl("Voids a credential's secret at once: its server's agent is refused until it is enrolled again.");
+  CommandLine cl("Voids a credential's secret at once: its server's agent, or its tenant's driver, is refused until it "
+                 "is enrolled again.");
   TCLAP::UnlabeledValueArg<std::string> user("USER", "The credential's user, as credential list shows it.", true,
                                              "", "USER", cl.cmd());
   if (!cl.Parse(std::move(args))) return cl.exit_code();
@@ -103,7 +163,9 @@ int CredentialRevoke(std::vector<std::string> args) {
 void AddCredentialCommands(std::vector<Command>* out) {
   out->push_back({"ssvr", "enroll", "[--out FILE] [SSVR]", "issue a storage server's own credential", SsvrEnroll});
   out->push_back({"hsvr", "enroll", "[--out FILE] [HSVR]", "issue a head server's own credential", HsvrEnroll});
-  out->push_back({"credential", "list", "", "list the servers' credentials", CredentialList});
+  out->push_back({"tenant", "enroll", "[--hsvr HSVR]... TENANT", "issue a tenant's credential", TenantEnroll});
+  out->push_back({"tenant", "heads", "TENANT [HSVR]...", "set the heads a tenant may attach to", TenantHeads});
+  out->push_back({"credential", "list", "", "list the servers' and tenants' credentials", CredentialList});
   out->push_back({"credential", "revoke", "USER", "void a credential at once", CredentialRevoke});
 }
 

@@ -32,11 +32,13 @@ std::string AttachedTo(const Json& lvol) {
 }
 
 void PrintVolumes(const Json& answer) {
-  Table t({"lvolid", "lvolname", "redundancy", "capacity", "hsvrid", "fault", "ctime"});
-  for (const Json& v : AsArray(answer))
+  Table t({"lvolid", "lvolname", "redundancy", "capacity", "hsvrid", "fault", "tenant", "ctime"});
+  for (const Json& v : AsArray(answer)) {
+    const std::string tenant = JsonText(v, "tenant");
     t.AddRow({FormatId("lvol", JsonInt(v, "lvolid")), JsonText(v, "lvolname"),
               JsonText(v, "redundancy"), FormatGiB(JsonInt(v, "capacity")), AttachedTo(v),
-              JsonBool(v, "fault") ? "yes" : "no", JsonText(v, "ctime")});
+              JsonBool(v, "fault") ? "yes" : "no", tenant.empty() ? "-" : tenant, JsonText(v, "ctime")});
+  }
   t.Print(std::cout);
 }
 
@@ -89,6 +91,8 @@ int LvolCreate(std::vector<std::string> args) {
       cl.cmd());
   TCLAP::UnlabeledValueArg<std::string> size(
       "SIZE", "A whole number of GiB, with a unit: 10G, 1T, 1.5T.", true, "", "SIZE", cl.cmd());
+  TCLAP::ValueArg<std::string> tenant("t", "tenant", "The tenant it belongs to (vastsky tenant enroll). Default: none.",
+                                      false, "", "TENANT", cl.cmd());
   if (!cl.Parse(std::move(args))) return cl.exit_code();
   int gib = 0;
   if (int rc = cl.CheckUsage(CheckVolumeName(name.getValue()))) return rc;
@@ -96,6 +100,7 @@ int LvolCreate(std::vector<std::string> args) {
   Members m = {{"lvolname", xmlrpc_c::value_string(name.getValue())},
                {"capacity", xmlrpc_c::value_int(gib)}};
   if (redundancy.isSet()) m["redundancy"] = xmlrpc_c::value_int(redundancy.getValue());
+  if (tenant.isSet()) m["tenant"] = xmlrpc_c::value_string(tenant.getValue());
   return RunCreate(&cl, "createLogicalVolume", m, name.getValue(),
                    "cannot create volume '" + name.getValue() + "'");
 }
@@ -337,7 +342,7 @@ int LvolDiff(std::vector<std::string> args) {
 }  // namespace
 
 void AddLvolCommands(std::vector<Command>* out) {
-  out->push_back({"lvol", "create", "[--redundancy N] NAME SIZE", "create a volume (SIZE: 10G, 1T)",
+  out->push_back({"lvol", "create", "[--redundancy N] [--tenant T] NAME SIZE", "create a volume (SIZE: 10G, 1T)",
                   LvolCreate});
   out->push_back({"lvol", "delete", "LVOL", "delete a detached volume", LvolDelete});
   out->push_back({"lvol", "attach", "LVOL HSVR", "attach a volume to a head server", LvolAttach});

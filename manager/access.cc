@@ -17,7 +17,7 @@ const std::vector<std::string> kTenant = {
     "createLogicalVolume", "deleteLogicalVolume", "attachLogicalVolume", "detachLogicalVolume",
     "listLogicalVolumes",  "showLogicalVolume",   "resizeLogicalVolume", "createSnapshot",
     "cloneLogicalVolume",  "revertLogicalVolume", "listChangedBlocks",   "getVolumeFamily",
-    "listHeadServers",     "getClusterStatus"};
+    "listHeadServers",     "listStorageServers",  "getClusterStatus"};
 const std::vector<std::string> kNothing;
 
 }  // namespace
@@ -45,6 +45,23 @@ Status OwnServer(const Caller& caller, Role kind, int64_t id) {
   return Status::Error(EACCES, caller.user + " may not act for " + FormatId(prefix, id) +
                                    (caller.role == kind && caller.id != 0 ? ": it is " + FormatId(prefix, caller.id) + "'s credential"
                                                                           : ""));
+}
+
+bool Sees(const Caller& caller, const std::string& owner) {
+  return caller.role == Role::kAdmin || (caller.role == Role::kTenant && caller.tenant == owner);
+}
+
+Status OwnVolume(const Caller& caller, const VolumeInfo& vol, const std::string& names) {
+  if (Sees(caller, vol.tenant)) return Status::OK();
+  return Status::Error(ENOENT, "no volume " + names);
+}
+
+Status MayAttachTo(const Caller& caller, int64_t hsvr_id, const std::vector<int64_t>& heads) {
+  if (caller.role == Role::kAdmin) return Status::OK();
+  if (caller.role == Role::kTenant && std::find(heads.begin(), heads.end(), hsvr_id) != heads.end())
+    return Status::OK();
+  return Status::Error(EACCES, caller.user + " may not attach to " + FormatId("hsvr", hsvr_id) +
+                                   ": an admin grants a tenant its heads (vastsky tenant heads)");
 }
 
 }  // namespace vastsky

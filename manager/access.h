@@ -10,6 +10,7 @@
 
 #include "lib/caller.h"
 #include "lib/status.h"
+#include "manager/types.h"
 
 namespace vastsky {
 
@@ -23,5 +24,17 @@ const std::vector<std::string>& MethodsOf(Role role);
 // ssvr, kHead: an hsvr): an admin always; a storage or head caller only
 // for the server its credential is bound to. EACCES naming both otherwise.
 Status OwnServer(const Caller& caller, Role kind, int64_t id);
+
+// Tenants (manager/API.md, "Tenants"): a tenant caller sees and touches
+// the volumes of its namespace only, and attaches them only to the heads
+// it was given; admins, everything.
+// Whether caller sees a volume of tenant `owner` at all.
+bool Sees(const Caller& caller, const std::string& owner);
+// OK if caller may act on vol; to a tenant, another's volume does not
+// exist: ENOENT, as for a name never used (what names refers to).
+Status OwnVolume(const Caller& caller, const VolumeInfo& vol, const std::string& names);
+// OK if caller may attach to hsvr_id: an admin always, a tenant to one of
+// heads (those it was given); EACCES otherwise.
+Status MayAttachTo(const Caller& caller, int64_t hsvr_id, const std::vector<int64_t>& heads);
 
 }  // namespace vastsky

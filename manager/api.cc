@@ -2,6 +2,7 @@
 
 #include "lib/rpc_values.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <vector>
@@ -29,6 +30,11 @@ xmlrpc_c::value Array(const std::vector<T>& items, F render) {
   out.reserve(items.size());
   for (const T& item : items) out.push_back(render(item));
   return xmlrpc_c::value_array(out);
+}
+
+// How a fault names the volume ref refers to, as the Store's ENOENT does.
+std::string Names(const VolumeRef& ref) {
+  return ref.id != 0 ? FormatId("lvol", ref.id) : "named '" + ref.name + "'";
 }
 
 // An optional id filter of the list methods: absent or 0 means all.
@@ -208,24 +214,34 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
        }},
       {"createLogicalVolume",
        [&s](const Params& p, xmlrpc_c::value* r) {
-         std::string name;
+         std::string name, tenant = p.caller().tenant;
          int64_t capacity, redundancy = kDefaultRedundancy, id;
          VS_RETURN_IF_ERROR(p.String("lvolname", &name));
          VS_RETURN_IF_ERROR(p.Int("capacity", &capacity));
          if (p.Has("redundancy")) VS_RETURN_IF_ERROR(p.Int("redundancy", &redundancy));
          if (redundancy < kMinRedundancy || redundancy > kMaxRedundancy)
            return Status::Error(EINVAL, "redundancy must be 2 to 9");
-         VS_RETURN_IF_ERROR(s.CreateLogicalVolume(name, capacity, static_cast<int>(redundancy), &id));
+         // An admin may make a tenant's volume; a tenant only its own.
+         if (p.Has("tenant")) {
+           std::string named;
+           VS_RETURN_IF_ERROR(p.String("tenant", &named));
+           if (p.caller().role == Role::kTenant && named != tenant)
+             return Status::Error(EACCES, p.caller().user + " makes volumes of its own tenant only");
+           tenant = named;
+         }
+         VS_RETURN_IF_ERROR(s.CreateLogicalVolume(name, capacity, static_cast<int>(redundancy), &id, tenant));
          *r = IdValue(id);
          return Status::OK();
        }},
       {"listLogicalVolumes",
-       [&s](const Params& p, xmlrpc_c::value* r) {
+       [&s, this](const Params& p, xmlrpc_c::value* r) {
          VolumeRef ref;
          const bool one = p.Has("lvolid") || p.Has("lvolname");
          if (one) VS_RETURN_IF_ERROR(p.Volume("lvol", &ref));
          std::vector<VolumeInfo> vols;
          VS_RETURN_IF_ERROR(s.ListLogicalVolumes(one ? &ref : nullptr, &vols));
+         if (one && !vols.empty()) VS_RETURN_IF_ERROR(OwnVolume(p.caller(), vols[0], Names(ref)));
+         KeepVisible(p.caller(), &vols);
          *r = Array(vols, RenderVolume);
          return Status::OK();
        }},
@@ -235,6 +251,7 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
          VS_RETURN_IF_ERROR(p.Volume("lvol", &ref));
          VolumeLayout layout;
          VS_RETURN_IF_ERROR(s.ShowLogicalVolume(ref, &layout));
+         VS_RETURN_IF_ERROR(OwnVolume(p.caller(), layout.volume, Names(ref)));
          *r = RenderLayout(layout);
          return Status::OK();
        }},
@@ -244,6 +261,14 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
          VS_RETURN_IF_ERROR(OptionalId(p, "hsvrid", &id));
          std::vector<HeadServerInfo> out;
          VS_RETURN_IF_ERROR(s.ListHeadServers(id, &out));
+         if (p.caller().role == Role::kTenant) {  // the heads it was given
+           std::vector<int64_t> heads;
+           VS_RETURN_IF_ERROR(s.TenantHeads(p.caller().tenant, &heads));
+           out.erase(std::remove_if(out.begin(), out.end(),
+                                    [&](const HeadServerInfo& h) { return !MayAttachTo(p.caller(), h.id, heads).ok(); }),
+                     out.end());
+           if (id != 0 && out.empty()) return Status::Error(ENOENT, "no head server " + FormatId("hsvr", id));
+         }
          *r = Array(out, RenderHeadServer);
          return Status::OK();
        }},
@@ -294,7 +319,7 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
          return Status::OK();
        }},
       {"getClusterStatus",
-       [&s, this](const Params&, xmlrpc_c::value* r) {
+       [&s, this](const Params& p, xmlrpc_c::value* r) {
          ClusterStatus c;
          VS_RETURN_IF_ERROR(s.GetClusterStatus(&c));
          c.isolated = recovery_.isolated();
@@ -308,6 +333,9 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
          c.rebuild_eta_s = t.eta_s;
          Health health;
          VS_RETURN_IF_ERROR(HealthNow(t, &health));
+         // The names a check lists may be other tenants' volumes.
+         if (p.caller().role != Role::kAdmin)
+           for (HealthCheck& check : health.checks) check.detail.clear();
          *r = RenderClusterStatus(c, health);
          return Status::OK();
        }},
@@ -391,6 +419,30 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
          *r = Zero();
          return Status::OK();
        }},
+      {"enrollTenant",
+       [&s, this](const Params& p, xmlrpc_c::value* r) {
+         std::string tenant;
+         std::vector<int64_t> heads;
+         VS_RETURN_IF_ERROR(p.String("tenant", &tenant));
+         if (p.Has("hsvrids")) VS_RETURN_IF_ERROR(p.IntArray("hsvrids", 4096, &heads));
+         Credential c;
+         VS_RETURN_IF_ERROR(s.EnrollTenant(tenant, p.Has("hsvrids") ? &heads : nullptr, &c));
+         std::string secret;
+         VS_RETURN_IF_ERROR(CredentialSecret(s.node_key(), c.user, c.generation, &secret));
+         VS_RETURN_IF_ERROR(RefreshCredentials());
+         *r = RenderCredential(c, secret);
+         return Status::OK();
+       }},
+      {"setTenantHeads",
+       [&s](const Params& p, xmlrpc_c::value* r) {
+         std::string tenant;
+         std::vector<int64_t> heads;
+         VS_RETURN_IF_ERROR(p.String("tenant", &tenant));
+         VS_RETURN_IF_ERROR(p.IntArray("hsvrids", 4096, &heads));
+         VS_RETURN_IF_ERROR(s.SetTenantHeads(tenant, heads));
+         *r = Zero();
+         return Status::OK();
+       }},
       {"setPhysicalDiskWeight",
        [&s](const Params& p, xmlrpc_c::value* r) {
          int64_t id;
@@ -414,11 +466,16 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
     recovery_.Release(vols[0].id);
     return st;
   };
-  service_.AddUnlocked("attachLogicalVolume", [&attacher, held](const Params& p, xmlrpc_c::value* r) {
+  service_.AddUnlocked("attachLogicalVolume", [this, &attacher, held](const Params& p, xmlrpc_c::value* r) {
     VolumeRef ref;
     int64_t hsvr;
-    VS_RETURN_IF_ERROR(p.Volume("lvol", &ref));
+    VS_RETURN_IF_ERROR(CallerVolume(p, "lvol", &ref));
     VS_RETURN_IF_ERROR(p.Id("hsvrid", &hsvr));
+    if (p.caller().role != Role::kAdmin) {
+      std::vector<int64_t> heads;
+      VS_RETURN_IF_ERROR(service_.Locked([&] { return store_->TenantHeads(p.caller().tenant, &heads); }));
+      VS_RETURN_IF_ERROR(MayAttachTo(p.caller(), hsvr, heads));
+    }
     VS_RETURN_IF_ERROR(held(ref, [&] { return attacher.Attach(ref, hsvr); }));
     *r = Zero();  // 3.0's answer; the device is in the attach event
     return Status::OK();
@@ -478,7 +535,7 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
   });
   service_.AddUnlocked("deleteLogicalVolume", [this, &attacher, held](const Params& p, xmlrpc_c::value* r) {
     VolumeRef ref;
-    VS_RETURN_IF_ERROR(p.Volume("lvol", &ref));
+    VS_RETURN_IF_ERROR(CallerVolume(p, "lvol", &ref));
     VS_RETURN_IF_ERROR(held(ref, [&] {
       VS_RETURN_IF_ERROR(attacher.Detach(ref, /*rebuild_attachment=*/true));
       return service_.Locked([&] { return store_->DeleteLogicalVolume(ref); });
@@ -487,10 +544,10 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
     return Status::OK();
   });
   // A grow of an attached volume waits on its head's agent, like an attach.
-  service_.AddUnlocked("resizeLogicalVolume", [&attacher](const Params& p, xmlrpc_c::value* r) {
+  service_.AddUnlocked("resizeLogicalVolume", [this, &attacher](const Params& p, xmlrpc_c::value* r) {
     VolumeRef ref;
     int64_t capacity;
-    VS_RETURN_IF_ERROR(p.Volume("lvol", &ref));
+    VS_RETURN_IF_ERROR(CallerVolume(p, "lvol", &ref));
     VS_RETURN_IF_ERROR(p.Int("capacity", &capacity));
     if (capacity < 1 || capacity > kMaxVolumeGib)
       return Status::Error(EINVAL, "capacity must be 1 to " + std::to_string(kMaxVolumeGib) + " GiB");
@@ -503,7 +560,7 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
     VolumeRef origin;
     std::string name;
     int64_t id;
-    VS_RETURN_IF_ERROR(p.Volume("origin_lvol", &origin));
+    VS_RETURN_IF_ERROR(CallerVolume(p, "origin_lvol", &origin));
     VS_RETURN_IF_ERROR(p.String("snapshot_lvolname", &name));
     VS_RETURN_IF_ERROR(copier_.Copy(origin, name, /*snapshot=*/true, &id));
     *r = IdValue(id);
@@ -513,7 +570,7 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
     VolumeRef source;
     std::string name;
     int64_t id;
-    VS_RETURN_IF_ERROR(p.Volume("lvol", &source));
+    VS_RETURN_IF_ERROR(CallerVolume(p, "lvol", &source));
     VS_RETURN_IF_ERROR(p.String("clone_lvolname", &name));
     VS_RETURN_IF_ERROR(copier_.Copy(source, name, /*snapshot=*/false, &id));
     *r = IdValue(id);
@@ -521,16 +578,16 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
   });
   service_.AddUnlocked("revertLogicalVolume", [this](const Params& p, xmlrpc_c::value* r) {
     VolumeRef vol, snap;
-    VS_RETURN_IF_ERROR(p.Volume("lvol", &vol));
-    VS_RETURN_IF_ERROR(p.Volume("snapshot_lvol", &snap));
+    VS_RETURN_IF_ERROR(CallerVolume(p, "lvol", &vol));
+    VS_RETURN_IF_ERROR(CallerVolume(p, "snapshot_lvol", &snap));
     VS_RETURN_IF_ERROR(copier_.Revert(vol, snap));
     *r = Zero();
     return Status::OK();
   });
   service_.AddUnlocked("listChangedBlocks", [this](const Params& p, xmlrpc_c::value* r) {
     VolumeRef lvol, base;
-    VS_RETURN_IF_ERROR(p.Volume("lvol", &lvol));
-    VS_RETURN_IF_ERROR(p.Volume("base_lvol", &base));
+    VS_RETURN_IF_ERROR(CallerVolume(p, "lvol", &lvol));
+    VS_RETURN_IF_ERROR(CallerVolume(p, "base_lvol", &base));
     LegBlocks blocks;
     VS_RETURN_IF_ERROR(ListChangedBlocks(
         store_, [this](const std::function<Status()>& f) { return service_.Locked(f); }, &agents_, lvol, base,
@@ -541,16 +598,20 @@ Api::Api(Store* store, AgentOptions agents, RecoveryOptions recovery)
   // Asks a storage agent per disk of the family, outside the lock.
   service_.AddUnlocked("getVolumeFamily", [this](const Params& p, xmlrpc_c::value* r) {
     VolumeRef lvol;
-    VS_RETURN_IF_ERROR(p.Volume("lvol", &lvol));
+    VS_RETURN_IF_ERROR(CallerVolume(p, "lvol", &lvol));
     std::vector<FamilyMember> members;
     VS_RETURN_IF_ERROR(GetVolumeFamily(
         store_, [this](const std::function<Status()>& f) { return service_.Locked(f); }, &agents_, lvol, &members));
+    // An admin's clone of a tenant's volume is in the family, not the tenant's.
+    members.erase(std::remove_if(members.begin(), members.end(),
+                                 [&](const FamilyMember& m) { return !Sees(p.caller(), m.tenant); }),
+                  members.end());
     *r = RenderFamily(members);
     return Status::OK();
   });
-  service_.AddUnlocked("detachLogicalVolume", [&attacher](const Params& p, xmlrpc_c::value* r) {
+  service_.AddUnlocked("detachLogicalVolume", [this, &attacher](const Params& p, xmlrpc_c::value* r) {
     VolumeRef ref;
-    VS_RETURN_IF_ERROR(p.Volume("lvol", &ref));
+    VS_RETURN_IF_ERROR(CallerVolume(p, "lvol", &ref));
     VS_RETURN_IF_ERROR(attacher.Detach(ref));
     *r = Zero();
     return Status::OK();
@@ -583,6 +644,22 @@ Status Api::ReadScrapeLocked(ScrapeInput* out) {
   out->rebuild_totals = SumRebuilds(out->rebuilds, kRebuildStallS);
   VS_RETURN_IF_ERROR(HealthNow(out->rebuild_totals, &out->health));
   return store_->MonitoredServers(&out->agents);
+}
+
+Status Api::CallerVolume(const Params& p, const std::string& prefix, VolumeRef* ref) {
+  VS_RETURN_IF_ERROR(p.Volume(prefix, ref));
+  if (p.caller().role == Role::kAdmin) return Status::OK();
+  std::vector<VolumeInfo> vols;
+  VS_RETURN_IF_ERROR(service_.Locked([&] { return store_->ListLogicalVolumes(ref, &vols); }));
+  if (vols.size() != 1) return Status::Internal("one volume expected for " + Names(*ref));
+  VS_RETURN_IF_ERROR(OwnVolume(p.caller(), vols[0], Names(*ref)));
+  ref->id = vols[0].id;
+  return Status::OK();
+}
+
+void Api::KeepVisible(const Caller& caller, std::vector<VolumeInfo>* vols) {
+  vols->erase(std::remove_if(vols->begin(), vols->end(), [&](const VolumeInfo& v) { return !Sees(caller, v.tenant); }),
+              vols->end());
 }
 
 Status Api::RefreshCredentials() {

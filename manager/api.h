@@ -57,6 +57,14 @@ class Api {
   // Loads the credentials into credentials_ (under the lock, after every
   // change to them).
   Status RefreshCredentials();
+  // The volume p names under prefix ("lvol": lvolid or lvolname), as the
+  // caller may touch it. A tenant's is checked to be its own (ENOENT
+  // otherwise) and pinned to its id, so that a volume made meanwhile under
+  // the same name is never the one acted on. Takes the lock for a tenant:
+  // for the methods that run without it (AddUnlocked) only.
+  Status CallerVolume(const Params& p, const std::string& prefix, VolumeRef* ref);
+  // The tenant methods' answers, what the caller sees of them.
+  void KeepVisible(const Caller& caller, std::vector<VolumeInfo>* vols);
 
   Store* store_;
   RpcService service_;

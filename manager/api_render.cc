@@ -100,6 +100,7 @@ xmlrpc_c::value RenderVolume(const VolumeInfo& v) {
                                        {"rebuild_only", xmlrpc_c::value_boolean(v.rebuild_only)},
                                        {"read_only", xmlrpc_c::value_boolean(v.kind == 1)},
                                        {"state", Int(v.state)},
+                                       {"tenant", Str(v.tenant)},
                                        {"ctime", Str(v.ctime)}});
 }
 
@@ -187,6 +188,12 @@ xmlrpc_c::value RenderCredential(const Credential& c, const std::string& secret)
              {"generation", Int(c.generation)},
              {"in_use", xmlrpc_c::value_boolean(c.in_use)},
              {"ctime", Str(c.ctime)}};
+  if (c.role == Role::kTenant) {
+    std::vector<xmlrpc_c::value> heads;
+    for (int64_t h : c.heads) heads.push_back(Int(h));
+    out.emplace("tenant", Str(c.tenant));
+    out.emplace("hsvrids", xmlrpc_c::value_array(heads));
+  }
   if (!secret.empty()) out.emplace("secret", Str(secret));
   return xmlrpc_c::value_struct(out);
 }

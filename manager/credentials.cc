@@ -22,6 +22,13 @@ Status CredentialSecret(const std::string& node_key, const std::string& user, in
   return Status::OK();
 }
 
+Status CheckTenantName(const std::string& name) {
+  if (name.empty() || name.size() > 48 ||
+      name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != std::string::npos)
+    return Status::Error(EINVAL, "a tenant's name is 1 to 48 letters, digits, '.', '_' or '-'");
+  return Status::OK();
+}
+
 void CredentialCache::Replace(const std::string& node_key, const std::vector<Credential>& rows) {
   std::map<std::string, Credential> by_user;
   std::map<std::string, std::string> user_by_url;
@@ -65,7 +72,7 @@ bool CredentialCache::Authenticate(const std::string& user, const std::string& p
   Credential c;
   std::string secret;
   if (!Current(user, &c, &secret) || !SameSecret(password, secret)) return false;
-  *who = Caller{c.role, c.server_id, "", c.user};
+  *who = Caller{c.role, c.server_id, c.tenant, c.user};
   return true;
 }
 

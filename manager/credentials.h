@@ -1,6 +1,7 @@
-// Per-server credentials (manager/API.md, "Enrollment"). A credential is a
-// row of the database: its HTTP Basic user, role, the server it is bound
-// to (0 until that server first registers) and a generation. Its secret is
+// Per-server and tenant credentials (manager/API.md, "Enrollment",
+// "Tenants"). A credential is a row of the database: its HTTP Basic user,
+// role, the server it is bound to (0 until that server first registers)
+// or the tenant it is, and a generation. Its secret is
 // never stored: it is HMAC-SHA256 of "user:generation" under the cluster's
 // node key (random, in the database), so the manager checks a secret by
 // computing it again, and can call an agent with that agent's own
@@ -20,14 +21,19 @@
 namespace vastsky {
 
 struct Credential {
-  std::string user;  // "ssvr-0000000a", or "ssvr-new-1f2e3d4c" until bound
+  std::string user;  // "ssvr-0000000a", "ssvr-new-1f2e3d4c" until bound, "tenant-NAME"
   Role role = Role::kNone;
-  int64_t server_id = 0;  // 0: not bound yet
+  int64_t server_id = 0;  // 0: not bound yet (or a tenant)
+  std::string tenant;     // a tenant's namespace ("" for servers)
+  std::vector<int64_t> heads;  // the heads a tenant may attach its volumes to
   int64_t generation = 1;
   std::string ctime;
   bool in_use = false;    // its agent registered with it: the manager calls it with it
   std::string agent_url;  // that server's agent's url ("" if none or unbound)
 };
+
+// EINVAL unless name is a tenant's: 1 to 48 of [A-Za-z0-9._-].
+Status CheckTenantName(const std::string& name);
 
 // The secret of user at generation under node_key: 32 hex digits. EIO if
 // GnuTLS cannot compute the MAC.

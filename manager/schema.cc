@@ -239,6 +239,34 @@ CREATE TABLE credential(
   ctime TEXT NOT NULL) WITHOUT ROWID;
 CREATE INDEX credential_server ON credential(role, server_id);
 )SQL",
+    // 10 -> 11: tenants (manager/API.md, "Tenants"). A tenant is a
+    // credential of role tenant naming its namespace; its volumes carry
+    // that name (snapshots and clones their source's), and tenant_head
+    // lists the heads it may attach them to. SQLite cannot change a CHECK
+    // in place: the credential table is made again, its rows kept.
+    R"SQL(
+ALTER TABLE lvol ADD COLUMN tenant TEXT NOT NULL DEFAULT '';
+CREATE INDEX lvol_tenant ON lvol(tenant);
+CREATE TABLE credential_v11(
+  user TEXT PRIMARY KEY,
+  role TEXT NOT NULL CHECK(role IN ('storage', 'head', 'tenant')),
+  server_id INTEGER NOT NULL DEFAULT 0,
+  tenant TEXT NOT NULL DEFAULT '',
+  generation INTEGER NOT NULL DEFAULT 1 CHECK(generation > 0),
+  in_use INTEGER NOT NULL DEFAULT 0,
+  ctime TEXT NOT NULL,
+  CHECK((role = 'tenant') = (tenant != ''))) WITHOUT ROWID;
+INSERT INTO credential_v11(user, role, server_id, generation, in_use, ctime)
+  SELECT user, role, server_id, generation, in_use, ctime FROM credential;
+DROP TABLE credential;
+ALTER TABLE credential_v11 RENAME TO credential;
+CREATE INDEX credential_server ON credential(role, server_id);
+CREATE UNIQUE INDEX credential_tenant ON credential(tenant) WHERE tenant != '';
+CREATE TABLE tenant_head(
+  tenant TEXT NOT NULL,
+  hsvr_id INTEGER NOT NULL,
+  PRIMARY KEY(tenant, hsvr_id)) WITHOUT ROWID;
+)SQL",
 };
 
 constexpr int kNumMigrations = sizeof(kMigrations) / sizeof(kMigrations[0]);

@@ -8,7 +8,7 @@
 
 namespace vastsky {
 
-constexpr int kSchemaVersion = 10;
+constexpr int kSchemaVersion = 11;
 constexpr int kFirstThinSchema = 7;
 
 Status Migrate(Db& db);

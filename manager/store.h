@@ -54,6 +54,14 @@ class Store {
   // again). ENOENT if unknown.
   Status RevokeCredential(const std::string& user);
   Status ListCredentials(std::vector<Credential>* out);
+  // Tenants (manager/API.md, "Tenants"): user "tenant-NAME", role tenant.
+  // A new tenant gets generation 1; an existing one a new generation (the
+  // old secret is void). heads non-null: the heads it may attach to,
+  // replaced (ENOENT naming one that does not exist, nothing changed).
+  Status EnrollTenant(const std::string& tenant, const std::vector<int64_t>* heads, Credential* out);
+  Status SetTenantHeads(const std::string& tenant, const std::vector<int64_t>& heads);
+  // ENOENT for a tenant that was never enrolled.
+  Status TenantHeads(const std::string& tenant, std::vector<int64_t>* heads);
   double overcommit() const { return overcommit_; }
 
   // Servers and disks. With reconnect, a registration matching a live
@@ -133,8 +141,10 @@ class Store {
   Status ListPhysicalDisks(int64_t ssvr_id, std::vector<PhysicalDiskInfo>* out);
 
   // Volumes.
+  // tenant: the namespace it belongs to ("": none, an admin's volume);
+  // ENOENT for a tenant never enrolled.
   Status CreateLogicalVolume(const std::string& name, int64_t capacity_gib, int redundancy,
-                             int64_t* id);
+                             int64_t* id, const std::string& tenant = "");
   // Deletes a detached volume (its snapshots and clones live on: their
   // origin_id or source_id becomes 0). EBUSY attached, in transition, being
   // made, or being copied.
@@ -412,7 +422,8 @@ class Store {
   // volume, numbered from first_idx, ids from first_id; fills the journal.
   Status AllocateMirrors(int64_t lvol_id, int64_t from_gib, int64_t to_gib, int64_t first_idx, int redundancy,
                          int64_t first_id, Journal* journal);
-  Status CreateVolumeRows(const std::string& name, int kind, int64_t origin_id, int64_t capacity_gib,
+  // A new volume's rows (copies have InsertCopyRows), of tenant ("" none).
+  Status CreateVolumeRows(const std::string& name, const std::string& tenant, int64_t capacity_gib,
                           int redundancy, Journal* journal, int64_t* id);
   Status FreeVolumeChunks(int64_t lvol_id, Journal* journal);
   Status DeleteVolumeRows(const VolumeInfo& vol, Journal* journal);

@@ -102,11 +102,11 @@ Status Store::InsertCopyRows(const VolumeLayout& src, const std::string& name, b
   VS_RETURN_IF_ERROR(NextIds("lvol", count, &first));
   Stmt ins(db_,
            "INSERT INTO lvol(id, name, kind, origin_id, source_id, capacity_gib, redundancy, top_node, linear_node, "
-           "ctime, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1)");
+           "ctime, state, tenant) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?11)");
   ins.Bind(1, first).Bind(2, name).Bind(3, snapshot ? 1 : 0).Bind(6, s.capacity_gib).Bind(7, s.redundancy);
   if (snapshot) ins.Bind(4, s.id).BindNull(5);
   else ins.BindNull(4).Bind(5, s.id);
-  VS_RETURN_IF_ERROR(ins.Bind(8, first + 1).Bind(9, first + 2).Bind(10, NowIso8601()).Run());
+  VS_RETURN_IF_ERROR(ins.Bind(8, first + 1).Bind(9, first + 2).Bind(10, NowIso8601()).Bind(11, s.tenant).Run());
   int64_t next = first + 3;
   std::map<int64_t, CopyPlan::Disk> disks;
   for (const MirrorInfo& sm : src.mirrors) {

@@ -1,6 +1,7 @@
-// Store: per-server credentials (manager/credentials.h). Every change is
+// Store: per-server and tenant credentials (manager/credentials.h). Every change is
 // one transaction with its event; no event or log line carries a secret.
 #include <cerrno>
+#include <map>
 
 #include "lib/ids.h"
 #include "lib/secret.h"
@@ -31,31 +32,112 @@ Status ServerExists(Db& db, const std::string& kind, int64_t id) {
 
 // A credential row with its server's agent url; a WHERE or ORDER BY follows.
 const char kSelectCredentials[] =
-    "SELECT c.user, c.role, c.server_id, c.generation, c.ctime, c.in_use, COALESCE(s.url, h.url, '') "
+    "SELECT c.user, c.role, c.server_id, c.generation, c.ctime, c.in_use, COALESCE(s.url, h.url, ''), c.tenant "
     "FROM credential c LEFT JOIN ssvr s ON c.role = 'storage' AND s.id = c.server_id "
     "LEFT JOIN hsvr h ON c.role = 'head' AND h.id = c.server_id ";
 
 Credential CredentialRow(const Stmt& q) {
   Credential c;
   c.user = q.Text(0);
-  c.role = q.Text(1) == "storage" ? Role::kStorage : Role::kHead;
+  const std::string role = q.Text(1);
+  c.role = role == "storage" ? Role::kStorage : role == "head" ? Role::kHead : Role::kTenant;
   c.server_id = q.Int(2);
   c.generation = q.Int(3);
   c.ctime = q.Text(4);
   c.in_use = q.Int(5) != 0;
   c.agent_url = q.Text(6);
+  c.tenant = q.Text(7);
   return c;
 }
+
+// Fills the heads of the tenants among rows.
+Status LoadTenantHeads(Db& db, std::vector<Credential>* rows) {
+  std::map<std::string, Credential*> tenants;
+  for (Credential& c : *rows)
+    if (c.role == Role::kTenant) tenants[c.tenant] = &c;
+  if (tenants.empty()) return Status::OK();
+  Stmt q(db, "SELECT tenant, hsvr_id FROM tenant_head ORDER BY tenant, hsvr_id");
+  while (q.Step()) {
+    auto it = tenants.find(q.Text(0));
+    if (it != tenants.end()) it->second->heads.push_back(q.Int(1));
+  }
+  return q.status();
+}
+
+const char* TargetOf(Role role) { return role == Role::kStorage ? "ssvr" : role == Role::kHead ? "hsvr" : "tenant"; }
 
 Status LoadCredential(Db& db, const std::string& user, Credential* out) {
   Stmt q(db, (std::string(kSelectCredentials) + "WHERE c.user = ?1").c_str());
   q.Bind(1, user);
   if (!q.Step()) return q.status().ok() ? Status::Error(ENOENT, "no credential " + user) : q.status();
-  *out = CredentialRow(q);
+  std::vector<Credential> rows{CredentialRow(q)};
+  VS_RETURN_IF_ERROR(LoadTenantHeads(db, &rows));
+  *out = rows[0];
   return Status::OK();
 }
 
+// Replaces a tenant's heads; ENOENT naming a head that does not exist.
+Status SetHeads(Db& db, const std::string& tenant, const std::vector<int64_t>& heads) {
+  Stmt del(db, "DELETE FROM tenant_head WHERE tenant = ?1");
+  VS_RETURN_IF_ERROR(del.Bind(1, tenant).Run());
+  Stmt exists(db, "SELECT 1 FROM hsvr WHERE id = ?1");
+  Stmt ins(db, "INSERT OR IGNORE INTO tenant_head(tenant, hsvr_id) VALUES (?1, ?2)");
+  for (int64_t h : heads) {
+    exists.Bind(1, h);
+    const bool found = exists.Step();
+    VS_RETURN_IF_ERROR(exists.status());
+    exists.Reset();
+    if (!found) return Status::Error(ENOENT, "no head server " + FormatId("hsvr", h));
+    VS_RETURN_IF_ERROR(ins.Bind(1, tenant).Bind(2, h).Run());
+  }
+  return Status::OK();
+}
+
+std::string HeadList(const std::vector<int64_t>& heads) {
+  std::string out;
+  for (int64_t h : heads) out += (out.empty() ? "" : ", ") + FormatId("hsvr", h);
+  return out.empty() ? "no head" : out;
+}
+
 }  // namespace
+
+Status Store::EnrollTenant(const std::string& tenant, const std::vector<int64_t>* heads, Credential* out) {
+  VS_RETURN_IF_ERROR(CheckTenantName(tenant));
+  const std::string user = "tenant-" + tenant;
+  return Mutate([&](Change*) {
+    Stmt up(db_, "UPDATE credential SET generation = generation + 1 WHERE user = ?1");
+    VS_RETURN_IF_ERROR(up.Bind(1, user).Run());
+    const bool again = db_.changes() > 0;
+    if (!again) {
+      Stmt ins(db_, "INSERT INTO credential(user, role, tenant, ctime) VALUES (?1, 'tenant', ?2, ?3)");
+      VS_RETURN_IF_ERROR(ins.Bind(1, user).Bind(2, tenant).Bind(3, NowIso8601()).Run());
+    }
+    if (heads) VS_RETURN_IF_ERROR(SetHeads(db_, tenant, *heads));
+    VS_RETURN_IF_ERROR(LoadCredential(db_, user, out));
+    return AddEvent("info", "credential", "tenant", 0,
+                    "credential " + user + (again ? " issued again (generation " + std::to_string(out->generation) +
+                                                        "): the old secret is void"
+                                                  : " issued") +
+                        "; it may attach to " + HeadList(out->heads));
+  });
+}
+
+Status Store::SetTenantHeads(const std::string& tenant, const std::vector<int64_t>& heads) {
+  VS_RETURN_IF_ERROR(CheckTenantName(tenant));
+  return Mutate([&](Change*) {
+    Credential c;
+    VS_RETURN_IF_ERROR(LoadCredential(db_, "tenant-" + tenant, &c));
+    VS_RETURN_IF_ERROR(SetHeads(db_, tenant, heads));
+    return AddEvent("info", "credential", "tenant", 0, "tenant " + tenant + " may attach to " + HeadList(heads));
+  });
+}
+
+Status Store::TenantHeads(const std::string& tenant, std::vector<int64_t>* heads) {
+  Credential c;
+  VS_RETURN_IF_ERROR(LoadCredential(db_, "tenant-" + tenant, &c));
+  *heads = c.heads;
+  return Status::OK();
+}
 
 Status Store::EnrollServer(const std::string& kind, int64_t server_id, Credential* out) {
   if (kind != "ssvr" && kind != "hsvr") return Status::Error(EINVAL, "kind must be ssvr or hsvr");
@@ -88,8 +170,10 @@ Status Store::RevokeCredential(const std::string& user) {
     VS_RETURN_IF_ERROR(LoadCredential(db_, user, &c));
     Stmt up(db_, "UPDATE credential SET generation = generation + 1, in_use = 0 WHERE user = ?1");
     VS_RETURN_IF_ERROR(up.Bind(1, user).Run());
-    return AddEvent("warning", "credential", c.role == Role::kStorage ? "ssvr" : "hsvr", c.server_id,
-                    "credential " + user + " revoked: its server must be enrolled again");
+    return AddEvent("warning", "credential", TargetOf(c.role), c.server_id,
+                    "credential " + user + " revoked: " +
+                        (c.role == Role::kTenant ? "enroll the tenant again for a new secret"
+                                                 : "its server must be enrolled again"));
   });
 }
 
@@ -97,7 +181,8 @@ Status Store::ListCredentials(std::vector<Credential>* out) {
   out->clear();
   Stmt q(db_, (std::string(kSelectCredentials) + "ORDER BY c.user").c_str());
   while (q.Step()) out->push_back(CredentialRow(q));
-  return q.status();
+  VS_RETURN_IF_ERROR(q.status());
+  return LoadTenantHeads(db_, out);
 }
 
 Status Store::BindCredential(const char* kind, const Caller* caller, int64_t id, bool created) {

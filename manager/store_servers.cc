@@ -458,6 +458,8 @@ Status Store::DeleteHeadServer(int64_t id) {
     VS_RETURN_IF_ERROR(FreeHeld(held, change));
     Stmt del(db_, "DELETE FROM hsvr WHERE id = ?1");
     VS_RETURN_IF_ERROR(del.Bind(1, id).Run());
+    Stmt grants(db_, "DELETE FROM tenant_head WHERE hsvr_id = ?1");
+    VS_RETURN_IF_ERROR(grants.Bind(1, id).Run());
     return AddEvent("info", "delete", "hsvr", id, "head server deleted");
   });
   if (st.ok()) clock_skew_.erase({kTargetHsvr, id});  // its last clock reading goes with it

@@ -151,6 +151,17 @@ Status AuditVolumes(Db& db, std::vector<std::string>* problems) {
   return tiles.status();
 }
 
+// Every tenant a volume names was enrolled; every head a tenant was given exists.
+Status AuditTenants(Db& db, std::vector<std::string>* problems) {
+  Stmt vols(db, "SELECT id, tenant FROM lvol WHERE tenant != '' AND tenant NOT IN "
+                "(SELECT tenant FROM credential WHERE role = 'tenant')");
+  while (vols.Step()) Problem(problems, FormatId("lvol", vols.Int(0)) + ": of tenant '" + vols.Text(1) + "', which was never enrolled");
+  VS_RETURN_IF_ERROR(vols.status());
+  Stmt heads(db, "SELECT tenant, hsvr_id FROM tenant_head WHERE hsvr_id NOT IN (SELECT id FROM hsvr)");
+  while (heads.Step()) Problem(problems, "tenant '" + heads.Text(0) + "' was given " + FormatId("hsvr", heads.Int(1)) + ", which does not exist");
+  return heads.status();
+}
+
 }  // namespace
 
 Status Store::Audit(const std::string& path, std::vector<std::string>* problems) {
@@ -176,6 +187,7 @@ Status Store::Audit(const std::string& path, std::vector<std::string>* problems)
   while (fk.Step()) Problem(problems, "foreign key broken in table " + fk.Text(0) + " row " + std::to_string(fk.Int(1)));
   VS_RETURN_IF_ERROR(fk.status());
   VS_RETURN_IF_ERROR(AuditDisks(db, problems));
+  VS_RETURN_IF_ERROR(AuditTenants(db, problems));
   return AuditVolumes(db, problems);
 }
 

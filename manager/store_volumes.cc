@@ -4,6 +4,7 @@
 #include <set>
 
 #include "lib/ids.h"
+#include "manager/credentials.h"
 #include "manager/store.h"
 
 namespace vastsky {
@@ -20,7 +21,7 @@ static Status QueryVolumes(Db& db, int64_t only_id, std::vector<VolumeInfo>* out
     Stmt q(db,
            "SELECT l.id, l.name, l.kind, ifnull(l.origin_id, 0), l.capacity_gib, l.redundancy, "
            "l.top_node, l.linear_node, l.ctime, ifnull(a.hsvr_id, 0), ifnull(a.status, 0), "
-           "ifnull(a.event, 0), ifnull(a.rebuild_only, 0), ifnull(l.source_id, 0), l.state "
+           "ifnull(a.event, 0), ifnull(a.rebuild_only, 0), ifnull(l.source_id, 0), l.state, l.tenant "
            "FROM lvol l LEFT JOIN attachment a ON a.lvol_id = l.id "
            "WHERE ?1 = 0 OR l.id = ?1 ORDER BY l.id");
     q.Bind(1, only_id);
@@ -41,6 +42,7 @@ static Status QueryVolumes(Db& db, int64_t only_id, std::vector<VolumeInfo>* out
       v.rebuild_only = q.Int(12) != 0;
       v.source_id = q.Int(13);
       v.state = static_cast<int>(q.Int(14));
+      v.tenant = q.Text(15);
       index[v.id] = out->size();
       out->push_back(v);
     }
@@ -174,7 +176,7 @@ Status CheckVolumeArgs(const std::string& name, int64_t capacity_gib, int redund
 }  // namespace
 
 // Inserts the lvol row and its whole layout; all ids come from one block.
-Status Store::CreateVolumeRows(const std::string& name, int kind, int64_t origin_id, int64_t capacity_gib,
+Status Store::CreateVolumeRows(const std::string& name, const std::string& tenant, int64_t capacity_gib,
                                int redundancy, Journal* journal, int64_t* id) {
   Stmt exists(db_, "SELECT 1 FROM lvol WHERE name = ?1");
   exists.Bind(1, name);
@@ -184,24 +186,29 @@ Status Store::CreateVolumeRows(const std::string& name, int kind, int64_t origin
   int64_t first;
   VS_RETURN_IF_ERROR(NextIds("lvol", 3 + mirrors * (1 + redundancy), &first));
   Stmt ins(db_,
-           "INSERT INTO lvol(id, name, kind, origin_id, capacity_gib, redundancy, top_node, linear_node, ctime) "
-           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
-  ins.Bind(1, first).Bind(2, name).Bind(3, kind).Bind(5, capacity_gib).Bind(6, redundancy);
-  if (origin_id) ins.Bind(4, origin_id);
-  else ins.BindNull(4);
-  ins.Bind(7, first + 1).Bind(8, first + 2).Bind(9, NowIso8601());
+           "INSERT INTO lvol(id, name, kind, capacity_gib, redundancy, top_node, linear_node, ctime, tenant) "
+           "VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6, ?7, ?8)");
+  ins.Bind(1, first).Bind(2, name).Bind(3, capacity_gib).Bind(4, redundancy);
+  ins.Bind(5, first + 1).Bind(6, first + 2).Bind(7, NowIso8601()).Bind(8, tenant);
   VS_RETURN_IF_ERROR(ins.Run());
   VS_RETURN_IF_ERROR(AllocateMirrors(first, 0, capacity_gib, 0, redundancy, first + 3, journal));
   *id = first;
   return Status::OK();
 }
 
-Status Store::CreateLogicalVolume(const std::string& name, int64_t capacity_gib, int redundancy, int64_t* id) {
+Status Store::CreateLogicalVolume(const std::string& name, int64_t capacity_gib, int redundancy, int64_t* id,
+                                  const std::string& tenant) {
   VS_RETURN_IF_ERROR(CheckVolumeArgs(name, capacity_gib, redundancy));
+  if (!tenant.empty()) VS_RETURN_IF_ERROR(CheckTenantName(tenant));
   return Mutate([&](Change* change) {
-    VS_RETURN_IF_ERROR(CreateVolumeRows(name, 0, 0, capacity_gib, redundancy, &change->journal, id));
+    if (!tenant.empty()) {
+      std::vector<int64_t> heads;
+      VS_RETURN_IF_ERROR(TenantHeads(tenant, &heads));
+    }
+    VS_RETURN_IF_ERROR(CreateVolumeRows(name, tenant, capacity_gib, redundancy, &change->journal, id));
     return AddEvent("info", "create", "lvol", *id,
-                    Quote(name) + " " + std::to_string(capacity_gib) + " GiB x" + std::to_string(redundancy));
+                    Quote(name) + " " + std::to_string(capacity_gib) + " GiB x" + std::to_string(redundancy) +
+                        (tenant.empty() ? "" : ", tenant " + tenant));
   });
 }
 

@@ -97,6 +97,7 @@ struct VolumeInfo {
   int64_t origin_id = 0;  // a snapshot's origin (0 once the origin is deleted)
   int64_t source_id = 0;  // a clone's source volume or snapshot (0: none, or deleted)
   int state = kVolumeReady;  // kVolumeCreating while its legs are being copied
+  std::string tenant;        // its namespace ("": an admin's); a copy has its source's
   int64_t capacity_gib = 0;
   int redundancy = 0;
   int64_t top_node = 0, linear_node = 0;
@@ -195,6 +196,7 @@ struct FamilyMember {
   std::string kind;       // "snapshot", "clone" (with a source), else "volume"
   int64_t source_id = 0;  // a snapshot's origin, a clone's source; 0 for the root
   int64_t capacity_gib = 0;
+  std::string tenant;  // whose it is (a tenant caller sees only its own)
   // Sums over its legs (every copy of every leg: redundancy times the data).
   int64_t mapped_mib = 0, exclusive_mib = 0;
   int64_t legs_unreported = 0;  // legs whose disk's agent was not reached or did not answer

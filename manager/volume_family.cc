@@ -82,6 +82,7 @@ std::vector<FamilyMember> SumFamily(const std::vector<VolumeLayout>& family, con
     FamilyMember m;
     m.lvol_id = v.volume.id;
     m.name = v.volume.name;
+    m.tenant = v.volume.tenant;
     m.kind = KindOf(v.volume);
     m.source_id = v.volume.kind == 1 ? v.volume.origin_id : v.volume.source_id;
     m.capacity_gib = v.volume.capacity_gib;

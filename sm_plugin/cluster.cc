@@ -51,8 +51,9 @@ xmlrpc_c::value Str(const std::string& s) { return xmlrpc_c::value_string(s); }
 
 }  // namespace
 
-Cluster::Cluster(const std::vector<std::string>& urls, const std::string& secret, const std::string& ca_file)
-    : link_(urls, "admin", secret, ca_file, kTimeoutMs) {}
+Cluster::Cluster(const std::vector<std::string>& urls, const std::string& user, const std::string& secret,
+                 const std::string& ca_file)
+    : link_(urls, user, secret, ca_file, kTimeoutMs) {}
 
 Status Cluster::Do(const std::string& method, std::map<std::string, xmlrpc_c::value> members) {
   xmlrpc_c::value ignored;

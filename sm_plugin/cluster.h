@@ -40,7 +40,9 @@ struct ClusterStatus {
 
 class Cluster {
  public:
-  Cluster(const std::vector<std::string>& urls, const std::string& secret, const std::string& ca_file);
+  // user: "admin" with the cluster secret, or a tenant's user and secret.
+  Cluster(const std::vector<std::string>& urls, const std::string& user, const std::string& secret,
+          const std::string& ca_file);
 
   Status Volumes(std::vector<Volume>* out);
   // ENOENT if no volume has this name.

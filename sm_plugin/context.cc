@@ -54,7 +54,7 @@ Status Context::LockSr() {
 Status Context::Connect(Cluster** cluster, const SrConfig** config) {
   if (!cluster_) {
     VS_RETURN_IF_ERROR(ParseSrConfig(req_.device_config, host_, db_.get(), &config_));
-    cluster_.reset(new Cluster(config_.managers, config_.secret, host_.ca_file));
+    cluster_.reset(new Cluster(config_.managers, config_.user, config_.secret, host_.ca_file));
   }
   *cluster = cluster_.get();
   if (config) *config = &config_;

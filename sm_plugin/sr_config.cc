@@ -13,7 +13,8 @@ namespace sm {
 
 const std::vector<ConfigKey> kConfigKeys = {
     {"manager", "URL(s) of the VastSky manager, comma-separated, tried in order (https://host:8881/RPC2)"},
-    {"password_secret", "uuid of the xapi secret holding the cluster secret (xe secret-create value=...)"},
+    {"user", "the manager user: a tenant's (vastsky tenant enroll), or admin (default) with the cluster secret"},
+    {"password_secret", "uuid of the xapi secret holding the user's secret (xe secret-create value=...)"},
     {"password", "the cluster secret in clear (prefer password_secret); without either, /etc/vastsky/secret"},
     {"redundancy", "copies of every VDI, 2..9 (default 3)"},
     {"placement", "server: copies on different storage servers (default); domain: on different named failure domains"},
@@ -36,6 +37,14 @@ Status ParseSrConfig(const StringMap& dc, const HostSettings& host, XapiDb* db, 
   for (const std::string& url : out->managers) {
     const Status st = CheckCallUrl("device-config manager", url);
     if (!st.ok()) return Fail(kConfigInvalid, st.message());
+  }
+
+  const std::string user = Get(dc, "user");
+  if (!user.empty()) {
+    if (user.size() > 64 || user.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+                                std::string::npos)
+      return Fail(kConfigInvalid, "device-config user must be 1 to 64 of [A-Za-z0-9._-] (vastsky credential list)");
+    out->user = user;
   }
 
   const std::string secret_uuid = Get(dc, "password_secret");

@@ -1,6 +1,7 @@
-// An SR's device-config, checked: the manager URL(s), the cluster secret
-// (from an xapi secret, `password_secret`; or `password`; or, with neither,
-// this host's secret file), the redundancy of new VDIs and the
+// An SR's device-config, checked: the manager URL(s), the user (`user`:
+// admin, or a tenant's) and its secret (from an xapi secret,
+// `password_secret`; or `password`; or, with neither, this host's secret
+// file, the cluster's), the redundancy of new VDIs and the
 // failure-domain policy. Faults: 115 for a missing key, 7204 for a bad one.
 #pragma once
 
@@ -19,6 +20,7 @@ enum class Placement { kServer, kDomain };
 
 struct SrConfig {
   std::vector<std::string> managers;
+  std::string user = "admin";  // or a tenant's (manager/API.md, "Tenants")
   std::string secret;
   int redundancy = 3;
   Placement placement = Placement::kServer;

@@ -322,9 +322,11 @@ Status VdiGenerateConfig(Context* ctx, xmlrpc_c::value* result) {
   Volume v;
   VS_RETURN_IF_ERROR(ctx->VdiVolume(&v));
   // Replayed at boot without xapi (static-vdis): no xapi secret can be
-  // read then, so the host's secret file stands in for password_secret.
+  // read then, so the host's secret file (the cluster's, an admin's)
+  // stands in for password_secret, and for a tenant's user with it.
   StringMap dc = req.device_config;
   dc.erase("password_secret");
+  dc.erase("user");
   dc["SRmaster"] = "false";
   xmlrpc_c::cstruct call;
   call["command"] = xmlrpc_c::value_string("vdi_attach_from_config");

@@ -77,7 +77,7 @@ export TSAN_OPTIONS=halt_on_error=1:exitcode=88:second_deadlock_stack=1
 suite unit-tsan build-tsan/bin/unit-tests
 VASTSKY_BIN_DIR=$PWD/build-tsan/bin suite tsan python3 tests/integration/run.py --label tsan \
   test_attach_agents.py test_storage_agent.py test_reconnect_heartbeat.py test_acl_reconcile.py test_metrics.py \
-  test_enrollment.py
+  test_enrollment.py test_tenants.py
 unset TSAN_OPTIONS
 echo "== fuzzing: the manager's request parsing and dispatch, the XCP driver's calls, the agents' parsers (${FUZZ_SECONDS:-45} s each; make fuzz: an hour)"
 suite fuzz tests/fuzz/run.sh "${FUZZ_SECONDS:-45}"

@@ -154,10 +154,10 @@ class TestVolumes(CliCase):
         self.assertEqual((row["lvolname"], row["capacity"], row["redundancy"]), (name, 10, 3))
 
         table = self.rows(self.ok("lvol", "list"))
-        self.assertEqual(table[0], ["lvolid", "lvolname", "redundancy", "capacity", "hsvrid", "fault", "ctime"])
+        self.assertEqual(table[0], ["lvolid", "lvolname", "redundancy", "capacity", "hsvrid", "fault", "tenant", "ctime"])
         mine = [r for r in table if r[0] == "lvol-%08x" % lvolid]
         self.assertEqual(len(mine), 1, table)
-        self.assertEqual(mine[0][1:7], [name, "3", "10.0", "GiB", "---", "no"])
+        self.assertEqual(mine[0][1:8], [name, "3", "10.0", "GiB", "---", "no", "-"])
 
         listed = self.js("lvol", "list", name)
         self.assertEqual(len(listed), 1)

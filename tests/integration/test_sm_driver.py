@@ -159,6 +159,10 @@ class SmDriverTest(unittest.TestCase):
         allocated = sum(v["capacity"] for n, v in self.volumes().items() if n in backend) * GiB
         self.assertEqual(int(self.x.srs[sr[0]]["virtual_allocation"]), allocated)
 
+    def owner(self):
+        """What an admin adds to make a volume the driver's user can see."""
+        return {}
+
     def tag(self, sr_uuid):
         import base64
         return base64.urlsafe_b64encode(uuidlib.UUID(sr_uuid).bytes).decode().rstrip("=") + "."
@@ -258,7 +262,8 @@ class SmDriverTest(unittest.TestCase):
         # Changes behind xapi's back: sr_scan brings the database in line.
         sr_uuid = self.x.srs[sr_ref]["uuid"]
         outside = str(uuidlib.uuid4())
-        self.api.createLogicalVolume(req(lvolname=self.tag(sr_uuid) + outside, capacity=1, redundancy=2))
+        self.api.createLogicalVolume(req(lvolname=self.tag(sr_uuid) + outside, capacity=1, redundancy=2,
+                                         **self.owner()))
         self.api.deleteLogicalVolume(req(lvolname=self.x.vdis[vdi2]["location"]))
         self.sm("sr_scan", sr=sr)
         self.assertScanned(sr)
@@ -596,6 +601,54 @@ class SmDriverTest(unittest.TestCase):
         self.assertFault("SR_BACKEND_FAILURE_7203", self.sm, "sr_attach", sr=sr,
                          env=dict(os.environ, VASTSKY_SM_CONF=conf))
         self.drop(sr, vdi)
+
+
+class SmDriverTenantTest(SmDriverTest):
+    """The same conformance run with every SR's device-config naming a
+    tenant's credential (manager/API.md, "Tenants"), given both hosts'
+    heads, as an admin sets up an XCP pool: the driver needs nothing a
+    tenant may not do, and what it makes is the tenant's."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        try:
+            heads = []
+            for h in (cls.head, cls.head_b):
+                with open(os.path.join(h.state_dir, "hsvrid")) as f:
+                    heads.append(int(f.read()))
+            r = cls.api.enrollTenant(req(tenant="xcp-pool", hsvrids=heads))
+            cls.tenant_user, cls.tenant_secret = r["user"], r["secret"]
+        except Exception:
+            cls.tearDownClass()
+            raise
+
+    def owner(self):
+        return {"tenant": "xcp-pool"}
+
+    def new_sr(self, **dc):
+        dc.setdefault("user", self.tenant_user)
+        if dc.get("password_secret", "") is not None:
+            dc.setdefault("password_secret", self.x.add_secret(self.tenant_secret))
+        return super().new_sr(**dc)
+
+    def test_volumes_are_the_tenants(self):
+        sr, vdi = self.sr_with_vdi()
+        location = self.x.vdis[vdi]["location"]
+        self.assertEqual(self.volumes()[location]["tenant"], "xcp-pool")
+        tenant = self.m.proxy(user=self.tenant_user, password=self.tenant_secret)
+        self.assertIn(location, [v["lvolname"] for v in tenant.listLogicalVolumes(req())])
+        self.drop(sr, vdi)
+        # An admin's volume, even one named in the SR's way, is not the
+        # tenant's: the driver's scan never sees it.
+        sr = self.new_sr()
+        self.sm("sr_create", ["0"], sr=sr)
+        hidden = self.tag(self.x.srs[sr[0]]["uuid"]) + str(uuidlib.uuid4())
+        self.api.createLogicalVolume(req(lvolname=hidden, capacity=1, redundancy=2))
+        self.sm("sr_scan", sr=sr)
+        self.assertEqual(self.x.vdis_of(sr[0]), {})
+        self.api.deleteLogicalVolume(req(lvolname=hidden))
+        self.sm("sr_delete", sr=sr)
 
 
 if __name__ == "__main__":

@@ -13,27 +13,14 @@
 #include "lib/version.h"
 #include "manager/access.h"
 #include "manager/api.h"
+#include "tests/unit/api_calls.h"
 #include "tests/unit/store_fixture.h"
 
 using namespace vastsky;
+using vastsky::testing::Call;
+using vastsky::testing::FaultOf;
 
 namespace {
-
-std::string Call(const std::string& method, std::map<std::string, xmlrpc_c::value> members) {
-  members["ver"] = xmlrpc_c::value_int(kProtocolVersion);
-  xmlrpc_c::paramList params;
-  params.add(xmlrpc_c::value_struct(members));
-  std::string xml;
-  xmlrpc_c::xml::generateCall(method, params, &xml);
-  return xml;
-}
-
-// The fault code of a response; 0 for a result.
-int FaultOf(const std::string& response) {
-  xmlrpc_c::rpcOutcome outcome;
-  xmlrpc_c::xml::parseResponse(response, &outcome);
-  return outcome.succeeded() ? 0 : static_cast<int>(outcome.getFault().getCode());
-}
 
 Caller As(Role role) { return Caller{role, role == Role::kTenant ? 0 : 1, role == Role::kTenant ? "pool-a" : "", "t"}; }
 

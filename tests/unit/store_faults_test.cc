@@ -226,6 +226,10 @@ class StoreFaultsTest : public CppUnit::TestFixture {
          [&] { return store_->RegisterStorageServer({"127.1.9.1"}, nullptr, &bound, false, nullptr, &enrolled); });
     Walk("EnrollServer again", [&] { return store_->EnrollServer("ssvr", bound, &cred); });
     Walk("RevokeCredential", [&] { return store_->RevokeCredential(cred.user); });
+    const std::vector<int64_t> heads{head};
+    Walk("EnrollTenant", [&] { return store_->EnrollTenant("pool-a", &heads, &cred); });
+    Walk("EnrollTenant again", [&] { return store_->EnrollTenant("pool-a", nullptr, &cred); });
+    Walk("SetTenantHeads", [&] { return store_->SetTenantHeads("pool-a", {head, plain}); });
     Walk("Heartbeat ssvr", [&] { return store_->Heartbeat(kTargetSsvr, ssvrs[0]); }, false);
     Walk("Heartbeat hsvr", [&] { return store_->Heartbeat(kTargetHsvr, head); }, false);
     Walk("SetStorageServerDomain", [&] { return store_->SetStorageServerDomain(ssvrs[0], "rack-a"); });
@@ -362,6 +366,8 @@ class StoreFaultsTest : public CppUnit::TestFixture {
     Walk("NotifyFailure ssvr empty", [&] { return store_->NotifyFailure(kTargetSsvr, spare_ssvrs[0]); });
     Walk("DeletePhysicalDisk", [&] { return store_->DeletePhysicalDisk(spare_pdsks[0]); });
     Walk("DeleteStorageServer", [&] { return store_->DeleteStorageServer(spare_ssvrs[0]); });
+    int64_t owned;
+    Walk("CreateLogicalVolume of a tenant", [&] { return store_->CreateLogicalVolume("t1", 1, 2, &owned, "pool-a"); });
     Walk("NotifyFailure hsvr", [&] { return store_->NotifyFailure(kTargetHsvr, plain); });
     Walk("DeleteHeadServer", [&] { return store_->DeleteHeadServer(plain); });
     Walk("NotifyFailure hsvr attached", [&] { return store_->NotifyFailure(kTargetHsvr, head); });

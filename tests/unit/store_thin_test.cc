@@ -88,7 +88,8 @@ class StoreThinTest : public StoreFixture {
       CPPUNIT_ASSERT(db.Open(tmp_->path).ok());
       const std::string ids = "(SELECT id FROM mirror WHERE lvol_id = " + std::to_string(a);
       CPPUNIT_ASSERT(db.Exec("ALTER TABLE chunk DROP COLUMN created; ALTER TABLE lvol DROP COLUMN source_id; "
-                             "ALTER TABLE lvol DROP COLUMN state; DROP TABLE credential; PRAGMA user_version = 7; "
+                             "ALTER TABLE lvol DROP COLUMN state; DROP INDEX lvol_tenant; ALTER TABLE lvol DROP COLUMN tenant; "
+                             "DROP TABLE tenant_head; DROP TABLE credential; PRAGMA user_version = 7; "
                              "UPDATE mirror SET written = 1 WHERE lvol_id = " + std::to_string(a) + "; "
                              "UPDATE chunk SET status = 2 WHERE mirror_id IN " + ids + " AND idx = 0); "
                              "UPDATE chunk SET status = 3 WHERE slot = 1 AND mirror_id IN " + ids + " AND idx = 1)")
