@@ -21,6 +21,7 @@ TENANT_METHODS = {"createLogicalVolume", "deleteLogicalVolume", "attachLogicalVo
 
 
 class Tenants(unittest.TestCase):
+    maxDiff = None
     agents = []
 
     @classmethod
@@ -67,10 +68,16 @@ class Tenants(unittest.TestCase):
         self.assertEqual(cm.exception.faultCode, code, cm.exception)
 
     def state(self):
-        """What a refused call must leave as it was (the admin's view)."""
-        return (self.api.listStorageServers(req()), self.api.listHeadServers(req()),
-                self.api.listLogicalVolumes(req()), self.api.listCredentials(req()),
-                self.api.listEvents(req(newest=True, limit=5)))
+        """What a refused call must leave as it was (the admin's view):
+        volumes, credentials, servers and the events a call records. Not
+        heartbeat times, nor the space a deleted volume's legs free when
+        their agents get to it: those move on their own."""
+        servers = [(s["ssvrid"], s["priority"], s["url"]) for s in self.api.listStorageServers(req())]
+        heads = [(h["hsvrid"], h["priority"], h["url"]) for h in self.api.listHeadServers(req())]
+        events = [e for e in self.api.listEvents(req(newest=True, limit=50))
+                  if e["type"] in ("create", "delete", "attach", "detach", "resize", "snapshot", "clone", "revert",
+                                   "credential", "setting")]
+        return (servers, heads, self.api.listLogicalVolumes(req()), self.api.listCredentials(req()), events)
 
     # API.md: "A tenant lists only its own volumes"; a volume it makes is
     # its own, and it attaches it to a head it was given.
@@ -95,6 +102,8 @@ class Tenants(unittest.TestCase):
     def test_2_others_volumes_and_heads_refused(self):
         va = self.a.createLogicalVolume(req(lvolname="ta-2", capacity=1, redundancy=2))
         vb = self.b.createLogicalVolume(req(lvolname="tb-2", capacity=1, redundancy=2))
+        self.addCleanup(self.api.deleteLogicalVolume, req(lvolid=vb))
+        self.addCleanup(self.api.deleteLogicalVolume, req(lvolid=va))
         before = self.state()
         for ref in (dict(lvolid=vb), dict(lvolname="tb-2")):
             for call in (self.a.listLogicalVolumes, self.a.showLogicalVolume, self.a.deleteLogicalVolume,
@@ -109,8 +118,6 @@ class Tenants(unittest.TestCase):
         self.assertFaults(errno.EACCES, self.a.createLogicalVolume,
                           req(lvolname="theirs", capacity=1, redundancy=2, tenant="pool-b"))
         self.assertEqual(self.state(), before)
-        self.a.deleteLogicalVolume(req(lvolid=va))
-        self.b.deleteLogicalVolume(req(lvolid=vb))
 
     # API.md: "A call a role may not make is refused with EACCES, whatever
     # its parameters, and changes nothing": every method outside the
