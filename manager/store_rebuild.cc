@@ -116,9 +116,13 @@ Status Store::StartRebuild(int64_t mirror_id, int64_t source_pdsk, RebuildPlan* 
 
 Status Store::FinishRebuild(int64_t mirror_id, const std::vector<int64_t>& chunks) {
   return Mutate([&](Change* change) {
-    // The head rebuilt it: its thin device exists.
+    // The head rebuilt it: its thin device exists. Never a leg on a disk
+    // declared failed since (no head could have written it): it stays
+    // SPARE with its rebuild, which the head's dead-leg report re-places.
     Stmt sync(db_, "UPDATE chunk SET status = 2, created = 1 WHERE id = ?1 AND status = 3");
-    Stmt del(db_, "DELETE FROM rebuild WHERE chunk_id = ?1 AND state = 1 RETURNING retire_chunk");
+    Stmt del(db_,
+             "DELETE FROM rebuild WHERE chunk_id = ?1 AND state = 1 AND chunk_id NOT IN (SELECT c.id FROM chunk c "
+             "JOIN pdsk p ON p.id = c.pdsk_id WHERE p.priority IN (4, 5)) RETURNING retire_chunk");
     Stmt retired(db_, "DELETE FROM chunk WHERE id = ?1 RETURNING pdsk_id, offset_mib, length_mib, thin_id");
     int64_t done = 0, gone = 0;
     for (int64_t c : chunks) {

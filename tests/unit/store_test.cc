@@ -25,6 +25,7 @@ class StoreTest : public StoreFixture {
   CPPUNIT_TEST(AttachStateMachine);
   CPPUNIT_TEST(SnapshotRules);
   CPPUNIT_TEST(EnospcIsAtomic);
+  CPPUNIT_TEST(RebuildNeverSyncsALegOnAFailedDisk);
   CPPUNIT_TEST(ServerFailureReplacesLegs);
   CPPUNIT_TEST(NoRoomLeavesMirrorDegraded);
   CPPUNIT_TEST(DeleteRules);
@@ -176,6 +177,36 @@ class StoreTest : public StoreFixture {
     CPPUNIT_ASSERT(store_->DetachLogicalVolume(VolumeRef{snap, ""}).ok());
     CPPUNIT_ASSERT(store_->DeleteLogicalVolume(VolumeRef{snap, ""}).ok());
     CPPUNIT_ASSERT(store_->DeleteLogicalVolume(VolumeRef{clone, ""}).ok());
+    Audit();
+  }
+
+  // A rebuild's new leg whose disk fails before it is synced, with no room
+  // for another: it stays SPARE on that disk with its rebuild queued (the
+  // head's dead-leg report re-places it), even if FinishRebuild names it.
+  void RebuildNeverSyncsALegOnAFailedDisk() {
+    Cluster(3, 1, int64_t(64) << 21);
+    int64_t lvol, head;
+    CPPUNIT_ASSERT(store_->CreateLogicalVolume("v", 1, 2, &lvol).ok());
+    CPPUNIT_ASSERT(store_->RegisterHeadServer({"127.2.0.1"}, &head).ok());
+    CPPUNIT_ASSERT(store_->AttachLogicalVolume(VolumeRef{lvol, ""}, head).ok());
+    VolumeLayout layout;
+    CPPUNIT_ASSERT(store_->ShowLogicalVolume(VolumeRef{lvol, ""}, &layout).ok());
+    const int64_t mirror = layout.mirrors.at(0).id, kept_pdsk = layout.mirrors[0].chunks.at(0).pdsk_id;
+    CPPUNIT_ASSERT(store_->NotifyFailure(kTargetPdsk, layout.mirrors[0].chunks.at(1).pdsk_id).ok());
+    CPPUNIT_ASSERT(store_->ShowLogicalVolume(VolumeRef{lvol, ""}, &layout).ok());
+    ChunkInfo fresh;
+    for (const ChunkInfo& c : layout.mirrors[0].chunks)
+      if (c.status == kSpare && c.pdsk_id != kept_pdsk) fresh = c;
+    CPPUNIT_ASSERT(fresh.id != 0);
+    // Its disk fails too; the third disk is the kept leg's server's only
+    // other choice... there is none: it stays, SPARE, on the failed disk.
+    CPPUNIT_ASSERT(store_->NotifyFailure(kTargetPdsk, fresh.pdsk_id).ok());
+    RebuildPlan plan;
+    CPPUNIT_ASSERT(store_->StartRebuild(mirror, kept_pdsk, &plan).ok());
+    CPPUNIT_ASSERT(store_->FinishRebuild(mirror, {fresh.id}).ok());
+    CPPUNIT_ASSERT(store_->ShowLogicalVolume(VolumeRef{lvol, ""}, &layout).ok());
+    for (const ChunkInfo& c : layout.mirrors[0].chunks)
+      if (c.id == fresh.id) CPPUNIT_ASSERT_EQUAL(int{kSpare}, c.status);
     Audit();
   }
 
